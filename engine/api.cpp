@@ -1,0 +1,138 @@
+// The public functions: init, shutdown, where code runs, and the entry points of the templates.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <stdexcept>
+
+#include <manta/manta.h>
+
+#include "engine/config.h"
+#include "engine/function_table.h"
+#include "engine/log.h"
+#include "engine/runtime.h"
+#include "transport/mpi_world.h"
+
+namespace manta {
+namespace {
+
+engine::Runtime* g_rt = nullptr;  // leaked on purpose: must outlive static destructors
+int g_rank = 0;
+int g_size = 1;
+std::terminate_handler g_previous_terminate = nullptr;
+
+engine::Runtime& rt() {
+  if (!g_rt) {
+    ErrorInfo info;
+    info.kind = ErrorKind::shutdown;
+    info.rank = g_rank;
+    info.message = "Manta is not running: call manta::init(argc, argv) first (and not after shutdown)";
+    throw RuntimeStoppedError(std::move(info));
+  }
+  return *g_rt;
+}
+
+/// The driver ended by an uncaught exception: say why, stop every rank, exit non-zero.
+[[noreturn]] void on_terminate() {
+  std::string why = "std::terminate called";
+  if (auto e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      why = "uncaught " + detail::demangle(typeid(ex).name()) + ": " + ex.what();
+    } catch (...) {
+      why = "uncaught exception of unknown type";
+    }
+  }
+  std::fprintf(stderr, "manta: the driver on rank %d failed: %s; stopping all %d ranks\n", g_rank,
+               why.c_str(), g_size);
+  std::fflush(stderr);
+  if (g_rt && g_rank == 0) {
+    engine::Runtime* r = g_rt;
+    g_rt = nullptr;
+    r->shutdown(/*failed=*/true);
+  }
+  std::fflush(stdout);
+  std::_Exit(1);
+}
+
+}  // namespace
+
+void init(int& argc, char**& argv) {
+  if (g_rt) throw std::logic_error("manta::init called twice");
+  transport::MpiWorld world = transport::start_mpi(argc, argv);
+  g_rank = world.rank;
+  g_size = world.size;
+  std::string error;
+  engine::Config config;
+  try {
+    config = engine::parse_config(argc, argv);
+    engine::FunctionTable::instance().seal();
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  const bool ok = transport::all_true(world.comm, error.empty());
+  if (!ok || config.help) {
+    if (!error.empty() && world.rank == 0) std::fprintf(stderr, "manta: init failed: %s\n", error.c_str());
+    if (config.help && world.rank == 0) std::fputs(engine::settings_help().c_str(), stdout);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    transport::finish_mpi(world);
+    std::_Exit(ok ? 0 : 2);
+  }
+  engine::setup_logging(world.rank, config.log_level);
+  g_rt = new engine::Runtime(std::move(config), std::move(world));
+  g_rt->start();
+  if (g_rank != 0) {
+    const int code = g_rt->serve();
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(code);
+  }
+  g_previous_terminate = std::set_terminate(on_terminate);
+  std::atexit([] {
+    if (g_rt) shutdown();  // the end of the driver's main implies shutdown
+  });
+}
+
+void shutdown() {
+  if (!g_rt) return;
+  engine::Runtime* r = g_rt;
+  g_rt = nullptr;
+  r->shutdown(false);
+}
+
+bool is_initialized() noexcept { return g_rt != nullptr; }
+int rank() noexcept { return g_rank; }
+int world_size() noexcept { return g_size; }
+
+namespace detail {
+
+std::shared_ptr<RefToken> submit_task(Submission&& submission, const TaskOptions& options) {
+  return rt().submit(std::move(submission), options);
+}
+
+std::shared_ptr<RefToken> put_object(Buffer&& bytes, std::uint64_t tag) { return rt().put(std::move(bytes), tag); }
+
+StoredValue get_object(const ObjectId& id, Timeout timeout) {
+  if (!id.valid()) {
+    ErrorInfo info;
+    info.kind = ErrorKind::object_lost;
+    info.rank = g_rank;
+    info.message = "get of an empty ObjectRef (default-constructed or moved from)";
+    throw ObjectLostError(std::move(info));
+  }
+  return rt().get(id, timeout);
+}
+
+void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value) {
+  if (g_rt) g_rt->cache_decoded(id, tag, std::move(value));
+}
+
+std::vector<bool> wait_objects(const std::vector<ObjectId>& ids, std::size_t num_ready, Timeout timeout) {
+  return rt().wait(ids, num_ready, timeout);
+}
+
+}  // namespace detail
+}  // namespace manta

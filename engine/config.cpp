@@ -1,0 +1,228 @@
+#include "engine/config.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <functional>
+#include <stdexcept>
+
+namespace manta::engine {
+namespace {
+
+using Apply = std::function<void(Config&, const std::string&)>;
+
+struct Setting {
+  SettingInfo info;
+  Apply apply;
+};
+
+int parse_int(const std::string& name, const std::string& v, int lo, int hi) {
+  char* end = nullptr;
+  long x = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end != '\0' || x < lo || x > hi) {
+    throw std::invalid_argument(
+        fmt::format("--manta-{}={}: expected an integer from {} to {}", name, v, lo, hi));
+  }
+  return static_cast<int>(x);
+}
+
+ResourceMap parse_resources(const std::string& v) {
+  ResourceMap out;
+  std::size_t pos = 0;
+  while (pos < v.size()) {
+    std::size_t comma = v.find(',', pos);
+    std::string item = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    pos = comma == std::string::npos ? v.size() : comma + 1;
+    if (item.empty()) continue;
+    std::size_t eq = item.find('=');
+    char* end = nullptr;
+    double amount = eq == std::string::npos ? -1 : std::strtod(item.c_str() + eq + 1, &end);
+    if (eq == 0 || eq == std::string::npos || *end != '\0' || amount < 0) {
+      throw std::invalid_argument(fmt::format(
+          "--manta-resources={}: expected NAME=AMOUNT[,NAME=AMOUNT...], e.g. GPU=1,ssd=2", v));
+    }
+    std::string name = item.substr(0, eq);
+    if (name == "CPU") {
+      throw std::invalid_argument("--manta-resources: set CPUs with --manta-num-cpus");
+    }
+    out[name] = amount;
+  }
+  return out;
+}
+
+const std::vector<Setting>& table() {
+  static const std::vector<Setting> t = [] {
+    std::vector<Setting> s;
+    auto add = [&](std::string name, std::string fallback, std::string help, Apply apply) {
+      std::string env = "MANTA_" + name;
+      std::transform(env.begin(), env.end(), env.begin(),
+                     [](char c) { return c == '-' ? '_' : static_cast<char>(std::toupper(c)); });
+      s.push_back({{"--manta-" + name, env, std::move(fallback), std::move(help)}, std::move(apply)});
+    };
+    add("num-cpus", "share of node", "worker threads (CPU resource) of each rank",
+        [](Config& c, const std::string& v) { c.num_cpus = parse_int("num-cpus", v, 1, 4096); });
+    add("max-workers", "max(64, 16 x CPUs)",
+        "worker threads a rank may start while others are blocked in get; past it, blocked "
+        "workers run queued tasks themselves",
+        [](Config& c, const std::string& v) { c.max_workers = parse_int("max-workers", v, 1, 65536); });
+    add("resources", "", "custom resources of each rank, e.g. GPU=1,ssd=2",
+        [](Config& c, const std::string& v) { c.custom_resources = parse_resources(v); });
+    add("inline-limit", "100K", "objects up to this size travel inside control messages",
+        [](Config& c, const std::string& v) { c.inline_limit = parse_size(v); });
+    add("forward-threshold", "4 x CPUs",
+        "queued tasks on a rank beyond which new tasks go to the global scheduler",
+        [](Config& c, const std::string& v) {
+          c.forward_threshold = parse_int("forward-threshold", v, 1, 1 << 30);
+        });
+    add("chunk-size", "4M", "bytes per message when large objects move between ranks",
+        [](Config& c, const std::string& v) {
+          c.chunk_size = parse_size(v);
+          if (c.chunk_size == 0 || c.chunk_size > (1ull << 30)) {
+            throw std::invalid_argument("--manta-chunk-size: expected 1 byte to 1G");
+          }
+        });
+    add("progress-spin-us", "200",
+        "microseconds the progress thread keeps polling after its last message before it sleeps",
+        [](Config& c, const std::string& v) {
+          c.progress_spin_us = parse_int("progress-spin-us", v, 0, 1000000);
+        });
+    add("progress-max-sleep-us", "1000", "longest sleep of an idle progress thread",
+        [](Config& c, const std::string& v) {
+          c.progress_max_sleep_us = parse_int("progress-max-sleep-us", v, 1, 1000000);
+        });
+    add("report-interval-ms", "20", "how often ranks report their load to the global scheduler",
+        [](Config& c, const std::string& v) {
+          c.report_interval_ms = parse_int("report-interval-ms", v, 1, 60000);
+        });
+    add("shutdown-timeout", "30", "seconds rank 0 waits for other ranks to stop before aborting",
+        [](Config& c, const std::string& v) {
+          c.shutdown_timeout_s = parse_int("shutdown-timeout", v, 1, 86400);
+        });
+    add("log-level", "warn", "trace, debug, info, warn, error or off",
+        [](Config& c, const std::string& v) {
+          static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+          if (std::none_of(std::begin(levels), std::end(levels), [&](const char* l) { return v == l; })) {
+            throw std::invalid_argument("--manta-log-level=" + v +
+                                        ": expected trace, debug, info, warn, error or off");
+          }
+          c.log_level = v;
+        });
+    add("topology-xml", "", "read the hardware from this hwloc XML file instead of the machine",
+        [](Config& c, const std::string& v) { c.topology_xml = v; });
+    add("help", "", "print these settings and exit",
+        [](Config& c, const std::string&) { c.help = true; });
+    return s;
+  }();
+  return t;
+}
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+const std::vector<SettingInfo>& settings() {
+  static const std::vector<SettingInfo> infos = [] {
+    std::vector<SettingInfo> v;
+    for (const auto& s : table()) v.push_back(s.info);
+    return v;
+  }();
+  return infos;
+}
+
+std::uint64_t parse_size(const std::string& text) {
+  char* end = nullptr;
+  double x = std::strtod(text.c_str(), &end);
+  std::string unit(end);
+  std::transform(unit.begin(), unit.end(), unit.begin(), [](char c) { return std::toupper(c); });
+  if (!unit.empty() && unit.back() == 'B') unit.pop_back();
+  if (!unit.empty() && unit.back() == 'I') unit.pop_back();
+  double mult = 1;
+  if (unit == "K") mult = 1024.0;
+  else if (unit == "M") mult = 1024.0 * 1024;
+  else if (unit == "G") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "T") mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty()) x = -1;
+  if (text.empty() || end == text.c_str() || x < 0) {
+    throw std::invalid_argument("'" + text + "' is not a size: use bytes or K, M, G, T (e.g. 64M)");
+  }
+  return static_cast<std::uint64_t>(x * mult);
+}
+
+std::vector<std::string> closest_settings(const std::string& name) {
+  std::vector<std::pair<std::size_t, std::string>> scored;
+  for (const auto& s : table()) scored.emplace_back(edit_distance(name, s.info.flag), s.info.flag);
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (const auto& [d, flag] : scored) {
+    if (out.size() < 3 && d <= std::max<std::size_t>(4, name.size() / 3)) out.push_back(flag);
+  }
+  return out;
+}
+
+Config parse_config(int& argc, char**& argv) {
+  Config c;
+  // Environment first, so flags override it.
+  for (const auto& s : table()) {
+    if (const char* v = std::getenv(s.info.env.c_str()); v && *v && s.info.flag != "--manta-help") {
+      try {
+        s.apply(c, v);
+      } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(s.info.env + "=" + v + ": " + e.what());
+      }
+    }
+  }
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--manta-", 0) != 0) {
+      argv[out++] = argv[i];
+      continue;
+    }
+    std::string key = arg, value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      key = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      has_value = true;
+    }
+    auto it = std::find_if(table().begin(), table().end(),
+                           [&](const Setting& s) { return s.info.flag == key; });
+    if (it == table().end()) {
+      auto near = closest_settings(key);
+      std::string hint = near.empty() ? "" : " (did you mean " + fmt::format("{}", fmt::join(near, ", ")) + "?)";
+      throw std::invalid_argument("unknown setting " + key + hint + "; --manta-help lists them all");
+    }
+    if (!has_value && key != "--manta-help") {
+      if (i + 1 >= argc) throw std::invalid_argument(key + " needs a value");
+      value = argv[++i];
+    }
+    it->apply(c, value);
+  }
+  argv[out] = nullptr;
+  argc = out;
+  return c;
+}
+
+std::string settings_help() {
+  std::string s = "Manta settings (flag, environment variable, default):\n";
+  for (const auto& i : settings()) {
+    s += fmt::format("  {:<30} {:<28} default: {}\n      {}\n", i.flag + (i.flag == "--manta-help" ? "" : "=VALUE"),
+                     i.env, i.fallback.empty() ? "(none)" : i.fallback, i.help);
+  }
+  return s;
+}
+
+}  // namespace manta::engine

@@ -1,0 +1,53 @@
+// Runtime settings: --manta-* flags, then MANTA_* environment variables, then defaults.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <manta/options.h>
+
+namespace manta::engine {
+
+struct Config {
+  int num_cpus = 0;                 // 0: this rank's share of the node's cores
+  int max_workers = 0;              // 0: max(64, 16 x CPUs) threads per rank
+  ResourceMap custom_resources;     // extra resources this rank offers, e.g. {"GPU": 1}
+  std::uint64_t inline_limit = 100 * 1024;
+  int forward_threshold = 0;        // 0: 4 x the rank's CPUs
+  std::uint64_t chunk_size = std::uint64_t{4} << 20;
+  int progress_spin_us = 200;
+  int progress_max_sleep_us = 1000;
+  int report_interval_ms = 20;
+  int shutdown_timeout_s = 30;
+  std::string log_level = "warn";
+  std::string topology_xml;
+  bool help = false;
+};
+
+struct SettingInfo {
+  std::string flag;     // --manta-<name>
+  std::string env;      // MANTA_<NAME>
+  std::string fallback; // default, as text
+  std::string help;
+};
+
+/// Every setting, for --manta-help and `manta --help`.
+const std::vector<SettingInfo>& settings();
+
+/// Reads flags (removing them from argv) and environment. Throws std::invalid_argument naming
+/// the setting, the bad value and what is expected; an unknown --manta-* flag names the closest.
+Config parse_config(int& argc, char**& argv);
+
+/// Parses sizes like "64M", "8G", "100K", "4096".
+std::uint64_t parse_size(const std::string& text);
+
+/// Text of --manta-help.
+std::string settings_help();
+
+/// The setting names closest to `name` (edit distance), best first.
+std::vector<std::string> closest_settings(const std::string& name);
+
+}  // namespace manta::engine

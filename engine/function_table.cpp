@@ -1,0 +1,134 @@
+#include "engine/function_table.h"
+
+#include <dlfcn.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <manta/errors.h>
+#include <manta/runtime.h>
+
+namespace manta::engine {
+
+std::size_t FunctionKeyHash::operator()(const detail::FunctionKey& k) const noexcept {
+  return static_cast<std::size_t>(detail::fnv1a(
+      std::string_view(reinterpret_cast<const char*>(k.bytes.data()), k.bytes.size())));
+}
+
+FunctionTable& FunctionTable::instance() {
+  static FunctionTable t;
+  return t;
+}
+
+void FunctionTable::add(detail::FunctionEntry entry) {
+  std::lock_guard lock(mutex_);
+  if (sealed_) {
+    throw std::logic_error("manta: MANTA_REMOTE(" + entry.name +
+                           ") ran after manta::init; register functions at namespace scope");
+  }
+  for (const auto& e : entries_) {
+    if (e.key == entry.key && e.name == entry.name) return;  // same header seen by two files
+  }
+  entries_.push_back(std::move(entry));
+}
+
+void FunctionTable::seal() {
+  std::lock_guard lock(mutex_);
+  if (sealed_) return;
+  std::sort(entries_.begin(), entries_.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (std::size_t i = 0; i < entries_.size(); ++i) {
+    if (i > 0 && entries_[i].name == entries_[i - 1].name) {
+      throw std::logic_error(fmt::format(
+          "manta: two different functions are registered as '{}' ({} and {}); give them "
+          "distinct names",
+          entries_[i].name, entries_[i - 1].signature, entries_[i].signature));
+    }
+    entries_[i].index = static_cast<std::uint32_t>(i);
+    auto [it, inserted] = by_key_.emplace(entries_[i].key, static_cast<std::uint32_t>(i));
+    if (!inserted) {
+      throw std::logic_error(fmt::format("manta: one function is registered under two names, '{}' "
+                                         "and '{}'; keep one MANTA_REMOTE for it",
+                                         entries_[it->second].name, entries_[i].name));
+    }
+  }
+  sealed_ = true;
+}
+
+const detail::FunctionEntry* FunctionTable::find(const detail::FunctionKey& key) const {
+  if (!sealed_) return nullptr;
+  auto it = by_key_.find(key);
+  return it == by_key_.end() ? nullptr : &entries_[it->second];
+}
+
+const detail::FunctionEntry* FunctionTable::at(std::uint32_t index) const {
+  return index < entries_.size() ? &entries_[index] : nullptr;
+}
+
+std::string FunctionTable::listing() const {
+  std::string s;
+  for (const auto& e : entries_) s += e.name + " " + e.signature + "\n";
+  return s;
+}
+
+std::uint64_t FunctionTable::hash() const { return detail::fnv1a(listing()); }
+
+}  // namespace manta::engine
+
+namespace manta::detail {
+
+void register_function(FunctionEntry entry) {
+  engine::FunctionTable::instance().add(std::move(entry));
+}
+
+const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& signature,
+                                     const void* address) {
+  auto& table = engine::FunctionTable::instance();
+  if (!table.sealed()) {
+    ErrorInfo info;
+    info.kind = ErrorKind::unregistered;
+    info.rank = manta::rank();
+    info.message = "manta::task called before manta::init";
+    throw UnregisteredFunctionError(std::move(info));
+  }
+  if (const FunctionEntry* e = table.find(key)) return *e;
+  // Name the function as well as we can: its symbol if the binary exports it, else its type.
+  std::string name;
+  Dl_info dl{};
+  if (dladdr(address, &dl) != 0 && dl.dli_sname) name = demangle(dl.dli_sname);
+  ErrorInfo info;
+  info.kind = ErrorKind::unregistered;
+  info.rank = manta::rank();
+  info.task_name = name;
+  info.message = fmt::format(
+      "function {}{} at {} is not registered; add MANTA_REMOTE({}) at namespace scope",
+      name.empty() ? "" : "'" + name + "' ", "of type " + signature, address,
+      name.empty() ? "f" : name.substr(0, name.find('(')));
+  throw UnregisteredFunctionError(std::move(info));
+}
+
+std::vector<std::string> split_registered_names(std::string_view text) {
+  std::vector<std::string> out;
+  int depth = 0;
+  std::string cur;
+  auto flush = [&] {
+    std::size_t b = cur.find_first_not_of(" \t\n&");
+    std::size_t e = cur.find_last_not_of(" \t\n");
+    out.push_back(b == std::string::npos ? std::string() : cur.substr(b, e - b + 1));
+    cur.clear();
+  };
+  for (char c : text) {
+    if (c == '<' || c == '(' || c == '[') ++depth;
+    if (c == '>' || c == ')' || c == ']') --depth;
+    if (c == ',' && depth == 0) {
+      flush();
+    } else {
+      cur += c;
+    }
+  }
+  flush();
+  return out;
+}
+
+}  // namespace manta::detail

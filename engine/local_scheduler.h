@@ -1,0 +1,84 @@
+// A rank's local scheduler: the queue of tasks whose inputs are here, the rank's free
+// resources, and the worker threads that run tasks when their resources fit. A worker blocked in
+// get lends its resources back and, if work is queued and no thread is idle, another thread is
+// started, so nested tasks never deadlock on a full pool. A worker that waits for a task still in
+// this queue runs that task itself instead of waiting (work helping).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/resources.h"
+#include "engine/task_spec.h"
+
+namespace manta::engine {
+
+class LocalScheduler {
+ public:
+  using Runner = std::function<void(const TaskPtr&)>;
+
+  /// `max_threads` bounds the pool; past it, blocked workers run queued tasks themselves.
+  LocalScheduler(ResourceSet total, int threads, int max_threads, Runner run);
+  ~LocalScheduler();
+
+  void start();
+  /// Stops taking tasks, drops the queue, waits for running tasks to return, joins threads.
+  void stop();
+
+  void enqueue(TaskPtr task);
+
+  /// Tasks queued or running here.
+  [[nodiscard]] std::uint64_t load() const;
+  /// Tasks waiting for a worker (a task blocked in get is not waiting).
+  [[nodiscard]] std::uint64_t queued() const;
+  [[nodiscard]] ResourceSet available() const;
+  [[nodiscard]] const ResourceSet& total() const noexcept { return total_; }
+  [[nodiscard]] std::size_t thread_count() const;
+
+  /// Called by a worker thread about to block (in get or wait) / after it woke up. `wake` wakes
+  /// the blocked thread so that it can help when work arrives and no thread can be started.
+  /// `key` names this wait (unique while it lasts).
+  void worker_blocked(const void* key, std::function<void()> wake);
+  void worker_unblocked(const void* key);
+  /// A blocked worker runs one queued task when the pool is at its limit. True if it ran one.
+  bool help(const void* key);
+  /// If `id` is queued here and fits the calling worker's resources, runs it on this thread.
+  bool run_inline(const TaskId& id);
+
+  /// The scheduler whose worker is the calling thread, if any.
+  static LocalScheduler* current() noexcept;
+
+ private:
+  void worker_loop();
+  /// With mutex_ held. Workers take the oldest task (fair); helpers the newest, which is the
+  /// deepest in a recursion and so the quickest to finish without blocking further.
+  TaskPtr pop_runnable(const ResourceSet& within, bool newest = false);
+  void run_claimed(const TaskPtr& task);
+  void spawn_thread();     // with mutex_ held
+
+  const ResourceSet total_;
+  Runner run_;
+  int initial_threads_;
+  std::size_t max_threads_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<TaskPtr> queue_;
+  std::unordered_map<TaskId, TaskPtr> queued_by_id_;
+  ResourceSet available_;
+  std::uint64_t running_ = 0;
+  int idle_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+  bool warned_thread_cap_ = false;
+  std::size_t helper_turn_ = 0;
+  std::vector<std::pair<const void*, std::function<void()>>> blocked_;  // wake-ups of blocked workers
+};
+
+}  // namespace manta::engine

@@ -1,0 +1,82 @@
+#include "engine/messages.h"
+
+namespace manta::engine {
+
+using transport::WireReader;
+using transport::WireWriter;
+
+void write_error(WireWriter& w, const ErrorInfo& e) {
+  w.put(static_cast<std::uint8_t>(e.kind)).put(e.rank).str(e.task_name).str(e.exception_type).str(e.message);
+}
+
+ErrorInfo read_error(WireReader& r) {
+  ErrorInfo e;
+  e.kind = static_cast<ErrorKind>(r.get<std::uint8_t>());
+  e.rank = r.get<std::int32_t>();
+  e.task_name = r.str();
+  e.exception_type = r.str();
+  e.message = r.str();
+  return e;
+}
+
+void write_resources(WireWriter& w, const ResourceSet& res) {
+  w.put(static_cast<std::uint32_t>(res.items().size()));
+  for (const auto& [k, v] : res.items()) w.str(k).put(v);
+}
+
+ResourceSet read_resources(WireReader& r) {
+  ResourceSet res;
+  auto n = r.get<std::uint32_t>();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    std::string k = r.str();
+    res.set(k, r.get<double>());
+  }
+  return res;
+}
+
+void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, int self) {
+  w.put(s.id).put(s.function).str(s.name);
+  write_resources(w, *s.resources);
+  w.put(s.on_rank).put(s.max_retries).put(static_cast<std::uint8_t>(s.retry_exceptions)).put(s.attempt);
+  w.put(static_cast<std::uint32_t>(s.args.size()));
+  for (const auto& a : s.args) {
+    const bool send_as_ref = a.is_ref || (a.ref.valid() && a.size > inline_limit);
+    w.put(static_cast<std::uint8_t>(send_as_ref)).put(a.tag);
+    if (send_as_ref) {
+      w.put(a.ref).put(a.is_ref ? a.location : self).put(a.size);
+    } else {
+      w.bytes({a.buffer->data() + a.offset, a.size});
+    }
+  }
+}
+
+TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
+  auto s = std::make_shared<TaskSpec>();
+  s->id = r.get<TaskId>();
+  s->function = r.get<std::uint32_t>();
+  s->name = r.str();
+  s->resources = std::make_shared<const ResourceSet>(read_resources(r));
+  s->on_rank = r.get<std::int32_t>();
+  s->max_retries = r.get<std::int32_t>();
+  s->retry_exceptions = r.get<std::uint8_t>() != 0;
+  s->attempt = r.get<std::int32_t>();
+  auto n = r.get<std::uint32_t>();
+  s->args.resize(n);
+  for (auto& a : s->args) {
+    a.is_ref = r.get<std::uint8_t>() != 0;
+    a.tag = r.get<std::uint64_t>();
+    if (a.is_ref) {
+      a.ref = r.get<ObjectId>();
+      a.location = r.get<std::int32_t>();
+      a.size = r.get<std::uint64_t>();
+    } else {
+      auto bytes = r.bytes();
+      a.buffer = message;
+      a.offset = static_cast<std::uint64_t>(bytes.data() - message->data());
+      a.size = bytes.size();
+    }
+  }
+  return s;
+}
+
+}  // namespace manta::engine

@@ -1,0 +1,849 @@
+#include "engine/runtime.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "engine/function_table.h"
+#include "engine/log.h"
+#include "engine/messages.h"
+#include "gpu/topology.h"
+
+namespace manta::engine {
+
+using transport::WireReader;
+using transport::WireWriter;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+Runtime* g_runtime = nullptr;
+thread_local Buffer t_scratch;  // message being built on this thread
+
+std::uint64_t node_memory_share(int local_ranks) {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 0;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) /
+         static_cast<std::uint64_t>(std::max(1, local_ranks));
+}
+
+std::optional<Clock::time_point> deadline_of(const detail::Timeout& t) {
+  if (!t) return std::nullopt;
+  return Clock::now() + *t;
+}
+
+}  // namespace
+
+Runtime* runtime() noexcept { return g_runtime; }
+
+Runtime::Runtime(Config config, transport::MpiWorld world)
+    : config_(std::move(config)), world_(std::move(world)), store_(world_.rank) {
+  g_runtime = this;
+}
+
+Runtime::~Runtime() {
+  if (scheduler_) scheduler_->stop();
+  if (channel_) channel_->stop();
+  g_runtime = nullptr;
+}
+
+template <class Fill>
+void send_message(transport::ControlChannel& channel, int dest, Fill&& fill) {
+  t_scratch.clear();
+  WireWriter w(t_scratch);
+  fill(w);
+  channel.send(dest, t_scratch.span());
+}
+
+void Runtime::send(int dest, const std::function<void(WireWriter&)>& fill) {
+  send_message(*channel_, dest, fill);
+}
+
+void Runtime::start() {
+  auto& table = FunctionTable::instance();
+  if (std::string mismatch = check_function_tables(world_.comm, table.listing()); !mismatch.empty()) {
+    if (world_.rank == 0) std::fprintf(stderr, "manta: init failed: %s\n", mismatch.c_str());
+    transport::finish_mpi(world_);
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  const gpu::Topology topo = gpu::discover_topology(config_.topology_xml);
+  const int cpus = config_.num_cpus > 0 ? config_.num_cpus : gpu::cores_for_rank(topo, world_.local_size);
+  ResourceSet total = ResourceSet::cpus(cpus);
+  for (const auto& [name, amount] : config_.custom_resources) total.set(name, amount);
+  if (total.get("memory") == 0) total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
+  ranks_ = exchange_rank_table(world_.comm, {world_.rank, world_.hostname, total});
+  for (const auto& r : ranks_) totals_.push_back(r.total);
+  forward_threshold_ = config_.forward_threshold > 0 ? static_cast<std::uint64_t>(config_.forward_threshold)
+                                                    : static_cast<std::uint64_t>(4 * cpus);
+  default_resources_ = std::make_shared<const ResourceSet>(ResourceSet::cpus(1));
+  if (world_.rank == 0) {
+    loads_.resize(ranks_.size());
+    for (std::size_t r = 0; r < ranks_.size(); ++r) loads_[r].total = loads_[r].available = ranks_[r].total;
+  }
+  const int max_workers = config_.max_workers > 0 ? config_.max_workers : std::max(64, 16 * cpus);
+  scheduler_ = std::make_unique<LocalScheduler>(total, cpus, max_workers,
+                                                [this](const TaskPtr& t) { run_task(t); });
+  transport::ChannelOptions opts;
+  opts.spin = std::chrono::microseconds(config_.progress_spin_us);
+  opts.max_sleep = std::chrono::microseconds(config_.progress_max_sleep_us);
+  opts.chunk_size = config_.chunk_size;
+  opts.tick = std::chrono::milliseconds(config_.report_interval_ms);
+  channel_ = std::make_unique<transport::ControlChannel>(world_.comm, opts);
+  channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
+                  [this] { on_tick(); });
+  scheduler_->start();
+  log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus, total.to_string());
+}
+
+int Runtime::serve() {
+  {
+    std::unique_lock lock(stop_mutex_);
+    stop_cv_.wait(lock, [&] { return stop_requested_; });
+  }
+  stopping_ = true;
+  store_.stop();
+  scheduler_->stop();
+  send(0, [](WireWriter& w) { w.put(MessageType::shutdown_ack); });
+  channel_->stop();
+  transport::finish_mpi(world_);
+  return 0;
+}
+
+void Runtime::shutdown(bool failed) {
+  if (stopping_.exchange(true)) return;
+  store_.stop();
+  scheduler_->stop();
+  for (int r = 1; r < world_.size; ++r) {
+    send(r, [&](WireWriter& w) { w.put(MessageType::shutdown).put<std::uint8_t>(failed); });
+  }
+  std::unique_lock lock(stop_mutex_);
+  const bool all = stop_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s),
+                                     [&] { return acks_ == world_.size - 1; });
+  lock.unlock();
+  if (!all) {
+    log().error("{} of {} ranks did not stop within {} s (a task still running?); aborting the job",
+                world_.size - 1 - acks_, world_.size - 1, config_.shutdown_timeout_s);
+    transport::abort_job(world_.comm, failed ? 1 : 3);
+  }
+  channel_->stop();
+  transport::finish_mpi(world_);
+}
+
+RuntimeStats Runtime::stats() const {
+  RuntimeStats s;
+  s.tasks_submitted = tasks_submitted_.load();
+  s.tasks_executed = tasks_executed_.load();
+  s.tasks_forwarded = tasks_forwarded_.load();
+  s.channel = channel_->stats();
+  return s;
+}
+
+std::string Runtime::function_name(const TaskSpec& t) const {
+  if (!t.name.empty()) return t.name;
+  const auto* f = FunctionTable::instance().at(t.function);
+  return f ? f->name : fmt::format("function #{}", t.function);
+}
+
+ErrorInfo Runtime::make_error(ErrorKind kind, const TaskSpec* task, std::string message) const {
+  ErrorInfo e;
+  e.kind = kind;
+  e.rank = world_.rank;
+  if (task) e.task_name = function_name(*task);
+  e.message = std::move(message);
+  return e;
+}
+
+[[noreturn]] void Runtime::throw_if_stopped(const ObjectId& id) {
+  throw RuntimeStoppedError(make_error(ErrorKind::shutdown, nullptr,
+                                       "the runtime is shutting down; " + id.to_string() + " will not arrive"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Submission: the owner resolves arguments, then places the task (bottom-up).
+
+std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s, const TaskOptions& options) {
+  if (stopping_) {
+    throw RuntimeStoppedError(make_error(ErrorKind::shutdown, nullptr, "task submitted after shutdown"));
+  }
+  auto t = std::make_shared<TaskSpec>();
+  t->id = {world_.rank, next_seq_.fetch_add(1, std::memory_order_relaxed)};
+  t->function = s.function->index;
+  t->name = options.name;
+  if (options.resources.empty() && options.memory == 0) {
+    t->resources = default_resources_;
+  } else {
+    ResourceSet r = ResourceSet::from_map(options.resources);
+    if (options.memory) r.set("memory", r.get("memory") + static_cast<double>(options.memory));
+    t->resources = std::make_shared<const ResourceSet>(std::move(r));
+  }
+  t->on_rank = options.on_rank;
+  t->max_retries = options.max_retries;
+  t->retry_exceptions = options.retry_exceptions;
+  SharedBuffer inline_bytes;
+  if (!s.inline_bytes.empty()) inline_bytes = std::make_shared<const Buffer>(std::move(s.inline_bytes));
+  t->args.resize(s.args.size());
+  for (std::size_t i = 0; i < s.args.size(); ++i) {
+    detail::ArgSlot& slot = s.args[i];
+    TaskArg& a = t->args[i];
+    a.tag = slot.tag;
+    switch (slot.kind) {
+      case detail::ArgSlot::Kind::inline_value:
+        if (slot.size > config_.inline_limit) {
+          // A large value argument becomes an object, so it moves only to where the task runs.
+          ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
+          auto bytes = std::make_shared<const Buffer>(inline_bytes->data() + slot.offset, slot.size);
+          a.token = store_.create_ready(id, bytes, slot.tag);
+          a.buffer = std::move(bytes);
+          a.ref = id;
+          a.location = world_.rank;
+        } else {
+          a.buffer = inline_bytes;
+          a.offset = slot.offset;
+        }
+        a.size = slot.size;
+        break;
+      case detail::ArgSlot::Kind::shared_value:
+        a.buffer = std::move(slot.shared);
+        a.size = a.buffer->size();
+        break;
+      case detail::ArgSlot::Kind::ref:
+        a.is_ref = true;
+        a.ref = slot.ref->id();
+        a.token = std::move(slot.ref);
+        break;
+    }
+  }
+  t->keep_alive = std::move(s.keep_alive);
+  auto token = store_.create_pending(t->return_object());
+  tasks_submitted_.fetch_add(1, std::memory_order_relaxed);
+  resolve_arguments(t);
+  return token;
+}
+
+void Runtime::resolve_arguments(const TaskPtr& t) {
+  int refs = 0;
+  for (const auto& a : t->args) refs += a.is_ref;
+  if (refs == 0) {
+    arguments_resolved(t);
+    return;
+  }
+  t->unresolved.store(refs + 1);  // +1 so it cannot reach zero while callbacks are being set
+  for (std::size_t i = 0; i < t->args.size(); ++i) {
+    if (t->args[i].is_ref) resolve_one(t, i);
+  }
+  if (t->unresolved.fetch_sub(1) == 1) arguments_resolved(t);
+}
+
+void Runtime::resolve_one(const TaskPtr& t, std::size_t i) {
+  TaskArg& a = t->args[i];
+  const ObjectId id = a.ref;
+  ObjectStore::View v = store_.view(id);
+  if (v.exists && v.state == ObjectStore::State::pending) {
+    if (store_.when_finished(id, [this, t, i] { resolve_one(t, i); })) {
+      if (id.owner != world_.rank && store_.start_resolve(id)) ask_owner(id);
+      return;
+    }
+    v = store_.view(id);  // finished in between
+  }
+  if (!v.exists) {
+    t->set_input_error(std::make_shared<const ErrorInfo>(
+        make_error(ErrorKind::object_lost, t.get(), "argument " + id.to_string() + " is not known here")));
+  } else if (v.state == ObjectStore::State::ready) {
+    a.is_ref = false;
+    a.buffer = v.bytes;
+    a.offset = 0;
+    a.size = v.size;
+    a.tag = v.tag;  // the executor checks it against the parameter type
+    a.location = world_.rank;
+  } else if (v.state == ObjectStore::State::remote) {
+    a.location = v.location;
+    a.size = v.size;
+  } else if (v.state == ObjectStore::State::failed) {
+    t->set_input_error(v.error);
+  }
+  if (t->unresolved.fetch_sub(1) == 1) arguments_resolved(t);
+}
+
+void Runtime::arguments_resolved(const TaskPtr& t) {
+  if (auto err = t->input_error()) {
+    complete_owned(t, nullptr, 0, err);  // a failed input fails the task with the same cause
+    return;
+  }
+  place(t);
+}
+
+void Runtime::place(const TaskPtr& t) {
+  const ResourceSet& req = *t->resources;
+  if (t->on_rank >= 0) {
+    if (t->on_rank >= world_.size) {
+      fail_task(t, make_error(ErrorKind::unschedulable, t.get(),
+                              fmt::format("on_rank({}) but the job has {} ranks (0..{})", t->on_rank,
+                                          world_.size, world_.size - 1)));
+    } else if (!req.fits_in(totals_[t->on_rank])) {
+      fail_task(t, make_error(ErrorKind::unschedulable, t.get(),
+                              fmt::format("on_rank({}) asks for {} but that rank offers {}", t->on_rank,
+                                          req.to_string(), totals_[t->on_rank].to_string())));
+    } else if (t->on_rank == world_.rank) {
+      prepare_and_enqueue(t);
+    } else {
+      send_task(t->on_rank, t);
+    }
+    return;
+  }
+  if (!feasible_anywhere(req, totals_)) {
+    fail_task(t, make_error(ErrorKind::unschedulable, t.get(),
+                            fmt::format("the task asks for {} and no rank offers that (rank 0 offers {}); "
+                                        "ask for less, or start ranks with more (--manta-num-cpus, "
+                                        "--manta-resources)",
+                                        req.to_string(), totals_[0].to_string())));
+    return;
+  }
+  if (decide_locally(req, scheduler_->total(), scheduler_->queued(), forward_threshold_) ==
+      LocalDecision::run_here) {
+    prepare_and_enqueue(t);
+  } else {
+    forward_task(t);
+  }
+}
+
+void Runtime::fail_task(const TaskPtr& t, ErrorInfo error) {
+  auto err = std::make_shared<const ErrorInfo>(std::move(error));
+  if (t->id.submitter == world_.rank) {
+    complete_owned(t, nullptr, 0, err);
+  } else {
+    send(t->id.submitter, [&](WireWriter& w) {
+      w.put(MessageType::task_done).put(t->id).put(ResultKind::failed);
+      write_error(w, *err);
+    });
+  }
+}
+
+void Runtime::forward_task(const TaskPtr& t) {
+  tasks_forwarded_.fetch_add(1, std::memory_order_relaxed);
+  if (world_.rank == 0) {
+    schedule_globally(t);
+    return;
+  }
+  {
+    std::lock_guard lock(pending_mutex_);
+    pending_[t->id] = t;
+  }
+  send(0, [&](WireWriter& w) {
+    w.put(MessageType::forward_task);
+    write_task(w, *t, config_.inline_limit, world_.rank);
+  });
+}
+
+void Runtime::schedule_globally(const TaskPtr& t) {
+  std::optional<int> target;
+  {
+    std::lock_guard lock(global_mutex_);
+    loads_[0].queued = scheduler_->load();
+    loads_[0].available = scheduler_->available();
+    loads_[0].assigned = 0;
+    target = pick_rank(*t->resources, loads_, global_hint_++);
+    if (target && *target != 0) ++loads_[*target].assigned;
+  }
+  if (!target) {
+    fail_task(t, make_error(ErrorKind::unschedulable, t.get(),
+                            "the task asks for " + t->resources->to_string() + " and no rank offers that"));
+  } else if (*target == world_.rank) {
+    prepare_and_enqueue(t);
+  } else {
+    send_task(*target, t);
+  }
+}
+
+void Runtime::send_task(int dest, const TaskPtr& t) {
+  if (t->id.submitter == world_.rank) {
+    std::lock_guard lock(pending_mutex_);
+    pending_[t->id] = t;
+  }
+  send_message(*channel_, dest, [&](WireWriter& w) {
+    w.put(MessageType::submit_task);
+    write_task(w, *t, config_.inline_limit, world_.rank);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Execution: fetch reference arguments, queue, run, report.
+
+void Runtime::prepare_and_enqueue(const TaskPtr& t) {
+  std::vector<std::size_t> to_pull;
+  for (std::size_t i = 0; i < t->args.size(); ++i) {
+    TaskArg& a = t->args[i];
+    if (!a.is_ref) continue;
+    if (a.location == world_.rank) {
+      ObjectStore::View v = store_.view(a.ref);
+      if (v.exists && v.state == ObjectStore::State::ready) {
+        a.is_ref = false;
+        a.buffer = v.bytes;
+        a.offset = 0;
+        a.size = v.size;
+        a.tag = v.tag;
+        continue;
+      }
+    }
+    to_pull.push_back(i);
+  }
+  if (to_pull.empty()) {
+    scheduler_->enqueue(t);
+    return;
+  }
+  t->unresolved.store(static_cast<int>(to_pull.size()));
+  for (std::size_t i : to_pull) {
+    TaskArg& a = t->args[i];
+    pull(a.ref, a.location, [this, t, i](SharedBuffer bytes, std::uint64_t tag, std::shared_ptr<const ErrorInfo> err) {
+      TaskArg& arg = t->args[i];
+      if (err) {
+        t->set_input_error(std::move(err));
+      } else {
+        arg.is_ref = false;
+        arg.buffer = std::move(bytes);
+        arg.offset = 0;
+        arg.size = arg.buffer->size();
+        arg.tag = tag;
+      }
+      if (t->unresolved.fetch_sub(1) == 1) {
+        if (auto e = t->input_error()) {
+          finish_task(t, {}, e);
+        } else {
+          scheduler_->enqueue(t);
+        }
+      }
+    });
+  }
+}
+
+void Runtime::run_task(const TaskPtr& t) {
+  const detail::FunctionEntry* f = FunctionTable::instance().at(t->function);
+  detail::CallResult result;
+  std::shared_ptr<const ErrorInfo> error;
+  if (!f) {
+    error = std::make_shared<const ErrorInfo>(make_error(ErrorKind::unregistered, t.get(), "no such function on this rank"));
+  } else {
+    constexpr std::size_t kSmall = 8;
+    detail::ArgView small[kSmall];
+    std::vector<detail::ArgView> big;
+    detail::ArgView* views = small;
+    if (t->args.size() > kSmall) {
+      big.resize(t->args.size());
+      views = big.data();
+    }
+    for (std::size_t i = 0; i < t->args.size(); ++i) {
+      const TaskArg& a = t->args[i];
+      views[i] = {a.buffer ? a.buffer->data() + a.offset : nullptr, a.size, a.tag};
+    }
+    try {
+      f->invoke(f->key, views, t->args.size(), result);
+    } catch (const Error& e) {
+      ErrorInfo info = e.info();
+      if (info.rank < 0) info.rank = world_.rank;
+      if (info.task_name.empty()) info.task_name = function_name(*t);
+      error = std::make_shared<const ErrorInfo>(std::move(info));
+    } catch (const std::exception& e) {
+      ErrorInfo info = make_error(ErrorKind::task, t.get(), e.what());
+      info.exception_type = detail::demangle(typeid(e).name());
+      error = std::make_shared<const ErrorInfo>(std::move(info));
+    } catch (...) {
+      ErrorInfo info = make_error(ErrorKind::task, t.get(), "an exception not derived from std::exception");
+      info.exception_type = "unknown";
+      error = std::make_shared<const ErrorInfo>(std::move(info));
+    }
+  }
+  tasks_executed_.fetch_add(1, std::memory_order_relaxed);
+  finish_task(t, std::move(result), std::move(error));
+}
+
+bool Runtime::retry(const TaskPtr& t, const ErrorInfo& error) {
+  if (!t->retry_exceptions || error.kind != ErrorKind::task || t->attempt >= t->max_retries || stopping_) {
+    return false;
+  }
+  ++t->attempt;
+  log().info("retrying {} ({} of {}) after: {}", function_name(*t), t->attempt, t->max_retries, error.message);
+  place(t);
+  return true;
+}
+
+void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result, std::shared_ptr<const ErrorInfo> error) {
+  const int owner = t->id.submitter;
+  if (owner == world_.rank) {
+    if (error && retry(t, *error)) return;
+    SharedBuffer bytes;
+    if (!error) bytes = std::make_shared<const Buffer>(std::move(result.bytes));
+    complete_owned(t, std::move(bytes), result.tag, std::move(error));
+    return;
+  }
+  if (error) {
+    send(owner, [&](WireWriter& w) {
+      w.put(MessageType::task_done).put(t->id).put(ResultKind::failed);
+      write_error(w, *error);
+    });
+  } else if (result.bytes.size() <= config_.inline_limit) {
+    send(owner, [&](WireWriter& w) {
+      w.put(MessageType::task_done).put(t->id).put(ResultKind::value).put(result.tag).bytes(result.bytes.span());
+    });
+  } else {
+    // Large results stay here; the owner learns where, and getters pull them.
+    const std::uint64_t size = result.bytes.size();
+    store_.store_primary(t->return_object(), std::make_shared<const Buffer>(std::move(result.bytes)), result.tag);
+    send(owner, [&](WireWriter& w) {
+      w.put(MessageType::task_done).put(t->id).put(ResultKind::located).put(result.tag).put(world_.rank).put(size);
+    });
+  }
+}
+
+void Runtime::complete_owned(const TaskPtr& t, SharedBuffer bytes, std::uint64_t tag,
+                             std::shared_ptr<const ErrorInfo> error) {
+  const ObjectId id = t->return_object();
+  if (error) {
+    store_.set_failed(id, std::move(error));
+  } else {
+    free_remote(store_.set_ready(id, std::move(bytes), tag), id);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Objects across ranks.
+
+void Runtime::pull(const ObjectId& id, int from, PullDone done) {
+  const int tag = channel_->new_transfer_tag();
+  {
+    std::lock_guard lock(pulls_mutex_);
+    pulls_[tag] = {id, std::move(done)};
+  }
+  send(from, [&](WireWriter& w) { w.put(MessageType::pull_request).put(id).put(tag); });
+}
+
+void Runtime::ask_owner(const ObjectId& id) {
+  send(id.owner, [&](WireWriter& w) { w.put(MessageType::resolve_object).put(id); });
+}
+
+void Runtime::free_remote(std::optional<int> location, const ObjectId& id) {
+  if (!location || *location == world_.rank || stopping_) return;
+  send(*location, [&](WireWriter& w) { w.put(MessageType::free_object).put(id); });
+}
+
+std::shared_ptr<detail::RefToken> Runtime::put(Buffer&& bytes, std::uint64_t tag) {
+  ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
+  return store_.create_ready(id, std::make_shared<const Buffer>(std::move(bytes)), tag);
+}
+
+std::shared_ptr<detail::RefToken> Runtime::acquire_ref(const ObjectId& id) { return store_.acquire(id); }
+
+void Runtime::release_ref(const ObjectId& id) { free_remote(store_.release(id), id); }
+
+void Runtime::cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value) {
+  store_.cache_decoded(id, tag, std::move(value));
+}
+
+detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
+  const auto deadline = deadline_of(timeout);
+  LocalScheduler* sched = LocalScheduler::current() == scheduler_.get() ? scheduler_.get() : nullptr;
+  ObjectStore::Waiter waiter;
+  bool registered = false, lent = false;
+  auto cleanup = [&] {
+    if (registered) store_.remove_waiter(id, &waiter);
+    if (lent) sched->worker_unblocked(&waiter);
+  };
+  for (;;) {
+    ObjectStore::View v = store_.view(id);
+    if (!v.exists) {
+      cleanup();
+      throw ObjectLostError(make_error(ErrorKind::object_lost, nullptr,
+                                       id.to_string() + " is not known on this rank (its ObjectRef is empty or "
+                                                        "was not made by Manta)"));
+    }
+    if (v.state == ObjectStore::State::ready) {
+      cleanup();
+      return {std::move(v.bytes), v.tag, std::move(v.decoded), v.decoded_tag};
+    }
+    if (v.state == ObjectStore::State::failed) {
+      cleanup();
+      throw_error(*v.error);
+    }
+    if (v.state == ObjectStore::State::remote) {
+      if (store_.start_fetch(id)) {
+        pull(id, v.location, [this, id](SharedBuffer bytes, std::uint64_t tag, std::shared_ptr<const ErrorInfo> err) {
+          if (err) {
+            store_.fetch_failed(id, std::move(err));
+          } else {
+            store_.set_ready(id, std::move(bytes), tag);
+          }
+        });
+      }
+    } else if (id.owner != world_.rank) {
+      if (store_.start_resolve(id)) ask_owner(id);
+    } else if (sched && sched->run_inline(TaskId{id.owner, id.seq})) {
+      continue;  // ran the task ourselves
+    }
+    if (store_.stopped()) {
+      cleanup();
+      throw_if_stopped(id);
+    }
+    if (!registered) {
+      store_.add_waiter(id, &waiter);
+      registered = true;
+      continue;  // look again: it may have finished before we were registered
+    }
+    if (sched && !lent) {
+      sched->worker_blocked(&waiter, [&waiter] { waiter.notify(); });
+      lent = true;
+    }
+    if (sched && sched->help(&waiter)) continue;
+    std::unique_lock lock(waiter.mutex);
+    if (deadline) {
+      if (!waiter.cv.wait_until(lock, *deadline, [&] { return waiter.signaled; })) {
+        lock.unlock();
+        cleanup();
+        throw GetTimeoutError(make_error(
+            ErrorKind::get_timeout, nullptr,
+            fmt::format("{} was not ready within {} ms", id.to_string(),
+                        std::chrono::duration_cast<std::chrono::milliseconds>(*timeout).count())));
+      }
+    } else {
+      waiter.cv.wait(lock, [&] { return waiter.signaled; });
+    }
+    waiter.signaled = false;
+  }
+}
+
+std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t num_ready, detail::Timeout timeout) {
+  const auto deadline = deadline_of(timeout);
+  num_ready = std::min(num_ready, ids.size());
+  LocalScheduler* sched = LocalScheduler::current() == scheduler_.get() ? scheduler_.get() : nullptr;
+  ObjectStore::Waiter waiter;
+  bool registered = false, lent = false;
+  std::vector<bool> ready(ids.size(), false);
+  for (;;) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      ObjectStore::View v = store_.view(ids[i]);
+      ready[i] = v.exists && v.state != ObjectStore::State::pending;
+      count += ready[i];
+      if (!ready[i] && v.exists && ids[i].owner != world_.rank && store_.start_resolve(ids[i])) {
+        ask_owner(ids[i]);
+      }
+    }
+    const bool timed_out = deadline && Clock::now() >= *deadline;
+    if (count >= num_ready || timed_out || store_.stopped()) break;
+    if (!registered) {
+      for (const auto& id : ids) store_.add_waiter(id, &waiter);
+      registered = true;
+      continue;
+    }
+    if (sched && !lent) {
+      sched->worker_blocked(&waiter, [&waiter] { waiter.notify(); });
+      lent = true;
+    }
+    if (sched && sched->help(&waiter)) continue;
+    std::unique_lock lock(waiter.mutex);
+    if (deadline) {
+      waiter.cv.wait_until(lock, *deadline, [&] { return waiter.signaled; });
+    } else {
+      waiter.cv.wait(lock, [&] { return waiter.signaled; });
+    }
+    waiter.signaled = false;
+  }
+  if (registered) {
+    for (const auto& id : ids) store_.remove_waiter(id, &waiter);
+  }
+  if (lent) sched->worker_unblocked(&waiter);
+  return ready;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages (progress thread).
+
+void Runtime::on_message(int source, std::span<const std::byte> message) {
+  try {
+    WireReader r(message);
+    const auto type = r.get<MessageType>();
+    switch (type) {
+      case MessageType::submit_task:
+      case MessageType::forward_task: {
+        auto copy = std::make_shared<const Buffer>(message.data(), message.size());
+        WireReader rr(copy->span());
+        rr.get<MessageType>();
+        TaskPtr t = read_task(rr, copy);
+        if (stopping_) return;
+        if (type == MessageType::submit_task) {
+          prepare_and_enqueue(t);
+        } else {
+          schedule_globally(t);
+        }
+        break;
+      }
+      case MessageType::task_done: on_task_done(source, r); break;
+      case MessageType::resolve_object: {
+        const auto id = r.get<ObjectId>();
+        auto reply = [this, source, id] {
+          ObjectStore::View v = store_.view(id);
+          send(source, [&](WireWriter& w) {
+            w.put(MessageType::object_status).put(id);
+            if (!v.exists) {
+              w.put(ResultKind::failed);
+              write_error(w, make_error(ErrorKind::object_lost, nullptr,
+                                        id.to_string() + " was freed by its owner before it was read"));
+            } else if (v.state == ObjectStore::State::failed) {
+              w.put(ResultKind::failed);
+              write_error(w, *v.error);
+            } else if (v.state == ObjectStore::State::ready && v.size <= config_.inline_limit) {
+              w.put(ResultKind::value).put(v.tag).bytes(v.bytes->span());
+            } else {
+              const int at = v.state == ObjectStore::State::ready ? world_.rank : v.location;
+              w.put(ResultKind::located).put(v.tag).put(at).put(v.size);
+            }
+          });
+        };
+        if (!store_.when_finished(id, reply)) reply();
+        break;
+      }
+      case MessageType::object_status: on_object_status(r); break;
+      case MessageType::pull_request: on_pull_request(source, r); break;
+      case MessageType::pull_header: on_pull_header(source, r); break;
+      case MessageType::free_object: store_.free_primary(r.get<ObjectId>()); break;
+      case MessageType::load_report: on_load_report(source, r); break;
+      case MessageType::shutdown: {
+        std::lock_guard lock(stop_mutex_);
+        stop_requested_ = true;
+        stop_cv_.notify_all();
+        break;
+      }
+      case MessageType::shutdown_ack: {
+        std::lock_guard lock(stop_mutex_);
+        ++acks_;
+        stop_cv_.notify_all();
+        break;
+      }
+      default: log().error("unknown message type {} from rank {}", static_cast<int>(type), source);
+    }
+  } catch (const std::exception& e) {
+    log().error("failed to handle a message from rank {}: {}", source, e.what());
+  }
+}
+
+void Runtime::on_task_done(int /*source*/, WireReader& r) {
+  const auto id = r.get<TaskId>();
+  const auto kind = r.get<ResultKind>();
+  TaskPtr t;
+  {
+    std::lock_guard lock(pending_mutex_);
+    if (auto it = pending_.find(id); it != pending_.end()) {
+      t = std::move(it->second);
+      pending_.erase(it);
+    }
+  }
+  const ObjectId obj = id.return_object();
+  if (kind == ResultKind::failed) {
+    ErrorInfo e = read_error(r);
+    if (t && retry(t, e)) return;
+    store_.set_failed(obj, std::make_shared<const ErrorInfo>(std::move(e)));
+  } else if (kind == ResultKind::value) {
+    const auto tag = r.get<std::uint64_t>();
+    auto bytes = r.bytes();
+    store_.set_ready(obj, std::make_shared<const Buffer>(bytes.data(), bytes.size()), tag);
+  } else {
+    const auto tag = r.get<std::uint64_t>();
+    const auto at = r.get<std::int32_t>();
+    const auto size = r.get<std::uint64_t>();
+    free_remote(store_.set_remote(obj, at, size, tag), obj);
+  }
+}
+
+void Runtime::on_object_status(WireReader& r) {
+  const auto id = r.get<ObjectId>();
+  const auto kind = r.get<ResultKind>();
+  if (kind == ResultKind::failed) {
+    store_.set_failed(id, std::make_shared<const ErrorInfo>(read_error(r)));
+  } else if (kind == ResultKind::value) {
+    const auto tag = r.get<std::uint64_t>();
+    auto bytes = r.bytes();
+    store_.set_ready(id, std::make_shared<const Buffer>(bytes.data(), bytes.size()), tag);
+  } else {
+    const auto tag = r.get<std::uint64_t>();
+    const auto at = r.get<std::int32_t>();
+    const auto size = r.get<std::uint64_t>();
+    store_.set_remote(id, at, size, tag);
+  }
+}
+
+void Runtime::on_pull_request(int source, WireReader& r) {
+  const auto id = r.get<ObjectId>();
+  const auto tag = r.get<int>();
+  ObjectStore::View v = store_.view(id);
+  if (v.exists && v.state == ObjectStore::State::ready) {
+    send(source, [&](WireWriter& w) {
+      w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
+    });
+    channel_->send_data(source, tag, v.bytes);
+  } else {
+    send(source, [&](WireWriter& w) {
+      w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(0);
+      write_error(w, make_error(ErrorKind::object_lost, nullptr,
+                                id.to_string() + " is no longer on rank " + std::to_string(world_.rank)));
+    });
+  }
+}
+
+void Runtime::on_pull_header(int source, WireReader& r) {
+  const auto tag = r.get<int>();
+  const bool ok = r.get<std::uint8_t>() != 0;
+  std::pair<ObjectId, PullDone> pull;
+  {
+    std::lock_guard lock(pulls_mutex_);
+    auto it = pulls_.find(tag);
+    if (it == pulls_.end()) return;
+    pull = std::move(it->second);
+    pulls_.erase(it);
+  }
+  if (!ok) {
+    pull.second(nullptr, 0, std::make_shared<const ErrorInfo>(read_error(r)));
+    return;
+  }
+  const auto obj_tag = r.get<std::uint64_t>();
+  const auto size = r.get<std::uint64_t>();
+  channel_->receive_data(source, tag, size, [done = std::move(pull.second), obj_tag](Buffer b) {
+    done(std::make_shared<const Buffer>(std::move(b)), obj_tag, nullptr);
+  });
+}
+
+void Runtime::on_load_report(int source, WireReader& r) {
+  const auto queued = r.get<std::uint64_t>();
+  ResourceSet available = read_resources(r);
+  std::lock_guard lock(global_mutex_);
+  if (source < 0 || static_cast<std::size_t>(source) >= loads_.size()) return;
+  loads_[source].queued = queued;
+  loads_[source].available = std::move(available);
+  loads_[source].assigned = 0;
+}
+
+void Runtime::on_tick() {
+  if (world_.rank == 0 || stopping_) return;
+  const std::uint64_t load = scheduler_->load();
+  if (load == reported_load_) return;  // nothing new: no message
+  reported_load_ = load;
+  send(0, [&](WireWriter& w) {
+    w.put(MessageType::load_report).put(load);
+    write_resources(w, scheduler_->available());
+  });
+}
+
+}  // namespace manta::engine
+
+namespace manta::detail {
+
+RefToken::~RefToken() {
+  if (auto* rt = engine::runtime()) rt->release_ref(id_);
+}
+
+std::shared_ptr<RefToken> acquire_ref(const ObjectId& id) {
+  if (auto* rt = engine::runtime()) return rt->acquire_ref(id);
+  return std::make_shared<RefToken>(id);
+}
+
+}  // namespace manta::detail

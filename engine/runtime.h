@@ -1,0 +1,149 @@
+// The per-rank runtime: owns the object store, local scheduler, progress channel and (on rank 0)
+// the global scheduler, and implements the public API on top of them.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <manta/detail/runtime_api.h>
+
+#include "engine/config.h"
+#include "engine/control_store.h"
+#include "engine/local_scheduler.h"
+#include "engine/object_store.h"
+#include "engine/scheduling_policy.h"
+#include "engine/task_spec.h"
+#include "transport/control_channel.h"
+#include "transport/mpi_world.h"
+#include "transport/wire.h"
+
+namespace manta::engine {
+
+/// Counters for benchmarks and tests.
+struct RuntimeStats {
+  std::uint64_t tasks_submitted = 0;
+  std::uint64_t tasks_executed = 0;
+  std::uint64_t tasks_forwarded = 0;  // handed to the global scheduler
+  transport::ChannelStats channel;
+};
+
+class Runtime {
+ public:
+  Runtime(Config config, transport::MpiWorld world);
+  ~Runtime();
+
+  /// Collective: checks function tables, exchanges the rank table, starts threads.
+  void start();
+  /// Ranks other than 0: serve until rank 0 says stop. Returns the exit code.
+  int serve();
+  /// Rank 0: stop every rank and finalize MPI. `failed` marks a driver that ended by an error.
+  void shutdown(bool failed = false);
+
+  [[nodiscard]] int rank() const noexcept { return world_.rank; }
+  [[nodiscard]] int size() const noexcept { return world_.size; }
+  [[nodiscard]] const Config& config() const noexcept { return config_; }
+  [[nodiscard]] RuntimeStats stats() const;
+  [[nodiscard]] const std::vector<RankInfo>& rank_table() const noexcept { return ranks_; }
+
+  // The public API.
+  std::shared_ptr<detail::RefToken> submit(detail::Submission&& s, const TaskOptions& options);
+  std::shared_ptr<detail::RefToken> put(Buffer&& bytes, std::uint64_t tag);
+  detail::StoredValue get(const ObjectId& id, detail::Timeout timeout);
+  std::vector<bool> wait(const std::vector<ObjectId>& ids, std::size_t num_ready,
+                         detail::Timeout timeout);
+  void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value);
+  std::shared_ptr<detail::RefToken> acquire_ref(const ObjectId& id);
+  void release_ref(const ObjectId& id);
+
+ private:
+  using PullDone = std::function<void(SharedBuffer bytes, std::uint64_t tag,
+                                      std::shared_ptr<const ErrorInfo> error)>;
+
+  // Submission path.
+  void resolve_arguments(const TaskPtr& task);
+  void resolve_one(const TaskPtr& task, std::size_t index);
+  void arguments_resolved(const TaskPtr& task);
+  void place(const TaskPtr& task);
+  void schedule_globally(const TaskPtr& task);
+  void send_task(int dest, const TaskPtr& task);
+  void forward_task(const TaskPtr& task);
+  void fail_task(const TaskPtr& task, ErrorInfo error);
+
+  // Execution path.
+  void prepare_and_enqueue(const TaskPtr& task);
+  void run_task(const TaskPtr& task);
+  void finish_task(const TaskPtr& task, detail::CallResult&& result, std::shared_ptr<const ErrorInfo> error);
+  void complete_owned(const TaskPtr& task, SharedBuffer bytes, std::uint64_t tag,
+                      std::shared_ptr<const ErrorInfo> error);
+  bool retry(const TaskPtr& task, const ErrorInfo& error);
+
+  // Objects across ranks.
+  void pull(const ObjectId& id, int from, PullDone done);
+  void ask_owner(const ObjectId& id);
+  void free_remote(std::optional<int> location, const ObjectId& id);
+  [[noreturn]] void throw_if_stopped(const ObjectId& id);
+
+  // Messages.
+  void on_message(int source, std::span<const std::byte> message);
+  void on_tick();
+  void on_task_done(int source, transport::WireReader& r);
+  void on_object_status(transport::WireReader& r);
+  void on_pull_request(int source, transport::WireReader& r);
+  void on_pull_header(int source, transport::WireReader& r);
+  void on_load_report(int source, transport::WireReader& r);
+  void send(int dest, const std::function<void(transport::WireWriter&)>& fill);
+  std::string function_name(const TaskSpec& t) const;
+  ErrorInfo make_error(ErrorKind kind, const TaskSpec* task, std::string message) const;
+
+  Config config_;
+  transport::MpiWorld world_;
+  std::uint64_t forward_threshold_ = 16;
+  std::vector<RankInfo> ranks_;
+  std::vector<ResourceSet> totals_;
+  std::shared_ptr<const ResourceSet> default_resources_;
+
+  ObjectStore store_;
+  std::unique_ptr<LocalScheduler> scheduler_;
+  std::unique_ptr<transport::ControlChannel> channel_;
+
+  std::atomic<std::uint64_t> next_seq_{1};
+  std::atomic<bool> stopping_{false};
+
+  // Tasks this rank owns that left it: kept for their results, retries and argument lifetimes.
+  std::mutex pending_mutex_;
+  std::unordered_map<TaskId, TaskPtr> pending_;
+
+  std::mutex pulls_mutex_;
+  std::unordered_map<int, std::pair<ObjectId, PullDone>> pulls_;  // by transfer tag
+
+  // Rank 0: the global scheduler's view of every rank.
+  std::mutex global_mutex_;
+  std::vector<RankLoad> loads_;
+  std::uint64_t global_hint_ = 0;
+
+  // Load last reported (ranks > 0).
+  std::uint64_t reported_load_ = ~0ull;
+
+  // Shutdown handshake.
+  std::mutex stop_mutex_;
+  std::condition_variable stop_cv_;
+  bool stop_requested_ = false;
+  int acks_ = 0;
+
+  std::atomic<std::uint64_t> tasks_submitted_{0};
+  std::atomic<std::uint64_t> tasks_executed_{0};
+  std::atomic<std::uint64_t> tasks_forwarded_{0};
+};
+
+/// The runtime of this process, or nullptr outside init/shutdown.
+Runtime* runtime() noexcept;
+
+}  // namespace manta::engine

@@ -1,0 +1,49 @@
+#include "engine/scheduling_policy.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace manta::engine {
+
+LocalDecision decide_locally(const ResourceSet& request, const ResourceSet& local_total,
+                             std::uint64_t local_queued, std::uint64_t forward_threshold) {
+  if (!request.fits_in(local_total)) return LocalDecision::forward;
+  if (local_queued >= forward_threshold) return LocalDecision::forward;
+  return LocalDecision::run_here;
+}
+
+std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankLoad>& ranks,
+                             std::uint64_t hint) {
+  const int n = static_cast<int>(ranks.size());
+  int best_free = -1, best_any = -1;
+  double best_free_load = std::numeric_limits<double>::max();
+  double best_any_load = std::numeric_limits<double>::max();
+  for (int k = 0; k < n; ++k) {
+    const int r = static_cast<int>((hint + static_cast<std::uint64_t>(k)) % static_cast<std::uint64_t>(n));
+    const RankLoad& l = ranks[r];
+    if (!request.fits_in(l.total)) continue;
+    const double cpus = std::max(1.0, l.total.get("CPU"));
+    const double load = static_cast<double>(l.queued + l.assigned) / cpus;
+    // Tasks assigned since the last report have taken resources the report still shows free.
+    ResourceSet free_now = l.available;
+    for (std::uint64_t i = 0; i < l.assigned && request.fits_in(free_now); ++i) free_now.subtract(request);
+    if (request.fits_in(free_now) && load < best_free_load) {
+      best_free_load = load;
+      best_free = r;
+    }
+    if (load < best_any_load) {
+      best_any_load = load;
+      best_any = r;
+    }
+  }
+  if (best_free >= 0) return best_free;
+  if (best_any >= 0) return best_any;
+  return std::nullopt;
+}
+
+bool feasible_anywhere(const ResourceSet& request, const std::vector<ResourceSet>& totals) {
+  return std::any_of(totals.begin(), totals.end(),
+                     [&](const ResourceSet& t) { return request.fits_in(t); });
+}
+
+}  // namespace manta::engine

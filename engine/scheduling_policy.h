@@ -1,0 +1,37 @@
+// The scheduling decisions, as pure functions of what a rank knows, so they can be unit tested.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "engine/resources.h"
+
+namespace manta::engine {
+
+/// What the global scheduler knows of one rank.
+struct RankLoad {
+  ResourceSet total;      // what the rank offers in all
+  ResourceSet available;  // free, as last reported
+  std::uint64_t queued = 0;    // tasks waiting or running there, as last reported
+  std::uint64_t assigned = 0;  // tasks sent there since its last report
+};
+
+enum class LocalDecision { run_here, forward };
+
+/// Bottom-up: run where submitted while this rank could ever run the task and its queue is
+/// short; otherwise hand it to the global scheduler.
+LocalDecision decide_locally(const ResourceSet& request, const ResourceSet& local_total,
+                             std::uint64_t local_queued, std::uint64_t forward_threshold);
+
+/// The rank the global scheduler sends a task to: among ranks whose totals fit, those with the
+/// request free now, least loaded per CPU first; if none is free, the least loaded that fits (the
+/// task waits there). `hint` breaks ties (rotate it so equal ranks share work).
+/// nullopt: no rank can ever run it.
+std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankLoad>& ranks,
+                             std::uint64_t hint = 0);
+
+/// True when some rank's totals fit the request.
+bool feasible_anywhere(const ResourceSet& request, const std::vector<ResourceSet>& totals);
+
+}  // namespace manta::engine

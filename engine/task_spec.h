@@ -1,0 +1,67 @@
+// A task as the engine moves it: function, options, arguments (values or references) and
+// retry state. Specs are shared between the queue, the submitter's pending table and the
+// worker that runs them; one rank mutates a spec at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <manta/buffer.h>
+#include <manta/errors.h>
+#include <manta/ids.h>
+#include <manta/object_ref.h>
+
+#include "engine/resources.h"
+
+namespace manta::engine {
+
+struct TaskArg {
+  bool is_ref = false;     // still a reference: bytes live at `location`
+  std::uint64_t tag = 0;   // type tag the function expects (values: the tag of the bytes)
+  SharedBuffer buffer;     // value bytes are buffer[offset, offset + size)
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+  ObjectId ref;            // the object this argument came from, if any
+  std::int32_t location = -1;  // rank holding the bytes of a reference (-1: not yet known)
+  std::shared_ptr<detail::RefToken> token;  // keeps `ref` alive on the submitter
+};
+
+struct TaskSpec {
+  TaskId id;
+  std::uint32_t function = 0;  // index in the sealed function table
+  std::string name;            // TaskOptions::name; empty means the function's name
+  std::shared_ptr<const ResourceSet> resources;
+  std::int32_t on_rank = -1;
+  std::int32_t max_retries = 0;
+  bool retry_exceptions = false;
+  std::int32_t attempt = 0;
+  std::vector<TaskArg> args;
+  std::vector<std::shared_ptr<detail::RefToken>> keep_alive;
+
+  // Scheduling state on the rank that holds the spec.
+  std::atomic<int> unresolved{0};
+  bool claimed = false;  // taken from the queue to run inline by a worker blocked in get
+
+  /// The first failure among the inputs; arguments resolve on several threads.
+  void set_input_error(std::shared_ptr<const ErrorInfo> e) {
+    std::lock_guard lock(error_mutex_);
+    if (!input_error_) input_error_ = std::move(e);
+  }
+  [[nodiscard]] std::shared_ptr<const ErrorInfo> input_error() const {
+    std::lock_guard lock(error_mutex_);
+    return input_error_;
+  }
+  [[nodiscard]] ObjectId return_object() const noexcept { return id.return_object(); }
+
+ private:
+  mutable std::mutex error_mutex_;
+  std::shared_ptr<const ErrorInfo> input_error_;
+};
+
+using TaskPtr = std::shared_ptr<TaskSpec>;
+
+}  // namespace manta::engine

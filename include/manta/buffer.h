@@ -1,0 +1,65 @@
+// A contiguous byte buffer that grows without zero-filling, so large payloads are written once.
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <utility>
+
+namespace manta {
+
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(std::size_t size) : data_(allocate(size)), size_(size), capacity_(size) {}
+  Buffer(const void* src, std::size_t size) : Buffer(size) {
+    if (size) std::memcpy(data_.get(), src, size);
+  }
+  Buffer(Buffer&&) noexcept = default;
+  Buffer& operator=(Buffer&&) noexcept = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  [[nodiscard]] std::byte* data() noexcept { return data_.get(); }
+  [[nodiscard]] const std::byte* data() const noexcept { return data_.get(); }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] std::span<const std::byte> span() const noexcept { return {data_.get(), size_}; }
+
+  void reserve(std::size_t capacity) {
+    if (capacity <= capacity_) return;
+    auto bigger = allocate(capacity);
+    if (size_) std::memcpy(bigger.get(), data_.get(), size_);
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+  /// Grows by n bytes (uninitialised) and returns where they start.
+  std::byte* extend(std::size_t n) {
+    if (size_ + n > capacity_) reserve(std::max(size_ + n, capacity_ * 2 + 64));
+    std::byte* at = data_.get() + size_;
+    size_ += n;
+    return at;
+  }
+  void append(const void* src, std::size_t n) {
+    if (n) std::memcpy(extend(n), src, n);
+  }
+  void resize(std::size_t n) {
+    reserve(n);
+    size_ = n;
+  }
+  void clear() noexcept { size_ = 0; }
+
+ private:
+  static std::unique_ptr<std::byte[]> allocate(std::size_t n) {
+    // new std::byte[n] default-initialises: no zero fill for large payloads.
+    return std::unique_ptr<std::byte[]>(n ? new std::byte[n] : nullptr);
+  }
+  std::unique_ptr<std::byte[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+using SharedBuffer = std::shared_ptr<const Buffer>;
+
+}  // namespace manta

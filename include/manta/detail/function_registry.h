@@ -1,0 +1,165 @@
+// The table of remote functions, filled by MANTA_REMOTE at static initialisation. Every rank
+// runs the same binary, so a function is found by its registered name, never by loading code.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <manta/buffer.h>
+#include <manta/detail/function_traits.h>
+#include <manta/serialization.h>
+
+namespace manta::detail {
+
+/// The bytes of one argument as the executing rank sees them.
+struct ArgView {
+  const std::byte* data = nullptr;
+  std::size_t size = 0;
+  std::uint64_t tag = 0;
+};
+
+/// What a call produced: encoded bytes and the type tag of the value.
+struct CallResult {
+  Buffer bytes;
+  std::uint64_t tag = 0;
+};
+
+/// Identifies a callable by the bytes of its pointer (function or member pointer).
+struct FunctionKey {
+  std::array<std::byte, 16> bytes{};
+  friend bool operator==(const FunctionKey&, const FunctionKey&) = default;
+};
+
+template <class F>
+FunctionKey key_of(F f) noexcept {
+  static_assert(sizeof(F) <= sizeof(FunctionKey::bytes));
+  FunctionKey k;
+  std::memcpy(k.bytes.data(), &f, sizeof f);
+  return k;
+}
+
+using Invoker = void (*)(const FunctionKey& fn, const ArgView* args, std::size_t nargs,
+                         CallResult& out);
+
+struct FunctionEntry {
+  std::string name;       // as written in MANTA_REMOTE
+  std::string signature;  // demangled, e.g. "int (*)(int, int)"
+  FunctionKey key;
+  Invoker invoke = nullptr;
+  std::size_t arity = 0;
+  std::uint32_t index = 0;  // position in the name-sorted table, the same on every rank
+};
+
+/// Adds an entry; a second registration of the same function under the same name is ignored.
+void register_function(FunctionEntry entry);
+
+/// The entry for a callable, or throws UnregisteredFunctionError naming it.
+const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& signature,
+                                     const void* address);
+
+/// Splits "a, ns::b, &C::m" at top-level commas into trimmed names ("a", "ns::b", "C::m").
+std::vector<std::string> split_registered_names(std::string_view text);
+
+template <class T>
+T decode_arg(const ArgView& arg, std::size_t position) {
+  if (arg.tag != type_tag<T>()) {
+    throw_serialization_error("argument " + std::to_string(position) + ": expected " +
+                              type_name<T>() + ", got " + type_name_of_tag(arg.tag));
+  }
+  return Codec<T>::decode(arg.data, arg.size);
+}
+
+/// Passes a decoded argument as the parameter wants it: moved into by-value parameters.
+template <class P, class V>
+decltype(auto) pass_arg(V& value) {
+  if constexpr (std::is_lvalue_reference_v<P>) {
+    return (value);
+  } else {
+    return std::move(value);
+  }
+}
+
+template <class R, class... A, std::size_t... I>
+void call_with_args(R (*f)(A...), const ArgView* args, CallResult& out,
+                    std::index_sequence<I...>) {
+  // Braced initialisation evaluates left to right, so arguments decode in order.
+  std::tuple<std::decay_t<A>...> values{decode_arg<std::decay_t<A>>(args[I], I)...};
+  if constexpr (std::is_void_v<R>) {
+    f(pass_arg<A>(std::get<I>(values))...);
+    out.tag = type_tag<void>();
+  } else {
+    using V = std::decay_t<R>;
+    const V& result = f(pass_arg<A>(std::get<I>(values))...);
+    Codec<V>::encode(result, out.bytes);
+    out.tag = type_tag<V>();
+  }
+}
+
+template <class R, class... A>
+void invoke_free_function(const FunctionKey& key, const ArgView* args, std::size_t nargs,
+                          CallResult& out) {
+  using Fn = R (*)(A...);
+  if (nargs != sizeof...(A)) {
+    throw_serialization_error("expected " + std::to_string(sizeof...(A)) + " arguments, got " +
+                              std::to_string(nargs));
+  }
+  Fn f;
+  std::memcpy(&f, key.bytes.data(), sizeof f);
+  call_with_args(f, args, out, std::index_sequence_for<A...>{});
+}
+
+template <class R, class... A>
+FunctionEntry make_entry(std::string name, R (*f)(A...)) {
+  FunctionEntry e;
+  e.name = std::move(name);
+  e.signature = type_name<R (*)(A...)>();
+  e.key = key_of(f);
+  e.invoke = &invoke_free_function<R, A...>;
+  e.arity = sizeof...(A);
+  // Instantiating the tags now records their names, so mismatches can be reported by name.
+  (void)type_tag<std::decay_t<R>>();
+  ((void)type_tag<std::decay_t<A>>(), ...);
+  return e;
+}
+template <class R, class... A>
+FunctionEntry make_entry(std::string name, R (*f)(A...) noexcept) {
+  return make_entry(std::move(name), reinterpret_cast<R (*)(A...)>(f));
+}
+
+template <class F>
+void register_one(const std::string& name, F f) {
+  if constexpr (std::is_member_function_pointer_v<F>) {
+    static_assert(!std::is_member_function_pointer_v<F>,
+                  "MANTA_REMOTE: member functions are actor methods; register free or static "
+                  "functions here");
+  } else {
+    register_function(make_entry(name, +f));
+  }
+}
+
+template <class... F>
+bool register_functions(const char* names, F... fs) {
+  std::vector<std::string> list = split_registered_names(names);
+  std::size_t i = 0;
+  (register_one(list.at(i++), fs), ...);
+  return true;
+}
+
+}  // namespace manta::detail
+
+#define MANTA_DETAIL_CONCAT2(a, b) a##b
+#define MANTA_DETAIL_CONCAT(a, b) MANTA_DETAIL_CONCAT2(a, b)
+
+/// Registers remote functions by name, once, at namespace scope:
+///   MANTA_REMOTE(add, physics::step);
+#define MANTA_REMOTE(...)                                                         \
+  [[maybe_unused]] static const bool MANTA_DETAIL_CONCAT(manta_registered_, __COUNTER__) = \
+      ::manta::detail::register_functions(#__VA_ARGS__, __VA_ARGS__)

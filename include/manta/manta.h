@@ -1,0 +1,12 @@
+// Manta: remote tasks and objects over MPI ranks. The one header an application includes.
+#pragma once
+
+#include <manta/errors.h>
+#include <manta/ids.h>
+#include <manta/object_ref.h>
+#include <manta/objects.h>
+#include <manta/options.h>
+#include <manta/runtime.h>
+#include <manta/serialization.h>
+#include <manta/task.h>
+#include <manta/detail/function_registry.h>

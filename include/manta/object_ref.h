@@ -1,0 +1,81 @@
+// ObjectRef<T>: a future for an immutable value held in some rank's object store.
+#pragma once
+
+#include <boost/serialization/split_member.hpp>
+#include <memory>
+
+#include <manta/buffer.h>
+#include <manta/ids.h>
+#include <manta/serialization.h>
+
+namespace manta {
+namespace detail {
+
+/// One per object per rank while any ObjectRef to it lives there; its destruction tells the
+/// runtime that this rank holds no more references (on the owner, the object is then freed).
+class RefToken {
+ public:
+  explicit RefToken(ObjectId id) noexcept : id_(id) {}
+  ~RefToken();
+  RefToken(const RefToken&) = delete;
+  RefToken& operator=(const RefToken&) = delete;
+  [[nodiscard]] const ObjectId& id() const noexcept { return id_; }
+
+ private:
+  ObjectId id_;
+};
+
+/// The local token for `id`, made if this rank has none (a ref that arrived from another rank).
+std::shared_ptr<RefToken> acquire_ref(const ObjectId& id);
+
+}  // namespace detail
+
+template <class T>
+class ObjectRef {
+ public:
+  using value_type = T;
+  ObjectRef() = default;
+  explicit ObjectRef(std::shared_ptr<detail::RefToken> token) noexcept : token_(std::move(token)) {}
+
+  [[nodiscard]] bool valid() const noexcept { return token_ != nullptr; }
+  [[nodiscard]] ObjectId id() const noexcept { return token_ ? token_->id() : ObjectId{}; }
+  /// The rank that owns (tracks) this object.
+  [[nodiscard]] int owner() const noexcept { return id().owner; }
+  [[nodiscard]] const std::shared_ptr<detail::RefToken>& token() const noexcept { return token_; }
+
+  friend bool operator==(const ObjectRef& a, const ObjectRef& b) noexcept { return a.id() == b.id(); }
+
+ private:
+  friend class boost::serialization::access;
+  template <class Archive>
+  void save(Archive& ar, unsigned) const {
+    ObjectId i = id();
+    ar & i.owner & i.index & i.seq;
+  }
+  template <class Archive>
+  void load(Archive& ar, unsigned) {
+    ObjectId i;
+    ar & i.owner & i.index & i.seq;
+    token_ = i.valid() ? detail::acquire_ref(i) : nullptr;
+  }
+  BOOST_SERIALIZATION_SPLIT_MEMBER()
+
+  std::shared_ptr<detail::RefToken> token_;
+};
+
+/// A reference travels as its id; the receiving rank gets (or makes) its local token.
+template <class T>
+struct Codec<ObjectRef<T>> {
+  static void encode(const ObjectRef<T>& ref, Buffer& out) {
+    ObjectId id = ref.id();
+    out.append(&id, sizeof id);
+  }
+  static ObjectRef<T> decode(const std::byte* data, std::size_t size) {
+    if (size != sizeof(ObjectId)) detail::throw_serialization_error("malformed ObjectRef bytes");
+    ObjectId id;
+    std::memcpy(&id, data, sizeof id);
+    return id.valid() ? ObjectRef<T>(detail::acquire_ref(id)) : ObjectRef<T>();
+  }
+};
+
+}  // namespace manta

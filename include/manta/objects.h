@@ -1,0 +1,82 @@
+// put, get and wait: moving values in and out of the object store.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <manta/detail/runtime_api.h>
+#include <manta/object_ref.h>
+#include <manta/serialization.h>
+
+namespace manta {
+
+using Timeout = detail::Timeout;
+
+/// Stores a value in this rank's object store; this rank owns it.
+template <class T>
+ObjectRef<std::decay_t<T>> put(T&& value) {
+  using V = std::decay_t<T>;
+  Buffer bytes;
+  Codec<V>::encode(value, bytes);
+  return ObjectRef<V>(detail::put_object(std::move(bytes), detail::type_tag<V>()));
+}
+
+/// Waits for the value (fetching it from another rank if needed). Throws the task's error,
+/// or GetTimeoutError when `timeout` passes first. All threads of a rank share one decoded copy.
+template <class T>
+std::shared_ptr<const T> get(const ObjectRef<T>& ref, Timeout timeout = std::nullopt) {
+  detail::StoredValue v = detail::get_object(ref.id(), timeout);
+  const std::uint64_t tag = detail::type_tag<T>();
+  if (v.decoded && v.decoded_tag == tag) return std::static_pointer_cast<const T>(v.decoded);
+  auto value = std::make_shared<const T>(decode_tagged<T>(v.tag, v.bytes->data(), v.bytes->size()));
+  detail::cache_decoded(ref.id(), tag, value);
+  return value;
+}
+
+/// Waits for a task that returns nothing; throws its error.
+inline void get(const ObjectRef<void>& ref, Timeout timeout = std::nullopt) {
+  (void)detail::get_object(ref.id(), timeout);
+}
+
+/// Gets several values; the timeout bounds the whole call.
+template <class T>
+std::vector<std::shared_ptr<const T>> get(const std::vector<ObjectRef<T>>& refs,
+                                          Timeout timeout = std::nullopt) {
+  const auto deadline = timeout ? std::optional(std::chrono::steady_clock::now() + *timeout)
+                                : std::nullopt;
+  std::vector<std::shared_ptr<const T>> out;
+  out.reserve(refs.size());
+  for (const auto& r : refs) {
+    Timeout left;
+    if (deadline) left = std::max(std::chrono::nanoseconds(0), *deadline - std::chrono::steady_clock::now());
+    out.push_back(get(r, left));
+  }
+  return out;
+}
+
+template <class T>
+struct WaitResult {
+  std::vector<ObjectRef<T>> ready;
+  std::vector<ObjectRef<T>> unready;
+};
+
+/// Returns once `num_returns` of `refs` are finished (value or error) or `timeout` passes.
+/// Order within each list follows `refs`.
+template <class T>
+WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns,
+                   Timeout timeout = std::nullopt) {
+  std::vector<ObjectId> ids;
+  ids.reserve(refs.size());
+  for (const auto& r : refs) ids.push_back(r.id());
+  std::vector<bool> ready = detail::wait_objects(ids, num_returns, timeout);
+  WaitResult<T> result;
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    (ready[i] ? result.ready : result.unready).push_back(refs[i]);
+  }
+  return result;
+}
+
+}  // namespace manta

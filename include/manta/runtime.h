@@ -1,0 +1,22 @@
+// Starting and stopping the runtime, and where code runs.
+#pragma once
+
+namespace manta {
+
+/// Every rank calls this first. Rank 0 returns and runs the rest of main as the driver; the other
+/// ranks serve tasks until the driver shuts down, then finalize MPI and exit 0. Removes the
+/// --manta-* flags it reads from argv. Fails with a clear message when ranks run different
+/// binaries (their registered functions differ) or a setting is invalid.
+void init(int& argc, char**& argv);
+
+/// Stops every rank. Implied at the end of the driver's main.
+void shutdown();
+
+/// True between init and shutdown.
+bool is_initialized() noexcept;
+
+/// This process's rank and the number of ranks.
+int rank() noexcept;
+int world_size() noexcept;
+
+}  // namespace manta

@@ -1,0 +1,205 @@
+// How values become bytes and back. Trivially copyable values, strings and contiguous vectors of
+// trivially copyable elements travel as raw memory; everything else goes through
+// Boost.Serialization (a type needs `template <class A> void serialize(A&, unsigned)`).
+#pragma once
+
+#include <boost/archive/binary_iarchive.hpp>
+#include <boost/archive/binary_oarchive.hpp>
+#include <boost/serialization/array.hpp>
+#include <boost/serialization/map.hpp>
+#include <boost/serialization/optional.hpp>
+#include <boost/serialization/set.hpp>
+#include <boost/serialization/string.hpp>
+#include <boost/serialization/unordered_map.hpp>
+#include <boost/serialization/utility.hpp>
+#include <boost/serialization/vector.hpp>
+#include <cstdint>
+#include <cstring>
+#include <streambuf>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <typeinfo>
+#include <vector>
+
+#include <manta/buffer.h>
+#include <manta/errors.h>
+
+namespace manta {
+
+template <class T>
+class ObjectRef;
+
+namespace detail {
+
+/// Demangled C++ name of a type, for messages.
+std::string demangle(const char* mangled_name);
+
+/// Records tag -> type name so that a mismatch can name the type that was found.
+void remember_type_name(std::uint64_t tag, const char* mangled_name);
+std::string type_name_of_tag(std::uint64_t tag);
+
+[[noreturn]] void throw_serialization_error(std::string message);
+
+constexpr std::uint64_t fnv1a(std::string_view s) noexcept {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  return h;
+}
+
+/// A stable tag per type. All ranks run the same binary (checked at init), so the mangled name
+/// identifies the type on every rank.
+template <class T>
+std::uint64_t type_tag() {
+  static const std::uint64_t tag = [] {
+    const char* name = typeid(T).name();
+    std::uint64_t h = fnv1a(name);
+    remember_type_name(h, name);
+    return h;
+  }();
+  return tag;
+}
+
+template <class T>
+std::string type_name() {
+  return demangle(typeid(T).name());
+}
+
+template <class T>
+struct is_object_ref : std::false_type {};
+template <class T>
+struct is_object_ref<ObjectRef<T>> : std::true_type {};
+
+template <class T>
+struct is_raw_vector : std::false_type {};
+template <class T, class A>
+struct is_raw_vector<std::vector<T, A>>
+    : std::bool_constant<std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
+                         !std::is_same_v<T, bool>> {};
+
+/// Raw memory is enough for this type: no pointers inside, same binary on every rank.
+template <class T>
+inline constexpr bool is_raw_v = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
+                                 !std::is_member_pointer_v<T> && !is_object_ref<T>::value;
+
+/// std::streambuf that appends to a Buffer, so Boost archives write without a std::string copy.
+class BufferWriteStream : public std::streambuf {
+ public:
+  explicit BufferWriteStream(Buffer& out) : out_(out) {}
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_.append(s, static_cast<std::size_t>(n));
+    return n;
+  }
+  int_type overflow(int_type c) override {
+    if (c != traits_type::eof()) {
+      char ch = static_cast<char>(c);
+      out_.append(&ch, 1);
+    }
+    return c;
+  }
+
+ private:
+  Buffer& out_;
+};
+
+/// std::streambuf over bytes that are only read.
+class ByteReadStream : public std::streambuf {
+ public:
+  ByteReadStream(const std::byte* data, std::size_t size) {
+    char* p = const_cast<char*>(reinterpret_cast<const char*>(data));
+    setg(p, p, p + size);
+  }
+};
+
+constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::no_codecvt;
+
+}  // namespace detail
+
+/// Encodes and decodes one type. Specialise for custom wire formats; the default picks raw
+/// memory where that is exact and Boost.Serialization otherwise.
+template <class T, class Enable = void>
+struct Codec {
+  static void encode(const T& value, Buffer& out) {
+    if constexpr (detail::is_raw_v<T>) {
+      out.append(&value, sizeof(T));
+    } else {
+      detail::BufferWriteStream stream(out);
+      boost::archive::binary_oarchive archive(stream, detail::archive_flags);
+      archive << value;
+    }
+  }
+  static T decode(const std::byte* data, std::size_t size) {
+    if constexpr (detail::is_raw_v<T>) {
+      static_assert(std::is_default_constructible_v<T> || std::is_trivially_copyable_v<T>);
+      if (size != sizeof(T)) {
+        detail::throw_serialization_error("expected " + std::to_string(sizeof(T)) +
+                                          " bytes for " + detail::type_name<T>() + ", got " +
+                                          std::to_string(size));
+      }
+      alignas(T) unsigned char storage[sizeof(T)];
+      std::memcpy(storage, data, sizeof(T));
+      return *std::launder(reinterpret_cast<T*>(storage));
+    } else {
+      static_assert(std::is_default_constructible_v<T>,
+                    "types sent through Boost.Serialization need a default constructor");
+      T value{};
+      try {
+        detail::ByteReadStream stream(data, size);
+        boost::archive::binary_iarchive archive(stream, detail::archive_flags);
+        archive >> value;
+      } catch (const Error&) {
+        throw;
+      } catch (const std::exception& e) {
+        detail::throw_serialization_error("cannot decode " + detail::type_name<T>() + " from " +
+                                          std::to_string(size) + " bytes: " + e.what());
+      }
+      return value;
+    }
+  }
+};
+
+/// Contiguous vectors of plain values: one memcpy each way.
+template <class T>
+struct Codec<T, std::enable_if_t<detail::is_raw_vector<T>::value>> {
+  using E = typename T::value_type;
+  static void encode(const T& value, Buffer& out) { out.append(value.data(), value.size() * sizeof(E)); }
+  static T decode(const std::byte* data, std::size_t size) {
+    if (size % sizeof(E) != 0) {
+      detail::throw_serialization_error(std::to_string(size) + " bytes is not a whole number of " +
+                                        detail::type_name<E>() + " elements");
+    }
+    T value(size / sizeof(E));
+    if (size) std::memcpy(value.data(), data, size);
+    return value;
+  }
+};
+
+template <>
+struct Codec<std::string> {
+  static void encode(const std::string& value, Buffer& out) { out.append(value.data(), value.size()); }
+  static std::string decode(const std::byte* data, std::size_t size) {
+    return std::string(reinterpret_cast<const char*>(data), size);
+  }
+};
+
+/// Convenience: a whole value into a fresh buffer.
+template <class T>
+Buffer encode_value(const T& value) {
+  Buffer out;
+  Codec<T>::encode(value, out);
+  return out;
+}
+
+/// Decodes bytes that carry `tag`, failing with SerializationError when the tag is not T's.
+template <class T>
+T decode_tagged(std::uint64_t tag, const std::byte* data, std::size_t size) {
+  if (tag != detail::type_tag<T>()) {
+    detail::throw_serialization_error("type mismatch: expected " + detail::type_name<T>() +
+                                      ", the bytes hold " + detail::type_name_of_tag(tag));
+  }
+  return Codec<T>::decode(data, size);
+}
+
+}  // namespace manta

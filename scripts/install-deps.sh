@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Manta builds, tests and benchmarks with.
+# Idempotent: safe to run again; packages already present are left as they are.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  openmpi-bin libopenmpi-dev           # the cluster: mpirun, MPI library
+  libucx-dev ucx-utils                 # data plane (RMA gets)
+  libhdf5-openmpi-dev hdf5-tools       # spill files (h5ls/h5dump check them)
+  libboost-serialization-dev           # user types on the wire
+  libhwloc-dev hwloc                   # cores, NUMA, GPUs
+  libgtest-dev libgmock-dev            # unit and multi-rank tests
+  libbenchmark-dev                     # microbenchmark helpers
+  libfmt-dev libspdlog-dev             # formatting and logging
+  nlohmann-json3-dev                   # JSON for benchmarks, status and traces
+  clang-format
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo_cmd=()
+[ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update
+"${sudo_cmd[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+echo "install-deps: installed ${missing[*]}"

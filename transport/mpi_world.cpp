@@ -1,0 +1,84 @@
+#include "transport/mpi_world.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace manta::transport {
+
+MpiWorld start_mpi(int& argc, char**& argv) {
+  MpiWorld w;
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  int provided = 0;
+  if (initialized) {
+    MPI_Query_thread(&provided);
+  } else {
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+    w.initialized_mpi = true;
+  }
+  if (provided < MPI_THREAD_SERIALIZED) {
+    std::fprintf(stderr,
+                 "manta: MPI provides thread level %d, Manta needs MPI_THREAD_SERIALIZED (%d); "
+                 "initialise MPI with MPI_Init_thread(..., MPI_THREAD_SERIALIZED, ...) or let "
+                 "manta::init do it\n",
+                 provided, MPI_THREAD_SERIALIZED);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  MPI_Comm_dup(MPI_COMM_WORLD, &w.comm);
+  MPI_Comm_rank(w.comm, &w.rank);
+  MPI_Comm_size(w.comm, &w.size);
+  MPI_Comm node;
+  MPI_Comm_split_type(w.comm, MPI_COMM_TYPE_SHARED, w.rank, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &w.local_rank);
+  MPI_Comm_size(node, &w.local_size);
+  MPI_Comm_free(&node);
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  w.hostname = host;
+  return w;
+}
+
+void finish_mpi(MpiWorld& world) {
+  if (world.comm != MPI_COMM_NULL) MPI_Comm_free(&world.comm);
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+std::vector<Buffer> allgather_bytes(MPI_Comm comm, std::span<const std::byte> mine) {
+  int size = 0;
+  MPI_Comm_size(comm, &size);
+  int my_count = static_cast<int>(mine.size());
+  std::vector<int> counts(size), displs(size);
+  MPI_Allgather(&my_count, 1, MPI_INT, counts.data(), 1, MPI_INT, comm);
+  int total = 0;
+  for (int r = 0; r < size; ++r) {
+    displs[r] = total;
+    total += counts[r];
+  }
+  Buffer all(static_cast<std::size_t>(total));
+  MPI_Allgatherv(mine.data(), my_count, MPI_BYTE, all.data(), counts.data(), displs.data(),
+                 MPI_BYTE, comm);
+  std::vector<Buffer> out;
+  out.reserve(size);
+  for (int r = 0; r < size; ++r) out.emplace_back(all.data() + displs[r], counts[r]);
+  return out;
+}
+
+bool all_true(MPI_Comm comm, bool mine) {
+  int in = mine ? 1 : 0, out = 0;
+  MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_LAND, comm);
+  return out != 0;
+}
+
+void abort_job(MPI_Comm comm, int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  MPI_Abort(comm == MPI_COMM_NULL ? MPI_COMM_WORLD : comm, code);
+  std::_Exit(code);
+}
+
+}  // namespace manta::transport

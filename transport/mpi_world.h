@@ -1,0 +1,39 @@
+// MPI start-up and the collectives used once at init, before the progress thread owns MPI.
+#pragma once
+
+#include <mpi.h>
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include <manta/buffer.h>
+
+namespace manta::transport {
+
+struct MpiWorld {
+  MPI_Comm comm = MPI_COMM_NULL;  // Manta's own duplicate of MPI_COMM_WORLD
+  int rank = 0;
+  int size = 1;
+  int local_rank = 0;  // among the ranks on this node
+  int local_size = 1;
+  std::string hostname;
+  bool initialized_mpi = false;  // Manta called MPI_Init (else the application did)
+};
+
+/// Initialises MPI at MPI_THREAD_SERIALIZED (one progress thread calls MPI at a time) unless
+/// the application already did; then duplicates the world communicator.
+MpiWorld start_mpi(int& argc, char**& argv);
+
+/// Frees Manta's communicator and finalizes MPI.
+void finish_mpi(MpiWorld& world);
+
+/// Every rank's bytes, in rank order (MPI_Allgatherv). Init-time only.
+std::vector<Buffer> allgather_bytes(MPI_Comm comm, std::span<const std::byte> mine);
+
+/// Logical AND of a flag over all ranks.
+bool all_true(MPI_Comm comm, bool mine);
+
+[[noreturn]] void abort_job(MPI_Comm comm, int code);
+
+}  // namespace manta::transport
