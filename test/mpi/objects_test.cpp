@@ -1,0 +1,161 @@
+// Objects: put/get across ranks, large values, wait and get with timeouts.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include <manta/manta.h>
+
+namespace {
+
+constexpr std::size_t kBig = 100u << 20;  // 100 MiB of doubles
+constexpr std::size_t kBigCount = kBig / sizeof(double);
+
+double pattern(std::size_t i) { return static_cast<double>(i % 1000003) * 0.5; }
+
+// Checks every element on the executing rank and returns how many differ.
+std::uint64_t count_mismatches(const std::vector<double>& v) {
+  if (v.size() != kBigCount) return ~0ull;
+  std::uint64_t bad = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) bad += v[i] != pattern(i);
+  return bad;
+}
+std::vector<double> make_big() {
+  std::vector<double> v(kBigCount);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = pattern(i);
+  return v;
+}
+int slow(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+std::string greet(const std::string& who) { return "hello " + who; }
+
+struct Particle {
+  double x, y, z;
+  int id;
+};
+Particle move_particle(Particle p, double dx) {
+  p.x += dx;
+  return p;
+}
+
+struct Record {
+  std::string name;
+  std::vector<int> values;
+  std::map<std::string, double> extra;
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar & name & values & extra;
+  }
+};
+Record enrich(Record r) {
+  r.values.push_back(static_cast<int>(r.values.size()));
+  r.extra["rank"] = manta::rank();
+  return r;
+}
+
+}  // namespace
+
+MANTA_REMOTE(count_mismatches, make_big, slow, greet, move_particle, enrich);
+
+TEST(Objects, PutGetLocal) {
+  auto r = manta::put(std::vector<int>{1, 2, 3});
+  EXPECT_EQ(*manta::get(r), (std::vector<int>{1, 2, 3}));
+  // Threads of one rank share one decoded copy.
+  EXPECT_EQ(manta::get(r).get(), manta::get(r).get());
+}
+
+TEST(Objects, HundredMiBPutReadOnEveryRank) {
+  auto ref = manta::put(make_big());
+  for (int r = 0; r < manta::world_size(); ++r) {
+    EXPECT_EQ(*manta::get(manta::task(count_mismatches).on_rank(r).remote(ref)), 0u) << "rank " << r;
+  }
+}
+
+TEST(Objects, HundredMiBResultFetchedFromAnotherRank) {
+  const int last = manta::world_size() - 1;
+  auto big = manta::task(make_big).on_rank(last).remote();
+  auto v = manta::get(big);
+  ASSERT_EQ(v->size(), kBigCount);
+  EXPECT_EQ(count_mismatches(*v), 0u);
+  // The same object read by a task on a third rank is pulled from where it was made.
+  EXPECT_EQ(*manta::get(manta::task(count_mismatches).on_rank(last / 2).remote(big)), 0u);
+}
+
+TEST(Objects, LargeArgumentByValue) {
+  std::vector<double> v = make_big();
+  const int last = manta::world_size() - 1;
+  EXPECT_EQ(*manta::get(manta::task(count_mismatches).on_rank(last).remote(v)), 0u);
+}
+
+TEST(Objects, StringsTrivialStructsAndBoostTypes) {
+  const int last = manta::world_size() - 1;
+  EXPECT_EQ(*manta::get(manta::task(greet).on_rank(last).remote(std::string("manta"))), "hello manta");
+  Particle p{1, 2, 3, 7};
+  auto moved = *manta::get(manta::task(move_particle).on_rank(last).remote(p, 0.5));
+  EXPECT_DOUBLE_EQ(moved.x, 1.5);
+  EXPECT_EQ(moved.id, 7);
+  Record rec{"r", {5, 6}, {{"a", 1.0}}};
+  auto out = *manta::get(manta::task(enrich).on_rank(last).remote(rec));
+  EXPECT_EQ(out.values, (std::vector<int>{5, 6, 2}));
+  EXPECT_EQ(out.extra.at("rank"), last);
+  EXPECT_EQ(out.extra.at("a"), 1.0);
+}
+
+TEST(Objects, GetTimeout) {
+  auto r = manta::task(slow).remote(400);
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    manta::get(r, std::chrono::milliseconds(50));
+    FAIL() << "expected GetTimeoutError";
+  } catch (const manta::GetTimeoutError& e) {
+    EXPECT_NE(std::string(e.what()).find("not ready within 50 ms"), std::string::npos) << e.what();
+    EXPECT_EQ(e.rank(), 0);
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(350));
+  EXPECT_EQ(*manta::get(r), 400);  // still arrives afterwards
+}
+
+TEST(Objects, GetVectorWithTimeout) {
+  std::vector<manta::ObjectRef<int>> refs{manta::task(slow).remote(1), manta::task(slow).remote(500)};
+  EXPECT_THROW(manta::get(refs, std::chrono::milliseconds(100)), manta::GetTimeoutError);
+  auto all = manta::get(refs);
+  EXPECT_EQ(*all[0], 1);
+  EXPECT_EQ(*all[1], 500);
+}
+
+TEST(Objects, WaitReturnsReadyFirst) {
+  const int last = manta::world_size() - 1;
+  auto fast = manta::task(slow).on_rank(last).remote(1);
+  auto slow_ref = manta::task(slow).on_rank(last).remote(600);
+  auto [ready, unready] = manta::wait(std::vector{slow_ref, fast}, 1, std::chrono::milliseconds(2000));
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0], fast);
+  ASSERT_EQ(unready.size(), 1u);
+  EXPECT_EQ(unready[0], slow_ref);
+  // Asking for both with a short timeout returns what is ready so far.
+  auto partial = manta::wait(std::vector{slow_ref, fast}, 2, std::chrono::milliseconds(20));
+  EXPECT_EQ(partial.ready.size(), 1u);
+  EXPECT_EQ(partial.unready.size(), 1u);
+  auto both = manta::wait(std::vector{slow_ref, fast}, 2);
+  EXPECT_EQ(both.ready.size(), 2u);
+  EXPECT_TRUE(both.unready.empty());
+}
+
+TEST(Objects, WaitZeroAndEmpty) {
+  auto r = manta::task(slow).remote(200);
+  auto w = manta::wait(std::vector{r}, 0, std::chrono::milliseconds(0));
+  EXPECT_TRUE(w.ready.empty());
+  EXPECT_EQ(w.unready.size(), 1u);
+  auto e = manta::wait(std::vector<manta::ObjectRef<int>>{}, 1);
+  EXPECT_TRUE(e.ready.empty() && e.unready.empty());
+}
+
+TEST(Objects, EmptyRefIsAnError) {
+  manta::ObjectRef<int> empty;
+  EXPECT_THROW(manta::get(empty), manta::ObjectLostError);
+}
