@@ -107,6 +107,24 @@ bool is_initialized() noexcept { return g_rt != nullptr; }
 int rank() noexcept { return g_rank; }
 int world_size() noexcept { return g_size; }
 
+RankStats local_stats() {
+  engine::Runtime& r = rt();
+  engine::RuntimeStats s = r.stats();
+  RankStats out;
+  out.rank = r.rank();
+  out.tasks_submitted = s.tasks_submitted;
+  out.tasks_executed = s.tasks_executed;
+  out.tasks_forwarded = s.tasks_forwarded;
+  out.messages_sent = s.channel.messages_sent;
+  out.batches_sent = s.channel.batches_sent;
+  out.bytes_transferred = s.channel.bytes_transferred;
+  out.messages_to = s.channel.messages_to;
+  out.objects = s.objects;
+  out.object_bytes = s.object_bytes;
+  out.worker_threads = s.worker_threads;
+  return out;
+}
+
 namespace detail {
 
 std::shared_ptr<RefToken> submit_task(Submission&& submission, const TaskOptions& options) {

@@ -88,6 +88,9 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.progress_spin_us = parse_int("progress-spin-us", v, 0, 1000000);
         });
+    add("wait-spin-us", "50",
+        "microseconds an idle worker or a thread in get polls before it sleeps",
+        [](Config& c, const std::string& v) { c.wait_spin_us = parse_int("wait-spin-us", v, 0, 1000000); });
     add("progress-max-sleep-us", "1000", "longest sleep of an idle progress thread",
         [](Config& c, const std::string& v) {
           c.progress_max_sleep_us = parse_int("progress-max-sleep-us", v, 1, 1000000);
@@ -209,7 +212,13 @@ Config parse_config(int& argc, char**& argv) {
       if (i + 1 >= argc) throw std::invalid_argument(key + " needs a value");
       value = argv[++i];
     }
-    it->apply(c, value);
+    try {
+      it->apply(c, value);
+    } catch (const std::invalid_argument& e) {
+      std::string m = e.what();
+      if (m.rfind(key, 0) != 0) m = key + "=" + value + ": " + m;  // always name the flag
+      throw std::invalid_argument(m);
+    }
   }
   argv[out] = nullptr;
   argc = out;

@@ -20,6 +20,7 @@ struct Config {
   std::uint64_t chunk_size = std::uint64_t{4} << 20;
   int progress_spin_us = 200;
   int progress_max_sleep_us = 1000;
+  int wait_spin_us = 50;            // a blocked get / idle worker polls this long before sleeping
   int report_interval_ms = 20;
   int shutdown_timeout_s = 30;
   std::string log_level = "warn";

@@ -1,5 +1,7 @@
 #include "engine/local_scheduler.h"
 
+#include <sched.h>
+
 #include <algorithm>
 
 #include "engine/log.h"
@@ -20,10 +22,13 @@ thread_local WorkerContext t_worker;
 
 }  // namespace
 
-LocalScheduler::LocalScheduler(ResourceSet total, int threads, int max_threads, Runner run)
+LocalScheduler::LocalScheduler(ResourceSet total, int threads, int max_threads, Runner run,
+                               std::chrono::microseconds idle_spin, std::function<bool()> idle_poll)
     : total_(std::move(total)),
       run_(std::move(run)),
       initial_threads_(threads),
+      idle_spin_(idle_spin),
+      idle_poll_(std::move(idle_poll)),
       max_threads_(static_cast<std::size_t>(std::max(threads, max_threads))),
       available_(total_) {}
 
@@ -75,7 +80,7 @@ void LocalScheduler::enqueue(TaskPtr task) {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
     // Free resources but no idle thread means the threads lent their CPUs while blocked in get.
-    const bool start_thread = idle_ == 0 && task->resources->fits_in(available_);
+    const bool start_thread = idle_ == 0 && spinning_ == 0 && task->resources->fits_in(available_);
     queued_by_id_.emplace(task->id, task);
     queue_.push_back(std::move(task));
     wake = idle_ > 0;
@@ -140,6 +145,18 @@ void LocalScheduler::worker_loop() {
   while (!stopping_) {
     TaskPtr task = pop_runnable(available_);
     if (!task) {
+      // Poll briefly first: the next task usually comes within microseconds of the last.
+      const auto until = std::chrono::steady_clock::now() + idle_spin_;
+      bool more = false;
+      ++spinning_;
+      while (!more && !stopping_ && std::chrono::steady_clock::now() < until) {
+        lock.unlock();
+        if (!idle_poll_ || !idle_poll_()) sched_yield();
+        lock.lock();
+        more = !queue_.empty();
+      }
+      --spinning_;
+      if (more || stopping_) continue;
       ++idle_;
       cv_.wait(lock);
       --idle_;
@@ -169,7 +186,7 @@ void LocalScheduler::worker_blocked(const void* key, std::function<void()> wake)
     available_.add(*t_worker.held);
     blocked_.emplace_back(key, std::move(wake));
     if (!queue_.empty()) {
-      if (idle_ == 0 && !stopping_) {
+      if (idle_ == 0 && spinning_ == 0 && !stopping_) {
         spawn_thread();
       } else {
         notify = true;
@@ -196,7 +213,7 @@ bool LocalScheduler::help(const void* key) {
   std::function<void()> wake;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || threads_.size() < max_threads_ || idle_ > 0) return false;
+    if (stopping_ || threads_.size() < max_threads_ || idle_ > 0 || spinning_ > 0) return false;
     task = pop_runnable(available_, /*newest=*/true);
     if (!task) return false;
     available_.subtract(*task->resources);

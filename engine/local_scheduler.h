@@ -5,6 +5,7 @@
 // this queue runs that task itself instead of waiting (work helping).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -24,7 +25,11 @@ class LocalScheduler {
   using Runner = std::function<void(const TaskPtr&)>;
 
   /// `max_threads` bounds the pool; past it, blocked workers run queued tasks themselves.
-  LocalScheduler(ResourceSet total, int threads, int max_threads, Runner run);
+  /// An idle worker polls for `idle_spin` before it sleeps, calling `idle_poll` (which may
+  /// receive the next task on this very thread).
+  LocalScheduler(ResourceSet total, int threads, int max_threads, Runner run,
+                 std::chrono::microseconds idle_spin = std::chrono::microseconds(50),
+                 std::function<bool()> idle_poll = {});
   ~LocalScheduler();
 
   void start();
@@ -65,6 +70,8 @@ class LocalScheduler {
   const ResourceSet total_;
   Runner run_;
   int initial_threads_;
+  std::chrono::microseconds idle_spin_;
+  std::function<bool()> idle_poll_;
   std::size_t max_threads_;
 
   mutable std::mutex mutex_;
@@ -73,7 +80,8 @@ class LocalScheduler {
   std::unordered_map<TaskId, TaskPtr> queued_by_id_;
   ResourceSet available_;
   std::uint64_t running_ = 0;
-  int idle_ = 0;
+  int idle_ = 0;      // workers asleep waiting for a task
+  int spinning_ = 0;  // workers polling for a task before they sleep
   bool stopping_ = false;
   std::vector<std::thread> threads_;
   bool warned_thread_cap_ = false;

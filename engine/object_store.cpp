@@ -5,7 +5,7 @@ namespace manta::engine {
 void ObjectStore::Waiter::notify() {
   {
     std::lock_guard lock(mutex);
-    signaled = true;
+    signaled.store(true, std::memory_order_release);
   }
   cv.notify_one();
 }

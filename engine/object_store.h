@@ -3,6 +3,7 @@
 // when it finishes. One mutex; callbacks and wake-ups run after it is released.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -32,7 +33,7 @@ class ObjectStore {
   struct Waiter {
     std::mutex mutex;
     std::condition_variable cv;
-    bool signaled = false;
+    std::atomic<bool> signaled{false};
     void notify();
   };
 

@@ -1,6 +1,7 @@
 #include "engine/runtime.h"
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,20 @@ std::uint64_t node_memory_share(int local_ranks) {
   if (pages <= 0 || page <= 0) return 0;
   return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) /
          static_cast<std::uint64_t>(std::max(1, local_ranks));
+}
+
+/// A short wait polls before it sleeps: a reply that comes within microseconds then costs no
+/// futex wake and no context switch. Yielding keeps the core available to the thread it awaits.
+/// While it polls it also drives the channel, so a reply is handled on this thread directly.
+bool spin_until_signaled(ObjectStore::Waiter& w, const std::optional<Clock::time_point>& deadline,
+                         std::chrono::microseconds spin, transport::ControlChannel& channel) {
+  const auto until = Clock::now() + spin;
+  while (!w.signaled.load(std::memory_order_acquire)) {
+    const auto now = Clock::now();
+    if (now >= until || (deadline && now >= *deadline)) return false;
+    if (!channel.poll()) sched_yield();
+  }
+  return true;
 }
 
 std::optional<Clock::time_point> deadline_of(const detail::Timeout& t) {
@@ -86,7 +101,9 @@ void Runtime::start() {
   }
   const int max_workers = config_.max_workers > 0 ? config_.max_workers : std::max(64, 16 * cpus);
   scheduler_ = std::make_unique<LocalScheduler>(total, cpus, max_workers,
-                                                [this](const TaskPtr& t) { run_task(t); });
+                                                [this](const TaskPtr& t) { run_task(t); },
+                                                std::chrono::microseconds(config_.wait_spin_us),
+                                                [this] { return channel_ && channel_->poll(); });
   transport::ChannelOptions opts;
   opts.spin = std::chrono::microseconds(config_.progress_spin_us);
   opts.max_sleep = std::chrono::microseconds(config_.progress_max_sleep_us);
@@ -139,6 +156,10 @@ RuntimeStats Runtime::stats() const {
   s.tasks_executed = tasks_executed_.load();
   s.tasks_forwarded = tasks_forwarded_.load();
   s.channel = channel_->stats();
+  const auto objects = store_.stats();
+  s.objects = objects.objects;
+  s.object_bytes = objects.bytes;
+  s.worker_threads = scheduler_->thread_count();
   return s;
 }
 
@@ -342,11 +363,19 @@ void Runtime::schedule_globally(const TaskPtr& t) {
   std::optional<int> target;
   {
     std::lock_guard lock(global_mutex_);
-    loads_[0].queued = scheduler_->load();
+    loads_[0].queued = scheduler_->queued();
     loads_[0].available = scheduler_->available();
     loads_[0].assigned = 0;
     target = pick_rank(*t->resources, loads_, global_hint_++);
     if (target && *target != 0) ++loads_[*target].assigned;
+    if (log().should_log(spdlog::level::debug)) {
+      std::string view;
+      for (std::size_t r = 0; r < loads_.size(); ++r) {
+        view += fmt::format(" r{}:q{}+a{} free {}", r, loads_[r].queued, loads_[r].assigned,
+                            loads_[r].available.get("CPU"));
+      }
+      log().debug("global scheduler: {} -> rank {};{}", function_name(*t), target.value_or(-1), view);
+    }
   }
   if (!target) {
     fail_task(t, make_error(ErrorKind::unschedulable, t.get(),
@@ -595,9 +624,13 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
       lent = true;
     }
     if (sched && sched->help(&waiter)) continue;
+    if (spin_until_signaled(waiter, deadline, std::chrono::microseconds(config_.wait_spin_us), *channel_)) {
+      waiter.signaled.store(false, std::memory_order_relaxed);
+      continue;
+    }
     std::unique_lock lock(waiter.mutex);
     if (deadline) {
-      if (!waiter.cv.wait_until(lock, *deadline, [&] { return waiter.signaled; })) {
+      if (!waiter.cv.wait_until(lock, *deadline, [&] { return waiter.signaled.load(); })) {
         lock.unlock();
         cleanup();
         throw GetTimeoutError(make_error(
@@ -606,9 +639,9 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
                         std::chrono::duration_cast<std::chrono::milliseconds>(*timeout).count())));
       }
     } else {
-      waiter.cv.wait(lock, [&] { return waiter.signaled; });
+      waiter.cv.wait(lock, [&] { return waiter.signaled.load(); });
     }
-    waiter.signaled = false;
+    waiter.signaled.store(false, std::memory_order_relaxed);
   }
 }
 
@@ -643,11 +676,11 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
     if (sched && sched->help(&waiter)) continue;
     std::unique_lock lock(waiter.mutex);
     if (deadline) {
-      waiter.cv.wait_until(lock, *deadline, [&] { return waiter.signaled; });
+      waiter.cv.wait_until(lock, *deadline, [&] { return waiter.signaled.load(); });
     } else {
-      waiter.cv.wait(lock, [&] { return waiter.signaled; });
+      waiter.cv.wait(lock, [&] { return waiter.signaled.load(); });
     }
-    waiter.signaled = false;
+    waiter.signaled.store(false, std::memory_order_relaxed);
   }
   if (registered) {
     for (const auto& id : ids) store_.remove_waiter(id, &waiter);
@@ -671,6 +704,7 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         rr.get<MessageType>();
         TaskPtr t = read_task(rr, copy);
         if (stopping_) return;
+        if (source == 0) placed_by_rank0_.fetch_add(1, std::memory_order_relaxed);
         if (type == MessageType::submit_task) {
           prepare_and_enqueue(t);
         } else {
@@ -824,12 +858,16 @@ void Runtime::on_load_report(int source, WireReader& r) {
 
 void Runtime::on_tick() {
   if (world_.rank == 0 || stopping_) return;
-  const std::uint64_t load = scheduler_->load();
-  if (load == reported_load_) return;  // nothing new: no message
-  reported_load_ = load;
+  const std::uint64_t waiting = scheduler_->queued();
+  ResourceSet available = scheduler_->available();
+  // Report changes, and any task rank 0 placed here: its count of them resets with a report.
+  const std::uint64_t placed = placed_by_rank0_.exchange(0, std::memory_order_relaxed);
+  if (placed == 0 && waiting == reported_waiting_ && available == reported_available_) return;
+  reported_waiting_ = waiting;
+  reported_available_ = available;
   send(0, [&](WireWriter& w) {
-    w.put(MessageType::load_report).put(load);
-    write_resources(w, scheduler_->available());
+    w.put(MessageType::load_report).put(waiting);
+    write_resources(w, available);
   });
 }
 

@@ -32,6 +32,9 @@ struct RuntimeStats {
   std::uint64_t tasks_submitted = 0;
   std::uint64_t tasks_executed = 0;
   std::uint64_t tasks_forwarded = 0;  // handed to the global scheduler
+  std::uint64_t objects = 0;
+  std::uint64_t object_bytes = 0;
+  std::uint64_t worker_threads = 0;
   transport::ChannelStats channel;
 };
 
@@ -130,7 +133,9 @@ class Runtime {
   std::uint64_t global_hint_ = 0;
 
   // Load last reported (ranks > 0).
-  std::uint64_t reported_load_ = ~0ull;
+  std::uint64_t reported_waiting_ = ~0ull;
+  ResourceSet reported_available_;
+  std::atomic<std::uint64_t> placed_by_rank0_{0};
 
   // Shutdown handshake.
   std::mutex stop_mutex_;

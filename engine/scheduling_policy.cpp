@@ -23,10 +23,12 @@ std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankL
     const RankLoad& l = ranks[r];
     if (!request.fits_in(l.total)) continue;
     const double cpus = std::max(1.0, l.total.get("CPU"));
-    const double load = static_cast<double>(l.queued + l.assigned) / cpus;
-    // Tasks assigned since the last report have taken resources the report still shows free.
+    const double busy = std::max(0.0, l.total.get("CPU") - l.available.get("CPU"));
+    const double load = (static_cast<double>(l.queued + l.assigned) + busy) / cpus;
+    // Free resources next to a queue are not free: waiting and assigned tasks take them first.
     ResourceSet free_now = l.available;
-    for (std::uint64_t i = 0; i < l.assigned && request.fits_in(free_now); ++i) free_now.subtract(request);
+    const std::uint64_t ahead = l.queued + l.assigned;
+    for (std::uint64_t i = 0; i < ahead && request.fits_in(free_now); ++i) free_now.subtract(request);
     if (request.fits_in(free_now) && load < best_free_load) {
       best_free_load = load;
       best_free = r;

@@ -13,7 +13,7 @@ namespace manta::engine {
 struct RankLoad {
   ResourceSet total;      // what the rank offers in all
   ResourceSet available;  // free, as last reported
-  std::uint64_t queued = 0;    // tasks waiting or running there, as last reported
+  std::uint64_t queued = 0;    // tasks waiting there for a worker, as last reported
   std::uint64_t assigned = 0;  // tasks sent there since its last report
 };
 
@@ -24,9 +24,10 @@ enum class LocalDecision { run_here, forward };
 LocalDecision decide_locally(const ResourceSet& request, const ResourceSet& local_total,
                              std::uint64_t local_queued, std::uint64_t forward_threshold);
 
-/// The rank the global scheduler sends a task to: among ranks whose totals fit, those with the
-/// request free now, least loaded per CPU first; if none is free, the least loaded that fits (the
-/// task waits there). `hint` breaks ties (rotate it so equal ranks share work).
+/// The rank the global scheduler sends a task to: among ranks whose totals fit, those where the
+/// request is free once the tasks already waiting or assigned there took theirs, least loaded
+/// per CPU first; if none is free, the least loaded that fits (the task waits there). `hint`
+/// breaks ties (rotate it so equal ranks share work).
 /// nullopt: no rank can ever run it.
 std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankLoad>& ranks,
                              std::uint64_t hint = 0);

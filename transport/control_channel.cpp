@@ -133,10 +133,12 @@ void ControlChannel::run() {
   auto sleep = std::chrono::microseconds(20);
   std::optional<clock::time_point> stop_seen;
   for (;;) {
-    bool active = flush_outboxes();
-    active |= poll_sends();
-    active |= poll_incoming();
-    active |= progress_transfers();
+    bool active;
+    {
+      std::unique_lock lock(progress_mutex_, std::try_to_lock);
+      // Another thread making progress counts as activity: stay in the spinning phase.
+      active = lock.owns_lock() ? progress_once() : true;
+    }
     const auto now = clock::now();
     if (now >= next_tick) {
       if (on_tick_) on_tick_();
@@ -145,6 +147,7 @@ void ControlChannel::run() {
     if (stopping_.load(std::memory_order_acquire)) {
       if (!stop_seen) stop_seen = now;
       // A peer that already left never takes its data: give up after a grace period.
+      std::lock_guard lock(progress_mutex_);
       if (drained() || now - *stop_seen > std::chrono::seconds(5)) break;
     }
     if (active) {
@@ -168,6 +171,7 @@ void ControlChannel::run() {
     sleeping_.store(false, std::memory_order_release);
     sleep = std::min(sleep * 2, options_.max_sleep);
   }
+  std::lock_guard lock(progress_mutex_);
   for (auto& t : transfers_) {
     for (auto& r : t.requests) {
       MPI_Cancel(&r);
@@ -175,6 +179,21 @@ void ControlChannel::run() {
     }
   }
   transfers_.clear();
+}
+
+bool ControlChannel::progress_once() {
+  bool active = flush_outboxes();
+  active |= poll_sends();
+  active |= poll_incoming();
+  active |= progress_transfers();
+  return active;
+}
+
+bool ControlChannel::poll() {
+  if (!thread_.joinable() || stopping_.load(std::memory_order_relaxed)) return false;
+  std::unique_lock lock(progress_mutex_, std::try_to_lock);
+  if (!lock.owns_lock()) return false;
+  return progress_once();
 }
 
 bool ControlChannel::flush_outboxes() {

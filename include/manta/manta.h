@@ -8,5 +8,6 @@
 #include <manta/options.h>
 #include <manta/runtime.h>
 #include <manta/serialization.h>
+#include <manta/stats.h>
 #include <manta/task.h>
 #include <manta/detail/function_registry.h>

@@ -108,13 +108,15 @@ TEST(Tasks, TenThousandSmallTasks) {
 
 TEST(Tasks, ManyTasksSpreadOverRanks) {
   std::vector<manta::ObjectRef<int>> refs;
+  // Ranks report their load every 20 ms; let the reports of the previous test arrive.
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   for (int i = 0; i < 200; ++i) refs.push_back(manta::task(where_after).remote(2));
   std::map<int, int> per_rank;
   for (auto& v : manta::get(refs)) ++per_rank[*v];
   // Tasks that queue up past the threshold go to the global scheduler, which uses other ranks.
   std::string counts;
   for (auto [r, n] : per_rank) counts += " rank " + std::to_string(r) + ": " + std::to_string(n);
-  EXPECT_GE(per_rank.size(), static_cast<std::size_t>(std::min(manta::world_size(), 2))) << counts;
+  EXPECT_EQ(per_rank.size(), static_cast<std::size_t>(manta::world_size())) << counts;
 }
 
 TEST(Tasks, VoidTask) {
