@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <stdexcept>
@@ -158,10 +159,12 @@ std::uint64_t parse_size(const std::string& text) {
   else if (unit == "G") mult = 1024.0 * 1024 * 1024;
   else if (unit == "T") mult = 1024.0 * 1024 * 1024 * 1024;
   else if (!unit.empty()) x = -1;
-  if (text.empty() || end == text.c_str() || x < 0) {
+  const double bytes = x * mult;
+  // !(bytes >= 0) also rejects NaN; 2^63 keeps the conversion defined.
+  if (text.empty() || end == text.c_str() || !(bytes >= 0) || !std::isfinite(bytes) || bytes >= 9.2e18) {
     throw std::invalid_argument("'" + text + "' is not a size: use bytes or K, M, G, T (e.g. 64M)");
   }
-  return static_cast<std::uint64_t>(x * mult);
+  return static_cast<std::uint64_t>(bytes);
 }
 
 std::vector<std::string> closest_settings(const std::string& name) {

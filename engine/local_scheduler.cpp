@@ -139,6 +139,14 @@ TaskPtr LocalScheduler::pop_runnable(const ResourceSet& within, bool newest) {
   return nullptr;
 }
 
+bool LocalScheduler::has_runnable() const {
+  std::size_t scanned = 0;
+  for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanLimit; ++it, ++scanned) {
+    if (!(*it)->claimed && (*it)->resources->fits_in(available_)) return true;
+  }
+  return false;
+}
+
 void LocalScheduler::worker_loop() {
   t_worker.scheduler = this;
   std::unique_lock lock(mutex_);
@@ -153,7 +161,7 @@ void LocalScheduler::worker_loop() {
         lock.unlock();
         if (!idle_poll_ || !idle_poll_()) sched_yield();
         lock.lock();
-        more = !queue_.empty();
+        more = has_runnable();  // a queued task that cannot run yet is no reason to spin
       }
       --spinning_;
       if (more || stopping_) continue;

@@ -65,6 +65,7 @@ class LocalScheduler {
   /// deepest in a recursion and so the quickest to finish without blocking further.
   TaskPtr pop_runnable(const ResourceSet& within, bool newest = false);
   void run_claimed(const TaskPtr& task);
+  [[nodiscard]] bool has_runnable() const;  // with mutex_ held
   void spawn_thread();     // with mutex_ held
 
   const ResourceSet total_;

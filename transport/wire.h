@@ -64,7 +64,7 @@ class WireReader {
 
  private:
   void need(std::size_t n) const {
-    if (pos_ + n > in_.size()) throw std::runtime_error("manta: truncated control message");
+    if (n > in_.size() - pos_) throw std::runtime_error("manta: truncated control message");
   }
   std::span<const std::byte> in_;
   std::size_t pos_ = 0;

@@ -64,7 +64,8 @@ struct WaitResult {
 };
 
 /// Returns once `num_returns` of `refs` are finished (value or error) or `timeout` passes.
-/// Order within each list follows `refs`.
+/// As in Ray, `ready` holds at most `num_returns` refs; the rest are in `unready`. Order within
+/// each list follows `refs`.
 template <class T>
 WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns,
                    Timeout timeout = std::nullopt) {
@@ -74,7 +75,7 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
   std::vector<bool> ready = detail::wait_objects(ids, num_returns, timeout);
   WaitResult<T> result;
   for (std::size_t i = 0; i < refs.size(); ++i) {
-    (ready[i] ? result.ready : result.unready).push_back(refs[i]);
+    (ready[i] && result.ready.size() < num_returns ? result.ready : result.unready).push_back(refs[i]);
   }
   return result;
 }

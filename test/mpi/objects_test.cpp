@@ -146,6 +146,16 @@ TEST(Objects, WaitReturnsReadyFirst) {
   EXPECT_TRUE(both.unready.empty());
 }
 
+TEST(Objects, WaitReadyHoldsAtMostNumReturns) {
+  std::vector<manta::ObjectRef<int>> refs;
+  for (int i = 0; i < 5; ++i) refs.push_back(manta::put(i));
+  auto w = manta::wait(refs, 2);
+  ASSERT_EQ(w.ready.size(), 2u);
+  EXPECT_EQ(w.ready[0], refs[0]);
+  EXPECT_EQ(w.ready[1], refs[1]);
+  EXPECT_EQ(w.unready.size(), 3u);
+}
+
 TEST(Objects, WaitZeroAndEmpty) {
   auto r = manta::task(slow).remote(200);
   auto w = manta::wait(std::vector{r}, 0, std::chrono::milliseconds(0));

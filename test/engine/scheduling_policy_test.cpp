@@ -1,0 +1,162 @@
+// The scheduling decisions: run here or forward, and which rank the global scheduler picks.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "engine/resources.h"
+#include "engine/scheduling_policy.h"
+
+namespace {
+
+using manta::engine::decide_locally;
+using manta::engine::feasible_anywhere;
+using manta::engine::LocalDecision;
+using manta::engine::pick_rank;
+using manta::engine::RankLoad;
+using manta::engine::ResourceSet;
+
+/// `queued`: tasks waiting there for a worker.
+RankLoad rank_with(double cpus, double free_cpus, std::uint64_t queued,
+                   std::uint64_t assigned = 0) {
+  RankLoad l;
+  l.total = ResourceSet::cpus(cpus);
+  l.available = ResourceSet::cpus(free_cpus);
+  l.queued = queued;
+  l.assigned = assigned;
+  return l;
+}
+
+const ResourceSet kOneCpu = ResourceSet::cpus(1);
+
+TEST(DecideLocally, RunsHereWhileQueueIsShort) {
+  const ResourceSet total = ResourceSet::cpus(2);
+  EXPECT_EQ(decide_locally(kOneCpu, total, 0, 8), LocalDecision::run_here);
+  EXPECT_EQ(decide_locally(kOneCpu, total, 7, 8), LocalDecision::run_here);
+  EXPECT_EQ(decide_locally(kOneCpu, total, 8, 8), LocalDecision::forward);
+  EXPECT_EQ(decide_locally(kOneCpu, total, 100, 8), LocalDecision::forward);
+  // Local *totals* decide feasibility, not what is free now: 2 CPUs fit a 2-CPU rank.
+  EXPECT_EQ(decide_locally(ResourceSet::cpus(2), total, 1, 8), LocalDecision::run_here);
+}
+
+TEST(DecideLocally, ForwardsWhatThisRankCanNeverRun) {
+  const ResourceSet total = ResourceSet::cpus(2);
+  EXPECT_EQ(decide_locally(ResourceSet::cpus(3), total, 0, 8), LocalDecision::forward);
+  EXPECT_EQ(decide_locally(ResourceSet::from_map({{"GPU", 1}}), total, 0, 8),
+            LocalDecision::forward);
+  const ResourceSet gpu_rank = ResourceSet::from_map({{"CPU", 2}, {"GPU", 1}});
+  EXPECT_EQ(decide_locally(ResourceSet::from_map({{"GPU", 1}}), gpu_rank, 0, 8),
+            LocalDecision::run_here);
+}
+
+TEST(PickRank, PrefersRankWithFreeResources) {
+  const std::vector<RankLoad> ranks = {rank_with(2, 0, 4), rank_with(2, 2, 0)};
+  EXPECT_EQ(pick_rank(kOneCpu, ranks), 1);
+  EXPECT_EQ(pick_rank(kOneCpu, ranks, 1), 1);
+}
+
+TEST(PickRank, FreeRankBeatsLessLoadedBusyRank) {
+  // A GPU task (no CPU): rank 0 is idle on CPUs but its GPU is taken; rank 1 has every CPU busy
+  // and its GPU free.
+  std::vector<RankLoad> ranks = {rank_with(4, 4, 0), rank_with(4, 0, 0)};
+  for (auto& r : ranks) r.total.set("GPU", 1);
+  ranks[1].available.set("GPU", 1);
+  ResourceSet gpu_only;
+  gpu_only.set("GPU", 1);
+  for (std::uint64_t hint = 0; hint < 2; ++hint) EXPECT_EQ(pick_rank(gpu_only, ranks, hint), 1);
+}
+
+TEST(PickRank, ComparesLoadPerCpu) {
+  // Every CPU busy on both. Rank 0: 4 tasks waiting on 8 CPUs; rank 1: 2 waiting on 2 CPUs.
+  std::vector<RankLoad> ranks = {rank_with(8, 0, 4), rank_with(2, 0, 2)};
+  EXPECT_EQ(pick_rank(kOneCpu, ranks), 0) << "more tasks, but fewer per CPU";
+  EXPECT_EQ(pick_rank(kOneCpu, ranks, 1), 0);
+  ranks[1].queued = 0;
+  EXPECT_EQ(pick_rank(kOneCpu, ranks), 1);
+}
+
+TEST(PickRank, CountsTasksAssignedSinceTheLastReport) {
+  std::vector<RankLoad> ranks = {rank_with(2, 1, 0), rank_with(2, 1, 0)};
+  EXPECT_EQ(pick_rank(kOneCpu, ranks, 0), 0);  // tie: the hint decides
+  EXPECT_EQ(pick_rank(kOneCpu, ranks, 1), 1);
+  // One task sent to rank 0 since its report: its free CPU is taken.
+  ranks[0].assigned = 1;
+  EXPECT_EQ(pick_rank(kOneCpu, ranks, 0), 1);
+  // Rank 1 has had two: nothing free anywhere, and rank 0 is the less loaded.
+  ranks[1].assigned = 2;
+  EXPECT_EQ(pick_rank(kOneCpu, ranks, 0), 0);
+  EXPECT_EQ(pick_rank(kOneCpu, ranks, 1), 0);
+}
+
+TEST(PickRank, WaitingTasksTakeFreeResourcesFirst) {
+  // Rank 0 reports 2 CPUs free but 2 tasks waiting for them; rank 1 has 1 CPU free, none waiting.
+  const std::vector<RankLoad> ranks = {rank_with(4, 2, 2), rank_with(4, 1, 0)};
+  EXPECT_EQ(pick_rank(kOneCpu, ranks, 0), 1);
+}
+
+TEST(PickRank, NoRankWhoseTotalsFit) {
+  const std::vector<RankLoad> ranks = {rank_with(2, 2, 0), rank_with(4, 4, 0)};
+  EXPECT_EQ(pick_rank(ResourceSet::cpus(5), ranks), std::nullopt);
+  EXPECT_EQ(pick_rank(ResourceSet::from_map({{"GPU", 1}}), ranks), std::nullopt);
+  EXPECT_EQ(pick_rank(kOneCpu, {}), std::nullopt);
+}
+
+TEST(PickRank, FallsBackToLeastLoadedFeasibleRankWhenNoneIsFree) {
+  const std::vector<RankLoad> ranks = {
+      rank_with(2, 0, 10), rank_with(2, 0, 3), rank_with(2, 0, 5),
+      rank_with(1, 1, 0),  // idle, but can never run a 2-CPU task
+  };
+  EXPECT_EQ(pick_rank(ResourceSet::cpus(2), ranks), 1);
+  for (std::uint64_t hint = 0; hint < 8; ++hint) {
+    EXPECT_EQ(pick_rank(ResourceSet::cpus(2), ranks, hint), 1) << "hint " << hint;
+  }
+}
+
+TEST(PickRank, CustomResourceOnlyOnOneRank) {
+  std::vector<RankLoad> ranks = {rank_with(4, 4, 0), rank_with(4, 4, 0), rank_with(2, 2, 0)};
+  ranks[2].total.set("GPU", 1);
+  ranks[2].available.set("GPU", 1);
+  const ResourceSet gpu_task = ResourceSet::from_map({{"GPU", 1}});
+  for (std::uint64_t hint = 0; hint < 6; ++hint) EXPECT_EQ(pick_rank(gpu_task, ranks, hint), 2);
+  // Still rank 2 when its GPU is busy and its queue long: it is the only one that can run it.
+  ranks[2].available.set("GPU", 0);
+  ranks[2].queued = 100;
+  EXPECT_EQ(pick_rank(gpu_task, ranks), 2);
+}
+
+TEST(PickRank, HintRotationSpreadsTies) {
+  const std::vector<RankLoad> ranks(4, rank_with(2, 2, 0));
+  std::vector<int> picks;
+  for (std::uint64_t hint = 0; hint < 8; ++hint) {
+    auto r = pick_rank(kOneCpu, ranks, hint);
+    ASSERT_TRUE(r.has_value());
+    picks.push_back(*r);
+  }
+  EXPECT_EQ(picks, (std::vector<int>{0, 1, 2, 3, 0, 1, 2, 3}));
+  // A huge hint still lands on a valid rank.
+  auto r = pick_rank(kOneCpu, ranks, ~std::uint64_t{0});
+  ASSERT_TRUE(r.has_value());
+  EXPECT_GE(*r, 0);
+  EXPECT_LT(*r, 4);
+}
+
+TEST(PickRank, LoadBreaksTiesBeforeHint) {
+  std::vector<RankLoad> ranks(3, rank_with(2, 2, 1));
+  ranks[1].queued = 0;
+  for (std::uint64_t hint = 0; hint < 3; ++hint) EXPECT_EQ(pick_rank(kOneCpu, ranks, hint), 1);
+}
+
+TEST(FeasibleAnywhere, TrueWhenSomeRankTotalFits) {
+  const std::vector<ResourceSet> totals = {ResourceSet::cpus(2),
+                                           ResourceSet::from_map({{"CPU", 1}, {"GPU", 2}})};
+  EXPECT_TRUE(feasible_anywhere(kOneCpu, totals));
+  EXPECT_TRUE(feasible_anywhere(ResourceSet::cpus(2), totals));
+  EXPECT_TRUE(feasible_anywhere(ResourceSet::from_map({{"GPU", 2}}), totals));
+  EXPECT_FALSE(feasible_anywhere(ResourceSet::from_map({{"CPU", 2}, {"GPU", 1}}), totals));
+  EXPECT_FALSE(feasible_anywhere(ResourceSet::cpus(3), totals));
+  EXPECT_FALSE(feasible_anywhere(kOneCpu, {}));
+}
+
+}  // namespace
