@@ -1,7 +1,9 @@
 // The public functions: init, shutdown, where code runs, and the entry points of the templates.
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <exception>
 #include <stdexcept>
@@ -71,6 +73,15 @@ void init(int& argc, char**& argv) {
     engine::FunctionTable::instance().seal();
   } catch (const std::exception& e) {
     error = e.what();
+  }
+  if (error.empty() && world.rank == 0 && !config.timeline.empty()) {
+    // Find out now, not after the whole job ran, that the trace cannot be written.
+    if (std::FILE* f = std::fopen(config.timeline.c_str(), "a")) {
+      std::fclose(f);
+    } else {
+      error = fmt::format("--manta-timeline={}: cannot write there ({}); pick a writable path",
+                          config.timeline, std::strerror(errno));
+    }
   }
   const bool ok = transport::all_true(world.comm, error.empty());
   if (!ok || config.help) {

@@ -115,6 +115,8 @@ const std::vector<Setting>& table() {
         });
     add("topology-xml", "", "read the hardware from this hwloc XML file instead of the machine",
         [](Config& c, const std::string& v) { c.topology_xml = v; });
+    add("timeline", "", "write a Chrome trace (chrome://tracing, Perfetto) of every task to this file at shutdown",
+        [](Config& c, const std::string& v) { c.timeline = v; });
     add("help", "", "print these settings and exit",
         [](Config& c, const std::string&) { c.help = true; });
     return s;

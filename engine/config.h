@@ -25,6 +25,7 @@ struct Config {
   int shutdown_timeout_s = 30;
   std::string log_level = "warn";
   std::string topology_xml;
+  std::string timeline;             // write a Chrome trace of all tasks here at shutdown
   bool help = false;
 };
 

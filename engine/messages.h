@@ -25,6 +25,7 @@ enum class MessageType : std::uint8_t {
   load_report,       // rank -> rank 0: queue length and free resources
   shutdown,          // rank 0 -> all: stop
   shutdown_ack,      // rank -> rank 0: stopped; nothing more will come from me
+  timeline,          // rank -> rank 0 at shutdown: the tasks it ran, for the trace
 };
 
 /// How an object's state is described in task_done and object_status.

@@ -112,6 +112,7 @@ void Runtime::start() {
   channel_ = std::make_unique<transport::ControlChannel>(world_.comm, opts);
   channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
                   [this] { on_tick(); });
+  if (!config_.timeline.empty()) timeline_ = std::make_unique<Timeline>(world_.rank);
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus, total.to_string());
 }
@@ -124,6 +125,7 @@ int Runtime::serve() {
   stopping_ = true;
   store_.stop();
   scheduler_->stop();
+  send_timeline();
   send(0, [](WireWriter& w) { w.put(MessageType::shutdown_ack); });
   channel_->stop();
   transport::finish_mpi(world_);
@@ -147,7 +149,29 @@ void Runtime::shutdown(bool failed) {
     transport::abort_job(world_.comm, failed ? 1 : 3);
   }
   channel_->stop();
+  write_timeline();
   transport::finish_mpi(world_);
+}
+
+void Runtime::send_timeline() {
+  if (!timeline_) return;
+  Buffer events = timeline_->take_encoded();
+  send(0, [&](WireWriter& w) {
+    w.put(MessageType::timeline);
+    w.buffer().append(events.data(), events.size());
+  });
+}
+
+void Runtime::write_timeline() {
+  if (!timeline_) return;
+  std::vector<std::string> hosts;
+  for (const auto& r : ranks_) hosts.push_back(r.host);
+  try {
+    const std::size_t n = timeline_->write_chrome_trace(config_.timeline, hosts);
+    std::fprintf(stderr, "manta: timeline of %zu tasks written to %s\n", n, config_.timeline.c_str());
+  } catch (const std::exception& e) {
+    log().error("{}", e.what());
+  }
 }
 
 RuntimeStats Runtime::stats() const {
@@ -467,6 +491,7 @@ void Runtime::run_task(const TaskPtr& t) {
       const TaskArg& a = t->args[i];
       views[i] = {a.buffer ? a.buffer->data() + a.offset : nullptr, a.size, a.tag};
     }
+    const std::int64_t start_us = timeline_ ? Timeline::now_us() : 0;
     try {
       f->invoke(f->key, views, t->args.size(), result);
     } catch (const Error& e) {
@@ -483,6 +508,7 @@ void Runtime::run_task(const TaskPtr& t) {
       info.exception_type = "unknown";
       error = std::make_shared<const ErrorInfo>(std::move(info));
     }
+    if (timeline_) timeline_->record(function_name(*t), t->id, start_us, Timeline::now_us());
   }
   tasks_executed_.fetch_add(1, std::memory_order_relaxed);
   finish_task(t, std::move(result), std::move(error));
@@ -748,6 +774,9 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         stop_cv_.notify_all();
         break;
       }
+      case MessageType::timeline:
+        if (timeline_) timeline_->add_encoded(message.subspan(1));
+        break;
       case MessageType::shutdown_ack: {
         std::lock_guard lock(stop_mutex_);
         ++acks_;

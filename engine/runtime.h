@@ -21,6 +21,7 @@
 #include "engine/object_store.h"
 #include "engine/scheduling_policy.h"
 #include "engine/task_spec.h"
+#include "engine/timeline.h"
 #include "transport/control_channel.h"
 #include "transport/mpi_world.h"
 #include "transport/wire.h"
@@ -103,6 +104,8 @@ class Runtime {
   void on_pull_header(int source, transport::WireReader& r);
   void on_load_report(int source, transport::WireReader& r);
   void send(int dest, const std::function<void(transport::WireWriter&)>& fill);
+  void send_timeline();
+  void write_timeline();
   std::string function_name(const TaskSpec& t) const;
   ErrorInfo make_error(ErrorKind kind, const TaskSpec* task, std::string message) const;
 
@@ -142,6 +145,8 @@ class Runtime {
   std::condition_variable stop_cv_;
   bool stop_requested_ = false;
   int acks_ = 0;
+
+  std::unique_ptr<Timeline> timeline_;  // when --manta-timeline is set
 
   std::atomic<std::uint64_t> tasks_submitted_{0};
   std::atomic<std::uint64_t> tasks_executed_{0};

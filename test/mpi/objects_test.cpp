@@ -58,9 +58,26 @@ Record enrich(Record r) {
   return r;
 }
 
+std::vector<std::uint64_t> store_usage() {
+  const auto s = manta::local_stats();
+  return {s.objects, s.object_bytes};
+}
+std::vector<std::uint8_t> megabyte(int seed) { return std::vector<std::uint8_t>(1 << 20, static_cast<std::uint8_t>(seed)); }
+
+// Polls a rank's store until it holds `objects` entries (frees travel as messages).
+std::vector<std::uint64_t> wait_for_usage(int rank, std::uint64_t objects) {
+  std::vector<std::uint64_t> u;
+  for (int i = 0; i < 200; ++i) {
+    u = *manta::get(manta::task(store_usage).on_rank(rank).remote());
+    if (u[0] == objects) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return u;
+}
+
 }  // namespace
 
-MANTA_REMOTE(count_mismatches, make_big, slow, greet, move_particle, enrich);
+MANTA_REMOTE(count_mismatches, make_big, slow, greet, move_particle, enrich, store_usage, megabyte);
 
 TEST(Objects, PutGetLocal) {
   auto r = manta::put(std::vector<int>{1, 2, 3});
@@ -163,6 +180,44 @@ TEST(Objects, WaitZeroAndEmpty) {
   EXPECT_EQ(w.unready.size(), 1u);
   auto e = manta::wait(std::vector<manta::ObjectRef<int>>{}, 1);
   EXPECT_TRUE(e.ready.empty() && e.unready.empty());
+}
+
+TEST(Objects, DroppedPutsAreFreed) {
+  const auto before = manta::local_stats();
+  {
+    std::vector<manta::ObjectRef<std::vector<std::uint8_t>>> refs;
+    for (int i = 0; i < 200; ++i) refs.push_back(manta::put(std::vector<std::uint8_t>(1 << 20, 1)));
+    const auto during = manta::local_stats();
+    EXPECT_EQ(during.objects, before.objects + 200);
+    EXPECT_EQ(during.object_bytes, before.object_bytes + 200u * (1 << 20));
+    auto copy = refs[7];  // a copy keeps its object
+    refs.clear();
+    EXPECT_EQ(manta::local_stats().objects, before.objects + 1);
+    EXPECT_EQ((*manta::get(copy))[5], 1);
+  }
+  const auto after = manta::local_stats();
+  EXPECT_EQ(after.objects, before.objects);
+  EXPECT_EQ(after.object_bytes, before.object_bytes);
+}
+
+TEST(Objects, RemoteResultsAreFreedWhenTheOwnerDropsThem) {
+  const int last = manta::world_size() - 1;
+  const auto base = wait_for_usage(last, 0);
+  const auto local_before = manta::local_stats();
+  {
+    std::vector<manta::ObjectRef<std::vector<std::uint8_t>>> refs;
+    for (int i = 0; i < 50; ++i) refs.push_back(manta::task(megabyte).on_rank(last).remote(i));
+    for (int i = 0; i < 50; i += 10) EXPECT_EQ((*manta::get(refs[i]))[0], i);  // fetch some copies
+    manta::wait(refs, refs.size());
+    if (last != 0) {
+      // Results over the inline limit stay where they were made until the owner lets go.
+      EXPECT_EQ(wait_for_usage(last, base[0] + 50)[0], base[0] + 50);
+    }
+  }
+  const auto held = wait_for_usage(last, base[0]);
+  EXPECT_EQ(held[0], base[0]);
+  EXPECT_EQ(held[1], base[1]);
+  EXPECT_EQ(manta::local_stats().objects, local_before.objects);
 }
 
 TEST(Objects, EmptyRefIsAnError) {
