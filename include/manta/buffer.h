@@ -8,6 +8,15 @@
 #include <utility>
 
 namespace manta {
+namespace detail {
+/// Uninitialised bytes; large blocks are aligned for and advised to use huge pages, so filling
+/// them takes far fewer page faults. Free with release_bytes.
+std::byte* allocate_bytes(std::size_t n);
+void release_bytes(std::byte* p) noexcept;
+struct ReleaseBytes {
+  void operator()(std::byte* p) const noexcept { release_bytes(p); }
+};
+}  // namespace detail
 
 class Buffer {
  public:
@@ -51,11 +60,9 @@ class Buffer {
   void clear() noexcept { size_ = 0; }
 
  private:
-  static std::unique_ptr<std::byte[]> allocate(std::size_t n) {
-    // new std::byte[n] default-initialises: no zero fill for large payloads.
-    return std::unique_ptr<std::byte[]>(n ? new std::byte[n] : nullptr);
-  }
-  std::unique_ptr<std::byte[]> data_;
+  using Storage = std::unique_ptr<std::byte[], detail::ReleaseBytes>;
+  static Storage allocate(std::size_t n) { return Storage(n ? detail::allocate_bytes(n) : nullptr); }
+  Storage data_;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;
 };

@@ -170,7 +170,13 @@ struct Codec<T, std::enable_if_t<detail::is_raw_vector<T>::value>> {
       detail::throw_serialization_error(std::to_string(size) + " bytes is not a whole number of " +
                                         detail::type_name<E>() + " elements");
     }
-    T value(size / sizeof(E));
+    const std::size_t n = size / sizeof(E);
+    if (reinterpret_cast<std::uintptr_t>(data) % alignof(E) == 0) {
+      // One pass: copy-construct from the bytes instead of zero-filling and then copying.
+      const E* first = reinterpret_cast<const E*>(data);
+      return T(first, first + n);
+    }
+    T value(n);
     if (size) std::memcpy(value.data(), data, size);
     return value;
   }
