@@ -79,6 +79,7 @@ void LocalScheduler::enqueue(TaskPtr task) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
+    task->claimed = false;  // a retried task may have run inline before
     // Free resources but no idle thread means the threads lent their CPUs while blocked in get.
     const bool start_thread = idle_ == 0 && spinning_ == 0 && task->resources->fits_in(available_);
     queued_by_id_.emplace(task->id, task);

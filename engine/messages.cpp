@@ -52,6 +52,7 @@ void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, in
 
 TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
   auto s = std::make_shared<TaskSpec>();
+  s->from_wire = true;
   s->id = r.get<TaskId>();
   s->function = r.get<std::uint32_t>();
   s->name = r.str();

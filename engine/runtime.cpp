@@ -527,6 +527,11 @@ bool Runtime::retry(const TaskPtr& t, const ErrorInfo& error) {
 void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result, std::shared_ptr<const ErrorInfo> error) {
   const int owner = t->id.submitter;
   if (owner == world_.rank) {
+    if (t->from_wire) {
+      // It left this rank (forwarded) and came back: drop the original kept for its reply.
+      std::lock_guard lock(pending_mutex_);
+      pending_.erase(t->id);
+    }
     if (error && retry(t, *error)) return;
     SharedBuffer bytes;
     if (!error) bytes = std::make_shared<const Buffer>(std::move(result.bytes));

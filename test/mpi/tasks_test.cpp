@@ -72,10 +72,17 @@ int reset_attempts() {
 
 int cpus_here() { return static_cast<int>(std::thread::hardware_concurrency()); }
 
+// A parent that waits for a flaky child: the child is run inline by the waiting worker, fails,
+// and must be retried rather than lost.
+int parent_of_flaky(int failures) {
+  auto child = manta::task(flaky).max_retries(3).retry_exceptions().remote(failures);
+  return *manta::get(child);
+}
+
 }  // namespace
 
 MANTA_REMOTE(add, inc, source, twice, square, where, where_after, nothing, fib, sum_of_squares, read_ref, occupy,
-             reset_peak, flaky, reset_attempts, cpus_here);
+             reset_peak, flaky, reset_attempts, cpus_here, parent_of_flaky);
 
 TEST(Tasks, SimpleValue) { EXPECT_EQ(*manta::get(manta::task(add).remote(1, 2)), 3); }
 
@@ -183,6 +190,11 @@ TEST(Tasks, RetryExceptionsRecovers) {
   manta::get(manta::task(reset_attempts).on_rank(0).remote());
   auto fails = manta::task(flaky).on_rank(0).max_retries(3).remote(2);  // exceptions not retried
   EXPECT_THROW(manta::get(fails), manta::TaskError);
+}
+
+TEST(Tasks, RetryOfATaskRunInline) {
+  manta::get(manta::task(reset_attempts).on_rank(0).remote());
+  EXPECT_EQ(*manta::get(manta::task(parent_of_flaky).on_rank(0).remote(2), std::chrono::seconds(30)), 3);
 }
 
 TEST(Tasks, RetryOnAnotherRank) {
