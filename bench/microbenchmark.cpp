@@ -61,13 +61,15 @@ std::uint64_t run_local_waves(int n) {
   int done = 0;
   while (done < n) {
     std::vector<manta::ObjectRef<int>> wave;
-    for (int i = 0; i < 4 && done < n; ++i, ++done) wave.push_back(manta::task(small_value).remote());
+    for (int i = 0; i < 4 && done < n; ++i, ++done)
+      wave.push_back(manta::task(small_value).remote());
     for (auto& r : wave) manta::get(r);
   }
   return static_cast<std::uint64_t>(done);
 }
 
-MANTA_REMOTE(small_value, make_object, drop_objects, cpu_seconds, messages_to_rank0, run_local_waves);
+MANTA_REMOTE(small_value, make_object, drop_objects, cpu_seconds, messages_to_rank0,
+             run_local_waves);
 
 // ---- raw MPI baselines (before manta::init, on MPI_COMM_WORLD) ------------------------------
 
@@ -103,7 +105,8 @@ double mpi_pull_seconds(std::size_t bytes, int iters) {
     const auto t0 = Clock::now();
     if (rank == 0) {
       MPI_Send(&ask, 1, MPI_INT, 1, 1, MPI_COMM_WORLD);
-      MPI_Recv(data.data(), static_cast<int>(bytes), MPI_BYTE, 1, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Recv(data.data(), static_cast<int>(bytes), MPI_BYTE, 1, 2, MPI_COMM_WORLD,
+               MPI_STATUS_IGNORE);
     } else if (rank == 1) {
       MPI_Recv(&ask, 1, MPI_INT, 0, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
       MPI_Send(data.data(), static_cast<int>(bytes), MPI_BYTE, 0, 2, MPI_COMM_WORLD);
@@ -168,7 +171,8 @@ int main(int argc, char** argv) {
       manta::get(refs);
     }
     const double rate = n / seconds_since(t0);
-    rows.push_back({"single_client_tasks_async (one rank)", rate, "tasks/s", 0, "", ">= 250000", rate >= 250000});
+    rows.push_back({"single_client_tasks_async (one rank)", rate, "tasks/s", 0, "", ">= 250000",
+                    rate >= 250000});
   }
   if (world >= 2) {
     // Async empty tasks from the driver to rank 1.
@@ -178,11 +182,13 @@ int main(int argc, char** argv) {
       for (int done = 0; done < n; done += batch) {
         std::vector<manta::ObjectRef<int>> refs;
         refs.reserve(batch);
-        for (int i = 0; i < batch; ++i) refs.push_back(manta::task(small_value).on_rank(1).remote());
+        for (int i = 0; i < batch; ++i)
+          refs.push_back(manta::task(small_value).on_rank(1).remote());
         manta::get(refs);
       }
       const double rate = n / seconds_since(t0);
-      rows.push_back({"single_client_tasks_async (driver to rank 1)", rate, "tasks/s", 0, "", ">= 100000", rate >= 100000});
+      rows.push_back({"single_client_tasks_async (driver to rank 1)", rate, "tasks/s", 0, "",
+                      ">= 100000", rate >= 100000});
     }
     // Synchronous round trip to rank 1.
     {
@@ -201,7 +207,8 @@ int main(int argc, char** argv) {
       const int iters = std::max(3, (bytes >= (64u << 20) ? 10 : 200) / scale);
       std::vector<double> fetch_times, get_times;
       for (int k = 0; k < iters + 2; ++k) {
-        auto ref = *manta::get(manta::task(make_object).on_rank(1).remote(static_cast<std::uint64_t>(bytes)));
+        auto ref = *manta::get(
+            manta::task(make_object).on_rank(1).remote(static_cast<std::uint64_t>(bytes)));
         const auto t0 = Clock::now();
         (void)manta::detail::get_object(ref.id(), std::nullopt);
         const double fetch = seconds_since(t0);
@@ -224,10 +231,12 @@ int main(int argc, char** argv) {
       const double mpi_gbps = static_cast<double>(bytes) / mpi_pull[i] / 1e9;
       const double fetch_gbps = static_cast<double>(bytes) / median(fetch_times) / 1e9;
       const double get_gbps = static_cast<double>(bytes) / median(get_times) / 1e9;
-      const std::string label = bytes >= (1u << 20) ? fmt::format("{} MiB", bytes >> 20) : fmt::format("{} KiB", bytes >> 10);
+      const std::string label = bytes >= (1u << 20) ? fmt::format("{} MiB", bytes >> 20)
+                                                    : fmt::format("{} KiB", bytes >> 10);
       const bool target_applies = bytes >= (64u << 20);
-      rows.push_back({"fetch " + label + " from rank 1 into the store", fetch_gbps, "GB/s", mpi_gbps,
-                      "MPI request+send at that size", target_applies ? ">= 80% of MPI" : "",
+      rows.push_back({"fetch " + label + " from rank 1 into the store", fetch_gbps, "GB/s",
+                      mpi_gbps, "MPI request+send at that size",
+                      target_applies ? ">= 80% of MPI" : "",
                       !target_applies || fetch_gbps >= 0.8 * mpi_gbps});
       rows.push_back({"get " + label + " from rank 1 as std::vector", get_gbps, "GB/s", mpi_gbps,
                       "MPI request+send at that size", "", true});
@@ -240,7 +249,8 @@ int main(int argc, char** argv) {
       const auto after = *manta::get(manta::task(messages_to_rank0).on_rank(1).remote());
       // The reading tasks' own replies go to rank 0 (2 messages); the rest is load reports.
       const double per_task = static_cast<double>(after - before - 2) / n;
-      rows.push_back({"control messages to rank 0 per locally run task", per_task, "msgs", 0, "", "~0", per_task < 0.01});
+      rows.push_back({"control messages to rank 0 per locally run task", per_task, "msgs", 0, "",
+                      "~0", per_task < 0.01});
     }
   }
   // CPU an idle job uses, per rank.
@@ -258,13 +268,15 @@ int main(int argc, char** argv) {
       worst = std::max(worst, pct);
       total += pct;
     }
-    rows.push_back({fmt::format("idle CPU, mean of {} ranks", world), total / world, "% of a core", 0, "", "", true});
+    rows.push_back({fmt::format("idle CPU, mean of {} ranks", world), total / world, "% of a core",
+                    0, "", "", true});
     rows.push_back({"idle CPU, busiest rank", worst, "% of a core", 0, "", "", true});
   }
 
   // Report.
   std::printf("\nManta microbenchmarks: %d ranks%s\n", world, quick ? " (quick)" : "");
-  std::printf("%-52s %14s %-12s %14s %8s  %s\n", "benchmark", "value", "unit", "raw MPI", "ratio", "target");
+  std::printf("%-52s %14s %-12s %14s %8s  %s\n", "benchmark", "value", "unit", "raw MPI", "ratio",
+              "target");
   nlohmann::json out;
   out["ranks"] = world;
   out["quick"] = quick;
@@ -275,7 +287,11 @@ int main(int argc, char** argv) {
                 r.baseline > 0 ? fmt::format("{:.2f}", r.baseline).c_str() : "",
                 r.baseline > 0 ? fmt::format("{:.2f}", ratio).c_str() : "", r.target.c_str(),
                 r.target.empty() ? "" : (r.met ? "  (met)" : "  (NOT met)"));
-    nlohmann::json j = {{"name", r.name}, {"value", r.value}, {"unit", r.unit}, {"target", r.target}, {"met", r.met}};
+    nlohmann::json j = {{"name", r.name},
+                        {"value", r.value},
+                        {"unit", r.unit},
+                        {"target", r.target},
+                        {"met", r.met}};
     if (r.baseline > 0) {
       j["mpi_baseline"] = r.baseline;
       j["mpi_baseline_name"] = r.baseline_name;

@@ -3,8 +3,8 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <stdexcept>
 
@@ -29,7 +29,8 @@ engine::Runtime& rt() {
     ErrorInfo info;
     info.kind = ErrorKind::shutdown;
     info.rank = g_rank;
-    info.message = "Manta is not running: call manta::init(argc, argv) first (and not after shutdown)";
+    info.message =
+        "Manta is not running: call manta::init(argc, argv) first (and not after shutdown)";
     throw RuntimeStoppedError(std::move(info));
   }
   return *g_rt;
@@ -85,7 +86,8 @@ void init(int& argc, char**& argv) {
   }
   const bool ok = transport::all_true(world.comm, error.empty());
   if (!ok || config.help) {
-    if (!error.empty() && world.rank == 0) std::fprintf(stderr, "manta: init failed: %s\n", error.c_str());
+    if (!error.empty() && world.rank == 0)
+      std::fprintf(stderr, "manta: init failed: %s\n", error.c_str());
     if (config.help && world.rank == 0) std::fputs(engine::settings_help().c_str(), stdout);
     std::fflush(stdout);
     std::fflush(stderr);
@@ -142,7 +144,9 @@ std::shared_ptr<RefToken> submit_task(Submission&& submission, const TaskOptions
   return rt().submit(std::move(submission), options);
 }
 
-std::shared_ptr<RefToken> put_object(Buffer&& bytes, std::uint64_t tag) { return rt().put(std::move(bytes), tag); }
+std::shared_ptr<RefToken> put_object(Buffer&& bytes, std::uint64_t tag) {
+  return rt().put(std::move(bytes), tag);
+}
 
 StoredValue get_object(const ObjectId& id, Timeout timeout) {
   if (!id.valid()) {
@@ -159,7 +163,8 @@ void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const 
   if (g_rt) g_rt->cache_decoded(id, tag, std::move(value));
 }
 
-std::vector<bool> wait_objects(const std::vector<ObjectId>& ids, std::size_t num_ready, Timeout timeout) {
+std::vector<bool> wait_objects(const std::vector<ObjectId>& ids, std::size_t num_ready,
+                               Timeout timeout) {
   return rt().wait(ids, num_ready, timeout);
 }
 

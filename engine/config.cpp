@@ -60,14 +60,17 @@ const std::vector<Setting>& table() {
       std::string env = "MANTA_" + name;
       std::transform(env.begin(), env.end(), env.begin(),
                      [](char c) { return c == '-' ? '_' : static_cast<char>(std::toupper(c)); });
-      s.push_back({{"--manta-" + name, env, std::move(fallback), std::move(help)}, std::move(apply)});
+      s.push_back(
+          {{"--manta-" + name, env, std::move(fallback), std::move(help)}, std::move(apply)});
     };
     add("num-cpus", "share of node", "worker threads (CPU resource) of each rank",
         [](Config& c, const std::string& v) { c.num_cpus = parse_int("num-cpus", v, 1, 4096); });
     add("max-workers", "max(64, 16 x CPUs)",
         "worker threads a rank may start while others are blocked in get; past it, blocked "
         "workers run queued tasks themselves",
-        [](Config& c, const std::string& v) { c.max_workers = parse_int("max-workers", v, 1, 65536); });
+        [](Config& c, const std::string& v) {
+          c.max_workers = parse_int("max-workers", v, 1, 65536);
+        });
     add("resources", "", "custom resources of each rank, e.g. GPU=1,ssd=2",
         [](Config& c, const std::string& v) { c.custom_resources = parse_resources(v); });
     add("inline-limit", "100K", "objects up to this size travel inside control messages",
@@ -91,7 +94,9 @@ const std::vector<Setting>& table() {
         });
     add("wait-spin-us", "50",
         "microseconds an idle worker or a thread in get polls before it sleeps",
-        [](Config& c, const std::string& v) { c.wait_spin_us = parse_int("wait-spin-us", v, 0, 1000000); });
+        [](Config& c, const std::string& v) {
+          c.wait_spin_us = parse_int("wait-spin-us", v, 0, 1000000);
+        });
     add("progress-max-sleep-us", "1000", "longest sleep of an idle progress thread",
         [](Config& c, const std::string& v) {
           c.progress_max_sleep_us = parse_int("progress-max-sleep-us", v, 1, 1000000);
@@ -107,7 +112,8 @@ const std::vector<Setting>& table() {
     add("log-level", "warn", "trace, debug, info, warn, error or off",
         [](Config& c, const std::string& v) {
           static const char* levels[] = {"trace", "debug", "info", "warn", "error", "off"};
-          if (std::none_of(std::begin(levels), std::end(levels), [&](const char* l) { return v == l; })) {
+          if (std::none_of(std::begin(levels), std::end(levels),
+                           [&](const char* l) { return v == l; })) {
             throw std::invalid_argument("--manta-log-level=" + v +
                                         ": expected trace, debug, info, warn, error or off");
           }
@@ -115,7 +121,8 @@ const std::vector<Setting>& table() {
         });
     add("topology-xml", "", "read the hardware from this hwloc XML file instead of the machine",
         [](Config& c, const std::string& v) { c.topology_xml = v; });
-    add("timeline", "", "write a Chrome trace (chrome://tracing, Perfetto) of every task to this file at shutdown",
+    add("timeline", "",
+        "write a Chrome trace (chrome://tracing, Perfetto) of every task to this file at shutdown",
         [](Config& c, const std::string& v) { c.timeline = v; });
     add("help", "", "print these settings and exit",
         [](Config& c, const std::string&) { c.help = true; });
@@ -156,14 +163,20 @@ std::uint64_t parse_size(const std::string& text) {
   if (!unit.empty() && unit.back() == 'B') unit.pop_back();
   if (!unit.empty() && unit.back() == 'I') unit.pop_back();
   double mult = 1;
-  if (unit == "K") mult = 1024.0;
-  else if (unit == "M") mult = 1024.0 * 1024;
-  else if (unit == "G") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "T") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (!unit.empty()) x = -1;
+  if (unit == "K")
+    mult = 1024.0;
+  else if (unit == "M")
+    mult = 1024.0 * 1024;
+  else if (unit == "G")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "T")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty())
+    x = -1;
   const double bytes = x * mult;
   // !(bytes >= 0) also rejects NaN; 2^63 keeps the conversion defined.
-  if (text.empty() || end == text.c_str() || !(bytes >= 0) || !std::isfinite(bytes) || bytes >= 9.2e18) {
+  if (text.empty() || end == text.c_str() || !(bytes >= 0) || !std::isfinite(bytes) ||
+      bytes >= 9.2e18) {
     throw std::invalid_argument("'" + text + "' is not a size: use bytes or K, M, G, T (e.g. 64M)");
   }
   return static_cast<std::uint64_t>(bytes);
@@ -210,8 +223,10 @@ Config parse_config(int& argc, char**& argv) {
                            [&](const Setting& s) { return s.info.flag == key; });
     if (it == table().end()) {
       auto near = closest_settings(key);
-      std::string hint = near.empty() ? "" : " (did you mean " + fmt::format("{}", fmt::join(near, ", ")) + "?)";
-      throw std::invalid_argument("unknown setting " + key + hint + "; --manta-help lists them all");
+      std::string hint =
+          near.empty() ? "" : " (did you mean " + fmt::format("{}", fmt::join(near, ", ")) + "?)";
+      throw std::invalid_argument("unknown setting " + key + hint +
+                                  "; --manta-help lists them all");
     }
     if (!has_value && key != "--manta-help") {
       if (i + 1 >= argc) throw std::invalid_argument(key + " needs a value");
@@ -233,8 +248,9 @@ Config parse_config(int& argc, char**& argv) {
 std::string settings_help() {
   std::string s = "Manta settings (flag, environment variable, default):\n";
   for (const auto& i : settings()) {
-    s += fmt::format("  {:<30} {:<28} default: {}\n      {}\n", i.flag + (i.flag == "--manta-help" ? "" : "=VALUE"),
-                     i.env, i.fallback.empty() ? "(none)" : i.fallback, i.help);
+    s += fmt::format("  {:<30} {:<28} default: {}\n      {}\n",
+                     i.flag + (i.flag == "--manta-help" ? "" : "=VALUE"), i.env,
+                     i.fallback.empty() ? "(none)" : i.fallback, i.help);
   }
   return s;
 }

@@ -12,27 +12,27 @@
 namespace manta::engine {
 
 struct Config {
-  int num_cpus = 0;                 // 0: this rank's share of the node's cores
-  int max_workers = 0;              // 0: max(64, 16 x CPUs) threads per rank
-  ResourceMap custom_resources;     // extra resources this rank offers, e.g. {"GPU": 1}
+  int num_cpus = 0;              // 0: this rank's share of the node's cores
+  int max_workers = 0;           // 0: max(64, 16 x CPUs) threads per rank
+  ResourceMap custom_resources;  // extra resources this rank offers, e.g. {"GPU": 1}
   std::uint64_t inline_limit = 100 * 1024;
-  int forward_threshold = 0;        // 0: 4 x the rank's CPUs
+  int forward_threshold = 0;  // 0: 4 x the rank's CPUs
   std::uint64_t chunk_size = std::uint64_t{4} << 20;
   int progress_spin_us = 200;
   int progress_max_sleep_us = 1000;
-  int wait_spin_us = 50;            // a blocked get / idle worker polls this long before sleeping
+  int wait_spin_us = 50;  // a blocked get / idle worker polls this long before sleeping
   int report_interval_ms = 20;
   int shutdown_timeout_s = 30;
   std::string log_level = "warn";
   std::string topology_xml;
-  std::string timeline;             // write a Chrome trace of all tasks here at shutdown
+  std::string timeline;  // write a Chrome trace of all tasks here at shutdown
   bool help = false;
 };
 
 struct SettingInfo {
-  std::string flag;     // --manta-<name>
-  std::string env;      // MANTA_<NAME>
-  std::string fallback; // default, as text
+  std::string flag;      // --manta-<name>
+  std::string env;       // MANTA_<NAME>
+  std::string fallback;  // default, as text
   std::string help;
 };
 

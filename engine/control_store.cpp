@@ -43,10 +43,14 @@ std::string describe_listing_difference(const std::string& reference, int refere
                                         const std::string& other, int other_rank) {
   auto a = lines_of(reference), b = lines_of(other);
   std::vector<std::string> only_a, only_b;
-  for (const auto& l : a) if (!b.contains(l)) only_a.push_back(l);
-  for (const auto& l : b) if (!a.contains(l)) only_b.push_back(l);
+  for (const auto& l : a)
+    if (!b.contains(l)) only_a.push_back(l);
+  for (const auto& l : b)
+    if (!a.contains(l)) only_b.push_back(l);
   std::string s = fmt::format("rank {} differs from rank {}:", other_rank, reference_rank);
-  if (!only_b.empty()) s += fmt::format(" it registers {} that rank {} does not;", fmt::join(only_b, ", "), reference_rank);
+  if (!only_b.empty())
+    s += fmt::format(" it registers {} that rank {} does not;", fmt::join(only_b, ", "),
+                     reference_rank);
   if (!only_a.empty()) s += fmt::format(" it lacks {};", fmt::join(only_a, ", "));
   return s;
 }

@@ -25,23 +25,32 @@ std::string describe(const ErrorInfo& i) {
 }  // namespace
 
 Error::Error(ErrorInfo info)
-    : std::runtime_error(describe(info)), info_(std::make_shared<const ErrorInfo>(std::move(info))) {}
+    : std::runtime_error(describe(info)),
+      info_(std::make_shared<const ErrorInfo>(std::move(info))) {}
 
 void throw_error(const ErrorInfo& info) {
   switch (info.kind) {
-    case ErrorKind::task: throw TaskError(info);
-    case ErrorKind::serialization: throw SerializationError(info);
-    case ErrorKind::unregistered: throw UnregisteredFunctionError(info);
-    case ErrorKind::unschedulable: throw UnschedulableError(info);
-    case ErrorKind::get_timeout: throw GetTimeoutError(info);
-    case ErrorKind::object_lost: throw ObjectLostError(info);
-    case ErrorKind::shutdown: throw RuntimeStoppedError(info);
+    case ErrorKind::task:
+      throw TaskError(info);
+    case ErrorKind::serialization:
+      throw SerializationError(info);
+    case ErrorKind::unregistered:
+      throw UnregisteredFunctionError(info);
+    case ErrorKind::unschedulable:
+      throw UnschedulableError(info);
+    case ErrorKind::get_timeout:
+      throw GetTimeoutError(info);
+    case ErrorKind::object_lost:
+      throw ObjectLostError(info);
+    case ErrorKind::shutdown:
+      throw RuntimeStoppedError(info);
   }
   throw Error(info);
 }
 
 std::string ObjectId::to_string() const {
-  return index ? fmt::format("obj:{}:{}.{}", owner, seq, index) : fmt::format("obj:{}:{}", owner, seq);
+  return index ? fmt::format("obj:{}:{}.{}", owner, seq, index)
+               : fmt::format("obj:{}:{}", owner, seq);
 }
 
 std::string TaskId::to_string() const { return fmt::format("task:{}:{}", submitter, seq); }
@@ -50,8 +59,8 @@ namespace detail {
 
 std::string demangle(const char* mangled) {
   int status = 0;
-  std::unique_ptr<char, void (*)(void*)> out(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                             std::free);
+  std::unique_ptr<char, void (*)(void*)> out(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
   return status == 0 && out ? std::string(out.get()) : std::string(mangled);
 }
 
@@ -76,7 +85,8 @@ std::string type_name_of_tag(std::uint64_t tag) {
   auto& t = type_names();
   std::lock_guard lock(t.mutex);
   auto it = t.names.find(tag);
-  return it == t.names.end() ? fmt::format("an unknown type (tag {:#x})", tag) : demangle(it->second.c_str());
+  return it == t.names.end() ? fmt::format("an unknown type (tag {:#x})", tag)
+                             : demangle(it->second.c_str());
 }
 
 void throw_serialization_error(std::string message) {

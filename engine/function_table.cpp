@@ -48,9 +48,10 @@ void FunctionTable::seal() {
     entries_[i].index = static_cast<std::uint32_t>(i);
     auto [it, inserted] = by_key_.emplace(entries_[i].key, static_cast<std::uint32_t>(i));
     if (!inserted) {
-      throw std::logic_error(fmt::format("manta: one function is registered under two names, '{}' "
-                                         "and '{}'; keep one MANTA_REMOTE for it",
-                                         entries_[it->second].name, entries_[i].name));
+      throw std::logic_error(
+          fmt::format("manta: one function is registered under two names, '{}' "
+                      "and '{}'; keep one MANTA_REMOTE for it",
+                      entries_[it->second].name, entries_[i].name));
     }
   }
   sealed_ = true;
@@ -101,10 +102,10 @@ const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& 
   info.kind = ErrorKind::unregistered;
   info.rank = manta::rank();
   info.task_name = name;
-  info.message = fmt::format(
-      "function {}{} at {} is not registered; add MANTA_REMOTE({}) at namespace scope",
-      name.empty() ? "" : "'" + name + "' ", "of type " + signature, address,
-      name.empty() ? "f" : name.substr(0, name.find('(')));
+  info.message =
+      fmt::format("function {}{} at {} is not registered; add MANTA_REMOTE({}) at namespace scope",
+                  name.empty() ? "" : "'" + name + "' ", "of type " + signature, address,
+                  name.empty() ? "f" : name.substr(0, name.find('(')));
   throw UnregisteredFunctionError(std::move(info));
 }
 

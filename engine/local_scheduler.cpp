@@ -44,8 +44,10 @@ void LocalScheduler::start() {
 void LocalScheduler::spawn_thread() {
   if (threads_.size() >= max_threads_) {
     if (!warned_thread_cap_) {
-      log().info("{} worker threads started (--manta-max-workers); blocked workers now run queued "
-                 "tasks themselves", threads_.size());
+      log().info(
+          "{} worker threads started (--manta-max-workers); blocked workers now run queued "
+          "tasks themselves",
+          threads_.size());
       warned_thread_cap_ = true;
     }
     return;
@@ -227,7 +229,8 @@ bool LocalScheduler::help(const void* key) {
     if (!task) return false;
     available_.subtract(*task->resources);
     // Busy helping: not a candidate to be woken for more work until it returns.
-    auto it = std::find_if(blocked_.begin(), blocked_.end(), [key](const auto& b) { return b.first == key; });
+    auto it = std::find_if(blocked_.begin(), blocked_.end(),
+                           [key](const auto& b) { return b.first == key; });
     if (it != blocked_.end()) {
       wake = std::move(it->second);
       blocked_.erase(it);

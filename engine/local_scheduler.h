@@ -66,7 +66,7 @@ class LocalScheduler {
   TaskPtr pop_runnable(const ResourceSet& within, bool newest = false);
   void run_claimed(const TaskPtr& task);
   [[nodiscard]] bool has_runnable() const;  // with mutex_ held
-  void spawn_thread();     // with mutex_ held
+  void spawn_thread();                      // with mutex_ held
 
   const ResourceSet total_;
   Runner run_;
@@ -87,7 +87,8 @@ class LocalScheduler {
   std::vector<std::thread> threads_;
   bool warned_thread_cap_ = false;
   std::size_t helper_turn_ = 0;
-  std::vector<std::pair<const void*, std::function<void()>>> blocked_;  // wake-ups of blocked workers
+  std::vector<std::pair<const void*, std::function<void()>>>
+      blocked_;  // wake-ups of blocked workers
 };
 
 }  // namespace manta::engine

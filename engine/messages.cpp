@@ -6,7 +6,11 @@ using transport::WireReader;
 using transport::WireWriter;
 
 void write_error(WireWriter& w, const ErrorInfo& e) {
-  w.put(static_cast<std::uint8_t>(e.kind)).put(e.rank).str(e.task_name).str(e.exception_type).str(e.message);
+  w.put(static_cast<std::uint8_t>(e.kind))
+      .put(e.rank)
+      .str(e.task_name)
+      .str(e.exception_type)
+      .str(e.message);
 }
 
 ErrorInfo read_error(WireReader& r) {
@@ -37,7 +41,10 @@ ResourceSet read_resources(WireReader& r) {
 void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, int self) {
   w.put(s.id).put(s.function).str(s.name);
   write_resources(w, *s.resources);
-  w.put(s.on_rank).put(s.max_retries).put(static_cast<std::uint8_t>(s.retry_exceptions)).put(s.attempt);
+  w.put(s.on_rank)
+      .put(s.max_retries)
+      .put(static_cast<std::uint8_t>(s.retry_exceptions))
+      .put(s.attempt);
   w.put(static_cast<std::uint32_t>(s.args.size()));
   for (const auto& a : s.args) {
     const bool send_as_ref = a.is_ref || (a.ref.valid() && a.size > inline_limit);

@@ -14,18 +14,18 @@
 namespace manta::engine {
 
 enum class MessageType : std::uint8_t {
-  submit_task = 1,   // submitter or global scheduler -> executor: run this
-  forward_task,      // overloaded or unable rank -> rank 0: place this
-  task_done,         // executor -> owner: result inline, its location, or the error
-  resolve_object,    // borrower -> owner: tell me when this object is finished
-  object_status,     // owner -> borrower: value inline, location, or error
-  pull_request,      // getter -> holder: send me the bytes on this tag
-  pull_header,       // holder -> getter: size and type, or lost; bytes follow on the tag
-  free_object,       // owner -> holder: drop your copy
-  load_report,       // rank -> rank 0: queue length and free resources
-  shutdown,          // rank 0 -> all: stop
-  shutdown_ack,      // rank -> rank 0: stopped; nothing more will come from me
-  timeline,          // rank -> rank 0 at shutdown: the tasks it ran, for the trace
+  submit_task = 1,  // submitter or global scheduler -> executor: run this
+  forward_task,     // overloaded or unable rank -> rank 0: place this
+  task_done,        // executor -> owner: result inline, its location, or the error
+  resolve_object,   // borrower -> owner: tell me when this object is finished
+  object_status,    // owner -> borrower: value inline, location, or error
+  pull_request,     // getter -> holder: send me the bytes on this tag
+  pull_header,      // holder -> getter: size and type, or lost; bytes follow on the tag
+  free_object,      // owner -> holder: drop your copy
+  load_report,      // rank -> rank 0: queue length and free resources
+  shutdown,         // rank 0 -> all: stop
+  shutdown_ack,     // rank -> rank 0: stopped; nothing more will come from me
+  timeline,         // rank -> rank 0 at shutdown: the tasks it ran, for the trace
 };
 
 /// How an object's state is described in task_done and object_status.
@@ -39,7 +39,8 @@ ResourceSet read_resources(transport::WireReader& r);
 
 /// Encodes a spec. Value arguments over `inline_limit` bytes that came from an object are sent
 /// as references to `self` instead, so large data moves only when the executor pulls it.
-void write_task(transport::WireWriter& w, const TaskSpec& spec, std::uint64_t inline_limit, int self);
+void write_task(transport::WireWriter& w, const TaskSpec& spec, std::uint64_t inline_limit,
+                int self);
 /// Decodes a spec; its value arguments point into `message` (kept alive by the spec).
 TaskPtr read_task(transport::WireReader& r, const SharedBuffer& message);
 

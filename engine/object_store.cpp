@@ -80,7 +80,8 @@ std::optional<int> ObjectStore::finish_owned(const ObjectId& id, Entry& e) {
   return free_at;
 }
 
-std::optional<int> ObjectStore::set_ready(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag) {
+std::optional<int> ObjectStore::set_ready(const ObjectId& id, SharedBuffer bytes,
+                                          std::uint64_t tag) {
   Wakeups w;
   std::optional<int> free_at;
   {
@@ -109,7 +110,8 @@ std::optional<int> ObjectStore::set_remote(const ObjectId& id, int location, std
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
-    if (it == entries_.end()) return id.owner == rank_ ? std::optional<int>(location) : std::nullopt;
+    if (it == entries_.end())
+      return id.owner == rank_ ? std::optional<int>(location) : std::nullopt;
     Entry& e = it->second;
     e.state = State::remote;
     e.location = location;
@@ -232,7 +234,8 @@ void ObjectStore::fetch_failed(const ObjectId& id, std::shared_ptr<const ErrorIn
   w.run();
 }
 
-void ObjectStore::cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value) {
+void ObjectStore::cache_decoded(const ObjectId& id, std::uint64_t tag,
+                                std::shared_ptr<const void> value) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second.state != State::ready) return;

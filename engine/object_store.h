@@ -69,7 +69,8 @@ class ObjectStore {
 
   /// State changes. Each returns the rank to tell to free the bytes when no reference is left.
   std::optional<int> set_ready(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag);
-  std::optional<int> set_remote(const ObjectId& id, int location, std::uint64_t size, std::uint64_t tag);
+  std::optional<int> set_remote(const ObjectId& id, int location, std::uint64_t size,
+                                std::uint64_t tag);
   void set_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error);
 
   /// Bytes this rank produced for an owner elsewhere; kept until the owner frees them.

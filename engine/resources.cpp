@@ -43,9 +43,8 @@ void ResourceSet::set(const std::string& name, double amount) {
 }
 
 bool ResourceSet::fits_in(const ResourceSet& available) const {
-  return std::all_of(items_.begin(), items_.end(), [&](const auto& p) {
-    return p.second <= available.get(p.first) + kEpsilon;
-  });
+  return std::all_of(items_.begin(), items_.end(),
+                     [&](const auto& p) { return p.second <= available.get(p.first) + kEpsilon; });
 }
 
 void ResourceSet::add(const ResourceSet& other) {

@@ -79,31 +79,36 @@ void Runtime::send(int dest, const std::function<void(WireWriter&)>& fill) {
 
 void Runtime::start() {
   auto& table = FunctionTable::instance();
-  if (std::string mismatch = check_function_tables(world_.comm, table.listing()); !mismatch.empty()) {
+  if (std::string mismatch = check_function_tables(world_.comm, table.listing());
+      !mismatch.empty()) {
     if (world_.rank == 0) std::fprintf(stderr, "manta: init failed: %s\n", mismatch.c_str());
     transport::finish_mpi(world_);
     std::fflush(stderr);
     std::_Exit(1);
   }
   const gpu::Topology topo = gpu::discover_topology(config_.topology_xml);
-  const int cpus = config_.num_cpus > 0 ? config_.num_cpus : gpu::cores_for_rank(topo, world_.local_size);
+  const int cpus =
+      config_.num_cpus > 0 ? config_.num_cpus : gpu::cores_for_rank(topo, world_.local_size);
   ResourceSet total = ResourceSet::cpus(cpus);
   for (const auto& [name, amount] : config_.custom_resources) total.set(name, amount);
-  if (total.get("memory") == 0) total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
+  if (total.get("memory") == 0)
+    total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
   ranks_ = exchange_rank_table(world_.comm, {world_.rank, world_.hostname, total});
   for (const auto& r : ranks_) totals_.push_back(r.total);
-  forward_threshold_ = config_.forward_threshold > 0 ? static_cast<std::uint64_t>(config_.forward_threshold)
-                                                    : static_cast<std::uint64_t>(4 * cpus);
+  forward_threshold_ = config_.forward_threshold > 0
+                           ? static_cast<std::uint64_t>(config_.forward_threshold)
+                           : static_cast<std::uint64_t>(4 * cpus);
   default_resources_ = std::make_shared<const ResourceSet>(ResourceSet::cpus(1));
   if (world_.rank == 0) {
     loads_.resize(ranks_.size());
-    for (std::size_t r = 0; r < ranks_.size(); ++r) loads_[r].total = loads_[r].available = ranks_[r].total;
+    for (std::size_t r = 0; r < ranks_.size(); ++r)
+      loads_[r].total = loads_[r].available = ranks_[r].total;
   }
   const int max_workers = config_.max_workers > 0 ? config_.max_workers : std::max(64, 16 * cpus);
-  scheduler_ = std::make_unique<LocalScheduler>(total, cpus, max_workers,
-                                                [this](const TaskPtr& t) { run_task(t); },
-                                                std::chrono::microseconds(config_.wait_spin_us),
-                                                [this] { return channel_ && channel_->poll(); });
+  scheduler_ = std::make_unique<LocalScheduler>(
+      total, cpus, max_workers, [this](const TaskPtr& t) { run_task(t); },
+      std::chrono::microseconds(config_.wait_spin_us),
+      [this] { return channel_ && channel_->poll(); });
   transport::ChannelOptions opts;
   opts.spin = std::chrono::microseconds(config_.progress_spin_us);
   opts.max_sleep = std::chrono::microseconds(config_.progress_max_sleep_us);
@@ -114,7 +119,8 @@ void Runtime::start() {
                   [this] { on_tick(); });
   if (!config_.timeline.empty()) timeline_ = std::make_unique<Timeline>(world_.rank);
   scheduler_->start();
-  log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus, total.to_string());
+  log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
+             total.to_string());
 }
 
 int Runtime::serve() {
@@ -168,7 +174,8 @@ void Runtime::write_timeline() {
   for (const auto& r : ranks_) hosts.push_back(r.host);
   try {
     const std::size_t n = timeline_->write_chrome_trace(config_.timeline, hosts);
-    std::fprintf(stderr, "manta: timeline of %zu tasks written to %s\n", n, config_.timeline.c_str());
+    std::fprintf(stderr, "manta: timeline of %zu tasks written to %s\n", n,
+                 config_.timeline.c_str());
   } catch (const std::exception& e) {
     log().error("{}", e.what());
   }
@@ -203,16 +210,19 @@ ErrorInfo Runtime::make_error(ErrorKind kind, const TaskSpec* task, std::string 
 }
 
 [[noreturn]] void Runtime::throw_if_stopped(const ObjectId& id) {
-  throw RuntimeStoppedError(make_error(ErrorKind::shutdown, nullptr,
-                                       "the runtime is shutting down; " + id.to_string() + " will not arrive"));
+  throw RuntimeStoppedError(
+      make_error(ErrorKind::shutdown, nullptr,
+                 "the runtime is shutting down; " + id.to_string() + " will not arrive"));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Submission: the owner resolves arguments, then places the task (bottom-up).
 
-std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s, const TaskOptions& options) {
+std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s,
+                                                  const TaskOptions& options) {
   if (stopping_) {
-    throw RuntimeStoppedError(make_error(ErrorKind::shutdown, nullptr, "task submitted after shutdown"));
+    throw RuntimeStoppedError(
+        make_error(ErrorKind::shutdown, nullptr, "task submitted after shutdown"));
   }
   auto t = std::make_shared<TaskSpec>();
   t->id = {world_.rank, next_seq_.fetch_add(1, std::memory_order_relaxed)};
@@ -229,7 +239,8 @@ std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s, const 
   t->max_retries = options.max_retries;
   t->retry_exceptions = options.retry_exceptions;
   SharedBuffer inline_bytes;
-  if (!s.inline_bytes.empty()) inline_bytes = std::make_shared<const Buffer>(std::move(s.inline_bytes));
+  if (!s.inline_bytes.empty())
+    inline_bytes = std::make_shared<const Buffer>(std::move(s.inline_bytes));
   t->args.resize(s.args.size());
   for (std::size_t i = 0; i < s.args.size(); ++i) {
     detail::ArgSlot& slot = s.args[i];
@@ -240,7 +251,8 @@ std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s, const 
         if (slot.size > config_.inline_limit) {
           // A large value argument becomes an object, so it moves only to where the task runs.
           ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
-          auto bytes = std::make_shared<const Buffer>(inline_bytes->data() + slot.offset, slot.size);
+          auto bytes =
+              std::make_shared<const Buffer>(inline_bytes->data() + slot.offset, slot.size);
           a.token = store_.create_ready(id, bytes, slot.tag);
           a.buffer = std::move(bytes);
           a.ref = id;
@@ -295,8 +307,8 @@ void Runtime::resolve_one(const TaskPtr& t, std::size_t i) {
     v = store_.view(id);  // finished in between
   }
   if (!v.exists) {
-    t->set_input_error(std::make_shared<const ErrorInfo>(
-        make_error(ErrorKind::object_lost, t.get(), "argument " + id.to_string() + " is not known here")));
+    t->set_input_error(std::make_shared<const ErrorInfo>(make_error(
+        ErrorKind::object_lost, t.get(), "argument " + id.to_string() + " is not known here")));
   } else if (v.state == ObjectStore::State::ready) {
     a.is_ref = false;
     a.buffer = v.bytes;
@@ -326,12 +338,13 @@ void Runtime::place(const TaskPtr& t) {
   if (t->on_rank >= 0) {
     if (t->on_rank >= world_.size) {
       fail_task(t, make_error(ErrorKind::unschedulable, t.get(),
-                              fmt::format("on_rank({}) but the job has {} ranks (0..{})", t->on_rank,
-                                          world_.size, world_.size - 1)));
+                              fmt::format("on_rank({}) but the job has {} ranks (0..{})",
+                                          t->on_rank, world_.size, world_.size - 1)));
     } else if (!req.fits_in(totals_[t->on_rank])) {
-      fail_task(t, make_error(ErrorKind::unschedulable, t.get(),
-                              fmt::format("on_rank({}) asks for {} but that rank offers {}", t->on_rank,
-                                          req.to_string(), totals_[t->on_rank].to_string())));
+      fail_task(
+          t, make_error(ErrorKind::unschedulable, t.get(),
+                        fmt::format("on_rank({}) asks for {} but that rank offers {}", t->on_rank,
+                                    req.to_string(), totals_[t->on_rank].to_string())));
     } else if (t->on_rank == world_.rank) {
       prepare_and_enqueue(t);
     } else {
@@ -340,11 +353,12 @@ void Runtime::place(const TaskPtr& t) {
     return;
   }
   if (!feasible_anywhere(req, totals_)) {
-    fail_task(t, make_error(ErrorKind::unschedulable, t.get(),
-                            fmt::format("the task asks for {} and no rank offers that (rank 0 offers {}); "
-                                        "ask for less, or start ranks with more (--manta-num-cpus, "
-                                        "--manta-resources)",
-                                        req.to_string(), totals_[0].to_string())));
+    fail_task(t, make_error(
+                     ErrorKind::unschedulable, t.get(),
+                     fmt::format("the task asks for {} and no rank offers that (rank 0 offers {}); "
+                                 "ask for less, or start ranks with more (--manta-num-cpus, "
+                                 "--manta-resources)",
+                                 req.to_string(), totals_[0].to_string())));
     return;
   }
   if (decide_locally(req, scheduler_->total(), scheduler_->queued(), forward_threshold_) ==
@@ -398,12 +412,14 @@ void Runtime::schedule_globally(const TaskPtr& t) {
         view += fmt::format(" r{}:q{}+a{} free {}", r, loads_[r].queued, loads_[r].assigned,
                             loads_[r].available.get("CPU"));
       }
-      log().debug("global scheduler: {} -> rank {};{}", function_name(*t), target.value_or(-1), view);
+      log().debug("global scheduler: {} -> rank {};{}", function_name(*t), target.value_or(-1),
+                  view);
     }
   }
   if (!target) {
     fail_task(t, make_error(ErrorKind::unschedulable, t.get(),
-                            "the task asks for " + t->resources->to_string() + " and no rank offers that"));
+                            "the task asks for " + t->resources->to_string() +
+                                " and no rank offers that"));
   } else if (*target == world_.rank) {
     prepare_and_enqueue(t);
   } else {
@@ -450,25 +466,26 @@ void Runtime::prepare_and_enqueue(const TaskPtr& t) {
   t->unresolved.store(static_cast<int>(to_pull.size()));
   for (std::size_t i : to_pull) {
     TaskArg& a = t->args[i];
-    pull(a.ref, a.location, [this, t, i](SharedBuffer bytes, std::uint64_t tag, std::shared_ptr<const ErrorInfo> err) {
-      TaskArg& arg = t->args[i];
-      if (err) {
-        t->set_input_error(std::move(err));
-      } else {
-        arg.is_ref = false;
-        arg.buffer = std::move(bytes);
-        arg.offset = 0;
-        arg.size = arg.buffer->size();
-        arg.tag = tag;
-      }
-      if (t->unresolved.fetch_sub(1) == 1) {
-        if (auto e = t->input_error()) {
-          finish_task(t, {}, e);
-        } else {
-          scheduler_->enqueue(t);
-        }
-      }
-    });
+    pull(a.ref, a.location,
+         [this, t, i](SharedBuffer bytes, std::uint64_t tag, std::shared_ptr<const ErrorInfo> err) {
+           TaskArg& arg = t->args[i];
+           if (err) {
+             t->set_input_error(std::move(err));
+           } else {
+             arg.is_ref = false;
+             arg.buffer = std::move(bytes);
+             arg.offset = 0;
+             arg.size = arg.buffer->size();
+             arg.tag = tag;
+           }
+           if (t->unresolved.fetch_sub(1) == 1) {
+             if (auto e = t->input_error()) {
+               finish_task(t, {}, e);
+             } else {
+               scheduler_->enqueue(t);
+             }
+           }
+         });
   }
 }
 
@@ -477,7 +494,8 @@ void Runtime::run_task(const TaskPtr& t) {
   detail::CallResult result;
   std::shared_ptr<const ErrorInfo> error;
   if (!f) {
-    error = std::make_shared<const ErrorInfo>(make_error(ErrorKind::unregistered, t.get(), "no such function on this rank"));
+    error = std::make_shared<const ErrorInfo>(
+        make_error(ErrorKind::unregistered, t.get(), "no such function on this rank"));
   } else {
     constexpr std::size_t kSmall = 8;
     detail::ArgView small[kSmall];
@@ -504,7 +522,8 @@ void Runtime::run_task(const TaskPtr& t) {
       info.exception_type = detail::demangle(typeid(e).name());
       error = std::make_shared<const ErrorInfo>(std::move(info));
     } catch (...) {
-      ErrorInfo info = make_error(ErrorKind::task, t.get(), "an exception not derived from std::exception");
+      ErrorInfo info =
+          make_error(ErrorKind::task, t.get(), "an exception not derived from std::exception");
       info.exception_type = "unknown";
       error = std::make_shared<const ErrorInfo>(std::move(info));
     }
@@ -515,16 +534,19 @@ void Runtime::run_task(const TaskPtr& t) {
 }
 
 bool Runtime::retry(const TaskPtr& t, const ErrorInfo& error) {
-  if (!t->retry_exceptions || error.kind != ErrorKind::task || t->attempt >= t->max_retries || stopping_) {
+  if (!t->retry_exceptions || error.kind != ErrorKind::task || t->attempt >= t->max_retries ||
+      stopping_) {
     return false;
   }
   ++t->attempt;
-  log().info("retrying {} ({} of {}) after: {}", function_name(*t), t->attempt, t->max_retries, error.message);
+  log().info("retrying {} ({} of {}) after: {}", function_name(*t), t->attempt, t->max_retries,
+             error.message);
   place(t);
   return true;
 }
 
-void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result, std::shared_ptr<const ErrorInfo> error) {
+void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result,
+                          std::shared_ptr<const ErrorInfo> error) {
   const int owner = t->id.submitter;
   if (owner == world_.rank) {
     if (t->from_wire) {
@@ -545,14 +567,24 @@ void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result, std::sh
     });
   } else if (result.bytes.size() <= config_.inline_limit) {
     send(owner, [&](WireWriter& w) {
-      w.put(MessageType::task_done).put(t->id).put(ResultKind::value).put(result.tag).bytes(result.bytes.span());
+      w.put(MessageType::task_done)
+          .put(t->id)
+          .put(ResultKind::value)
+          .put(result.tag)
+          .bytes(result.bytes.span());
     });
   } else {
     // Large results stay here; the owner learns where, and getters pull them.
     const std::uint64_t size = result.bytes.size();
-    store_.store_primary(t->return_object(), std::make_shared<const Buffer>(std::move(result.bytes)), result.tag);
+    store_.store_primary(t->return_object(),
+                         std::make_shared<const Buffer>(std::move(result.bytes)), result.tag);
     send(owner, [&](WireWriter& w) {
-      w.put(MessageType::task_done).put(t->id).put(ResultKind::located).put(result.tag).put(world_.rank).put(size);
+      w.put(MessageType::task_done)
+          .put(t->id)
+          .put(ResultKind::located)
+          .put(result.tag)
+          .put(world_.rank)
+          .put(size);
     });
   }
 }
@@ -593,17 +625,21 @@ std::shared_ptr<detail::RefToken> Runtime::put(Buffer&& bytes, std::uint64_t tag
   return store_.create_ready(id, std::make_shared<const Buffer>(std::move(bytes)), tag);
 }
 
-std::shared_ptr<detail::RefToken> Runtime::acquire_ref(const ObjectId& id) { return store_.acquire(id); }
+std::shared_ptr<detail::RefToken> Runtime::acquire_ref(const ObjectId& id) {
+  return store_.acquire(id);
+}
 
 void Runtime::release_ref(const ObjectId& id) { free_remote(store_.release(id), id); }
 
-void Runtime::cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value) {
+void Runtime::cache_decoded(const ObjectId& id, std::uint64_t tag,
+                            std::shared_ptr<const void> value) {
   store_.cache_decoded(id, tag, std::move(value));
 }
 
 detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
   const auto deadline = deadline_of(timeout);
-  LocalScheduler* sched = LocalScheduler::current() == scheduler_.get() ? scheduler_.get() : nullptr;
+  LocalScheduler* sched =
+      LocalScheduler::current() == scheduler_.get() ? scheduler_.get() : nullptr;
   ObjectStore::Waiter waiter;
   bool registered = false, lent = false;
   auto cleanup = [&] {
@@ -615,8 +651,9 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
     if (!v.exists) {
       cleanup();
       throw ObjectLostError(make_error(ErrorKind::object_lost, nullptr,
-                                       id.to_string() + " is not known on this rank (its ObjectRef is empty or "
-                                                        "was not made by Manta)"));
+                                       id.to_string() +
+                                           " is not known on this rank (its ObjectRef is empty or "
+                                           "was not made by Manta)"));
     }
     if (v.state == ObjectStore::State::ready) {
       cleanup();
@@ -628,13 +665,15 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
     }
     if (v.state == ObjectStore::State::remote) {
       if (store_.start_fetch(id)) {
-        pull(id, v.location, [this, id](SharedBuffer bytes, std::uint64_t tag, std::shared_ptr<const ErrorInfo> err) {
-          if (err) {
-            store_.fetch_failed(id, std::move(err));
-          } else {
-            store_.set_ready(id, std::move(bytes), tag);
-          }
-        });
+        pull(id, v.location,
+             [this, id](SharedBuffer bytes, std::uint64_t tag,
+                        std::shared_ptr<const ErrorInfo> err) {
+               if (err) {
+                 store_.fetch_failed(id, std::move(err));
+               } else {
+                 store_.set_ready(id, std::move(bytes), tag);
+               }
+             });
       }
     } else if (id.owner != world_.rank) {
       if (store_.start_resolve(id)) ask_owner(id);
@@ -655,7 +694,8 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
       lent = true;
     }
     if (sched && sched->help(&waiter)) continue;
-    if (spin_until_signaled(waiter, deadline, std::chrono::microseconds(config_.wait_spin_us), *channel_)) {
+    if (spin_until_signaled(waiter, deadline, std::chrono::microseconds(config_.wait_spin_us),
+                            *channel_)) {
       waiter.signaled.store(false, std::memory_order_relaxed);
       continue;
     }
@@ -676,10 +716,12 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
   }
 }
 
-std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t num_ready, detail::Timeout timeout) {
+std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t num_ready,
+                                detail::Timeout timeout) {
   const auto deadline = deadline_of(timeout);
   num_ready = std::min(num_ready, ids.size());
-  LocalScheduler* sched = LocalScheduler::current() == scheduler_.get() ? scheduler_.get() : nullptr;
+  LocalScheduler* sched =
+      LocalScheduler::current() == scheduler_.get() ? scheduler_.get() : nullptr;
   ObjectStore::Waiter waiter;
   bool registered = false, lent = false;
   std::vector<bool> ready(ids.size(), false);
@@ -743,7 +785,9 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         }
         break;
       }
-      case MessageType::task_done: on_task_done(source, r); break;
+      case MessageType::task_done:
+        on_task_done(source, r);
+        break;
       case MessageType::resolve_object: {
         const auto id = r.get<ObjectId>();
         auto reply = [this, source, id] {
@@ -752,8 +796,9 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
             w.put(MessageType::object_status).put(id);
             if (!v.exists) {
               w.put(ResultKind::failed);
-              write_error(w, make_error(ErrorKind::object_lost, nullptr,
-                                        id.to_string() + " was freed by its owner before it was read"));
+              write_error(
+                  w, make_error(ErrorKind::object_lost, nullptr,
+                                id.to_string() + " was freed by its owner before it was read"));
             } else if (v.state == ObjectStore::State::failed) {
               w.put(ResultKind::failed);
               write_error(w, *v.error);
@@ -768,11 +813,21 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         if (!store_.when_finished(id, reply)) reply();
         break;
       }
-      case MessageType::object_status: on_object_status(r); break;
-      case MessageType::pull_request: on_pull_request(source, r); break;
-      case MessageType::pull_header: on_pull_header(source, r); break;
-      case MessageType::free_object: store_.free_primary(r.get<ObjectId>()); break;
-      case MessageType::load_report: on_load_report(source, r); break;
+      case MessageType::object_status:
+        on_object_status(r);
+        break;
+      case MessageType::pull_request:
+        on_pull_request(source, r);
+        break;
+      case MessageType::pull_header:
+        on_pull_header(source, r);
+        break;
+      case MessageType::free_object:
+        store_.free_primary(r.get<ObjectId>());
+        break;
+      case MessageType::load_report:
+        on_load_report(source, r);
+        break;
       case MessageType::shutdown: {
         std::lock_guard lock(stop_mutex_);
         stop_requested_ = true;
@@ -788,7 +843,8 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         stop_cv_.notify_all();
         break;
       }
-      default: log().error("unknown message type {} from rank {}", static_cast<int>(type), source);
+      default:
+        log().error("unknown message type {} from rank {}", static_cast<int>(type), source);
     }
   } catch (const std::exception& e) {
     log().error("failed to handle a message from rank {}: {}", source, e.what());
@@ -852,8 +908,9 @@ void Runtime::on_pull_request(int source, WireReader& r) {
   } else {
     send(source, [&](WireWriter& w) {
       w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(0);
-      write_error(w, make_error(ErrorKind::object_lost, nullptr,
-                                id.to_string() + " is no longer on rank " + std::to_string(world_.rank)));
+      write_error(
+          w, make_error(ErrorKind::object_lost, nullptr,
+                        id.to_string() + " is no longer on rank " + std::to_string(world_.rank)));
     });
   }
 }

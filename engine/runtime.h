@@ -84,7 +84,8 @@ class Runtime {
   // Execution path.
   void prepare_and_enqueue(const TaskPtr& task);
   void run_task(const TaskPtr& task);
-  void finish_task(const TaskPtr& task, detail::CallResult&& result, std::shared_ptr<const ErrorInfo> error);
+  void finish_task(const TaskPtr& task, detail::CallResult&& result,
+                   std::shared_ptr<const ErrorInfo> error);
   void complete_owned(const TaskPtr& task, SharedBuffer bytes, std::uint64_t tag,
                       std::shared_ptr<const ErrorInfo> error);
   bool retry(const TaskPtr& task, const ErrorInfo& error);

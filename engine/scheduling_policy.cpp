@@ -19,7 +19,8 @@ std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankL
   double best_free_load = std::numeric_limits<double>::max();
   double best_any_load = std::numeric_limits<double>::max();
   for (int k = 0; k < n; ++k) {
-    const int r = static_cast<int>((hint + static_cast<std::uint64_t>(k)) % static_cast<std::uint64_t>(n));
+    const int r =
+        static_cast<int>((hint + static_cast<std::uint64_t>(k)) % static_cast<std::uint64_t>(n));
     const RankLoad& l = ranks[r];
     if (!request.fits_in(l.total)) continue;
     const double cpus = std::max(1.0, l.total.get("CPU"));
@@ -28,7 +29,8 @@ std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankL
     // Free resources next to a queue are not free: waiting and assigned tasks take them first.
     ResourceSet free_now = l.available;
     const std::uint64_t ahead = l.queued + l.assigned;
-    for (std::uint64_t i = 0; i < ahead && request.fits_in(free_now); ++i) free_now.subtract(request);
+    for (std::uint64_t i = 0; i < ahead && request.fits_in(free_now); ++i)
+      free_now.subtract(request);
     if (request.fits_in(free_now) && load < best_free_load) {
       best_free_load = load;
       best_free = r;

@@ -11,8 +11,8 @@ namespace manta::engine {
 
 /// What the global scheduler knows of one rank.
 struct RankLoad {
-  ResourceSet total;      // what the rank offers in all
-  ResourceSet available;  // free, as last reported
+  ResourceSet total;           // what the rank offers in all
+  ResourceSet available;       // free, as last reported
   std::uint64_t queued = 0;    // tasks waiting there for a worker, as last reported
   std::uint64_t assigned = 0;  // tasks sent there since its last report
 };

@@ -20,12 +20,12 @@
 namespace manta::engine {
 
 struct TaskArg {
-  bool is_ref = false;     // still a reference: bytes live at `location`
-  std::uint64_t tag = 0;   // type tag the function expects (values: the tag of the bytes)
-  SharedBuffer buffer;     // value bytes are buffer[offset, offset + size)
+  bool is_ref = false;    // still a reference: bytes live at `location`
+  std::uint64_t tag = 0;  // type tag the function expects (values: the tag of the bytes)
+  SharedBuffer buffer;    // value bytes are buffer[offset, offset + size)
   std::uint64_t offset = 0;
   std::uint64_t size = 0;
-  ObjectId ref;            // the object this argument came from, if any
+  ObjectId ref;                // the object this argument came from, if any
   std::int32_t location = -1;  // rank holding the bytes of a reference (-1: not yet known)
   std::shared_ptr<detail::RefToken> token;  // keeps `ref` alive on the submitter
 };
@@ -44,7 +44,7 @@ struct TaskSpec {
 
   // Scheduling state on the rank that holds the spec.
   std::atomic<int> unresolved{0};
-  bool claimed = false;  // taken from the queue to run inline by a worker blocked in get
+  bool claimed = false;    // taken from the queue to run inline by a worker blocked in get
   bool from_wire = false;  // decoded from a message (the owner may hold the original)
 
   /// The first failure among the inputs; arguments resolve on several threads.

@@ -60,21 +60,31 @@ void Timeline::add_encoded(std::span<const std::byte> bytes) {
     events.push_back(std::move(e));
   }
   std::lock_guard lock(mutex_);
-  events_.insert(events_.end(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+  events_.insert(events_.end(), std::make_move_iterator(events.begin()),
+                 std::make_move_iterator(events.end()));
 }
 
-std::size_t Timeline::write_chrome_trace(const std::string& path, const std::vector<std::string>& rank_hosts) {
+std::size_t Timeline::write_chrome_trace(const std::string& path,
+                                         const std::vector<std::string>& rank_hosts) {
   std::lock_guard lock(mutex_);
   std::int64_t origin = events_.empty() ? 0 : events_.front().start_us;
   for (const auto& e : events_) origin = std::min(origin, e.start_us);
   nlohmann::json trace = nlohmann::json::array();
   for (std::size_t r = 0; r < rank_hosts.size(); ++r) {
-    trace.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", r},
-                     {"args", {{"name", "rank " + std::to_string(r) + " (" + rank_hosts[r] + ")"}}}});
+    trace.push_back(
+        {{"name", "process_name"},
+         {"ph", "M"},
+         {"pid", r},
+         {"args", {{"name", "rank " + std::to_string(r) + " (" + rank_hosts[r] + ")"}}}});
   }
   for (const auto& e : events_) {
-    trace.push_back({{"name", e.name}, {"cat", "task"}, {"ph", "X"}, {"pid", e.rank}, {"tid", e.worker},
-                     {"ts", e.start_us - origin}, {"dur", std::max<std::int64_t>(e.duration_us, 1)},
+    trace.push_back({{"name", e.name},
+                     {"cat", "task"},
+                     {"ph", "X"},
+                     {"pid", e.rank},
+                     {"tid", e.worker},
+                     {"ts", e.start_us - origin},
+                     {"dur", std::max<std::int64_t>(e.duration_us, 1)},
                      {"args", {{"task", e.task.to_string()}}}});
   }
   std::ofstream out(path);

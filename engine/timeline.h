@@ -18,8 +18,8 @@ struct TimelineEvent {
   std::string name;
   TaskId task;
   std::int32_t rank = 0;
-  std::uint32_t worker = 0;      // thread index within the rank
-  std::int64_t start_us = 0;     // wall clock, microseconds since the epoch
+  std::uint32_t worker = 0;   // thread index within the rank
+  std::int64_t start_us = 0;  // wall clock, microseconds since the epoch
   std::int64_t duration_us = 0;
 };
 
@@ -36,7 +36,8 @@ class Timeline {
   Buffer take_encoded();
   void add_encoded(std::span<const std::byte> bytes);
   /// Writes every event collected here as Chrome trace JSON. Returns the number of events.
-  std::size_t write_chrome_trace(const std::string& path, const std::vector<std::string>& rank_hosts);
+  std::size_t write_chrome_trace(const std::string& path,
+                                 const std::vector<std::string>& rank_hosts);
 
  private:
   int rank_;

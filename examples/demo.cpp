@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
 
   std::vector<manta::ObjectRef<int>> ranks;
   for (int r = 0; r < n; ++r) ranks.push_back(manta::task(where).on_rank(r).remote());
-  for (int r = 0; r < n; ++r) std::printf("task pinned to rank %d ran on rank %d\n", r, *manta::get(ranks[r]));
+  for (int r = 0; r < n; ++r)
+    std::printf("task pinned to rank %d ran on rank %d\n", r, *manta::get(ranks[r]));
 
   manta::shutdown();
   return total == expected ? 0 : 1;

@@ -6,8 +6,8 @@
 namespace manta::gpu {
 
 struct Topology {
-  int cores = 1;        // physical cores in this process's allowed cpuset
-  int pus = 1;          // hardware threads in it
+  int cores = 1;  // physical cores in this process's allowed cpuset
+  int pus = 1;    // hardware threads in it
   int numa_nodes = 1;
   int node_cores = 1;   // physical cores on the whole node
   std::string summary;  // one line, for logs

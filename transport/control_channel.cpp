@@ -264,7 +264,8 @@ void ControlChannel::dispatch_batch(int source, std::span<const std::byte> batch
     std::memcpy(&len, batch.data() + pos, sizeof len);
     pos += sizeof len;
     if (pos + len > batch.size()) {
-      std::fprintf(stderr, "manta: rank %d dropped a truncated batch from rank %d\n", rank_, source);
+      std::fprintf(stderr, "manta: rank %d dropped a truncated batch from rank %d\n", rank_,
+                   source);
       return;
     }
     messages_received_.fetch_add(1, std::memory_order_relaxed);
@@ -322,7 +323,8 @@ bool ControlChannel::progress_transfers() {
 bool ControlChannel::drained() {
   std::lock_guard lock(outbox_mutex_);
   return dirty_.empty() && new_transfers_.empty() && pending_sends_.empty() &&
-         std::none_of(transfers_.begin(), transfers_.end(), [](const Transfer& t) { return t.sending; });
+         std::none_of(transfers_.begin(), transfers_.end(),
+                      [](const Transfer& t) { return t.sending; });
 }
 
 }  // namespace manta::transport

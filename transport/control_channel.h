@@ -23,11 +23,11 @@
 namespace manta::transport {
 
 struct ChannelOptions {
-  std::chrono::microseconds spin{200};        // keep polling this long after the last activity
-  std::chrono::microseconds max_sleep{1000};  // longest sleep between polls when idle
+  std::chrono::microseconds spin{200};            // keep polling this long after the last activity
+  std::chrono::microseconds max_sleep{1000};      // longest sleep between polls when idle
   std::size_t chunk_size = std::size_t{4} << 20;  // bytes per MPI message of a large payload
-  std::size_t chunks_in_flight = 8;              // per transfer
-  std::chrono::milliseconds tick{20};            // period of the tick callback
+  std::size_t chunks_in_flight = 8;               // per transfer
+  std::chrono::milliseconds tick{20};             // period of the tick callback
 };
 
 /// Counters, readable from any thread.
@@ -35,7 +35,7 @@ struct ChannelStats {
   std::uint64_t messages_sent = 0;
   std::uint64_t batches_sent = 0;
   std::uint64_t messages_received = 0;
-  std::uint64_t bytes_transferred = 0;  // payload bytes of large transfers, both ways
+  std::uint64_t bytes_transferred = 0;     // payload bytes of large transfers, both ways
   std::vector<std::uint64_t> messages_to;  // per destination rank
 };
 
@@ -88,8 +88,8 @@ class ControlChannel {
     bool sending = false;
     int peer = 0;
     int tag = 0;
-    SharedBuffer out;      // sending
-    Buffer in;             // receiving
+    SharedBuffer out;  // sending
+    Buffer in;         // receiving
     std::size_t size = 0;
     std::size_t posted = 0;  // bytes handed to MPI so far
     std::vector<MPI_Request> requests;
@@ -116,8 +116,8 @@ class ControlChannel {
   TickHandler on_tick_;
 
   std::mutex outbox_mutex_;
-  std::vector<Buffer> outboxes_;      // per destination: length-prefixed messages
-  std::vector<int> dirty_;            // destinations with queued messages
+  std::vector<Buffer> outboxes_;  // per destination: length-prefixed messages
+  std::vector<int> dirty_;        // destinations with queued messages
   std::vector<char> is_dirty_;
   std::vector<Transfer> new_transfers_;
 

@@ -61,7 +61,9 @@ class Buffer {
 
  private:
   using Storage = std::unique_ptr<std::byte[], detail::ReleaseBytes>;
-  static Storage allocate(std::size_t n) { return Storage(n ? detail::allocate_bytes(n) : nullptr); }
+  static Storage allocate(std::size_t n) {
+    return Storage(n ? detail::allocate_bytes(n) : nullptr);
+  }
   Storage data_;
   std::size_t size_ = 0;
   std::size_t capacity_ = 0;

@@ -10,13 +10,13 @@ namespace manta {
 
 /// What kind of failure an error record describes; travels between ranks.
 enum class ErrorKind : std::uint8_t {
-  task = 1,          // a remote function threw
-  serialization,     // bytes could not be turned back into the expected type
-  unregistered,      // a function was called that MANTA_REMOTE did not register
-  unschedulable,     // no rank can ever satisfy the task's resource request
-  get_timeout,       // get/wait ran out of time
-  object_lost,       // the object's bytes are gone
-  shutdown,          // the runtime stopped while the caller waited
+  task = 1,       // a remote function threw
+  serialization,  // bytes could not be turned back into the expected type
+  unregistered,   // a function was called that MANTA_REMOTE did not register
+  unschedulable,  // no rank can ever satisfy the task's resource request
+  get_timeout,    // get/wait ran out of time
+  object_lost,    // the object's bytes are gone
+  shutdown,       // the runtime stopped while the caller waited
 };
 
 /// The record of a failure, as stored in an object and sent between ranks.
@@ -45,9 +45,7 @@ class Error : public std::runtime_error {
 class TaskError : public Error {
  public:
   using Error::Error;
-  [[nodiscard]] const std::string& exception_type() const noexcept {
-    return info().exception_type;
-  }
+  [[nodiscard]] const std::string& exception_type() const noexcept { return info().exception_type; }
 };
 class SerializationError : public Error {
   using Error::Error;

@@ -1,6 +1,7 @@
 // Manta: remote tasks and objects over MPI ranks. The one header an application includes.
 #pragma once
 
+#include <manta/detail/function_registry.h>
 #include <manta/errors.h>
 #include <manta/ids.h>
 #include <manta/object_ref.h>
@@ -10,4 +11,3 @@
 #include <manta/serialization.h>
 #include <manta/stats.h>
 #include <manta/task.h>
-#include <manta/detail/function_registry.h>

@@ -43,19 +43,21 @@ class ObjectRef {
   [[nodiscard]] int owner() const noexcept { return id().owner; }
   [[nodiscard]] const std::shared_ptr<detail::RefToken>& token() const noexcept { return token_; }
 
-  friend bool operator==(const ObjectRef& a, const ObjectRef& b) noexcept { return a.id() == b.id(); }
+  friend bool operator==(const ObjectRef& a, const ObjectRef& b) noexcept {
+    return a.id() == b.id();
+  }
 
  private:
   friend class boost::serialization::access;
   template <class Archive>
   void save(Archive& ar, unsigned) const {
     ObjectId i = id();
-    ar & i.owner & i.index & i.seq;
+    ar& i.owner& i.index& i.seq;
   }
   template <class Archive>
   void load(Archive& ar, unsigned) {
     ObjectId i;
-    ar & i.owner & i.index & i.seq;
+    ar& i.owner& i.index& i.seq;
     token_ = i.valid() ? detail::acquire_ref(i) : nullptr;
   }
   BOOST_SERIALIZATION_SPLIT_MEMBER()

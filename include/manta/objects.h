@@ -45,13 +45,14 @@ inline void get(const ObjectRef<void>& ref, Timeout timeout = std::nullopt) {
 template <class T>
 std::vector<std::shared_ptr<const T>> get(const std::vector<ObjectRef<T>>& refs,
                                           Timeout timeout = std::nullopt) {
-  const auto deadline = timeout ? std::optional(std::chrono::steady_clock::now() + *timeout)
-                                : std::nullopt;
+  const auto deadline =
+      timeout ? std::optional(std::chrono::steady_clock::now() + *timeout) : std::nullopt;
   std::vector<std::shared_ptr<const T>> out;
   out.reserve(refs.size());
   for (const auto& r : refs) {
     Timeout left;
-    if (deadline) left = std::max(std::chrono::nanoseconds(0), *deadline - std::chrono::steady_clock::now());
+    if (deadline)
+      left = std::max(std::chrono::nanoseconds(0), *deadline - std::chrono::steady_clock::now());
     out.push_back(get(r, left));
   }
   return out;
@@ -75,7 +76,8 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
   std::vector<bool> ready = detail::wait_objects(ids, num_returns, timeout);
   WaitResult<T> result;
   for (std::size_t i = 0; i < refs.size(); ++i) {
-    (ready[i] && result.ready.size() < num_returns ? result.ready : result.unready).push_back(refs[i]);
+    (ready[i] && result.ready.size() < num_returns ? result.ready : result.unready)
+        .push_back(refs[i]);
   }
   return result;
 }

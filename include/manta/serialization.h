@@ -134,9 +134,8 @@ struct Codec {
     if constexpr (detail::is_raw_v<T>) {
       static_assert(std::is_default_constructible_v<T> || std::is_trivially_copyable_v<T>);
       if (size != sizeof(T)) {
-        detail::throw_serialization_error("expected " + std::to_string(sizeof(T)) +
-                                          " bytes for " + detail::type_name<T>() + ", got " +
-                                          std::to_string(size));
+        detail::throw_serialization_error("expected " + std::to_string(sizeof(T)) + " bytes for " +
+                                          detail::type_name<T>() + ", got " + std::to_string(size));
       }
       alignas(T) unsigned char storage[sizeof(T)];
       std::memcpy(storage, data, sizeof(T));
@@ -164,7 +163,9 @@ struct Codec {
 template <class T>
 struct Codec<T, std::enable_if_t<detail::is_raw_vector<T>::value>> {
   using E = typename T::value_type;
-  static void encode(const T& value, Buffer& out) { out.append(value.data(), value.size() * sizeof(E)); }
+  static void encode(const T& value, Buffer& out) {
+    out.append(value.data(), value.size() * sizeof(E));
+  }
   static T decode(const std::byte* data, std::size_t size) {
     if (size % sizeof(E) != 0) {
       detail::throw_serialization_error(std::to_string(size) + " bytes is not a whole number of " +
@@ -184,7 +185,9 @@ struct Codec<T, std::enable_if_t<detail::is_raw_vector<T>::value>> {
 
 template <>
 struct Codec<std::string> {
-  static void encode(const std::string& value, Buffer& out) { out.append(value.data(), value.size()); }
+  static void encode(const std::string& value, Buffer& out) {
+    out.append(value.data(), value.size());
+  }
   static std::string decode(const std::byte* data, std::size_t size) {
     return std::string(reinterpret_cast<const char*>(data), size);
   }

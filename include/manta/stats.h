@@ -8,15 +8,15 @@ namespace manta {
 
 struct RankStats {
   int rank = 0;
-  std::uint64_t tasks_submitted = 0;  // by code on this rank
-  std::uint64_t tasks_executed = 0;   // run by this rank's workers
-  std::uint64_t tasks_forwarded = 0;  // handed to the global scheduler
-  std::uint64_t messages_sent = 0;    // control messages
-  std::uint64_t batches_sent = 0;     // MPI sends carrying them
-  std::uint64_t bytes_transferred = 0;  // large-object payload, in and out
+  std::uint64_t tasks_submitted = 0;       // by code on this rank
+  std::uint64_t tasks_executed = 0;        // run by this rank's workers
+  std::uint64_t tasks_forwarded = 0;       // handed to the global scheduler
+  std::uint64_t messages_sent = 0;         // control messages
+  std::uint64_t batches_sent = 0;          // MPI sends carrying them
+  std::uint64_t bytes_transferred = 0;     // large-object payload, in and out
   std::vector<std::uint64_t> messages_to;  // control messages per destination rank
-  std::uint64_t objects = 0;          // entries in this rank's object store
-  std::uint64_t object_bytes = 0;     // bytes they hold here
+  std::uint64_t objects = 0;               // entries in this rank's object store
+  std::uint64_t object_bytes = 0;          // bytes they hold here
   std::uint64_t worker_threads = 0;
 };
 

@@ -60,12 +60,30 @@ class TaskBuilder {
 
   explicit TaskBuilder(F f) : f_(f) {}
 
-  TaskBuilder& name(std::string n) { options_.name = std::move(n); return *this; }
-  TaskBuilder& resources(ResourceMap r) { options_.resources = std::move(r); return *this; }
-  TaskBuilder& memory(std::uint64_t bytes) { options_.memory = bytes; return *this; }
-  TaskBuilder& max_retries(int n) { options_.max_retries = n; return *this; }
-  TaskBuilder& retry_exceptions(bool on = true) { options_.retry_exceptions = on; return *this; }
-  TaskBuilder& on_rank(int rank) { options_.on_rank = rank; return *this; }
+  TaskBuilder& name(std::string n) {
+    options_.name = std::move(n);
+    return *this;
+  }
+  TaskBuilder& resources(ResourceMap r) {
+    options_.resources = std::move(r);
+    return *this;
+  }
+  TaskBuilder& memory(std::uint64_t bytes) {
+    options_.memory = bytes;
+    return *this;
+  }
+  TaskBuilder& max_retries(int n) {
+    options_.max_retries = n;
+    return *this;
+  }
+  TaskBuilder& retry_exceptions(bool on = true) {
+    options_.retry_exceptions = on;
+    return *this;
+  }
+  TaskBuilder& on_rank(int rank) {
+    options_.on_rank = rank;
+    return *this;
+  }
   [[nodiscard]] const TaskOptions& options() const noexcept { return options_; }
 
   template <class... A>

@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
       named.insert(e.at("pid").get<int>());
       continue;
     }
-    if (e.at("ph") != "X" || e.at("name").get<std::string>().empty() || e.at("ts").get<long>() < 0 ||
-        e.at("dur").get<long>() < 1) {
+    if (e.at("ph") != "X" || e.at("name").get<std::string>().empty() ||
+        e.at("ts").get<long>() < 0 || e.at("dur").get<long>() < 1) {
       std::fprintf(stderr, "check_timeline: malformed event %s\n", e.dump().c_str());
       return 1;
     }
@@ -36,9 +36,11 @@ int main(int argc, char** argv) {
   }
   const auto want_tasks = std::strtoul(argv[2], nullptr, 10);
   const auto want_ranks = std::strtoul(argv[3], nullptr, 10);
-  std::printf("timeline: %zu task events from %zu ranks, %zu lanes named\n", tasks, ranks.size(), named.size());
+  std::printf("timeline: %zu task events from %zu ranks, %zu lanes named\n", tasks, ranks.size(),
+              named.size());
   if (tasks != want_tasks || ranks.size() != want_ranks || named.size() != want_ranks) {
-    std::fprintf(stderr, "check_timeline: expected %lu task events from %lu ranks\n", want_tasks, want_ranks);
+    std::fprintf(stderr, "check_timeline: expected %lu task events from %lu ranks\n", want_tasks,
+                 want_ranks);
     return 1;
   }
   return 0;

@@ -23,13 +23,13 @@ struct Broken {
   std::string label;
   template <class A>
   void save(A& ar, unsigned) const {
-    ar & v;
+    ar& v;
   }
   template <class A>
   void load(A& ar, unsigned) {
     std::string s;
     std::vector<std::string> more;
-    ar & s & more;
+    ar& s& more;
   }
   BOOST_SERIALIZATION_SPLIT_MEMBER()
 };
@@ -120,7 +120,8 @@ TEST(Errors, UnschedulableTasksFailClearly) {
   } catch (const manta::UnschedulableError& e) {
     EXPECT_NE(std::string(e.what()).find("no rank offers"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(manta::get(manta::task(add).resources({{"TPU", 1}}).remote(1, 2)), manta::UnschedulableError);
+  EXPECT_THROW(manta::get(manta::task(add).resources({{"TPU", 1}}).remote(1, 2)),
+               manta::UnschedulableError);
   try {
     manta::get(manta::task(add).on_rank(manta::world_size()).remote(1, 2));
     FAIL();

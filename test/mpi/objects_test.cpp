@@ -49,7 +49,7 @@ struct Record {
   std::map<std::string, double> extra;
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar & name & values & extra;
+    ar& name& values& extra;
   }
 };
 Record enrich(Record r) {
@@ -62,7 +62,9 @@ std::vector<std::uint64_t> store_usage() {
   const auto s = manta::local_stats();
   return {s.objects, s.object_bytes};
 }
-std::vector<std::uint8_t> megabyte(int seed) { return std::vector<std::uint8_t>(1 << 20, static_cast<std::uint8_t>(seed)); }
+std::vector<std::uint8_t> megabyte(int seed) {
+  return std::vector<std::uint8_t>(1 << 20, static_cast<std::uint8_t>(seed));
+}
 
 // Polls a rank's store until it holds `objects` entries (frees travel as messages).
 std::vector<std::uint64_t> wait_for_usage(int rank, std::uint64_t objects) {
@@ -89,7 +91,8 @@ TEST(Objects, PutGetLocal) {
 TEST(Objects, HundredMiBPutReadOnEveryRank) {
   auto ref = manta::put(make_big());
   for (int r = 0; r < manta::world_size(); ++r) {
-    EXPECT_EQ(*manta::get(manta::task(count_mismatches).on_rank(r).remote(ref)), 0u) << "rank " << r;
+    EXPECT_EQ(*manta::get(manta::task(count_mismatches).on_rank(r).remote(ref)), 0u)
+        << "rank " << r;
   }
 }
 
@@ -111,7 +114,8 @@ TEST(Objects, LargeArgumentByValue) {
 
 TEST(Objects, StringsTrivialStructsAndBoostTypes) {
   const int last = manta::world_size() - 1;
-  EXPECT_EQ(*manta::get(manta::task(greet).on_rank(last).remote(std::string("manta"))), "hello manta");
+  EXPECT_EQ(*manta::get(manta::task(greet).on_rank(last).remote(std::string("manta"))),
+            "hello manta");
   Particle p{1, 2, 3, 7};
   auto moved = *manta::get(manta::task(move_particle).on_rank(last).remote(p, 0.5));
   EXPECT_DOUBLE_EQ(moved.x, 1.5);
@@ -138,7 +142,8 @@ TEST(Objects, GetTimeout) {
 }
 
 TEST(Objects, GetVectorWithTimeout) {
-  std::vector<manta::ObjectRef<int>> refs{manta::task(slow).remote(1), manta::task(slow).remote(500)};
+  std::vector<manta::ObjectRef<int>> refs{manta::task(slow).remote(1),
+                                          manta::task(slow).remote(500)};
   EXPECT_THROW(manta::get(refs, std::chrono::milliseconds(100)), manta::GetTimeoutError);
   auto all = manta::get(refs);
   EXPECT_EQ(*all[0], 1);
@@ -149,7 +154,8 @@ TEST(Objects, WaitReturnsReadyFirst) {
   const int last = manta::world_size() - 1;
   auto fast = manta::task(slow).on_rank(last).remote(1);
   auto slow_ref = manta::task(slow).on_rank(last).remote(600);
-  auto [ready, unready] = manta::wait(std::vector{slow_ref, fast}, 1, std::chrono::milliseconds(2000));
+  auto [ready, unready] =
+      manta::wait(std::vector{slow_ref, fast}, 1, std::chrono::milliseconds(2000));
   ASSERT_EQ(ready.size(), 1u);
   EXPECT_EQ(ready[0], fast);
   ASSERT_EQ(unready.size(), 1u);

@@ -4,8 +4,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <numeric>
 #include <map>
+#include <numeric>
 #include <set>
 #include <string>
 #include <thread>
@@ -81,8 +81,8 @@ int parent_of_flaky(int failures) {
 
 }  // namespace
 
-MANTA_REMOTE(add, inc, source, twice, square, where, where_after, nothing, fib, sum_of_squares, read_ref, occupy,
-             reset_peak, flaky, reset_attempts, cpus_here, parent_of_flaky);
+MANTA_REMOTE(add, inc, source, twice, square, where, where_after, nothing, fib, sum_of_squares,
+             read_ref, occupy, reset_peak, flaky, reset_attempts, cpus_here, parent_of_flaky);
 
 TEST(Tasks, SimpleValue) { EXPECT_EQ(*manta::get(manta::task(add).remote(1, 2)), 3); }
 
@@ -194,7 +194,8 @@ TEST(Tasks, RetryExceptionsRecovers) {
 
 TEST(Tasks, RetryOfATaskRunInline) {
   manta::get(manta::task(reset_attempts).on_rank(0).remote());
-  EXPECT_EQ(*manta::get(manta::task(parent_of_flaky).on_rank(0).remote(2), std::chrono::seconds(30)), 3);
+  EXPECT_EQ(
+      *manta::get(manta::task(parent_of_flaky).on_rank(0).remote(2), std::chrono::seconds(30)), 3);
 }
 
 TEST(Tasks, RetryOnAnotherRank) {
@@ -203,7 +204,8 @@ TEST(Tasks, RetryOnAnotherRank) {
   auto ok = manta::task(flaky).on_rank(last).max_retries(2).retry_exceptions().remote(2);
   EXPECT_EQ(*manta::get(ok), 3);
   manta::get(manta::task(reset_attempts).on_rank(last).remote());
-  auto out_of_retries = manta::task(flaky).on_rank(last).max_retries(1).retry_exceptions().remote(2);
+  auto out_of_retries =
+      manta::task(flaky).on_rank(last).max_retries(1).retry_exceptions().remote(2);
   EXPECT_THROW(manta::get(out_of_retries), manta::TaskError);
 }
 

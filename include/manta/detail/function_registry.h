@@ -88,8 +88,7 @@ decltype(auto) pass_arg(V& value) {
 }
 
 template <class R, class... A, std::size_t... I>
-void call_with_args(R (*f)(A...), const ArgView* args, CallResult& out,
-                    std::index_sequence<I...>) {
+void call_with_args(R (*f)(A...), const ArgView* args, CallResult& out, std::index_sequence<I...>) {
   // Braced initialisation evaluates left to right, so arguments decode in order.
   std::tuple<std::decay_t<A>...> values{decode_arg<std::decay_t<A>>(args[I], I)...};
   if constexpr (std::is_void_v<R>) {
@@ -160,6 +159,6 @@ bool register_functions(const char* names, F... fs) {
 
 /// Registers remote functions by name, once, at namespace scope:
 ///   MANTA_REMOTE(add, physics::step);
-#define MANTA_REMOTE(...)                                                         \
+#define MANTA_REMOTE(...)                                                                  \
   [[maybe_unused]] static const bool MANTA_DETAIL_CONCAT(manta_registered_, __COUNTER__) = \
       ::manta::detail::register_functions(#__VA_ARGS__, __VA_ARGS__)
