@@ -31,6 +31,9 @@ ControlChannel::ControlChannel(MPI_Comm comm, ChannelOptions options)
   if (options_.chunk_size == 0 || options_.chunk_size > (std::size_t{1} << 30)) {
     throw std::invalid_argument("manta: chunk size must be between 1 byte and 1 GiB");
   }
+  if (options_.chunks_in_flight == 0) {
+    throw std::invalid_argument("manta: chunks in flight must be at least 1");
+  }
 }
 
 ControlChannel::~ControlChannel() {
@@ -40,18 +43,28 @@ ControlChannel::~ControlChannel() {
 void ControlChannel::start(MessageHandler on_message, TickHandler on_tick) {
   on_message_ = std::move(on_message);
   on_tick_ = std::move(on_tick);
+  running_ = true;
   thread_ = std::thread([this] { run(); });
 }
 
 bool ControlChannel::on_progress_thread() const noexcept {
-  return std::this_thread::get_id() == thread_id_;
+  return std::this_thread::get_id() == thread_id_.load(std::memory_order_acquire);
 }
 
 void ControlChannel::send(int dest, std::span<const std::byte> message) {
+  if (message.size() > kMaxMessage) {
+    throw std::length_error("manta: a control message of " + std::to_string(message.size()) +
+                            " bytes is over the 1 GiB limit; large data belongs in objects");
+  }
   const auto len = static_cast<std::uint32_t>(message.size());
   {
     std::lock_guard lock(outbox_mutex_);
-    Buffer& box = outboxes_[dest];
+    auto& batches = outboxes_[dest];
+    // A new batch once the current one is full: every MPI send stays far below INT_MAX bytes.
+    if (batches.empty() || batches.back().size() + sizeof len + message.size() > kMaxBatch) {
+      batches.emplace_back();
+    }
+    Buffer& box = batches.back();
     box.append(&len, sizeof len);
     box.append(message.data(), message.size());
     if (!is_dirty_[dest]) {
@@ -93,8 +106,8 @@ void ControlChannel::receive_data(int source, int tag, std::size_t size, DataHan
 }
 
 int ControlChannel::new_transfer_tag() {
-  const int span = tag_limit_ - kFirstDataTag;
-  return kFirstDataTag + next_tag_.fetch_add(1, std::memory_order_relaxed) % span;
+  const auto span = static_cast<unsigned>(tag_limit_ - kFirstDataTag);
+  return kFirstDataTag + static_cast<int>(next_tag_.fetch_add(1, std::memory_order_relaxed) % span);
 }
 
 void ControlChannel::wake() {
@@ -126,7 +139,7 @@ ChannelStats ControlChannel::stats() const {
 }
 
 void ControlChannel::run() {
-  thread_id_ = std::this_thread::get_id();
+  thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
   using clock = std::chrono::steady_clock;
   auto last_active = clock::now();
   auto next_tick = last_active + options_.tick;
@@ -172,6 +185,7 @@ void ControlChannel::run() {
     sleep = std::min(sleep * 2, options_.max_sleep);
   }
   std::lock_guard lock(progress_mutex_);
+  running_ = false;  // poll() from other threads stops touching MPI from here on
   for (auto& t : transfers_) {
     for (auto& r : t.requests) {
       MPI_Cancel(&r);
@@ -190,9 +204,9 @@ bool ControlChannel::progress_once() {
 }
 
 bool ControlChannel::poll() {
-  if (!thread_.joinable() || stopping_.load(std::memory_order_relaxed)) return false;
+  if (stopping_.load(std::memory_order_relaxed)) return false;
   std::unique_lock lock(progress_mutex_, std::try_to_lock);
-  if (!lock.owns_lock()) return false;
+  if (!lock.owns_lock() || !running_) return false;
   return progress_once();
 }
 
@@ -203,8 +217,8 @@ bool ControlChannel::flush_outboxes() {
     if (dirty_.empty() && new_transfers_.empty()) return false;
     ready.reserve(dirty_.size());
     for (int dest : dirty_) {
-      ready.emplace_back(dest, std::move(outboxes_[dest]));
-      outboxes_[dest] = Buffer();
+      for (Buffer& b : outboxes_[dest]) ready.emplace_back(dest, std::move(b));
+      outboxes_[dest].clear();
       is_dirty_[dest] = 0;
     }
     dirty_.clear();

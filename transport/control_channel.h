@@ -46,6 +46,9 @@ class ControlChannel {
   using TickHandler = std::function<void()>;
   using DataHandler = std::function<void(Buffer data)>;
 
+  static constexpr std::size_t kMaxMessage = std::size_t{1} << 30;
+  static constexpr std::size_t kMaxBatch = std::size_t{8} << 20;  // bytes per MPI send
+
   ControlChannel(MPI_Comm comm, ChannelOptions options);
   ~ControlChannel();
   ControlChannel(const ControlChannel&) = delete;
@@ -57,7 +60,8 @@ class ControlChannel {
   void start(MessageHandler on_message, TickHandler on_tick);
 
   /// Queues a message (thread-safe). Messages to one rank arrive in order; to this rank they
-  /// are delivered by the progress thread too, never inline.
+  /// are delivered by the progress thread too, never inline. Control messages are small (large
+  /// payloads go through send_data); one over kMaxMessage bytes is refused.
   void send(int dest, std::span<const std::byte> message);
 
   /// Sends `data` to `dest` on `tag` in chunks (thread-safe); `dest` posts receive_data.
@@ -116,7 +120,7 @@ class ControlChannel {
   TickHandler on_tick_;
 
   std::mutex outbox_mutex_;
-  std::vector<Buffer> outboxes_;  // per destination: length-prefixed messages
+  std::vector<std::vector<Buffer>> outboxes_;  // per destination: batches of length-prefixed messages
   std::vector<int> dirty_;        // destinations with queued messages
   std::vector<char> is_dirty_;
   std::vector<Transfer> new_transfers_;
@@ -131,9 +135,10 @@ class ControlChannel {
   std::condition_variable wake_cv_;
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> stopping_{false};
-  std::atomic<int> next_tag_{0};
+  std::atomic<unsigned> next_tag_{0};
+  std::atomic<bool> running_{false};  // the progress loop runs; changed under progress_mutex_
   std::thread thread_;
-  std::thread::id thread_id_;
+  std::atomic<std::thread::id> thread_id_{};
 
   std::atomic<std::uint64_t> messages_sent_{0};
   std::atomic<std::uint64_t> batches_sent_{0};
