@@ -81,7 +81,6 @@ void LocalScheduler::enqueue(TaskPtr task) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
-    task->claimed = false;  // a retried task may have run inline before
     // Free resources but no idle thread means the threads lent their CPUs while blocked in get.
     const bool start_thread = idle_ == 0 && spinning_ == 0 && task->resources->fits_in(available_);
     queued_by_id_.emplace(task->id, task);
@@ -120,9 +119,6 @@ std::size_t LocalScheduler::thread_count() const {
 }
 
 TaskPtr LocalScheduler::pop_runnable(const ResourceSet& within, bool newest) {
-  // Claimed tasks were run inline by a blocked worker; drop them as they surface.
-  while (!queue_.empty() && queue_.front()->claimed) queue_.pop_front();
-  while (!queue_.empty() && queue_.back()->claimed) queue_.pop_back();
   auto take = [&](auto it) {
     TaskPtr t = std::move(*it);
     queue_.erase(it);
@@ -132,12 +128,12 @@ TaskPtr LocalScheduler::pop_runnable(const ResourceSet& within, bool newest) {
   std::size_t scanned = 0;
   if (newest) {
     for (auto it = queue_.rbegin(); it != queue_.rend() && scanned < kScanLimit; ++it, ++scanned) {
-      if (!(*it)->claimed && (*it)->resources->fits_in(within)) return take(std::next(it).base());
+      if ((*it)->resources->fits_in(within)) return take(std::next(it).base());
     }
     return nullptr;
   }
   for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanLimit; ++it, ++scanned) {
-    if (!(*it)->claimed && (*it)->resources->fits_in(within)) return take(it);
+    if ((*it)->resources->fits_in(within)) return take(it);
   }
   return nullptr;
 }
@@ -145,7 +141,7 @@ TaskPtr LocalScheduler::pop_runnable(const ResourceSet& within, bool newest) {
 bool LocalScheduler::has_runnable() const {
   std::size_t scanned = 0;
   for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanLimit; ++it, ++scanned) {
-    if (!(*it)->claimed && (*it)->resources->fits_in(available_)) return true;
+    if ((*it)->resources->fits_in(available_)) return true;
   }
   return false;
 }
@@ -270,11 +266,13 @@ bool LocalScheduler::run_inline(const TaskId& id) {
   {
     std::lock_guard lock(mutex_);
     auto it = queued_by_id_.find(id);
-    if (it == queued_by_id_.end() || it->second->claimed) return false;
-    if (!it->second->resources->fits_in(*t_worker.held)) return false;
-    task = it->second;
-    task->claimed = true;
+    if (it == queued_by_id_.end() || !it->second->resources->fits_in(*t_worker.held)) return false;
+    // The awaited task was usually submitted just now: look for it from the back.
+    auto pos = std::find(queue_.rbegin(), queue_.rend(), it->second);
+    if (pos == queue_.rend()) return false;
+    task = std::move(it->second);
     queued_by_id_.erase(it);
+    queue_.erase(std::next(pos).base());
   }
   run_claimed(task);
   return true;

@@ -64,7 +64,7 @@ class LocalScheduler {
   /// With mutex_ held. Workers take the oldest task (fair); helpers the newest, which is the
   /// deepest in a recursion and so the quickest to finish without blocking further.
   TaskPtr pop_runnable(const ResourceSet& within, bool newest = false);
-  void run_claimed(const TaskPtr& task);
+  void run_claimed(const TaskPtr& task);    // runs a task taken from the queue on this thread
   [[nodiscard]] bool has_runnable() const;  // with mutex_ held
   void spawn_thread();                      // with mutex_ held
 

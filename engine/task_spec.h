@@ -44,7 +44,6 @@ struct TaskSpec {
 
   // Scheduling state on the rank that holds the spec.
   std::atomic<int> unresolved{0};
-  bool claimed = false;    // taken from the queue to run inline by a worker blocked in get
   bool from_wire = false;  // decoded from a message (the owner may hold the original)
 
   /// The first failure among the inputs; arguments resolve on several threads.

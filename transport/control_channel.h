@@ -120,8 +120,9 @@ class ControlChannel {
   TickHandler on_tick_;
 
   std::mutex outbox_mutex_;
-  std::vector<std::vector<Buffer>> outboxes_;  // per destination: batches of length-prefixed messages
-  std::vector<int> dirty_;        // destinations with queued messages
+  std::vector<std::vector<Buffer>>
+      outboxes_;            // per destination: batches of length-prefixed messages
+  std::vector<int> dirty_;  // destinations with queued messages
   std::vector<char> is_dirty_;
   std::vector<Transfer> new_transfers_;
 

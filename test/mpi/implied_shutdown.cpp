@@ -10,7 +10,8 @@ MANTA_REMOTE(where);
 int main(int argc, char** argv) {
   manta::init(argc, argv);
   int sum = 0;
-  for (int r = 0; r < manta::world_size(); ++r) sum += *manta::get(manta::task(where).on_rank(r).remote());
+  for (int r = 0; r < manta::world_size(); ++r)
+    sum += *manta::get(manta::task(where).on_rank(r).remote());
   std::printf("ranks answered: %d\n", sum);
   return 0;  // no manta::shutdown()
 }

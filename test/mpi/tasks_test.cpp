@@ -75,7 +75,8 @@ int cpus_here() { return static_cast<int>(std::thread::hardware_concurrency()); 
 // A parent that waits for a flaky child: the child is run inline by the waiting worker, fails,
 // and must be retried rather than lost.
 int parent_of_flaky(int failures) {
-  auto child = manta::task(flaky).max_retries(3).retry_exceptions().remote(failures);
+  auto child =
+      manta::task(flaky).on_rank(manta::rank()).max_retries(3).retry_exceptions().remote(failures);
   return *manta::get(child);
 }
 

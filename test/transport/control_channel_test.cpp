@@ -525,8 +525,8 @@ TEST_F(ControlChannelTest, LargeMessagesAreSplitIntoBoundedBatches) {
     send_user(next, [&](WireWriter& w) { w.put(seq).bytes(body.span()); });
   }
   EXPECT_TRUE(st->wait([&] { return st->next == kCount; }));
+  finish_channel();  // after the barrier every batch of this rank has been sent
   const std::uint64_t batches = ch.stats().batches_sent - batches_before;
-  finish_channel();
   EXPECT_GE(batches, kCount * kBytes / ControlChannel::kMaxBatch);
   std::lock_guard lock(st->mutex);
   for (const auto& e : st->errors) ADD_FAILURE() << e;
