@@ -862,37 +862,33 @@ void Runtime::on_task_done(int /*source*/, WireReader& r) {
       pending_.erase(it);
     }
   }
-  const ObjectId obj = id.return_object();
-  if (kind == ResultKind::failed) {
+  if (kind == ResultKind::failed && t) {
     ErrorInfo e = read_error(r);
-    if (t && retry(t, e)) return;
-    store_.set_failed(obj, std::make_shared<const ErrorInfo>(std::move(e)));
-  } else if (kind == ResultKind::value) {
-    const auto tag = r.get<std::uint64_t>();
-    auto bytes = r.bytes();
-    store_.set_ready(obj, std::make_shared<const Buffer>(bytes.data(), bytes.size()), tag);
-  } else {
-    const auto tag = r.get<std::uint64_t>();
-    const auto at = r.get<std::int32_t>();
-    const auto size = r.get<std::uint64_t>();
-    free_remote(store_.set_remote(obj, at, size, tag), obj);
+    if (retry(t, e)) return;
+    store_.set_failed(id.return_object(), std::make_shared<const ErrorInfo>(std::move(e)));
+    return;
   }
+  apply_result(id.return_object(), kind, r);
 }
 
 void Runtime::on_object_status(WireReader& r) {
   const auto id = r.get<ObjectId>();
-  const auto kind = r.get<ResultKind>();
+  apply_result(id, r.get<ResultKind>(), r);
+}
+
+void Runtime::apply_result(const ObjectId& id, ResultKind kind, WireReader& r) {
   if (kind == ResultKind::failed) {
     store_.set_failed(id, std::make_shared<const ErrorInfo>(read_error(r)));
   } else if (kind == ResultKind::value) {
     const auto tag = r.get<std::uint64_t>();
     auto bytes = r.bytes();
-    store_.set_ready(id, std::make_shared<const Buffer>(bytes.data(), bytes.size()), tag);
+    free_remote(
+        store_.set_ready(id, std::make_shared<const Buffer>(bytes.data(), bytes.size()), tag), id);
   } else {
     const auto tag = r.get<std::uint64_t>();
     const auto at = r.get<std::int32_t>();
     const auto size = r.get<std::uint64_t>();
-    store_.set_remote(id, at, size, tag);
+    free_remote(store_.set_remote(id, at, size, tag), id);
   }
 }
 

@@ -18,6 +18,7 @@
 #include "engine/config.h"
 #include "engine/control_store.h"
 #include "engine/local_scheduler.h"
+#include "engine/messages.h"
 #include "engine/object_store.h"
 #include "engine/scheduling_policy.h"
 #include "engine/task_spec.h"
@@ -101,6 +102,8 @@ class Runtime {
   void on_tick();
   void on_task_done(int source, transport::WireReader& r);
   void on_object_status(transport::WireReader& r);
+  /// Records a finished object as a task_done or object_status message describes it.
+  void apply_result(const ObjectId& id, ResultKind kind, transport::WireReader& r);
   void on_pull_request(int source, transport::WireReader& r);
   void on_pull_header(int source, transport::WireReader& r);
   void on_load_report(int source, transport::WireReader& r);
