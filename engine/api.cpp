@@ -168,5 +168,21 @@ std::vector<bool> wait_objects(const std::vector<ObjectId>& ids, std::size_t num
   return rt().wait(ids, num_ready, timeout);
 }
 
+ActorId create_actor(Submission&& factory_call, const ActorOptions& options,
+                     std::uint64_t class_tag) {
+  return rt().create_actor(std::move(factory_call), options, class_tag);
+}
+
+std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call) {
+  return rt().submit_actor_call(actor, std::move(call));
+}
+
+void kill_actor(const ActorId& actor, bool no_restart) { rt().kill_actor(actor, no_restart); }
+
+std::optional<ActorId> lookup_actor(const std::string& name, std::uint64_t class_tag,
+                                    const std::string& class_name) {
+  return rt().lookup_actor(name, class_tag, class_name);
+}
+
 }  // namespace detail
 }  // namespace manta

@@ -71,6 +71,11 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.max_workers = parse_int("max-workers", v, 1, 65536);
         });
+    add("max-actors", "64",
+        "actors each rank can host (each has its own threads); creations beyond go to other ranks",
+        [](Config& c, const std::string& v) {
+          c.max_actors = parse_int("max-actors", v, 0, 100000);
+        });
     add("resources", "", "custom resources of each rank, e.g. GPU=1,ssd=2",
         [](Config& c, const std::string& v) { c.custom_resources = parse_resources(v); });
     add("inline-limit", "100K", "objects up to this size travel inside control messages",

@@ -44,6 +44,8 @@ void throw_error(const ErrorInfo& info) {
       throw ObjectLostError(info);
     case ErrorKind::shutdown:
       throw RuntimeStoppedError(info);
+    case ErrorKind::actor_died:
+      throw ActorDiedError(info);
   }
   throw Error(info);
 }
@@ -54,6 +56,8 @@ std::string ObjectId::to_string() const {
 }
 
 std::string TaskId::to_string() const { return fmt::format("task:{}:{}", submitter, seq); }
+
+std::string ActorId::to_string() const { return fmt::format("actor:{}:{}", creator, seq); }
 
 namespace detail {
 

@@ -113,6 +113,19 @@ ResourceSet LocalScheduler::available() const {
   return available_;
 }
 
+void LocalScheduler::reserve(const ResourceSet& r) {
+  std::lock_guard lock(mutex_);
+  available_.subtract(r);
+}
+
+void LocalScheduler::release(const ResourceSet& r) {
+  {
+    std::lock_guard lock(mutex_);
+    available_.add(r);
+  }
+  cv_.notify_all();  // a queued task may fit now
+}
+
 std::size_t LocalScheduler::thread_count() const {
   std::lock_guard lock(mutex_);
   return threads_.size();

@@ -46,6 +46,10 @@ class LocalScheduler {
   [[nodiscard]] const ResourceSet& total() const noexcept { return total_; }
   [[nodiscard]] std::size_t thread_count() const;
 
+  /// Resources held outside the pool (by an actor) for as long as it lives.
+  void reserve(const ResourceSet& r);
+  void release(const ResourceSet& r);
+
   /// Called by a worker thread about to block (in get or wait) / after it woke up. `wake` wakes
   /// the blocked thread so that it can help when work arrives and no thread can be started.
   /// `key` names this wait (unique while it lasts).

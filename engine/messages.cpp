@@ -39,8 +39,11 @@ ResourceSet read_resources(WireReader& r) {
 }
 
 void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, int self) {
-  w.put(s.id).put(s.function).str(s.name);
+  w.put(s.id).put(s.kind).put(s.actor).put(s.actor_seq).put(s.caller).put(s.function).str(s.name);
   write_resources(w, *s.resources);
+  if (s.kind == TaskKind::actor_creation) {
+    w.str(s.actor_name).put(s.max_restarts_actor).put(s.max_concurrency).put(s.class_tag);
+  }
   w.put(s.on_rank)
       .put(s.max_retries)
       .put(static_cast<std::uint8_t>(s.retry_exceptions))
@@ -61,9 +64,19 @@ TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
   auto s = std::make_shared<TaskSpec>();
   s->from_wire = true;
   s->id = r.get<TaskId>();
+  s->kind = r.get<TaskKind>();
+  s->actor = r.get<ActorId>();
+  s->actor_seq = r.get<std::uint64_t>();
+  s->caller = r.get<std::int32_t>();
   s->function = r.get<std::uint32_t>();
   s->name = r.str();
   s->resources = std::make_shared<const ResourceSet>(read_resources(r));
+  if (s->kind == TaskKind::actor_creation) {
+    s->actor_name = r.str();
+    s->max_restarts_actor = r.get<std::int32_t>();
+    s->max_concurrency = r.get<std::int32_t>();
+    s->class_tag = r.get<std::uint64_t>();
+  }
   s->on_rank = r.get<std::int32_t>();
   s->max_retries = r.get<std::int32_t>();
   s->retry_exceptions = r.get<std::uint8_t>() != 0;

@@ -26,6 +26,15 @@ enum class MessageType : std::uint8_t {
   shutdown,         // rank 0 -> all: stop
   shutdown_ack,     // rank -> rank 0: stopped; nothing more will come from me
   timeline,         // rank -> rank 0 at shutdown: the tasks it ran, for the trace
+  create_actor,     // creator -> rank 0: place and record this actor
+  host_actor,       // rank 0 -> host: create it here
+  actor_location,   // rank 0 -> caller: the actor's rank, or why it is dead
+  actor_lookup,     // caller -> rank 0: where is this actor?
+  actor_call,       // caller -> host: a method call
+  actor_kill,       // anyone -> rank 0 -> host
+  actor_died,       // host -> rank 0: it is dead (the name is free again)
+  name_lookup,      // anyone -> rank 0: which actor has this name?
+  name_result,      // rank 0 -> asker
 };
 
 /// How an object's state is described in task_done and object_status.

@@ -91,6 +91,7 @@ void Runtime::start() {
       config_.num_cpus > 0 ? config_.num_cpus : gpu::cores_for_rank(topo, world_.local_size);
   ResourceSet total = ResourceSet::cpus(cpus);
   for (const auto& [name, amount] : config_.custom_resources) total.set(name, amount);
+  total.set("actor_slots", config_.max_actors);
   if (total.get("memory") == 0)
     total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
   ranks_ = exchange_rank_table(world_.comm, {world_.rank, world_.hostname, total});
@@ -118,6 +119,24 @@ void Runtime::start() {
   channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
                   [this] { on_tick(); });
   if (!config_.timeline.empty()) timeline_ = std::make_unique<Timeline>(world_.rank);
+  ActorHost::Hooks hooks;
+  hooks.finish = [this](const TaskPtr& t, detail::CallResult&& r,
+                        std::shared_ptr<const ErrorInfo> e) {
+    finish_task(t, std::move(r), std::move(e));
+  };
+  hooks.died = [this](const ActorId& id, std::shared_ptr<const ErrorInfo> cause) {
+    if (stopping_) return;
+    send(0, [&](WireWriter& w) {
+      w.put(MessageType::actor_died).put(id);
+      write_error(w, *cause);
+    });
+  };
+  hooks.reserve = [this](const ResourceSet& r) { scheduler_->reserve(r); };
+  hooks.release = [this](const ResourceSet& r) { scheduler_->release(r); };
+  hooks.make_error = [this](ErrorKind k, const TaskSpec* t, std::string m) {
+    return make_error(k, t, std::move(m));
+  };
+  actors_ = std::make_unique<ActorHost>(std::move(hooks));
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
              total.to_string());
@@ -130,6 +149,7 @@ int Runtime::serve() {
   }
   stopping_ = true;
   store_.stop();
+  actors_->stop();
   scheduler_->stop();
   send_timeline();
   send(0, [](WireWriter& w) { w.put(MessageType::shutdown_ack); });
@@ -141,6 +161,7 @@ int Runtime::serve() {
 void Runtime::shutdown(bool failed) {
   if (stopping_.exchange(true)) return;
   store_.stop();
+  actors_->stop();
   scheduler_->stop();
   for (int r = 1; r < world_.size; ++r) {
     send(r, [&](WireWriter& w) { w.put(MessageType::shutdown).put<std::uint8_t>(failed); });
@@ -218,8 +239,7 @@ ErrorInfo Runtime::make_error(ErrorKind kind, const TaskSpec* task, std::string 
 // ---------------------------------------------------------------------------------------------
 // Submission: the owner resolves arguments, then places the task (bottom-up).
 
-std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s,
-                                                  const TaskOptions& options) {
+TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
   if (stopping_) {
     throw RuntimeStoppedError(
         make_error(ErrorKind::shutdown, nullptr, "task submitted after shutdown"));
@@ -275,6 +295,12 @@ std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s,
     }
   }
   t->keep_alive = std::move(s.keep_alive);
+  return t;
+}
+
+std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s,
+                                                  const TaskOptions& options) {
+  TaskPtr t = make_spec(std::move(s), options);
   auto token = store_.create_pending(t->return_object());
   tasks_submitted_.fetch_add(1, std::memory_order_relaxed);
   resolve_arguments(t);
@@ -326,6 +352,20 @@ void Runtime::resolve_one(const TaskPtr& t, std::size_t i) {
 }
 
 void Runtime::arguments_resolved(const TaskPtr& t) {
+  if (t->kind == TaskKind::actor_call) {
+    route_call(t);  // with or without an input error: the host must see every sequence number
+    return;
+  }
+  if (t->kind == TaskKind::actor_creation) {
+    send(0, [&](WireWriter& w) {
+      w.put(MessageType::create_actor);
+      auto err = t->input_error();
+      w.put<std::uint8_t>(err != nullptr);
+      if (err) write_error(w, *err);
+      write_task(w, *t, config_.inline_limit, world_.rank);
+    });
+    return;
+  }
   if (auto err = t->input_error()) {
     complete_owned(t, nullptr, 0, err);  // a failed input fails the task with the same cause
     return;
@@ -442,6 +482,16 @@ void Runtime::send_task(int dest, const TaskPtr& t) {
 // Execution: fetch reference arguments, queue, run, report.
 
 void Runtime::prepare_and_enqueue(const TaskPtr& t) {
+  fetch_arguments(t, [this](const TaskPtr& task) {
+    if (auto e = task->input_error()) {
+      finish_task(task, {}, e);
+    } else {
+      scheduler_->enqueue(task);
+    }
+  });
+}
+
+void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr&)> then) {
   std::vector<std::size_t> to_pull;
   for (std::size_t i = 0; i < t->args.size(); ++i) {
     TaskArg& a = t->args[i];
@@ -460,14 +510,15 @@ void Runtime::prepare_and_enqueue(const TaskPtr& t) {
     to_pull.push_back(i);
   }
   if (to_pull.empty()) {
-    scheduler_->enqueue(t);
+    then(t);
     return;
   }
   t->unresolved.store(static_cast<int>(to_pull.size()));
+  auto done = std::make_shared<std::function<void(const TaskPtr&)>>(std::move(then));
   for (std::size_t i : to_pull) {
     TaskArg& a = t->args[i];
     pull(a.ref, a.location,
-         [this, t, i](SharedBuffer bytes, std::uint64_t tag, std::shared_ptr<const ErrorInfo> err) {
+         [t, i, done](SharedBuffer bytes, std::uint64_t tag, std::shared_ptr<const ErrorInfo> err) {
            TaskArg& arg = t->args[i];
            if (err) {
              t->set_input_error(std::move(err));
@@ -478,13 +529,7 @@ void Runtime::prepare_and_enqueue(const TaskPtr& t) {
              arg.size = arg.buffer->size();
              arg.tag = tag;
            }
-           if (t->unresolved.fetch_sub(1) == 1) {
-             if (auto e = t->input_error()) {
-               finish_task(t, {}, e);
-             } else {
-               scheduler_->enqueue(t);
-             }
-           }
+           if (t->unresolved.fetch_sub(1) == 1) (*done)(t);
          });
   }
 }
@@ -511,7 +556,7 @@ void Runtime::run_task(const TaskPtr& t) {
     }
     const std::int64_t start_us = timeline_ ? Timeline::now_us() : 0;
     try {
-      f->invoke(f->key, views, t->args.size(), result);
+      f->invoke(f->key, nullptr, views, t->args.size(), result);
     } catch (const Error& e) {
       ErrorInfo info = e.info();
       if (info.rank < 0) info.rank = world_.rank;
@@ -763,6 +808,285 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
 }
 
 // ---------------------------------------------------------------------------------------------
+// Actors. The creator sends the creation to rank 0, which places the actor, records it in the
+// actor table, has the host build it and tells the creator where it lives. Callers learn the
+// host from rank 0 once and then call the host directly, numbering their calls.
+
+ActorId Runtime::create_actor(detail::Submission&& s, const ActorOptions& options,
+                              std::uint64_t class_tag) {
+  if (options.max_concurrency < 1 || options.max_restarts < 0) {
+    throw std::invalid_argument("manta::actor: max_concurrency must be >= 1 and max_restarts >= 0");
+  }
+  TaskOptions to;
+  to.on_rank = options.on_rank;
+  to.max_retries = 0;
+  TaskPtr t = make_spec(std::move(s), to);
+  ResourceSet held;
+  for (const auto& [k, v] : options.resources) held.set(k, v);
+  ResourceSet request = held;
+  request.set("actor_slots", 1);
+  t->resources = std::make_shared<const ResourceSet>(std::move(request));
+  t->kind = TaskKind::actor_creation;
+  t->actor = ActorId{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
+  t->actor_name = options.name;
+  t->max_restarts_actor = options.max_restarts;
+  t->max_concurrency = options.max_concurrency;
+  t->class_tag = class_tag;
+  const ActorId id = t->actor;
+  {
+    std::lock_guard lock(routes_mutex_);
+    routes_[id];
+    creations_[id] = t;
+  }
+  resolve_arguments(t);
+  if (!options.name.empty()) {
+    // A named creation returns once rank 0 accepted the name, so a duplicate fails right here.
+    std::unique_lock lock(routes_mutex_);
+    if (!routes_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s),
+                             [&] { return routes_[id].known || stopping_; })) {
+      throw std::runtime_error("manta::actor: no answer from rank 0 about actor '" + options.name +
+                               "'");
+    }
+    if (auto death = routes_[id].death) throw std::invalid_argument(death->message);
+  }
+  return id;
+}
+
+std::shared_ptr<detail::RefToken> Runtime::submit_actor_call(const ActorId& actor,
+                                                             detail::Submission&& s) {
+  if (!actor.valid()) throw std::invalid_argument("call on an empty ActorHandle");
+  TaskOptions to;
+  to.max_retries = 0;
+  TaskPtr t = make_spec(std::move(s), to);
+  t->resources = std::make_shared<const ResourceSet>();
+  t->kind = TaskKind::actor_call;
+  t->actor = actor;
+  t->caller = world_.rank;
+  {
+    std::lock_guard lock(routes_mutex_);
+    t->actor_seq = routes_[actor].next_seq++;
+  }
+  auto token = store_.create_pending(t->return_object());
+  tasks_submitted_.fetch_add(1, std::memory_order_relaxed);
+  resolve_arguments(t);
+  return token;
+}
+
+void Runtime::route_call(const TaskPtr& t) {
+  std::unique_lock lock(routes_mutex_);
+  ActorRoute& r = routes_[t->actor];
+  if (r.death) {
+    auto death = r.death;
+    lock.unlock();
+    complete_owned(t, nullptr, 0, death);
+    return;
+  }
+  if (r.known) {
+    const int host = r.host;
+    lock.unlock();
+    send_call(host, t);
+    return;
+  }
+  r.waiting.push_back(t);
+  const bool ask = !std::exchange(r.asked, true);
+  lock.unlock();
+  if (ask) send(0, [&](WireWriter& w) { w.put(MessageType::actor_lookup).put(t->actor); });
+}
+
+void Runtime::send_call(int host, const TaskPtr& t) {
+  if (host == world_.rank) {
+    fetch_arguments(t, [this](const TaskPtr& call) { actors_->deliver(call); });
+    return;
+  }
+  {
+    std::lock_guard lock(pending_mutex_);
+    pending_[t->id] = t;
+  }
+  send_message(*channel_, host, [&](WireWriter& w) {
+    w.put(MessageType::actor_call);
+    auto err = t->input_error();
+    w.put<std::uint8_t>(err != nullptr);
+    if (err) write_error(w, *err);
+    write_task(w, *t, config_.inline_limit, world_.rank);
+  });
+}
+
+void Runtime::kill_actor(const ActorId& actor, bool no_restart) {
+  if (!actor.valid()) throw std::invalid_argument("kill of an empty ActorHandle");
+  if (no_restart) {
+    // This rank's later calls fail at once; calls already sent fail at the host unless they ran.
+    std::lock_guard lock(routes_mutex_);
+    ActorRoute& route = routes_[actor];
+    route.death = std::make_shared<const ErrorInfo>(
+        make_error(ErrorKind::actor_died, nullptr, actor.to_string() + " was killed"));
+    if (!route.known) {
+      route.known = true;
+      for (const TaskPtr& call : route.waiting) complete_owned(call, nullptr, 0, route.death);
+      route.waiting.clear();
+    }
+  }
+  send_kill(0, actor, no_restart, /*at_host=*/false);
+}
+
+std::optional<ActorId> Runtime::lookup_actor(const std::string& name, std::uint64_t class_tag,
+                                             const std::string& class_name) {
+  std::uint64_t request;
+  {
+    std::lock_guard lock(names_mutex_);
+    request = next_name_request_++;
+    name_answers_[request];
+  }
+  send(0, [&](WireWriter& w) { w.put(MessageType::name_lookup).put(request).str(name); });
+  std::unique_lock lock(names_mutex_);
+  if (!names_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s),
+                          [&] { return name_answers_[request].done || stopping_; })) {
+    throw std::runtime_error("manta::get_actor: no answer from rank 0");
+  }
+  NameAnswer answer = name_answers_[request];
+  name_answers_.erase(request);
+  if (!answer.found) return std::nullopt;
+  if (answer.class_tag != class_tag) {
+    throw std::invalid_argument("manta::get_actor<" + class_name + ">(\"" + name +
+                                "\"): that actor is a " +
+                                detail::type_name_of_tag(answer.class_tag));
+  }
+  return answer.id;
+}
+
+void Runtime::send_kill(int dest, const ActorId& id, bool no_restart, bool at_host) {
+  send(dest, [&](WireWriter& w) {
+    w.put(MessageType::actor_kill).put(id).put<std::uint8_t>(no_restart).put<std::uint8_t>(at_host);
+  });
+}
+
+void Runtime::reply_location(int dest, const ActorId& id) {
+  // With table_mutex_ held.
+  const ActorRecord& rec = actor_table_[id];
+  send(dest, [&](WireWriter& w) {
+    w.put(MessageType::actor_location).put(id).put<std::uint8_t>(rec.death != nullptr);
+    if (rec.death) {
+      write_error(w, *rec.death);
+    } else {
+      w.put(rec.host);
+    }
+  });
+}
+
+void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
+  std::shared_ptr<const ErrorInfo> input_error;
+  if (r.get<std::uint8_t>()) input_error = std::make_shared<const ErrorInfo>(read_error(r));
+  TaskPtr t = read_task(r, message);
+  auto dead = [&](std::string why) {
+    return std::make_shared<const ErrorInfo>(
+        make_error(ErrorKind::actor_died, t.get(), std::move(why)));
+  };
+  std::optional<int> host;
+  std::optional<bool> kill;
+  {
+    std::lock_guard lock(table_mutex_);
+    ActorRecord& rec = actor_table_[t->actor];
+    rec.placed = true;
+    rec.class_tag = t->class_tag;
+    if (input_error) {
+      rec.death = dead("it could not be created: " + input_error->message);
+    } else if (auto it = actor_names_.find(t->actor_name);
+               !t->actor_name.empty() && it != actor_names_.end()) {
+      rec.death = dead("the actor name '" + t->actor_name + "' is taken by " +
+                       it->second.to_string() + "; pick another name or kill that actor first");
+    } else {
+      const ResourceSet& req = *t->resources;
+      std::optional<int> pick;
+      {
+        std::lock_guard g(global_mutex_);
+        loads_[0].queued = scheduler_->queued();
+        loads_[0].available = scheduler_->available();
+        if (t->on_rank >= 0) {
+          if (t->on_rank < world_.size && req.fits_in(loads_[t->on_rank].total)) pick = t->on_rank;
+        } else {
+          pick = pick_rank(req, loads_, global_hint_++);
+        }
+        if (pick && *pick != 0) ++loads_[*pick].assigned;
+      }
+      if (!pick) {
+        rec.death = dead(fmt::format(
+            "no rank can host it: it asks for {}{} (rank 0 offers {}); ask for less, or start "
+            "ranks with "
+            "more (--manta-resources, --manta-max-actors)",
+            req.to_string(), t->on_rank >= 0 ? fmt::format(" on rank {}", t->on_rank) : "",
+            totals_[0].to_string()));
+      } else {
+        rec.host = *pick;
+        rec.name = t->actor_name;
+        if (!rec.name.empty()) actor_names_[rec.name] = t->actor;
+        host = pick;
+        kill = rec.kill_pending;
+      }
+    }
+    reply_location(t->id.submitter, t->actor);
+    for (int waiting : rec.waiting) reply_location(waiting, t->actor);
+    rec.waiting.clear();
+  }
+  if (host) {
+    send(*host, [&](WireWriter& w) {
+      w.put(MessageType::host_actor);
+      write_task(w, *t, config_.inline_limit, world_.rank);
+    });
+    if (kill) send_kill(*host, t->actor, *kill, /*at_host=*/true);
+  }
+}
+
+void Runtime::on_host_actor(WireReader& r, const SharedBuffer& message) {
+  TaskPtr t = read_task(r, message);
+  fetch_arguments(t, [this](const TaskPtr& creation) {
+    ActorSettings settings;
+    settings.max_restarts = creation->max_restarts_actor;
+    settings.max_concurrency = creation->max_concurrency;
+    settings.resources = *creation->resources;
+    actors_->create(creation, std::move(settings));
+  });
+}
+
+void Runtime::on_actor_location(WireReader& r) {
+  const auto id = r.get<ActorId>();
+  const bool dead = r.get<std::uint8_t>() != 0;
+  std::shared_ptr<const ErrorInfo> death;
+  int host = -1;
+  if (dead) {
+    death = std::make_shared<const ErrorInfo>(read_error(r));
+  } else {
+    host = r.get<int>();
+  }
+  std::vector<TaskPtr> waiting;
+  {
+    std::lock_guard lock(routes_mutex_);
+    ActorRoute& route = routes_[id];
+    route.known = true;
+    route.host = host;
+    if (death) route.death = death;
+    death = route.death;  // killed by this rank meanwhile
+    waiting.swap(route.waiting);
+  }
+  routes_cv_.notify_all();
+  std::sort(waiting.begin(), waiting.end(),
+            [](const TaskPtr& a, const TaskPtr& b) { return a->actor_seq < b->actor_seq; });
+  for (const TaskPtr& call : waiting) {
+    if (death) {
+      complete_owned(call, nullptr, 0, death);
+    } else {
+      send_call(host, call);
+    }
+  }
+}
+
+void Runtime::on_actor_call(WireReader& r, const SharedBuffer& message) {
+  std::shared_ptr<const ErrorInfo> input_error;
+  if (r.get<std::uint8_t>()) input_error = std::make_shared<const ErrorInfo>(read_error(r));
+  TaskPtr t = read_task(r, message);
+  if (input_error) t->set_input_error(std::move(input_error));
+  fetch_arguments(t, [this](const TaskPtr& call) { actors_->deliver(call); });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Messages (progress thread).
 
 void Runtime::on_message(int source, std::span<const std::byte> message) {
@@ -832,6 +1156,91 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         std::lock_guard lock(stop_mutex_);
         stop_requested_ = true;
         stop_cv_.notify_all();
+        break;
+      }
+      case MessageType::create_actor:
+      case MessageType::host_actor:
+      case MessageType::actor_call: {
+        auto copy = std::make_shared<const Buffer>(message.data(), message.size());
+        WireReader rr(copy->span());
+        rr.get<MessageType>();
+        if (stopping_) return;
+        if (type == MessageType::create_actor) on_create_actor(rr, copy);
+        if (type == MessageType::host_actor) on_host_actor(rr, copy);
+        if (type == MessageType::actor_call) on_actor_call(rr, copy);
+        break;
+      }
+      case MessageType::actor_location:
+        on_actor_location(r);
+        break;
+      case MessageType::actor_lookup: {
+        const auto id = r.get<ActorId>();
+        std::lock_guard lock(table_mutex_);
+        ActorRecord& rec = actor_table_[id];
+        if (rec.placed) {
+          reply_location(source, id);
+        } else {
+          rec.waiting.push_back(source);  // its creation has not reached rank 0 yet
+        }
+        break;
+      }
+      case MessageType::actor_kill: {
+        const auto id = r.get<ActorId>();
+        const bool no_restart = r.get<std::uint8_t>() != 0;
+        if (r.get<std::uint8_t>() != 0) {  // at the host
+          actors_->kill(id, no_restart);
+          break;
+        }
+        std::optional<int> host;  // rank 0: find the host
+        {
+          std::lock_guard lock(table_mutex_);
+          ActorRecord& rec = actor_table_[id];
+          if (!rec.placed) {
+            rec.kill_pending = no_restart;
+          } else if (!rec.death) {
+            host = rec.host;
+          }
+        }
+        if (host) send_kill(*host, id, no_restart, /*at_host=*/true);
+        break;
+      }
+      case MessageType::actor_died: {
+        const auto id = r.get<ActorId>();
+        auto cause = std::make_shared<const ErrorInfo>(read_error(r));
+        std::lock_guard lock(table_mutex_);
+        ActorRecord& rec = actor_table_[id];
+        rec.death = cause;
+        if (auto it = actor_names_.find(rec.name);
+            !rec.name.empty() && it != actor_names_.end() && it->second == id) {
+          actor_names_.erase(it);
+        }
+        break;
+      }
+      case MessageType::name_lookup: {
+        const auto request = r.get<std::uint64_t>();
+        const std::string name = r.str();
+        std::lock_guard lock(table_mutex_);
+        auto it = actor_names_.find(name);
+        const bool found = it != actor_names_.end();
+        send(source, [&](WireWriter& w) {
+          w.put(MessageType::name_result).put(request).put<std::uint8_t>(found);
+          if (found) w.put(it->second).put(actor_table_[it->second].class_tag);
+        });
+        break;
+      }
+      case MessageType::name_result: {
+        const auto request = r.get<std::uint64_t>();
+        {
+          std::lock_guard lock(names_mutex_);
+          NameAnswer& a = name_answers_[request];
+          a.found = r.get<std::uint8_t>() != 0;
+          if (a.found) {
+            a.id = r.get<ActorId>();
+            a.class_tag = r.get<std::uint64_t>();
+          }
+          a.done = true;
+        }
+        names_cv_.notify_all();
         break;
       }
       case MessageType::timeline:

@@ -9,12 +9,15 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+
+#include <manta/actor.h>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include <manta/detail/runtime_api.h>
 
+#include "engine/actor_host.h"
 #include "engine/config.h"
 #include "engine/control_store.h"
 #include "engine/local_scheduler.h"
@@ -68,11 +71,20 @@ class Runtime {
   std::shared_ptr<detail::RefToken> acquire_ref(const ObjectId& id);
   void release_ref(const ObjectId& id);
 
+  // Actors.
+  ActorId create_actor(detail::Submission&& s, const ActorOptions& options,
+                       std::uint64_t class_tag);
+  std::shared_ptr<detail::RefToken> submit_actor_call(const ActorId& actor, detail::Submission&& s);
+  void kill_actor(const ActorId& actor, bool no_restart);
+  std::optional<ActorId> lookup_actor(const std::string& name, std::uint64_t class_tag,
+                                      const std::string& class_name);
+
  private:
   using PullDone = std::function<void(SharedBuffer bytes, std::uint64_t tag,
                                       std::shared_ptr<const ErrorInfo> error)>;
 
   // Submission path.
+  TaskPtr make_spec(detail::Submission&& s, const TaskOptions& options);
   void resolve_arguments(const TaskPtr& task);
   void resolve_one(const TaskPtr& task, std::size_t index);
   void arguments_resolved(const TaskPtr& task);
@@ -84,12 +96,24 @@ class Runtime {
 
   // Execution path.
   void prepare_and_enqueue(const TaskPtr& task);
+  /// Pulls reference arguments that are elsewhere, then calls `then` (on any thread).
+  void fetch_arguments(const TaskPtr& task, std::function<void(const TaskPtr&)> then);
   void run_task(const TaskPtr& task);
   void finish_task(const TaskPtr& task, detail::CallResult&& result,
                    std::shared_ptr<const ErrorInfo> error);
   void complete_owned(const TaskPtr& task, SharedBuffer bytes, std::uint64_t tag,
                       std::shared_ptr<const ErrorInfo> error);
   bool retry(const TaskPtr& task, const ErrorInfo& error);
+
+  // Actors: caller side, control store (rank 0), host side.
+  void route_call(const TaskPtr& call);
+  void send_call(int host, const TaskPtr& call);
+  void on_create_actor(transport::WireReader& r, const SharedBuffer& message);
+  void on_host_actor(transport::WireReader& r, const SharedBuffer& message);
+  void on_actor_location(transport::WireReader& r);
+  void on_actor_call(transport::WireReader& r, const SharedBuffer& message);
+  void reply_location(int dest, const ActorId& id);
+  void send_kill(int dest, const ActorId& id, bool no_restart, bool at_host);
 
   // Objects across ranks.
   void pull(const ObjectId& id, int from, PullDone done);
@@ -151,6 +175,46 @@ class Runtime {
   int acks_ = 0;
 
   std::unique_ptr<Timeline> timeline_;  // when --manta-timeline is set
+
+  // Actors hosted here.
+  std::unique_ptr<ActorHost> actors_;
+  // Where this rank sends calls to each actor it knows, and its next sequence number there.
+  struct ActorRoute {
+    int host = -1;
+    bool known = false;  // host or death is known
+    std::shared_ptr<const ErrorInfo> death;
+    bool asked = false;
+    std::uint64_t next_seq = 0;
+    std::vector<TaskPtr> waiting;  // calls made before the host was known
+  };
+  std::mutex routes_mutex_;
+  std::condition_variable routes_cv_;
+  std::unordered_map<ActorId, ActorRoute> routes_;
+  std::unordered_map<ActorId, TaskPtr> creations_;  // creation specs made here (their arguments)
+  // Rank 0: the actor table and the names.
+  struct ActorRecord {
+    int host = -1;
+    bool placed = false;
+    std::shared_ptr<const ErrorInfo> death;
+    std::string name;
+    std::uint64_t class_tag = 0;
+    std::vector<int> waiting;          // ranks that asked before it was placed
+    std::optional<bool> kill_pending;  // kill asked before it was placed (no_restart)
+  };
+  std::mutex table_mutex_;
+  std::unordered_map<ActorId, ActorRecord> actor_table_;
+  std::unordered_map<std::string, ActorId> actor_names_;
+  // Name lookups waiting for rank 0's answer.
+  struct NameAnswer {
+    bool done = false;
+    bool found = false;
+    ActorId id;
+    std::uint64_t class_tag = 0;
+  };
+  std::mutex names_mutex_;
+  std::condition_variable names_cv_;
+  std::uint64_t next_name_request_ = 1;
+  std::unordered_map<std::uint64_t, NameAnswer> name_answers_;
 
   std::atomic<std::uint64_t> tasks_submitted_{0};
   std::atomic<std::uint64_t> tasks_executed_{0};

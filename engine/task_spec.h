@@ -30,8 +30,19 @@ struct TaskArg {
   std::shared_ptr<detail::RefToken> token;  // keeps `ref` alive on the submitter
 };
 
+enum class TaskKind : std::uint8_t { task = 0, actor_creation = 1, actor_call = 2 };
+
 struct TaskSpec {
   TaskId id;
+  TaskKind kind = TaskKind::task;
+  ActorId actor;                // creations and calls
+  std::uint64_t actor_seq = 0;  // calls: position in the calling rank's calls to this actor
+  std::int32_t caller = -1;     // calls: the calling rank
+  // Creations only.
+  std::string actor_name;
+  std::int32_t max_restarts_actor = 0;
+  std::int32_t max_concurrency = 1;
+  std::uint64_t class_tag = 0;
   std::uint32_t function = 0;  // index in the sealed function table
   std::string name;            // TaskOptions::name; empty means the function's name
   std::shared_ptr<const ResourceSet> resources;

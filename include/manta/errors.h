@@ -17,6 +17,7 @@ enum class ErrorKind : std::uint8_t {
   get_timeout,    // get/wait ran out of time
   object_lost,    // the object's bytes are gone
   shutdown,       // the runtime stopped while the caller waited
+  actor_died,     // the actor was killed, exited, or could not be created
 };
 
 /// The record of a failure, as stored in an object and sent between ranks.
@@ -63,6 +64,11 @@ class ObjectLostError : public Error {
   using Error::Error;
 };
 class RuntimeStoppedError : public Error {
+  using Error::Error;
+};
+/// A call to an actor that is dead (killed, exited, out of restarts, or never created): the
+/// cause says which.
+class ActorDiedError : public Error {
   using Error::Error;
 };
 

@@ -32,7 +32,26 @@ struct TaskId {
   [[nodiscard]] std::string to_string() const;
 };
 
+/// Names one actor for its whole life, restarts included. `creator` is the rank that created it.
+struct ActorId {
+  std::int32_t creator = -1;
+  std::uint32_t reserved = 0;
+  std::uint64_t seq = 0;
+
+  [[nodiscard]] bool valid() const noexcept { return creator >= 0; }
+  friend auto operator<=>(const ActorId&, const ActorId&) = default;
+  [[nodiscard]] std::string to_string() const;
+};
+
 }  // namespace manta
+
+template <>
+struct std::hash<manta::ActorId> {
+  std::size_t operator()(const manta::ActorId& id) const noexcept {
+    return std::hash<std::uint64_t>{}(id.seq * 0x9E3779B97F4A7C15ull ^
+                                      std::uint64_t(std::uint32_t(id.creator)) << 40);
+  }
+};
 
 template <>
 struct std::hash<manta::ObjectId> {

@@ -1,6 +1,7 @@
 // Manta: remote tasks and objects over MPI ranks. The one header an application includes.
 #pragma once
 
+#include <manta/actor.h>
 #include <manta/detail/function_registry.h>
 #include <manta/errors.h>
 #include <manta/ids.h>

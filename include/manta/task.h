@@ -43,9 +43,10 @@ void add_arg(Submission& s, Arg&& arg) {
   s.args.push_back(std::move(slot));
 }
 
-template <class F, class... A, std::size_t... I>
+/// Encodes arguments against the parameter types in the tuple `Params`.
+template <class Params, class... A, std::size_t... I>
 void add_args(Submission& s, std::index_sequence<I...>, A&&... args) {
-  (add_arg<param_t<F, I>>(s, std::forward<A>(args)), ...);
+  (add_arg<std::tuple_element_t<I, Params>>(s, std::forward<A>(args)), ...);
 }
 
 }  // namespace detail
@@ -94,7 +95,8 @@ class TaskBuilder {
     s.function = &detail::lookup_function(detail::key_of(f_), detail::type_name<F>(),
                                           reinterpret_cast<const void*>(f_));
     s.args.reserve(sizeof...(A));
-    detail::add_args<F>(s, std::index_sequence_for<A...>{}, std::forward<A>(args)...);
+    detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
+                                              std::forward<A>(args)...);
     return ObjectRef<Value>(detail::submit_task(std::move(s), options_));
   }
 
@@ -108,6 +110,10 @@ template <class F>
 auto task(F f) {
   static_assert(std::is_function_v<std::remove_pointer_t<F>>,
                 "manta::task takes a function registered with MANTA_REMOTE");
+  using R = typename detail::function_traits<std::remove_cvref_t<decltype(+f)>>::result;
+  static_assert(
+      !(std::is_pointer_v<R> && std::is_class_v<std::remove_pointer_t<R>>),
+      "a function returning T* is an actor factory: create the actor with manta::actor(f)");
   return TaskBuilder<std::remove_cvref_t<decltype(+f)>>(+f);
 }
 

@@ -185,14 +185,14 @@ TEST(FunctionEntry, InvokeDecodesArgumentsAndEncodesTheResult) {
   Buffer b = manta::encode_value(2);
   const ArgView args[] = {view_of(a, int_tag), view_of(b, int_tag)};
   CallResult out;
-  e.invoke(e.key, args, 2, out);
+  e.invoke(e.key, nullptr, args, 2, out);
   EXPECT_EQ(out.tag, int_tag);
   EXPECT_EQ(manta::decode_tagged<int>(out.tag, out.bytes.data(), out.bytes.size()), 42);
 
   // Arguments keep their order.
   const FunctionEntry s = make_entry("ns::sub", &ns::sub);
   CallResult diff;
-  s.invoke(s.key, args, 2, diff);
+  s.invoke(s.key, nullptr, args, 2, diff);
   EXPECT_EQ(manta::decode_tagged<int>(diff.tag, diff.bytes.data(), diff.bytes.size()), 38);
 }
 
@@ -203,7 +203,7 @@ TEST(FunctionEntry, InvokeWithStringsAndVectors) {
   const ArgView args[] = {view_of(name, manta::detail::type_tag<std::string>()),
                           view_of(xs, manta::detail::type_tag<std::vector<double>>())};
   CallResult out;
-  e.invoke(e.key, args, 2, out);
+  e.invoke(e.key, nullptr, args, 2, out);
   EXPECT_EQ(manta::decode_tagged<std::string>(out.tag, out.bytes.data(), out.bytes.size()),
             "xs:3:10");
 }
@@ -214,7 +214,7 @@ TEST(FunctionEntry, InvokeVoidFunction) {
   const ArgView args[] = {view_of(a, manta::detail::type_tag<int>())};
   CallResult out;
   g_side_effect = 0;
-  e.invoke(e.key, args, 1, out);
+  e.invoke(e.key, nullptr, args, 1, out);
   EXPECT_EQ(g_side_effect, 99);
   EXPECT_EQ(out.tag, manta::detail::type_tag<void>());
   EXPECT_TRUE(out.bytes.empty());
@@ -228,7 +228,7 @@ TEST(FunctionEntry, WrongArgumentTagNamesTheArgument) {
                           view_of(b, manta::detail::type_tag<double>())};
   CallResult out;
   try {
-    e.invoke(e.key, args, 2, out);
+    e.invoke(e.key, nullptr, args, 2, out);
     FAIL() << "invoke accepted a double for an int parameter";
   } catch (const SerializationError& err) {
     const std::string what = err.what();
@@ -243,11 +243,11 @@ TEST(FunctionEntry, WrongArgumentCountOrSizeThrows) {
   Buffer a = manta::encode_value(1);
   const ArgView one[] = {view_of(a, manta::detail::type_tag<int>())};
   CallResult out;
-  EXPECT_THROW(e.invoke(e.key, one, 1, out), SerializationError);
+  EXPECT_THROW(e.invoke(e.key, nullptr, one, 1, out), SerializationError);
   Buffer shorter(2);
   const ArgView bad_size[] = {view_of(a, manta::detail::type_tag<int>()),
                               view_of(shorter, manta::detail::type_tag<int>())};
-  EXPECT_THROW(e.invoke(e.key, bad_size, 2, out), SerializationError);
+  EXPECT_THROW(e.invoke(e.key, nullptr, bad_size, 2, out), SerializationError);
 }
 
 // The process-wide table that MANTA_REMOTE fills. One test, so its order of steps is fixed.

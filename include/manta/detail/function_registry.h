@@ -46,8 +46,11 @@ FunctionKey key_of(F f) noexcept {
   return k;
 }
 
-using Invoker = void (*)(const FunctionKey& fn, const ArgView* args, std::size_t nargs,
-                         CallResult& out);
+/// Calls the function (or, for a method, calls it on `instance`) with decoded arguments.
+using Invoker = void (*)(const FunctionKey& fn, void* instance, const ArgView* args,
+                         std::size_t nargs, CallResult& out);
+/// Deletes an actor instance made by a factory.
+using Destroyer = void (*)(void* instance);
 
 struct FunctionEntry {
   std::string name;       // as written in MANTA_REMOTE
@@ -55,7 +58,11 @@ struct FunctionEntry {
   FunctionKey key;
   Invoker invoke = nullptr;
   std::size_t arity = 0;
-  std::uint32_t index = 0;  // position in the name-sorted table, the same on every rank
+  bool is_method = false;       // &T::m: needs an instance
+  bool is_factory = false;      // returns T*: creates an actor; the result holds the pointer
+  std::uint64_t class_tag = 0;  // T of a method or a factory
+  Destroyer destroy = nullptr;  // factories: deletes the T* they made
+  std::uint32_t index = 0;      // position in the name-sorted table, the same on every rank
 };
 
 /// Adds an entry; a second registration of the same function under the same name is ignored.
@@ -103,8 +110,8 @@ void call_with_args(R (*f)(A...), const ArgView* args, CallResult& out, std::ind
 }
 
 template <class R, class... A>
-void invoke_free_function(const FunctionKey& key, const ArgView* args, std::size_t nargs,
-                          CallResult& out) {
+void invoke_free_function(const FunctionKey& key, void* /*instance*/, const ArgView* args,
+                          std::size_t nargs, CallResult& out) {
   using Fn = R (*)(A...);
   if (nargs != sizeof...(A)) {
     throw_serialization_error("expected " + std::to_string(sizeof...(A)) + " arguments, got " +
@@ -112,7 +119,23 @@ void invoke_free_function(const FunctionKey& key, const ArgView* args, std::size
   }
   Fn f;
   std::memcpy(&f, key.bytes.data(), sizeof f);
-  call_with_args(f, args, out, std::index_sequence_for<A...>{});
+  if constexpr (std::is_pointer_v<R> && std::is_class_v<std::remove_pointer_t<R>>) {
+    // A factory: the new instance stays on this rank; the result carries its address.
+    auto call = [&]<std::size_t... I>(std::index_sequence<I...>) {
+      std::tuple<std::decay_t<A>...> values{decode_arg<std::decay_t<A>>(args[I], I)...};
+      return f(pass_arg<A>(std::get<I>(values))...);
+    };
+    R instance = call(std::index_sequence_for<A...>{});
+    out.bytes.append(&instance, sizeof instance);
+    out.tag = type_tag<R>();
+  } else {
+    call_with_args(f, args, out, std::index_sequence_for<A...>{});
+  }
+}
+
+template <class T>
+void destroy_instance(void* instance) {
+  delete static_cast<T*>(instance);
 }
 
 template <class R, class... A>
@@ -123,8 +146,15 @@ FunctionEntry make_entry(std::string name, R (*f)(A...)) {
   e.key = key_of(f);
   e.invoke = &invoke_free_function<R, A...>;
   e.arity = sizeof...(A);
+  if constexpr (std::is_pointer_v<R> && std::is_class_v<std::remove_pointer_t<R>>) {
+    using T = std::remove_pointer_t<R>;
+    e.is_factory = true;
+    e.class_tag = type_tag<std::remove_cv_t<T>>();
+    e.destroy = &destroy_instance<std::remove_cv_t<T>>;
+  } else {
+    (void)type_tag<std::decay_t<R>>();
+  }
   // Instantiating the tags now records their names, so mismatches can be reported by name.
-  (void)type_tag<std::decay_t<R>>();
   ((void)type_tag<std::decay_t<A>>(), ...);
   return e;
 }
@@ -133,12 +163,69 @@ FunctionEntry make_entry(std::string name, R (*f)(A...) noexcept) {
   return make_entry(std::move(name), reinterpret_cast<R (*)(A...)>(f));
 }
 
+template <class M>
+struct method_traits;
+template <class T, class R, class... A>
+struct method_traits<R (T::*)(A...)> {
+  using object = T;
+  using result = R;
+  using params = std::tuple<A...>;
+  static constexpr std::size_t arity = sizeof...(A);
+};
+template <class T, class R, class... A>
+struct method_traits<R (T::*)(A...) const> : method_traits<R (T::*)(A...)> {};
+template <class T, class R, class... A>
+struct method_traits<R (T::*)(A...) noexcept> : method_traits<R (T::*)(A...)> {};
+template <class T, class R, class... A>
+struct method_traits<R (T::*)(A...) const noexcept> : method_traits<R (T::*)(A...)> {};
+
+template <class M, class R, class... A>
+void invoke_method(const FunctionKey& key, void* instance, const ArgView* args, std::size_t nargs,
+                   CallResult& out) {
+  using T = typename method_traits<M>::object;
+  if (nargs != sizeof...(A)) {
+    throw_serialization_error("expected " + std::to_string(sizeof...(A)) + " arguments, got " +
+                              std::to_string(nargs));
+  }
+  M m;
+  std::memcpy(&m, key.bytes.data(), sizeof m);
+  T* self = static_cast<T*>(instance);
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    std::tuple<std::decay_t<A>...> values{decode_arg<std::decay_t<A>>(args[I], I)...};
+    if constexpr (std::is_void_v<R>) {
+      (self->*m)(pass_arg<A>(std::get<I>(values))...);
+      out.tag = type_tag<void>();
+    } else {
+      using V = std::decay_t<R>;
+      const V& result = (self->*m)(pass_arg<A>(std::get<I>(values))...);
+      Codec<V>::encode(result, out.bytes);
+      out.tag = type_tag<V>();
+    }
+  }
+  (std::index_sequence_for<A...>{});
+}
+
+template <class M, class T, class R, class... A>
+FunctionEntry make_method_entry(std::string name, M m, std::tuple<A...>*) {
+  FunctionEntry e;
+  e.name = std::move(name);
+  e.signature = type_name<M>();
+  e.key = key_of(m);
+  e.invoke = &invoke_method<M, R, A...>;
+  e.arity = sizeof...(A);
+  e.is_method = true;
+  e.class_tag = type_tag<T>();
+  if constexpr (!std::is_void_v<R>) (void)type_tag<std::decay_t<R>>();
+  ((void)type_tag<std::decay_t<A>>(), ...);
+  return e;
+}
+
 template <class F>
 void register_one(const std::string& name, F f) {
   if constexpr (std::is_member_function_pointer_v<F>) {
-    static_assert(!std::is_member_function_pointer_v<F>,
-                  "MANTA_REMOTE: member functions are actor methods; register free or static "
-                  "functions here");
+    using Tr = method_traits<F>;
+    register_function(make_method_entry<F, typename Tr::object, typename Tr::result>(
+        name, f, static_cast<typename Tr::params*>(nullptr)));
   } else {
     register_function(make_entry(name, +f));
   }
@@ -157,8 +244,8 @@ bool register_functions(const char* names, F... fs) {
 #define MANTA_DETAIL_CONCAT2(a, b) a##b
 #define MANTA_DETAIL_CONCAT(a, b) MANTA_DETAIL_CONCAT2(a, b)
 
-/// Registers remote functions by name, once, at namespace scope:
-///   MANTA_REMOTE(add, physics::step);
+/// Registers remote functions, actor factories and actor methods by name, once, at namespace
+/// scope:   MANTA_REMOTE(add, physics::step, Counter::create, &Counter::incr);
 #define MANTA_REMOTE(...)                                                                  \
   [[maybe_unused]] static const bool MANTA_DETAIL_CONCAT(manta_registered_, __COUNTER__) = \
       ::manta::detail::register_functions(#__VA_ARGS__, __VA_ARGS__)

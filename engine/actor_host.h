@@ -1,0 +1,79 @@
+// The actors hosted on this rank. Each actor has its own executor threads (max_concurrency of
+// them), outside the task worker pool, so actors never starve tasks or each other. Calls from one
+// calling rank start in the order that rank submitted them: the caller numbers them and the host
+// holds any that arrive early until the gap before them is filled.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <manta/detail/function_registry.h>
+#include <manta/errors.h>
+#include <manta/ids.h>
+
+#include "engine/resources.h"
+#include "engine/task_spec.h"
+
+namespace manta::engine {
+
+struct ActorSettings {
+  int max_restarts = 0;
+  int max_concurrency = 1;
+  ResourceSet resources;  // reserved on this rank while the actor lives
+};
+
+class ActorHost {
+ public:
+  struct Hooks {
+    /// Runs `fn` with `views` on `instance` (or the factory when instance is null) and reports.
+    std::function<void(const TaskPtr& call, detail::CallResult&& result,
+                       std::shared_ptr<const ErrorInfo> error)>
+        finish;
+    /// The actor died: tell the control store.
+    std::function<void(const ActorId& actor, std::shared_ptr<const ErrorInfo> cause)> died;
+    std::function<void(const ResourceSet&)> reserve;
+    std::function<void(const ResourceSet&)> release;
+    std::function<ErrorInfo(ErrorKind, const TaskSpec*, std::string)> make_error;
+  };
+
+  explicit ActorHost(Hooks hooks) : hooks_(std::move(hooks)) {}
+  ~ActorHost();
+
+  /// Creates an actor from its resolved creation spec (the factory call).
+  void create(TaskPtr creation, ActorSettings settings);
+  /// Delivers a call whose arguments are local; runs in per-caller order.
+  void deliver(TaskPtr call);
+  void kill(const ActorId& actor, bool no_restart);
+  /// Ends every actor: queued calls fail, running ones finish, instances are destroyed.
+  void stop();
+
+  [[nodiscard]] std::size_t alive() const;
+
+ private:
+  struct Actor;
+  void run_executor(const std::shared_ptr<Actor>& a, int index);
+  bool construct(Actor& a, std::unique_lock<std::mutex>& lock);
+  void die(Actor& a, std::shared_ptr<const ErrorInfo> cause, std::unique_lock<std::mutex>& lock);
+  void enqueue_in_order(Actor& a, TaskPtr call);
+  void fail_call(const TaskPtr& call, std::shared_ptr<const ErrorInfo> cause);
+
+  Hooks hooks_;
+  mutable std::mutex mutex_;
+  std::unordered_map<ActorId, std::shared_ptr<Actor>> actors_;
+  std::unordered_map<ActorId, std::vector<TaskPtr>> before_creation_;  // calls that beat it here
+  bool stopping_ = false;
+};
+
+/// Thrown by manta::exit_actor(); caught by the actor's executor.
+struct ActorExit {};
+
+}  // namespace manta::engine

@@ -1,0 +1,177 @@
+// Actors: state that lives on one rank and changes through method calls.
+//   auto c = manta::actor(Counter::create).name("c").max_restarts(1).remote(0);
+//   auto r = c.task(&Counter::incr).remote(5);   // calls from one caller run in order
+#pragma once
+
+#include <boost/serialization/access.hpp>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include <manta/detail/function_registry.h>
+#include <manta/detail/runtime_api.h>
+#include <manta/ids.h>
+#include <manta/object_ref.h>
+#include <manta/options.h>
+#include <manta/task.h>
+
+namespace manta {
+
+/// Options of an actor, chained before .remote(...).
+struct ActorOptions {
+  std::string name;         // registers the actor under this name (see get_actor)
+  ResourceMap resources;    // held for the actor's whole life; default none
+  int max_restarts = 0;     // times kill(false) rebuilds it from its factory
+  int max_concurrency = 1;  // calls that may run at once
+  int on_rank = -1;         // create it on this rank
+};
+
+namespace detail {
+ActorId create_actor(Submission&& factory_call, const ActorOptions& options,
+                     std::uint64_t class_tag);
+std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call);
+void kill_actor(const ActorId& actor, bool no_restart);
+std::optional<ActorId> lookup_actor(const std::string& name, std::uint64_t class_tag,
+                                    const std::string& class_name);
+}  // namespace detail
+
+template <class T, class M>
+class ActorMethodCall {
+  using Traits = detail::method_traits<M>;
+  using Result = typename Traits::result;
+
+ public:
+  using Value = std::conditional_t<std::is_void_v<Result>, void, std::decay_t<Result>>;
+  static_assert(std::is_base_of_v<typename Traits::object, T>,
+                "handle.task(&C::method): the method must belong to the actor's class");
+
+  ActorMethodCall(ActorId actor, M method) : actor_(actor), method_(method) {}
+
+  template <class... A>
+  ObjectRef<Value> remote(A&&... args) const {
+    static_assert(sizeof...(A) == Traits::arity,
+                  "handle.task(&C::m).remote: wrong number of arguments for the method");
+    detail::Submission s;
+    s.function = &detail::lookup_function(detail::key_of(method_), detail::type_name<M>(), nullptr);
+    s.args.reserve(sizeof...(A));
+    detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
+                                              std::forward<A>(args)...);
+    return ObjectRef<Value>(detail::submit_actor_call(actor_, std::move(s)));
+  }
+
+ private:
+  ActorId actor_;
+  M method_;
+};
+
+/// A reference to an actor. Copyable and serializable: pass it to tasks and other actors.
+template <class T>
+class ActorHandle {
+ public:
+  ActorHandle() = default;
+  explicit ActorHandle(ActorId id) noexcept : id_(id) {}
+
+  [[nodiscard]] ActorId id() const noexcept { return id_; }
+  [[nodiscard]] bool valid() const noexcept { return id_.valid(); }
+
+  /// A call of `method` on this actor; finish it with .remote(args...).
+  template <class M>
+  ActorMethodCall<T, M> task(M method) const {
+    static_assert(std::is_member_function_pointer_v<M>, "handle.task takes &Class::method");
+    return ActorMethodCall<T, M>(id_, method);
+  }
+
+  /// Stops the actor. With no_restart = false and restarts left, it is rebuilt from its
+  /// factory instead. Calls that cannot run any more fail with ActorDiedError.
+  void kill(bool no_restart = true) const { detail::kill_actor(id_, no_restart); }
+
+  friend bool operator==(const ActorHandle& a, const ActorHandle& b) noexcept {
+    return a.id_ == b.id_;
+  }
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar& id_.creator& id_.reserved& id_.seq;
+  }
+
+ private:
+  ActorId id_;
+};
+
+template <class F>
+class ActorBuilder {
+  using Traits = detail::function_traits<F>;
+  using Pointer = typename Traits::result;
+  static_assert(std::is_pointer_v<Pointer> && std::is_class_v<std::remove_pointer_t<Pointer>>,
+                "manta::actor takes a factory registered with MANTA_REMOTE that returns T*");
+
+ public:
+  using Class = std::remove_cv_t<std::remove_pointer_t<Pointer>>;
+
+  explicit ActorBuilder(F factory) : factory_(factory) {}
+
+  ActorBuilder& name(std::string n) {
+    options_.name = std::move(n);
+    return *this;
+  }
+  ActorBuilder& resources(ResourceMap r) {
+    options_.resources = std::move(r);
+    return *this;
+  }
+  ActorBuilder& max_restarts(int n) {
+    options_.max_restarts = n;
+    return *this;
+  }
+  ActorBuilder& max_concurrency(int n) {
+    options_.max_concurrency = n;
+    return *this;
+  }
+  ActorBuilder& on_rank(int rank) {
+    options_.on_rank = rank;
+    return *this;
+  }
+
+  /// Creates the actor. Returns at once (calls made before it is ready wait for it), except for
+  /// a named actor, which returns once the name is registered and throws std::invalid_argument
+  /// if it is taken.
+  template <class... A>
+  ActorHandle<Class> remote(A&&... args) const {
+    static_assert(sizeof...(A) == Traits::arity,
+                  "manta::actor(f).remote: wrong number of arguments");
+    detail::Submission s;
+    s.function = &detail::lookup_function(detail::key_of(factory_), detail::type_name<F>(),
+                                          reinterpret_cast<const void*>(factory_));
+    detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
+                                              std::forward<A>(args)...);
+    return ActorHandle<Class>(
+        detail::create_actor(std::move(s), options_, detail::type_tag<Class>()));
+  }
+
+ private:
+  F factory_;
+  ActorOptions options_;
+};
+
+/// Starts an actor creation with a factory (a function returning T*) registered with MANTA_REMOTE.
+template <class F>
+auto actor(F factory) {
+  return ActorBuilder<std::remove_cvref_t<decltype(+factory)>>(+factory);
+}
+
+/// The live actor registered under `name`, if any. Throws std::invalid_argument if it is not a T.
+template <class T>
+std::optional<ActorHandle<T>> get_actor(const std::string& name) {
+  auto id = detail::lookup_actor(name, detail::type_tag<T>(), detail::type_name<T>());
+  if (!id) return std::nullopt;
+  return ActorHandle<T>(*id);
+}
+
+/// Ends the actor whose method calls it, from inside that method: no restart; this call and
+/// every later one fail with ActorDiedError.
+[[noreturn]] void exit_actor();
+
+/// True inside an actor that was rebuilt after kill(false).
+bool was_actor_restarted() noexcept;
+
+}  // namespace manta
