@@ -74,6 +74,15 @@ void ActorHost::create(TaskPtr creation, ActorSettings settings) {
     }
   }
   hooks_.reserve(a->settings.resources);
+  if (auto e = a->creation->input_error()) {
+    ErrorInfo cause = *e;
+    cause.kind = ErrorKind::actor_died;
+    cause.message = "its creation lost an argument: " + cause.message;
+    std::unique_lock lock(a->mutex);
+    for (auto& call : early) enqueue_in_order(*a, std::move(call));
+    die(*a, std::make_shared<const ErrorInfo>(std::move(cause)), lock);
+    return;
+  }
   {
     std::lock_guard lock(a->mutex);
     for (auto& call : early) enqueue_in_order(*a, std::move(call));
@@ -130,6 +139,7 @@ void ActorHost::enqueue_in_order(Actor& a, TaskPtr call) {
 }
 
 void ActorHost::fail_call(const TaskPtr& call, std::shared_ptr<const ErrorInfo> cause) {
+  if (call->function == kRestartMarker) return;  // nobody waits for a marker
   hooks_.finish(call, {}, std::move(cause));
 }
 
@@ -228,6 +238,20 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
     }
     TaskPtr call = std::move(a->ready.front());
     a->ready.pop_front();
+    if (call->function == kRestartMarker) {
+      // Everything the caller sent before has started: rebuild once it has returned.
+      if (a->restarts_left > 0) {
+        --a->restarts_left;
+        a->restart_requested = true;
+      } else {
+        a->stop_requested = true;
+        a->stop_cause = std::make_shared<const ErrorInfo>(hooks_.make_error(
+            ErrorKind::actor_died, nullptr,
+            fmt::format("{} was killed and has no restarts left (max_restarts {})",
+                        a->creation->actor.to_string(), a->settings.max_restarts)));
+      }
+      continue;
+    }
     ++a->running;
     void* instance = a->instance;
     const int restarts = a->restarts_done;
@@ -270,7 +294,8 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
   }
 }
 
-void ActorHost::kill(const ActorId& id, bool no_restart) {
+void ActorHost::kill(const ActorId& id, bool /*no_restart*/) {
+  // Only kill(true) comes here; kill(false) travels as a marker in call order (kRestartMarker).
   std::shared_ptr<Actor> a;
   {
     std::lock_guard lock(mutex_);
@@ -278,19 +303,21 @@ void ActorHost::kill(const ActorId& id, bool no_restart) {
     if (it == actors_.end()) return;
     a = it->second;
   }
-  std::lock_guard lock(a->mutex);
+  std::unique_lock lock(a->mutex);
   if (a->state == Actor::State::dead) return;
-  if (!no_restart && a->restarts_left > 0) {
-    --a->restarts_left;
-    a->restart_requested = true;
+  auto cause = std::make_shared<const ErrorInfo>(
+      hooks_.make_error(ErrorKind::actor_died, nullptr, id.to_string() + " was killed"));
+  if (a->running == 0 && a->state == Actor::State::alive) {
+    die(*a, cause, lock);  // nothing runs: fail the queue now
   } else {
+    // A call runs (or the instance is being built): it finishes, everything queued fails now.
     a->stop_requested = true;
-    a->stop_cause = std::make_shared<const ErrorInfo>(hooks_.make_error(
-        ErrorKind::actor_died, nullptr,
-        fmt::format("{} was killed{}", id.to_string(),
-                    no_restart ? ""
-                               : fmt::format(" and has no restarts left (max_restarts {})",
-                                             a->settings.max_restarts))));
+    a->stop_cause = cause;
+    std::vector<TaskPtr> failed(a->ready.begin(), a->ready.end());
+    a->ready.clear();
+    lock.unlock();
+    for (auto& c : failed) fail_call(c, cause);
+    lock.lock();
   }
   a->cv.notify_all();
 }

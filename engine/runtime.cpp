@@ -483,7 +483,8 @@ void Runtime::send_task(int dest, const TaskPtr& t) {
 
 void Runtime::prepare_and_enqueue(const TaskPtr& t) {
   fetch_arguments(t, [this](const TaskPtr& task) {
-    if (auto e = task->input_error()) {
+    // A creation with a lost argument still goes to its actor, which then dies of it.
+    if (auto e = task->input_error(); e && task->kind != TaskKind::actor_creation) {
       finish_task(task, {}, e);
     } else {
       scheduler_->enqueue(task);
@@ -535,6 +536,10 @@ void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr
 }
 
 void Runtime::run_task(const TaskPtr& t) {
+  if (t->kind == TaskKind::actor_creation) {
+    start_actor(t);
+    return;
+  }
   const detail::FunctionEntry* f = FunctionTable::instance().at(t->function);
   detail::CallResult result;
   std::shared_ptr<const ErrorInfo> error;
@@ -878,7 +883,7 @@ void Runtime::route_call(const TaskPtr& t) {
   if (r.death) {
     auto death = r.death;
     lock.unlock();
-    complete_owned(t, nullptr, 0, death);
+    if (t->function != kRestartMarker) complete_owned(t, nullptr, 0, death);
     return;
   }
   if (r.known) {
@@ -898,7 +903,7 @@ void Runtime::send_call(int host, const TaskPtr& t) {
     fetch_arguments(t, [this](const TaskPtr& call) { actors_->deliver(call); });
     return;
   }
-  {
+  if (t->function != kRestartMarker) {  // a marker has no result to wait for
     std::lock_guard lock(pending_mutex_);
     pending_[t->id] = t;
   }
@@ -913,7 +918,22 @@ void Runtime::send_call(int host, const TaskPtr& t) {
 
 void Runtime::kill_actor(const ActorId& actor, bool no_restart) {
   if (!actor.valid()) throw std::invalid_argument("kill of an empty ActorHandle");
-  if (no_restart) {
+  if (!no_restart) {
+    auto t = std::make_shared<TaskSpec>();
+    t->id = {world_.rank, next_seq_.fetch_add(1, std::memory_order_relaxed)};
+    t->kind = TaskKind::actor_call;
+    t->function = kRestartMarker;
+    t->resources = std::make_shared<const ResourceSet>();
+    t->actor = actor;
+    t->caller = world_.rank;
+    {
+      std::lock_guard lock(routes_mutex_);
+      t->actor_seq = routes_[actor].next_seq++;
+    }
+    route_call(t);
+    return;
+  }
+  {
     // This rank's later calls fail at once; calls already sent fail at the host unless they ran.
     std::lock_guard lock(routes_mutex_);
     ActorRoute& route = routes_[actor];
@@ -1036,14 +1056,17 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
 }
 
 void Runtime::on_host_actor(WireReader& r, const SharedBuffer& message) {
-  TaskPtr t = read_task(r, message);
-  fetch_arguments(t, [this](const TaskPtr& creation) {
-    ActorSettings settings;
-    settings.max_restarts = creation->max_restarts_actor;
-    settings.max_concurrency = creation->max_concurrency;
-    settings.resources = *creation->resources;
-    actors_->create(creation, std::move(settings));
-  });
+  // The creation waits in the local queue until its resources are free; run_task then starts
+  // the actor, which keeps holding them.
+  prepare_and_enqueue(read_task(r, message));
+}
+
+void Runtime::start_actor(const TaskPtr& creation) {
+  ActorSettings settings;
+  settings.max_restarts = creation->max_restarts_actor;
+  settings.max_concurrency = creation->max_concurrency;
+  settings.resources = *creation->resources;
+  actors_->create(creation, std::move(settings));
 }
 
 void Runtime::on_actor_location(WireReader& r) {
@@ -1071,7 +1094,7 @@ void Runtime::on_actor_location(WireReader& r) {
             [](const TaskPtr& a, const TaskPtr& b) { return a->actor_seq < b->actor_seq; });
   for (const TaskPtr& call : waiting) {
     if (death) {
-      complete_owned(call, nullptr, 0, death);
+      if (call->function != kRestartMarker) complete_owned(call, nullptr, 0, death);
     } else {
       send_call(host, call);
     }

@@ -110,6 +110,7 @@ class Runtime {
   void send_call(int host, const TaskPtr& call);
   void on_create_actor(transport::WireReader& r, const SharedBuffer& message);
   void on_host_actor(transport::WireReader& r, const SharedBuffer& message);
+  void start_actor(const TaskPtr& creation);
   void on_actor_location(transport::WireReader& r);
   void on_actor_call(transport::WireReader& r, const SharedBuffer& message);
   void reply_location(int dest, const ActorId& id);

@@ -32,6 +32,11 @@ struct TaskArg {
 
 enum class TaskKind : std::uint8_t { task = 0, actor_creation = 1, actor_call = 2 };
 
+/// The function index of an actor call that is kill(no_restart = false): it travels in the
+/// caller's call order, so the caller's earlier calls run on the old instance and later ones on
+/// the rebuilt one.
+inline constexpr std::uint32_t kRestartMarker = 0xffffffffu;
+
 struct TaskSpec {
   TaskId id;
   TaskKind kind = TaskKind::task;
