@@ -1,5 +1,7 @@
 #include "engine/actor_host.h"
 
+#include <sched.h>
+
 #include <fmt/format.h>
 
 #include <manta/actor.h>
@@ -211,6 +213,15 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
   }
   std::vector<detail::ArgView> views;
   for (;;) {
+    if (a->ready.empty() && hooks_.idle_spin.count() > 0 && a->state == Actor::State::alive) {
+      const auto until = std::chrono::steady_clock::now() + hooks_.idle_spin;
+      while (a->ready.empty() && !a->stop_requested && !a->restart_requested &&
+             a->state == Actor::State::alive && std::chrono::steady_clock::now() < until) {
+        lock.unlock();
+        if (!hooks_.idle_poll || !hooks_.idle_poll()) sched_yield();
+        lock.lock();
+      }
+    }
     a->cv.wait(lock, [&] {
       if (a->state == Actor::State::dead) return true;
       if (a->restart_requested || a->stop_requested) return a->running == 0;

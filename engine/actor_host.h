@@ -4,6 +4,7 @@
 // holds any that arrive early until the gap before them is filled.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -43,6 +44,10 @@ class ActorHost {
     std::function<void(const ResourceSet&)> reserve;
     std::function<void(const ResourceSet&)> release;
     std::function<ErrorInfo(ErrorKind, const TaskSpec*, std::string)> make_error;
+    /// An idle executor polls (this, or yields) for `idle_spin` before it sleeps, so a call that
+    /// follows the last one closely is picked up without a wake-up.
+    std::function<bool()> idle_poll;
+    std::chrono::microseconds idle_spin{0};
   };
 
   explicit ActorHost(Hooks hooks) : hooks_(std::move(hooks)) {}

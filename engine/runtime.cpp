@@ -136,6 +136,8 @@ void Runtime::start() {
   hooks.make_error = [this](ErrorKind k, const TaskSpec* t, std::string m) {
     return make_error(k, t, std::move(m));
   };
+  hooks.idle_poll = [this] { return channel_ && channel_->poll(); };
+  hooks.idle_spin = std::chrono::microseconds(config_.wait_spin_us);
   actors_ = std::make_unique<ActorHost>(std::move(hooks));
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
