@@ -275,6 +275,7 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
       const detail::FunctionEntry* f = FunctionTable::instance().at(call->function);
       views_of(*call, views);
       t_restarts_done = restarts;
+      const auto start = std::chrono::system_clock::now();
       try {
         f->invoke(f->key, instance, views.data(), views.size(), result);
       } catch (const ActorExit&) {
@@ -292,6 +293,13 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
                                            "an exception not derived from std::exception");
         info.exception_type = "unknown";
         error = std::make_shared<const ErrorInfo>(std::move(info));
+      }
+      if (hooks_.ran) {
+        auto us = [](auto t) {
+          return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch())
+              .count();
+        };
+        hooks_.ran(call, us(start), us(std::chrono::system_clock::now()));
       }
     }
     hooks_.finish(call, std::move(result), error);

@@ -47,6 +47,8 @@ class ActorHost {
     /// An idle executor polls (this, or yields) for `idle_spin` before it sleeps, so a call that
     /// follows the last one closely is picked up without a wake-up.
     std::function<bool()> idle_poll;
+    /// Called after each method call with its start and end (wall clock, µs); may be empty.
+    std::function<void(const TaskPtr& call, std::int64_t start_us, std::int64_t end_us)> ran;
     std::chrono::microseconds idle_spin{0};
   };
 

@@ -137,6 +137,11 @@ void Runtime::start() {
     return make_error(k, t, std::move(m));
   };
   hooks.idle_poll = [this] { return channel_ && channel_->poll(); };
+  if (timeline_) {
+    hooks.ran = [this](const TaskPtr& call, std::int64_t start, std::int64_t end) {
+      timeline_->record(function_name(*call), call->id, start, end);
+    };
+  }
   hooks.idle_spin = std::chrono::microseconds(config_.wait_spin_us);
   actors_ = std::make_unique<ActorHost>(std::move(hooks));
   scheduler_->start();
