@@ -66,6 +66,7 @@ void ActorHost::create(TaskPtr creation, ActorSettings settings) {
   a->settings = std::move(settings);
   a->restarts_left = a->settings.max_restarts;
   std::vector<TaskPtr> early;
+  bool killed = false;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
@@ -74,8 +75,18 @@ void ActorHost::create(TaskPtr creation, ActorSettings settings) {
       early = std::move(it->second);
       before_creation_.erase(it);
     }
+    killed = killed_before_creation_.erase(id) > 0;
   }
   hooks_.reserve(a->settings.resources);
+  if (killed) {
+    std::unique_lock lock(a->mutex);
+    for (auto& call : early) enqueue_in_order(*a, std::move(call));
+    die(*a,
+        std::make_shared<const ErrorInfo>(hooks_.make_error(
+            ErrorKind::actor_died, a->creation.get(), id.to_string() + " was killed")),
+        lock);
+    return;
+  }
   if (auto e = a->creation->input_error()) {
     ErrorInfo cause = *e;
     cause.kind = ErrorKind::actor_died;
@@ -196,6 +207,12 @@ void ActorHost::die(Actor& a, std::shared_ptr<const ErrorInfo> cause,
   a.early.clear();
   void* instance = std::exchange(a.instance, nullptr);
   a.cv.notify_all();
+  if (!joining_) {
+    // Its executors return as soon as they see it dead: let them go, so their stacks are freed.
+    for (auto& t : a.threads) {
+      if (t.joinable()) t.detach();
+    }
+  }
   lock.unlock();
   if (instance && a.destroy) a.destroy(instance);
   for (auto& c : failed) fail_call(c, cause);
@@ -319,7 +336,10 @@ void ActorHost::kill(const ActorId& id, bool /*no_restart*/) {
   {
     std::lock_guard lock(mutex_);
     auto it = actors_.find(id);
-    if (it == actors_.end()) return;
+    if (it == actors_.end()) {
+      killed_before_creation_[id] = true;  // its creation is still queued here
+      return;
+    }
     a = it->second;
   }
   std::unique_lock lock(a->mutex);
@@ -343,6 +363,7 @@ void ActorHost::kill(const ActorId& id, bool /*no_restart*/) {
 
 void ActorHost::stop() {
   std::unordered_map<ActorId, std::shared_ptr<Actor>> actors;
+  joining_ = true;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;

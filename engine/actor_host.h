@@ -4,6 +4,7 @@
 // holds any that arrive early until the gap before them is filled.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -77,7 +78,9 @@ class ActorHost {
   mutable std::mutex mutex_;
   std::unordered_map<ActorId, std::shared_ptr<Actor>> actors_;
   std::unordered_map<ActorId, std::vector<TaskPtr>> before_creation_;  // calls that beat it here
+  std::unordered_map<ActorId, bool> killed_before_creation_;           // kills that beat it here
   bool stopping_ = false;
+  std::atomic<bool> joining_{false};  // stop() joins executor threads; otherwise the dead detach
 };
 
 /// Thrown by manta::exit_actor(); caught by the actor's executor.

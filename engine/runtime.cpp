@@ -102,6 +102,7 @@ void Runtime::start() {
   default_resources_ = std::make_shared<const ResourceSet>(ResourceSet::cpus(1));
   if (world_.rank == 0) {
     loads_.resize(ranks_.size());
+    sent_to_.assign(ranks_.size(), 0);
     for (std::size_t r = 0; r < ranks_.size(); ++r)
       loads_[r].total = loads_[r].available = ranks_[r].total;
   }
@@ -452,7 +453,10 @@ void Runtime::schedule_globally(const TaskPtr& t) {
     loads_[0].available = scheduler_->available();
     loads_[0].assigned = 0;
     target = pick_rank(*t->resources, loads_, global_hint_++);
-    if (target && *target != 0) ++loads_[*target].assigned;
+    if (target && *target != 0) {
+      ++loads_[*target].assigned;
+      ++sent_to_[*target];
+    }
     if (log().should_log(spdlog::level::debug)) {
       std::string view;
       for (std::size_t r = 0; r < loads_.size(); ++r) {
@@ -1032,7 +1036,10 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
         } else {
           pick = pick_rank(req, loads_, global_hint_++);
         }
-        if (pick && *pick != 0) ++loads_[*pick].assigned;
+        if (pick && *pick != 0) {
+          ++loads_[*pick].assigned;
+          ++sent_to_[*pick];
+        }
       }
       if (!pick) {
         rec.death = dead(fmt::format(
@@ -1053,7 +1060,11 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
     for (int waiting : rec.waiting) reply_location(waiting, t->actor);
     rec.waiting.clear();
   }
-  if (host) {
+  if (host && *host == world_.rank) {
+    // Queue it here now, so the next placement already sees it in rank 0's load.
+    prepare_and_enqueue(t);
+    if (kill) send_kill(*host, t->actor, *kill, /*at_host=*/true);
+  } else if (host) {
     send(*host, [&](WireWriter& w) {
       w.put(MessageType::host_actor);
       write_task(w, *t, config_.inline_limit, world_.rank);
@@ -1063,6 +1074,7 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
 }
 
 void Runtime::on_host_actor(WireReader& r, const SharedBuffer& message) {
+  placed_by_rank0_.fetch_add(1, std::memory_order_relaxed);
   // The creation waits in the local queue until its resources are free; run_task then starts
   // the actor, which keeps holding them.
   prepare_and_enqueue(read_task(r, message));
@@ -1131,7 +1143,7 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         rr.get<MessageType>();
         TaskPtr t = read_task(rr, copy);
         if (stopping_) return;
-        if (source == 0) placed_by_rank0_.fetch_add(1, std::memory_order_relaxed);
+        if (source == 0) placed_by_rank0_.fetch_add(1, std::memory_order_relaxed);  // cumulative
         if (type == MessageType::submit_task) {
           prepare_and_enqueue(t);
         } else {
@@ -1374,25 +1386,29 @@ void Runtime::on_pull_header(int source, WireReader& r) {
 
 void Runtime::on_load_report(int source, WireReader& r) {
   const auto queued = r.get<std::uint64_t>();
+  const auto received = r.get<std::uint64_t>();
   ResourceSet available = read_resources(r);
   std::lock_guard lock(global_mutex_);
   if (source < 0 || static_cast<std::size_t>(source) >= loads_.size()) return;
   loads_[source].queued = queued;
   loads_[source].available = std::move(available);
-  loads_[source].assigned = 0;
+  // Placements sent but not yet seen by that rank when it reported are still on their way.
+  loads_[source].assigned = sent_to_[source] > received ? sent_to_[source] - received : 0;
 }
 
 void Runtime::on_tick() {
   if (world_.rank == 0 || stopping_) return;
   const std::uint64_t waiting = scheduler_->queued();
   ResourceSet available = scheduler_->available();
-  // Report changes, and any task rank 0 placed here: its count of them resets with a report.
-  const std::uint64_t placed = placed_by_rank0_.exchange(0, std::memory_order_relaxed);
-  if (placed == 0 && waiting == reported_waiting_ && available == reported_available_) return;
-  reported_waiting_ = waiting;
-  reported_available_ = available;
+  // Report changes, including new placements by rank 0: it counts those not yet reported.
+  const std::uint64_t placed = placed_by_rank0_.load(std::memory_order_relaxed);
+  if (placed == reported_placed_ && waiting == reported_waiting_ &&
+      available == reported_available_) {
+    return;
+  }
+  reported_placed_ = placed;
   send(0, [&](WireWriter& w) {
-    w.put(MessageType::load_report).put(waiting);
+    w.put(MessageType::load_report).put(waiting).put(placed);
     write_resources(w, available);
   });
 }

@@ -162,12 +162,14 @@ class Runtime {
   // Rank 0: the global scheduler's view of every rank.
   std::mutex global_mutex_;
   std::vector<RankLoad> loads_;
+  std::vector<std::uint64_t> sent_to_;  // placements sent to each rank, ever
   std::uint64_t global_hint_ = 0;
 
   // Load last reported (ranks > 0).
   std::uint64_t reported_waiting_ = ~0ull;
   ResourceSet reported_available_;
-  std::atomic<std::uint64_t> placed_by_rank0_{0};
+  std::atomic<std::uint64_t> placed_by_rank0_{0};  // placements received from rank 0, ever
+  std::uint64_t reported_placed_ = 0;
 
   // Shutdown handshake.
   std::mutex stop_mutex_;
