@@ -1,0 +1,233 @@
+// Actor benchmarks, named as `ray microbenchmark` names them, with a raw MPI ping-pong measured in
+// the same run. Prints a table and JSON (also written to --json FILE).
+//   mpirun -n 2 ./manta_actor_bench [--quick] [--json out.json]
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <manta/manta.h>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// ---- actors and tasks -----------------------------------------------------------------------
+
+struct Pinger {
+  static Pinger* create() { return new Pinger; }
+  int small_value() {
+    ++calls;
+    return 0;
+  }
+  std::uint64_t calls = 0;
+};
+
+// A caller for "n:n": n asynchronous calls to `a` in batches, then waits for each batch.
+std::uint64_t call_async(manta::ActorHandle<Pinger> a, int n, int batch) {
+  int done = 0;
+  std::vector<manta::ObjectRef<int>> refs;
+  while (done < n) {
+    refs.clear();
+    for (int i = 0; i < batch && done < n; ++i, ++done)
+      refs.push_back(a.task(&Pinger::small_value).remote());
+    manta::get(refs);
+  }
+  return static_cast<std::uint64_t>(done);
+}
+
+MANTA_REMOTE(Pinger::create, &Pinger::small_value, call_async);
+
+// ---- raw MPI baseline (before manta::init, on MPI_COMM_WORLD) -------------------------------
+
+double mpi_round_trip_us(int iters) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  char buf[8] = {};
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) {
+    if (rank == 0) {
+      MPI_Send(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
+      MPI_Recv(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    } else if (rank == 1) {
+      MPI_Recv(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Send(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
+    }
+  }
+  const double us = seconds_since(t0) * 1e6 / iters;
+  MPI_Barrier(MPI_COMM_WORLD);
+  return us;
+}
+
+struct Row {
+  std::string name;
+  double value = 0;
+  std::string unit;
+  double baseline = 0;  // raw MPI figure in the same unit, if any
+  std::string baseline_name;
+  std::string target;
+  bool met = true;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::string json_path;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[i + 1];
+  }
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  const int scale = quick ? 20 : 1;
+
+  // Raw MPI, same job, before Manta starts its threads.
+  double mpi_rtt = 0;
+  if (world >= 2) {
+    mpi_round_trip_us(1000);  // warm up
+    mpi_rtt = mpi_round_trip_us(20000 / scale);
+  }
+
+  manta::init(argc, argv);  // ranks other than 0 serve from here on
+  std::vector<Row> rows;
+  const int other = world >= 2 ? 1 : 0;  // the rank of the "1:1" actor
+
+  {
+    auto a = manta::actor(Pinger::create).on_rank(other).remote();
+    for (int i = 0; i < 2000 / scale; ++i) manta::get(a.task(&Pinger::small_value).remote());
+
+    // 1:1 actor calls sync: one call at a time, driver to an actor on rank 1. The median of 10
+    // runs, as the 2 shared cores of a workstation make single runs noisy.
+    {
+      const int n = 1000 / scale;
+      std::vector<double> runs;
+      for (int k = 0; k < 10; ++k) {
+        const auto t0 = Clock::now();
+        for (int i = 0; i < n; ++i) manta::get(a.task(&Pinger::small_value).remote());
+        runs.push_back(seconds_since(t0) * 1e6 / n);
+      }
+      std::sort(runs.begin(), runs.end());
+      const double us = runs[runs.size() / 2];
+      if (world >= 2) {
+        rows.push_back({"1:1 actor calls sync (round trip to rank 1)", us, "us", mpi_rtt,
+                        "MPI ping-pong round trip", "<= 30 x MPI", us <= 30 * mpi_rtt});
+      } else {
+        rows.push_back({"1:1 actor calls sync (same rank)", us, "us", 0, "", "", true});
+      }
+    }
+    // 1:1 actor calls async: batches of calls in flight, then wait for the batch.
+    {
+      const int n = 200000 / scale, batch = 10000 / scale;
+      std::vector<manta::ObjectRef<int>> refs;
+      refs.reserve(static_cast<std::size_t>(batch));
+      const auto t0 = Clock::now();
+      for (int done = 0; done < n; done += batch) {
+        refs.clear();
+        for (int i = 0; i < batch; ++i) refs.push_back(a.task(&Pinger::small_value).remote());
+        manta::get(refs);
+      }
+      const double rate = n / seconds_since(t0);
+      rows.push_back({world >= 2 ? "1:1 actor calls async (driver to rank 1)"
+                                 : "1:1 actor calls async (same rank)",
+                      rate, "calls/s", 0, "", ">= 100000", rate >= 100000});
+    }
+    a.kill();
+  }
+
+  // n:n actor calls async: a caller task on each rank r calls its own actor on rank r + 1.
+  {
+    const int n_per_caller = 100000 / scale, batch = 10000 / scale;
+    std::vector<manta::ActorHandle<Pinger>> actors;
+    for (int r = 0; r < world; ++r)
+      actors.push_back(manta::actor(Pinger::create).on_rank((r + 1) % world).remote());
+    auto run = [&](int n) {
+      std::vector<manta::ObjectRef<std::uint64_t>> callers;
+      for (int r = 0; r < world; ++r)
+        callers.push_back(manta::task(call_async).on_rank(r).remote(actors[r], n, batch));
+      std::uint64_t total = 0;
+      for (auto& c : manta::get(callers)) total += *c;
+      return total;
+    };
+    run(batch);  // warm up: actors built, every caller knows where its actor lives
+    const auto t0 = Clock::now();
+    const std::uint64_t total = run(n_per_caller);
+    const double rate = static_cast<double>(total) / seconds_since(t0);
+    rows.push_back(
+        {fmt::format("n:n actor calls async (n = {})", world), rate, "calls/s", 0, "", "", true});
+    for (auto& h : actors) h.kill();
+  }
+
+  // Actor creations per second: create a batch spread over the ranks (each creation goes through
+  // rank 0's actor table), wait until each one answers a call, kill the batch; only creation and
+  // the first call are timed.
+  {
+    const int n = 2000 / scale, batch = 40;
+    double timed = 0;
+    int created = 0;
+    while (created < n) {
+      const int b = std::min(batch, n - created);
+      std::vector<manta::ActorHandle<Pinger>> batch_actors;
+      std::vector<manta::ObjectRef<int>> ready;
+      const auto t0 = Clock::now();
+      for (int i = 0; i < b; ++i) {
+        batch_actors.push_back(manta::actor(Pinger::create).on_rank(i % world).remote());
+        ready.push_back(batch_actors.back().task(&Pinger::small_value).remote());
+      }
+      manta::get(ready);
+      timed += seconds_since(t0);
+      for (auto& h : batch_actors) h.kill();
+      created += b;
+    }
+    rows.push_back({"actor creations per second", created / timed, "actors/s", 0, "", "", true});
+  }
+
+  // Report.
+  std::printf("\nManta actor benchmarks: %d ranks%s\n", world, quick ? " (quick)" : "");
+  std::printf("%-52s %14s %-12s %14s %8s  %s\n", "benchmark", "value", "unit", "raw MPI", "ratio",
+              "target");
+  nlohmann::json out;
+  out["ranks"] = world;
+  out["quick"] = quick;
+  out["mpi_round_trip_us"] = mpi_rtt;
+  for (const Row& r : rows) {
+    const double ratio = r.baseline > 0 ? r.value / r.baseline : 0;
+    std::printf("%-52s %14.2f %-12s %14s %8s  %s%s\n", r.name.c_str(), r.value, r.unit.c_str(),
+                r.baseline > 0 ? fmt::format("{:.2f}", r.baseline).c_str() : "",
+                r.baseline > 0 ? fmt::format("{:.2f}", ratio).c_str() : "", r.target.c_str(),
+                r.target.empty() ? "" : (r.met ? "  (met)" : "  (NOT met)"));
+    nlohmann::json j = {{"name", r.name},
+                        {"value", r.value},
+                        {"unit", r.unit},
+                        {"target", r.target},
+                        {"met", r.met}};
+    if (r.baseline > 0) {
+      j["mpi_baseline"] = r.baseline;
+      j["mpi_baseline_name"] = r.baseline_name;
+      j["ratio_to_mpi"] = ratio;
+    }
+    out["results"].push_back(j);
+  }
+  const std::string text = out.dump(2);
+  std::printf("\n%s\n", text.c_str());
+  if (!json_path.empty()) std::ofstream(json_path) << text << "\n";
+  manta::shutdown();
+  MPI_Finalize();
+  return 0;
+}
