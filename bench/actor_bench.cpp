@@ -17,7 +17,12 @@
 
 #include <manta/manta.h>
 
+#include "report.h"
+
 namespace {
+
+using manta::bench::mpi_round_trip_us;
+using manta::bench::Row;
 
 using Clock = std::chrono::steady_clock;
 
@@ -52,36 +57,6 @@ std::uint64_t call_async(manta::ActorHandle<Pinger> a, int n, int batch) {
 MANTA_REMOTE(Pinger::create, &Pinger::small_value, call_async);
 
 // ---- raw MPI baseline (before manta::init, on MPI_COMM_WORLD) -------------------------------
-
-double mpi_round_trip_us(int iters) {
-  int rank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  char buf[8] = {};
-  MPI_Barrier(MPI_COMM_WORLD);
-  const auto t0 = Clock::now();
-  for (int i = 0; i < iters; ++i) {
-    if (rank == 0) {
-      MPI_Send(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
-      MPI_Recv(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-    } else if (rank == 1) {
-      MPI_Recv(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-      MPI_Send(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
-    }
-  }
-  const double us = seconds_since(t0) * 1e6 / iters;
-  MPI_Barrier(MPI_COMM_WORLD);
-  return us;
-}
-
-struct Row {
-  std::string name;
-  double value = 0;
-  std::string unit;
-  double baseline = 0;  // raw MPI figure in the same unit, if any
-  std::string baseline_name;
-  std::string target;
-  bool met = true;
-};
 
 }  // namespace
 
@@ -198,35 +173,7 @@ int main(int argc, char** argv) {
     rows.push_back({"actor creations per second", created / timed, "actors/s", 0, "", "", true});
   }
 
-  // Report.
-  std::printf("\nManta actor benchmarks: %d ranks%s\n", world, quick ? " (quick)" : "");
-  std::printf("%-52s %14s %-12s %14s %8s  %s\n", "benchmark", "value", "unit", "raw MPI", "ratio",
-              "target");
-  nlohmann::json out;
-  out["ranks"] = world;
-  out["quick"] = quick;
-  out["mpi_round_trip_us"] = mpi_rtt;
-  for (const Row& r : rows) {
-    const double ratio = r.baseline > 0 ? r.value / r.baseline : 0;
-    std::printf("%-52s %14.2f %-12s %14s %8s  %s%s\n", r.name.c_str(), r.value, r.unit.c_str(),
-                r.baseline > 0 ? fmt::format("{:.2f}", r.baseline).c_str() : "",
-                r.baseline > 0 ? fmt::format("{:.2f}", ratio).c_str() : "", r.target.c_str(),
-                r.target.empty() ? "" : (r.met ? "  (met)" : "  (NOT met)"));
-    nlohmann::json j = {{"name", r.name},
-                        {"value", r.value},
-                        {"unit", r.unit},
-                        {"target", r.target},
-                        {"met", r.met}};
-    if (r.baseline > 0) {
-      j["mpi_baseline"] = r.baseline;
-      j["mpi_baseline_name"] = r.baseline_name;
-      j["ratio_to_mpi"] = ratio;
-    }
-    out["results"].push_back(j);
-  }
-  const std::string text = out.dump(2);
-  std::printf("\n%s\n", text.c_str());
-  if (!json_path.empty()) std::ofstream(json_path) << text << "\n";
+  manta::bench::print_report("Manta actor benchmarks", world, quick, mpi_rtt, rows, json_path);
   manta::shutdown();
   MPI_Finalize();
   return 0;

@@ -1,0 +1,85 @@
+// What the benchmark programs share: the raw MPI round trip they compare with, and the report
+// (a table for people, JSON for tools).
+#pragma once
+
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace manta::bench {
+
+struct Row {
+  std::string name;
+  double value = 0;
+  std::string unit;
+  double baseline = 0;  // raw MPI figure in the same unit, if any
+  std::string baseline_name;
+  std::string target;
+  bool met = true;
+};
+
+/// Ping-pong of 8 bytes between ranks 0 and 1 on MPI_COMM_WORLD, before Manta starts; µs per
+/// round trip. Every rank calls it.
+inline double mpi_round_trip_us(int iters) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  char buf[8] = {};
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i) {
+    if (rank == 0) {
+      MPI_Send(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD);
+      MPI_Recv(buf, 8, MPI_BYTE, 1, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    } else if (rank == 1) {
+      MPI_Recv(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Send(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
+    }
+  }
+  const double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() /
+      iters;
+  MPI_Barrier(MPI_COMM_WORLD);
+  return us;
+}
+
+/// Prints the table and the JSON, and writes the JSON to `json_path` if it is not empty.
+inline void print_report(const std::string& title, int ranks, bool quick, double mpi_rtt_us,
+                         const std::vector<Row>& rows, const std::string& json_path) {
+  std::printf("\n%s: %d ranks%s\n", title.c_str(), ranks, quick ? " (quick)" : "");
+  std::printf("%-52s %14s %-12s %14s %8s  %s\n", "benchmark", "value", "unit", "raw MPI", "ratio",
+              "target");
+  nlohmann::json out;
+  out["ranks"] = ranks;
+  out["quick"] = quick;
+  out["mpi_round_trip_us"] = mpi_rtt_us;
+  for (const Row& r : rows) {
+    const double ratio = r.baseline > 0 ? r.value / r.baseline : 0;
+    std::printf("%-52s %14.2f %-12s %14s %8s  %s%s\n", r.name.c_str(), r.value, r.unit.c_str(),
+                r.baseline > 0 ? fmt::format("{:.2f}", r.baseline).c_str() : "",
+                r.baseline > 0 ? fmt::format("{:.2f}", ratio).c_str() : "", r.target.c_str(),
+                r.target.empty() ? "" : (r.met ? "  (met)" : "  (NOT met)"));
+    nlohmann::json j = {{"name", r.name},
+                        {"value", r.value},
+                        {"unit", r.unit},
+                        {"target", r.target},
+                        {"met", r.met}};
+    if (r.baseline > 0) {
+      j["mpi_baseline"] = r.baseline;
+      j["mpi_baseline_name"] = r.baseline_name;
+      j["ratio_to_mpi"] = ratio;
+    }
+    out["results"].push_back(j);
+  }
+  const std::string text = out.dump(2);
+  std::printf("\n%s\n", text.c_str());
+  if (!json_path.empty()) std::ofstream(json_path) << text << "\n";
+}
+
+}  // namespace manta::bench
