@@ -1407,6 +1407,8 @@ void Runtime::on_tick() {
     return;
   }
   reported_placed_ = placed;
+  reported_waiting_ = waiting;
+  reported_available_ = available;
   send(0, [&](WireWriter& w) {
     w.put(MessageType::load_report).put(waiting).put(placed);
     write_resources(w, available);

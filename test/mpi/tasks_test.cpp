@@ -71,6 +71,7 @@ int reset_attempts() {
 }
 
 int cpus_here() { return static_cast<int>(std::thread::hardware_concurrency()); }
+std::uint64_t messages_to_rank0() { return manta::local_stats().messages_to.at(0); }
 
 // A parent that waits for a flaky child: the child is run inline by the waiting worker, fails,
 // and must be retried rather than lost.
@@ -83,7 +84,8 @@ int parent_of_flaky(int failures) {
 }  // namespace
 
 MANTA_REMOTE(add, inc, source, twice, square, where, where_after, nothing, fib, sum_of_squares,
-             read_ref, occupy, reset_peak, flaky, reset_attempts, cpus_here, parent_of_flaky);
+             read_ref, occupy, reset_peak, flaky, reset_attempts, cpus_here, parent_of_flaky,
+             messages_to_rank0);
 
 TEST(Tasks, SimpleValue) { EXPECT_EQ(*manta::get(manta::task(add).remote(1, 2)), 3); }
 
@@ -208,6 +210,18 @@ TEST(Tasks, RetryOnAnotherRank) {
   auto out_of_retries =
       manta::task(flaky).on_rank(last).max_retries(1).retry_exceptions().remote(2);
   EXPECT_THROW(manta::get(out_of_retries), manta::TaskError);
+}
+
+// Load reports go to rank 0 only when something changed: an idle rank stays silent.
+TEST(Tasks, IdleRanksSendNothingToRank0) {
+  const int last = manta::world_size() - 1;
+  if (last == 0) GTEST_SKIP() << "needs 2 ranks";
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // earlier tests' reports settle
+  const auto before = *manta::get(manta::task(messages_to_rank0).on_rank(last).remote());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // 25 report periods
+  const auto after = *manta::get(manta::task(messages_to_rank0).on_rank(last).remote());
+  // The first reading's reply, and at most one report of the load that reading caused.
+  EXPECT_LE(after - before, 2u);
 }
 
 TEST(Tasks, RankAndWorldSize) {
