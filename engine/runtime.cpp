@@ -103,6 +103,7 @@ void Runtime::start() {
   if (world_.rank == 0) {
     loads_.resize(ranks_.size());
     sent_to_.assign(ranks_.size(), 0);
+    actors_on_.assign(ranks_.size(), 0);
     for (std::size_t r = 0; r < ranks_.size(); ++r)
       loads_[r].total = loads_[r].available = ranks_[r].total;
   }
@@ -1034,12 +1035,23 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
         if (t->on_rank >= 0) {
           if (t->on_rank < world_.size && req.fits_in(loads_[t->on_rank].total)) pick = t->on_rank;
         } else {
-          pick = pick_rank(req, loads_, global_hint_++);
+          // The actor table knows exactly how many actors live on each rank: use that for the
+          // slots instead of load reports, which lag behind a burst of creations and kills.
+          std::vector<RankLoad> view = loads_;
+          for (std::size_t k = 0; k < view.size(); ++k) {
+            const double slots =
+                view[k].total.get("actor_slots") - static_cast<double>(actors_on_[k]);
+            view[k].available.set("actor_slots", std::max(0.0, slots));
+            view[k].queued = 0;  // queued tasks take no actor slots
+            view[k].assigned = 0;
+          }
+          pick = pick_rank(req, view, global_hint_++);
         }
         if (pick && *pick != 0) {
           ++loads_[*pick].assigned;
           ++sent_to_[*pick];
         }
+        if (pick) ++actors_on_[*pick];
       }
       if (!pick) {
         rec.death = dead(fmt::format(
@@ -1251,6 +1263,10 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         auto cause = std::make_shared<const ErrorInfo>(read_error(r));
         std::lock_guard lock(table_mutex_);
         ActorRecord& rec = actor_table_[id];
+        if (rec.placed && rec.host >= 0 && !rec.death) {
+          std::lock_guard g(global_mutex_);
+          if (actors_on_[rec.host] > 0) --actors_on_[rec.host];
+        }
         rec.death = cause;
         if (auto it = actor_names_.find(rec.name);
             !rec.name.empty() && it != actor_names_.end() && it->second == id) {

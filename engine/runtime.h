@@ -162,7 +162,8 @@ class Runtime {
   // Rank 0: the global scheduler's view of every rank.
   std::mutex global_mutex_;
   std::vector<RankLoad> loads_;
-  std::vector<std::uint64_t> sent_to_;  // placements sent to each rank, ever
+  std::vector<std::uint64_t> sent_to_;    // placements sent to each rank, ever
+  std::vector<std::uint64_t> actors_on_;  // live actors rank 0 placed on each rank
   std::uint64_t global_hint_ = 0;
 
   // Load last reported (ranks > 0).
