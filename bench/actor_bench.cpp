@@ -56,22 +56,10 @@ std::uint64_t call_async(manta::ActorHandle<Pinger> a, int n, int batch) {
 
 MANTA_REMOTE(Pinger::create, &Pinger::small_value, call_async);
 
-// ---- raw MPI baseline (before manta::init, on MPI_COMM_WORLD) -------------------------------
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  std::string json_path;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[i + 1];
-  }
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
-  int world = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  const int scale = quick ? 20 : 1;
+  const auto [quick, json_path, world, scale] = manta::bench::start(argc, argv);
 
   // Raw MPI, same job, before Manta starts its threads.
   double mpi_rtt = 0;

@@ -106,17 +106,7 @@ double mpi_pull_seconds(std::size_t bytes, int iters) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  std::string json_path;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[i + 1];
-  }
-  int provided = 0;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
-  int world = 1;
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  const int scale = quick ? 20 : 1;
+  const auto [quick, json_path, world, scale] = manta::bench::start(argc, argv);
 
   // Raw MPI, same job, before Manta starts its threads.
   const std::vector<std::size_t> sizes = {1u << 10, 1u << 20, 64u << 20};

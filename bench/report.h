@@ -15,6 +15,29 @@
 
 namespace manta::bench {
 
+/// Command line and MPI start shared by the benchmark programs.
+struct Setup {
+  bool quick = false;     // --quick: fewer iterations, for a smoke run
+  std::string json_path;  // --json FILE
+  int world = 1;
+  int scale = 1;  // iteration counts are divided by this
+};
+
+/// Reads --quick and --json FILE, and initialises MPI itself so the raw MPI baselines can run
+/// before manta::init (which then uses this MPI).
+inline Setup start(int& argc, char**& argv) {
+  Setup s;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--quick") s.quick = true;
+    if (std::string(argv[i]) == "--json" && i + 1 < argc) s.json_path = argv[i + 1];
+  }
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+  MPI_Comm_size(MPI_COMM_WORLD, &s.world);
+  s.scale = s.quick ? 20 : 1;
+  return s;
+}
+
 struct Row {
   std::string name;
   double value = 0;

@@ -292,10 +292,6 @@ TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
         }
         a.size = slot.size;
         break;
-      case detail::ArgSlot::Kind::shared_value:
-        a.buffer = std::move(slot.shared);
-        a.size = a.buffer->size();
-        break;
       case detail::ArgSlot::Kind::ref:
         a.is_ref = true;
         a.ref = slot.ref->id();

@@ -21,14 +21,12 @@ using Timeout = std::optional<std::chrono::nanoseconds>;
 struct ArgSlot {
   enum class Kind : std::uint8_t {
     inline_value,  // bytes in Submission::inline_bytes[offset, offset + size)
-    shared_value,  // bytes in `shared` (an object already in this rank's store)
     ref,           // an ObjectRef to resolve before the task runs
   };
   Kind kind = Kind::inline_value;
   std::uint64_t tag = 0;
   std::uint64_t offset = 0;
   std::uint64_t size = 0;
-  SharedBuffer shared;
   std::shared_ptr<RefToken> ref;
 };
 
