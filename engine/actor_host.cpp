@@ -42,7 +42,8 @@ thread_local int t_restarts_done = 0;  // of the actor whose method this thread 
 void views_of(const TaskSpec& t, std::vector<detail::ArgView>& views) {
   views.clear();
   for (const TaskArg& a : t.args)
-    views.push_back({a.buffer ? a.buffer->data() + a.offset : nullptr, a.size, a.tag});
+    views.push_back({a.buffer ? a.buffer->data() + a.offset : nullptr, a.size, a.tag,
+                     a.buffer ? &a.buffer : nullptr});
 }
 
 }  // namespace

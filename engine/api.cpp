@@ -84,6 +84,14 @@ void init(int& argc, char**& argv) {
                           config.timeline, std::strerror(errno));
     }
   }
+  if (error.empty() && world.rank == 0 && !config.summary.empty() && config.summary != "-") {
+    if (std::FILE* f = std::fopen(config.summary.c_str(), "a")) {
+      std::fclose(f);
+    } else {
+      error = fmt::format("--manta-summary={}: cannot write there ({}); pick a writable path",
+                          config.summary, std::strerror(errno));
+    }
+  }
   const bool ok = transport::all_true(world.comm, error.empty());
   if (!ok || config.help) {
     if (!error.empty() && world.rank == 0)
@@ -135,8 +143,11 @@ RankStats local_stats() {
   out.objects = s.objects;
   out.object_bytes = s.object_bytes;
   out.worker_threads = s.worker_threads;
+  out.transport = r.transport_name();
   return out;
 }
+
+MemorySummary memory_summary(std::size_t max_objects) { return rt().memory_summary(max_objects); }
 
 namespace detail {
 
@@ -144,8 +155,9 @@ std::shared_ptr<RefToken> submit_task(Submission&& submission, const TaskOptions
   return rt().submit(std::move(submission), options);
 }
 
-std::shared_ptr<RefToken> put_object(Buffer&& bytes, std::uint64_t tag) {
-  return rt().put(std::move(bytes), tag);
+std::shared_ptr<RefToken> put_object(SharedBuffer bytes, std::uint64_t tag,
+                                     std::vector<std::shared_ptr<RefToken>> contained) {
+  return rt().put(std::move(bytes), tag, std::move(contained));
 }
 
 StoredValue get_object(const ObjectId& id, Timeout timeout) {
@@ -159,8 +171,9 @@ StoredValue get_object(const ObjectId& id, Timeout timeout) {
   return rt().get(id, timeout);
 }
 
-void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value) {
-  if (g_rt) g_rt->cache_decoded(id, tag, std::move(value));
+void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value,
+                   bool views_bytes) {
+  if (g_rt) g_rt->cache_decoded(id, tag, std::move(value), views_bytes);
 }
 
 std::vector<bool> wait_objects(const std::vector<ObjectId>& ids, std::size_t num_ready,

@@ -129,6 +129,19 @@ const std::vector<Setting>& table() {
     add("timeline", "",
         "write a Chrome trace (chrome://tracing, Perfetto) of every task to this file at shutdown",
         [](Config& c, const std::string& v) { c.timeline = v; });
+    add("transport", "auto",
+        "how large objects move between ranks: ucx (RMA reads of registered memory), mpi "
+        "(chunked point-to-point), or auto (UCX when it starts on every rank, else MPI)",
+        [](Config& c, const std::string& v) {
+          if (v != "auto" && v != "ucx" && v != "mpi") {
+            throw std::invalid_argument("--manta-transport=" + v + ": expected auto, ucx or mpi");
+          }
+          c.transport = v;
+        });
+    add("summary", "",
+        "at shutdown, print memory_summary() (objects and bytes per rank) to stderr, or write "
+        "it to the file given as the value",
+        [](Config& c, const std::string& v) { c.summary = v.empty() ? "-" : v; });
     add("help", "", "print these settings and exit",
         [](Config& c, const std::string&) { c.help = true; });
     return s;
@@ -233,7 +246,8 @@ Config parse_config(int& argc, char**& argv) {
       throw std::invalid_argument("unknown setting " + key + hint +
                                   "; --manta-help lists them all");
     }
-    if (!has_value && key != "--manta-help") {
+    const bool is_switch = key == "--manta-help" || key == "--manta-summary";
+    if (!has_value && !is_switch) {
       if (i + 1 >= argc) throw std::invalid_argument(key + " needs a value");
       value = argv[++i];
     }
@@ -254,8 +268,10 @@ std::string settings_help() {
   std::string s = "Manta settings (flag, environment variable, default):\n";
   for (const auto& i : settings()) {
     s += fmt::format("  {:<30} {:<28} default: {}\n      {}\n",
-                     i.flag + (i.flag == "--manta-help" ? "" : "=VALUE"), i.env,
-                     i.fallback.empty() ? "(none)" : i.fallback, i.help);
+                     i.flag + (i.flag == "--manta-help"      ? ""
+                               : i.flag == "--manta-summary" ? "[=FILE]"
+                                                             : "=VALUE"),
+                     i.env, i.fallback.empty() ? "(none)" : i.fallback, i.help);
   }
   return s;
 }

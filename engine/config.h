@@ -27,7 +27,9 @@ struct Config {
   int shutdown_timeout_s = 30;
   std::string log_level = "warn";
   std::string topology_xml;
-  std::string timeline;  // write a Chrome trace of all tasks here at shutdown
+  std::string timeline;            // write a Chrome trace of all tasks here at shutdown
+  std::string transport = "auto";  // auto, ucx or mpi
+  std::string summary;             // at shutdown: "-" prints memory_summary to stderr, else a file
   bool help = false;
 };
 

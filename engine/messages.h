@@ -35,6 +35,13 @@ enum class MessageType : std::uint8_t {
   actor_died,       // host -> rank 0: it is dead (the name is free again)
   name_lookup,      // anyone -> rank 0: which actor has this name?
   name_result,      // rank 0 -> asker
+  add_borrower,     // borrower -> owner: this rank now holds references to the object
+  borrow_ack,       // owner -> borrower: registered
+  remove_borrower,  // borrower -> owner: this rank holds no more references
+  copy_done,        // getter -> owner: a read ended; the getter now holds a copy (or not)
+  pull_done,        // getter -> holder: an RMA read of an exposed object ended
+  summary_request,  // asker -> every rank: report your object store
+  summary_reply,    // rank -> asker
 };
 
 /// How an object's state is described in task_done and object_status.

@@ -1,6 +1,27 @@
 #include "engine/object_store.h"
 
+#include <algorithm>
+#include <climits>
+
 namespace manta::engine {
+namespace {
+// Objects this large get one reader per copy at a time, so a broadcast fans out over copies.
+constexpr std::uint64_t kSpreadSize = std::uint64_t{1} << 20;
+
+const char* state_name(ObjectStore::State s) {
+  switch (s) {
+    case ObjectStore::State::pending:
+      return "pending";
+    case ObjectStore::State::ready:
+      return "ready";
+    case ObjectStore::State::remote:
+      return "remote";
+    case ObjectStore::State::failed:
+      return "failed";
+  }
+  return "?";
+}
+}  // namespace
 
 void ObjectStore::Waiter::notify() {
   {
@@ -8,6 +29,12 @@ void ObjectStore::Waiter::notify() {
     signaled.store(true, std::memory_order_release);
   }
   cv.notify_one();
+}
+
+void ObjectStore::Freed::merge(Freed&& other) {
+  tell.insert(tell.end(), other.tell.begin(), other.tell.end());
+  for (auto& t : other.contained) contained.push_back(std::move(t));
+  if (!decoded) decoded = std::move(other.decoded);
 }
 
 void ObjectStore::Wakeups::run() {
@@ -23,6 +50,41 @@ void ObjectStore::collect(Entry& e, Wakeups& w, bool finished) {
   }
 }
 
+void ObjectStore::add_location(Entry& e, int rank) {
+  for (const auto& l : e.locations) {
+    if (l.rank == rank) return;
+  }
+  e.locations.push_back({rank, 0});
+}
+
+ObjectStore::Freed ObjectStore::erase(std::unordered_map<ObjectId, Entry>::iterator it) {
+  Freed f;
+  Entry& e = it->second;
+  if (owned(it->first)) {
+    for (const auto& l : e.locations) {
+      if (l.rank != rank_) f.tell.push_back(l.rank);
+    }
+  }
+  f.contained = std::move(e.contained);
+  f.decoded = std::move(e.decoded);
+  if (e.bytes) bytes_ -= e.size;
+  entries_.erase(it);
+  return f;
+}
+
+ObjectStore::Freed ObjectStore::free_if_unreferenced(
+    std::unordered_map<ObjectId, Entry>::iterator it) {
+  Entry& e = it->second;
+  if (!owned(it->first) || !e.token.expired() || e.state == State::pending || !e.waiters.empty() ||
+      !e.on_finished.empty() || !e.queued_readers.empty()) {
+    return {};
+  }
+  for (const auto& [r, n] : e.borrowers) {
+    if (n > 0) return {};
+  }
+  return erase(it);
+}
+
 std::shared_ptr<detail::RefToken> ObjectStore::create_pending(const ObjectId& id) {
   auto token = std::make_shared<detail::RefToken>(id);
   std::lock_guard lock(mutex_);
@@ -32,7 +94,8 @@ std::shared_ptr<detail::RefToken> ObjectStore::create_pending(const ObjectId& id
 }
 
 std::shared_ptr<detail::RefToken> ObjectStore::create_ready(const ObjectId& id, SharedBuffer bytes,
-                                                            std::uint64_t tag) {
+                                                            std::uint64_t tag,
+                                                            TokenList contained) {
   auto token = std::make_shared<detail::RefToken>(id);
   std::lock_guard lock(mutex_);
   Entry& e = entries_[id];
@@ -42,52 +105,65 @@ std::shared_ptr<detail::RefToken> ObjectStore::create_ready(const ObjectId& id, 
   e.bytes = std::move(bytes);
   e.tag = tag;
   e.token = token;
+  e.contained = std::move(contained);
+  add_location(e, rank_);
   return token;
 }
 
-std::shared_ptr<detail::RefToken> ObjectStore::acquire(const ObjectId& id) {
-  std::lock_guard lock(mutex_);
-  Entry& e = entries_[id];
-  if (auto t = e.token.lock()) return t;
-  auto token = std::make_shared<detail::RefToken>(id);
-  e.token = token;
-  return token;
-}
-
-std::optional<int> ObjectStore::release(const ObjectId& id) {
+ObjectStore::Acquired ObjectStore::acquire(const ObjectId& id) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
-  if (it == entries_.end() || !it->second.token.expired()) return std::nullopt;
-  Entry& e = it->second;
-  if (id.owner == rank_ && e.state == State::pending) {
-    e.released = true;  // freed when its task reports
-    return std::nullopt;
+  if (it == entries_.end()) {
+    it = entries_.emplace(id, Entry{}).first;
+    if (owned(id)) {
+      // A reference that came back after its object was freed: fail its gets, don't hang.
+      it->second.state = State::failed;
+      it->second.error = std::make_shared<const ErrorInfo>(
+          ErrorInfo{ErrorKind::object_lost, rank_, "", "",
+                    id.to_string() + " was freed: no reference to it was left"});
+    }
   }
-  if (e.primary || !e.waiters.empty() || !e.on_finished.empty()) return std::nullopt;
-  std::optional<int> free_at;
-  if (id.owner == rank_ && e.location >= 0 && e.location != rank_) free_at = e.location;
-  if (e.bytes) bytes_ -= e.size;
-  entries_.erase(it);
-  return free_at;
+  Entry& e = it->second;
+  if (auto t = e.token.lock()) return {std::move(t), false};
+  auto token = std::make_shared<detail::RefToken>(id);
+  e.token = token;
+  const bool borrow = !owned(id) && !e.borrowing;
+  if (borrow) e.borrowing = true;
+  return {std::move(token), borrow};
 }
 
-std::optional<int> ObjectStore::finish_owned(const ObjectId& id, Entry& e) {
-  if (!e.released || !e.waiters.empty() || !e.on_finished.empty()) return std::nullopt;
-  std::optional<int> free_at;
-  if (e.location >= 0 && e.location != rank_) free_at = e.location;
-  if (e.bytes) bytes_ -= e.size;
-  entries_.erase(id);
-  return free_at;
+ObjectStore::Released ObjectStore::release(const ObjectId& id) {
+  std::lock_guard lock(mutex_);
+  Released r;
+  auto it = entries_.find(id);
+  if (it == entries_.end() || !it->second.token.expired()) return r;
+  Entry& e = it->second;
+  if (owned(id)) {
+    r.freed = free_if_unreferenced(it);
+    return r;
+  }
+  r.tell_owner = e.borrowing;
+  e.borrowing = false;
+  // The decoded value may hold references of its own; they go with the last local reference.
+  r.freed.decoded = std::move(e.decoded);
+  e.decoded_tag = 0;
+  if (e.primary || e.copy || !e.waiters.empty() || !e.on_finished.empty()) return r;
+  Freed f = erase(it);
+  r.freed.merge(std::move(f));
+  return r;
 }
 
-std::optional<int> ObjectStore::set_ready(const ObjectId& id, SharedBuffer bytes,
-                                          std::uint64_t tag) {
+ObjectStore::Freed ObjectStore::set_ready(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
+                                          TokenList contained) {
   Wakeups w;
-  std::optional<int> free_at;
+  Freed f;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
-    if (it == entries_.end()) return std::nullopt;  // nobody here wants it any more
+    if (it == entries_.end()) {
+      f.contained = std::move(contained);
+      return f;  // nobody here wants it any more
+    }
     Entry& e = it->second;
     if (e.bytes) bytes_ -= e.size;
     e.state = State::ready;
@@ -95,52 +171,65 @@ std::optional<int> ObjectStore::set_ready(const ObjectId& id, SharedBuffer bytes
     e.bytes = std::move(bytes);
     e.tag = tag;
     e.fetching = false;
+    e.resolving = false;
+    for (auto& t : contained) e.contained.push_back(std::move(t));
     bytes_ += e.size;
+    if (owned(id)) add_location(e, rank_);
     collect(e, w, true);
-    if (id.owner == rank_) free_at = finish_owned(id, e);
+    f = free_if_unreferenced(it);
   }
   w.run();
-  return free_at;
+  return f;
 }
 
-std::optional<int> ObjectStore::set_remote(const ObjectId& id, int location, std::uint64_t size,
-                                           std::uint64_t tag) {
+ObjectStore::Freed ObjectStore::set_remote(const ObjectId& id, int location, std::uint64_t size,
+                                           std::uint64_t tag, bool fetching) {
   Wakeups w;
-  std::optional<int> free_at;
+  Freed f;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
-    if (it == entries_.end())
-      return id.owner == rank_ ? std::optional<int>(location) : std::nullopt;
+    if (it == entries_.end()) {
+      if (owned(id)) f.tell.push_back(location);  // its result is not wanted
+      return f;
+    }
     Entry& e = it->second;
-    e.state = State::remote;
+    if (e.state != State::ready) e.state = State::remote;
     e.location = location;
     e.size = size;
     e.tag = tag;
+    e.resolving = false;
+    if (fetching) e.fetching = true;
+    if (owned(id)) add_location(e, location);
     collect(e, w, true);
-    if (id.owner == rank_) free_at = finish_owned(id, e);
+    f = free_if_unreferenced(it);
   }
   w.run();
-  return free_at;
+  return f;
 }
 
-void ObjectStore::set_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error) {
+ObjectStore::Freed ObjectStore::set_failed(const ObjectId& id,
+                                           std::shared_ptr<const ErrorInfo> error) {
   Wakeups w;
+  Freed f;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
-    if (it == entries_.end()) return;
+    if (it == entries_.end()) return f;
     Entry& e = it->second;
     e.state = State::failed;
     e.error = std::move(error);
     e.fetching = false;
+    e.resolving = false;
     collect(e, w, true);
-    if (id.owner == rank_) finish_owned(id, e);
+    f = free_if_unreferenced(it);
   }
   w.run();
+  return f;
 }
 
-void ObjectStore::store_primary(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag) {
+void ObjectStore::store_primary(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
+                                TokenList contained) {
   std::lock_guard lock(mutex_);
   Entry& e = entries_[id];
   if (e.bytes) bytes_ -= e.size;
@@ -149,19 +238,145 @@ void ObjectStore::store_primary(const ObjectId& id, SharedBuffer bytes, std::uin
   e.size = bytes->size();
   e.bytes = std::move(bytes);
   e.tag = tag;
+  for (auto& t : contained) e.contained.push_back(std::move(t));
   bytes_ += e.size;
 }
 
-void ObjectStore::free_primary(const ObjectId& id) {
+bool ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag) {
+  Wakeups w;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      it = entries_.emplace(id, Entry{}).first;  // an argument fetched for a task
+    }
+    Entry& e = it->second;
+    if (e.bytes) bytes_ -= e.size;
+    e.state = State::ready;
+    e.size = bytes->size();
+    e.bytes = std::move(bytes);
+    e.tag = tag;
+    e.fetching = false;
+    e.resolving = false;
+    e.copy = !owned(id);
+    bytes_ += e.size;
+    collect(e, w, true);
+  }
+  w.run();
+  return true;
+}
+
+ObjectStore::Freed ObjectStore::free_copy(const ObjectId& id) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
-  if (it == entries_.end()) return;
+  if (it == entries_.end() || owned(id)) return {};
   Entry& e = it->second;
   e.primary = false;
-  if (e.token.expired() && e.waiters.empty() && e.on_finished.empty()) {
-    if (e.bytes) bytes_ -= e.size;
-    entries_.erase(it);
+  e.copy = false;
+  if (e.token.expired() && e.waiters.empty() && e.on_finished.empty()) return erase(it);
+  return {};
+}
+
+bool ObjectStore::add_borrower(const ObjectId& id, int rank) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return false;
+  for (auto& [r, n] : it->second.borrowers) {
+    if (r == rank) {
+      ++n;
+      return true;
+    }
   }
+  it->second.borrowers.emplace_back(rank, 1);
+  return true;
+}
+
+ObjectStore::Freed ObjectStore::remove_borrower(const ObjectId& id, int rank) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return {};
+  auto& b = it->second.borrowers;
+  auto at = std::find_if(b.begin(), b.end(), [&](const auto& p) { return p.first == rank; });
+  if (at == b.end()) {
+    b.emplace_back(rank, -1);  // its registration is still on its way
+  } else if (--at->second == 0) {
+    b.erase(at);
+  }
+  return free_if_unreferenced(it);
+}
+
+std::optional<ObjectStore::Assignment> ObjectStore::pick(Entry& e, int requester) const {
+  Location* best = nullptr;
+  int busy = 0;
+  for (auto& l : e.locations) {
+    busy += l.readers;
+    if (l.rank == requester) continue;
+    // Fewest readers; on a tie prefer a later copy, which takes load off the first location.
+    if (!best || l.readers <= best->readers) best = &l;
+  }
+  if (!best) return std::nullopt;
+  const int limit = e.size >= kSpreadSize ? 1 : INT_MAX;
+  if (best->readers >= limit && busy > 0) return std::nullopt;
+  ++best->readers;
+  return Assignment{requester, best->rank, e.size, e.tag};
+}
+
+std::optional<ObjectStore::Assignment> ObjectStore::assign_reader(const ObjectId& id, int requester,
+                                                                  bool may_queue) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return std::nullopt;
+  Entry& e = it->second;
+  if (auto a = pick(e, requester)) return a;
+  if (may_queue) {
+    e.queued_readers.push_back(requester);
+    return std::nullopt;
+  }
+  // No queueing: read the least busy location anyway.
+  Location* best = nullptr;
+  for (auto& l : e.locations) {
+    if (l.rank != requester && (!best || l.readers < best->readers)) best = &l;
+  }
+  if (!best) return std::nullopt;
+  ++best->readers;
+  return Assignment{requester, best->rank, e.size, e.tag};
+}
+
+int ObjectStore::any_location(const ObjectId& id) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return -1;
+  const Entry& e = it->second;
+  if (e.state == State::ready && e.bytes) return rank_;
+  const Location* best = nullptr;
+  for (const auto& l : e.locations) {
+    if (!best || l.readers <= best->readers) best = &l;
+  }
+  return best ? best->rank : e.location;
+}
+
+std::vector<ObjectStore::Assignment> ObjectStore::reader_done(const ObjectId& id, int from,
+                                                              int copy_at, bool* known,
+                                                              Freed* freed) {
+  std::vector<Assignment> out;
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  *known = it != entries_.end();
+  if (!*known) return out;
+  Entry& e = it->second;
+  for (auto& l : e.locations) {
+    if (l.rank == from && l.readers > 0) --l.readers;
+  }
+  if (copy_at >= 0) add_location(e, copy_at);
+  while (!e.queued_readers.empty()) {
+    auto a = pick(e, e.queued_readers.front());
+    if (!a) break;
+    out.push_back(*a);
+    e.queued_readers.erase(e.queued_readers.begin());
+  }
+  Freed f = free_if_unreferenced(it);
+  if (freed) freed->merge(std::move(f));
+  return out;
 }
 
 ObjectStore::View ObjectStore::view(const ObjectId& id) const {
@@ -219,6 +434,12 @@ bool ObjectStore::start_resolve(const ObjectId& id) {
   return true;
 }
 
+void ObjectStore::end_resolve(const ObjectId& id) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it != entries_.end()) it->second.resolving = false;
+}
+
 void ObjectStore::fetch_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error) {
   Wakeups w;
   {
@@ -227,6 +448,7 @@ void ObjectStore::fetch_failed(const ObjectId& id, std::shared_ptr<const ErrorIn
     if (it == entries_.end()) return;
     Entry& e = it->second;
     e.fetching = false;
+    e.resolving = false;
     e.state = State::failed;
     e.error = std::move(error);
     collect(e, w, true);
@@ -235,12 +457,15 @@ void ObjectStore::fetch_failed(const ObjectId& id, std::shared_ptr<const ErrorIn
 }
 
 void ObjectStore::cache_decoded(const ObjectId& id, std::uint64_t tag,
-                                std::shared_ptr<const void> value) {
+                                std::shared_ptr<const void> value, bool views_bytes) {
+  std::shared_ptr<const void> old;
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end() || it->second.state != State::ready) return;
+  old = std::move(it->second.decoded);
   it->second.decoded = std::move(value);
   it->second.decoded_tag = tag;
+  it->second.decoded_views = views_bytes;
 }
 
 void ObjectStore::stop() {
@@ -261,6 +486,47 @@ bool ObjectStore::stopped() const {
 ObjectStore::Stats ObjectStore::stats() const {
   std::lock_guard lock(mutex_);
   return {entries_.size(), bytes_};
+}
+
+void ObjectStore::summarize(RankMemory& m, std::vector<ObjectSummary>& objects,
+                            std::size_t max_objects) const {
+  std::lock_guard lock(mutex_);
+  m.objects = entries_.size();
+  m.bytes = bytes_;
+  for (const auto& [id, e] : entries_) {
+    const bool referenced = !e.token.expired();
+    // The store and a decoded view of it account for two owners; any more is a reader.
+    const long holders = e.bytes ? e.bytes.use_count() : 0;
+    const bool pinned = holders > 1 + (e.decoded && e.decoded_views ? 1 : 0) ||
+                        (e.decoded && e.decoded.use_count() > 1);
+    const std::uint64_t here = e.bytes ? e.size : 0;
+    if (owned(id)) ++m.owned_objects;
+    if (!owned(id) && referenced) ++m.borrowed_refs;
+    if (e.primary) ++m.primary_copies;
+    if (e.copy) ++m.cached_copies;
+    if (referenced) m.in_use_bytes += here;
+    if (pinned) {
+      m.pinned_bytes += here;
+    } else {
+      m.spillable_bytes += here;
+    }
+    if (max_objects == 0) continue;
+    ObjectSummary o;
+    o.id = id;
+    o.rank = rank_;
+    o.size = e.size;
+    o.role = owned(id) ? "owned" : e.primary ? "primary copy" : e.copy ? "cached copy" : "borrowed";
+    o.state = state_name(e.state);
+    o.referenced = referenced;
+    o.pinned = pinned;
+    for (const auto& [r, n] : e.borrowers) o.borrowers += n > 0;
+    o.locations = static_cast<int>(e.locations.size());
+    o.contained = static_cast<int>(e.contained.size());
+    objects.push_back(std::move(o));
+  }
+  std::sort(objects.begin(), objects.end(),
+            [](const ObjectSummary& a, const ObjectSummary& b) { return a.size > b.size; });
+  if (objects.size() > max_objects) objects.resize(max_objects);
 }
 
 }  // namespace manta::engine

@@ -5,12 +5,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 
 #include "engine/function_table.h"
 #include "engine/log.h"
 #include "engine/messages.h"
 #include "gpu/topology.h"
+#if MANTA_HAVE_UCX
+#include "transport/ucx_data_plane.h"
+#endif
 
 namespace manta::engine {
 
@@ -22,6 +28,11 @@ namespace {
 
 Runtime* g_runtime = nullptr;
 thread_local Buffer t_scratch;  // message being built on this thread
+
+std::uint64_t lease_key(int reader, int tag) {
+  return static_cast<std::uint64_t>(static_cast<std::uint32_t>(reader)) << 32 |
+         static_cast<std::uint32_t>(tag);
+}
 
 std::uint64_t node_memory_share(int local_ranks) {
   const long pages = sysconf(_SC_PHYS_PAGES);
@@ -118,6 +129,7 @@ void Runtime::start() {
   opts.chunk_size = config_.chunk_size;
   opts.tick = std::chrono::milliseconds(config_.report_interval_ms);
   channel_ = std::make_unique<transport::ControlChannel>(world_.comm, opts);
+  start_data_plane();
   channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
                   [this] { on_tick(); });
   if (!config_.timeline.empty()) timeline_ = std::make_unique<Timeline>(world_.rank);
@@ -151,6 +163,45 @@ void Runtime::start() {
              total.to_string());
 }
 
+void Runtime::start_data_plane() {
+  // Collective; every rank must agree on the transport, so a rank that asks for MPI makes it MPI.
+  const bool want_ucx = transport::all_true(world_.comm, config_.transport != "mpi");
+  std::string why = "built without UCX";
+#if MANTA_HAVE_UCX
+  if (want_ucx) {
+    transport::UcxDataPlane::Options o;
+    o.chunk_size = config_.chunk_size;
+    data_plane_ = transport::UcxDataPlane::create(world_.comm, o, &why);
+  } else {
+    why = "--manta-transport=mpi";
+  }
+#endif
+#if MANTA_HAVE_UCX
+  if (data_plane_) {
+    // Reads of this rank's memory are served by its own progress (UCX emulates RMA over
+    // shared memory here), so the loop stays awake while any object is exposed to a reader.
+    channel_->set_extra_progress([this, dp = data_plane_] {
+      return dp->progress() || dp->busy() || leases_open_.load(std::memory_order_relaxed) > 0;
+    });
+    log().info("large objects move by UCX RMA reads");
+    return;
+  }
+#endif
+  if (config_.transport == "ucx") {
+    if (world_.rank == 0) {
+      std::fprintf(stderr,
+                   "manta: init failed: --manta-transport=ucx but UCX cannot be used (%s); use "
+                   "--manta-transport=mpi or auto\n",
+                   why.c_str());
+    }
+    std::fflush(stderr);
+    transport::finish_mpi(world_);
+    std::_Exit(2);
+  }
+  (void)want_ucx;
+  log().info("large objects move over MPI ({})", why);
+}
+
 int Runtime::serve() {
   {
     std::unique_lock lock(stop_mutex_);
@@ -163,11 +214,14 @@ int Runtime::serve() {
   send_timeline();
   send(0, [](WireWriter& w) { w.put(MessageType::shutdown_ack); });
   channel_->stop();
+  data_plane_.reset();
   transport::finish_mpi(world_);
   return 0;
 }
 
 void Runtime::shutdown(bool failed) {
+  if (stopping_) return;
+  if (!failed) print_summary();  // while every rank still answers
   if (stopping_.exchange(true)) return;
   store_.stop();
   actors_->stop();
@@ -185,6 +239,7 @@ void Runtime::shutdown(bool failed) {
     transport::abort_job(world_.comm, failed ? 1 : 3);
   }
   channel_->stop();
+  data_plane_.reset();
   write_timeline();
   transport::finish_mpi(world_);
 }
@@ -332,7 +387,7 @@ void Runtime::resolve_one(const TaskPtr& t, std::size_t i) {
   ObjectStore::View v = store_.view(id);
   if (v.exists && v.state == ObjectStore::State::pending) {
     if (store_.when_finished(id, [this, t, i] { resolve_one(t, i); })) {
-      if (id.owner != world_.rank && store_.start_resolve(id)) ask_owner(id);
+      if (id.owner != world_.rank && store_.start_resolve(id)) ask_owner(id, false);
       return;
     }
     v = store_.view(id);  // finished in between
@@ -419,7 +474,7 @@ void Runtime::fail_task(const TaskPtr& t, ErrorInfo error) {
   if (t->id.submitter == world_.rank) {
     complete_owned(t, nullptr, 0, err);
   } else {
-    send(t->id.submitter, [&](WireWriter& w) {
+    send_gated(t->id.submitter, [&](WireWriter& w) {
       w.put(MessageType::task_done).put(t->id).put(ResultKind::failed);
       write_error(w, *err);
     });
@@ -505,16 +560,15 @@ void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr
   for (std::size_t i = 0; i < t->args.size(); ++i) {
     TaskArg& a = t->args[i];
     if (!a.is_ref) continue;
-    if (a.location == world_.rank) {
-      ObjectStore::View v = store_.view(a.ref);
-      if (v.exists && v.state == ObjectStore::State::ready) {
-        a.is_ref = false;
-        a.buffer = v.bytes;
-        a.offset = 0;
-        a.size = v.size;
-        a.tag = v.tag;
-        continue;
-      }
+    // Here already: made here, or a copy an earlier get or task fetched.
+    ObjectStore::View v = store_.view(a.ref);
+    if (v.exists && v.state == ObjectStore::State::ready) {
+      a.is_ref = false;
+      a.buffer = v.bytes;
+      a.offset = 0;
+      a.size = v.size;
+      a.tag = v.tag;
+      continue;
     }
     to_pull.push_back(i);
   }
@@ -526,9 +580,22 @@ void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr
   auto done = std::make_shared<std::function<void(const TaskPtr&)>>(std::move(then));
   for (std::size_t i : to_pull) {
     TaskArg& a = t->args[i];
-    pull(a.ref, a.location,
-         [t, i, done](SharedBuffer bytes, std::uint64_t tag, std::shared_ptr<const ErrorInfo> err) {
+    const ObjectId id = a.ref;
+    pull(id, a.location,
+         [this, t, i, done, id](SharedBuffer bytes, std::uint64_t tag,
+                                std::shared_ptr<const ErrorInfo> err) {
            TaskArg& arg = t->args[i];
+           if (!err) {
+             // Keep the copy, so later tasks and gets here need no transfer.
+             if (id.owner == world_.rank) {
+               apply_freed(id, store_.set_ready(id, bytes, tag));
+             } else {
+               store_.store_copy(id, bytes, tag);
+               send(id.owner, [&](WireWriter& w) {
+                 w.put(MessageType::copy_done).put(id).put<std::int32_t>(-1).put<std::uint8_t>(1);
+               });
+             }
+           }
            if (err) {
              t->set_input_error(std::move(err));
            } else {
@@ -565,7 +632,8 @@ void Runtime::run_task(const TaskPtr& t) {
     }
     for (std::size_t i = 0; i < t->args.size(); ++i) {
       const TaskArg& a = t->args[i];
-      views[i] = {a.buffer ? a.buffer->data() + a.offset : nullptr, a.size, a.tag};
+      views[i] = {a.buffer ? a.buffer->data() + a.offset : nullptr, a.size, a.tag,
+                  a.buffer ? &a.buffer : nullptr};
     }
     const std::int64_t start_us = timeline_ ? Timeline::now_us() : 0;
     try {
@@ -614,46 +682,51 @@ void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result,
     }
     if (error && retry(t, *error)) return;
     SharedBuffer bytes;
-    if (!error) bytes = std::make_shared<const Buffer>(std::move(result.bytes));
-    complete_owned(t, std::move(bytes), result.tag, std::move(error));
+    if (!error) {
+      bytes = result.shared ? std::move(result.shared)
+                            : std::make_shared<const Buffer>(std::move(result.bytes));
+    }
+    complete_owned(t, std::move(bytes), result.tag, std::move(error), std::move(result.contained));
     return;
   }
+  // Replies release the submitter's hold on the arguments: they wait for this rank's borrows.
   if (error) {
-    send(owner, [&](WireWriter& w) {
+    send_gated(owner, [&](WireWriter& w) {
       w.put(MessageType::task_done).put(t->id).put(ResultKind::failed);
       write_error(w, *error);
     });
-  } else if (result.bytes.size() <= config_.inline_limit) {
-    send(owner, [&](WireWriter& w) {
-      w.put(MessageType::task_done)
-          .put(t->id)
-          .put(ResultKind::value)
-          .put(result.tag)
-          .bytes(result.bytes.span());
+  } else if (result.size() <= config_.inline_limit && result.contained.empty()) {
+    send_gated(owner, [&](WireWriter& w) {
+      w.put(MessageType::task_done).put(t->id).put(ResultKind::value).put(result.tag);
+      w.bytes(result.shared ? result.shared->span() : result.bytes.span());
     });
   } else {
-    // Large results stay here; the owner learns where, and getters pull them.
-    const std::uint64_t size = result.bytes.size();
+    // Large results stay here; the owner learns where, and getters pull them. So do results
+    // holding references: this copy keeps them alive for as long as the owner keeps the result.
+    const std::uint64_t size = result.size();
     store_.store_primary(t->return_object(),
-                         std::make_shared<const Buffer>(std::move(result.bytes)), result.tag);
-    send(owner, [&](WireWriter& w) {
+                         result.shared ? std::move(result.shared)
+                                       : std::make_shared<const Buffer>(std::move(result.bytes)),
+                         result.tag, std::move(result.contained));
+    send_gated(owner, [&](WireWriter& w) {
       w.put(MessageType::task_done)
           .put(t->id)
           .put(ResultKind::located)
           .put(result.tag)
           .put(world_.rank)
-          .put(size);
+          .put(size)
+          .put<std::uint8_t>(0);
     });
   }
 }
 
 void Runtime::complete_owned(const TaskPtr& t, SharedBuffer bytes, std::uint64_t tag,
-                             std::shared_ptr<const ErrorInfo> error) {
+                             std::shared_ptr<const ErrorInfo> error, TokenList contained) {
   const ObjectId id = t->return_object();
   if (error) {
-    store_.set_failed(id, std::move(error));
+    apply_freed(id, store_.set_failed(id, std::move(error)));
   } else {
-    free_remote(store_.set_ready(id, std::move(bytes), tag), id);
+    apply_freed(id, store_.set_ready(id, std::move(bytes), tag, std::move(contained)));
   }
 }
 
@@ -669,29 +742,164 @@ void Runtime::pull(const ObjectId& id, int from, PullDone done) {
   send(from, [&](WireWriter& w) { w.put(MessageType::pull_request).put(id).put(tag); });
 }
 
-void Runtime::ask_owner(const ObjectId& id) {
-  send(id.owner, [&](WireWriter& w) { w.put(MessageType::resolve_object).put(id); });
+void Runtime::pull_copy(const ObjectId& id, int at, bool assigned) {
+  pull(id, at,
+       [this, id, at, assigned](SharedBuffer bytes, std::uint64_t tag,
+                                std::shared_ptr<const ErrorInfo> err) {
+         const bool ok = err == nullptr;
+         if (!ok) {
+           store_.fetch_failed(id, std::move(err));
+         } else if (id.owner == world_.rank) {
+           apply_freed(id, store_.set_ready(id, std::move(bytes), tag));
+         } else {
+           store_.store_copy(id, std::move(bytes), tag);
+         }
+         if (id.owner == world_.rank) {
+           read_ended(id, at, ok ? world_.rank : -1);
+         } else {
+           send(id.owner, [&](WireWriter& w) {
+             w.put(MessageType::copy_done)
+                 .put(id)
+                 .put<std::int32_t>(assigned ? at : -1)
+                 .put<std::uint8_t>(ok);
+           });
+         }
+       });
 }
 
-void Runtime::free_remote(std::optional<int> location, const ObjectId& id) {
-  if (!location || *location == world_.rank || stopping_) return;
-  send(*location, [&](WireWriter& w) { w.put(MessageType::free_object).put(id); });
+void Runtime::read_ended(const ObjectId& id, int from, int copy_at) {
+  bool known = false;
+  ObjectStore::Freed freed;
+  for (const auto& a : store_.reader_done(id, from, copy_at, &known, &freed)) {
+    send_located(a.requester, id, a);
+  }
+  apply_freed(id, std::move(freed));
 }
 
-std::shared_ptr<detail::RefToken> Runtime::put(Buffer&& bytes, std::uint64_t tag) {
+void Runtime::send_located(int dest, const ObjectId& id, const ObjectStore::Assignment& a) {
+  send(dest, [&](WireWriter& w) {
+    w.put(MessageType::object_status)
+        .put(id)
+        .put(ResultKind::located)
+        .put(a.tag)
+        .put<std::int32_t>(a.at)
+        .put(a.size)
+        .put<std::uint8_t>(1);
+  });
+}
+
+void Runtime::ask_owner(const ObjectId& id, bool want_pull) {
+  send(id.owner, [&](WireWriter& w) {
+    w.put(MessageType::resolve_object).put(id).put<std::uint8_t>(want_pull);
+  });
+}
+
+void Runtime::on_resolve_object(int source, WireReader& r) {
+  const auto id = r.get<ObjectId>();
+  const bool want_pull = r.get<std::uint8_t>() != 0;
+  auto reply = [this, source, id, want_pull] {
+    ObjectStore::View v = store_.view(id);
+    if (v.exists && v.state != ObjectStore::State::failed &&
+        !(v.state == ObjectStore::State::ready && v.size <= config_.inline_limit)) {
+      if (want_pull) {
+        // The owner picks the copy to read; a busy broadcast waits for the next copy.
+        if (auto a = store_.assign_reader(id, source, /*may_queue=*/true)) {
+          send_located(source, id, *a);
+        }
+        return;
+      }
+      send(source, [&](WireWriter& w) {
+        w.put(MessageType::object_status)
+            .put(id)
+            .put(ResultKind::located)
+            .put(v.tag)
+            .put<std::int32_t>(store_.any_location(id))
+            .put(v.size)
+            .put<std::uint8_t>(0);
+      });
+      return;
+    }
+    send(source, [&](WireWriter& w) {
+      w.put(MessageType::object_status).put(id);
+      if (!v.exists) {
+        w.put(ResultKind::failed);
+        write_error(w, make_error(ErrorKind::object_lost, nullptr,
+                                  id.to_string() + " was freed by its owner before it was read"));
+      } else if (v.state == ObjectStore::State::failed) {
+        w.put(ResultKind::failed);
+        write_error(w, *v.error);
+      } else {
+        w.put(ResultKind::value).put(v.tag).bytes(v.bytes->span());
+      }
+    });
+  };
+  if (!store_.when_finished(id, reply)) reply();
+}
+
+void Runtime::apply_freed(const ObjectId& id, ObjectStore::Freed&& freed) {
+  if (!stopping_) {
+    for (int rank : freed.tell) {
+      if (rank == world_.rank) continue;
+      send_gated(rank, [&](WireWriter& w) { w.put(MessageType::free_object).put(id); });
+    }
+  }
+  // The references it held are dropped here, outside the store's lock; that may free more.
+  freed.contained.clear();
+  freed.decoded.reset();
+}
+
+void Runtime::register_borrow(const ObjectId& id) {
+  if (stopping_) return;
+  {
+    std::lock_guard lock(gate_mutex_);
+    ++unacked_borrows_;
+  }
+  send(id.owner, [&](WireWriter& w) { w.put(MessageType::add_borrower).put(id); });
+}
+
+void Runtime::send_gated(int dest, const std::function<void(WireWriter&)>& fill) {
+  std::lock_guard lock(gate_mutex_);
+  if (unacked_borrows_ == 0) {
+    send(dest, fill);
+    return;
+  }
+  Buffer message;
+  WireWriter w(message);
+  fill(w);
+  gated_.emplace_back(dest, std::move(message));
+}
+
+void Runtime::on_borrow_ack() {
+  std::lock_guard lock(gate_mutex_);
+  if (unacked_borrows_ > 0) --unacked_borrows_;
+  if (unacked_borrows_ > 0) return;
+  for (auto& [dest, message] : gated_) channel_->send(dest, message.span());
+  gated_.clear();
+}
+
+std::shared_ptr<detail::RefToken> Runtime::put(SharedBuffer bytes, std::uint64_t tag,
+                                               TokenList contained) {
   ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
-  return store_.create_ready(id, std::make_shared<const Buffer>(std::move(bytes)), tag);
+  return store_.create_ready(id, std::move(bytes), tag, std::move(contained));
 }
 
 std::shared_ptr<detail::RefToken> Runtime::acquire_ref(const ObjectId& id) {
-  return store_.acquire(id);
+  ObjectStore::Acquired a = store_.acquire(id);
+  if (a.new_borrow) register_borrow(id);
+  return std::move(a.token);
 }
 
-void Runtime::release_ref(const ObjectId& id) { free_remote(store_.release(id), id); }
+void Runtime::release_ref(const ObjectId& id) {
+  ObjectStore::Released r = store_.release(id);
+  if (r.tell_owner && !stopping_) {
+    send_gated(id.owner, [&](WireWriter& w) { w.put(MessageType::remove_borrower).put(id); });
+  }
+  apply_freed(id, std::move(r.freed));
+}
 
 void Runtime::cache_decoded(const ObjectId& id, std::uint64_t tag,
-                            std::shared_ptr<const void> value) {
-  store_.cache_decoded(id, tag, std::move(value));
+                            std::shared_ptr<const void> value, bool views_bytes) {
+  store_.cache_decoded(id, tag, std::move(value), views_bytes);
 }
 
 detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
@@ -723,18 +931,15 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
     }
     if (v.state == ObjectStore::State::remote) {
       if (store_.start_fetch(id)) {
-        pull(id, v.location,
-             [this, id](SharedBuffer bytes, std::uint64_t tag,
-                        std::shared_ptr<const ErrorInfo> err) {
-               if (err) {
-                 store_.fetch_failed(id, std::move(err));
-               } else {
-                 store_.set_ready(id, std::move(bytes), tag);
-               }
-             });
+        if (id.owner == world_.rank) {
+          auto a = store_.assign_reader(id, world_.rank, /*may_queue=*/false);
+          pull_copy(id, a ? a->at : v.location, a.has_value());
+        } else {
+          ask_owner(id, /*want_pull=*/true);  // the owner says which copy to read
+        }
       }
     } else if (id.owner != world_.rank) {
-      if (store_.start_resolve(id)) ask_owner(id);
+      if (store_.start_resolve(id)) ask_owner(id, /*want_pull=*/true);
     } else if (sched && sched->run_inline(TaskId{id.owner, id.seq})) {
       continue;  // ran the task ourselves
     }
@@ -790,7 +995,7 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
       ready[i] = v.exists && v.state != ObjectStore::State::pending;
       count += ready[i];
       if (!ready[i] && v.exists && ids[i].owner != world_.rank && store_.start_resolve(ids[i])) {
-        ask_owner(ids[i]);
+        ask_owner(ids[i], false);
       }
     }
     const bool timed_out = deadline && Clock::now() >= *deadline;
@@ -1162,31 +1367,9 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
       case MessageType::task_done:
         on_task_done(source, r);
         break;
-      case MessageType::resolve_object: {
-        const auto id = r.get<ObjectId>();
-        auto reply = [this, source, id] {
-          ObjectStore::View v = store_.view(id);
-          send(source, [&](WireWriter& w) {
-            w.put(MessageType::object_status).put(id);
-            if (!v.exists) {
-              w.put(ResultKind::failed);
-              write_error(
-                  w, make_error(ErrorKind::object_lost, nullptr,
-                                id.to_string() + " was freed by its owner before it was read"));
-            } else if (v.state == ObjectStore::State::failed) {
-              w.put(ResultKind::failed);
-              write_error(w, *v.error);
-            } else if (v.state == ObjectStore::State::ready && v.size <= config_.inline_limit) {
-              w.put(ResultKind::value).put(v.tag).bytes(v.bytes->span());
-            } else {
-              const int at = v.state == ObjectStore::State::ready ? world_.rank : v.location;
-              w.put(ResultKind::located).put(v.tag).put(at).put(v.size);
-            }
-          });
-        };
-        if (!store_.when_finished(id, reply)) reply();
+      case MessageType::resolve_object:
+        on_resolve_object(source, r);
         break;
-      }
       case MessageType::object_status:
         on_object_status(r);
         break;
@@ -1196,8 +1379,65 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
       case MessageType::pull_header:
         on_pull_header(source, r);
         break;
-      case MessageType::free_object:
-        store_.free_primary(r.get<ObjectId>());
+      case MessageType::free_object: {
+        const auto id = r.get<ObjectId>();
+        apply_freed(id, store_.free_copy(id));
+        break;
+      }
+      case MessageType::add_borrower: {
+        const auto id = r.get<ObjectId>();
+        if (!store_.add_borrower(id, source)) {
+          log().debug("rank {} registered as borrower of {} after it was freed", source,
+                      id.to_string());
+        }
+        send(source, [&](WireWriter& w) { w.put(MessageType::borrow_ack).put(id); });
+        break;
+      }
+      case MessageType::borrow_ack:
+        on_borrow_ack();
+        break;
+      case MessageType::remove_borrower: {
+        const auto id = r.get<ObjectId>();
+        apply_freed(id, store_.remove_borrower(id, source));
+        break;
+      }
+      case MessageType::copy_done: {
+        const auto id = r.get<ObjectId>();
+        const auto from = r.get<std::int32_t>();
+        const bool ok = r.get<std::uint8_t>() != 0;
+        bool known = false;
+        ObjectStore::Freed freed;
+        for (const auto& a : store_.reader_done(id, from, ok ? source : -1, &known, &freed)) {
+          send_located(a.requester, id, a);
+        }
+        apply_freed(id, std::move(freed));
+        // Freed while the copy was made: the copy has nothing left to serve.
+        if (!known && ok) {
+          send_gated(source, [&](WireWriter& w) { w.put(MessageType::free_object).put(id); });
+        }
+        break;
+      }
+      case MessageType::pull_done: {
+        const auto tag = r.get<int>();
+        Lease lease;
+        {
+          std::lock_guard lock(leases_mutex_);
+          auto it = leases_.find(lease_key(source, tag));
+          if (it == leases_.end()) break;
+          lease = std::move(it->second);
+          leases_.erase(it);
+          leases_open_.fetch_sub(1, std::memory_order_relaxed);
+        }
+#if MANTA_HAVE_UCX
+        if (data_plane_) data_plane_->unexpose(lease.handle);
+#endif
+        break;
+      }
+      case MessageType::summary_request:
+        on_summary_request(source, r);
+        break;
+      case MessageType::summary_reply:
+        on_summary_reply(r);
         break;
       case MessageType::load_report:
         on_load_report(source, r);
@@ -1328,7 +1568,8 @@ void Runtime::on_task_done(int /*source*/, WireReader& r) {
   if (kind == ResultKind::failed && t) {
     ErrorInfo e = read_error(r);
     if (retry(t, e)) return;
-    store_.set_failed(id.return_object(), std::make_shared<const ErrorInfo>(std::move(e)));
+    const ObjectId oid = id.return_object();
+    apply_freed(oid, store_.set_failed(oid, std::make_shared<const ErrorInfo>(std::move(e))));
     return;
   }
   apply_result(id.return_object(), kind, r);
@@ -1341,17 +1582,27 @@ void Runtime::on_object_status(WireReader& r) {
 
 void Runtime::apply_result(const ObjectId& id, ResultKind kind, WireReader& r) {
   if (kind == ResultKind::failed) {
-    store_.set_failed(id, std::make_shared<const ErrorInfo>(read_error(r)));
+    apply_freed(id, store_.set_failed(id, std::make_shared<const ErrorInfo>(read_error(r))));
   } else if (kind == ResultKind::value) {
     const auto tag = r.get<std::uint64_t>();
     auto bytes = r.bytes();
-    free_remote(
-        store_.set_ready(id, std::make_shared<const Buffer>(bytes.data(), bytes.size()), tag), id);
+    apply_freed(
+        id, store_.set_ready(id, std::make_shared<const Buffer>(bytes.data(), bytes.size()), tag));
   } else {
     const auto tag = r.get<std::uint64_t>();
     const auto at = r.get<std::int32_t>();
     const auto size = r.get<std::uint64_t>();
-    free_remote(store_.set_remote(id, at, size, tag), id);
+    const bool assigned = r.get<std::uint8_t>() != 0;
+    const bool wanted = store_.view(id).exists;
+    apply_freed(id, store_.set_remote(id, at, size, tag, assigned && wanted));
+    if (!assigned) return;
+    if (wanted) {
+      pull_copy(id, at, true);
+    } else {
+      send(id.owner, [&](WireWriter& w) {
+        w.put(MessageType::copy_done).put(id).put<std::int32_t>(at).put<std::uint8_t>(0);
+      });
+    }
   }
 }
 
@@ -1359,19 +1610,40 @@ void Runtime::on_pull_request(int source, WireReader& r) {
   const auto id = r.get<ObjectId>();
   const auto tag = r.get<int>();
   ObjectStore::View v = store_.view(id);
-  if (v.exists && v.state == ObjectStore::State::ready) {
-    send(source, [&](WireWriter& w) {
-      w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
-    });
-    channel_->send_data(source, tag, v.bytes);
-  } else {
+  if (!v.exists || v.state != ObjectStore::State::ready) {
     send(source, [&](WireWriter& w) {
       w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(0);
       write_error(
           w, make_error(ErrorKind::object_lost, nullptr,
                         id.to_string() + " is no longer on rank " + std::to_string(world_.rank)));
     });
+    return;
   }
+  serves_.fetch_add(1, std::memory_order_relaxed);
+  bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
+  if (id.owner != world_.rank) serves_of_copies_.fetch_add(1, std::memory_order_relaxed);
+#if MANTA_HAVE_UCX
+  if (data_plane_ && v.size > 0) {
+    // The reader copies straight out of this buffer; it stays alive until pull_done.
+    Buffer descriptor;
+    const std::uint64_t handle = data_plane_->expose(v.bytes->data(), v.size, descriptor);
+    {
+      std::lock_guard lock(leases_mutex_);
+      leases_[lease_key(source, tag)] = {v.bytes, handle};
+      leases_open_.fetch_add(1, std::memory_order_relaxed);
+    }
+    send(source, [&](WireWriter& w) {
+      w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
+      w.put<std::uint8_t>(1).bytes(descriptor.span());
+    });
+    return;
+  }
+#endif
+  send(source, [&](WireWriter& w) {
+    w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
+    w.put<std::uint8_t>(0);
+  });
+  channel_->send_data(source, tag, v.bytes);
 }
 
 void Runtime::on_pull_header(int source, WireReader& r) {
@@ -1391,10 +1663,182 @@ void Runtime::on_pull_header(int source, WireReader& r) {
   }
   const auto obj_tag = r.get<std::uint64_t>();
   const auto size = r.get<std::uint64_t>();
-  channel_->receive_data(source, tag, size, [done = std::move(pull.second), obj_tag](Buffer b) {
-    done(std::make_shared<const Buffer>(std::move(b)), obj_tag, nullptr);
+  const bool rma = r.get<std::uint8_t>() != 0;
+  fetches_.fetch_add(1, std::memory_order_relaxed);
+  bytes_fetched_.fetch_add(size, std::memory_order_relaxed);
+  if (!rma) {
+    channel_->receive_data(source, tag, size, [done = std::move(pull.second), obj_tag](Buffer b) {
+      done(std::make_shared<const Buffer>(std::move(b)), obj_tag, nullptr);
+    });
+    return;
+  }
+#if MANTA_HAVE_UCX
+  auto descriptor = r.bytes();
+  auto into = std::make_shared<Buffer>(size);
+  const ObjectId id = pull.first;
+  data_plane_->get(
+      source, descriptor, into->data(), size,
+      [this, source, tag, id, into, obj_tag, done = std::move(pull.second)](std::string error) {
+        send(source, [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
+        if (!error.empty()) {
+          done(nullptr, 0,
+               std::make_shared<const ErrorInfo>(
+                   make_error(ErrorKind::object_lost, nullptr,
+                              fmt::format("reading {} from rank {} failed: {}", id.to_string(),
+                                          source, error))));
+          return;
+        }
+        done(into, obj_tag, nullptr);
+      });
+#else
+  pull.second(nullptr, 0,
+              std::make_shared<const ErrorInfo>(make_error(
+                  ErrorKind::object_lost, nullptr,
+                  fmt::format("rank {} offered an RMA read but this build has no UCX", source))));
+#endif
+}
+
+void Runtime::on_summary_request(int source, WireReader& r) {
+  const auto request = r.get<std::uint64_t>();
+  const auto max_objects = r.get<std::uint64_t>();
+  RankMemory m = local_memory();
+  std::vector<ObjectSummary> objects;
+  store_.summarize(m, objects, max_objects);
+  send(source, [&](WireWriter& w) {
+    w.put(MessageType::summary_reply).put(request);
+    w.put<std::int32_t>(m.rank)
+        .put(m.objects)
+        .put(m.bytes)
+        .put(m.owned_objects)
+        .put(m.in_use_bytes)
+        .put(m.pinned_bytes)
+        .put(m.spillable_bytes)
+        .put(m.primary_copies)
+        .put(m.cached_copies)
+        .put(m.borrowed_refs)
+        .put(m.bytes_fetched)
+        .put(m.bytes_served)
+        .put(m.fetches)
+        .put(m.serves)
+        .put(m.serves_of_copies);
+    w.put(static_cast<std::uint32_t>(objects.size()));
+    for (const auto& o : objects) {
+      w.put(o.id).put<std::int32_t>(o.rank).put(o.size).str(o.role).str(o.state);
+      w.put<std::uint8_t>(o.referenced).put<std::uint8_t>(o.pinned);
+      w.put<std::int32_t>(o.borrowers)
+          .put<std::int32_t>(o.locations)
+          .put<std::int32_t>(o.contained);
+    }
   });
 }
+
+void Runtime::on_summary_reply(WireReader& r) {
+  const auto request = r.get<std::uint64_t>();
+  RankMemory m;
+  m.rank = r.get<std::int32_t>();
+  m.objects = r.get<std::uint64_t>();
+  m.bytes = r.get<std::uint64_t>();
+  m.owned_objects = r.get<std::uint64_t>();
+  m.in_use_bytes = r.get<std::uint64_t>();
+  m.pinned_bytes = r.get<std::uint64_t>();
+  m.spillable_bytes = r.get<std::uint64_t>();
+  m.primary_copies = r.get<std::uint64_t>();
+  m.cached_copies = r.get<std::uint64_t>();
+  m.borrowed_refs = r.get<std::uint64_t>();
+  m.bytes_fetched = r.get<std::uint64_t>();
+  m.bytes_served = r.get<std::uint64_t>();
+  m.fetches = r.get<std::uint64_t>();
+  m.serves = r.get<std::uint64_t>();
+  m.serves_of_copies = r.get<std::uint64_t>();
+  std::vector<ObjectSummary> objects(r.get<std::uint32_t>());
+  for (auto& o : objects) {
+    o.id = r.get<ObjectId>();
+    o.rank = r.get<std::int32_t>();
+    o.size = r.get<std::uint64_t>();
+    o.role = r.str();
+    o.state = r.str();
+    o.referenced = r.get<std::uint8_t>() != 0;
+    o.pinned = r.get<std::uint8_t>() != 0;
+    o.borrowers = r.get<std::int32_t>();
+    o.locations = r.get<std::int32_t>();
+    o.contained = r.get<std::int32_t>();
+  }
+  {
+    std::lock_guard lock(summary_mutex_);
+    auto it = summaries_.find(request);
+    if (it == summaries_.end()) return;  // the asker gave up
+    it->second.summary.ranks.push_back(m);
+    for (auto& o : objects) it->second.summary.objects.push_back(std::move(o));
+    ++it->second.replies;
+  }
+  summary_cv_.notify_all();
+}
+
+RankMemory Runtime::local_memory() const {
+  RankMemory m;
+  m.rank = world_.rank;
+  m.bytes_fetched = bytes_fetched_.load(std::memory_order_relaxed);
+  m.bytes_served = bytes_served_.load(std::memory_order_relaxed);
+  m.fetches = fetches_.load(std::memory_order_relaxed);
+  m.serves = serves_.load(std::memory_order_relaxed);
+  m.serves_of_copies = serves_of_copies_.load(std::memory_order_relaxed);
+  return m;
+}
+
+MemorySummary Runtime::memory_summary(std::size_t max_objects) {
+  std::uint64_t request;
+  {
+    std::lock_guard lock(summary_mutex_);
+    request = next_summary_++;
+    summaries_[request];
+  }
+  for (int r = 0; r < world_.size; ++r) {
+    send(r, [&](WireWriter& w) {
+      w.put(MessageType::summary_request).put(request).put<std::uint64_t>(max_objects);
+    });
+  }
+  std::unique_lock lock(summary_mutex_);
+  const bool all = summary_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s),
+                                        [&] { return summaries_[request].replies == world_.size; });
+  MemorySummary out = std::move(summaries_[request].summary);
+  const int replies = summaries_[request].replies;
+  summaries_.erase(request);
+  lock.unlock();
+  if (!all) {
+    throw RuntimeStoppedError(
+        make_error(ErrorKind::shutdown, nullptr,
+                   fmt::format("memory_summary: {} of {} ranks did not answer within {} s",
+                               world_.size - replies, world_.size, config_.shutdown_timeout_s)));
+  }
+  std::sort(out.ranks.begin(), out.ranks.end(),
+            [](const RankMemory& a, const RankMemory& b) { return a.rank < b.rank; });
+  std::sort(out.objects.begin(), out.objects.end(),
+            [](const ObjectSummary& a, const ObjectSummary& b) { return a.size > b.size; });
+  if (out.objects.size() > max_objects) out.objects.resize(max_objects);
+  return out;
+}
+
+void Runtime::print_summary() {
+  if (config_.summary.empty()) return;
+  try {
+    const std::string text = memory_summary(20).to_string();
+    if (config_.summary == "-") {
+      std::fputs(text.c_str(), stderr);
+      std::fflush(stderr);
+    } else if (std::FILE* f = std::fopen(config_.summary.c_str(), "w")) {
+      std::fputs(text.c_str(), f);
+      std::fclose(f);
+      std::fprintf(stderr, "manta: memory summary written to %s\n", config_.summary.c_str());
+    } else {
+      log().error("--manta-summary={}: cannot write there ({})", config_.summary,
+                  std::strerror(errno));
+    }
+  } catch (const std::exception& e) {
+    log().error("memory summary: {}", e.what());
+  }
+}
+
+const char* Runtime::transport_name() const noexcept { return data_plane_ ? "ucx" : "mpi"; }
 
 void Runtime::on_load_report(int source, WireReader& r) {
   const auto queued = r.get<std::uint64_t>();

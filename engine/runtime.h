@@ -11,6 +11,7 @@
 #include <optional>
 
 #include <manta/actor.h>
+#include <manta/memory.h>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -29,6 +30,10 @@
 #include "transport/control_channel.h"
 #include "transport/mpi_world.h"
 #include "transport/wire.h"
+
+namespace manta::transport {
+class UcxDataPlane;
+}
 
 namespace manta::engine {
 
@@ -63,13 +68,17 @@ class Runtime {
 
   // The public API.
   std::shared_ptr<detail::RefToken> submit(detail::Submission&& s, const TaskOptions& options);
-  std::shared_ptr<detail::RefToken> put(Buffer&& bytes, std::uint64_t tag);
+  std::shared_ptr<detail::RefToken> put(SharedBuffer bytes, std::uint64_t tag, TokenList contained);
   detail::StoredValue get(const ObjectId& id, detail::Timeout timeout);
   std::vector<bool> wait(const std::vector<ObjectId>& ids, std::size_t num_ready,
                          detail::Timeout timeout);
-  void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value);
+  void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value,
+                     bool views_bytes);
   std::shared_ptr<detail::RefToken> acquire_ref(const ObjectId& id);
   void release_ref(const ObjectId& id);
+  MemorySummary memory_summary(std::size_t max_objects);
+  /// "ucx" or "mpi": how large objects move.
+  [[nodiscard]] const char* transport_name() const noexcept;
 
   // Actors.
   ActorId create_actor(detail::Submission&& s, const ActorOptions& options,
@@ -102,7 +111,7 @@ class Runtime {
   void finish_task(const TaskPtr& task, detail::CallResult&& result,
                    std::shared_ptr<const ErrorInfo> error);
   void complete_owned(const TaskPtr& task, SharedBuffer bytes, std::uint64_t tag,
-                      std::shared_ptr<const ErrorInfo> error);
+                      std::shared_ptr<const ErrorInfo> error, TokenList contained = {});
   bool retry(const TaskPtr& task, const ErrorInfo& error);
 
   // Actors: caller side, control store (rank 0), host side.
@@ -117,9 +126,32 @@ class Runtime {
   void send_kill(int dest, const ActorId& id, bool no_restart, bool at_host);
 
   // Objects across ranks.
+  void start_data_plane();
   void pull(const ObjectId& id, int from, PullDone done);
-  void ask_owner(const ObjectId& id);
-  void free_remote(std::optional<int> location, const ObjectId& id);
+  /// Pulls a copy from `at` and records it: on the owner as a location, elsewhere as a cached
+  /// copy the owner learns of. `assigned`: the owner counted this read against `at`.
+  void pull_copy(const ObjectId& id, int at, bool assigned);
+  void read_ended(const ObjectId& id, int from, int copy_at);
+  /// `want_pull`: the asker will read the bytes, so the owner assigns it a copy to read from.
+  void ask_owner(const ObjectId& id, bool want_pull);
+  void on_resolve_object(int source, transport::WireReader& r);
+  void send_located(int dest, const ObjectId& id, const ObjectStore::Assignment& a);
+  /// Carries out what freeing an object left to do: tell holders of copies, drop references.
+  void apply_freed(const ObjectId& id, ObjectStore::Freed&& freed);
+
+  // Reference counting. A rank that gets its first reference to an object owned elsewhere
+  // registers with the owner. Until the owner acknowledges, whatever kept the object alive for
+  // it (the submitter's task, an outer object) must not let go, so messages that release
+  // references from this rank (task_done, remove_borrower, free_object) wait behind the
+  // acknowledgements.
+  void register_borrow(const ObjectId& id);
+  void send_gated(int dest, const std::function<void(transport::WireWriter&)>& fill);
+  void on_borrow_ack();
+
+  void on_summary_request(int source, transport::WireReader& r);
+  void on_summary_reply(transport::WireReader& r);
+  RankMemory local_memory() const;
+  void print_summary();
   [[noreturn]] void throw_if_stopped(const ObjectId& id);
 
   // Messages.
@@ -158,6 +190,38 @@ class Runtime {
 
   std::mutex pulls_mutex_;
   std::unordered_map<int, std::pair<ObjectId, PullDone>> pulls_;  // by transfer tag
+
+  // RMA reads over UCX (null: large objects move over MPI). Objects exposed for a reader stay
+  // alive until it says it is done.
+  std::shared_ptr<transport::UcxDataPlane> data_plane_;
+  struct Lease {
+    SharedBuffer bytes;
+    std::uint64_t handle = 0;
+  };
+  std::mutex leases_mutex_;
+  std::unordered_map<std::uint64_t, Lease> leases_;  // by reader rank << 32 | transfer tag
+  std::atomic<int> leases_open_{0};
+
+  // The release gate (see register_borrow).
+  std::mutex gate_mutex_;
+  std::uint64_t unacked_borrows_ = 0;
+  std::vector<std::pair<int, Buffer>> gated_;
+
+  // memory_summary requests this rank made, waiting for every rank's reply.
+  struct SummaryRequest {
+    int replies = 0;
+    MemorySummary summary;
+  };
+  std::mutex summary_mutex_;
+  std::condition_variable summary_cv_;
+  std::uint64_t next_summary_ = 1;
+  std::unordered_map<std::uint64_t, SummaryRequest> summaries_;
+
+  std::atomic<std::uint64_t> bytes_fetched_{0};
+  std::atomic<std::uint64_t> bytes_served_{0};
+  std::atomic<std::uint64_t> fetches_{0};
+  std::atomic<std::uint64_t> serves_{0};
+  std::atomic<std::uint64_t> serves_of_copies_{0};
 
   // Rank 0: the global scheduler's view of every rank.
   std::mutex global_mutex_;

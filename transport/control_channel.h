@@ -59,6 +59,10 @@ class ControlChannel {
 
   void start(MessageHandler on_message, TickHandler on_tick);
 
+  /// Another engine to drive from the progress loop (the UCX data plane), called before start.
+  /// `progress` returns true while it has work, which keeps the loop from sleeping.
+  void set_extra_progress(std::function<bool()> progress) { extra_progress_ = std::move(progress); }
+
   /// Queues a message (thread-safe). Messages to one rank arrive in order; to this rank they
   /// are delivered by the progress thread too, never inline. Control messages are small (large
   /// payloads go through send_data); one over kMaxMessage bytes is refused.
@@ -118,6 +122,7 @@ class ControlChannel {
   ChannelOptions options_;
   MessageHandler on_message_;
   TickHandler on_tick_;
+  std::function<bool()> extra_progress_;
 
   std::mutex outbox_mutex_;
   std::vector<std::vector<Buffer>>

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <manta/actor.h>
+#include <manta/array.h>
 #include <manta/detail/function_registry.h>
 #include <manta/errors.h>
 #include <manta/ids.h>
+#include <manta/memory.h>
 #include <manta/object_ref.h>
 #include <manta/objects.h>
 #include <manta/options.h>

@@ -3,6 +3,7 @@
 
 #include <boost/serialization/split_member.hpp>
 #include <memory>
+#include <vector>
 
 #include <manta/buffer.h>
 #include <manta/ids.h>
@@ -28,6 +29,32 @@ class RefToken {
 /// The local token for `id`, made if this rank has none (a ref that arrived from another rank).
 std::shared_ptr<RefToken> acquire_ref(const ObjectId& id);
 
+/// While alive, collects the token of every ObjectRef encoded on this thread, so that a value
+/// that carries references (a task argument, a put, a result) keeps their objects alive for as
+/// long as the value itself lives. Nests: the innermost capture collects.
+class RefCapture {
+ public:
+  explicit RefCapture(std::vector<std::shared_ptr<RefToken>>& into) noexcept
+      : into_(&into), outer_(current()) {
+    current() = this;
+  }
+  ~RefCapture() { current() = outer_; }
+  RefCapture(const RefCapture&) = delete;
+  RefCapture& operator=(const RefCapture&) = delete;
+
+  static void note(const std::shared_ptr<RefToken>& token) {
+    if (RefCapture* c = current(); c && token) c->into_->push_back(token);
+  }
+
+ private:
+  static RefCapture*& current() noexcept {
+    thread_local RefCapture* capture = nullptr;
+    return capture;
+  }
+  std::vector<std::shared_ptr<RefToken>>* into_;
+  RefCapture* outer_;
+};
+
 }  // namespace detail
 
 template <class T>
@@ -51,6 +78,7 @@ class ObjectRef {
   friend class boost::serialization::access;
   template <class Archive>
   void save(Archive& ar, unsigned) const {
+    detail::RefCapture::note(token_);
     ObjectId i = id();
     ar& i.owner& i.index& i.seq;
   }
@@ -69,6 +97,7 @@ class ObjectRef {
 template <class T>
 struct Codec<ObjectRef<T>> {
   static void encode(const ObjectRef<T>& ref, Buffer& out) {
+    detail::RefCapture::note(ref.token());
     ObjectId id = ref.id();
     out.append(&id, sizeof id);
   }

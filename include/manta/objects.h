@@ -15,13 +15,24 @@ namespace manta {
 
 using Timeout = detail::Timeout;
 
-/// Stores a value in this rank's object store; this rank owns it.
+/// Stores a value in this rank's object store; this rank owns it. A manta::Array is adopted
+/// without a copy; ObjectRefs inside the value keep their objects alive while it lives.
 template <class T>
 ObjectRef<std::decay_t<T>> put(T&& value) {
   using V = std::decay_t<T>;
-  Buffer bytes;
-  Codec<V>::encode(value, bytes);
-  return ObjectRef<V>(detail::put_object(std::move(bytes), detail::type_tag<V>()));
+  if constexpr (SharesBuffer<V>) {
+    if (SharedBuffer shared = Codec<V>::share(value)) {
+      return ObjectRef<V>(detail::put_object(std::move(shared), detail::type_tag<V>(), {}));
+    }
+  }
+  auto bytes = std::make_shared<Buffer>();
+  std::vector<std::shared_ptr<detail::RefToken>> contained;
+  {
+    detail::RefCapture capture(contained);
+    Codec<V>::encode(value, *bytes);
+  }
+  return ObjectRef<V>(
+      detail::put_object(std::move(bytes), detail::type_tag<V>(), std::move(contained)));
 }
 
 /// Waits for the value (fetching it from another rank if needed). Throws the task's error,
@@ -31,8 +42,11 @@ std::shared_ptr<const T> get(const ObjectRef<T>& ref, Timeout timeout = std::nul
   detail::StoredValue v = detail::get_object(ref.id(), timeout);
   const std::uint64_t tag = detail::type_tag<T>();
   if (v.decoded && v.decoded_tag == tag) return std::static_pointer_cast<const T>(v.decoded);
-  auto value = std::make_shared<const T>(decode_tagged<T>(v.tag, v.bytes->data(), v.bytes->size()));
-  detail::cache_decoded(ref.id(), tag, value);
+  check_tag<T>(v.tag);
+  // Types that can view the store's memory (manta::Array) do so; others decode once per rank.
+  auto value =
+      std::make_shared<const T>(decode_from<T>(&v.bytes, v.bytes->data(), v.bytes->size()));
+  detail::cache_decoded(ref.id(), tag, value, ViewsBuffer<T>);
   return value;
 }
 

@@ -13,6 +13,7 @@
 #include <boost/serialization/unordered_map.hpp>
 #include <boost/serialization/utility.hpp>
 #include <boost/serialization/vector.hpp>
+#include <concepts>
 #include <cstdint>
 #include <cstring>
 #include <streambuf>
@@ -193,6 +194,28 @@ struct Codec<std::string> {
   }
 };
 
+/// Zero-copy hooks a Codec may offer (manta::Array does). `share(value)` returns the buffer that
+/// holds exactly the value's encoded bytes, or nullptr, so put and task results adopt it instead
+/// of copying; `view(buffer, data, size)` builds a value that reads [data, data + size) inside
+/// `buffer` and keeps it alive, so get and task arguments decode without copying.
+template <class T>
+concept SharesBuffer = requires(const T& value) {
+  { Codec<T>::share(value) } -> std::same_as<SharedBuffer>;
+};
+template <class T>
+concept ViewsBuffer = requires(const SharedBuffer& b, const std::byte* data, std::size_t size) {
+  { Codec<T>::view(b, data, size) } -> std::same_as<T>;
+};
+
+/// Decodes bytes that live inside `owner`: a view where the type allows one, else a copy.
+template <class T>
+T decode_from(const SharedBuffer* owner, const std::byte* data, std::size_t size) {
+  if constexpr (ViewsBuffer<T>) {
+    if (owner) return Codec<T>::view(*owner, data, size);
+  }
+  return Codec<T>::decode(data, size);
+}
+
 /// Convenience: a whole value into a fresh buffer.
 template <class T>
 Buffer encode_value(const T& value) {
@@ -201,13 +224,19 @@ Buffer encode_value(const T& value) {
   return out;
 }
 
-/// Decodes bytes that carry `tag`, failing with SerializationError when the tag is not T's.
+/// Fails with SerializationError when `tag` is not T's.
 template <class T>
-T decode_tagged(std::uint64_t tag, const std::byte* data, std::size_t size) {
+void check_tag(std::uint64_t tag) {
   if (tag != detail::type_tag<T>()) {
     detail::throw_serialization_error("type mismatch: expected " + detail::type_name<T>() +
                                       ", the bytes hold " + detail::type_name_of_tag(tag));
   }
+}
+
+/// Decodes bytes that carry `tag`, failing with SerializationError when the tag is not T's.
+template <class T>
+T decode_tagged(std::uint64_t tag, const std::byte* data, std::size_t size) {
+  check_tag<T>(tag);
   return Codec<T>::decode(data, size);
 }
 

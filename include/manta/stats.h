@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace manta {
@@ -18,6 +19,7 @@ struct RankStats {
   std::uint64_t objects = 0;               // entries in this rank's object store
   std::uint64_t object_bytes = 0;          // bytes they hold here
   std::uint64_t worker_threads = 0;
+  std::string transport;  // how large objects move: "ucx" or "mpi"
 };
 
 /// This rank's counters (call it inside a task to read another rank's).

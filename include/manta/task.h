@@ -32,13 +32,15 @@ void add_arg(Submission& s, Arg&& arg) {
     slot.kind = ArgSlot::Kind::inline_value;
     slot.tag = type_tag<P>();
     slot.offset = s.inline_bytes.size();
+    // References inside the value (or the value itself, for ObjectRef<T> parameters) stay
+    // alive until the task is done, so the executor can borrow them.
+    RefCapture capture(s.keep_alive);
     if constexpr (std::is_same_v<P, A>) {
       Codec<P>::encode(arg, s.inline_bytes);
     } else {
       Codec<P>::encode(P(std::forward<Arg>(arg)), s.inline_bytes);
     }
     slot.size = s.inline_bytes.size() - slot.offset;
-    if constexpr (is_object_ref<P>::value) s.keep_alive.push_back(arg.token());
   }
   s.args.push_back(std::move(slot));
 }

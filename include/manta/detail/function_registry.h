@@ -15,6 +15,7 @@
 
 #include <manta/buffer.h>
 #include <manta/detail/function_traits.h>
+#include <manta/object_ref.h>
 #include <manta/serialization.h>
 
 namespace manta::detail {
@@ -24,13 +25,30 @@ struct ArgView {
   const std::byte* data = nullptr;
   std::size_t size = 0;
   std::uint64_t tag = 0;
+  const SharedBuffer* owner = nullptr;  // the buffer holding data, so views can keep it alive
 };
 
-/// What a call produced: encoded bytes and the type tag of the value.
+/// What a call produced: encoded bytes (or a buffer adopted whole, without a copy), the type tag
+/// of the value, and the references encoded inside it.
 struct CallResult {
   Buffer bytes;
+  SharedBuffer shared;
   std::uint64_t tag = 0;
+  std::vector<std::shared_ptr<RefToken>> contained;
+
+  [[nodiscard]] std::size_t size() const noexcept { return shared ? shared->size() : bytes.size(); }
 };
+
+/// Encodes a returned value into `out`.
+template <class V>
+void encode_result(const V& value, CallResult& out) {
+  out.tag = type_tag<V>();
+  if constexpr (SharesBuffer<V>) {
+    if ((out.shared = Codec<V>::share(value))) return;
+  }
+  RefCapture capture(out.contained);
+  Codec<V>::encode(value, out.bytes);
+}
 
 /// Identifies a callable by the bytes of its pointer (function or member pointer).
 struct FunctionKey {
@@ -81,7 +99,7 @@ T decode_arg(const ArgView& arg, std::size_t position) {
     throw_serialization_error("argument " + std::to_string(position) + ": expected " +
                               type_name<T>() + ", got " + type_name_of_tag(arg.tag));
   }
-  return Codec<T>::decode(arg.data, arg.size);
+  return decode_from<T>(arg.owner, arg.data, arg.size);
 }
 
 /// Passes a decoded argument as the parameter wants it: moved into by-value parameters.
@@ -104,8 +122,7 @@ void call_with_args(R (*f)(A...), const ArgView* args, CallResult& out, std::ind
   } else {
     using V = std::decay_t<R>;
     const V& result = f(pass_arg<A>(std::get<I>(values))...);
-    Codec<V>::encode(result, out.bytes);
-    out.tag = type_tag<V>();
+    encode_result(result, out);
   }
 }
 
@@ -198,8 +215,7 @@ void invoke_method(const FunctionKey& key, void* instance, const ArgView* args, 
     } else {
       using V = std::decay_t<R>;
       const V& result = (self->*m)(pass_arg<A>(std::get<I>(values))...);
-      Codec<V>::encode(result, out.bytes);
-      out.tag = type_tag<V>();
+      encode_result(result, out);
     }
   }
   (std::index_sequence_for<A...>{});

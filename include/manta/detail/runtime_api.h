@@ -39,7 +39,9 @@ struct Submission {
 };
 
 std::shared_ptr<RefToken> submit_task(Submission&& submission, const TaskOptions& options);
-std::shared_ptr<RefToken> put_object(Buffer&& bytes, std::uint64_t tag);
+/// Stores bytes this rank now owns; `contained` are the references encoded inside them.
+std::shared_ptr<RefToken> put_object(SharedBuffer bytes, std::uint64_t tag,
+                                     std::vector<std::shared_ptr<RefToken>> contained);
 
 /// A value as the store holds it; `decoded` is the typed copy that threads share, if made.
 struct StoredValue {
@@ -51,7 +53,9 @@ struct StoredValue {
 
 /// Blocks until the object is available here (fetching it if needed) or throws its error.
 StoredValue get_object(const ObjectId& id, Timeout timeout);
-void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value);
+/// `views_bytes`: the value reads the stored bytes in place (manta::Array).
+void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value,
+                   bool views_bytes);
 
 /// Which of `ids` are finished, after at least `num_ready` are or the timeout passed.
 std::vector<bool> wait_objects(const std::vector<ObjectId>& ids, std::size_t num_ready,

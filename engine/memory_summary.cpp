@@ -1,0 +1,74 @@
+// Formatting of memory_summary(): a table per rank, then the largest objects.
+#include <fmt/format.h>
+
+#include <manta/memory.h>
+
+namespace manta {
+namespace {
+
+std::string human(std::uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+}  // namespace
+
+RankMemory MemorySummary::total() const {
+  RankMemory t;
+  t.rank = -1;
+  for (const auto& r : ranks) {
+    t.objects += r.objects;
+    t.bytes += r.bytes;
+    t.owned_objects += r.owned_objects;
+    t.in_use_bytes += r.in_use_bytes;
+    t.pinned_bytes += r.pinned_bytes;
+    t.spillable_bytes += r.spillable_bytes;
+    t.primary_copies += r.primary_copies;
+    t.cached_copies += r.cached_copies;
+    t.borrowed_refs += r.borrowed_refs;
+    t.bytes_fetched += r.bytes_fetched;
+    t.bytes_served += r.bytes_served;
+    t.fetches += r.fetches;
+    t.serves += r.serves;
+    t.serves_of_copies += r.serves_of_copies;
+  }
+  return t;
+}
+
+std::string MemorySummary::to_string() const {
+  std::string s = "--- Manta object store summary ---\n";
+  s += fmt::format("{:>5} {:>8} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>8} {:>11} {:>11}\n",
+                   "rank", "objects", "bytes", "in use", "pinned", "spillable", "owned", "copies",
+                   "borrowed", "fetched", "served");
+  auto row = [&](const std::string& name, const RankMemory& r) {
+    s += fmt::format("{:>5} {:>8} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>8} {:>11} {:>11}\n",
+                     name, r.objects, human(r.bytes), human(r.in_use_bytes), human(r.pinned_bytes),
+                     human(r.spillable_bytes), r.owned_objects, r.primary_copies + r.cached_copies,
+                     r.borrowed_refs, human(r.bytes_fetched), human(r.bytes_served));
+  };
+  for (const auto& r : ranks) row(std::to_string(r.rank), r);
+  row("all", total());
+  const RankMemory t = total();
+  s += fmt::format("reads served: {} ({} from copies not held by the owner)\n", t.serves,
+                   t.serves_of_copies);
+  if (!objects.empty()) {
+    s += fmt::format("largest objects:\n{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9}\n",
+                     "object", "rank", "size", "role", "state", "ref", "pinned", "borrowers",
+                     "locations");
+    for (const auto& o : objects) {
+      s += fmt::format("{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9}\n",
+                       o.id.to_string(), o.rank, human(o.size), o.role, o.state,
+                       o.referenced ? "yes" : "no", o.pinned ? "yes" : "no", o.borrowers,
+                       o.locations);
+    }
+  }
+  return s;
+}
+
+}  // namespace manta

@@ -1,0 +1,59 @@
+// memory_summary(): what every rank's object store holds, in the spirit of `ray memory`.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <manta/ids.h>
+
+namespace manta {
+
+/// One rank's object store.
+struct RankMemory {
+  int rank = 0;
+  std::uint64_t objects = 0;          // entries, with or without bytes here
+  std::uint64_t bytes = 0;            // bytes held here
+  std::uint64_t owned_objects = 0;    // objects this rank owns (tracks refs and locations of)
+  std::uint64_t in_use_bytes = 0;     // bytes of objects an ObjectRef on this rank refers to
+  std::uint64_t pinned_bytes = 0;     // bytes a get view, a running task or a transfer holds
+  std::uint64_t spillable_bytes = 0;  // bytes nothing pins
+  std::uint64_t primary_copies = 0;   // results kept here for owners on other ranks
+  std::uint64_t cached_copies = 0;    // copies fetched from other ranks, kept for reuse
+  std::uint64_t borrowed_refs = 0;    // objects owned elsewhere this rank holds refs to
+  std::uint64_t bytes_fetched = 0;    // pulled from other ranks
+  std::uint64_t bytes_served = 0;     // pulled by other ranks from here
+  std::uint64_t fetches = 0;
+  std::uint64_t serves = 0;
+  std::uint64_t serves_of_copies = 0;  // pulls served from a copy this rank does not own
+};
+
+/// One object as one rank holds it.
+struct ObjectSummary {
+  ObjectId id;
+  int rank = 0;             // the rank that holds this entry
+  std::uint64_t size = 0;   // bytes (0 while pending)
+  std::string role;         // "owned", "primary copy", "cached copy" or "borrowed"
+  std::string state;        // "pending", "ready", "remote" or "failed"
+  bool referenced = false;  // an ObjectRef on this rank refers to it
+  bool pinned = false;
+  int borrowers = 0;  // owner: ranks holding references
+  int locations = 0;  // owner: ranks holding the bytes
+  int contained = 0;  // references inside it that it keeps alive
+};
+
+struct MemorySummary {
+  std::vector<RankMemory> ranks;       // by rank
+  std::vector<ObjectSummary> objects;  // largest first
+  [[nodiscard]] RankMemory total() const;
+  /// A table per rank and the largest objects, for people.
+  [[nodiscard]] std::string to_string() const;
+};
+
+/// Asks every rank for its store's state (objects, bytes, pinned / in use / spillable, transfer
+/// counters) and up to `max_objects` of the largest objects across the job. Callable from the
+/// driver and from tasks; `--manta-summary` prints it at shutdown.
+MemorySummary memory_summary(std::size_t max_objects = 20);
+
+}  // namespace manta
