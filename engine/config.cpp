@@ -141,7 +141,9 @@ const std::vector<Setting>& table() {
     add("summary", "",
         "at shutdown, print memory_summary() (objects and bytes per rank) to stderr, or write "
         "it to the file given as the value",
-        [](Config& c, const std::string& v) { c.summary = v.empty() ? "-" : v; });
+        [](Config& c, const std::string& v) {
+          c.summary = v.empty() || v == "1" || v == "-" || v == "stderr" ? "-" : v;
+        });
     add("help", "", "print these settings and exit",
         [](Config& c, const std::string&) { c.help = true; });
     return s;

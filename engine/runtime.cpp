@@ -241,7 +241,7 @@ void Runtime::shutdown(bool failed) {
   channel_->stop();
   data_plane_.reset();
   write_timeline();
-  transport::finish_mpi(world_);
+  transport::finish_mpi(world_, /*process_ends=*/false);
 }
 
 void Runtime::send_timeline() {

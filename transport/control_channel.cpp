@@ -182,7 +182,10 @@ void ControlChannel::run() {
     }
     if (!pending && !stopping_.load()) wake_cv_.wait_for(lock, sleep);
     sleeping_.store(false, std::memory_order_release);
-    sleep = std::min(sleep * 2, options_.max_sleep);
+    const auto cap = now - last_active < options_.linger
+                         ? std::min(options_.linger_sleep, options_.max_sleep)
+                         : options_.max_sleep;
+    sleep = std::min(sleep * 2, cap);
   }
   std::lock_guard lock(progress_mutex_);
   running_ = false;  // poll() from other threads stops touching MPI from here on

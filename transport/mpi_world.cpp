@@ -41,8 +41,9 @@ MpiWorld start_mpi(int& argc, char**& argv) {
   return w;
 }
 
-void finish_mpi(MpiWorld& world) {
+void finish_mpi(MpiWorld& world, bool process_ends) {
   if (world.comm != MPI_COMM_NULL) MPI_Comm_free(&world.comm);
+  if (!process_ends && !world.initialized_mpi) return;
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();

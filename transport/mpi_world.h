@@ -25,8 +25,9 @@ struct MpiWorld {
 /// the application already did; then duplicates the world communicator.
 MpiWorld start_mpi(int& argc, char**& argv);
 
-/// Frees Manta's communicator and finalizes MPI.
-void finish_mpi(MpiWorld& world);
+/// Frees Manta's communicator and finalizes MPI, unless the application initialised MPI itself
+/// and goes on running (`process_ends` false): then finalizing is the application's to do.
+void finish_mpi(MpiWorld& world, bool process_ends = true);
 
 /// Every rank's bytes, in rank order (MPI_Allgatherv). Init-time only.
 std::vector<Buffer> allgather_bytes(MPI_Comm comm, std::span<const std::byte> mine);

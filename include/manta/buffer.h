@@ -10,11 +10,13 @@
 namespace manta {
 namespace detail {
 /// Uninitialised bytes; large blocks are aligned for and advised to use huge pages, so filling
-/// them takes far fewer page faults. Free with release_bytes.
+/// them takes far fewer page faults, and recently freed large blocks are reused. Free with
+/// release_bytes, giving the size asked for.
 std::byte* allocate_bytes(std::size_t n);
-void release_bytes(std::byte* p) noexcept;
+void release_bytes(std::byte* p, std::size_t n) noexcept;
 struct ReleaseBytes {
-  void operator()(std::byte* p) const noexcept { release_bytes(p); }
+  std::size_t size = 0;
+  void operator()(std::byte* p) const noexcept { release_bytes(p, size); }
 };
 }  // namespace detail
 
@@ -62,7 +64,7 @@ class Buffer {
  private:
   using Storage = std::unique_ptr<std::byte[], detail::ReleaseBytes>;
   static Storage allocate(std::size_t n) {
-    return Storage(n ? detail::allocate_bytes(n) : nullptr);
+    return Storage(n ? detail::allocate_bytes(n) : nullptr, detail::ReleaseBytes{n});
   }
   Storage data_;
   std::size_t size_ = 0;
