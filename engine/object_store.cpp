@@ -57,6 +57,19 @@ void ObjectStore::add_location(Entry& e, int rank) {
   e.locations.push_back({rank, 0});
 }
 
+void ObjectStore::set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag,
+                            TokenList&& contained) {
+  if (e.bytes) bytes_ -= e.size;
+  e.state = State::ready;
+  e.size = bytes->size();
+  e.bytes = std::move(bytes);
+  e.tag = tag;
+  e.fetching = false;
+  e.resolving = false;
+  bytes_ += e.size;
+  for (auto& t : contained) e.contained.push_back(std::move(t));
+}
+
 ObjectStore::Freed ObjectStore::erase(std::unordered_map<ObjectId, Entry>::iterator it) {
   Freed f;
   Entry& e = it->second;
@@ -99,13 +112,8 @@ std::shared_ptr<detail::RefToken> ObjectStore::create_ready(const ObjectId& id, 
   auto token = std::make_shared<detail::RefToken>(id);
   std::lock_guard lock(mutex_);
   Entry& e = entries_[id];
-  e.state = State::ready;
-  e.size = bytes->size();
-  bytes_ += e.size;
-  e.bytes = std::move(bytes);
-  e.tag = tag;
+  set_bytes(e, std::move(bytes), tag, std::move(contained));
   e.token = token;
-  e.contained = std::move(contained);
   add_location(e, rank_);
   return token;
 }
@@ -165,15 +173,7 @@ ObjectStore::Freed ObjectStore::set_ready(const ObjectId& id, SharedBuffer bytes
       return f;  // nobody here wants it any more
     }
     Entry& e = it->second;
-    if (e.bytes) bytes_ -= e.size;
-    e.state = State::ready;
-    e.size = bytes->size();
-    e.bytes = std::move(bytes);
-    e.tag = tag;
-    e.fetching = false;
-    e.resolving = false;
-    for (auto& t : contained) e.contained.push_back(std::move(t));
-    bytes_ += e.size;
+    set_bytes(e, std::move(bytes), tag, std::move(contained));
     if (owned(id)) add_location(e, rank_);
     collect(e, w, true);
     f = free_if_unreferenced(it);
@@ -232,17 +232,11 @@ void ObjectStore::store_primary(const ObjectId& id, SharedBuffer bytes, std::uin
                                 TokenList contained) {
   std::lock_guard lock(mutex_);
   Entry& e = entries_[id];
-  if (e.bytes) bytes_ -= e.size;
+  set_bytes(e, std::move(bytes), tag, std::move(contained));
   e.primary = true;
-  e.state = State::ready;
-  e.size = bytes->size();
-  e.bytes = std::move(bytes);
-  e.tag = tag;
-  for (auto& t : contained) e.contained.push_back(std::move(t));
-  bytes_ += e.size;
 }
 
-bool ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag) {
+void ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag) {
   Wakeups w;
   {
     std::lock_guard lock(mutex_);
@@ -251,19 +245,11 @@ bool ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64
       it = entries_.emplace(id, Entry{}).first;  // an argument fetched for a task
     }
     Entry& e = it->second;
-    if (e.bytes) bytes_ -= e.size;
-    e.state = State::ready;
-    e.size = bytes->size();
-    e.bytes = std::move(bytes);
-    e.tag = tag;
-    e.fetching = false;
-    e.resolving = false;
+    set_bytes(e, std::move(bytes), tag, {});
     e.copy = !owned(id);
-    bytes_ += e.size;
     collect(e, w, true);
   }
   w.run();
-  return true;
 }
 
 ObjectStore::Freed ObjectStore::free_copy(const ObjectId& id) {
@@ -394,6 +380,7 @@ ObjectStore::View ObjectStore::view(const ObjectId& id) const {
   v.error = e.error;
   v.decoded = e.decoded;
   v.decoded_tag = e.decoded_tag;
+  v.cached_copy = e.copy;
   return v;
 }
 

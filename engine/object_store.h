@@ -53,6 +53,7 @@ class ObjectStore {
     std::shared_ptr<const ErrorInfo> error;
     std::shared_ptr<const void> decoded;
     std::uint64_t decoded_tag = 0;
+    bool cached_copy = false;  // a copy fetched from elsewhere, not the owner's or primary
   };
 
   /// What an object's end leaves to do once the store's lock is released: ranks to tell to drop
@@ -114,7 +115,7 @@ class ObjectStore {
                      TokenList contained);
   /// A fetched copy of an object owned elsewhere; kept (as a location the owner knows) until
   /// the owner frees it, even when no task or reference here wants it any more.
-  bool store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag);
+  void store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag);
   /// The owner freed the object: drop the primary or cached copy.
   Freed free_copy(const ObjectId& id);
 
@@ -209,6 +210,8 @@ class ObjectStore {
   Freed free_if_unreferenced(std::unordered_map<ObjectId, Entry>::iterator it);
   Freed erase(std::unordered_map<ObjectId, Entry>::iterator it);
   static void add_location(Entry& e, int rank);
+  /// Makes `e` ready with these bytes (its fetch or question is over) and keeps `contained`.
+  void set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained);
   std::optional<Assignment> pick(Entry& e, int requester) const;
 
   int rank_;

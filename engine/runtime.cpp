@@ -1621,12 +1621,21 @@ void Runtime::on_pull_request(int source, WireReader& r) {
   }
   serves_.fetch_add(1, std::memory_order_relaxed);
   bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
-  if (id.owner != world_.rank) serves_of_copies_.fetch_add(1, std::memory_order_relaxed);
+  if (v.cached_copy) serves_of_copies_.fetch_add(1, std::memory_order_relaxed);
 #if MANTA_HAVE_UCX
+  std::uint64_t handle = 0;
+  Buffer descriptor;
   if (data_plane_ && v.size > 0) {
+    try {
+      handle = data_plane_->expose(v.bytes->data(), v.size, descriptor);
+    } catch (const std::exception& e) {
+      // The reader still gets the object: over MPI, below.
+      log().warn("cannot register {} for RMA reads ({}); sending it over MPI", id.to_string(),
+                 e.what());
+    }
+  }
+  if (handle != 0) {
     // The reader copies straight out of this buffer; it stays alive until pull_done.
-    Buffer descriptor;
-    const std::uint64_t handle = data_plane_->expose(v.bytes->data(), v.size, descriptor);
     {
       std::lock_guard lock(leases_mutex_);
       leases_[lease_key(source, tag)] = {v.bytes, handle};

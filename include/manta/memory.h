@@ -26,7 +26,7 @@ struct RankMemory {
   std::uint64_t bytes_served = 0;     // pulled by other ranks from here
   std::uint64_t fetches = 0;
   std::uint64_t serves = 0;
-  std::uint64_t serves_of_copies = 0;  // pulls served from a copy this rank does not own
+  std::uint64_t serves_of_copies = 0;  // pulls served from a copy this rank fetched
 };
 
 /// One object as one rank holds it.

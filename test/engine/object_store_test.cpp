@@ -298,6 +298,7 @@ TEST(ObjectStore, StoreAndFreePrimaryCopies) {
   auto v = store.view(id);
   EXPECT_TRUE(v.exists);
   EXPECT_EQ(v.state, State::ready);
+  EXPECT_FALSE(v.cached_copy) << "a primary copy is the maker's, not a fetched one";
   EXPECT_EQ(v.size, 500u);
   EXPECT_EQ(v.tag, kTag);
   v = {};
@@ -726,9 +727,10 @@ TEST(ObjectStore, CachedCopySurvivesReleaseUntilTheOwnerFreesIt) {
   auto a = store.acquire(id);
   ASSERT_TRUE(store.start_fetch(id));
   const SharedBuffer data = bytes_of(300);
-  EXPECT_TRUE(store.store_copy(id, data, kTag));
+  store.store_copy(id, data, kTag);
   EXPECT_TRUE(store.start_fetch(id)) << "store_copy ends the fetch";
   EXPECT_EQ(store.view(id).bytes, data);
+  EXPECT_TRUE(store.view(id).cached_copy);
   a = {};
   const auto r = store.release(id);
   EXPECT_TRUE(r.tell_owner);
@@ -755,8 +757,9 @@ TEST(ObjectStore, CachedCopySurvivesReleaseUntilTheOwnerFreesIt) {
 TEST(ObjectStore, CachedCopyFetchedForATaskIsKeptWithoutAReference) {
   ObjectStore store(kBorrower);
   const ObjectId id{0, 0, 1};
-  EXPECT_TRUE(store.store_copy(id, bytes_of(10), kTag));
+  store.store_copy(id, bytes_of(10), kTag);
   EXPECT_EQ(store.view(id).state, State::ready);
+  EXPECT_TRUE(store.view(id).cached_copy);
   store.free_copy(id);
   EXPECT_FALSE(store.view(id).exists);
 }
