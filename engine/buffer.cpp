@@ -1,5 +1,6 @@
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <deque>
 #include <mutex>
@@ -14,8 +15,9 @@ namespace {
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
 // Freed large blocks kept for reuse, up to this many bytes per process. A fresh block costs a
 // page fault and a kernel zero-fill per page before the first byte lands, which halves the
-// speed of a transfer into it; a reused block is already mapped.
-constexpr std::size_t kPoolLimit = std::size_t{512} << 20;
+// speed of a transfer into it; a reused block is already mapped. The runtime lowers the limit
+// to a share of the object store's capacity, so the pool never rivals the store.
+std::atomic<std::size_t> g_pool_limit{std::size_t{512} << 20};
 
 struct Pool {
   std::mutex mutex;
@@ -29,6 +31,10 @@ Pool& pool() {
 
 std::size_t rounded(std::size_t n) { return (n + kHugePage - 1) / kHugePage * kHugePage; }
 }  // namespace
+
+void set_buffer_pool_limit(std::size_t bytes) {
+  g_pool_limit.store(bytes, std::memory_order_relaxed);
+}
 
 std::byte* allocate_bytes(std::size_t n) {
   if (n < 2 * kHugePage) {
@@ -66,13 +72,14 @@ void release_bytes(std::byte* p, std::size_t n) noexcept {
   {
     Pool& pl = pool();
     std::lock_guard lock(pl.mutex);
-    if (size <= kPoolLimit) {
+    const std::size_t limit = g_pool_limit.load(std::memory_order_relaxed);
+    if (size <= limit) {
       pl.blocks.emplace_back(size, p);
       pl.bytes += size;
     } else {
       drop.push_back(p);
     }
-    while (pl.bytes > kPoolLimit) {
+    while (pl.bytes > limit) {
       pl.bytes -= pl.blocks.front().first;
       drop.push_back(pl.blocks.front().second);
       pl.blocks.pop_front();

@@ -29,6 +29,20 @@ int parse_int(const std::string& name, const std::string& v, int lo, int hi) {
   return static_cast<int>(x);
 }
 
+double parse_fraction(const std::string& name, const std::string& v) {
+  char* end = nullptr;
+  const double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !(x > 0) || x > 1) {
+    throw std::invalid_argument(
+        fmt::format("--manta-{}={}: expected a fraction above 0 and at most 1, e.g. 0.8", name, v));
+  }
+  return x;
+}
+
+bool is_switch(const std::string& flag) {
+  return flag == "--manta-help" || flag == "--manta-summary" || flag == "--manta-keep-spill";
+}
+
 ResourceMap parse_resources(const std::string& v) {
   ResourceMap out;
   std::size_t pos = 0;
@@ -144,6 +158,47 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.summary = v.empty() || v == "1" || v == "-" || v == "stderr" ? "-" : v;
         });
+    add("object-store-memory", "30% of the rank's memory",
+        "capacity of each rank's object store (e.g. 64M, 8G); past the spill high-water mark "
+        "objects go to disk, and the store never holds more",
+        [](Config& c, const std::string& v) {
+          c.object_store_memory = parse_size(v);
+          if (c.object_store_memory < (1u << 20)) {
+            throw std::invalid_argument("expected at least 1M");
+          }
+        });
+    add("spill-high-water", "0.8",
+        "fraction of the store's capacity past which unpinned objects are spilled to disk, least "
+        "recently used first",
+        [](Config& c, const std::string& v) {
+          c.spill_high_water = parse_fraction("spill-high-water", v);
+        });
+    add("spill-dir", "$TMPDIR or /tmp",
+        "directory for spill files (one HDF5 file per rank in a per-job directory); on a cluster "
+        "a parallel file system path lets ranks read each other's spilled objects",
+        [](Config& c, const std::string& v) {
+          if (v.empty()) throw std::invalid_argument("expected a directory path");
+          c.spill_dir = v;
+        });
+    add("keep-spill", "", "keep the job's spill directory at shutdown (it is removed otherwise)",
+        [](Config& c, const std::string& v) { c.keep_spill = v.empty() || v != "0"; });
+    add("spill-compression", "0", "deflate level (1-9) of spill files, 0 for none",
+        [](Config& c, const std::string& v) {
+          c.spill_compression = parse_int("spill-compression", v, 0, 9);
+        });
+    add("spill-batch", "8M", "small objects are gathered into spill writes of about this size",
+        [](Config& c, const std::string& v) { c.spill_batch = parse_size(v); });
+    add("store-full-timeout", "30",
+        "seconds a put or task result waits for store space while pinned objects fill the store; "
+        "then it fails with ObjectStoreFullError",
+        [](Config& c, const std::string& v) {
+          char* end = nullptr;
+          const double secs = std::strtod(v.c_str(), &end);
+          if (v.empty() || *end != '\0' || !(secs >= 0) || secs > 1e6) {
+            throw std::invalid_argument("expected seconds, e.g. 30 or 0.5");
+          }
+          c.store_full_timeout_s = secs;
+        });
     add("help", "", "print these settings and exit",
         [](Config& c, const std::string&) { c.help = true; });
     return s;
@@ -248,8 +303,7 @@ Config parse_config(int& argc, char**& argv) {
       throw std::invalid_argument("unknown setting " + key + hint +
                                   "; --manta-help lists them all");
     }
-    const bool is_switch = key == "--manta-help" || key == "--manta-summary";
-    if (!has_value && !is_switch) {
+    if (!has_value && !is_switch(key)) {
       if (i + 1 >= argc) throw std::invalid_argument(key + " needs a value");
       value = argv[++i];
     }
@@ -270,9 +324,10 @@ std::string settings_help() {
   std::string s = "Manta settings (flag, environment variable, default):\n";
   for (const auto& i : settings()) {
     s += fmt::format("  {:<30} {:<28} default: {}\n      {}\n",
-                     i.flag + (i.flag == "--manta-help"      ? ""
-                               : i.flag == "--manta-summary" ? "[=FILE]"
-                                                             : "=VALUE"),
+                     i.flag + (i.flag == "--manta-help"         ? ""
+                               : i.flag == "--manta-summary"    ? "[=FILE]"
+                               : i.flag == "--manta-keep-spill" ? ""
+                                                                : "=VALUE"),
                      i.env, i.fallback.empty() ? "(none)" : i.fallback, i.help);
   }
   return s;

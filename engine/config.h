@@ -30,6 +30,14 @@ struct Config {
   std::string timeline;            // write a Chrome trace of all tasks here at shutdown
   std::string transport = "auto";  // auto, ucx or mpi
   std::string summary;             // at shutdown: "-" prints memory_summary to stderr, else a file
+  // Object store memory and spilling.
+  std::uint64_t object_store_memory = 0;  // 0: 30 % of this rank's share of node memory
+  double spill_high_water = 0.8;          // spill once the store is this full
+  std::string spill_dir;                  // empty: $TMPDIR, else /tmp
+  bool keep_spill = false;                // keep the job's spill files at shutdown
+  int spill_compression = 0;              // deflate level of spill files, 0: none
+  std::uint64_t spill_batch = std::uint64_t{8} << 20;  // small objects are written in batches
+  double store_full_timeout_s = 30;  // a put waits this long for space while pins fill the store
   bool help = false;
 };
 

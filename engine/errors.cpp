@@ -46,6 +46,8 @@ void throw_error(const ErrorInfo& info) {
       throw RuntimeStoppedError(info);
     case ErrorKind::actor_died:
       throw ActorDiedError(info);
+    case ErrorKind::store_full:
+      throw ObjectStoreFullError(info);
   }
   throw Error(info);
 }

@@ -37,9 +37,29 @@ RankMemory MemorySummary::total() const {
     t.fetches += r.fetches;
     t.serves += r.serves;
     t.serves_of_copies += r.serves_of_copies;
+    t.capacity_bytes += r.capacity_bytes;
+    t.spilled_objects += r.spilled_objects;
+    t.spilled_bytes += r.spilled_bytes;
+    t.spill_files += r.spill_files;
+    t.spill_file_bytes += r.spill_file_bytes;
+    t.bytes_spilled += r.bytes_spilled;
+    t.bytes_restored += r.bytes_restored;
+    t.bytes_read_from_files += r.bytes_read_from_files;
+    t.copies_evicted += r.copies_evicted;
+    t.spill_seconds += r.spill_seconds;
+    t.restore_seconds += r.restore_seconds;
   }
   return t;
 }
+
+namespace {
+double mb_per_s(std::uint64_t bytes, double seconds) {
+  return seconds > 0 ? static_cast<double>(bytes) / 1e6 / seconds : 0.0;
+}
+}  // namespace
+
+double RankMemory::spill_mb_per_s() const { return mb_per_s(bytes_spilled, spill_seconds); }
+double RankMemory::restore_mb_per_s() const { return mb_per_s(bytes_restored, restore_seconds); }
 
 std::string MemorySummary::to_string() const {
   std::string s = "--- Manta object store summary ---\n";
@@ -57,15 +77,28 @@ std::string MemorySummary::to_string() const {
   const RankMemory t = total();
   s += fmt::format("reads served: {} ({} from copies not held by the owner)\n", t.serves,
                    t.serves_of_copies);
+  // Capacity and spilling; throughput is per rank's I/O thread (the total row averages them).
+  s += fmt::format("{:>5} {:>11} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>10} {:>10}\n", "rank",
+                   "capacity", "spilled", "spilled", "file", "written", "restored", "from files",
+                   "spill MB/s", "rest. MB/s");
+  auto spill_row = [&](const std::string& name, const RankMemory& r) {
+    s += fmt::format("{:>5} {:>11} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>10.0f} {:>10.0f}\n",
+                     name, human(r.capacity_bytes), r.spilled_objects, human(r.spilled_bytes),
+                     human(r.spill_file_bytes), human(r.bytes_spilled), human(r.bytes_restored),
+                     human(r.bytes_read_from_files), r.spill_mb_per_s(), r.restore_mb_per_s());
+  };
+  for (const auto& r : ranks) spill_row(std::to_string(r.rank), r);
+  spill_row("all", t);
   if (!objects.empty()) {
-    s += fmt::format("largest objects:\n{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9}\n",
-                     "object", "rank", "size", "role", "state", "ref", "pinned", "borrowers",
-                     "locations");
+    s += fmt::format(
+        "largest objects:\n{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7}\n",
+        "object", "rank", "size", "role", "state", "ref", "pinned", "borrowers", "locations",
+        "on disk");
     for (const auto& o : objects) {
-      s += fmt::format("{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9}\n",
+      s += fmt::format("{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7}\n",
                        o.id.to_string(), o.rank, human(o.size), o.role, o.state,
                        o.referenced ? "yes" : "no", o.pinned ? "yes" : "no", o.borrowers,
-                       o.locations);
+                       o.locations, o.spilled ? "yes" : "no");
     }
   }
   return s;

@@ -10,7 +10,10 @@ void write_error(WireWriter& w, const ErrorInfo& e) {
       .put(e.rank)
       .str(e.task_name)
       .str(e.exception_type)
-      .str(e.message);
+      .str(e.message)
+      .put(e.requested_bytes)
+      .put(e.capacity_bytes)
+      .put(e.pinned_bytes);
 }
 
 ErrorInfo read_error(WireReader& r) {
@@ -20,6 +23,9 @@ ErrorInfo read_error(WireReader& r) {
   e.task_name = r.str();
   e.exception_type = r.str();
   e.message = r.str();
+  e.requested_bytes = r.get<std::uint64_t>();
+  e.capacity_bytes = r.get<std::uint64_t>();
+  e.pinned_bytes = r.get<std::uint64_t>();
   return e;
 }
 

@@ -18,6 +18,8 @@ const char* state_name(ObjectStore::State s) {
       return "remote";
     case ObjectStore::State::failed:
       return "failed";
+    case ObjectStore::State::spilled:
+      return "spilled";
   }
   return "?";
 }
@@ -57,17 +59,267 @@ void ObjectStore::add_location(Entry& e, int rank) {
   e.locations.push_back({rank, 0});
 }
 
-void ObjectStore::set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag,
-                            TokenList&& contained) {
+void ObjectStore::set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained,
+                            std::uint64_t reserved) {
   if (e.bytes) bytes_ -= e.size;
+  if (e.spilling) spilling_bytes_ -= e.size;
+  e.spilling = false;
   e.state = State::ready;
   e.size = bytes->size();
   e.bytes = std::move(bytes);
   e.tag = tag;
   e.fetching = false;
   e.resolving = false;
+  e.last_use = ++clock_;
   bytes_ += e.size;
+  take_reserved(reserved);
   for (auto& t : contained) e.contained.push_back(std::move(t));
+  if (over_high_water() && on_pressure_) on_pressure_();
+}
+
+bool ObjectStore::is_pinned(const Entry& e) {
+  // The store and a decoded view of it account for two owners; any more is a reader.
+  const long holders = e.bytes ? e.bytes.use_count() : 0;
+  return holders > 1 + (e.decoded && e.decoded_views ? 1 : 0) ||
+         (e.decoded && e.decoded.use_count() > 1);
+}
+
+void ObjectStore::take_reserved(std::uint64_t n) { reserved_ -= std::min(reserved_, n); }
+
+bool ObjectStore::over_high_water() const {
+  return capacity_ != 0 && bytes_ + reserved_ + demand_ > high_water_ + spilling_bytes_;
+}
+
+std::uint64_t ObjectStore::pinned_locked() const {
+  std::uint64_t n = 0;
+  for (const auto& [id, e] : entries_) {
+    if (e.bytes && (is_pinned(e) || e.spilling)) n += e.size;
+  }
+  return n;
+}
+
+void ObjectStore::drop_bytes(Entry& e, std::vector<std::shared_ptr<const void>>& out) {
+  bytes_ -= e.size;
+  e.bytes.reset();
+  if (e.decoded) out.push_back(std::move(e.decoded));
+  e.decoded.reset();
+  e.decoded_tag = 0;
+  e.decoded_views = false;
+  e.state = State::spilled;
+}
+
+void ObjectStore::set_capacity(std::uint64_t capacity, std::uint64_t high_water,
+                               std::function<void()> on_pressure) {
+  std::lock_guard lock(mutex_);
+  capacity_ = capacity;
+  high_water_ = std::min(high_water, capacity);
+  on_pressure_ = std::move(on_pressure);
+}
+
+std::uint64_t ObjectStore::capacity() const {
+  std::lock_guard lock(mutex_);
+  return capacity_;
+}
+
+bool ObjectStore::try_reserve(std::uint64_t bytes) {
+  std::lock_guard lock(mutex_);
+  if (capacity_ == 0 || (room_waiters_.empty() && bytes_ + reserved_ + bytes <= capacity_)) {
+    reserved_ += bytes;
+    if (over_high_water() && on_pressure_) on_pressure_();
+    return true;
+  }
+  if (on_pressure_) on_pressure_();
+  return false;
+}
+
+ObjectStore::Room ObjectStore::reserve(std::uint64_t bytes,
+                                       std::chrono::steady_clock::duration timeout) {
+  std::unique_lock lock(mutex_);
+  if (capacity_ == 0) {
+    reserved_ += bytes;
+    return {true, 0, 0};
+  }
+  if (bytes > capacity_) return {false, capacity_, pinned_locked()};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  demand_ += bytes;
+  for (;;) {
+    if (room_waiters_.empty() && bytes_ + reserved_ + bytes <= capacity_) {
+      demand_ -= bytes;
+      reserved_ += bytes;
+      if (over_high_water() && on_pressure_) on_pressure_();
+      return {true, capacity_, 0};
+    }
+    if (on_pressure_) on_pressure_();
+    // Room appears when spills finish or objects are freed; both notify, the timeout is a guard.
+    if (room_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                         std::chrono::milliseconds(50))) ==
+            std::cv_status::timeout &&
+        std::chrono::steady_clock::now() >= deadline) {
+      demand_ -= bytes;
+      return {false, capacity_, pinned_locked()};
+    }
+    if (stopped_) {
+      demand_ -= bytes;
+      return {false, capacity_, pinned_locked()};
+    }
+  }
+}
+
+void ObjectStore::reserve_async(std::uint64_t bytes, std::function<void()> then) {
+  {
+    std::lock_guard lock(mutex_);
+    const bool fits = capacity_ == 0 || bytes_ + reserved_ + bytes <= capacity_;
+    if (!(room_waiters_.empty() && fits)) {
+      room_waiters_.emplace_back(bytes, std::move(then));
+      demand_ += bytes;
+      if (on_pressure_) on_pressure_();
+      return;
+    }
+    reserved_ += bytes;
+    if (over_high_water() && on_pressure_) on_pressure_();
+  }
+  then();
+}
+
+void ObjectStore::unreserve(std::uint64_t bytes) {
+  {
+    std::lock_guard lock(mutex_);
+    take_reserved(bytes);
+  }
+  serve_reservations();
+}
+
+void ObjectStore::serve_reservations() {
+  std::vector<std::function<void()>> ready;
+  {
+    std::lock_guard lock(mutex_);
+    room_cv_.notify_all();
+    while (!room_waiters_.empty()) {
+      auto& [n, cb] = room_waiters_.front();
+      // A request larger than the whole store is let in alone, when nothing else is held.
+      const bool fits = bytes_ + reserved_ + n <= capacity_ || (bytes_ == 0 && reserved_ == 0);
+      if (!fits) break;
+      reserved_ += n;
+      demand_ -= n;
+      ready.push_back(std::move(cb));
+      room_waiters_.pop_front();
+    }
+    if (!room_waiters_.empty() && on_pressure_) on_pressure_();
+  }
+  for (auto& cb : ready) cb();
+}
+
+std::uint64_t ObjectStore::spill_needed() const {
+  std::lock_guard lock(mutex_);
+  if (!over_high_water()) return 0;
+  return bytes_ + reserved_ + demand_ - high_water_ - spilling_bytes_;
+}
+
+std::vector<ObjectStore::SpillItem> ObjectStore::take_spill_batch(std::uint64_t want,
+                                                                  std::uint64_t min_batch) {
+  std::vector<std::shared_ptr<const void>> dropped;  // destroyed after the lock is released
+  std::vector<SpillItem> items;
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<std::uint64_t, decltype(entries_)::iterator>> candidates;
+  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+    const Entry& e = it->second;
+    if (e.state == State::ready && e.bytes && e.size > 0 && !e.spilling && !is_pinned(e)) {
+      candidates.emplace_back(e.last_use, it);
+    }
+  }
+  std::sort(candidates.begin(), candidates.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::uint64_t freed = 0, batch = 0;
+  for (auto& [use, it] : candidates) {
+    if (freed >= want && batch >= min_batch) break;
+    if (freed >= want && batch == 0) break;
+    Entry& e = it->second;
+    freed += e.size;
+    if (e.spill) {
+      drop_bytes(e, dropped);  // written before: memory goes now
+      continue;
+    }
+    e.spilling = true;
+    spilling_bytes_ += e.size;
+    batch += e.size;
+    items.push_back({it->first, e.bytes});
+  }
+  if (freed > 0) room_cv_.notify_all();
+  return items;
+}
+
+std::vector<std::shared_ptr<const void>> ObjectStore::spilled(
+    const std::vector<ObjectId>& ids, const std::vector<SpillHandle>& slots) {
+  std::vector<std::shared_ptr<const void>> dropped;
+  std::lock_guard lock(mutex_);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto it = entries_.find(ids[i]);
+    if (it == entries_.end()) continue;  // freed while it was written
+    Entry& e = it->second;
+    if (!e.spilling) continue;
+    e.spilling = false;
+    spilling_bytes_ -= e.size;
+    if (!slots[i]) continue;
+    e.spill = slots[i];
+    if (e.state == State::ready && e.bytes && !is_pinned(e)) drop_bytes(e, dropped);
+  }
+  room_cv_.notify_all();
+  return dropped;
+}
+
+ObjectStore::SpillHandle ObjectStore::start_restore(const ObjectId& id) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.state != State::spilled || it->second.restoring) {
+    return nullptr;
+  }
+  it->second.restoring = true;
+  return it->second.spill;
+}
+
+void ObjectStore::restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t reserved) {
+  Wakeups w;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second.state != State::spilled) {
+      take_reserved(reserved);
+      return;
+    }
+    Entry& e = it->second;
+    e.restoring = false;
+    set_bytes(e, std::move(bytes), e.tag, {}, reserved);
+    collect(e, w, false);
+    w.callbacks = std::move(e.on_restored);
+    e.on_restored.clear();
+  }
+  w.run();
+}
+
+void ObjectStore::restore_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error) {
+  Wakeups w;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    Entry& e = it->second;
+    e.restoring = false;
+    e.state = State::failed;
+    e.error = std::move(error);
+    e.spill.reset();
+    collect(e, w, false);
+    w.callbacks = std::move(e.on_restored);
+    e.on_restored.clear();
+  }
+  w.run();
+}
+
+bool ObjectStore::when_restored(const ObjectId& id, std::function<void()> cb) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end() || it->second.state != State::spilled) return false;
+  it->second.on_restored.push_back(std::move(cb));
+  return true;
 }
 
 ObjectStore::Freed ObjectStore::erase(std::unordered_map<ObjectId, Entry>::iterator it) {
@@ -81,7 +333,10 @@ ObjectStore::Freed ObjectStore::erase(std::unordered_map<ObjectId, Entry>::itera
   f.contained = std::move(e.contained);
   f.decoded = std::move(e.decoded);
   if (e.bytes) bytes_ -= e.size;
+  if (e.spilling) spilling_bytes_ -= e.size;
+  f.spill = std::move(e.spill);
   entries_.erase(it);
+  if (capacity_ != 0) room_cv_.notify_all();
   return f;
 }
 
@@ -107,12 +362,12 @@ std::shared_ptr<detail::RefToken> ObjectStore::create_pending(const ObjectId& id
 }
 
 std::shared_ptr<detail::RefToken> ObjectStore::create_ready(const ObjectId& id, SharedBuffer bytes,
-                                                            std::uint64_t tag,
-                                                            TokenList contained) {
+                                                            std::uint64_t tag, TokenList contained,
+                                                            std::uint64_t reserved) {
   auto token = std::make_shared<detail::RefToken>(id);
   std::lock_guard lock(mutex_);
   Entry& e = entries_[id];
-  set_bytes(e, std::move(bytes), tag, std::move(contained));
+  set_bytes(e, std::move(bytes), tag, std::move(contained), reserved);
   e.token = token;
   add_location(e, rank_);
   return token;
@@ -162,18 +417,19 @@ ObjectStore::Released ObjectStore::release(const ObjectId& id) {
 }
 
 ObjectStore::Freed ObjectStore::set_ready(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
-                                          TokenList contained) {
+                                          TokenList contained, std::uint64_t reserved) {
   Wakeups w;
   Freed f;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) {
+      take_reserved(reserved);
       f.contained = std::move(contained);
       return f;  // nobody here wants it any more
     }
     Entry& e = it->second;
-    set_bytes(e, std::move(bytes), tag, std::move(contained));
+    set_bytes(e, std::move(bytes), tag, std::move(contained), reserved);
     if (owned(id)) add_location(e, rank_);
     collect(e, w, true);
     f = free_if_unreferenced(it);
@@ -229,14 +485,15 @@ ObjectStore::Freed ObjectStore::set_failed(const ObjectId& id,
 }
 
 void ObjectStore::store_primary(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
-                                TokenList contained) {
+                                TokenList contained, std::uint64_t reserved) {
   std::lock_guard lock(mutex_);
   Entry& e = entries_[id];
-  set_bytes(e, std::move(bytes), tag, std::move(contained));
+  set_bytes(e, std::move(bytes), tag, std::move(contained), reserved);
   e.primary = true;
 }
 
-void ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag) {
+void ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
+                             std::uint64_t reserved) {
   Wakeups w;
   {
     std::lock_guard lock(mutex_);
@@ -245,7 +502,7 @@ void ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64
       it = entries_.emplace(id, Entry{}).first;  // an argument fetched for a task
     }
     Entry& e = it->second;
-    set_bytes(e, std::move(bytes), tag, {});
+    set_bytes(e, std::move(bytes), tag, {}, reserved);
     e.copy = !owned(id);
     collect(e, w, true);
   }
@@ -333,7 +590,7 @@ int ObjectStore::any_location(const ObjectId& id) const {
   auto it = entries_.find(id);
   if (it == entries_.end()) return -1;
   const Entry& e = it->second;
-  if (e.state == State::ready && e.bytes) return rank_;
+  if ((e.state == State::ready && e.bytes) || e.state == State::spilled) return rank_;
   const Location* best = nullptr;
   for (const auto& l : e.locations) {
     if (!best || l.readers <= best->readers) best = &l;
@@ -371,8 +628,10 @@ ObjectStore::View ObjectStore::view(const ObjectId& id) const {
   auto it = entries_.find(id);
   if (it == entries_.end()) return v;
   const Entry& e = it->second;
+  e.last_use = ++clock_;
   v.exists = true;
   v.state = e.state;
+  v.spill = e.spill;
   v.bytes = e.bytes;
   v.tag = e.tag;
   v.size = e.size;
@@ -460,6 +719,7 @@ void ObjectStore::stop() {
   {
     std::lock_guard lock(mutex_);
     stopped_ = true;
+    room_cv_.notify_all();
     for (auto& [id, e] : entries_) collect(e, w, false);
   }
   w.run();
@@ -480,13 +740,15 @@ void ObjectStore::summarize(RankMemory& m, std::vector<ObjectSummary>& objects,
   std::lock_guard lock(mutex_);
   m.objects = entries_.size();
   m.bytes = bytes_;
+  m.capacity_bytes = capacity_;
   for (const auto& [id, e] : entries_) {
     const bool referenced = !e.token.expired();
-    // The store and a decoded view of it account for two owners; any more is a reader.
-    const long holders = e.bytes ? e.bytes.use_count() : 0;
-    const bool pinned = holders > 1 + (e.decoded && e.decoded_views ? 1 : 0) ||
-                        (e.decoded && e.decoded.use_count() > 1);
+    const bool pinned = e.bytes && (is_pinned(e) || e.spilling);
     const std::uint64_t here = e.bytes ? e.size : 0;
+    if (e.spill) {
+      ++m.spilled_objects;
+      m.spilled_bytes += e.size;
+    }
     if (owned(id)) ++m.owned_objects;
     if (!owned(id) && referenced) ++m.borrowed_refs;
     if (e.primary) ++m.primary_copies;
@@ -509,6 +771,8 @@ void ObjectStore::summarize(RankMemory& m, std::vector<ObjectSummary>& objects,
     for (const auto& [r, n] : e.borrowers) o.borrowers += n > 0;
     o.locations = static_cast<int>(e.locations.size());
     o.contained = static_cast<int>(e.contained.size());
+    o.in_memory = e.bytes != nullptr;
+    o.spilled = e.spill != nullptr;
     objects.push_back(std::move(o));
   }
   std::sort(objects.begin(), objects.end(),

@@ -1,13 +1,17 @@
 // This rank's objects: values it owns, copies it fetched, and results it produced for owners
 // elsewhere ("primary copies"). Tracks each object's state and who waits for it; on the owner
 // also its reference count (local refs, borrowing ranks, references held inside other objects)
-// and the ranks that hold its bytes. One mutex; callbacks, wake-ups and token releases run
-// after it is released.
+// and the ranks that hold its bytes. It also keeps the store under its capacity: it reserves
+// room for bytes on their way in, picks the least recently used unpinned objects to spill, and
+// tracks which objects are in this rank's spill file. One mutex; callbacks, wake-ups and token
+// releases run after it is released.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,7 +37,16 @@ class ObjectStore {
     ready,    // bytes are here
     remote,   // finished; bytes are on rank `location`
     failed,   // finished with an error
+    spilled,  // finished; bytes are only in this rank's spill file (restore reads them back)
   };
+
+  /// Where an object's bytes lie in this rank's spill file. Shared by the entry and by readers
+  /// of the file; the spill layer's deleter gives the space back when the last one lets go.
+  struct SpillSlot {
+    std::uint64_t offset = 0;
+    std::uint64_t size = 0;
+  };
+  using SpillHandle = std::shared_ptr<const SpillSlot>;
 
   /// A thread blocked in get or wait; signalled on any change of an object it watches.
   struct Waiter {
@@ -54,6 +67,7 @@ class ObjectStore {
     std::shared_ptr<const void> decoded;
     std::uint64_t decoded_tag = 0;
     bool cached_copy = false;  // a copy fetched from elsewhere, not the owner's or primary
+    SpillHandle spill;         // set when the bytes are (also) in this rank's spill file
   };
 
   /// What an object's end leaves to do once the store's lock is released: ranks to tell to drop
@@ -62,6 +76,7 @@ class ObjectStore {
     std::vector<int> tell;
     TokenList contained;
     std::shared_ptr<const void> decoded;
+    std::shared_ptr<const SpillSlot> spill;  // given back to the spill file when let go
     void merge(Freed&& other);
   };
 
@@ -88,13 +103,71 @@ class ObjectStore {
     std::uint64_t bytes = 0;
   };
 
+  /// An object picked for spilling: its bytes stay in memory until spilled() says where they went.
+  struct SpillItem {
+    ObjectId id;
+    SharedBuffer bytes;
+  };
+
+  /// Where room for `bytes` stands: reserved, or why not.
+  struct Room {
+    bool ok = false;
+    std::uint64_t capacity = 0;
+    std::uint64_t pinned = 0;  // bytes nothing may spill, when it failed
+  };
+
   explicit ObjectStore(int rank) : rank_(rank) {}
+
+  // Capacity. With capacity 0 (the default) the store is unbounded and never asks to spill.
+  /// `high_water`: past this many bytes (held plus reserved plus asked for), objects spill.
+  /// `on_pressure` is called, with the store's lock held, whenever that happens; it must only
+  /// queue work (the spill itself runs elsewhere).
+  void set_capacity(std::uint64_t capacity, std::uint64_t high_water,
+                    std::function<void()> on_pressure);
+  [[nodiscard]] std::uint64_t capacity() const;
+  /// Reserves room for `bytes` if it fits now.
+  bool try_reserve(std::uint64_t bytes);
+  /// Waits up to `timeout` for room (spilling makes it), then reserves it. Fails at once when
+  /// `bytes` exceeds the capacity.
+  Room reserve(std::uint64_t bytes, std::chrono::steady_clock::duration timeout);
+  /// Runs `then` once room for `bytes` is reserved: now (on this thread), or later on a thread
+  /// that frees memory. Requests are served in order.
+  void reserve_async(std::uint64_t bytes, std::function<void()> then);
+  /// Gives back a reservation that was not used.
+  void unreserve(std::uint64_t bytes);
+  /// Runs the reservations that fit now; call after memory was freed.
+  void serve_reservations();
+
+  // Spilling.
+  /// Bytes that must leave memory to get back under the high-water mark (0 if none), counting
+  /// what is being written already.
+  [[nodiscard]] std::uint64_t spill_needed() const;
+  /// Least recently used unpinned objects in memory, about `want` bytes (objects of at least
+  /// `min_batch` together when there are that many), marked as being spilled. Objects already in
+  /// the spill file leave memory here at once, without a write.
+  std::vector<SpillItem> take_spill_batch(std::uint64_t want, std::uint64_t min_batch);
+  /// The batch taken before is written (`slots[i]` for `ids[i]`; empty slots: the write failed
+  /// and the object stays in memory). Objects nothing pinned meanwhile leave memory. Returns
+  /// decoded values to destroy outside the lock.
+  std::vector<std::shared_ptr<const void>> spilled(const std::vector<ObjectId>& ids,
+                                                   const std::vector<SpillHandle>& slots);
+  /// The first caller for a spilled object gets its slot and must read it back, then call
+  /// restored() or restore_failed(). Empty for any other caller or state.
+  SpillHandle start_restore(const ObjectId& id);
+  /// Bytes read back from the spill file, with `reserved` bytes of room reserved for them.
+  void restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t reserved);
+  void restore_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error);
+  /// Runs `cb` once a spilled object is back in memory (or failed). Returns false, without
+  /// keeping `cb`, when the object is not spilled.
+  bool when_restored(const ObjectId& id, std::function<void()> cb);
 
   /// The owner's entry for a task's return value, and the first reference to it.
   std::shared_ptr<detail::RefToken> create_pending(const ObjectId& id);
   /// The owner's entry for a value that exists now (put, or an automatically put argument).
+  /// `reserved`: room reserve() made for these bytes, which they now take.
   std::shared_ptr<detail::RefToken> create_ready(const ObjectId& id, SharedBuffer bytes,
-                                                 std::uint64_t tag, TokenList contained = {});
+                                                 std::uint64_t tag, TokenList contained = {},
+                                                 std::uint64_t reserved = 0);
   /// This rank's token for `id`, making an entry if the rank has never seen it. An owned object
   /// that is gone gets a failed entry (its get says it was freed) instead of waiting forever.
   Acquired acquire(const ObjectId& id);
@@ -103,7 +176,7 @@ class ObjectStore {
 
   /// State changes; an owned object with no references left is freed by them.
   Freed set_ready(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
-                  TokenList contained = {});
+                  TokenList contained = {}, std::uint64_t reserved = 0);
   /// `fetching`: this rank starts reading the bytes now (set before waiters wake, so they
   /// don't start a second read).
   Freed set_remote(const ObjectId& id, int location, std::uint64_t size, std::uint64_t tag,
@@ -111,11 +184,12 @@ class ObjectStore {
   Freed set_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error);
 
   /// Bytes this rank produced for an owner elsewhere; kept until the owner frees them.
-  void store_primary(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
-                     TokenList contained);
+  void store_primary(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag, TokenList contained,
+                     std::uint64_t reserved = 0);
   /// A fetched copy of an object owned elsewhere; kept (as a location the owner knows) until
   /// the owner frees it, even when no task or reference here wants it any more.
-  void store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag);
+  void store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
+                  std::uint64_t reserved = 0);
   /// The owner freed the object: drop the primary or cached copy.
   Freed free_copy(const ObjectId& id);
 
@@ -197,6 +271,12 @@ class ObjectStore {
     std::vector<std::pair<int, std::int64_t>> borrowers;  // rank, signed count
     std::vector<Location> locations;                      // ranks with the bytes, this one too
     std::vector<int> queued_readers;                      // waiting for a free copy
+    // Memory and spilling.
+    mutable std::uint64_t last_use = 0;  // LRU clock value of the last read or write
+    SpillHandle spill;                   // the bytes' place in the spill file, if written
+    bool spilling = false;               // being written now
+    bool restoring = false;              // being read back now
+    std::vector<std::function<void()>> on_restored;
   };
 
   struct Wakeups {
@@ -211,7 +291,16 @@ class ObjectStore {
   Freed erase(std::unordered_map<ObjectId, Entry>::iterator it);
   static void add_location(Entry& e, int rank);
   /// Makes `e` ready with these bytes (its fetch or question is over) and keeps `contained`.
-  void set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained);
+  void set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained,
+                 std::uint64_t reserved);
+  /// Nothing but the store (and a decoded value it caches) holds the bytes.
+  [[nodiscard]] static bool is_pinned(const Entry& e);
+  /// Takes `n` bytes off the reservations (never below zero).
+  void take_reserved(std::uint64_t n);
+  [[nodiscard]] bool over_high_water() const;
+  [[nodiscard]] std::uint64_t pinned_locked() const;
+  /// Frees the entry's memory (its bytes are in the spill file); the decoded value goes to `out`.
+  void drop_bytes(Entry& e, std::vector<std::shared_ptr<const void>>& out);
   std::optional<Assignment> pick(Entry& e, int requester) const;
 
   int rank_;
@@ -219,6 +308,16 @@ class ObjectStore {
   std::unordered_map<ObjectId, Entry> entries_;
   bool stopped_ = false;
   std::uint64_t bytes_ = 0;
+  // Capacity.
+  std::uint64_t capacity_ = 0;  // 0: unbounded
+  std::uint64_t high_water_ = 0;
+  std::uint64_t reserved_ = 0;  // room promised to bytes on their way in
+  std::uint64_t demand_ = 0;    // room asked for and not yet reserved
+  std::uint64_t spilling_bytes_ = 0;
+  mutable std::uint64_t clock_ = 0;  // LRU clock
+  std::function<void()> on_pressure_;
+  std::condition_variable room_cv_;
+  std::deque<std::pair<std::uint64_t, std::function<void()>>> room_waiters_;
 };
 
 }  // namespace manta::engine

@@ -106,6 +106,7 @@ void Runtime::start() {
   if (total.get("memory") == 0)
     total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
   ranks_ = exchange_rank_table(world_.comm, {world_.rank, world_.hostname, total});
+  start_memory();
   for (const auto& r : ranks_) totals_.push_back(r.total);
   forward_threshold_ = config_.forward_threshold > 0
                            ? static_cast<std::uint64_t>(config_.forward_threshold)
@@ -163,6 +164,76 @@ void Runtime::start() {
              total.to_string());
 }
 
+void Runtime::start_memory() {
+  const std::uint64_t capacity =
+      config_.object_store_memory > 0
+          ? config_.object_store_memory
+          : std::max<std::uint64_t>(node_memory_share(world_.local_size) / 10 * 3, 64ull << 20);
+  // One job id on every rank names the spill directory, so ranks find each other's files.
+  std::uint64_t job = 0;
+  if (world_.rank == 0) {
+    job = static_cast<std::uint64_t>(getpid()) << 40 ^
+          static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  }
+  MPI_Bcast(&job, 1, MPI_UINT64_T, 0, world_.comm);
+  std::string root = config_.spill_dir;
+  if (root.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    root = tmp && *tmp ? tmp : "/tmp";
+  }
+  std::string error;
+  try {
+    spill_ = std::make_unique<SpillManager>(
+        SpillSettings{root, fmt::format("{:x}", job), world_.rank, config_.spill_compression,
+                      config_.spill_batch, config_.keep_spill},
+        store_);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  // Every rank learns whether all could; the first that could not says why.
+  int failed_rank = error.empty() ? world_.size : world_.rank, first = 0;
+  MPI_Allreduce(&failed_rank, &first, 1, MPI_INT, MPI_MIN, world_.comm);
+  if (first < world_.size) {
+    if (first == world_.rank) {
+      std::fprintf(stderr, "manta: init failed on rank %d: %s\n", world_.rank, error.c_str());
+    }
+    spill_.reset();
+    transport::finish_mpi(world_);
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  store_.set_capacity(
+      capacity,
+      static_cast<std::uint64_t>(static_cast<double>(capacity) * config_.spill_high_water), [this] {
+        if (spill_) spill_->kick();
+      });
+  detail::set_buffer_pool_limit(std::min<std::uint64_t>(capacity / 4, 512ull << 20));
+  log().info("object store: {} bytes, spilling past {:.0f} % to {}", capacity,
+             config_.spill_high_water * 100, spill_->directory());
+}
+
+ErrorInfo Runtime::store_full_error(std::uint64_t requested, const ObjectStore::Room& room,
+                                    const TaskSpec* task) const {
+  std::string why = requested > room.capacity
+                        ? "the object is larger than the whole store"
+                        : fmt::format(
+                              "{} bytes of it are pinned by get views, running tasks or "
+                              "transfers, and room did not appear within {} s",
+                              room.pinned, config_.store_full_timeout_s);
+  if (spill_) {
+    if (std::string e = spill_->last_error(); !e.empty()) why += "; spilling failed: " + e;
+  }
+  ErrorInfo info = make_error(
+      ErrorKind::store_full, task,
+      fmt::format("object store full on rank {}: {} bytes requested, capacity {} bytes, {} bytes "
+                  "pinned ({}); raise --manta-object-store-memory or release objects sooner",
+                  world_.rank, requested, room.capacity, room.pinned, why));
+  info.requested_bytes = requested;
+  info.capacity_bytes = room.capacity;
+  info.pinned_bytes = room.pinned;
+  return info;
+}
+
 void Runtime::start_data_plane() {
   // Collective; every rank must agree on the transport, so a rank that asks for MPI makes it MPI.
   const bool want_ucx = transport::all_true(world_.comm, config_.transport != "mpi");
@@ -215,6 +286,7 @@ int Runtime::serve() {
   send(0, [](WireWriter& w) { w.put(MessageType::shutdown_ack); });
   channel_->stop();
   data_plane_.reset();
+  if (spill_) spill_->stop();
   transport::finish_mpi(world_);
   return 0;
 }
@@ -240,6 +312,7 @@ void Runtime::shutdown(bool failed) {
   }
   channel_->stop();
   data_plane_.reset();
+  if (spill_) spill_->stop();
   write_timeline();
   transport::finish_mpi(world_, /*process_ends=*/false);
 }
@@ -395,13 +468,17 @@ void Runtime::resolve_one(const TaskPtr& t, std::size_t i) {
   if (!v.exists) {
     t->set_input_error(std::make_shared<const ErrorInfo>(make_error(
         ErrorKind::object_lost, t.get(), "argument " + id.to_string() + " is not known here")));
-  } else if (v.state == ObjectStore::State::ready) {
+  } else if (v.state == ObjectStore::State::ready && v.size <= config_.inline_limit) {
     a.is_ref = false;
     a.buffer = v.bytes;
     a.offset = 0;
     a.size = v.size;
     a.tag = v.tag;  // the executor checks it against the parameter type
     a.location = world_.rank;
+  } else if (v.state == ObjectStore::State::ready || v.state == ObjectStore::State::spilled) {
+    // Large, or on disk: it stays in this rank's store until a task runs with it.
+    a.location = world_.rank;
+    a.size = v.size;
   } else if (v.state == ObjectStore::State::remote) {
     a.location = v.location;
     a.size = v.size;
@@ -461,12 +538,31 @@ void Runtime::place(const TaskPtr& t) {
                                  req.to_string(), totals_[0].to_string())));
     return;
   }
-  if (decide_locally(req, scheduler_->total(), scheduler_->queued(), forward_threshold_) ==
-      LocalDecision::run_here) {
+  if (decide_locally(req, scheduler_->total(), scheduler_->queued(), forward_threshold_,
+                     world_.rank, input_bytes_by_rank(*t)) == LocalDecision::run_here) {
     prepare_and_enqueue(t);
   } else {
     forward_task(t);
   }
+}
+
+std::vector<std::uint64_t> Runtime::input_bytes_by_rank(const TaskSpec& t) const {
+  std::vector<std::uint64_t> bytes;
+  for (const TaskArg& a : t.args) {
+    if (!a.ref.valid() || a.location < 0 || a.location >= world_.size ||
+        a.size < kLocalityMinBytes / 16) {
+      continue;
+    }
+    if (bytes.empty()) bytes.assign(static_cast<std::size_t>(world_.size), 0);
+    std::uint64_t n = a.size;
+    // Bytes this rank spilled count half: reading them back is cheaper than a transfer, but
+    // not free.
+    if (a.location == world_.rank && store_.view(a.ref).state == ObjectStore::State::spilled) {
+      n /= 2;
+    }
+    bytes[static_cast<std::size_t>(a.location)] += n;
+  }
+  return bytes;
 }
 
 void Runtime::fail_task(const TaskPtr& t, ErrorInfo error) {
@@ -504,7 +600,7 @@ void Runtime::schedule_globally(const TaskPtr& t) {
     loads_[0].queued = scheduler_->queued();
     loads_[0].available = scheduler_->available();
     loads_[0].assigned = 0;
-    target = pick_rank(*t->resources, loads_, global_hint_++);
+    target = pick_rank(*t->resources, loads_, global_hint_++, input_bytes_by_rank(*t));
     if (target && *target != 0) {
       ++loads_[*target].assigned;
       ++sent_to_[*target];
@@ -545,24 +641,36 @@ void Runtime::send_task(int dest, const TaskPtr& t) {
 // Execution: fetch reference arguments, queue, run, report.
 
 void Runtime::prepare_and_enqueue(const TaskPtr& t) {
-  fetch_arguments(t, [this](const TaskPtr& task) {
-    // A creation with a lost argument still goes to its actor, which then dies of it.
-    if (auto e = task->input_error(); e && task->kind != TaskKind::actor_creation) {
-      finish_task(task, {}, e);
-    } else {
-      scheduler_->enqueue(task);
-    }
-  });
+  fetch_arguments(
+      t,
+      [this](const TaskPtr& task) {
+        // A creation with a lost argument still goes to its actor, which then dies of it.
+        if (auto e = task->input_error(); e && task->kind != TaskKind::actor_creation) {
+          finish_task(task, {}, e);
+        } else {
+          scheduler_->enqueue(task);
+        }
+      },
+      /*defer=*/t->kind == TaskKind::task);
 }
 
-void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr&)> then) {
-  std::vector<std::size_t> to_pull;
+void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr&)> then,
+                              bool defer) {
+  std::vector<std::size_t> to_pull, to_restore;
   for (std::size_t i = 0; i < t->args.size(); ++i) {
     TaskArg& a = t->args[i];
     if (!a.is_ref) continue;
     // Here already: made here, or a copy an earlier get or task fetched.
     ObjectStore::View v = store_.view(a.ref);
-    if (v.exists && v.state == ObjectStore::State::ready) {
+    const bool here = v.exists && (v.state == ObjectStore::State::ready ||
+                                   v.state == ObjectStore::State::spilled);
+    if (here && defer && v.size > config_.inline_limit) {
+      // Taken when the task runs: a queued task pins nothing, so its input may spill meanwhile.
+      a.location = world_.rank;
+      a.size = v.size;
+      continue;
+    }
+    if (here && v.state == ObjectStore::State::ready) {
       a.is_ref = false;
       a.buffer = v.bytes;
       a.offset = 0;
@@ -570,27 +678,33 @@ void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr
       a.tag = v.tag;
       continue;
     }
-    to_pull.push_back(i);
+    (here ? to_restore : to_pull).push_back(i);
   }
-  if (to_pull.empty()) {
+  if (to_pull.empty() && to_restore.empty()) {
     then(t);
     return;
   }
-  t->unresolved.store(static_cast<int>(to_pull.size()));
+  t->unresolved.store(static_cast<int>(to_pull.size() + to_restore.size()) + 1);
   auto done = std::make_shared<std::function<void(const TaskPtr&)>>(std::move(then));
+  for (std::size_t i : to_restore) {
+    restore_argument(t, i, [t, done] {
+      if (t->unresolved.fetch_sub(1) == 1) (*done)(t);
+    });
+  }
   for (std::size_t i : to_pull) {
     TaskArg& a = t->args[i];
     const ObjectId id = a.ref;
-    pull(id, a.location,
-         [this, t, i, done, id](SharedBuffer bytes, std::uint64_t tag,
-                                std::shared_ptr<const ErrorInfo> err) {
+    pull(id, a.location, a.size,
+         [this, t, i, done, id, defer](SharedBuffer bytes, std::uint64_t tag,
+                                       std::shared_ptr<const ErrorInfo> err,
+                                       std::uint64_t reserved) {
            TaskArg& arg = t->args[i];
            if (!err) {
              // Keep the copy, so later tasks and gets here need no transfer.
              if (id.owner == world_.rank) {
-               apply_freed(id, store_.set_ready(id, bytes, tag));
+               apply_freed(id, store_.set_ready(id, bytes, tag, {}, reserved));
              } else {
-               store_.store_copy(id, bytes, tag);
+               store_.store_copy(id, bytes, tag, reserved);
                send(id.owner, [&](WireWriter& w) {
                  w.put(MessageType::copy_done).put(id).put<std::int32_t>(-1).put<std::uint8_t>(1);
                });
@@ -598,6 +712,9 @@ void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr
            }
            if (err) {
              t->set_input_error(std::move(err));
+           } else if (defer && bytes->size() > config_.inline_limit) {
+             arg.location = world_.rank;  // taken from the store when the task runs
+             arg.size = bytes->size();
            } else {
              arg.is_ref = false;
              arg.buffer = std::move(bytes);
@@ -608,6 +725,55 @@ void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr
            if (t->unresolved.fetch_sub(1) == 1) (*done)(t);
          });
   }
+  if (t->unresolved.fetch_sub(1) == 1) (*done)(t);
+}
+
+void Runtime::restore_argument(const TaskPtr& t, std::size_t i, std::function<void()> done) {
+  const ObjectId id = t->args[i].ref;
+  auto check = [this, t, i, done, id] {
+    ObjectStore::View v = store_.view(id);
+    TaskArg& a = t->args[i];
+    if (v.exists && v.state == ObjectStore::State::ready) {
+      a.is_ref = false;
+      a.buffer = v.bytes;
+      a.offset = 0;
+      a.size = v.size;
+      a.tag = v.tag;
+      done();
+    } else if (v.exists && v.state == ObjectStore::State::spilled) {
+      restore_argument(t, i, done);  // spilled again before it was taken
+    } else {
+      t->set_input_error(v.error ? v.error
+                                 : std::make_shared<const ErrorInfo>(make_error(
+                                       ErrorKind::object_lost, t.get(),
+                                       "argument " + id.to_string() + " is gone from this rank")));
+      done();
+    }
+  };
+  if (!store_.when_restored(id, check)) {
+    check();
+    return;
+  }
+  spill_->restore(id);
+}
+
+std::shared_ptr<const ErrorInfo> Runtime::materialize_arguments(const TaskPtr& t) {
+  for (TaskArg& a : t->args) {
+    if (!a.is_ref) continue;
+    try {
+      detail::StoredValue v = get(a.ref, std::nullopt);
+      a.is_ref = false;
+      a.size = v.bytes->size();
+      a.buffer = std::move(v.bytes);
+      a.offset = 0;
+      a.tag = v.tag;
+    } catch (const Error& e) {
+      ErrorInfo info = e.info();
+      if (info.task_name.empty()) info.task_name = function_name(*t);
+      return std::make_shared<const ErrorInfo>(std::move(info));
+    }
+  }
+  return nullptr;
 }
 
 void Runtime::run_task(const TaskPtr& t) {
@@ -617,8 +783,10 @@ void Runtime::run_task(const TaskPtr& t) {
   }
   const detail::FunctionEntry* f = FunctionTable::instance().at(t->function);
   detail::CallResult result;
-  std::shared_ptr<const ErrorInfo> error;
-  if (!f) {
+  std::shared_ptr<const ErrorInfo> error = materialize_arguments(t);
+  if (error) {
+    // An input could not be read back (e.g. its spill file is damaged): the task fails with it.
+  } else if (!f) {
     error = std::make_shared<const ErrorInfo>(
         make_error(ErrorKind::unregistered, t.get(), "no such function on this rank"));
   } else {
@@ -656,6 +824,14 @@ void Runtime::run_task(const TaskPtr& t) {
     if (timeline_) timeline_->record(function_name(*t), t->id, start_us, Timeline::now_us());
   }
   tasks_executed_.fetch_add(1, std::memory_order_relaxed);
+  // Inputs go back to the store's keeping (spillable) as soon as the task is done with them.
+  for (TaskArg& a : t->args) {
+    if (a.ref.valid() && a.size > config_.inline_limit) {
+      a.buffer.reset();
+      a.is_ref = true;  // a retry takes it again
+      a.location = world_.rank;
+    }
+  }
   finish_task(t, std::move(result), std::move(error));
 }
 
@@ -674,6 +850,21 @@ bool Runtime::retry(const TaskPtr& t, const ErrorInfo& error) {
 void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result,
                           std::shared_ptr<const ErrorInfo> error) {
   const int owner = t->id.submitter;
+  std::uint64_t reserved = 0;
+  const bool stays_here =
+      owner == world_.rank || result.size() > config_.inline_limit || !result.contained.empty();
+  if (!error && stays_here) {
+    // The result takes room in this store: wait for it (spilling makes it), or fail the task.
+    const std::uint64_t size = result.size();
+    const ObjectStore::Room room =
+        store_.reserve(size, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                 std::chrono::duration<double>(config_.store_full_timeout_s)));
+    if (room.ok) {
+      reserved = size;
+    } else {
+      error = std::make_shared<const ErrorInfo>(store_full_error(size, room, t.get()));
+    }
+  }
   if (owner == world_.rank) {
     if (t->from_wire) {
       // It left this rank (forwarded) and came back: drop the original kept for its reply.
@@ -686,7 +877,8 @@ void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result,
       bytes = result.shared ? std::move(result.shared)
                             : std::make_shared<const Buffer>(std::move(result.bytes));
     }
-    complete_owned(t, std::move(bytes), result.tag, std::move(error), std::move(result.contained));
+    complete_owned(t, std::move(bytes), result.tag, std::move(error), std::move(result.contained),
+                   reserved);
     return;
   }
   // Replies release the submitter's hold on the arguments: they wait for this rank's borrows.
@@ -707,7 +899,7 @@ void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result,
     store_.store_primary(t->return_object(),
                          result.shared ? std::move(result.shared)
                                        : std::make_shared<const Buffer>(std::move(result.bytes)),
-                         result.tag, std::move(result.contained));
+                         result.tag, std::move(result.contained), reserved);
     send_gated(owner, [&](WireWriter& w) {
       w.put(MessageType::task_done)
           .put(t->id)
@@ -721,38 +913,52 @@ void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result,
 }
 
 void Runtime::complete_owned(const TaskPtr& t, SharedBuffer bytes, std::uint64_t tag,
-                             std::shared_ptr<const ErrorInfo> error, TokenList contained) {
+                             std::shared_ptr<const ErrorInfo> error, TokenList contained,
+                             std::uint64_t reserved) {
   const ObjectId id = t->return_object();
   if (error) {
+    if (reserved) store_.unreserve(reserved);
     apply_freed(id, store_.set_failed(id, std::move(error)));
   } else {
-    apply_freed(id, store_.set_ready(id, std::move(bytes), tag, std::move(contained)));
+    apply_freed(id, store_.set_ready(id, std::move(bytes), tag, std::move(contained), reserved));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Objects across ranks.
 
-void Runtime::pull(const ObjectId& id, int from, PullDone done) {
+void Runtime::pull(const ObjectId& id, int from, std::uint64_t size, PullDone done,
+                   bool may_read_file) {
+  // Room first: a transfer never lands in a store that has none (it waits for spilling).
+  auto shared = std::make_shared<PullDone>(std::move(done));
+  store_.reserve_async(size, [this, id, from, size, shared, may_read_file] {
+    send_pull_request(id, from, size, std::move(*shared), may_read_file);
+  });
+}
+
+void Runtime::send_pull_request(const ObjectId& id, int from, std::uint64_t reserved, PullDone done,
+                                bool may_read_file) {
   const int tag = channel_->new_transfer_tag();
   {
     std::lock_guard lock(pulls_mutex_);
-    pulls_[tag] = {id, std::move(done)};
+    pulls_[tag] = {id, from, reserved, std::move(done)};
   }
-  send(from, [&](WireWriter& w) { w.put(MessageType::pull_request).put(id).put(tag); });
+  send(from, [&](WireWriter& w) {
+    w.put(MessageType::pull_request).put(id).put(tag).put<std::uint8_t>(may_read_file);
+  });
 }
 
 void Runtime::pull_copy(const ObjectId& id, int at, bool assigned) {
-  pull(id, at,
+  pull(id, at, store_.view(id).size,
        [this, id, at, assigned](SharedBuffer bytes, std::uint64_t tag,
-                                std::shared_ptr<const ErrorInfo> err) {
+                                std::shared_ptr<const ErrorInfo> err, std::uint64_t reserved) {
          const bool ok = err == nullptr;
          if (!ok) {
            store_.fetch_failed(id, std::move(err));
          } else if (id.owner == world_.rank) {
-           apply_freed(id, store_.set_ready(id, std::move(bytes), tag));
+           apply_freed(id, store_.set_ready(id, std::move(bytes), tag, {}, reserved));
          } else {
-           store_.store_copy(id, std::move(bytes), tag);
+           store_.store_copy(id, std::move(bytes), tag, reserved);
          }
          if (id.owner == world_.rank) {
            read_ended(id, at, ok ? world_.rank : -1);
@@ -846,6 +1052,8 @@ void Runtime::apply_freed(const ObjectId& id, ObjectStore::Freed&& freed) {
   // The references it held are dropped here, outside the store's lock; that may free more.
   freed.contained.clear();
   freed.decoded.reset();
+  freed.spill.reset();
+  store_.serve_reservations();  // memory may have been freed: transfers waiting for room go
 }
 
 void Runtime::register_borrow(const ObjectId& id) {
@@ -879,8 +1087,13 @@ void Runtime::on_borrow_ack() {
 
 std::shared_ptr<detail::RefToken> Runtime::put(SharedBuffer bytes, std::uint64_t tag,
                                                TokenList contained) {
+  const std::uint64_t size = bytes->size();
+  const ObjectStore::Room room =
+      store_.reserve(size, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(config_.store_full_timeout_s)));
+  if (!room.ok) throw ObjectStoreFullError(store_full_error(size, room, nullptr));
   ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
-  return store_.create_ready(id, std::move(bytes), tag, std::move(contained));
+  return store_.create_ready(id, std::move(bytes), tag, std::move(contained), size);
 }
 
 std::shared_ptr<detail::RefToken> Runtime::acquire_ref(const ObjectId& id) {
@@ -929,7 +1142,9 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
       cleanup();
       throw_error(*v.error);
     }
-    if (v.state == ObjectStore::State::remote) {
+    if (v.state == ObjectStore::State::spilled) {
+      spill_->restore(id);  // waiters wake when it is back in memory
+    } else if (v.state == ObjectStore::State::remote) {
       if (store_.start_fetch(id)) {
         if (id.owner == world_.rank) {
           auto a = store_.assign_reader(id, world_.rank, /*may_queue=*/false);
@@ -1426,10 +1641,10 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
           if (it == leases_.end()) break;
           lease = std::move(it->second);
           leases_.erase(it);
-          leases_open_.fetch_sub(1, std::memory_order_relaxed);
+          if (lease.handle != 0) leases_open_.fetch_sub(1, std::memory_order_relaxed);
         }
 #if MANTA_HAVE_UCX
-        if (data_plane_) data_plane_->unexpose(lease.handle);
+        if (data_plane_ && lease.handle != 0) data_plane_->unexpose(lease.handle);
 #endif
         break;
       }
@@ -1609,7 +1824,33 @@ void Runtime::apply_result(const ObjectId& id, ResultKind kind, WireReader& r) {
 void Runtime::on_pull_request(int source, WireReader& r) {
   const auto id = r.get<ObjectId>();
   const auto tag = r.get<int>();
+  const bool may_read_file = r.get<std::uint8_t>() != 0;
+  serve_pull(source, tag, id, may_read_file);
+}
+
+void Runtime::serve_pull(int source, int tag, const ObjectId& id, bool may_read_file) {
   ObjectStore::View v = store_.view(id);
+  if (v.exists && v.state == ObjectStore::State::spilled) {
+    if (may_read_file) {
+      // The reader reads the file itself when it sees it; the slot stays until pull_done.
+      {
+        std::lock_guard lock(leases_mutex_);
+        leases_[lease_key(source, tag)] = {nullptr, 0, v.spill};
+      }
+      serves_.fetch_add(1, std::memory_order_relaxed);
+      send(source, [&](WireWriter& w) {
+        w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
+        w.put<std::uint8_t>(2).str(spill_->file_path()).put(v.spill->offset);
+      });
+      return;
+    }
+    // It cannot read the file: read it back here, then send it.
+    if (store_.when_restored(id, [this, source, tag, id] { serve_pull(source, tag, id, false); })) {
+      spill_->restore(id);
+      return;
+    }
+    v = store_.view(id);
+  }
   if (!v.exists || v.state != ObjectStore::State::ready) {
     send(source, [&](WireWriter& w) {
       w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(0);
@@ -1658,7 +1899,7 @@ void Runtime::on_pull_request(int source, WireReader& r) {
 void Runtime::on_pull_header(int source, WireReader& r) {
   const auto tag = r.get<int>();
   const bool ok = r.get<std::uint8_t>() != 0;
-  std::pair<ObjectId, PullDone> pull;
+  Pull pull;
   {
     std::lock_guard lock(pulls_mutex_);
     auto it = pulls_.find(tag);
@@ -1666,44 +1907,69 @@ void Runtime::on_pull_header(int source, WireReader& r) {
     pull = std::move(it->second);
     pulls_.erase(it);
   }
+  const std::uint64_t reserved = pull.reserved;
+  // A failed read gives its room back before the caller hears of it.
+  auto fail = [this, reserved, done = pull.done](std::shared_ptr<const ErrorInfo> error) {
+    store_.unreserve(reserved);
+    done(nullptr, 0, std::move(error), 0);
+  };
   if (!ok) {
-    pull.second(nullptr, 0, std::make_shared<const ErrorInfo>(read_error(r)));
+    fail(std::make_shared<const ErrorInfo>(read_error(r)));
     return;
   }
   const auto obj_tag = r.get<std::uint64_t>();
   const auto size = r.get<std::uint64_t>();
-  const bool rma = r.get<std::uint8_t>() != 0;
+  const auto how = r.get<std::uint8_t>();  // 0: MPI messages, 1: RMA, 2: the holder's spill file
   fetches_.fetch_add(1, std::memory_order_relaxed);
   bytes_fetched_.fetch_add(size, std::memory_order_relaxed);
-  if (!rma) {
-    channel_->receive_data(source, tag, size, [done = std::move(pull.second), obj_tag](Buffer b) {
-      done(std::make_shared<const Buffer>(std::move(b)), obj_tag, nullptr);
-    });
+  if (how == 0) {
+    channel_->receive_data(
+        source, tag, size, [done = std::move(pull.done), obj_tag, reserved](Buffer b) {
+          done(std::make_shared<const Buffer>(std::move(b)), obj_tag, nullptr, reserved);
+        });
+    return;
+  }
+  const ObjectId id = pull.id;
+  if (how == 2) {
+    const std::string path = r.str();
+    const auto offset = r.get<std::uint64_t>();
+    spill_->read_file(path, offset, size,
+                      [this, source, tag, id, obj_tag, reserved, path, done = std::move(pull.done)](
+                          SharedBuffer bytes, std::string error) {
+                        send(source,
+                             [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
+                        if (!error.empty()) {
+                          // This rank does not see that file (node-local disk): the holder restores
+                          // and sends.
+                          log().debug("reading {} from {} failed ({}); asking rank {} to send it",
+                                      id.to_string(), path, error, source);
+                          send_pull_request(id, source, reserved, done, /*may_read_file=*/false);
+                          return;
+                        }
+                        done(std::move(bytes), obj_tag, nullptr, reserved);
+                      });
     return;
   }
 #if MANTA_HAVE_UCX
   auto descriptor = r.bytes();
   auto into = std::make_shared<Buffer>(size);
-  const ObjectId id = pull.first;
   data_plane_->get(
       source, descriptor, into->data(), size,
-      [this, source, tag, id, into, obj_tag, done = std::move(pull.second)](std::string error) {
+      [this, source, tag, id, into, obj_tag, reserved, fail,
+       done = std::move(pull.done)](std::string error) {
         send(source, [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
         if (!error.empty()) {
-          done(nullptr, 0,
-               std::make_shared<const ErrorInfo>(
-                   make_error(ErrorKind::object_lost, nullptr,
-                              fmt::format("reading {} from rank {} failed: {}", id.to_string(),
-                                          source, error))));
+          fail(std::make_shared<const ErrorInfo>(make_error(
+              ErrorKind::object_lost, nullptr,
+              fmt::format("reading {} from rank {} failed: {}", id.to_string(), source, error))));
           return;
         }
-        done(into, obj_tag, nullptr);
+        done(into, obj_tag, nullptr, reserved);
       });
 #else
-  pull.second(nullptr, 0,
-              std::make_shared<const ErrorInfo>(make_error(
-                  ErrorKind::object_lost, nullptr,
-                  fmt::format("rank {} offered an RMA read but this build has no UCX", source))));
+  fail(std::make_shared<const ErrorInfo>(
+      make_error(ErrorKind::object_lost, nullptr,
+                 fmt::format("rank {} offered an RMA read but this build has no UCX", source))));
 #endif
 }
 
@@ -1729,11 +1995,24 @@ void Runtime::on_summary_request(int source, WireReader& r) {
         .put(m.bytes_served)
         .put(m.fetches)
         .put(m.serves)
-        .put(m.serves_of_copies);
+        .put(m.serves_of_copies)
+        .put(m.capacity_bytes)
+        .put(m.spilled_objects)
+        .put(m.spilled_bytes)
+        .put(m.spill_files)
+        .put(m.spill_file_bytes)
+        .put(m.bytes_spilled)
+        .put(m.bytes_restored)
+        .put(m.bytes_read_from_files)
+        .put(m.copies_evicted)
+        .put(m.spill_seconds)
+        .put(m.restore_seconds);
+    w.str(m.spill_file);
     w.put(static_cast<std::uint32_t>(objects.size()));
     for (const auto& o : objects) {
       w.put(o.id).put<std::int32_t>(o.rank).put(o.size).str(o.role).str(o.state);
       w.put<std::uint8_t>(o.referenced).put<std::uint8_t>(o.pinned);
+      w.put<std::uint8_t>(o.in_memory).put<std::uint8_t>(o.spilled);
       w.put<std::int32_t>(o.borrowers)
           .put<std::int32_t>(o.locations)
           .put<std::int32_t>(o.contained);
@@ -1759,6 +2038,18 @@ void Runtime::on_summary_reply(WireReader& r) {
   m.fetches = r.get<std::uint64_t>();
   m.serves = r.get<std::uint64_t>();
   m.serves_of_copies = r.get<std::uint64_t>();
+  m.capacity_bytes = r.get<std::uint64_t>();
+  m.spilled_objects = r.get<std::uint64_t>();
+  m.spilled_bytes = r.get<std::uint64_t>();
+  m.spill_files = r.get<std::uint64_t>();
+  m.spill_file_bytes = r.get<std::uint64_t>();
+  m.bytes_spilled = r.get<std::uint64_t>();
+  m.bytes_restored = r.get<std::uint64_t>();
+  m.bytes_read_from_files = r.get<std::uint64_t>();
+  m.copies_evicted = r.get<std::uint64_t>();
+  m.spill_seconds = r.get<double>();
+  m.restore_seconds = r.get<double>();
+  m.spill_file = r.str();
   std::vector<ObjectSummary> objects(r.get<std::uint32_t>());
   for (auto& o : objects) {
     o.id = r.get<ObjectId>();
@@ -1768,6 +2059,8 @@ void Runtime::on_summary_reply(WireReader& r) {
     o.state = r.str();
     o.referenced = r.get<std::uint8_t>() != 0;
     o.pinned = r.get<std::uint8_t>() != 0;
+    o.in_memory = r.get<std::uint8_t>() != 0;
+    o.spilled = r.get<std::uint8_t>() != 0;
     o.borrowers = r.get<std::int32_t>();
     o.locations = r.get<std::int32_t>();
     o.contained = r.get<std::int32_t>();
@@ -1791,6 +2084,17 @@ RankMemory Runtime::local_memory() const {
   m.fetches = fetches_.load(std::memory_order_relaxed);
   m.serves = serves_.load(std::memory_order_relaxed);
   m.serves_of_copies = serves_of_copies_.load(std::memory_order_relaxed);
+  if (spill_) {
+    const SpillStats st = spill_->stats();
+    m.spill_files = st.has_file ? 1 : 0;
+    m.spill_file = spill_->file_path();
+    m.spill_file_bytes = st.file_bytes;
+    m.bytes_spilled = st.bytes_spilled;
+    m.bytes_restored = st.bytes_restored;
+    m.bytes_read_from_files = st.bytes_read_from_files;
+    m.spill_seconds = st.spill_seconds;
+    m.restore_seconds = st.restore_seconds;
+  }
   return m;
 }
 
@@ -1862,7 +2166,13 @@ void Runtime::on_load_report(int source, WireReader& r) {
 }
 
 void Runtime::on_tick() {
-  if (world_.rank == 0 || stopping_) return;
+  if (stopping_) return;
+  // A pin let go (a get view dropped) frees nothing by itself: look again for room here.
+  if (spill_ && store_.spill_needed() > 0) {
+    spill_->kick();
+    store_.serve_reservations();
+  }
+  if (world_.rank == 0) return;
   const std::uint64_t waiting = scheduler_->queued();
   ResourceSet available = scheduler_->available();
   // Report changes, including new placements by rank 0: it counts those not yet reported.

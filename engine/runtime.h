@@ -25,6 +25,7 @@
 #include "engine/messages.h"
 #include "engine/object_store.h"
 #include "engine/scheduling_policy.h"
+#include "engine/spill_manager.h"
 #include "engine/task_spec.h"
 #include "engine/timeline.h"
 #include "transport/control_channel.h"
@@ -89,8 +90,10 @@ class Runtime {
                                       const std::string& class_name);
 
  private:
-  using PullDone = std::function<void(SharedBuffer bytes, std::uint64_t tag,
-                                      std::shared_ptr<const ErrorInfo> error)>;
+  /// `reserved`: the room the pull held for the bytes, which storing them takes over.
+  using PullDone =
+      std::function<void(SharedBuffer bytes, std::uint64_t tag,
+                         std::shared_ptr<const ErrorInfo> error, std::uint64_t reserved)>;
 
   // Submission path.
   TaskPtr make_spec(detail::Submission&& s, const TaskOptions& options);
@@ -102,16 +105,22 @@ class Runtime {
   void send_task(int dest, const TaskPtr& task);
   void forward_task(const TaskPtr& task);
   void fail_task(const TaskPtr& task, ErrorInfo error);
+  /// Bytes of the task's reference arguments held on each rank (empty when it has none worth
+  /// following), for locality-aware placement.
+  std::vector<std::uint64_t> input_bytes_by_rank(const TaskSpec& task) const;
 
   // Execution path.
   void prepare_and_enqueue(const TaskPtr& task);
   /// Pulls reference arguments that are elsewhere, then calls `then` (on any thread).
-  void fetch_arguments(const TaskPtr& task, std::function<void(const TaskPtr&)> then);
+  /// `defer`: large arguments already here stay in the store until the task runs.
+  void fetch_arguments(const TaskPtr& task, std::function<void(const TaskPtr&)> then,
+                       bool defer = false);
   void run_task(const TaskPtr& task);
   void finish_task(const TaskPtr& task, detail::CallResult&& result,
                    std::shared_ptr<const ErrorInfo> error);
   void complete_owned(const TaskPtr& task, SharedBuffer bytes, std::uint64_t tag,
-                      std::shared_ptr<const ErrorInfo> error, TokenList contained = {});
+                      std::shared_ptr<const ErrorInfo> error, TokenList contained = {},
+                      std::uint64_t reserved = 0);
   bool retry(const TaskPtr& task, const ErrorInfo& error);
 
   // Actors: caller side, control store (rank 0), host side.
@@ -127,7 +136,23 @@ class Runtime {
 
   // Objects across ranks.
   void start_data_plane();
-  void pull(const ObjectId& id, int from, PullDone done);
+  /// Sets the store's capacity and makes the spill directory; every rank agrees it worked.
+  void start_memory();
+  /// Reserves room for `size` bytes (waiting for it if need be), then asks `from` for the
+  /// object. `may_read_file`: `from` may answer with its spill file instead of the bytes.
+  void pull(const ObjectId& id, int from, std::uint64_t size, PullDone done,
+            bool may_read_file = true);
+  void send_pull_request(const ObjectId& id, int from, std::uint64_t reserved, PullDone done,
+                         bool may_read_file);
+  void serve_pull(int source, int tag, const ObjectId& id, bool may_read_file);
+  /// Brings a spilled argument back into memory, then takes its bytes.
+  void restore_argument(const TaskPtr& task, std::size_t index, std::function<void()> done);
+  /// Takes the bytes of arguments left in this rank's store until the task runs (so queued
+  /// tasks pin nothing); restores spilled ones. Returns the error of one that is lost.
+  std::shared_ptr<const ErrorInfo> materialize_arguments(const TaskPtr& task);
+  /// The error for room that could not be made: requested, capacity and pinned bytes.
+  ErrorInfo store_full_error(std::uint64_t requested, const ObjectStore::Room& room,
+                             const TaskSpec* task) const;
   /// Pulls a copy from `at` and records it: on the owner as a location, elsewhere as a cached
   /// copy the owner learns of. `assigned`: the owner counted this read against `at`.
   void pull_copy(const ObjectId& id, int at, bool assigned);
@@ -188,15 +213,24 @@ class Runtime {
   std::mutex pending_mutex_;
   std::unordered_map<TaskId, TaskPtr> pending_;
 
+  struct Pull {
+    ObjectId id;
+    int from = -1;
+    std::uint64_t reserved = 0;  // room held for the bytes
+    PullDone done;
+  };
   std::mutex pulls_mutex_;
-  std::unordered_map<int, std::pair<ObjectId, PullDone>> pulls_;  // by transfer tag
+  std::unordered_map<int, Pull> pulls_;  // by transfer tag
+
+  std::unique_ptr<SpillManager> spill_;
 
   // RMA reads over UCX (null: large objects move over MPI). Objects exposed for a reader stay
   // alive until it says it is done.
   std::shared_ptr<transport::UcxDataPlane> data_plane_;
   struct Lease {
     SharedBuffer bytes;
-    std::uint64_t handle = 0;
+    std::uint64_t handle = 0;       // UCX registration
+    ObjectStore::SpillHandle slot;  // a reader reads it from the spill file
   };
   std::mutex leases_mutex_;
   std::unordered_map<std::uint64_t, Lease> leases_;  // by reader rank << 32 | transfer tag

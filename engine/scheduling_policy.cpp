@@ -5,19 +5,40 @@
 
 namespace manta::engine {
 
+int heaviest_input_rank(const std::vector<std::uint64_t>& input_bytes) {
+  int best = -1;
+  for (std::size_t r = 0; r < input_bytes.size(); ++r) {
+    if (input_bytes[r] >= kLocalityMinBytes &&
+        (best < 0 || input_bytes[r] > input_bytes[static_cast<std::size_t>(best)])) {
+      best = static_cast<int>(r);
+    }
+  }
+  return best;
+}
+
 LocalDecision decide_locally(const ResourceSet& request, const ResourceSet& local_total,
-                             std::uint64_t local_queued, std::uint64_t forward_threshold) {
+                             std::uint64_t local_queued, std::uint64_t forward_threshold,
+                             int local_rank, const std::vector<std::uint64_t>& input_bytes) {
   if (!request.fits_in(local_total)) return LocalDecision::forward;
   if (local_queued >= forward_threshold) return LocalDecision::forward;
+  const int heaviest = heaviest_input_rank(input_bytes);
+  if (heaviest >= 0 && heaviest != local_rank &&
+      (local_rank < 0 || static_cast<std::size_t>(local_rank) >= input_bytes.size() ||
+       input_bytes[static_cast<std::size_t>(heaviest)] >
+           input_bytes[static_cast<std::size_t>(local_rank)])) {
+    return LocalDecision::forward;  // the global scheduler can send it to its data
+  }
   return LocalDecision::run_here;
 }
 
 std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankLoad>& ranks,
-                             std::uint64_t hint) {
+                             std::uint64_t hint, const std::vector<std::uint64_t>& input_bytes) {
   const int n = static_cast<int>(ranks.size());
   int best_free = -1, best_any = -1;
   double best_free_load = std::numeric_limits<double>::max();
   double best_any_load = std::numeric_limits<double>::max();
+  std::vector<double> loads(ranks.size(), 0.0);
+  std::vector<bool> free_there(ranks.size(), false);
   for (int k = 0; k < n; ++k) {
     const int r =
         static_cast<int>((hint + static_cast<std::uint64_t>(k)) % static_cast<std::uint64_t>(n));
@@ -39,6 +60,14 @@ std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankL
       best_any_load = load;
       best_any = r;
     }
+    loads[static_cast<std::size_t>(r)] = load;
+    free_there[static_cast<std::size_t>(r)] = request.fits_in(free_now);
+  }
+  if (const int data = heaviest_input_rank(input_bytes);
+      data >= 0 && data < n && request.fits_in(ranks[static_cast<std::size_t>(data)].total)) {
+    const auto d = static_cast<std::size_t>(data);
+    const double best = best_free >= 0 ? best_free_load : best_any_load;
+    if (free_there[d] || loads[d] <= best + 1.0) return data;
   }
   if (best_free >= 0) return best_free;
   if (best_any >= 0) return best_any;

@@ -14,6 +14,8 @@ namespace detail {
 /// release_bytes, giving the size asked for.
 std::byte* allocate_bytes(std::size_t n);
 void release_bytes(std::byte* p, std::size_t n) noexcept;
+/// Freed large blocks kept for reuse are capped at this many bytes per process.
+void set_buffer_pool_limit(std::size_t bytes);
 struct ReleaseBytes {
   std::size_t size = 0;
   void operator()(std::byte* p) const noexcept { release_bytes(p, size); }

@@ -18,6 +18,7 @@ enum class ErrorKind : std::uint8_t {
   object_lost,    // the object's bytes are gone
   shutdown,       // the runtime stopped while the caller waited
   actor_died,     // the actor was killed, exited, or could not be created
+  store_full,     // the object store had no room: everything in it was pinned
 };
 
 /// The record of a failure, as stored in an object and sent between ranks.
@@ -27,6 +28,10 @@ struct ErrorInfo {
   std::string task_name;       // function the failure happened in (may be empty)
   std::string exception_type;  // demangled C++ type of a user exception
   std::string message;         // the cause, in words
+  // store_full: what was asked for and why it did not fit.
+  std::uint64_t requested_bytes = 0;
+  std::uint64_t capacity_bytes = 0;
+  std::uint64_t pinned_bytes = 0;
 };
 
 /// Base of all Manta errors. `what()` reads "<cause> (rank R, task NAME)".
@@ -70,6 +75,17 @@ class RuntimeStoppedError : public Error {
 /// cause says which.
 class ActorDiedError : public Error {
   using Error::Error;
+};
+
+/// The object store could not make room: the bytes asked for did not fit beside the objects
+/// that are pinned (held by get views, running tasks or transfers), even after waiting
+/// (--manta-store-full-timeout). Raise --manta-object-store-memory or release objects sooner.
+class ObjectStoreFullError : public Error {
+ public:
+  using Error::Error;
+  [[nodiscard]] std::uint64_t requested() const noexcept { return info().requested_bytes; }
+  [[nodiscard]] std::uint64_t capacity() const noexcept { return info().capacity_bytes; }
+  [[nodiscard]] std::uint64_t pinned() const noexcept { return info().pinned_bytes; }
 };
 
 /// Throws the Error subclass that matches `info.kind`.

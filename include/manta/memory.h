@@ -27,6 +27,22 @@ struct RankMemory {
   std::uint64_t fetches = 0;
   std::uint64_t serves = 0;
   std::uint64_t serves_of_copies = 0;  // pulls served from a copy this rank fetched
+  // Capacity and spilling.
+  std::uint64_t capacity_bytes = 0;    // the store's hard capacity (--manta-object-store-memory)
+  std::uint64_t spilled_objects = 0;   // objects whose bytes are in this rank's spill file
+  std::uint64_t spilled_bytes = 0;     // their bytes
+  std::uint64_t spill_files = 0;       // spill files this rank has open (0 or 1)
+  std::string spill_file;              // its path (the file exists once something spilled)
+  std::uint64_t spill_file_bytes = 0;  // size of the spill file's data
+  std::uint64_t bytes_spilled = 0;     // written to the spill file so far
+  std::uint64_t bytes_restored = 0;    // read back from it into memory
+  std::uint64_t bytes_read_from_files = 0;  // other ranks' spilled objects read from their files
+  std::uint64_t copies_evicted = 0;         // cached copies dropped to make room
+  double spill_seconds = 0;                 // time spent writing spill files
+  double restore_seconds = 0;               // time spent reading them
+  /// Throughput of spill writes and of restores, in MB/s (10^6 bytes), 0 if none yet.
+  [[nodiscard]] double spill_mb_per_s() const;
+  [[nodiscard]] double restore_mb_per_s() const;
 };
 
 /// One object as one rank holds it.
@@ -38,9 +54,11 @@ struct ObjectSummary {
   std::string state;        // "pending", "ready", "remote" or "failed"
   bool referenced = false;  // an ObjectRef on this rank refers to it
   bool pinned = false;
-  int borrowers = 0;  // owner: ranks holding references
-  int locations = 0;  // owner: ranks holding the bytes
-  int contained = 0;  // references inside it that it keeps alive
+  int borrowers = 0;       // owner: ranks holding references
+  int locations = 0;       // owner: ranks holding the bytes
+  int contained = 0;       // references inside it that it keeps alive
+  bool in_memory = false;  // its bytes are in this rank's memory
+  bool spilled = false;    // its bytes are in this rank's spill file
 };
 
 struct MemorySummary {
@@ -52,8 +70,9 @@ struct MemorySummary {
 };
 
 /// Asks every rank for its store's state (objects, bytes, pinned / in use / spillable, transfer
-/// counters) and up to `max_objects` of the largest objects across the job. Callable from the
-/// driver and from tasks; `--manta-summary` prints it at shutdown.
+/// counters, capacity, spilled bytes and spill / restore throughput) and up to `max_objects` of the
+/// largest objects across the job. Callable from the driver and from tasks; `--manta-summary`
+/// prints it at shutdown.
 MemorySummary memory_summary(std::size_t max_objects = 20);
 
 }  // namespace manta

@@ -1161,3 +1161,173 @@ TEST(ObjectStore, ConcurrentBorrowersBalanceOut) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Capacity, spilling and restore.
+namespace {
+
+ObjectId owned_id(std::uint64_t seq) { return ObjectId{0, 0, seq}; }
+
+TEST(Capacity, ReserveFitsUntilFullThenFailsWithPinnedBytes) {
+  ObjectStore store(0);
+  store.set_capacity(1000, 800, nullptr);
+  EXPECT_TRUE(store.try_reserve(600));
+  Token t = store.create_ready(owned_id(1), bytes_of(600), 1, {}, 600);
+  SharedBuffer pin = store.view(owned_id(1)).bytes;  // a get view: pinned
+  EXPECT_FALSE(store.try_reserve(500));
+  const auto start = std::chrono::steady_clock::now();
+  ObjectStore::Room room = store.reserve(500, 100ms);
+  EXPECT_FALSE(room.ok);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 90ms);
+  EXPECT_EQ(room.capacity, 1000u);
+  EXPECT_EQ(room.pinned, 600u);
+  // Larger than the whole store: no waiting.
+  EXPECT_FALSE(store.reserve(2000, 10s).ok);
+  EXPECT_TRUE(store.reserve(400, 0ms).ok);
+}
+
+TEST(Capacity, PressureIsSignalledPastTheHighWaterMark) {
+  ObjectStore store(0);
+  int kicks = 0;
+  store.set_capacity(1000, 500, [&] { ++kicks; });
+  Token a = store.create_ready(owned_id(1), bytes_of(400), 1, {}, 0);
+  EXPECT_EQ(kicks, 0);
+  EXPECT_EQ(store.spill_needed(), 0u);
+  Token b = store.create_ready(owned_id(2), bytes_of(300), 1, {}, 0);
+  EXPECT_GE(kicks, 1);
+  EXPECT_EQ(store.spill_needed(), 200u);
+}
+
+TEST(Capacity, SpillBatchTakesLeastRecentlyUsedUnpinnedObjects) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(100), 1, {}, 0);
+  Token b = store.create_ready(owned_id(2), bytes_of(100), 1, {}, 0);
+  Token c = store.create_ready(owned_id(3), bytes_of(100), 1, {}, 0);
+  (void)store.view(owned_id(1));                     // a is now the most recently used
+  SharedBuffer pin = store.view(owned_id(2)).bytes;  // b is pinned
+  auto batch = store.take_spill_batch(100, 0);
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0].id, owned_id(3));
+  // Being written: not taken twice; the bytes written count against the need.
+  EXPECT_EQ(store.spill_needed(), 100u);
+  auto next = store.take_spill_batch(100, 0);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].id, owned_id(1));
+}
+
+TEST(Capacity, SpilledObjectLeavesMemoryAndIsRestoredOnce) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(300, 'q'), 7, {}, 0);
+  auto batch = store.take_spill_batch(300, 0);
+  ASSERT_EQ(batch.size(), 1u);
+  batch.clear();
+  auto slot = std::make_shared<const ObjectStore::SpillSlot>(ObjectStore::SpillSlot{4096, 300});
+  store.spilled({owned_id(1)}, {slot});
+  ObjectStore::View v = store.view(owned_id(1));
+  EXPECT_EQ(v.state, State::spilled);
+  EXPECT_EQ(v.bytes, nullptr);
+  EXPECT_EQ(v.spill, slot);
+  EXPECT_EQ(store.stats().bytes, 0u);
+  bool called = false;
+  EXPECT_TRUE(store.when_restored(owned_id(1), [&] { called = true; }));
+  EXPECT_EQ(store.start_restore(owned_id(1)), slot);
+  EXPECT_EQ(store.start_restore(owned_id(1)), nullptr);  // one restore at a time
+  ASSERT_TRUE(store.try_reserve(300));
+  store.restored(owned_id(1), bytes_of(300, 'q'), 300);
+  EXPECT_TRUE(called);
+  v = store.view(owned_id(1));
+  EXPECT_EQ(v.state, State::ready);
+  EXPECT_EQ(v.tag, 7u);
+  EXPECT_EQ(v.spill, slot);  // still on disk: spilling it again costs no write
+  EXPECT_EQ(store.stats().bytes, 300u);
+  v = {};
+  auto again = store.take_spill_batch(300, 0);
+  EXPECT_TRUE(again.empty());
+  EXPECT_EQ(store.view(owned_id(1)).state, State::spilled);
+  EXPECT_EQ(store.stats().bytes, 0u);
+}
+
+TEST(Capacity, PinnedWhileWrittenStaysInMemory) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(300), 1, {}, 0);
+  auto batch = store.take_spill_batch(300, 0);
+  ASSERT_EQ(batch.size(), 1u);
+  SharedBuffer reader = batch[0].bytes;  // someone took a view while it was written
+  batch.clear();
+  store.spilled({owned_id(1)}, {std::make_shared<const ObjectStore::SpillSlot>()});
+  EXPECT_EQ(store.view(owned_id(1)).state, State::ready);
+  EXPECT_EQ(store.stats().bytes, 300u);
+}
+
+TEST(Capacity, FailedWriteKeepsTheObjectInMemory) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(300), 1, {}, 0);
+  auto batch = store.take_spill_batch(300, 0);
+  batch.clear();
+  store.spilled({owned_id(1)}, {nullptr});
+  ObjectStore::View v = store.view(owned_id(1));
+  EXPECT_EQ(v.state, State::ready);
+  EXPECT_EQ(v.spill, nullptr);
+}
+
+TEST(Capacity, QueuedReservationRunsWhenMemoryIsFreed) {
+  ObjectStore store(0);
+  store.set_capacity(1000, 800, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(900), 1, {}, 0);
+  bool ran = false;
+  store.reserve_async(500, [&] { ran = true; });
+  EXPECT_FALSE(ran);
+  EXPECT_GT(store.spill_needed(), 0u);  // the waiting request counts as demand
+  a.reset();
+  Freed f = store.release(owned_id(1)).freed;
+  store.serve_reservations();
+  EXPECT_TRUE(ran);
+  store.unreserve(500);
+}
+
+TEST(Capacity, RestoreFailureFailsTheObjectAndWakesWaiters) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(300), 1, {}, 0);
+  auto batch = store.take_spill_batch(300, 0);
+  batch.clear();
+  store.spilled({owned_id(1)}, {std::make_shared<const ObjectStore::SpillSlot>()});
+  bool called = false;
+  ASSERT_TRUE(store.when_restored(owned_id(1), [&] { called = true; }));
+  ASSERT_NE(store.start_restore(owned_id(1)), nullptr);
+  store.restore_failed(owned_id(1), std::make_shared<const ErrorInfo>(ErrorInfo{
+                                        manta::ErrorKind::object_lost, 0, "", "", "checksum"}));
+  EXPECT_TRUE(called);
+  ObjectStore::View v = store.view(owned_id(1));
+  EXPECT_EQ(v.state, State::failed);
+  EXPECT_EQ(v.error->message, "checksum");
+}
+
+TEST(Capacity, SummaryCountsSpilledObjectsAndCapacity) {
+  ObjectStore store(0);
+  store.set_capacity(5000, 100, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(300), 1, {}, 0);
+  Token b = store.create_ready(owned_id(2), bytes_of(200), 1, {}, 0);
+  auto batch = store.take_spill_batch(300, 0);
+  ASSERT_EQ(batch.size(), 1u);
+  const ObjectId spilled_id = batch[0].id;
+  batch.clear();
+  store.spilled({spilled_id}, {std::make_shared<const ObjectStore::SpillSlot>()});
+  manta::RankMemory m;
+  std::vector<manta::ObjectSummary> objects;
+  store.summarize(m, objects, 10);
+  EXPECT_EQ(m.capacity_bytes, 5000u);
+  EXPECT_EQ(m.spilled_objects, 1u);
+  EXPECT_EQ(m.spilled_bytes, 300u);
+  EXPECT_EQ(m.bytes, 200u);
+  ASSERT_EQ(objects.size(), 2u);
+  EXPECT_EQ(objects[0].state, "spilled");
+  EXPECT_TRUE(objects[0].spilled);
+  EXPECT_FALSE(objects[0].in_memory);
+}
+
+}  // namespace

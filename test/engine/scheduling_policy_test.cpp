@@ -160,3 +160,48 @@ TEST(FeasibleAnywhere, TrueWhenSomeRankTotalFits) {
 }
 
 }  // namespace
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1 << 20;
+
+TEST(Locality, HeaviestInputRankNeedsAtLeastTheThreshold) {
+  using manta::engine::heaviest_input_rank;
+  EXPECT_EQ(heaviest_input_rank({}), -1);
+  EXPECT_EQ(heaviest_input_rank({0, kMiB / 2, 0}), -1);
+  EXPECT_EQ(heaviest_input_rank({kMiB, 3 * kMiB, 2 * kMiB}), 1);
+}
+
+TEST(Locality, LocalSchedulerForwardsTasksWhoseDataIsElsewhere) {
+  const auto one = ResourceSet::cpus(1);
+  // Rank 0 submits; rank 2 holds 8 MiB of the inputs, rank 0 only 1 MiB.
+  EXPECT_EQ(decide_locally(one, ResourceSet::cpus(4), 0, 16, 0, {kMiB, 0, 8 * kMiB}),
+            LocalDecision::forward);
+  // The data is here: run here.
+  EXPECT_EQ(decide_locally(one, ResourceSet::cpus(4), 0, 16, 2, {kMiB, 0, 8 * kMiB}),
+            LocalDecision::run_here);
+  // Small inputs are not worth following.
+  EXPECT_EQ(decide_locally(one, ResourceSet::cpus(4), 0, 16, 0, {0, 0, kMiB / 4}),
+            LocalDecision::run_here);
+}
+
+TEST(Locality, GlobalSchedulerPrefersTheRankHoldingTheInputs) {
+  std::vector<RankLoad> ranks = {rank_with(2, 2, 0), rank_with(2, 2, 0), rank_with(2, 1, 0)};
+  // Rank 2 is a little busier but holds the data.
+  EXPECT_EQ(pick_rank(ResourceSet::cpus(1), ranks, 0, {0, kMiB, 16 * kMiB}), 2);
+  // Without inputs the least loaded wins.
+  EXPECT_EQ(pick_rank(ResourceSet::cpus(1), ranks, 0), 0);
+}
+
+TEST(Locality, OverloadedDataRankLosesToAFreeRank) {
+  // Rank 1 holds the data but has a long queue: moving the bytes is cheaper than waiting.
+  std::vector<RankLoad> ranks = {rank_with(2, 2, 0), rank_with(2, 0, 10)};
+  EXPECT_EQ(pick_rank(ResourceSet::cpus(1), ranks, 0, {0, 64 * kMiB}), 0);
+}
+
+TEST(Locality, DataRankThatCannotRunTheTaskIsSkipped) {
+  std::vector<RankLoad> ranks = {rank_with(2, 2, 0), rank_with(1, 1, 0)};
+  EXPECT_EQ(pick_rank(ResourceSet::cpus(2), ranks, 0, {0, 64 * kMiB}), 0);
+}
+
+}  // namespace

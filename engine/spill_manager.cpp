@@ -1,0 +1,206 @@
+#include "engine/spill_manager.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <vector>
+
+#include "engine/log.h"
+#include "spill/io_thread.h"
+#include "spill/spill_directory.h"
+#include "spill/spill_file.h"
+
+namespace manta::engine {
+
+// What file work needs, shared with the deleters of spill slots, which may run after the
+// manager stopped (they then do nothing: the file is closed).
+struct SpillManager::Core {
+  SpillSettings settings;
+  spill::SpillDirectory directory;
+  std::unique_ptr<spill::SpillFile> file;  // made by the first spill; I/O thread only
+  spill::SpillReader reader;               // I/O thread only
+  std::atomic<bool> queued{false};
+  mutable std::mutex mutex;  // guards the fields below
+  bool stopped = false;
+  bool broken = false;  // a write failed: spilling stops, puts then fail with the reason
+  std::string error;
+  SpillStats stats;
+  spill::IoThread io;  // last, so it stops (finishing its jobs) before the file closes
+
+  Core(SpillSettings s) : settings(std::move(s)), directory(settings.root, settings.job) {}
+
+  /// Queues file work unless the manager stopped.
+  bool post(std::function<void()> job) {
+    std::lock_guard lock(mutex);
+    if (stopped) return false;
+    io.post(std::move(job));
+    return true;
+  }
+};
+
+SpillManager::SpillManager(SpillSettings settings, ObjectStore& store)
+    : core_(std::make_shared<Core>(std::move(settings))), store_(store) {}
+
+SpillManager::~SpillManager() { stop(); }
+
+std::string SpillManager::file_path() const { return file_of_rank(core_->settings.rank); }
+std::string SpillManager::file_of_rank(int rank) const {
+  return core_->directory.file_for_rank(rank);
+}
+const std::string& SpillManager::directory() const { return core_->directory.path(); }
+
+SpillStats SpillManager::stats() const {
+  std::lock_guard lock(core_->mutex);
+  return core_->stats;
+}
+
+std::string SpillManager::last_error() const {
+  std::lock_guard lock(core_->mutex);
+  return core_->error;
+}
+
+void SpillManager::kick() {
+  if (core_->queued.exchange(true)) return;
+  if (!core_->post([this] { spill_pass(); })) core_->queued = false;
+}
+
+void SpillManager::spill_pass() {
+  Core& c = *core_;
+  c.queued = false;
+  for (;;) {
+    {
+      std::lock_guard lock(c.mutex);
+      if (c.broken || c.stopped) return;
+    }
+    const std::uint64_t need = store_.spill_needed();
+    if (need == 0) return;
+    std::vector<ObjectStore::SpillItem> items = store_.take_spill_batch(need, c.settings.batch);
+    store_.serve_reservations();  // objects written before left memory at once
+    if (items.empty()) return;
+    std::vector<spill::Piece> pieces;
+    pieces.reserve(items.size());
+    std::uint64_t total = 0;
+    for (const auto& item : items) {
+      const std::uint64_t hi =
+          (std::uint64_t{static_cast<std::uint32_t>(item.id.owner)} << 32) | item.id.index;
+      pieces.push_back({hi, item.id.seq, item.bytes->data(), item.bytes->size()});
+      total += item.bytes->size();
+    }
+    std::vector<ObjectStore::SpillHandle> slots(items.size());
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      if (!c.file) {
+        spill::SpillOptions options;
+        options.compression = c.settings.compression;
+        c.file = spill::SpillFile::create(file_path(), options);
+      }
+      const std::vector<spill::Extent> extents = c.file->write(pieces);
+      std::weak_ptr<Core> weak = core_;
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        const spill::Extent e = extents[i];
+        // The file space is given back once neither the entry nor a reader needs it.
+        slots[i] = ObjectStore::SpillHandle(new ObjectStore::SpillSlot{e.offset, e.size},
+                                            [weak](const ObjectStore::SpillSlot* s) {
+                                              const spill::Extent extent{s->offset, s->size};
+                                              delete s;
+                                              if (auto core = weak.lock()) {
+                                                core->post([core = core.get(), extent] {
+                                                  if (core->file) core->file->release(extent);
+                                                });
+                                              }
+                                            });
+      }
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::lock_guard lock(c.mutex);
+      c.stats.bytes_spilled += total;
+      c.stats.spill_seconds += seconds;
+      c.stats.file_bytes = c.file->stats().file_bytes;
+      c.stats.has_file = true;
+    } catch (const std::exception& e) {
+      log().error("spilling {} objects ({} bytes) failed: {}", items.size(), total, e.what());
+      std::lock_guard lock(c.mutex);
+      c.broken = true;
+      c.error = e.what();
+    }
+    std::vector<ObjectId> ids;
+    ids.reserve(items.size());
+    for (const auto& item : items) ids.push_back(item.id);
+    pieces.clear();
+    items.clear();  // the store's bytes are the only holders again, unless someone read them
+    { auto dropped = store_.spilled(ids, slots); }
+    store_.serve_reservations();
+  }
+}
+
+void SpillManager::restore(const ObjectId& id) {
+  ObjectStore::SpillHandle slot = store_.start_restore(id);
+  if (!slot) return;  // not spilled, or its restore is under way
+  const std::uint64_t size = slot->size;
+  std::shared_ptr<Core> core = core_;
+  ObjectStore* store = &store_;
+  store_.reserve_async(size, [core, store, id, slot, size] {
+    const bool queued = core->post([core, store, id, slot, size] {
+      auto bytes = std::make_shared<Buffer>(size);
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        if (!core->file) throw spill::SpillError("this rank has no spill file");
+        core->file->read({slot->offset, slot->size}, bytes->data());
+      } catch (const std::exception& e) {
+        store->unreserve(size);
+        store->restore_failed(
+            id, std::make_shared<const ErrorInfo>(
+                    ErrorInfo{ErrorKind::object_lost, core->settings.rank, "", "",
+                              fmt::format("{} could not be restored from the spill file: {}",
+                                          id.to_string(), e.what())}));
+        return;
+      }
+      {
+        std::lock_guard lock(core->mutex);
+        core->stats.bytes_restored += size;
+        core->stats.restore_seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
+      store->restored(id, std::move(bytes), size);
+    });
+    if (!queued) store->unreserve(size);
+  });
+}
+
+void SpillManager::read_file(const std::string& path, std::uint64_t offset, std::uint64_t size,
+                             ReadDone done) {
+  std::shared_ptr<Core> core = core_;
+  auto job = [core, path, offset, size, done] {
+    auto bytes = std::make_shared<Buffer>(size);
+    try {
+      core->reader.read(path, {offset, size}, bytes->data());
+    } catch (const std::exception& e) {
+      done(nullptr, e.what());
+      return;
+    }
+    {
+      std::lock_guard lock(core->mutex);
+      core->stats.bytes_read_from_files += size;
+    }
+    done(std::move(bytes), "");
+  };
+  if (!core_->post(job)) done(nullptr, "the runtime is shutting down");
+}
+
+void SpillManager::stop() {
+  {
+    std::lock_guard lock(core_->mutex);
+    if (core_->stopped) return;
+    core_->stopped = true;
+  }
+  core_->io.stop();  // runs what was queued; later posts are refused by Core::post
+  core_->reader.close_all();
+  core_->file.reset();
+  if (core_->settings.keep) {
+    log().warn("spill files kept in {}", core_->directory.path());
+  } else {
+    core_->directory.remove();
+  }
+}
+
+}  // namespace manta::engine

@@ -1,0 +1,80 @@
+// Moves objects between a rank's store and its spill file: spills the least recently used
+// unpinned objects when the store passes its high-water mark, restores them when they are read,
+// and reads other ranks' spill files. All file work runs on one I/O thread (spill/io_thread.h).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <manta/buffer.h>
+#include <manta/errors.h>
+#include <manta/ids.h>
+
+#include "engine/object_store.h"
+
+namespace manta::engine {
+
+struct SpillSettings {
+  std::string root;  // --manta-spill-dir
+  std::string job;   // the same on every rank
+  int rank = 0;
+  int compression = 0;
+  std::uint64_t batch = std::uint64_t{8} << 20;
+  bool keep = false;
+};
+
+/// Throughput counters for memory_summary.
+struct SpillStats {
+  std::uint64_t bytes_spilled = 0;
+  std::uint64_t bytes_restored = 0;
+  std::uint64_t bytes_read_from_files = 0;
+  double spill_seconds = 0;
+  double restore_seconds = 0;
+  std::uint64_t file_bytes = 0;
+  bool has_file = false;
+};
+
+class SpillManager {
+ public:
+  /// Creates the job's spill directory and this rank's file. Throws spill::SpillError naming
+  /// the path when it cannot (e.g. the directory is not writable).
+  SpillManager(SpillSettings settings, ObjectStore& store);
+  ~SpillManager();
+  SpillManager(const SpillManager&) = delete;
+  SpillManager& operator=(const SpillManager&) = delete;
+
+  /// The store is past its high-water mark: queue a spill pass (cheap; callable under the
+  /// store's lock).
+  void kick();
+  /// Reads a spilled object of this rank back into memory (room is reserved first, so this may
+  /// wait for other objects to spill). Waiters on the object wake when it is back, or failed:
+  /// a bad checksum fails it with ObjectLostError naming the object and the file.
+  void restore(const ObjectId& id);
+  using ReadDone = std::function<void(SharedBuffer bytes, std::string error)>;
+  /// Reads `size` bytes at `offset` of another rank's spill file (this rank reserved the room).
+  void read_file(const std::string& path, std::uint64_t offset, std::uint64_t size, ReadDone done);
+
+  /// This rank's spill file, and the file a rank's spilled objects are in.
+  [[nodiscard]] std::string file_path() const;
+  [[nodiscard]] std::string file_of_rank(int rank) const;
+  [[nodiscard]] const std::string& directory() const;
+  [[nodiscard]] SpillStats stats() const;
+  /// Why the last spill write failed, or empty.
+  [[nodiscard]] std::string last_error() const;
+
+  /// Finishes the queued file work, closes the file and removes the job's directory unless it
+  /// is kept (--manta-keep-spill).
+  void stop();
+
+ private:
+  struct Core;
+  void spill_pass();
+  std::shared_ptr<Core> core_;
+  ObjectStore& store_;
+};
+
+}  // namespace manta::engine

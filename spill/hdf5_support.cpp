@@ -1,0 +1,63 @@
+#include "spill/hdf5_support.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+namespace manta::spill::detail {
+namespace {
+
+struct Walk {
+  std::string innermost;
+  bool filter_failed = false;
+};
+
+herr_t visit(unsigned n, const H5E_error2_t* e, void* data) {
+  auto* walk = static_cast<Walk*>(data);
+  // Walking upward, entry 0 is the most specific: the one that says what really went wrong.
+  if (n == 0 && e->desc != nullptr) walk->innermost = e->desc;
+  if (e->maj_num == H5E_PLINE) walk->filter_failed = true;
+  return 0;
+}
+
+// The file drivers append "errno = N" to their messages; that number is the system's reason
+// even if errno was overwritten later.
+int errno_in(const std::string& desc) {
+  const auto at = desc.find("errno = ");
+  if (at == std::string::npos) return 0;
+  return std::atoi(desc.c_str() + at + 8);
+}
+
+// Driver messages go on with time stamps, descriptors and buffer addresses; keep the words.
+std::string trimmed(std::string desc) {
+  for (const char* tail : {", time = ", ": time = ", ": name = ", ", name = ", ", errno = "}) {
+    const auto at = desc.find(tail);
+    if (at != std::string::npos) desc.resize(at);
+  }
+  return desc;
+}
+
+}  // namespace
+
+void quiet_hdf5() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+Hdf5Failure take_hdf5_failure() {
+  const int saved_errno = errno;
+  Walk walk;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, visit, &walk);
+  H5Eclear2(H5E_DEFAULT);
+  Hdf5Failure f;
+  f.filter_failed = walk.filter_failed;
+  int err = errno_in(walk.innermost);
+  if (err == 0) err = saved_errno;
+  f.detail =
+      walk.innermost.empty() ? std::string("HDF5 reported an error") : trimmed(walk.innermost);
+  if (err != 0) f.detail += std::string(" (") + std::strerror(err) + ")";
+  return f;
+}
+
+}  // namespace manta::spill::detail

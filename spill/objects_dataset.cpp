@@ -1,0 +1,281 @@
+#include "spill/objects_dataset.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "spill/fletcher32.h"
+#include "spill/spill_error.h"
+
+namespace manta::spill::detail {
+namespace {
+
+constexpr std::uint64_t kChecksumBytes = 4;
+constexpr const char* kSpaceFix =
+    "free space there or point --manta-spill-dir at another file system";
+
+// HDF5's filter stores the checksum after the chunk, least significant byte first.
+void put_checksum(std::byte* at, std::uint32_t sum) {
+  for (int i = 0; i < 4; ++i) at[i] = static_cast<std::byte>((sum >> (8 * i)) & 0xffu);
+}
+
+std::uint32_t get_checksum(const std::byte* at) {
+  std::uint32_t sum = 0;
+  for (int i = 0; i < 4; ++i) sum |= std::to_integer<std::uint32_t>(at[i]) << (8 * i);
+  return sum;
+}
+
+Handle file_space(hid_t dataset, hsize_t offset, hsize_t count) {
+  Handle space(H5Dget_space(dataset), H5Sclose);
+  if (!space.valid() ||
+      H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &offset, nullptr, &count, nullptr) < 0) {
+    return {};
+  }
+  return space;
+}
+
+}  // namespace
+
+ObjectsDataset::ObjectsDataset(Handle dataset, std::string path, Role role)
+    : dataset_(std::move(dataset)), path_(std::move(path)), role_(role) {
+  Handle dcpl(H5Dget_create_plist(dataset_.get()), H5Pclose);
+  hsize_t chunk = 0;
+  Handle space(H5Dget_space(dataset_.get()), H5Sclose);
+  hsize_t size = 0;
+  errno = 0;
+  if (!dcpl.valid() || H5Pget_chunk(dcpl.get(), 1, &chunk) != 1 || chunk == 0 || !space.valid() ||
+      H5Sget_simple_extent_dims(space.get(), &size, nullptr) != 1) {
+    throw SpillError(
+        fmt::format("{} is not a Manta spill file: /objects is not a chunked byte "
+                    "array ({})",
+                    path_, take_hdf5_failure().detail));
+  }
+  chunk_ = chunk;
+  size_ = size;
+  // Chunks can bypass the library only when Fletcher-32 is their one filter.
+  const int filters = H5Pget_nfilters(dcpl.get());
+  unsigned flags = 0;
+  std::size_t nvalues = 0;
+  direct_ = filters == 1 && H5Pget_filter2(dcpl.get(), 0, &flags, &nvalues, nullptr, 0, nullptr,
+                                           nullptr) == H5Z_FILTER_FLETCHER32;
+}
+
+Handle ObjectsDataset::access_properties() {
+  Handle dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
+  H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0);
+  return dapl;
+}
+
+std::byte* ObjectsDataset::staging() {
+  if (!staging_) staging_.reset(new std::byte[chunk_ + kChecksumBytes]);
+  return staging_.get();
+}
+
+void ObjectsDataset::set_size(std::uint64_t bytes) {
+  const hsize_t dims = bytes;
+  errno = 0;
+  if (H5Dset_extent(dataset_.get(), &dims) < 0) {
+    throw SpillError(fmt::format("cannot resize /objects of spill file {} to {} bytes: {}; {}",
+                                 path_, bytes, take_hdf5_failure().detail, kSpaceFix));
+  }
+  size_ = bytes;
+}
+
+void ObjectsDataset::write_chunks(std::uint64_t first, std::uint64_t count,
+                                  std::span<const Piece> pieces) {
+  if (cached_chunk_ >= first && cached_chunk_ < first + count) cached_chunk_ = UINT64_MAX;
+  std::size_t next = 0;      // piece to copy from
+  std::uint64_t within = 0;  // bytes of it already placed
+  auto skip_done = [&] {
+    while (next < pieces.size() && within == pieces[next].size) {
+      ++next;
+      within = 0;
+    }
+  };
+  // Copies the next chunk's worth of piece bytes into `dst`, zeros after the last piece.
+  auto gather = [&](std::byte* dst) {
+    std::uint64_t filled = 0;
+    skip_done();
+    while (filled < chunk_ && next < pieces.size()) {
+      const std::uint64_t n = std::min(chunk_ - filled, pieces[next].size - within);
+      std::memcpy(dst + filled, pieces[next].data + within, n);
+      filled += n;
+      within += n;
+      skip_done();
+    }
+    if (filled < chunk_) std::memset(dst + filled, 0, chunk_ - filled);
+  };
+  Handle memory;
+  if (!direct_) {
+    const hsize_t n = chunk_;
+    memory = Handle(H5Screate_simple(1, &n, nullptr), H5Sclose);
+  }
+  for (std::uint64_t c = first; c < first + count; ++c) {
+    const hsize_t offset = c * chunk_;
+    herr_t status = 0;
+    errno = 0;
+    if (direct_) {
+      // The checksum must follow the chunk in one buffer, so even a large piece is copied
+      // once; the copy is still in cache when it is summed.
+      std::byte* buf = staging();
+      gather(buf);
+      put_checksum(buf + chunk_, fletcher32(buf, chunk_));
+      status =
+          H5Dwrite_chunk(dataset_.get(), H5P_DEFAULT, 0, &offset, chunk_ + kChecksumBytes, buf);
+    } else {
+      // Whole chunks only, so the library never reads a chunk back to merge into it. A chunk
+      // inside one piece is compressed straight from the piece's memory.
+      skip_done();
+      const std::byte* src = nullptr;
+      if (next < pieces.size() && pieces[next].size - within >= chunk_) {
+        src = pieces[next].data + within;
+        within += chunk_;
+      } else {
+        gather(staging());
+        src = staging();
+      }
+      Handle space = file_space(dataset_.get(), offset, chunk_);
+      status = space.valid() ? H5Dwrite(dataset_.get(), H5T_NATIVE_UINT8, memory.get(), space.get(),
+                                        H5P_DEFAULT, src)
+                             : -1;
+    }
+    if (status < 0) {
+      throw SpillError(fmt::format("cannot write {} bytes at offset {} of spill file {}: {}; {}",
+                                   count * chunk_, first * chunk_, path_,
+                                   take_hdf5_failure().detail, kSpaceFix));
+    }
+  }
+}
+
+void ObjectsDataset::flush() {
+  errno = 0;
+  if (H5Dflush(dataset_.get()) < 0) {
+    throw SpillError(fmt::format("cannot flush /objects of spill file {}: {}; {}", path_,
+                                 take_hdf5_failure().detail, kSpaceFix));
+  }
+}
+
+void ObjectsDataset::refresh() {
+  hsize_t size = 0;
+  errno = 0;
+  if (H5Drefresh(dataset_.get()) < 0) {
+    throw SpillError(fmt::format("cannot refresh /objects of spill file {}: {}", path_,
+                                 take_hdf5_failure().detail));
+  }
+  Handle space(H5Dget_space(dataset_.get()), H5Sclose);
+  if (!space.valid() || H5Sget_simple_extent_dims(space.get(), &size, nullptr) != 1) {
+    throw SpillError(fmt::format("cannot read the size of /objects of spill file {}: {}", path_,
+                                 take_hdf5_failure().detail));
+  }
+  size_ = size;
+}
+
+std::uint64_t ObjectsDataset::stored_bytes(std::uint64_t c) {
+  const hsize_t offset = c * chunk_;
+  hsize_t bytes = 0;
+  if (H5Dget_chunk_storage_size(dataset_.get(), &offset, &bytes) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return 0;
+  }
+  return bytes;
+}
+
+void ObjectsDataset::require_chunks(const Extent& e) {
+  for (std::uint64_t c = e.offset / chunk_; c * chunk_ < e.offset + e.size; ++c) {
+    if (stored_bytes(c) == 0) never_written(e, c);
+  }
+}
+
+void ObjectsDataset::never_written(const Extent& e, std::uint64_t c) const {
+  throw SpillError(
+      fmt::format("cannot read {} bytes at offset {} of spill file {}: chunk {} was "
+                  "never written (the extent does not come from this file)",
+                  e.size, e.offset, path_, c));
+}
+
+void ObjectsDataset::load_raw(std::uint64_t c, std::byte* buf, const Extent& e) {
+  const std::uint64_t stored = stored_bytes(c);
+  if (stored == 0) never_written(e, c);
+  // Any other size would not fit `buf`; this layer never writes one.
+  if (stored != chunk_ + kChecksumBytes) corrupt(e);
+  const hsize_t offset = c * chunk_;
+  std::uint32_t mask = 0;
+  errno = 0;
+  if (H5Dread_chunk(dataset_.get(), H5P_DEFAULT, &offset, &mask, buf) < 0) fail_read(e);
+  if (mask != 0 || fletcher32(buf, chunk_) != get_checksum(buf + chunk_)) corrupt(e);
+}
+
+void ObjectsDataset::read(const Extent& e, std::byte* out) {
+  if (e.size == 0) return;
+  const std::uint64_t end = e.offset + e.size;
+  if (end < e.offset) {
+    throw SpillError(
+        fmt::format("cannot read {} bytes at offset {} of spill file {}: the extent "
+                    "wraps around",
+                    e.size, e.offset, path_));
+  }
+  // A reader looks at the file as the writer last flushed it (a few microseconds): its old view
+  // of the chunk index would miss new chunks, and would find the old bytes of a compressed chunk
+  // that a rewrite moved, whose checksum still holds.
+  if (role_ == Role::reader) refresh();
+  if (end > size_) {
+    throw SpillError(
+        fmt::format("cannot read {} bytes at offset {} of spill file {}: it holds "
+                    "{} bytes",
+                    e.size, e.offset, path_, size_));
+  }
+  if (!direct_) {
+    require_chunks(e);
+    Handle space = file_space(dataset_.get(), e.offset, e.size);
+    const hsize_t n = e.size;
+    Handle memory(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    errno = 0;
+    if (!space.valid() || !memory.valid() ||
+        H5Dread(dataset_.get(), H5T_NATIVE_UINT8, memory.get(), space.get(), H5P_DEFAULT, out) <
+            0) {
+      fail_read(e);
+    }
+    return;
+  }
+  for (std::uint64_t pos = e.offset; pos < end;) {
+    const std::uint64_t c = pos / chunk_;
+    const std::uint64_t in = pos - c * chunk_;
+    const std::uint64_t n = std::min(chunk_ - in, end - pos);
+    std::byte* dst = out + (pos - e.offset);
+    if (in == 0 && end - pos >= chunk_ + kChecksumBytes) {
+      // The chunk and its checksum fit in `out`: read them there, no copy. The checksum lands
+      // on the next chunk's first bytes, which are read after it is checked.
+      load_raw(c, dst, e);
+    } else if (role_ == Role::writer) {
+      if (cached_chunk_ != c) {
+        if (!cached_) cached_.reset(new std::byte[chunk_ + kChecksumBytes]);
+        cached_chunk_ = UINT64_MAX;
+        load_raw(c, cached_.get(), e);
+        cached_chunk_ = c;
+      }
+      std::memcpy(dst, cached_.get() + in, n);
+    } else {
+      load_raw(c, staging(), e);
+      std::memcpy(dst, staging() + in, n);
+    }
+    pos += n;
+  }
+}
+
+void ObjectsDataset::fail_read(const Extent& e) {
+  const Hdf5Failure f = take_hdf5_failure();
+  if (f.filter_failed) corrupt(e);
+  throw SpillError(fmt::format("cannot read {} bytes at offset {} of spill file {}: {}", e.size,
+                               e.offset, path_, f.detail));
+}
+
+void ObjectsDataset::corrupt(const Extent& e) const {
+  throw CorruptSpillError(
+      fmt::format("checksum mismatch reading {} bytes at offset {} of {}: the "
+                  "spill file was changed or damaged",
+                  e.size, e.offset, path_));
+}
+
+}  // namespace manta::spill::detail

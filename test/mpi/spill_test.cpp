@@ -1,0 +1,260 @@
+// Memory management on ranks with small stores (run with --manta-object-store-memory=64M):
+// objects spill to HDF5 and come back intact, other ranks read spilled objects from the file,
+// damaged files and full stores give clear errors.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <manta/manta.h>
+
+namespace {
+
+using Words = manta::Array<std::uint64_t>;
+constexpr std::uint64_t kMiB = 1 << 20;
+
+// Word i of block `seed`: distinct for every block and position, so any misplaced byte shows.
+std::uint64_t word(std::uint64_t seed, std::uint64_t i) {
+  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + i;
+  x ^= x >> 31;
+  x *= 0xbf58476d1ce4e5b9ull;
+  return x ^ (x >> 29);
+}
+
+Words make_words(std::uint64_t seed, std::uint64_t count) {
+  Words w = Words::uninitialized(count);
+  std::uint64_t* p = w.mutable_data();
+  for (std::uint64_t i = 0; i < count; ++i) p[i] = word(seed, i);
+  return w;
+}
+
+// Number of words that differ from block `seed`.
+std::uint64_t count_bad(const Words& w, std::uint64_t seed, std::uint64_t count) {
+  if (w.size() != count) return count;
+  std::uint64_t bad = 0;
+  for (std::uint64_t i = 0; i < count; ++i) bad += w[i] != word(seed, i);
+  return bad;
+}
+
+std::uint64_t check_words(Words w, std::uint64_t seed, std::uint64_t count) {
+  return count_bad(w, seed, count);
+}
+
+int where() { return manta::rank(); }
+
+MANTA_REMOTE(make_words, check_words, where);
+
+manta::RankMemory rank_memory(int rank) {
+  for (const auto& r : manta::memory_summary(0).ranks) {
+    if (r.rank == rank) return r;
+  }
+  return {};
+}
+
+template <class Pred>
+manta::RankMemory rank_memory_when(int rank, Pred done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (;;) {
+    manta::RankMemory m = rank_memory(rank);
+    if (done(m) || std::chrono::steady_clock::now() > until) return m;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+TEST(Spill, StoresHoldSixteenTimesTheirCapacityAndEveryByteComesBack) {
+  const int world = manta::world_size();
+  const std::uint64_t capacity = rank_memory(0).capacity_bytes;
+  ASSERT_EQ(capacity, 64 * kMiB) << "run with --manta-object-store-memory=64M";
+  // 256 MiB of live objects per rank, 1 GiB on 4 ranks: results made on every rank and puts.
+  constexpr std::uint64_t kWords = 4 * kMiB / sizeof(std::uint64_t);  // 4 MiB objects
+  const int per_rank = 64;
+  std::vector<manta::ObjectRef<Words>> refs;
+  for (int i = 0; i < per_rank * world; ++i) {
+    const auto seed = static_cast<std::uint64_t>(i);
+    if (i % world == 0 && i % 2 == 0) {
+      refs.push_back(manta::put(make_words(seed, kWords)));
+    } else {
+      refs.push_back(manta::task(make_words).on_rank(i % world).remote(seed, kWords));
+    }
+  }
+  ASSERT_TRUE(manta::wait(refs, refs.size(), std::chrono::seconds(120)).unready.empty());
+  const manta::MemorySummary held = manta::memory_summary(0);
+  std::uint64_t live = 0;
+  for (const auto& r : held.ranks) {
+    EXPECT_LE(r.bytes, r.capacity_bytes) << "rank " << r.rank << "\n" << held.to_string();
+    EXPECT_GT(r.spilled_bytes, 0u) << "rank " << r.rank << "\n" << held.to_string();
+    EXPECT_GT(r.bytes_spilled, 0u);
+    EXPECT_EQ(r.spill_files, 1u);
+    live += r.bytes + r.spilled_bytes;
+  }
+  EXPECT_GE(live, per_rank * world * kWords * sizeof(std::uint64_t));
+  // Every byte, read on the driver (restores here, reads of other ranks' files) and as task
+  // arguments on the next rank (restores there, or reads of this rank's file).
+  std::uint64_t bad = 0;
+  std::vector<manta::ObjectRef<std::uint64_t>> checks;
+  for (int i = 0; i < per_rank * world; ++i) {
+    const auto seed = static_cast<std::uint64_t>(i);
+    if (i % 3 == 0) {
+      checks.push_back(
+          manta::task(check_words).on_rank((i + 1) % world).remote(refs[i], seed, kWords));
+    } else {
+      bad += count_bad(*manta::get(refs[i]), seed, kWords);
+    }
+  }
+  for (auto& c : checks) bad += *manta::get(c);
+  EXPECT_EQ(bad, 0u);
+  const manta::MemorySummary after = manta::memory_summary(0);
+  for (const auto& r : after.ranks) EXPECT_LE(r.bytes, r.capacity_bytes) << after.to_string();
+  EXPECT_GT(after.total().bytes_restored + after.total().bytes_read_from_files, 0u);
+  if (world > 1) {
+    EXPECT_GT(after.total().bytes_read_from_files, 0u) << after.to_string();
+  }
+}
+
+TEST(Spill, RestoredObjectsMatchInReverseOrder) {
+  const auto before = rank_memory(0);
+  constexpr std::uint64_t kWords = 8 * kMiB / sizeof(std::uint64_t);
+  std::vector<manta::ObjectRef<Words>> refs;
+  for (std::uint64_t i = 0; i < 24; ++i) refs.push_back(manta::put(make_words(1000 + i, kWords)));
+  // 192 MiB put into a 64 MiB store: the oldest went to disk.
+  const auto spilled = rank_memory_when(
+      0, [&](const manta::RankMemory& m) { return m.bytes_spilled > before.bytes_spilled; });
+  EXPECT_GT(spilled.spilled_bytes, 0u);
+  std::uint64_t bad = 0;
+  for (std::uint64_t i = refs.size(); i-- > 0;) {
+    bad += count_bad(*manta::get(refs[i]), 1000 + i, kWords);
+  }
+  EXPECT_EQ(bad, 0u);
+  const auto after = rank_memory(0);
+  EXPECT_GT(after.bytes_restored, before.bytes_restored);
+  EXPECT_GT(after.restore_mb_per_s(), 0.0);
+  EXPECT_GT(after.spill_mb_per_s(), 0.0);
+  EXPECT_LE(after.bytes, after.capacity_bytes);
+}
+
+TEST(Spill, AnotherRankReadsASpilledObjectFromTheFile) {
+  if (manta::world_size() < 2) GTEST_SKIP() << "needs 2 ranks";
+  constexpr std::uint64_t kWords = 8 * kMiB / sizeof(std::uint64_t);
+  // Made on rank 1; more made there push it out to rank 1's spill file.
+  auto first = manta::task(make_words).on_rank(1).remote(std::uint64_t{77}, kWords);
+  ASSERT_TRUE(manta::wait(std::vector{first}, 1, std::chrono::seconds(60)).unready.empty());
+  std::vector<manta::ObjectRef<Words>> more;
+  for (std::uint64_t i = 0; i < 12; ++i) {
+    more.push_back(manta::task(make_words).on_rank(1).remote(500 + i, kWords));
+  }
+  ASSERT_TRUE(manta::wait(more, more.size(), std::chrono::seconds(60)).unready.empty());
+  const auto holder =
+      rank_memory_when(1, [](const manta::RankMemory& m) { return m.spilled_objects >= 4; });
+  ASSERT_GE(holder.spilled_objects, 4u);
+  const auto reader_before = rank_memory(0);
+  // The first is the least recently used: on disk. Rank 0 reads it from rank 1's file.
+  EXPECT_EQ(count_bad(*manta::get(first), 77, kWords), 0u);
+  const auto reader_after = rank_memory(0);
+  const auto holder_after = rank_memory(1);
+  EXPECT_GE(reader_after.bytes_read_from_files - reader_before.bytes_read_from_files,
+            kWords * sizeof(std::uint64_t));
+  EXPECT_EQ(holder_after.bytes_restored, holder.bytes_restored) << "rank 1 restored it instead";
+}
+
+TEST(Spill, DamagedSpillFileFailsTheGetNamingTheObject) {
+  constexpr std::uint64_t kWords = 4 * kMiB / sizeof(std::uint64_t);
+  const std::uint64_t seed = 4242;
+  auto victim = manta::put(make_words(seed, kWords));
+  std::vector<manta::ObjectRef<Words>> filler;
+  for (std::uint64_t i = 0; i < 20; ++i) filler.push_back(manta::put(make_words(9000 + i, kWords)));
+  // The oldest object goes to disk first; wait until its memory is gone.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool on_disk = false;
+  while (!on_disk && std::chrono::steady_clock::now() < until) {
+    for (const auto& o : manta::memory_summary(100000).objects) {
+      on_disk |= o.id == victim.id() && o.spilled && !o.in_memory;
+    }
+    if (!on_disk) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(on_disk) << manta::memory_summary(30).to_string();
+  const auto m = rank_memory(0);
+  ASSERT_FALSE(m.spill_file.empty());
+  // Find the victim's words in the file and change one byte, as a failing disk would.
+  std::ifstream in(m.spill_file, std::ios::binary);
+  ASSERT_TRUE(in) << m.spill_file;
+  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::uint64_t pattern[4];
+  for (int i = 0; i < 4; ++i) pattern[i] = word(seed, 1000 + i);
+  const auto at = data.find(std::string(reinterpret_cast<const char*>(pattern), sizeof pattern));
+  ASSERT_NE(at, std::string::npos) << "the object's bytes are not in " << m.spill_file;
+  const int fd = ::open(m.spill_file.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  const char flipped = static_cast<char>(data[at] ^ 0x5a);
+  ASSERT_EQ(::pwrite(fd, &flipped, 1, static_cast<off_t>(at)), 1);
+  ::close(fd);
+  try {
+    auto v = manta::get(victim);
+    FAIL() << "the damaged object was returned; " << count_bad(*v, seed, kWords) << " bad words";
+  } catch (const manta::ObjectLostError& e) {
+    EXPECT_NE(std::string(e.what()).find(victim.id().to_string()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("checksum"), std::string::npos) << e.what();
+  }
+  // The rest of the file still reads.
+  EXPECT_EQ(count_bad(*manta::get(filler[0]), 9000, kWords), 0u);
+}
+
+TEST(Spill, PutIntoAStoreFullOfPinnedObjectsFailsWithTheFigures) {
+  // Arrays the caller still holds share the store's memory: pinned, nothing can spill.
+  constexpr std::uint64_t kWords = 24 * kMiB / sizeof(std::uint64_t);
+  Words a = make_words(1, kWords), b = make_words(2, kWords);
+  auto ra = manta::put(a);
+  auto rb = manta::put(b);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    auto rc = manta::put(make_words(3, kWords));
+    FAIL() << "a put that cannot fit returned";
+  } catch (const manta::ObjectStoreFullError& e) {
+    EXPECT_EQ(e.requested(), kWords * sizeof(std::uint64_t));
+    EXPECT_EQ(e.capacity(), 64 * kMiB);
+    EXPECT_GE(e.pinned(), 2 * kWords * sizeof(std::uint64_t));
+    EXPECT_EQ(e.rank(), 0);
+    EXPECT_NE(std::string(e.what()).find("--manta-object-store-memory"), std::string::npos);
+  }
+  // It waited for room (--manta-store-full-timeout=2) before failing.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  // Once a pin goes, the same put succeeds.
+  a = Words();
+  ra = manta::ObjectRef<Words>();
+  auto rc = manta::put(make_words(3, kWords));
+  EXPECT_EQ(count_bad(*manta::get(rc), 3, kWords), 0u);
+}
+
+TEST(Spill, ObjectLargerThanTheStoreFailsAtOnce) {
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(manta::put(std::vector<char>(65 * kMiB, 'x')), manta::ObjectStoreFullError);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  // A task whose result cannot fit fails with the same error at get.
+  auto too_big = manta::task(make_words).remote(std::uint64_t{5}, 65 * kMiB / 8);
+  EXPECT_THROW(manta::get(too_big), manta::ObjectStoreFullError);
+}
+
+TEST(Spill, QueuedTasksDoNotPinTheirInputs) {
+  // Many tasks whose inputs together are 4x this rank's store, all queued at once on rank 0.
+  constexpr std::uint64_t kWords = 8 * kMiB / sizeof(std::uint64_t);
+  std::vector<manta::ObjectRef<Words>> inputs;
+  for (std::uint64_t i = 0; i < 32; ++i) inputs.push_back(manta::put(make_words(300 + i, kWords)));
+  std::vector<manta::ObjectRef<std::uint64_t>> checks;
+  for (std::uint64_t i = 0; i < inputs.size(); ++i) {
+    checks.push_back(manta::task(check_words).on_rank(0).remote(inputs[i], 300 + i, kWords));
+  }
+  std::uint64_t bad = 0;
+  for (auto& c : checks) bad += *manta::get(c, std::chrono::seconds(120));
+  EXPECT_EQ(bad, 0u);
+}
+
+}  // namespace
