@@ -165,12 +165,15 @@ ObjectStore::Room ObjectStore::reserve(std::uint64_t bytes,
   }
 }
 
-void ObjectStore::reserve_async(std::uint64_t bytes, std::function<void()> then) {
+void ObjectStore::reserve_async(std::uint64_t bytes, std::function<void()> then,
+                                std::chrono::steady_clock::duration timeout,
+                                std::function<void()> give_up) {
   {
     std::lock_guard lock(mutex_);
     const bool fits = capacity_ == 0 || bytes_ + reserved_ + bytes <= capacity_;
     if (!(room_waiters_.empty() && fits)) {
-      room_waiters_.emplace_back(bytes, std::move(then));
+      room_waiters_.push_back(
+          {bytes, std::move(then), std::chrono::steady_clock::now() + timeout, std::move(give_up)});
       demand_ += bytes;
       if (on_pressure_) on_pressure_();
       return;
@@ -194,14 +197,25 @@ void ObjectStore::serve_reservations() {
   {
     std::lock_guard lock(mutex_);
     room_cv_.notify_all();
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = room_waiters_.begin(); it != room_waiters_.end();) {
+      if (it->give_up && now >= it->deadline) {
+        demand_ -= it->bytes;
+        ready.push_back(std::move(it->give_up));
+        it = room_waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     while (!room_waiters_.empty()) {
-      auto& [n, cb] = room_waiters_.front();
+      RoomWaiter& w = room_waiters_.front();
       // A request larger than the whole store is let in alone, when nothing else is held.
-      const bool fits = bytes_ + reserved_ + n <= capacity_ || (bytes_ == 0 && reserved_ == 0);
+      const bool fits =
+          bytes_ + reserved_ + w.bytes <= capacity_ || (bytes_ == 0 && reserved_ == 0);
       if (!fits) break;
-      reserved_ += n;
-      demand_ -= n;
-      ready.push_back(std::move(cb));
+      reserved_ += w.bytes;
+      demand_ -= w.bytes;
+      ready.push_back(std::move(w.then));
       room_waiters_.pop_front();
     }
     if (!room_waiters_.empty() && on_pressure_) on_pressure_();
@@ -312,6 +326,32 @@ void ObjectStore::restore_failed(const ObjectId& id, std::shared_ptr<const Error
     e.on_restored.clear();
   }
   w.run();
+}
+
+void ObjectStore::restore_gave_up(const ObjectId& id, std::shared_ptr<const ErrorInfo> error) {
+  Wakeups w;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return;
+    Entry& e = it->second;
+    e.restoring = false;
+    e.restore_error = std::move(error);
+    collect(e, w, false);
+  }
+  w.run();
+}
+
+std::shared_ptr<const ErrorInfo> ObjectStore::take_restore_error(const ObjectId& id) {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return nullptr;
+  return std::move(it->second.restore_error);
+}
+
+std::uint64_t ObjectStore::pinned_bytes() const {
+  std::lock_guard lock(mutex_);
+  return pinned_locked();
 }
 
 bool ObjectStore::when_restored(const ObjectId& id, std::function<void()> cb) {

@@ -131,8 +131,13 @@ class ObjectStore {
   /// `bytes` exceeds the capacity.
   Room reserve(std::uint64_t bytes, std::chrono::steady_clock::duration timeout);
   /// Runs `then` once room for `bytes` is reserved: now (on this thread), or later on a thread
-  /// that frees memory. Requests are served in order.
-  void reserve_async(std::uint64_t bytes, std::function<void()> then);
+  /// that frees memory. Requests are served in order. With `give_up` set, a request still
+  /// waiting after `timeout` is dropped and `give_up` runs instead (from serve_reservations).
+  void reserve_async(std::uint64_t bytes, std::function<void()> then,
+                     std::chrono::steady_clock::duration timeout = {},
+                     std::function<void()> give_up = nullptr);
+  /// Bytes that nothing may spill now (held by readers, or being written).
+  [[nodiscard]] std::uint64_t pinned_bytes() const;
   /// Gives back a reservation that was not used.
   void unreserve(std::uint64_t bytes);
   /// Runs the reservations that fit now; call after memory was freed.
@@ -157,6 +162,10 @@ class ObjectStore {
   /// Bytes read back from the spill file, with `reserved` bytes of room reserved for them.
   void restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t reserved);
   void restore_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error);
+  /// The restore could not get room in time: the object stays spilled, and the next waiter to
+  /// look (take_restore_error) reports `error` instead of waiting on.
+  void restore_gave_up(const ObjectId& id, std::shared_ptr<const ErrorInfo> error);
+  std::shared_ptr<const ErrorInfo> take_restore_error(const ObjectId& id);
   /// Runs `cb` once a spilled object is back in memory (or failed). Returns false, without
   /// keeping `cb`, when the object is not spilled.
   bool when_restored(const ObjectId& id, std::function<void()> cb);
@@ -276,6 +285,7 @@ class ObjectStore {
     SpillHandle spill;                   // the bytes' place in the spill file, if written
     bool spilling = false;               // being written now
     bool restoring = false;              // being read back now
+    std::shared_ptr<const ErrorInfo> restore_error;  // the last restore found no room
     std::vector<std::function<void()>> on_restored;
   };
 
@@ -317,7 +327,13 @@ class ObjectStore {
   mutable std::uint64_t clock_ = 0;  // LRU clock
   std::function<void()> on_pressure_;
   std::condition_variable room_cv_;
-  std::deque<std::pair<std::uint64_t, std::function<void()>>> room_waiters_;
+  struct RoomWaiter {
+    std::uint64_t bytes = 0;
+    std::function<void()> then;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void()> give_up;
+  };
+  std::deque<RoomWaiter> room_waiters_;
 };
 
 }  // namespace manta::engine

@@ -185,7 +185,13 @@ void Runtime::start_memory() {
   try {
     spill_ = std::make_unique<SpillManager>(
         SpillSettings{root, fmt::format("{:x}", job), world_.rank, config_.spill_compression,
-                      config_.spill_batch, config_.keep_spill},
+                      config_.spill_batch, config_.keep_spill, store_full_timeout(),
+                      [this](std::uint64_t requested) {
+                        return store_full_error(
+                            requested,
+                            ObjectStore::Room{false, store_.capacity(), store_.pinned_bytes()},
+                            nullptr);
+                      }},
         store_);
   } catch (const std::exception& e) {
     error = e.what();
@@ -210,6 +216,11 @@ void Runtime::start_memory() {
   detail::set_buffer_pool_limit(std::min<std::uint64_t>(capacity / 4, 512ull << 20));
   log().info("object store: {} bytes, spilling past {:.0f} % to {}", capacity,
              config_.spill_high_water * 100, spill_->directory());
+}
+
+std::chrono::steady_clock::duration Runtime::store_full_timeout() const {
+  return std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(config_.store_full_timeout_s));
 }
 
 ErrorInfo Runtime::store_full_error(std::uint64_t requested, const ObjectStore::Room& room,
@@ -856,9 +867,7 @@ void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result,
   if (!error && stays_here) {
     // The result takes room in this store: wait for it (spilling makes it), or fail the task.
     const std::uint64_t size = result.size();
-    const ObjectStore::Room room =
-        store_.reserve(size, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                 std::chrono::duration<double>(config_.store_full_timeout_s)));
+    const ObjectStore::Room room = store_.reserve(size, store_full_timeout());
     if (room.ok) {
       reserved = size;
     } else {
@@ -1088,9 +1097,7 @@ void Runtime::on_borrow_ack() {
 std::shared_ptr<detail::RefToken> Runtime::put(SharedBuffer bytes, std::uint64_t tag,
                                                TokenList contained) {
   const std::uint64_t size = bytes->size();
-  const ObjectStore::Room room =
-      store_.reserve(size, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                               std::chrono::duration<double>(config_.store_full_timeout_s)));
+  const ObjectStore::Room room = store_.reserve(size, store_full_timeout());
   if (!room.ok) throw ObjectStoreFullError(store_full_error(size, room, nullptr));
   ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
   return store_.create_ready(id, std::move(bytes), tag, std::move(contained), size);
@@ -1143,6 +1150,10 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
       throw_error(*v.error);
     }
     if (v.state == ObjectStore::State::spilled) {
+      if (auto error = store_.take_restore_error(id)) {
+        cleanup();
+        throw_error(*error);  // no room to bring it back; it stays on disk for a later get
+      }
       spill_->restore(id);  // waiters wake when it is back in memory
     } else if (v.state == ObjectStore::State::remote) {
       if (store_.start_fetch(id)) {

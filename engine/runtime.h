@@ -150,6 +150,7 @@ class Runtime {
   /// Takes the bytes of arguments left in this rank's store until the task runs (so queued
   /// tasks pin nothing); restores spilled ones. Returns the error of one that is lost.
   std::shared_ptr<const ErrorInfo> materialize_arguments(const TaskPtr& task);
+  [[nodiscard]] std::chrono::steady_clock::duration store_full_timeout() const;
   /// The error for room that could not be made: requested, capacity and pinned bytes.
   ErrorInfo store_full_error(std::uint64_t requested, const ObjectStore::Room& room,
                              const TaskSpec* task) const;

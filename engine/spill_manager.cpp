@@ -1,8 +1,13 @@
 #include "engine/spill_manager.h"
 
 #include <fmt/format.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <chrono>
+#include <csignal>
 #include <vector>
 
 #include "engine/log.h"
@@ -38,8 +43,46 @@ struct SpillManager::Core {
   }
 };
 
+namespace {
+
+/// Refuses a write that the file system or the file-size limit cannot take, before HDF5 starts
+/// it: a write that fails halfway leaves a file HDF5 can no longer close cleanly.
+void check_room(const std::string& path, std::uint64_t bytes) {
+  const std::uint64_t need = bytes + bytes / 8 + (std::uint64_t{1} << 20);  // chunks, metadata
+  const std::string dir = path.substr(0, path.rfind('/'));
+  struct statvfs fs {};
+  if (statvfs(dir.c_str(), &fs) == 0) {
+    const std::uint64_t free_bytes = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+    if (free_bytes < need) {
+      throw spill::SpillError(
+          fmt::format("no space left for {} bytes in {}: {} bytes free; free space there or point "
+                      "--manta-spill-dir at another file system",
+                      bytes, dir, free_bytes));
+    }
+  }
+  struct rlimit limit {};
+  struct stat st {};
+  if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      ::stat(path.c_str(), &st) == 0 &&
+      static_cast<std::uint64_t>(st.st_size) + need > limit.rlim_cur) {
+    throw spill::SpillError(fmt::format(
+        "writing {} more bytes to {} would pass the file-size limit of {} bytes (ulimit -f); "
+        "raise the limit or give the store more memory",
+        bytes, path, static_cast<std::uint64_t>(limit.rlim_cur)));
+  }
+}
+
+}  // namespace
+
 SpillManager::SpillManager(SpillSettings settings, ObjectStore& store)
-    : core_(std::make_shared<Core>(std::move(settings))), store_(store) {}
+    : core_(std::make_shared<Core>(std::move(settings))), store_(store) {
+  // A file-size limit (ulimit -f, set by some batch systems) would kill the rank in the middle of
+  // a spill; ignored, it shows as a write error that names the file.
+  struct sigaction old {};
+  if (sigaction(SIGXFSZ, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
+    std::signal(SIGXFSZ, SIG_IGN);
+  }
+}
 
 SpillManager::~SpillManager() { stop(); }
 
@@ -94,6 +137,7 @@ void SpillManager::spill_pass() {
         options.compression = c.settings.compression;
         c.file = spill::SpillFile::create(file_path(), options);
       }
+      check_room(c.file->path(), total);
       const std::vector<spill::Extent> extents = c.file->write(pieces);
       std::weak_ptr<Core> weak = core_;
       for (std::size_t i = 0; i < items.size(); ++i) {
@@ -139,32 +183,44 @@ void SpillManager::restore(const ObjectId& id) {
   const std::uint64_t size = slot->size;
   std::shared_ptr<Core> core = core_;
   ObjectStore* store = &store_;
-  store_.reserve_async(size, [core, store, id, slot, size] {
-    const bool queued = core->post([core, store, id, slot, size] {
-      auto bytes = std::make_shared<Buffer>(size);
-      const auto start = std::chrono::steady_clock::now();
-      try {
-        if (!core->file) throw spill::SpillError("this rank has no spill file");
-        core->file->read({slot->offset, slot->size}, bytes->data());
-      } catch (const std::exception& e) {
-        store->unreserve(size);
-        store->restore_failed(
-            id, std::make_shared<const ErrorInfo>(
-                    ErrorInfo{ErrorKind::object_lost, core->settings.rank, "", "",
-                              fmt::format("{} could not be restored from the spill file: {}",
-                                          id.to_string(), e.what())}));
-        return;
-      }
-      {
-        std::lock_guard lock(core->mutex);
-        core->stats.bytes_restored += size;
-        core->stats.restore_seconds +=
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      }
-      store->restored(id, std::move(bytes), size);
-    });
-    if (!queued) store->unreserve(size);
-  });
+  store_.reserve_async(
+      size,
+      [core, store, id, slot, size] {
+        const bool queued = core->post([core, store, id, slot, size] {
+          auto bytes = std::make_shared<Buffer>(size);
+          const auto start = std::chrono::steady_clock::now();
+          try {
+            if (!core->file) throw spill::SpillError("this rank has no spill file");
+            core->file->read({slot->offset, slot->size}, bytes->data());
+          } catch (const std::exception& e) {
+            store->unreserve(size);
+            store->restore_failed(
+                id, std::make_shared<const ErrorInfo>(
+                        ErrorInfo{ErrorKind::object_lost, core->settings.rank, "", "",
+                                  fmt::format("{} could not be restored from the spill file: {}",
+                                              id.to_string(), e.what())}));
+            return;
+          }
+          {
+            std::lock_guard lock(core->mutex);
+            core->stats.bytes_restored += size;
+            core->stats.restore_seconds +=
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          }
+          store->restored(id, std::move(bytes), size);
+        });
+        if (!queued) store->unreserve(size);
+      },
+      core->settings.room_timeout,
+      [core, store, id, size] {
+        // Nothing could be spilled to make room (e.g. the disk is full and every object is in use):
+        // the object stays on disk and the waiting get reports why.
+        ErrorInfo info = core->settings.full_error
+                             ? core->settings.full_error(size)
+                             : ErrorInfo{ErrorKind::store_full, core->settings.rank, "", "",
+                                         "no room to restore " + id.to_string()};
+        store->restore_gave_up(id, std::make_shared<const ErrorInfo>(std::move(info)));
+      });
 }
 
 void SpillManager::read_file(const std::string& path, std::uint64_t offset, std::uint64_t size,

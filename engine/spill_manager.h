@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,6 +26,9 @@ struct SpillSettings {
   int compression = 0;
   std::uint64_t batch = std::uint64_t{8} << 20;
   bool keep = false;
+  /// How long a restore waits for room before its waiters hear `full_error`.
+  std::chrono::steady_clock::duration room_timeout = std::chrono::seconds(30);
+  std::function<ErrorInfo(std::uint64_t requested)> full_error;
 };
 
 /// Throughput counters for memory_summary.

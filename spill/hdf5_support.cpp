@@ -42,7 +42,12 @@ std::string trimmed(std::string desc) {
 
 void quiet_hdf5() {
   static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  std::call_once(once, [] {
+    // No clean-up at exit: the runtime closes its files itself, and a file whose last write
+    // failed (disk full) would make HDF5's exit handler crash while closing it again.
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  });
 }
 
 Hdf5Failure take_hdf5_failure() {

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -255,6 +256,35 @@ TEST(Spill, QueuedTasksDoNotPinTheirInputs) {
   std::uint64_t bad = 0;
   for (auto& c : checks) bad += *manta::get(c, std::chrono::seconds(120));
   EXPECT_EQ(bad, 0u);
+}
+
+TEST(SpillFailure, FullDiskFailsPutsNamingTheFileAndLosesNothing) {
+  if (!std::getenv("MANTA_TEST_FILE_SIZE_LIMIT")) {
+    GTEST_SKIP() << "runs in job.spill_disk_full, under a file-size limit";
+  }
+  constexpr std::uint64_t kWords = 4 * kMiB / sizeof(std::uint64_t);
+  std::vector<manta::ObjectRef<Words>> refs;
+  std::string error;
+  for (std::uint64_t i = 0; i < 64 && error.empty(); ++i) {
+    try {
+      refs.push_back(manta::put(make_words(700 + i, kWords)));
+    } catch (const manta::ObjectStoreFullError& e) {
+      error = e.what();
+    }
+  }
+  ASSERT_FALSE(error.empty()) << "64 puts of 4 MiB fit under a 20 MiB file-size limit";
+  EXPECT_NE(error.find("spilling failed"), std::string::npos) << error;
+  EXPECT_NE(error.find(rank_memory(0).spill_file), std::string::npos) << error;
+  // Everything put before the failure is still there, in memory or in the file. Newest first,
+  // dropping each after its check, so the ones on disk find room to come back.
+  std::uint64_t bad = 0;
+  for (std::uint64_t i = refs.size(); i-- > 0;) {
+    bad += count_bad(*manta::get(refs[i]), 700 + i, kWords);
+    refs[i] = manta::ObjectRef<Words>();
+  }
+  EXPECT_EQ(bad, 0u);
+  EXPECT_GE(refs.size(), 12u);
+  EXPECT_GT(rank_memory(0).bytes_restored, 0u);
 }
 
 }  // namespace
