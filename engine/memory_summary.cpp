@@ -45,7 +45,6 @@ RankMemory MemorySummary::total() const {
     t.bytes_spilled += r.bytes_spilled;
     t.bytes_restored += r.bytes_restored;
     t.bytes_read_from_files += r.bytes_read_from_files;
-    t.copies_evicted += r.copies_evicted;
     t.spill_seconds += r.spill_seconds;
     t.restore_seconds += r.restore_seconds;
   }

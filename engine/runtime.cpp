@@ -2015,7 +2015,6 @@ void Runtime::on_summary_request(int source, WireReader& r) {
         .put(m.bytes_spilled)
         .put(m.bytes_restored)
         .put(m.bytes_read_from_files)
-        .put(m.copies_evicted)
         .put(m.spill_seconds)
         .put(m.restore_seconds);
     w.str(m.spill_file);
@@ -2057,7 +2056,6 @@ void Runtime::on_summary_reply(WireReader& r) {
   m.bytes_spilled = r.get<std::uint64_t>();
   m.bytes_restored = r.get<std::uint64_t>();
   m.bytes_read_from_files = r.get<std::uint64_t>();
-  m.copies_evicted = r.get<std::uint64_t>();
   m.spill_seconds = r.get<double>();
   m.restore_seconds = r.get<double>();
   m.spill_file = r.str();

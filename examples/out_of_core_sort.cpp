@@ -180,11 +180,10 @@ int main(int argc, char** argv) {
               out.seconds > 0 ? static_cast<double>(bytes) / out.seconds / 1e6 : 0.0);
   std::printf(
       "spilled %s (%.0f MB/s of spill I/O), restored %s (%.0f MB/s), read from other "
-      "ranks' spill files %s, cached copies evicted %llu\n",
+      "ranks' spill files %s\n",
       human(spilled).c_str(), spill_s > 0 ? static_cast<double>(spilled) / spill_s / 1e6 : 0,
       human(restored).c_str(), restore_s > 0 ? static_cast<double>(restored) / restore_s / 1e6 : 0,
-      human(after.bytes_read_from_files - start.bytes_read_from_files).c_str(),
-      static_cast<unsigned long long>(after.copies_evicted - start.copies_evicted));
+      human(after.bytes_read_from_files - start.bytes_read_from_files).c_str());
   std::printf(
       "input: %llu keys, sum %016llx, xor %016llx; output: %llu keys, sum %016llx, xor "
       "%016llx\n",

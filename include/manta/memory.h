@@ -37,7 +37,6 @@ struct RankMemory {
   std::uint64_t bytes_spilled = 0;     // written to the spill file so far
   std::uint64_t bytes_restored = 0;    // read back from it into memory
   std::uint64_t bytes_read_from_files = 0;  // other ranks' spilled objects read from their files
-  std::uint64_t copies_evicted = 0;         // cached copies dropped to make room
   double spill_seconds = 0;                 // time spent writing spill files
   double restore_seconds = 0;               // time spent reading them
   /// Throughput of spill writes and of restores, in MB/s (10^6 bytes), 0 if none yet.
