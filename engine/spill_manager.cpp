@@ -82,6 +82,16 @@ SpillManager::SpillManager(SpillSettings settings, ObjectStore& store)
   if (sigaction(SIGXFSZ, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
     std::signal(SIGXFSZ, SIG_IGN);
   }
+  // A full file system is known now: say so at init rather than at the first spill.
+  const std::uint64_t free_bytes = core_->directory.free_bytes();
+  if (free_bytes < core_->settings.min_free) {
+    const std::string path = core_->directory.path();
+    core_->directory.remove();
+    throw spill::SpillError(fmt::format(
+        "the spill directory {} has {} bytes free, less than {} needed; free space there or "
+        "pass --manta-spill-dir (or MANTA_SPILL_DIR) a directory with room",
+        path, free_bytes, core_->settings.min_free));
+  }
 }
 
 SpillManager::~SpillManager() { stop(); }
@@ -143,16 +153,20 @@ void SpillManager::spill_pass() {
       for (std::size_t i = 0; i < items.size(); ++i) {
         const spill::Extent e = extents[i];
         // The file space is given back once neither the entry nor a reader needs it.
-        slots[i] = ObjectStore::SpillHandle(new ObjectStore::SpillSlot{e.offset, e.size},
-                                            [weak](const ObjectStore::SpillSlot* s) {
-                                              const spill::Extent extent{s->offset, s->size};
-                                              delete s;
-                                              if (auto core = weak.lock()) {
-                                                core->post([core = core.get(), extent] {
-                                                  if (core->file) core->file->release(extent);
-                                                });
-                                              }
-                                            });
+        slots[i] = ObjectStore::SpillHandle(
+            new ObjectStore::SpillSlot{e.offset, e.size}, [weak](const ObjectStore::SpillSlot* s) {
+              const spill::Extent extent{s->offset, s->size};
+              delete s;
+              if (auto core = weak.lock()) {
+                core->post([core = core.get(), extent] {
+                  try {
+                    if (core->file) core->file->release(extent);
+                  } catch (const std::exception& err) {
+                    log().error("giving back spill file space failed: {}", err.what());
+                  }
+                });
+              }
+            });
       }
       const double seconds =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

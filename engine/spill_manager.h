@@ -29,6 +29,8 @@ struct SpillSettings {
   /// How long a restore waits for room before its waiters hear `full_error`.
   std::chrono::steady_clock::duration room_timeout = std::chrono::seconds(30);
   std::function<ErrorInfo(std::uint64_t requested)> full_error;
+  /// Init fails when the spill file system has less free space than this.
+  std::uint64_t min_free = std::uint64_t{16} << 20;
 };
 
 /// Throughput counters for memory_summary.

@@ -38,8 +38,8 @@ Handle file_space(hid_t dataset, hsize_t offset, hsize_t count) {
 
 }  // namespace
 
-ObjectsDataset::ObjectsDataset(Handle dataset, std::string path, Role role)
-    : dataset_(std::move(dataset)), path_(std::move(path)), role_(role) {
+ObjectsDataset::ObjectsDataset(Handle dataset, std::string path, Role role, ChunkCache& cache)
+    : dataset_(std::move(dataset)), path_(std::move(path)), role_(role), cache_(cache) {
   Handle dcpl(H5Dget_create_plist(dataset_.get()), H5Pclose);
   hsize_t chunk = 0;
   Handle space(H5Dget_space(dataset_.get()), H5Sclose);
@@ -48,8 +48,7 @@ ObjectsDataset::ObjectsDataset(Handle dataset, std::string path, Role role)
   if (!dcpl.valid() || H5Pget_chunk(dcpl.get(), 1, &chunk) != 1 || chunk == 0 || !space.valid() ||
       H5Sget_simple_extent_dims(space.get(), &size, nullptr) != 1) {
     throw SpillError(
-        fmt::format("{} is not a Manta spill file: /objects is not a chunked byte "
-                    "array ({})",
+        fmt::format("{} is not a Manta spill file: /objects is not a chunked byte array ({})",
                     path_, take_hdf5_failure().detail));
   }
   chunk_ = chunk;
@@ -60,6 +59,32 @@ ObjectsDataset::ObjectsDataset(Handle dataset, std::string path, Role role)
   std::size_t nvalues = 0;
   direct_ = filters == 1 && H5Pget_filter2(dcpl.get(), 0, &flags, &nvalues, nullptr, 0, nullptr,
                                            nullptr) == H5Z_FILTER_FLETCHER32;
+}
+
+ObjectsDataset::~ObjectsDataset() {
+  // Another dataset may later live at this address.
+  if (caching()) cache_.owner = nullptr;
+}
+
+void ObjectsDataset::forget(std::uint64_t offset, std::uint64_t size) {
+  if (!caching() || size == 0) return;
+  if (cache_.chunk >= offset / chunk_ && cache_.chunk <= (offset + size - 1) / chunk_) {
+    cache_.owner = nullptr;
+  }
+}
+
+const std::byte* ObjectsDataset::cached(std::uint64_t c, const Extent& e) {
+  if (caching() && cache_.chunk == c) return cache_.bytes.get();
+  cache_.owner = nullptr;
+  if (cache_.capacity < chunk_ + kChecksumBytes) {
+    cache_.bytes.reset();
+    cache_.bytes.reset(new std::byte[chunk_ + kChecksumBytes]);
+    cache_.capacity = chunk_ + kChecksumBytes;
+  }
+  load_raw(c, cache_.bytes.get(), e);
+  cache_.owner = this;
+  cache_.chunk = c;
+  return cache_.bytes.get();
 }
 
 Handle ObjectsDataset::access_properties() {
@@ -85,7 +110,7 @@ void ObjectsDataset::set_size(std::uint64_t bytes) {
 
 void ObjectsDataset::write_chunks(std::uint64_t first, std::uint64_t count,
                                   std::span<const Piece> pieces) {
-  if (cached_chunk_ >= first && cached_chunk_ < first + count) cached_chunk_ = UINT64_MAX;
+  forget(first * chunk_, count * chunk_);
   std::size_t next = 0;      // piece to copy from
   std::uint64_t within = 0;  // bytes of it already placed
   auto skip_done = [&] {
@@ -190,8 +215,8 @@ void ObjectsDataset::require_chunks(const Extent& e) {
 
 void ObjectsDataset::never_written(const Extent& e, std::uint64_t c) const {
   throw SpillError(
-      fmt::format("cannot read {} bytes at offset {} of spill file {}: chunk {} was "
-                  "never written (the extent does not come from this file)",
+      fmt::format("cannot read {} bytes at offset {} of spill file {}: chunk {} was never written "
+                  "(the extent does not come from this file)",
                   e.size, e.offset, path_, c));
 }
 
@@ -212,19 +237,15 @@ void ObjectsDataset::read(const Extent& e, std::byte* out) {
   const std::uint64_t end = e.offset + e.size;
   if (end < e.offset) {
     throw SpillError(
-        fmt::format("cannot read {} bytes at offset {} of spill file {}: the extent "
-                    "wraps around",
+        fmt::format("cannot read {} bytes at offset {} of spill file {}: the extent wraps around",
                     e.size, e.offset, path_));
   }
-  // A reader looks at the file as the writer last flushed it (a few microseconds): its old view
-  // of the chunk index would miss new chunks, and would find the old bytes of a compressed chunk
-  // that a rewrite moved, whose checksum still holds.
-  if (role_ == Role::reader) refresh();
+  // SpillReader refreshes whenever the writer has written since; this covers other callers.
+  if (role_ == Role::reader && end > size_) refresh();
   if (end > size_) {
     throw SpillError(
-        fmt::format("cannot read {} bytes at offset {} of spill file {}: it holds "
-                    "{} bytes",
-                    e.size, e.offset, path_, size_));
+        fmt::format("cannot read {} bytes at offset {} of spill file {}: it holds {} bytes", e.size,
+                    e.offset, path_, size_));
   }
   if (!direct_) {
     require_chunks(e);
@@ -248,17 +269,8 @@ void ObjectsDataset::read(const Extent& e, std::byte* out) {
       // The chunk and its checksum fit in `out`: read them there, no copy. The checksum lands
       // on the next chunk's first bytes, which are read after it is checked.
       load_raw(c, dst, e);
-    } else if (role_ == Role::writer) {
-      if (cached_chunk_ != c) {
-        if (!cached_) cached_.reset(new std::byte[chunk_ + kChecksumBytes]);
-        cached_chunk_ = UINT64_MAX;
-        load_raw(c, cached_.get(), e);
-        cached_chunk_ = c;
-      }
-      std::memcpy(dst, cached_.get() + in, n);
     } else {
-      load_raw(c, staging(), e);
-      std::memcpy(dst, staging() + in, n);
+      std::memcpy(dst, cached(c, e) + in, n);
     }
     pos += n;
   }
@@ -273,8 +285,8 @@ void ObjectsDataset::fail_read(const Extent& e) {
 
 void ObjectsDataset::corrupt(const Extent& e) const {
   throw CorruptSpillError(
-      fmt::format("checksum mismatch reading {} bytes at offset {} of {}: the "
-                  "spill file was changed or damaged",
+      fmt::format("checksum mismatch reading {} bytes at offset {} of {}: the spill file was "
+                  "changed or damaged",
                   e.size, e.offset, path_));
 }
 

@@ -20,21 +20,36 @@
 
 namespace manta::spill::detail {
 
+/// One chunk kept after a read that needed only part of it, so that the small pieces of one
+/// batch are read with one chunk read. A SpillFile has its own; the files of a SpillReader share
+/// one, so that many open files cost one chunk of memory.
+struct ChunkCache {
+  std::unique_ptr<std::byte[]> bytes;
+  std::uint64_t capacity = 0;
+  const void* owner = nullptr;  // the ObjectsDataset whose chunk `bytes` holds, if any
+  std::uint64_t chunk = 0;
+};
+
 class ObjectsDataset {
  public:
   enum class Role { writer, reader };
 
-  /// Takes the open dataset; `path` names the file in messages. A reader refreshes its view of
-  /// the file before every read.
-  ObjectsDataset(Handle dataset, std::string path, Role role);
+  /// Takes the open dataset; `path` names the file in messages; `cache` outlives this object.
+  ObjectsDataset(Handle dataset, std::string path, Role role, ChunkCache& cache);
+  ~ObjectsDataset();
+  ObjectsDataset(const ObjectsDataset&) = delete;
+  ObjectsDataset& operator=(const ObjectsDataset&) = delete;
 
-  /// The dataset access properties both roles open `/objects` with: no chunk cache, so that
-  /// every read comes from the file and is checked there.
+  /// The dataset access properties both roles open `/objects` with: no library chunk cache,
+  /// so that every chunk the library reads comes from the file and is checked there.
   static Handle access_properties();
 
-  [[nodiscard]] hid_t id() const { return dataset_.get(); }
   [[nodiscard]] std::uint64_t chunk_bytes() const { return chunk_; }
   [[nodiscard]] std::uint64_t size() const { return size_; }
+  /// The shared cache holds one of this dataset's chunks.
+  [[nodiscard]] bool caching() const { return cache_.owner == this; }
+  /// The chunks under [offset, offset + size) were rewritten: drop them from the cache.
+  void forget(std::uint64_t offset, std::uint64_t size);
 
   /// Writer: grows or shrinks the dataset to `bytes` (a multiple of the chunk size).
   void set_size(std::uint64_t bytes);
@@ -55,6 +70,8 @@ class ObjectsDataset {
   void require_chunks(const Extent& e);
   [[noreturn]] void never_written(const Extent& e, std::uint64_t c) const;
   [[nodiscard]] std::uint64_t stored_bytes(std::uint64_t c);
+  // The cache's buffer holding chunk `c` of this dataset, read now if it holds another.
+  const std::byte* cached(std::uint64_t c, const Extent& e);
   std::byte* staging();
   [[noreturn]] void fail_read(const Extent& e);
   [[noreturn]] void corrupt(const Extent& e) const;
@@ -62,17 +79,13 @@ class ObjectsDataset {
   Handle dataset_;
   std::string path_;
   Role role_;
+  ChunkCache& cache_;
   std::uint64_t chunk_ = 0;
   std::uint64_t size_ = 0;
   // Fletcher-32 is the only filter, so chunks bypass the library's pipeline.
   bool direct_ = false;
-  // One chunk plus its checksum: gathers writes and receives partial-chunk reads.
+  // One chunk plus its checksum, where the writer gathers pieces.
   std::unique_ptr<std::byte[]> staging_;
-  // The writer keeps the last chunk a small read needed, so that restoring the many small
-  // objects of one batch reads their chunk once; a write to that chunk drops it. Readers keep
-  // nothing: another rank may rewrite a chunk after releasing it.
-  std::unique_ptr<std::byte[]> cached_;
-  std::uint64_t cached_chunk_ = UINT64_MAX;
 };
 
 }  // namespace manta::spill::detail

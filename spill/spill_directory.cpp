@@ -45,9 +45,8 @@ void make_directory(const std::string& path, const std::string& job_dir) {
 SpillDirectory::SpillDirectory(const std::string& root, const std::string& job) {
   if (root.empty() || job.empty() || job.find('/') != std::string::npos) {
     throw SpillError(
-        fmt::format("cannot use spill directory '{}' for job '{}': the directory "
-                    "and the job name must be non-empty, the job name without '/'; "
-                    "{}",
+        fmt::format("cannot use spill directory '{}' for job '{}': the directory and the job name "
+                    "must be non-empty, the job name without '/'; {}",
                     root, job, kDirFix));
   }
   std::error_code ec;

@@ -81,13 +81,16 @@ struct SpillFile::Impl {
   };
 
   std::string path;
+  detail::ChunkCache cache;
   Handle file;
   std::unique_ptr<ObjectsDataset> objects;
   Handle index;
   Handle record_type;
   std::uint64_t chunk = 0;
-  std::uint64_t rows = 0;                            // rows of /index in use
-  std::uint64_t index_rows = 0;                      // extent of /index
+  // Rows of /index in use, and its extent. Rows are never reused, not even those a failed write
+  // leaves: readers learn which chunks were rewritten from the rows added since they looked.
+  std::uint64_t rows = 0;
+  std::uint64_t index_rows = 0;
   std::map<std::uint64_t, Region> regions;           // by first chunk
   std::map<std::uint64_t, std::uint64_t> free_runs;  // first chunk -> chunks, never adjacent
   // By (offset, size): several empty pieces may share an offset, but no two others.
@@ -102,6 +105,7 @@ struct SpillFile::Impl {
   std::uint64_t allocate(std::uint64_t count);
   void give_back(std::uint64_t first, std::uint64_t count);
   void append_rows(std::span<const Piece> items, const std::vector<Extent>& extents);
+  void abandon_rows() noexcept;
   void write_row(std::uint64_t row, const IndexRecord& record);
   void flush_index();
 };
@@ -161,7 +165,8 @@ void SpillFile::Impl::create(const SpillOptions& options) {
                         dapl.get()),
              H5Dclose);
     if (!d.valid()) fail("create /objects", kSpaceFix);
-    objects = std::make_unique<ObjectsDataset>(std::move(d), path, ObjectsDataset::Role::writer);
+    objects =
+        std::make_unique<ObjectsDataset>(std::move(d), path, ObjectsDataset::Role::writer, cache);
   }
   {
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
@@ -242,6 +247,26 @@ void SpillFile::Impl::append_rows(std::span<const Piece> items,
   }
 }
 
+void SpillFile::Impl::abandon_rows() noexcept {
+  if (index_rows <= rows) return;
+  // Mark what a failed write may have left as dead, if the file still takes writes.
+  const hsize_t start = rows;
+  const hsize_t count = index_rows - rows;
+  try {
+    const std::vector<IndexRecord> dead(count);
+    Handle space(H5Dget_space(index.get()), H5Sclose);
+    Handle memory(H5Screate_simple(1, &count, nullptr), H5Sclose);
+    if (space.valid() && memory.valid() &&
+        H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr) >= 0) {
+      H5Dwrite(index.get(), record_type.get(), memory.get(), space.get(), H5P_DEFAULT, dead.data());
+    }
+  } catch (...) {
+    // Out of memory for the dead rows: they stay as they are.
+  }
+  H5Eclear2(H5E_DEFAULT);
+  rows = index_rows;
+}
+
 void SpillFile::Impl::write_row(std::uint64_t row, const IndexRecord& record) {
   const hsize_t start = row;
   const hsize_t count = 1;
@@ -269,14 +294,12 @@ std::unique_ptr<SpillFile> SpillFile::create(const std::string& path, const Spil
   detail::quiet_hdf5();
   if (options.chunk_bytes == 0 || options.chunk_bytes > kMaxChunkBytes) {
     throw SpillError(
-        fmt::format("cannot create spill file {}: chunk size {} is not between 1 "
-                    "byte and 4 GiB",
+        fmt::format("cannot create spill file {}: chunk size {} is not between 1 byte and 4 GiB",
                     path, options.chunk_bytes));
   }
   if (options.compression < 0 || options.compression > 9) {
     throw SpillError(
-        fmt::format("cannot create spill file {}: compression level {} is not "
-                    "between 0 and 9",
+        fmt::format("cannot create spill file {}: compression level {} is not between 0 and 9",
                     path, options.compression));
   }
   // O_EXCL: a file already there belongs to someone else; 0600: spilled objects are private.
@@ -314,8 +337,8 @@ std::vector<Extent> SpillFile::write(std::span<const Piece> pieces) {
     if (p.size == 0) continue;
     if (p.data == nullptr || total + p.size < total) {
       throw SpillError(
-          fmt::format("cannot write to spill file {}: a piece of {} bytes has no "
-                      "data or the pieces add up to more than 2^64 bytes",
+          fmt::format("cannot write to spill file {}: a piece of {} bytes has no data or the "
+                      "pieces add up to more than 2^64 bytes",
                       path_, p.size));
     }
     total += p.size;
@@ -338,10 +361,7 @@ std::vector<Extent> SpillFile::write(std::span<const Piece> pieces) {
     m.flush_index();
   } catch (...) {
     if (chunks > 0) m.give_back(first, chunks);
-    // Rows past `rows` are rewritten by the next write; drop them if the file lets us.
-    const hsize_t keep = m.rows;
-    if (m.index_rows > keep && H5Dset_extent(m.index.get(), &keep) >= 0) m.index_rows = keep;
-    H5Eclear2(H5E_DEFAULT);
+    m.abandon_rows();
     stats_.file_bytes = m.objects->size();
     throw;
   }
@@ -373,8 +393,8 @@ void SpillFile::release(const Extent& e) {
   const auto it = m.pieces.find(std::pair{e.offset, e.size});
   if (it == m.pieces.end()) {
     throw SpillError(
-        fmt::format("cannot release {} bytes at offset {} of spill file {}: no live "
-                    "piece is there (released twice?)",
+        fmt::format("cannot release {} bytes at offset {} of spill file {}: no live piece is there "
+                    "(released twice?)",
                     e.size, e.offset, path_));
   }
   const Impl::Placed placed = it->second;

@@ -479,8 +479,8 @@ TEST(SpillFile, FullDiskThrowsAndRecordsNothing) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no error, 2: no path, 3: no fix, 4: no reason, "
-                                       "5: recorded, 6: other error";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "1: no error, 2: no path, 3: no fix, 4: no reason, 5: recorded, 6: other error";
 }
 
 }  // namespace

@@ -182,6 +182,36 @@ TEST(SpillReader, MissingFileNamesItsPath) {
   reader.read(path, Extent{0, 0}, &b);  // nothing to read, nothing opened
 }
 
+TEST(SpillReader, ReadsAFileThisProcessIsWriting) {
+  TempDir dir;
+  const std::string path = dir.file("rank-0.h5");
+  auto f = SpillFile::create(path, chunked(64 * KiB));
+  std::vector<std::vector<std::byte>> a, b;
+  std::vector<Piece> pa, pb;
+  for (std::uint64_t i = 0; i < 8; ++i) {
+    a.push_back(pattern(10 + i, 1000));
+    b.push_back(pattern(20 + i, 1000));
+  }
+  for (std::uint64_t i = 0; i < 8; ++i) {
+    pa.push_back(Piece{i, 0, a[i].data(), a[i].size()});
+    pb.push_back(Piece{i, 1, b[i].data(), b[i].size()});
+  }
+  const auto ea = f->write(pa);
+  SpillReader reader;
+  std::vector<std::byte> out(1000);
+  for (std::size_t i = 0; i < 8; ++i) {
+    reader.read(path, ea[i], out.data());
+    EXPECT_EQ(out, a[i]) << i;
+  }
+  for (const auto& e : ea) f->release(e);
+  const auto eb = f->write(pb);
+  ASSERT_EQ(eb[0].offset, ea[0].offset);
+  for (std::size_t i = 0; i < 8; ++i) {
+    reader.read(path, eb[i], out.data());
+    EXPECT_EQ(out, b[i]) << "rewritten chunk, piece " << i;
+  }
+}
+
 TEST(SpillReader, ExtentPastTheEndThrows) {
   TempDir dir;
   const std::string path = dir.file("rank-1.h5");
@@ -322,6 +352,20 @@ TEST_P(CrossProcess, AnotherProcessReadsWhileTheWriterWrites) {
   EXPECT_EQ(fourth[0].offset, first[0].offset);
   EXPECT_TRUE(ask(fourth)) << "reader sees chunks of another size";
   EXPECT_TRUE(ask(second)) << "and the untouched ones";
+  // Small pieces of one batch share a chunk, which the reader keeps after the first of them;
+  // once the batch is released and its chunk rewritten, the reader must not keep the old one.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> small_a, small_b;
+  for (std::uint64_t i = 0; i < 8; ++i) small_a.emplace_back(100 + i, 1000 + i);
+  for (std::uint64_t i = 0; i < 8; ++i) small_b.emplace_back(200 + i, 1000 + i);
+  const auto batch_a = write(small_a);
+  EXPECT_TRUE(ask(batch_a)) << "small pieces";
+  const auto unrelated = write({{10, 3000}});  // rows to skip over, in another chunk
+  EXPECT_TRUE(ask(batch_a)) << "small pieces again, after an unrelated write";
+  for (const Job& j : batch_a) f->release(Extent{j.offset, j.size});
+  const auto batch_b = write(small_b);
+  EXPECT_EQ(batch_b[0].offset, batch_a[0].offset);
+  EXPECT_TRUE(ask(batch_b)) << "small pieces written over released ones";
+  EXPECT_TRUE(ask(unrelated));
 
   const std::uint32_t done = 0;
   EXPECT_TRUE(write_all(to_child[1], &done, sizeof done));

@@ -1,0 +1,130 @@
+// SpillManager with an ObjectStore, without MPI: spills past the high-water mark, restores on
+// demand, refuses a spill directory without room at start, and cleans up after itself.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <manta/buffer.h>
+#include <manta/ids.h>
+
+#include "engine/object_store.h"
+#include "engine/spill_manager.h"
+#include "spill/spill_error.h"
+
+namespace {
+
+using manta::Buffer;
+using manta::ObjectId;
+using manta::SharedBuffer;
+using manta::engine::ObjectStore;
+using manta::engine::SpillManager;
+using manta::engine::SpillSettings;
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t kMiB = 1 << 20;
+
+SharedBuffer filled(std::size_t n, unsigned char seed) {
+  auto b = std::make_shared<Buffer>(n);
+  for (std::size_t i = 0; i < n; ++i) b->data()[i] = static_cast<std::byte>((i * 31 + seed) & 0xff);
+  return b;
+}
+
+class SpillManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("manta-spill-manager-test-" + std::to_string(getpid()));
+    fs::remove_all(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  SpillSettings settings() const {
+    SpillSettings s;
+    s.root = root_.string();
+    s.job = "unit";
+    s.batch = 2 * kMiB;
+    s.room_timeout = std::chrono::seconds(5);
+    return s;
+  }
+
+  template <class Pred>
+  static bool eventually(Pred p) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!p()) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
+  fs::path root_;
+};
+
+TEST_F(SpillManagerTest, SpillsPastHighWaterAndRestoresByteForByte) {
+  ObjectStore store(0);
+  SpillManager spill(settings(), store);
+  store.set_capacity(16 * kMiB, 8 * kMiB, [&] { spill.kick(); });
+  std::vector<std::shared_ptr<manta::detail::RefToken>> tokens;
+  for (std::uint64_t i = 1; i <= 12; ++i) {
+    ASSERT_TRUE(store.reserve(kMiB, std::chrono::seconds(5)).ok);
+    tokens.push_back(store.create_ready(ObjectId{0, 0, i},
+                                        filled(kMiB, static_cast<unsigned char>(i)), 7, {}, kMiB));
+  }
+  ASSERT_TRUE(eventually([&] { return store.stats().bytes <= 8 * kMiB; }));
+  EXPECT_TRUE(fs::exists(spill.file_path()));
+  EXPECT_EQ(fs::status(spill.directory()).permissions() & fs::perms::all, fs::perms::owner_all);
+  // The oldest went first; bring it back.
+  const ObjectId first{0, 0, 1};
+  ASSERT_EQ(store.view(first).state, ObjectStore::State::spilled);
+  spill.restore(first);
+  ASSERT_TRUE(eventually([&] { return store.view(first).state == ObjectStore::State::ready; }));
+  ObjectStore::View v = store.view(first);
+  SharedBuffer expect = filled(kMiB, 1);
+  ASSERT_EQ(v.size, kMiB);
+  EXPECT_EQ(std::memcmp(v.bytes->data(), expect->data(), kMiB), 0);
+  EXPECT_EQ(v.tag, 7u);
+  const auto stats = spill.stats();
+  EXPECT_GE(stats.bytes_spilled, 4 * kMiB);
+  EXPECT_EQ(stats.bytes_restored, kMiB);
+  EXPECT_GT(stats.spill_seconds, 0.0);
+  const std::string dir = spill.directory();
+  v = {};
+  tokens.clear();
+  spill.stop();
+  EXPECT_FALSE(fs::exists(dir)) << "the job's spill directory outlived the job";
+}
+
+TEST_F(SpillManagerTest, KeptDirectoryStays) {
+  ObjectStore store(0);
+  SpillSettings s = settings();
+  s.keep = true;
+  SpillManager spill(s, store);
+  const std::string dir = spill.directory();
+  spill.stop();
+  EXPECT_TRUE(fs::exists(dir));
+}
+
+TEST_F(SpillManagerTest, DirectoryWithoutRoomIsRefusedAtStart) {
+  ObjectStore store(0);
+  SpillSettings s = settings();
+  s.min_free = std::uint64_t{1} << 62;  // more than any disk has
+  try {
+    SpillManager spill(s, store);
+    FAIL() << "a spill directory without room was accepted";
+  } catch (const manta::spill::SpillError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(root_.string()), std::string::npos) << what;
+    EXPECT_NE(what.find("--manta-spill-dir"), std::string::npos) << what;
+  }
+  EXPECT_TRUE(fs::is_empty(root_)) << "the refused job directory was left behind";
+}
+
+}  // namespace
