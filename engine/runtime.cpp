@@ -862,8 +862,10 @@ void Runtime::finish_task(const TaskPtr& t, detail::CallResult&& result,
                           std::shared_ptr<const ErrorInfo> error) {
   const int owner = t->id.submitter;
   std::uint64_t reserved = 0;
+  // Small results are let in without asking (like inline values arriving in messages): the
+  // spill that follows makes the room, and the hot path of tiny tasks skips the store's lock.
   const bool stays_here =
-      owner == world_.rank || result.size() > config_.inline_limit || !result.contained.empty();
+      result.size() > config_.inline_limit || (!result.contained.empty() && owner != world_.rank);
   if (!error && stays_here) {
     // The result takes room in this store: wait for it (spilling makes it), or fail the task.
     const std::uint64_t size = result.size();
