@@ -67,7 +67,9 @@ std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankL
       data >= 0 && data < n && request.fits_in(ranks[static_cast<std::size_t>(data)].total)) {
     const auto d = static_cast<std::size_t>(data);
     const double best = best_free >= 0 ? best_free_load : best_any_load;
-    if (free_there[d] || loads[d] <= best + 1.0) return data;
+    // Following the data beats moving it unless the data's rank is well behind: its load
+    // counts tasks assigned since its last report, which may well have finished already.
+    if (free_there[d] || loads[d] <= best + kLocalityMaxExtraLoad) return data;
   }
   if (best_free >= 0) return best_free;
   if (best_any >= 0) return best_any;

@@ -21,6 +21,9 @@ enum class LocalDecision { run_here, forward };
 
 /// Inputs smaller than this on every rank are moved rather than followed.
 inline constexpr std::uint64_t kLocalityMinBytes = std::uint64_t{1} << 20;
+/// How many more queued tasks per CPU the rank holding a task's inputs may have than the least
+/// loaded rank and still get the task.
+inline constexpr double kLocalityMaxExtraLoad = 4.0;
 
 /// The rank holding most of a task's input bytes (at least kLocalityMinBytes), or -1.
 /// `input_bytes[r]`: bytes of the task's arguments held by rank r (spilled ones weighted less
@@ -39,7 +42,7 @@ LocalDecision decide_locally(const ResourceSet& request, const ResourceSet& loca
 /// per CPU first; if none is free, the least loaded that fits (the task waits there). `hint`
 /// breaks ties (rotate it so equal ranks share work).
 /// Locality: the rank holding most of the input bytes wins when the request is free there, or
-/// its load is at most one task per CPU above the best free rank's.
+/// its load is at most kLocalityMaxExtraLoad tasks per CPU above the best rank's.
 /// nullopt: no rank can ever run it.
 std::optional<int> pick_rank(const ResourceSet& request, const std::vector<RankLoad>& ranks,
                              std::uint64_t hint = 0,
