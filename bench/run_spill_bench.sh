@@ -14,25 +14,10 @@
 # Exit status: 0 when every run succeeded.
 set -uo pipefail
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
 ranks_list="${1:-2,4}"
 shift $(($# > 0 ? 1 : 0))
-
-bin="${MANTA_SPILL_BENCH:-}"
-if [ -z "$bin" ]; then
-  for b in "$repo_root/build-bench/bench/manta_spill_bench" "$repo_root/build/bench/manta_spill_bench"; do
-    if [ -x "$b" ]; then bin="$b"; break; fi
-  done
-fi
-if [ -z "$bin" ] || [ ! -x "$bin" ]; then
-  echo "run_spill_bench: manta_spill_bench not built (set MANTA_SPILL_BENCH)" >&2
-  exit 2
-fi
-
-# Open MPI refuses to start as root unless told it may (containers, CI machines).
-if [ "$(id -u)" -eq 0 ]; then
-  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
+bin="$(find_bench_binary manta_spill_bench "${MANTA_SPILL_BENCH:-}")" || exit 2
 
 out_dir="$(mktemp -d -t manta_spill_bench.XXXXXX)"
 spill_dir="$(mktemp -d "${MANTA_SPILL_BENCH_DIR:-/tmp}/manta_spill.XXXXXX")" || exit 2
@@ -40,20 +25,9 @@ trap 'rm -rf "$spill_dir"' EXIT
 status=0
 for ranks in ${ranks_list//,/ }; do
   store="${MANTA_SPILL_BENCH_STORE:-$((512 / ranks > 64 ? 512 / ranks : 64))M}"
-  log="$out_dir/np$ranks.log"
-  json="$out_dir/np$ranks.json"
   echo "== $ranks ranks, --manta-object-store-memory=$store, spill directory $spill_dir"
-  if mpirun --oversubscribe -n "$ranks" "$bin" --manta-object-store-memory="$store" \
-    --manta-spill-dir="$spill_dir" --json "$json" "$@" >"$log" 2>&1; then
-    # The table only: the JSON that follows it is in $json.
-    awk '/^\{/ { exit } { print }' "$log"
-  else
-    rc=$?
-    status=1
-    echo "run failed (exit $rc); last lines of $log:"
-    tail -n 20 "$log"
-  fi
-  echo
+  run_bench "$out_dir/np$ranks.log" "$out_dir/np$ranks.json" "$ranks" "$bin" \
+    --manta-object-store-memory="$store" --manta-spill-dir="$spill_dir" "$@" || status=1
 done
 echo "JSON and logs: $out_dir"
 exit "$status"

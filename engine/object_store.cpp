@@ -121,17 +121,6 @@ std::uint64_t ObjectStore::capacity() const {
   return capacity_;
 }
 
-bool ObjectStore::try_reserve(std::uint64_t bytes) {
-  std::lock_guard lock(mutex_);
-  if (capacity_ == 0 || (room_waiters_.empty() && bytes_ + reserved_ + bytes <= capacity_)) {
-    reserved_ += bytes;
-    if (over_high_water() && on_pressure_) on_pressure_();
-    return true;
-  }
-  if (on_pressure_) on_pressure_();
-  return false;
-}
-
 ObjectStore::Room ObjectStore::reserve(std::uint64_t bytes,
                                        std::chrono::steady_clock::duration timeout) {
   std::unique_lock lock(mutex_);
@@ -140,11 +129,24 @@ ObjectStore::Room ObjectStore::reserve(std::uint64_t bytes,
     return {true, 0, 0};
   }
   if (bytes > capacity_) return {false, capacity_, pinned_locked()};
+  if (room_waiters_.empty() && bytes_ + reserved_ + bytes <= capacity_) {
+    reserved_ += bytes;
+    if (over_high_water() && on_pressure_) on_pressure_();
+    return {true, capacity_, 0};
+  }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   demand_ += bytes;
+  room_waiting_.fetch_add(1, std::memory_order_relaxed);
+  struct Done {  // however the wait ends, it no longer asks for room
+    ObjectStore& s;
+    std::uint64_t n;
+    ~Done() {
+      s.demand_ -= n;
+      s.room_waiting_.fetch_sub(1, std::memory_order_relaxed);
+    }
+  } done{*this, bytes};
   for (;;) {
     if (room_waiters_.empty() && bytes_ + reserved_ + bytes <= capacity_) {
-      demand_ -= bytes;
       reserved_ += bytes;
       if (over_high_water() && on_pressure_) on_pressure_();
       return {true, capacity_, 0};
@@ -155,13 +157,9 @@ ObjectStore::Room ObjectStore::reserve(std::uint64_t bytes,
                                                          std::chrono::milliseconds(50))) ==
             std::cv_status::timeout &&
         std::chrono::steady_clock::now() >= deadline) {
-      demand_ -= bytes;
       return {false, capacity_, pinned_locked()};
     }
-    if (stopped_) {
-      demand_ -= bytes;
-      return {false, capacity_, pinned_locked()};
-    }
+    if (stopped_) return {false, capacity_, pinned_locked()};
   }
 }
 
@@ -174,6 +172,7 @@ void ObjectStore::reserve_async(std::uint64_t bytes, std::function<void()> then,
     if (!(room_waiters_.empty() && fits)) {
       room_waiters_.push_back(
           {bytes, std::move(then), std::chrono::steady_clock::now() + timeout, std::move(give_up)});
+      room_waiting_.fetch_add(1, std::memory_order_relaxed);
       demand_ += bytes;
       if (on_pressure_) on_pressure_();
       return;
@@ -193,6 +192,8 @@ void ObjectStore::unreserve(std::uint64_t bytes) {
 }
 
 void ObjectStore::serve_reservations() {
+  // Called after every free: with nobody waiting for room, it costs one atomic load.
+  if (room_waiting_.load(std::memory_order_relaxed) == 0) return;
   std::vector<std::function<void()>> ready;
   {
     std::lock_guard lock(mutex_);
@@ -203,6 +204,7 @@ void ObjectStore::serve_reservations() {
         demand_ -= it->bytes;
         ready.push_back(std::move(it->give_up));
         it = room_waiters_.erase(it);
+        room_waiting_.fetch_sub(1, std::memory_order_relaxed);
       } else {
         ++it;
       }
@@ -217,6 +219,7 @@ void ObjectStore::serve_reservations() {
       demand_ -= w.bytes;
       ready.push_back(std::move(w.then));
       room_waiters_.pop_front();
+      room_waiting_.fetch_sub(1, std::memory_order_relaxed);
     }
     if (!room_waiters_.empty() && on_pressure_) on_pressure_();
   }
@@ -291,6 +294,13 @@ ObjectStore::SpillHandle ObjectStore::start_restore(const ObjectId& id) {
   return it->second.spill;
 }
 
+void ObjectStore::end_restore(Entry& e, Wakeups& w) {
+  e.restoring = false;
+  collect(e, w, false);
+  w.callbacks = std::move(e.on_restored);
+  e.on_restored.clear();
+}
+
 void ObjectStore::restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t reserved) {
   Wakeups w;
   {
@@ -301,11 +311,8 @@ void ObjectStore::restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t
       return;
     }
     Entry& e = it->second;
-    e.restoring = false;
     set_bytes(e, std::move(bytes), e.tag, {}, reserved);
-    collect(e, w, false);
-    w.callbacks = std::move(e.on_restored);
-    e.on_restored.clear();
+    end_restore(e, w);
   }
   w.run();
 }
@@ -317,13 +324,10 @@ void ObjectStore::restore_failed(const ObjectId& id, std::shared_ptr<const Error
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     Entry& e = it->second;
-    e.restoring = false;
     e.state = State::failed;
     e.error = std::move(error);
     e.spill.reset();
-    collect(e, w, false);
-    w.callbacks = std::move(e.on_restored);
-    e.on_restored.clear();
+    end_restore(e, w);
   }
   w.run();
 }
@@ -335,9 +339,8 @@ void ObjectStore::restore_gave_up(const ObjectId& id, std::shared_ptr<const Erro
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     Entry& e = it->second;
-    e.restoring = false;
     e.restore_error = std::move(error);
-    collect(e, w, false);
+    end_restore(e, w);  // those waiting look again: a get reports the error, others retry
   }
   w.run();
 }

@@ -125,8 +125,6 @@ class ObjectStore {
   void set_capacity(std::uint64_t capacity, std::uint64_t high_water,
                     std::function<void()> on_pressure);
   [[nodiscard]] std::uint64_t capacity() const;
-  /// Reserves room for `bytes` if it fits now.
-  bool try_reserve(std::uint64_t bytes);
   /// Waits up to `timeout` for room (spilling makes it), then reserves it. Fails at once when
   /// `bytes` exceeds the capacity.
   Room reserve(std::uint64_t bytes, std::chrono::steady_clock::duration timeout);
@@ -309,6 +307,8 @@ class ObjectStore {
   void take_reserved(std::uint64_t n);
   [[nodiscard]] bool over_high_water() const;
   [[nodiscard]] std::uint64_t pinned_locked() const;
+  /// A restore ended (done, failed or gave up): wakes waiters, hands over on_restored callbacks.
+  static void end_restore(Entry& e, Wakeups& w);
   /// Frees the entry's memory (its bytes are in the spill file); the decoded value goes to `out`.
   void drop_bytes(Entry& e, std::vector<std::shared_ptr<const void>>& out);
   std::optional<Assignment> pick(Entry& e, int requester) const;
@@ -334,6 +334,8 @@ class ObjectStore {
     std::function<void()> give_up;
   };
   std::deque<RoomWaiter> room_waiters_;
+  // Requests waiting for room, blocking or queued; read without the lock to skip idle work.
+  std::atomic<std::size_t> room_waiting_{0};
 };
 
 }  // namespace manta::engine

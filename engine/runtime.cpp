@@ -480,11 +480,7 @@ void Runtime::resolve_one(const TaskPtr& t, std::size_t i) {
     t->set_input_error(std::make_shared<const ErrorInfo>(make_error(
         ErrorKind::object_lost, t.get(), "argument " + id.to_string() + " is not known here")));
   } else if (v.state == ObjectStore::State::ready && v.size <= config_.inline_limit) {
-    a.is_ref = false;
-    a.buffer = v.bytes;
-    a.offset = 0;
-    a.size = v.size;
-    a.tag = v.tag;  // the executor checks it against the parameter type
+    a.take(std::move(v.bytes), v.tag);  // the executor checks the tag against the parameter type
     a.location = world_.rank;
   } else if (v.state == ObjectStore::State::ready || v.state == ObjectStore::State::spilled) {
     // Large, or on disk: it stays in this rank's store until a task runs with it.
@@ -606,12 +602,13 @@ void Runtime::forward_task(const TaskPtr& t) {
 
 void Runtime::schedule_globally(const TaskPtr& t) {
   std::optional<int> target;
+  const std::vector<std::uint64_t> input_bytes = input_bytes_by_rank(*t);
   {
     std::lock_guard lock(global_mutex_);
     loads_[0].queued = scheduler_->queued();
     loads_[0].available = scheduler_->available();
     loads_[0].assigned = 0;
-    target = pick_rank(*t->resources, loads_, global_hint_++, input_bytes_by_rank(*t));
+    target = pick_rank(*t->resources, loads_, global_hint_++, input_bytes);
     if (target && *target != 0) {
       ++loads_[*target].assigned;
       ++sent_to_[*target];
@@ -682,11 +679,7 @@ void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr
       continue;
     }
     if (here && v.state == ObjectStore::State::ready) {
-      a.is_ref = false;
-      a.buffer = v.bytes;
-      a.offset = 0;
-      a.size = v.size;
-      a.tag = v.tag;
+      a.take(std::move(v.bytes), v.tag);
       continue;
     }
     (here ? to_restore : to_pull).push_back(i);
@@ -727,11 +720,7 @@ void Runtime::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPtr
              arg.location = world_.rank;  // taken from the store when the task runs
              arg.size = bytes->size();
            } else {
-             arg.is_ref = false;
-             arg.buffer = std::move(bytes);
-             arg.offset = 0;
-             arg.size = arg.buffer->size();
-             arg.tag = tag;
+             arg.take(std::move(bytes), tag);
            }
            if (t->unresolved.fetch_sub(1) == 1) (*done)(t);
          });
@@ -745,11 +734,7 @@ void Runtime::restore_argument(const TaskPtr& t, std::size_t i, std::function<vo
     ObjectStore::View v = store_.view(id);
     TaskArg& a = t->args[i];
     if (v.exists && v.state == ObjectStore::State::ready) {
-      a.is_ref = false;
-      a.buffer = v.bytes;
-      a.offset = 0;
-      a.size = v.size;
-      a.tag = v.tag;
+      a.take(std::move(v.bytes), v.tag);
       done();
     } else if (v.exists && v.state == ObjectStore::State::spilled) {
       restore_argument(t, i, done);  // spilled again before it was taken
@@ -773,11 +758,7 @@ std::shared_ptr<const ErrorInfo> Runtime::materialize_arguments(const TaskPtr& t
     if (!a.is_ref) continue;
     try {
       detail::StoredValue v = get(a.ref, std::nullopt);
-      a.is_ref = false;
-      a.size = v.bytes->size();
-      a.buffer = std::move(v.bytes);
-      a.offset = 0;
-      a.tag = v.tag;
+      a.take(std::move(v.bytes), v.tag);
     } catch (const Error& e) {
       ErrorInfo info = e.info();
       if (info.task_name.empty()) info.task_name = function_name(*t);
@@ -952,7 +933,7 @@ void Runtime::send_pull_request(const ObjectId& id, int from, std::uint64_t rese
   const int tag = channel_->new_transfer_tag();
   {
     std::lock_guard lock(pulls_mutex_);
-    pulls_[tag] = {id, from, reserved, std::move(done)};
+    pulls_[tag] = {id, reserved, std::move(done)};
   }
   send(from, [&](WireWriter& w) {
     w.put(MessageType::pull_request).put(id).put(tag).put<std::uint8_t>(may_read_file);
@@ -1851,6 +1832,7 @@ void Runtime::serve_pull(int source, int tag, const ObjectId& id, bool may_read_
         leases_[lease_key(source, tag)] = {nullptr, 0, v.spill};
       }
       serves_.fetch_add(1, std::memory_order_relaxed);
+      bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
       send(source, [&](WireWriter& w) {
         w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
         w.put<std::uint8_t>(2).str(spill_->file_path()).put(v.spill->offset);

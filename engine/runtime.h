@@ -216,7 +216,6 @@ class Runtime {
 
   struct Pull {
     ObjectId id;
-    int from = -1;
     std::uint64_t reserved = 0;  // room held for the bytes
     PullDone done;
   };

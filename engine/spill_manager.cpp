@@ -96,9 +96,8 @@ SpillManager::SpillManager(SpillSettings settings, ObjectStore& store)
 
 SpillManager::~SpillManager() { stop(); }
 
-std::string SpillManager::file_path() const { return file_of_rank(core_->settings.rank); }
-std::string SpillManager::file_of_rank(int rank) const {
-  return core_->directory.file_for_rank(rank);
+std::string SpillManager::file_path() const {
+  return core_->directory.file_for_rank(core_->settings.rank);
 }
 const std::string& SpillManager::directory() const { return core_->directory.path(); }
 

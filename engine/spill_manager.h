@@ -64,9 +64,8 @@ class SpillManager {
   /// Reads `size` bytes at `offset` of another rank's spill file (this rank reserved the room).
   void read_file(const std::string& path, std::uint64_t offset, std::uint64_t size, ReadDone done);
 
-  /// This rank's spill file, and the file a rank's spilled objects are in.
+  /// This rank's spill file (it exists once something spilled).
   [[nodiscard]] std::string file_path() const;
-  [[nodiscard]] std::string file_of_rank(int rank) const;
   [[nodiscard]] const std::string& directory() const;
   [[nodiscard]] SpillStats stats() const;
   /// Why the last spill write failed, or empty.

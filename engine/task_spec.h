@@ -28,6 +28,15 @@ struct TaskArg {
   ObjectId ref;                // the object this argument came from, if any
   std::int32_t location = -1;  // rank holding the bytes of a reference (-1: not yet known)
   std::shared_ptr<detail::RefToken> token;  // keeps `ref` alive on the submitter
+
+  /// The argument's bytes are here now: it becomes a value.
+  void take(SharedBuffer bytes, std::uint64_t bytes_tag) {
+    is_ref = false;
+    size = bytes ? bytes->size() : 0;
+    buffer = std::move(bytes);
+    offset = 0;
+    tag = bytes_tag;
+  }
 };
 
 enum class TaskKind : std::uint8_t { task = 0, actor_creation = 1, actor_call = 2 };

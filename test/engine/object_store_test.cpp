@@ -1171,10 +1171,10 @@ ObjectId owned_id(std::uint64_t seq) { return ObjectId{0, 0, seq}; }
 TEST(Capacity, ReserveFitsUntilFullThenFailsWithPinnedBytes) {
   ObjectStore store(0);
   store.set_capacity(1000, 800, nullptr);
-  EXPECT_TRUE(store.try_reserve(600));
+  EXPECT_TRUE(store.reserve(600, 0ms).ok);
   Token t = store.create_ready(owned_id(1), bytes_of(600), 1, {}, 600);
   SharedBuffer pin = store.view(owned_id(1)).bytes;  // a get view: pinned
-  EXPECT_FALSE(store.try_reserve(500));
+  EXPECT_FALSE(store.reserve(500, 0ms).ok);
   const auto start = std::chrono::steady_clock::now();
   ObjectStore::Room room = store.reserve(500, 100ms);
   EXPECT_FALSE(room.ok);
@@ -1234,7 +1234,7 @@ TEST(Capacity, SpilledObjectLeavesMemoryAndIsRestoredOnce) {
   EXPECT_TRUE(store.when_restored(owned_id(1), [&] { called = true; }));
   EXPECT_EQ(store.start_restore(owned_id(1)), slot);
   EXPECT_EQ(store.start_restore(owned_id(1)), nullptr);  // one restore at a time
-  ASSERT_TRUE(store.try_reserve(300));
+  ASSERT_TRUE(store.reserve(300, 0ms).ok);
   store.restored(owned_id(1), bytes_of(300, 'q'), 300);
   EXPECT_TRUE(called);
   v = store.view(owned_id(1));
@@ -1305,6 +1305,29 @@ TEST(Capacity, RestoreFailureFailsTheObjectAndWakesWaiters) {
   ObjectStore::View v = store.view(owned_id(1));
   EXPECT_EQ(v.state, State::failed);
   EXPECT_EQ(v.error->message, "checksum");
+}
+
+TEST(Capacity, RestoreThatFindsNoRoomKeepsTheObjectOnDiskAndWakesEveryone) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(300), 1, {}, 0);
+  auto batch = store.take_spill_batch(300, 0);
+  batch.clear();
+  auto slot = std::make_shared<const ObjectStore::SpillSlot>();
+  store.spilled({owned_id(1)}, {slot});
+  int called = 0;
+  ASSERT_TRUE(store.when_restored(owned_id(1), [&] { ++called; }));
+  ASSERT_NE(store.start_restore(owned_id(1)), nullptr);
+  store.restore_gave_up(owned_id(1), std::make_shared<const ErrorInfo>(ErrorInfo{
+                                         manta::ErrorKind::store_full, 0, "", "", "no room"}));
+  EXPECT_EQ(called, 1);  // a task waiting for its argument looks again
+  EXPECT_EQ(store.view(owned_id(1)).state, State::spilled);
+  EXPECT_EQ(store.view(owned_id(1)).spill, slot);
+  auto error = store.take_restore_error(owned_id(1));
+  ASSERT_NE(error, nullptr);
+  EXPECT_EQ(error->message, "no room");
+  EXPECT_EQ(store.take_restore_error(owned_id(1)), nullptr);  // reported once
+  EXPECT_NE(store.start_restore(owned_id(1)), nullptr);       // a later get may try again
 }
 
 TEST(Capacity, SummaryCountsSpilledObjectsAndCapacity) {

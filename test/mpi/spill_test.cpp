@@ -73,7 +73,7 @@ manta::RankMemory rank_memory_when(int rank, Pred done) {
   }
 }
 
-TEST(Spill, StoresHoldSixteenTimesTheirCapacityAndEveryByteComesBack) {
+TEST(Spill, StoresHoldFourTimesTheirCapacityAndEveryByteComesBack) {
   const int world = manta::world_size();
   const std::uint64_t capacity = rank_memory(0).capacity_bytes;
   ASSERT_EQ(capacity, 64 * kMiB) << "run with --manta-object-store-memory=64M";

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -213,12 +214,18 @@ TEST(Tasks, RetryOnAnotherRank) {
 TEST(Tasks, IdleRanksSendNothingToRank0) {
   const int last = manta::world_size() - 1;
   if (last == 0) GTEST_SKIP() << "needs 2 ranks";
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // earlier tests' reports settle
-  const auto before = *manta::get(manta::task(messages_to_rank0).on_rank(last).remote());
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // 25 report periods
-  const auto after = *manta::get(manta::task(messages_to_rank0).on_rank(last).remote());
-  // The first reading's reply, and at most one report of the load that reading caused.
-  EXPECT_LE(after - before, 2u);
+  // Over 500 ms (25 report periods) an idle rank sends the first reading's reply and at most
+  // one report of the load that reading caused. A loaded machine may deliver an earlier test's
+  // last report inside the first window, so up to three windows are tried; a rank that reported
+  // every period would fail them all.
+  std::uint64_t best = ~0ull;
+  for (int window = 0; window < 3 && best > 2; ++window) {
+    const auto before = *manta::get(manta::task(messages_to_rank0).on_rank(last).remote());
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto after = *manta::get(manta::task(messages_to_rank0).on_rank(last).remote());
+    best = std::min<std::uint64_t>(best, after - before);
+  }
+  EXPECT_LE(best, 2u);
 }
 
 TEST(Tasks, RankAndWorldSize) {
