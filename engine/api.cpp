@@ -1,7 +1,9 @@
 // The public functions: init, shutdown, where code runs, and the entry points of the templates.
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +14,7 @@
 
 #include "engine/config.h"
 #include "engine/function_table.h"
+#include "engine/job_directory.h"
 #include "engine/log.h"
 #include "engine/runtime.h"
 #include "transport/mpi_world.h"
@@ -23,6 +26,19 @@ engine::Runtime* g_rt = nullptr;  // leaked on purpose: must outlive static dest
 int g_rank = 0;
 int g_size = 1;
 std::terminate_handler g_previous_terminate = nullptr;
+std::atomic<bool> g_checkpoint{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+extern "C" void on_checkpoint_signal(int) { g_checkpoint.store(true); }
+
+void install_checkpoint_signal(int sig) {
+  if (sig == 0) return;
+  struct sigaction sa {};
+  sa.sa_handler = on_checkpoint_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;  // MPI and file calls carry on where the signal found them
+  sigaction(sig, &sa, nullptr);
+}
 
 engine::Runtime& rt() {
   if (!g_rt) {
@@ -54,7 +70,7 @@ engine::Runtime& rt() {
   if (g_rt && g_rank == 0) {
     engine::Runtime* r = g_rt;
     g_rt = nullptr;
-    r->shutdown(/*failed=*/true);
+    r->shutdown(/*failed=*/true, why);
   }
   std::fflush(stdout);
   std::_Exit(1);
@@ -72,8 +88,19 @@ void init(int& argc, char**& argv) {
   try {
     config = engine::parse_config(argc, argv);
     engine::FunctionTable::instance().seal();
+    if (argc > 0 && argv[0]) config.program = argv[0];
   } catch (const std::exception& e) {
     error = e.what();
+  }
+  // Every rank makes and checks the job directory: on a cluster some may not see the same disk.
+  bool own_error = false;
+  if (error.empty() && !config.job_dir.empty()) {
+    try {
+      engine::JobDirectory::prepare(config.job_dir);
+    } catch (const std::exception& e) {
+      error = e.what();
+      own_error = world.rank != 0;
+    }
   }
   if (error.empty() && world.rank == 0 && !config.timeline.empty()) {
     // Find out now, not after the whole job ran, that the trace cannot be written.
@@ -96,13 +123,18 @@ void init(int& argc, char**& argv) {
   if (!ok || config.help) {
     if (!error.empty() && world.rank == 0)
       std::fprintf(stderr, "manta: init failed: %s\n", error.c_str());
+    if (own_error)
+      std::fprintf(stderr, "manta: init failed on rank %d: %s\n", world.rank, error.c_str());
     if (config.help && world.rank == 0) std::fputs(engine::settings_help().c_str(), stdout);
     std::fflush(stdout);
     std::fflush(stderr);
     transport::finish_mpi(world);
     std::_Exit(ok ? 0 : 2);
   }
-  engine::setup_logging(world.rank, config.log_level);
+  engine::setup_logging(
+      world.rank, config.log_level,
+      config.job_dir.empty() ? "" : engine::JobDirectory::log_path(config.job_dir, world.rank));
+  install_checkpoint_signal(config.checkpoint_signal);
   g_rt = new engine::Runtime(std::move(config), std::move(world));
   g_rt->start();
   if (g_rank != 0) {
@@ -125,6 +157,7 @@ void shutdown() {
 }
 
 bool is_initialized() noexcept { return g_rt != nullptr; }
+bool checkpoint_requested() noexcept { return g_checkpoint.load(); }
 int rank() noexcept { return g_rank; }
 int world_size() noexcept { return g_size; }
 

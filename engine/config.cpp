@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <stdexcept>
@@ -43,6 +44,22 @@ bool is_switch(const std::string& flag) {
   return flag == "--manta-help" || flag == "--manta-summary" || flag == "--manta-keep-spill";
 }
 
+int parse_signal(const std::string& v) {
+  static const std::pair<const char*, int> names[] = {
+      {"none", 0},     {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"INT", SIGINT},
+      {"HUP", SIGHUP}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"ALRM", SIGALRM}};
+  std::string name = v;
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](char c) { return static_cast<char>(std::toupper(c)); });
+  if (name.rfind("SIG", 0) == 0) name = name.substr(3);
+  if (name == "NONE") return 0;
+  for (const auto& [n, sig] : names) {
+    if (name == n) return sig;
+  }
+  throw std::invalid_argument("--manta-checkpoint-signal=" + v +
+                              ": expected USR1, USR2, TERM, INT, HUP, URG, XCPU, ALRM or none");
+}
+
 ResourceMap parse_resources(const std::string& v) {
   ResourceMap out;
   std::size_t pos = 0;
@@ -74,8 +91,9 @@ const std::vector<Setting>& table() {
       std::string env = "MANTA_" + name;
       std::transform(env.begin(), env.end(), env.begin(),
                      [](char c) { return c == '-' ? '_' : static_cast<char>(std::toupper(c)); });
+      const std::string flag = "--manta-" + name;
       s.push_back(
-          {{"--manta-" + name, env, std::move(fallback), std::move(help)}, std::move(apply)});
+          {{flag, env, std::move(fallback), std::move(help), is_switch(flag)}, std::move(apply)});
     };
     add("num-cpus", "share of node", "worker threads (CPU resource) of each rank",
         [](Config& c, const std::string& v) { c.num_cpus = parse_int("num-cpus", v, 1, 4096); });
@@ -199,6 +217,26 @@ const std::vector<Setting>& table() {
           }
           c.store_full_timeout_s = secs;
         });
+    add("job-dir", "",
+        "job directory: per-rank logs, a status file, task events and a summary at "
+        "exit (`manta run` sets it; `manta status DIR` and `manta timeline DIR` read it)",
+        [](Config& c, const std::string& v) {
+          if (v.empty()) throw std::invalid_argument("expected a directory path");
+          c.job_dir = v;
+        });
+    add("status-interval", "2", "seconds between updates of the job directory's status file",
+        [](Config& c, const std::string& v) {
+          char* end = nullptr;
+          const double secs = std::strtod(v.c_str(), &end);
+          if (v.empty() || *end != '\0' || !(secs >= 0.05) || secs > 3600) {
+            throw std::invalid_argument("expected seconds from 0.05 to 3600, e.g. 2");
+          }
+          c.status_interval_s = secs;
+        });
+    add("checkpoint-signal", "USR1",
+        "signal that asks the job to checkpoint and stop (manta::checkpoint_requested() turns "
+        "true); `none` leaves signals alone",
+        [](Config& c, const std::string& v) { c.checkpoint_signal = parse_signal(v); });
     add("help", "", "print these settings and exit",
         [](Config& c, const std::string&) { c.help = true; });
     return s;
@@ -270,6 +308,7 @@ std::vector<std::string> closest_settings(const std::string& name) {
 
 Config parse_config(int& argc, char**& argv) {
   Config c;
+  c.checkpoint_signal = SIGUSR1;
   // Environment first, so flags override it.
   for (const auto& s : table()) {
     if (const char* v = std::getenv(s.info.env.c_str()); v && *v && s.info.flag != "--manta-help") {
@@ -278,6 +317,7 @@ Config parse_config(int& argc, char**& argv) {
       } catch (const std::invalid_argument& e) {
         throw std::invalid_argument(s.info.env + "=" + v + ": " + e.what());
       }
+      c.given.push_back({s.info.flag, {v, "environment"}});
     }
   }
   int out = 1;
@@ -314,6 +354,7 @@ Config parse_config(int& argc, char**& argv) {
       if (m.rfind(key, 0) != 0) m = key + "=" + value + ": " + m;  // always name the flag
       throw std::invalid_argument(m);
     }
+    c.given.push_back({key, {value, "flag"}});
   }
   argv[out] = nullptr;
   argc = out;
@@ -324,13 +365,57 @@ std::string settings_help() {
   std::string s = "Manta settings (flag, environment variable, default):\n";
   for (const auto& i : settings()) {
     s += fmt::format("  {:<30} {:<28} default: {}\n      {}\n",
-                     i.flag + (i.flag == "--manta-help"         ? ""
-                               : i.flag == "--manta-summary"    ? "[=FILE]"
-                               : i.flag == "--manta-keep-spill" ? ""
-                                                                : "=VALUE"),
+                     i.flag + (i.flag == "--manta-summary" ? "[=FILE]"
+                               : i.is_switch               ? ""
+                                                           : "=VALUE"),
                      i.env, i.fallback.empty() ? "(none)" : i.fallback, i.help);
   }
   return s;
 }
 
 }  // namespace manta::engine
+
+namespace manta {
+
+const std::vector<SettingInfo>& settings() { return engine::settings(); }
+
+std::vector<std::string> closest_settings(const std::string& flag) {
+  return engine::closest_settings(flag);
+}
+
+std::vector<ResolvedSetting> resolve_settings(const std::vector<std::string>& args) {
+  std::vector<std::string> words{"manta"};
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a.rfind("--manta-", 0) != 0) continue;
+    words.push_back(a);
+    if (a.find('=') != std::string::npos) continue;
+    const auto it = std::find_if(engine::settings().begin(), engine::settings().end(),
+                                 [&](const SettingInfo& s) { return s.flag == a; });
+    // A flag whose value is the next word takes it along.
+    if (it != engine::settings().end() && !it->is_switch && i + 1 < args.size()) {
+      words.push_back(args[++i]);
+    }
+  }
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  int argc = static_cast<int>(words.size());
+  char** p = argv.data();
+  const engine::Config c = engine::parse_config(argc, p);
+  std::vector<ResolvedSetting> out;
+  for (const auto& info : engine::settings()) {
+    if (info.flag == "--manta-help") continue;
+    ResolvedSetting r{info, info.fallback, "default"};
+    for (const auto& [flag, given] : c.given) {  // the last one given wins
+      if (flag == info.flag) {
+        r.value = given.value;
+        r.source = given.source;
+      }
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+}  // namespace manta

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <manta/options.h>
+#include <manta/settings.h>
 
 namespace manta::engine {
 
@@ -38,15 +39,21 @@ struct Config {
   int spill_compression = 0;              // deflate level of spill files, 0: none
   std::uint64_t spill_batch = std::uint64_t{8} << 20;  // small objects are written in batches
   double store_full_timeout_s = 30;  // a put waits this long for space while pins fill the store
+  // The job directory: logs, status, task events and the summary (empty: none).
+  std::string job_dir;
+  double status_interval_s = 2;
+  int checkpoint_signal = 0;  // set by parse_config: SIGUSR1 unless "none" (0)
+  std::string program;        // argv[0], for the status file
   bool help = false;
+  /// Settings that were given, by flag: the text and where it came from.
+  struct Given {
+    std::string value;
+    std::string source;  // "flag" or "environment"
+  };
+  std::vector<std::pair<std::string, Given>> given;
 };
 
-struct SettingInfo {
-  std::string flag;      // --manta-<name>
-  std::string env;       // MANTA_<NAME>
-  std::string fallback;  // default, as text
-  std::string help;
-};
+using SettingInfo = manta::SettingInfo;
 
 /// Every setting, for --manta-help and `manta --help`.
 const std::vector<SettingInfo>& settings();

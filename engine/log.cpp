@@ -1,6 +1,9 @@
 #include "engine/log.h"
 
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <algorithm>
 
 namespace manta::engine {
 namespace {
@@ -10,10 +13,22 @@ std::shared_ptr<spdlog::logger>& logger_slot() {
 }
 }  // namespace
 
-void setup_logging(int rank, const std::string& level) {
+void setup_logging(int rank, const std::string& level, const std::string& file) {
   auto& l = logger_slot();
-  l->set_pattern("[manta r" + std::to_string(rank) + " %l] %v");
-  l->set_level(spdlog::level::from_str(level));
+  const auto console_level = spdlog::level::from_str(level);
+  const std::string tag = "[manta r" + std::to_string(rank) + " %l] %v";
+  l->set_pattern(tag);
+  for (auto& sink : l->sinks()) sink->set_level(console_level);
+  auto lowest = console_level;
+  if (!file.empty()) {
+    auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);
+    const auto file_level = std::min(console_level, spdlog::level::info);
+    sink->set_level(file_level);
+    sink->set_pattern("[%Y-%m-%d %H:%M:%S.%e] " + tag);
+    l->sinks().push_back(std::move(sink));
+    lowest = file_level;
+  }
+  l->set_level(lowest);
   l->flush_on(spdlog::level::warn);
 }
 

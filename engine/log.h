@@ -7,7 +7,9 @@
 
 namespace manta::engine {
 
-void setup_logging(int rank, const std::string& level);
+/// Lines at `level` and above go to stderr. With a `file`, lines at info and above (or `level`,
+/// when lower) also go there, with the time, so a job's log keeps what the console leaves out.
+void setup_logging(int rank, const std::string& level, const std::string& file = {});
 spdlog::logger& log();
 
 }  // namespace manta::engine

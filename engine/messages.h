@@ -42,6 +42,7 @@ enum class MessageType : std::uint8_t {
   pull_done,        // getter -> holder: an RMA read of an exposed object ended
   summary_request,  // asker -> every rank: report your object store
   summary_reply,    // rank -> asker
+  status_report,    // rank -> rank 0, each status interval with a job directory: its state (JSON)
 };
 
 /// How an object's state is described in task_done and object_status.

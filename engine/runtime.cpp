@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <manta/runtime.h>
+
 #include "engine/function_table.h"
 #include "engine/log.h"
 #include "engine/messages.h"
@@ -133,7 +135,11 @@ void Runtime::start() {
   start_data_plane();
   channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
                   [this] { on_tick(); });
-  if (!config_.timeline.empty()) timeline_ = std::make_unique<Timeline>(world_.rank);
+  if (!config_.timeline.empty() || !config_.job_dir.empty()) {
+    // The job directory's events leave memory as they are written, unless the whole trace is
+    // also wanted at shutdown.
+    timeline_ = std::make_unique<Timeline>(world_.rank, /*keep=*/!config_.timeline.empty());
+  }
   ActorHost::Hooks hooks;
   hooks.finish = [this](const TaskPtr& t, detail::CallResult&& r,
                         std::shared_ptr<const ErrorInfo> e) {
@@ -162,6 +168,55 @@ void Runtime::start() {
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
              total.to_string());
+  start_job_directory();
+}
+
+void Runtime::start_job_directory() {
+  if (config_.job_dir.empty()) return;
+  JobDirectory::Settings s;
+  s.path = config_.job_dir;
+  s.rank = world_.rank;
+  s.world_size = world_.size;
+  s.interval = std::chrono::milliseconds(static_cast<long>(config_.status_interval_s * 1000));
+  s.job_id = job_id_;
+  s.program = config_.program;
+  JobDirectory::Hooks h;
+  h.sample = [this] { return rank_status(); };
+  h.report = [this](const std::string& json) {
+    send(0, [&](WireWriter& w) { w.put(MessageType::status_report).str(json); });
+  };
+  h.checkpoint_requested = [] { return manta::checkpoint_requested(); };
+  job_dir_ = std::make_unique<JobDirectory>(std::move(s), std::move(h), timeline_.get());
+  job_dir_->start();
+  log().info("job {}: rank {} of {} (pid {}) writes to {}", job_id_, world_.rank, world_.size,
+             getpid(), config_.job_dir);
+}
+
+RankStatus Runtime::rank_status() const {
+  RankStatus s;
+  s.rank = world_.rank;
+  s.host = world_.hostname;
+  s.pid = static_cast<int>(getpid());
+  const ResourceSet& total = ranks_[static_cast<std::size_t>(world_.rank)].total;
+  s.cpus = total.get("CPU");
+  s.cpus_free = scheduler_->available().get("CPU");
+  s.resources = total.to_string();
+  const std::uint64_t load = scheduler_->load();
+  s.queued = std::min(scheduler_->queued(), load);
+  s.running = load - s.queued;
+  s.tasks_submitted = tasks_submitted_.load(std::memory_order_relaxed);
+  s.tasks_executed = tasks_executed_.load(std::memory_order_relaxed);
+  s.actors = actors_->alive();
+  RankMemory m = local_memory();
+  std::vector<ObjectSummary> none;
+  store_.summarize(m, none, 0);
+  s.objects = m.objects;
+  s.object_bytes = m.bytes;
+  s.capacity_bytes = m.capacity_bytes;
+  s.spilled_objects = m.spilled_objects;
+  s.spilled_bytes = m.spilled_bytes;
+  s.reported_ms = Timeline::now_us() / 1000;
+  return s;
 }
 
 void Runtime::start_memory() {
@@ -176,6 +231,7 @@ void Runtime::start_memory() {
           static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
   }
   MPI_Bcast(&job, 1, MPI_UINT64_T, 0, world_.comm);
+  job_id_ = fmt::format("{:x}", job);
   std::string root = config_.spill_dir;
   if (root.empty()) {
     const char* tmp = std::getenv("TMPDIR");
@@ -184,8 +240,8 @@ void Runtime::start_memory() {
   std::string error;
   try {
     spill_ = std::make_unique<SpillManager>(
-        SpillSettings{root, fmt::format("{:x}", job), world_.rank, config_.spill_compression,
-                      config_.spill_batch, config_.keep_spill, store_full_timeout(),
+        SpillSettings{root, job_id_, world_.rank, config_.spill_compression, config_.spill_batch,
+                      config_.keep_spill, store_full_timeout(),
                       [this](std::uint64_t requested) {
                         return store_full_error(
                             requested,
@@ -293,6 +349,7 @@ int Runtime::serve() {
   store_.stop();
   actors_->stop();
   scheduler_->stop();
+  if (job_dir_) job_dir_->finish("", "", "");
   send_timeline();
   send(0, [](WireWriter& w) { w.put(MessageType::shutdown_ack); });
   channel_->stop();
@@ -302,9 +359,17 @@ int Runtime::serve() {
   return 0;
 }
 
-void Runtime::shutdown(bool failed) {
+void Runtime::shutdown(bool failed, const std::string& reason) {
   if (stopping_) return;
-  if (!failed) print_summary();  // while every rank still answers
+  std::string memory;  // while every rank still answers
+  if (!failed && (!config_.summary.empty() || job_dir_)) {
+    try {
+      memory = memory_summary(20).to_string();
+    } catch (const std::exception& e) {
+      log().error("memory summary: {}", e.what());
+    }
+    print_summary(memory);
+  }
   if (stopping_.exchange(true)) return;
   store_.stop();
   actors_->stop();
@@ -321,6 +386,8 @@ void Runtime::shutdown(bool failed) {
                 world_.size - 1 - acks_, world_.size - 1, config_.shutdown_timeout_s);
     transport::abort_job(world_.comm, failed ? 1 : 3);
   }
+  // Every rank's last report came before its acknowledgement.
+  if (job_dir_) job_dir_->finish(failed ? "failed" : "finished", reason, memory);
   channel_->stop();
   data_plane_.reset();
   if (spill_) spill_->stop();
@@ -329,7 +396,7 @@ void Runtime::shutdown(bool failed) {
 }
 
 void Runtime::send_timeline() {
-  if (!timeline_) return;
+  if (!timeline_ || config_.timeline.empty()) return;
   Buffer events = timeline_->take_encoded();
   send(0, [&](WireWriter& w) {
     w.put(MessageType::timeline);
@@ -338,7 +405,7 @@ void Runtime::send_timeline() {
 }
 
 void Runtime::write_timeline() {
-  if (!timeline_) return;
+  if (!timeline_ || config_.timeline.empty()) return;
   std::vector<std::string> hosts;
   for (const auto& r : ranks_) hosts.push_back(r.host);
   try {
@@ -1749,6 +1816,9 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
       case MessageType::timeline:
         if (timeline_) timeline_->add_encoded(message.subspan(1));
         break;
+      case MessageType::status_report:
+        if (job_dir_) job_dir_->update(r.str());
+        break;
       case MessageType::shutdown_ack: {
         std::lock_guard lock(stop_mutex_);
         ++acks_;
@@ -2124,23 +2194,18 @@ MemorySummary Runtime::memory_summary(std::size_t max_objects) {
   return out;
 }
 
-void Runtime::print_summary() {
-  if (config_.summary.empty()) return;
-  try {
-    const std::string text = memory_summary(20).to_string();
-    if (config_.summary == "-") {
-      std::fputs(text.c_str(), stderr);
-      std::fflush(stderr);
-    } else if (std::FILE* f = std::fopen(config_.summary.c_str(), "w")) {
-      std::fputs(text.c_str(), f);
-      std::fclose(f);
-      std::fprintf(stderr, "manta: memory summary written to %s\n", config_.summary.c_str());
-    } else {
-      log().error("--manta-summary={}: cannot write there ({})", config_.summary,
-                  std::strerror(errno));
-    }
-  } catch (const std::exception& e) {
-    log().error("memory summary: {}", e.what());
+void Runtime::print_summary(const std::string& text) {
+  if (config_.summary.empty() || text.empty()) return;
+  if (config_.summary == "-") {
+    std::fputs(text.c_str(), stderr);
+    std::fflush(stderr);
+  } else if (std::FILE* f = std::fopen(config_.summary.c_str(), "w")) {
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    std::fprintf(stderr, "manta: memory summary written to %s\n", config_.summary.c_str());
+  } else {
+    log().error("--manta-summary={}: cannot write there ({})", config_.summary,
+                std::strerror(errno));
   }
 }
 

@@ -21,6 +21,7 @@
 #include "engine/actor_host.h"
 #include "engine/config.h"
 #include "engine/control_store.h"
+#include "engine/job_directory.h"
 #include "engine/local_scheduler.h"
 #include "engine/messages.h"
 #include "engine/object_store.h"
@@ -58,8 +59,9 @@ class Runtime {
   void start();
   /// Ranks other than 0: serve until rank 0 says stop. Returns the exit code.
   int serve();
-  /// Rank 0: stop every rank and finalize MPI. `failed` marks a driver that ended by an error.
-  void shutdown(bool failed = false);
+  /// Rank 0: stop every rank and finalize MPI. `failed` marks a driver that ended by an error,
+  /// `reason` says which (for the job directory's summary).
+  void shutdown(bool failed = false, const std::string& reason = {});
 
   [[nodiscard]] int rank() const noexcept { return world_.rank; }
   [[nodiscard]] int size() const noexcept { return world_.size; }
@@ -177,7 +179,7 @@ class Runtime {
   void on_summary_request(int source, transport::WireReader& r);
   void on_summary_reply(transport::WireReader& r);
   RankMemory local_memory() const;
-  void print_summary();
+  void print_summary(const std::string& text);
   [[noreturn]] void throw_if_stopped(const ObjectId& id);
 
   // Messages.
@@ -193,6 +195,9 @@ class Runtime {
   void send(int dest, const std::function<void(transport::WireWriter&)>& fill);
   void send_timeline();
   void write_timeline();
+  /// This rank's state for the job directory's status file.
+  RankStatus rank_status() const;
+  void start_job_directory();
   std::string function_name(const TaskSpec& t) const;
   ErrorInfo make_error(ErrorKind kind, const TaskSpec* task, std::string message) const;
 
@@ -276,7 +281,9 @@ class Runtime {
   bool stop_requested_ = false;
   int acks_ = 0;
 
-  std::unique_ptr<Timeline> timeline_;  // when --manta-timeline is set
+  std::unique_ptr<Timeline> timeline_;  // when --manta-timeline or --manta-job-dir is set
+  std::string job_id_;                  // the same on every rank
+  std::unique_ptr<JobDirectory> job_dir_;
 
   // Actors hosted here.
   std::unique_ptr<ActorHost> actors_;

@@ -34,6 +34,7 @@ Buffer Timeline::take_encoded() {
   {
     std::lock_guard lock(mutex_);
     events.swap(events_);
+    written_ = 0;
   }
   Buffer b;
   transport::WireWriter w(b);
@@ -67,17 +68,72 @@ void Timeline::add_encoded(std::span<const std::byte> bytes) {
 std::size_t Timeline::write_chrome_trace(const std::string& path,
                                          const std::vector<std::string>& rank_hosts) {
   std::lock_guard lock(mutex_);
-  std::int64_t origin = events_.empty() ? 0 : events_.front().start_us;
-  for (const auto& e : events_) origin = std::min(origin, e.start_us);
+  engine::write_chrome_trace(path, events_, rank_hosts);
+  return events_.size();
+}
+
+std::size_t Timeline::append_jsonl(std::ostream& out) {
+  std::vector<TimelineEvent> fresh;
+  {
+    std::lock_guard lock(mutex_);
+    if (keep_) {
+      fresh.assign(events_.begin() + static_cast<std::ptrdiff_t>(written_), events_.end());
+      written_ = events_.size();
+    } else {
+      fresh.swap(events_);
+    }
+  }
+  // Formatting happens outside the lock, so workers recording tasks never wait for it.
+  for (const auto& e : fresh) out << event_to_json_line(e) << '\n';
+  return fresh.size();
+}
+
+std::string event_to_json_line(const TimelineEvent& e) {
+  return nlohmann::json{{"name", e.name},         {"task", e.task.to_string()},
+                        {"rank", e.rank},         {"worker", e.worker},
+                        {"start_us", e.start_us}, {"dur_us", e.duration_us}}
+      .dump();
+}
+
+std::optional<TimelineEvent> event_from_json_line(const std::string& line) {
+  const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("name") || !j.contains("start_us") || !j.contains("dur_us") ||
+      !j.contains("rank")) {
+    return std::nullopt;
+  }
+  try {
+    TimelineEvent e;
+    e.name = j.at("name").get<std::string>();
+    e.rank = j.at("rank").get<std::int32_t>();
+    e.worker = j.value("worker", 0u);
+    e.start_us = j.at("start_us").get<std::int64_t>();
+    e.duration_us = j.at("dur_us").get<std::int64_t>();
+    e.label = j.value("task", std::string());
+    return e;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+void write_chrome_trace(const std::string& path, const std::vector<TimelineEvent>& events,
+                        const std::vector<std::string>& rank_hosts) {
+  std::int64_t origin = events.empty() ? 0 : events.front().start_us;
+  int max_rank = static_cast<int>(rank_hosts.size()) - 1;
+  for (const auto& e : events) {
+    origin = std::min(origin, e.start_us);
+    max_rank = std::max(max_rank, e.rank);
+  }
   nlohmann::json trace = nlohmann::json::array();
-  for (std::size_t r = 0; r < rank_hosts.size(); ++r) {
+  for (int r = 0; r <= max_rank; ++r) {
+    const std::string host = static_cast<std::size_t>(r) < rank_hosts.size() ? rank_hosts[r] : "";
     trace.push_back(
         {{"name", "process_name"},
          {"ph", "M"},
          {"pid", r},
-         {"args", {{"name", "rank " + std::to_string(r) + " (" + rank_hosts[r] + ")"}}}});
+         {"args",
+          {{"name", "rank " + std::to_string(r) + (host.empty() ? "" : " (" + host + ")")}}}});
   }
-  for (const auto& e : events_) {
+  for (const auto& e : events) {
     trace.push_back({{"name", e.name},
                      {"cat", "task"},
                      {"ph", "X"},
@@ -85,12 +141,12 @@ std::size_t Timeline::write_chrome_trace(const std::string& path,
                      {"tid", e.worker},
                      {"ts", e.start_us - origin},
                      {"dur", std::max<std::int64_t>(e.duration_us, 1)},
-                     {"args", {{"task", e.task.to_string()}}}});
+                     {"args", {{"task", e.label.empty() ? e.task.to_string() : e.label}}}});
   }
   std::ofstream out(path);
   if (!out) throw std::runtime_error("cannot write the timeline to '" + path + "'");
   out << nlohmann::json{{"traceEvents", trace}, {"displayTimeUnit", "ms"}}.dump() << "\n";
-  return events_.size();
+  if (!out.flush()) throw std::runtime_error("writing the timeline to '" + path + "' failed");
 }
 
 }  // namespace manta::engine

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <optional>
+#include <ostream>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,11 +23,23 @@ struct TimelineEvent {
   std::uint32_t worker = 0;   // thread index within the rank
   std::int64_t start_us = 0;  // wall clock, microseconds since the epoch
   std::int64_t duration_us = 0;
+  std::string label;  // the task id as text, for events read back from a file
 };
+
+/// Writes `events` as one Chrome trace; rank r's lane is named after rank_hosts[r] when known.
+void write_chrome_trace(const std::string& path, const std::vector<TimelineEvent>& events,
+                        const std::vector<std::string>& rank_hosts);
+
+/// One event as a line of JSON (the job directory's events/rank-N.jsonl), and back. A line that
+/// is not an event (say, cut short by a crash) reads as nothing.
+std::string event_to_json_line(const TimelineEvent& e);
+std::optional<TimelineEvent> event_from_json_line(const std::string& line);
 
 class Timeline {
  public:
-  explicit Timeline(int rank) : rank_(rank) {}
+  /// `keep`: hold every event until shutdown (for --manta-timeline); otherwise events leave
+  /// memory once append_jsonl has written them.
+  explicit Timeline(int rank, bool keep = true) : rank_(rank), keep_(keep) {}
 
   static std::int64_t now_us() noexcept;
   /// A small stable number for the calling thread, for the trace's thread lanes.
@@ -38,11 +52,15 @@ class Timeline {
   /// Writes every event collected here as Chrome trace JSON. Returns the number of events.
   std::size_t write_chrome_trace(const std::string& path,
                                  const std::vector<std::string>& rank_hosts);
+  /// Writes the events recorded since the last call as JSON lines. Returns how many.
+  std::size_t append_jsonl(std::ostream& out);
 
  private:
   int rank_;
+  bool keep_;
   std::mutex mutex_;
   std::vector<TimelineEvent> events_;
+  std::size_t written_ = 0;  // events_[0, written_) are in the JSON lines already
 };
 
 }  // namespace manta::engine

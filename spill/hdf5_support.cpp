@@ -66,3 +66,13 @@ Hdf5Failure take_hdf5_failure() {
 }
 
 }  // namespace manta::spill::detail
+
+namespace manta::spill {
+
+std::string hdf5_version() {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
+}
+
+}  // namespace manta::spill

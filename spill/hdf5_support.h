@@ -7,6 +7,13 @@
 #include <string>
 #include <utility>
 
+namespace manta::spill {
+
+/// The HDF5 library's version, e.g. "1.10.8".
+std::string hdf5_version();
+
+}  // namespace manta::spill
+
 namespace manta::spill::detail {
 
 /// An HDF5 identifier and the function that closes it.

@@ -6,6 +6,10 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#if MANTA_HAVE_UCX
+#include <ucp/api/ucp.h>
+#endif
+
 namespace manta::transport {
 
 MpiWorld start_mpi(int& argc, char**& argv) {
@@ -80,6 +84,25 @@ void abort_job(MPI_Comm comm, int code) {
   std::fflush(stderr);
   MPI_Abort(comm == MPI_COMM_NULL ? MPI_COMM_WORLD : comm, code);
   std::_Exit(code);
+}
+
+std::string mpi_library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(text, &len);
+  std::string v(text, static_cast<std::size_t>(len));
+  // Open MPI appends its release date and repository details after a comma; keep the name.
+  if (const auto comma = v.find(','); comma != std::string::npos) v.resize(comma);
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ' || v.back() == '\0')) v.pop_back();
+  return v;
+}
+
+std::string ucx_version() {
+#if MANTA_HAVE_UCX
+  return ucp_get_version_string();
+#else
+  return {};
+#endif
 }
 
 }  // namespace manta::transport

@@ -37,4 +37,9 @@ bool all_true(MPI_Comm comm, bool mine);
 
 [[noreturn]] void abort_job(MPI_Comm comm, int code);
 
+/// The MPI library's own version line (callable before MPI_Init).
+std::string mpi_library_version();
+/// UCX's version, or empty when Manta was built without it.
+std::string ucx_version();
+
 }  // namespace manta::transport

@@ -19,4 +19,10 @@ bool is_initialized() noexcept;
 int rank() noexcept;
 int world_size() noexcept;
 
+/// True once the checkpoint signal (--manta-checkpoint-signal, SIGUSR1 by default) reached this
+/// process: the batch system asks the job to save its state and stop before its time limit
+/// (`sbatch --signal=B:USR1@120` with a job script that forwards it, or `--signal=USR1@120`).
+/// The driver polls it between steps.
+bool checkpoint_requested() noexcept;
+
 }  // namespace manta

@@ -1,0 +1,293 @@
+// <manta/job.h>: reading a job directory back (status, summary, launch record, task events).
+#include "engine/job_files.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/timeline.h"
+
+namespace manta::engine {
+
+using nlohmann::json;
+
+json to_json(const RankStatus& s) {
+  return {{"rank", s.rank},
+          {"host", s.host},
+          {"pid", s.pid},
+          {"cpus", s.cpus},
+          {"cpus_free", s.cpus_free},
+          {"resources", s.resources},
+          {"queued", s.queued},
+          {"running", s.running},
+          {"tasks_submitted", s.tasks_submitted},
+          {"tasks_executed", s.tasks_executed},
+          {"actors", s.actors},
+          {"objects", s.objects},
+          {"object_bytes", s.object_bytes},
+          {"capacity_bytes", s.capacity_bytes},
+          {"spilled_objects", s.spilled_objects},
+          {"spilled_bytes", s.spilled_bytes},
+          {"reported_ms", s.reported_ms}};
+}
+
+RankStatus rank_status_from_json(const json& j) {
+  RankStatus s;
+  s.rank = j.value("rank", 0);
+  s.host = j.value("host", std::string());
+  s.pid = j.value("pid", 0);
+  s.cpus = j.value("cpus", 0.0);
+  s.cpus_free = j.value("cpus_free", 0.0);
+  s.resources = j.value("resources", std::string());
+  s.queued = j.value("queued", std::uint64_t{0});
+  s.running = j.value("running", std::uint64_t{0});
+  s.tasks_submitted = j.value("tasks_submitted", std::uint64_t{0});
+  s.tasks_executed = j.value("tasks_executed", std::uint64_t{0});
+  s.actors = j.value("actors", std::uint64_t{0});
+  s.objects = j.value("objects", std::uint64_t{0});
+  s.object_bytes = j.value("object_bytes", std::uint64_t{0});
+  s.capacity_bytes = j.value("capacity_bytes", std::uint64_t{0});
+  s.spilled_objects = j.value("spilled_objects", std::uint64_t{0});
+  s.spilled_bytes = j.value("spilled_bytes", std::uint64_t{0});
+  s.reported_ms = j.value("reported_ms", std::int64_t{0});
+  return s;
+}
+
+json to_json(const JobStatus& s) {
+  json ranks = json::array();
+  for (const auto& r : s.ranks) ranks.push_back(to_json(r));
+  json j{{"job_id", s.job_id},
+         {"program", s.program},
+         {"state", s.state},
+         {"checkpoint_requested", s.checkpoint_requested},
+         {"world_size", s.world_size},
+         {"status_interval_s", s.status_interval_s},
+         {"started_ms", s.started_ms},
+         {"updated_ms", s.updated_ms},
+         {"ranks", ranks}};
+  if (!s.error.empty()) j["error"] = s.error;
+  if (!s.memory_summary.empty()) j["memory_summary"] = s.memory_summary;
+  return j;
+}
+
+JobStatus job_status_from_json(const json& j) {
+  JobStatus s;
+  s.job_id = j.value("job_id", std::string());
+  s.program = j.value("program", std::string());
+  s.state = j.value("state", std::string("unknown"));
+  s.error = j.value("error", std::string());
+  s.checkpoint_requested = j.value("checkpoint_requested", false);
+  s.world_size = j.value("world_size", 0);
+  s.status_interval_s = j.value("status_interval_s", 0.0);
+  s.started_ms = j.value("started_ms", std::int64_t{0});
+  s.updated_ms = j.value("updated_ms", std::int64_t{0});
+  s.memory_summary = j.value("memory_summary", std::string());
+  if (j.contains("ranks") && j["ranks"].is_array()) {
+    for (const auto& r : j["ranks"]) s.ranks.push_back(rank_status_from_json(r));
+  }
+  return s;
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) {
+      throw std::runtime_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+    }
+    out << text;
+    if (!out.flush()) {
+      throw std::runtime_error(fmt::format("writing {} failed: {}", tmp, std::strerror(errno)));
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw std::runtime_error(fmt::format("cannot replace {}: {}", path, why));
+  }
+}
+
+namespace {
+
+json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    throw std::runtime_error(fmt::format("{} is not a JSON object (damaged, or cut short)", path));
+  }
+  return j;
+}
+
+std::string bytes_text(std::uint64_t b) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string number_text(double x) {
+  return x == static_cast<double>(static_cast<long long>(x)) ? fmt::format("{}", x)
+                                                             : fmt::format("{:.1f}", x);
+}
+
+}  // namespace
+
+}  // namespace manta::engine
+
+namespace manta {
+
+using engine::bytes_text;
+using engine::number_text;
+
+JobStatus read_job_status(const std::string& dir) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(dir)) {
+    throw std::runtime_error(fmt::format("{}: no such job directory", dir));
+  }
+  const std::string summary = dir + "/summary.json", status = dir + "/status.json";
+  JobStatus s;
+  if (fs::exists(summary)) {
+    s = engine::job_status_from_json(engine::read_json_file(summary));
+  } else if (fs::exists(status)) {
+    s = engine::job_status_from_json(engine::read_json_file(status));
+  } else if (!fs::exists(dir + "/job.json")) {
+    throw std::runtime_error(fmt::format(
+        "{} has no status.json: it is not a Manta job directory, or its job has not started", dir));
+  } else {
+    s.state = "starting";
+  }
+  if (fs::exists(dir + "/job.json")) {
+    const auto j = engine::read_json_file(dir + "/job.json");
+    s.launch_command = j.value("command_line", std::string());
+    if (j.contains("exit_code")) {
+      s.launcher_exited = true;
+      s.launcher_exit_code = j.value("exit_code", 0);
+    }
+  }
+  return s;
+}
+
+std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
+  std::string out;
+  const double ran_s =
+      static_cast<double>(std::max<std::int64_t>(s.updated_ms - s.started_ms, 0)) / 1e3;
+  const double age_s = static_cast<double>(std::max<std::int64_t>(now_ms - s.updated_ms, 0)) / 1e3;
+  std::string state = s.state;
+  // A job whose launcher ended while its status still says running never wrote its summary.
+  if (s.launcher_exited && (s.state == "running" || s.state == "starting")) {
+    state = fmt::format("ended without a summary (launcher exit code {}): see the rank-*.log files",
+                        s.launcher_exit_code);
+  } else if (s.state == "running" && s.status_interval_s > 0 &&
+             age_s > 3 * s.status_interval_s + 1) {
+    state = fmt::format("running? no update for {:.0f} s (the job may have died)", age_s);
+  }
+  out += fmt::format("job {}  {}  {}  {} ranks  ran {:.1f} s", s.job_id.empty() ? "?" : s.job_id,
+                     s.program.empty() ? "?" : s.program, state, s.world_size, ran_s);
+  if (s.state == "running") out += fmt::format("  (updated {:.1f} s ago)", age_s);
+  out += "\n";
+  if (!s.error.empty()) out += "error: " + s.error + "\n";
+  if (s.checkpoint_requested) out += "checkpoint requested: the checkpoint signal arrived\n";
+  if (!s.launch_command.empty()) {
+    out += "launched: " + s.launch_command;
+    if (s.launcher_exited) out += fmt::format("  (exit code {})", s.launcher_exit_code);
+    out += "\n";
+  }
+  out += fmt::format(
+      "{:>4}  {:<12} {:>8}  {:>9}  {:>6}  {:>7}  {:>9}  {:>9}  {:>6}  {:>7}  {:>10}  {:>10}  "
+      "{:>10}\n",
+      "rank", "host", "pid", "CPU free", "queued", "running", "tasks run", "submitted", "actors",
+      "objects", "in memory", "capacity", "spilled");
+  RankStatus total;
+  for (const auto& r : s.ranks) {
+    if (r.reported_ms == 0) {
+      out += fmt::format("{:>4}  (no report yet)\n", r.rank);
+      continue;
+    }
+    out += fmt::format(
+        "{:>4}  {:<12} {:>8}  {:>9}  {:>6}  {:>7}  {:>9}  {:>9}  {:>6}  {:>7}  {:>10}  {:>10}  "
+        "{:>10}",
+        r.rank, r.host, r.pid, number_text(r.cpus_free) + "/" + number_text(r.cpus), r.queued,
+        r.running, r.tasks_executed, r.tasks_submitted, r.actors, r.objects,
+        bytes_text(r.object_bytes), bytes_text(r.capacity_bytes), bytes_text(r.spilled_bytes));
+    const double report_age = static_cast<double>(now_ms - r.reported_ms) / 1e3;
+    if (s.state == "running" && s.status_interval_s > 0 &&
+        report_age > 3 * s.status_interval_s + 1) {
+      out += fmt::format("  (no report for {:.0f} s)", report_age);
+    }
+    out += "\n";
+    total.cpus += r.cpus;
+    total.cpus_free += r.cpus_free;
+    total.queued += r.queued;
+    total.running += r.running;
+    total.tasks_executed += r.tasks_executed;
+    total.tasks_submitted += r.tasks_submitted;
+    total.actors += r.actors;
+    total.objects += r.objects;
+    total.object_bytes += r.object_bytes;
+    total.capacity_bytes += r.capacity_bytes;
+    total.spilled_bytes += r.spilled_bytes;
+    total.spilled_objects += r.spilled_objects;
+  }
+  out += fmt::format(
+      "{:>4}  {:<12} {:>8}  {:>9}  {:>6}  {:>7}  {:>9}  {:>9}  {:>6}  {:>7}  {:>10}  {:>10}  "
+      "{:>10}\n",
+      "all", "", "", number_text(total.cpus_free) + "/" + number_text(total.cpus), total.queued,
+      total.running, total.tasks_executed, total.tasks_submitted, total.actors, total.objects,
+      bytes_text(total.object_bytes), bytes_text(total.capacity_bytes),
+      bytes_text(total.spilled_bytes));
+  return out;
+}
+
+TimelineWritten write_job_timeline(const std::string& dir, const std::string& out) {
+  namespace fs = std::filesystem;
+  const fs::path events_dir = fs::path(dir) / "events";
+  if (!fs::is_directory(events_dir)) {
+    throw std::runtime_error(fmt::format(
+        "{} has no events/ folder: it is not a Manta job directory (start the job with manta run "
+        "or --manta-job-dir)",
+        dir));
+  }
+  std::vector<engine::TimelineEvent> events;
+  std::size_t ranks = 0;
+  for (const auto& entry : fs::directory_iterator(events_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("rank-", 0) != 0 || entry.path().extension() != ".jsonl") continue;
+    ++ranks;
+    std::ifstream in(entry.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (auto e = engine::event_from_json_line(line)) events.push_back(std::move(*e));
+    }
+  }
+  std::sort(events.begin(), events.end(),
+            [](const auto& a, const auto& b) { return a.start_us < b.start_us; });
+  std::vector<std::string> hosts;
+  try {
+    for (const auto& r : read_job_status(dir).ranks) hosts.push_back(r.host);
+  } catch (const std::exception&) {
+    // Lanes are named by rank alone when the status file is missing.
+  }
+  TimelineWritten w;
+  w.path = out.empty() ? (fs::path(dir) / "timeline.json").string() : out;
+  engine::write_chrome_trace(w.path, events, hosts);
+  w.events = events.size();
+  w.ranks = ranks;
+  return w;
+}
+
+}  // namespace manta

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Whole runs of the manta command on this machine (mpirun): one case per ctest.
+# Usage: manta_command_test.sh CASE BUILD_DIR
+set -uo pipefail
+case_name=${1:?usage: manta_command_test.sh CASE BUILD_DIR}
+build=$(cd "${2:?usage: manta_command_test.sh CASE BUILD_DIR}" && pwd)
+manta=$build/launch/manta
+ex=$build/examples
+work=$build/launch-test/$case_name
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+
+die() {
+  echo "FAILED: $*"
+  exit 1
+}
+# has TEXT PATTERN...: each extended regex is in TEXT.
+has() {
+  local text=$1
+  shift
+  for p in "$@"; do grep -Eq -- "$p" <<<"$text" || die "no /$p/ in:
+$text"; done
+}
+# run_fails PATTERN -- ARGS...: manta exits 2 and says PATTERN.
+run_fails() {
+  local pattern=$1
+  shift 2
+  local out rc
+  out=$("$manta" "$@" 2>&1)
+  rc=$?
+  [ "$rc" -eq 2 ] || die "manta $* exited $rc, wanted 2: $out"
+  has "$out" "$pattern"
+}
+
+case "$case_name" in
+job_directory)
+  # fib(12) on 4 ranks: 465 tasks; the job directory has every rank's log, the summary and events.
+  out=$(timeout 120 "$manta" run -n 4 --oversubscribe --job-dir "$work/job" "$ex/manta_fib" 12 \
+    --manta-forward-threshold=1 2>&1) || die "manta run failed: $out"
+  has "$out" "fib\(12\) = 144 on 4 ranks" "job directory $work/job"
+  for r in 0 1 2 3; do
+    [ -s "$work/job/rank-$r.log" ] || die "no log of rank $r"
+    has "$(cat "$work/job/rank-$r.log")" "^\[20[0-9-]+ [0-9:.]+\] \[manta r$r info\] job [0-9a-f]+: rank $r of 4"
+  done
+  has "$(cat "$work/job/job.json")" '"exit_code": 0' '"launcher": "mpirun"' '"ranks": 4'
+  status=$("$manta" status "$work/job") || die "manta status failed"
+  has "$status" "finished +4 ranks" "^ +3 +[a-z0-9-]+ +[0-9]+ " "^ +all .* 465 +465 "
+  has "$(cat "$work/job/summary.txt")" "finished +4 ranks" "objects"
+  tl=$("$manta" timeline "$work/job" -o "$work/trace.json") || die "manta timeline failed"
+  has "$tl" "timeline of 465 tasks from 4 ranks written to $work/trace.json"
+  "$build/test/mpi/check_timeline" "$work/trace.json" 465 4 || die "the trace is not right"
+  # With no directory named, status and timeline read the newest under the job root.
+  MANTA_JOB_ROOT=$work/jobs "$manta" run -n 1 "$ex/manta_fib" 5 >/dev/null 2>&1 || die "second run"
+  has "$(MANTA_JOB_ROOT=$work/jobs "$manta" status)" "manta_fib +finished +1 ranks"
+  ls "$work"/jobs/manta_fib-20*-* >/dev/null || die "no default job directory name"
+  ;;
+status_while_running)
+  # The status file changes while the job runs, and SIGUSR1 to `manta run` reaches the driver.
+  "$manta" run -n 2 --job-dir "$work/job" "$ex/manta_checkpoint_loop" "$work/state" 300 50 \
+    --manta-status-interval=0.2 >"$work/out" 2>&1 &
+  pid=$!
+  seen=""
+  for _ in $(seq 200); do
+    if [ -f "$work/job/status.json" ] && grep -q '"state": "running"' "$work/job/status.json"; then
+      s=$("$manta" status "$work/job")
+      # Both ranks have reported and tasks are being run.
+      if grep -Eq "^ +1 " <<<"$s" && ! grep -q "no report yet" <<<"$s" &&
+        grep -Eq '"tasks_executed": [1-9]' "$work/job/status.json"; then
+        seen=$s
+        break
+      fi
+    fi
+    sleep 0.1
+  done
+  [ -n "$seen" ] || die "status.json never showed both ranks running tasks"
+  has "$seen" "running +2 ranks" "updated [0-9.]+ s ago"
+  before=$(grep -o '"updated_ms": [0-9]*' "$work/job/status.json")
+  sleep 1
+  after=$(grep -o '"updated_ms": [0-9]*' "$work/job/status.json")
+  [ "$before" != "$after" ] || die "status.json was not refreshed ($before)"
+  kill -USR1 "$pid"
+  wait "$pid" || die "the job failed after the checkpoint signal: $(cat "$work/out")"
+  has "$(cat "$work/out")" "checkpoint requested at iteration [0-9]+ of 300"
+  has "$(cat "$work/job/summary.json")" '"checkpoint_requested": true' '"state": "finished"'
+  has "$(cat "$work/job/rank-0.log")" "the checkpoint signal arrived"
+  [ -f "$work/state" ] || die "no state file"
+  ;;
+failed_driver)
+  out=$(timeout 120 "$manta" run -n 2 --job-dir "$work/job" "$build/test/mpi/mpi_driver_throws" 2>&1)
+  rc=$?
+  [ "$rc" -ne 0 ] || die "a failed driver exited 0"
+  has "$out" "exit code $rc"
+  has "$(cat "$work/job/summary.json")" '"state": "failed"' '"error": "uncaught std::runtime_error: driver gave up on purpose'
+  has "$("$manta" status "$work/job")" "failed +2 ranks" "error: uncaught std::runtime_error"
+  ;;
+bad_input)
+  run_fails "unknown option --oversubscrib \(did you mean --oversubscribe\?\)" -- run --oversubscrib ./app
+  run_fails "-n 0: the number of ranks must be at least 1" -- run -n 0 "$ex/manta_fib"
+  run_fails "program '\./missing' not found or not executable: build it first" -- run -n 2 ./missing
+  run_fails "unknown setting --manta-num-cpu \(did you mean --manta-num-cpus" -- run -n 2 --manta-num-cpu=2 "$ex/manta_fib"
+  run_fails "--manta-inline-limit=lots: .*is not a size" -- run -n 2 "$ex/manta_fib" 5 --manta-inline-limit=lots
+  run_fails "unknown command 'stauts' \(did you mean status\?\)" -- stauts
+  run_fails "--launcher=aprun: expected auto, srun or mpirun" -- run --launcher aprun -n 1 "$ex/manta_fib"
+  run_fails "no status.json" -- status "$work"
+  run_fails "no events/ folder" -- timeline "$work"
+  # No launcher on PATH: the message names the package.
+  out=$(PATH=/nonexistent "$manta" run -n 2 "$ex/manta_fib" 2>&1)
+  [ $? -eq 2 ] || die "no launcher: wrong exit code"
+  has "$out" "neither mpirun nor srun is on PATH; install Open MPI \(apt-get install openmpi-bin\)"
+  # A job directory that cannot be made, through manta run and through the runtime itself.
+  touch "$work/file"
+  run_fails "cannot create the job directory $work/file/job" -- run -n 1 --job-dir "$work/file/job" "$ex/manta_fib" 5
+  out=$(timeout 60 mpirun --oversubscribe -n 2 "$ex/manta_fib" 5 --manta-job-dir="$work/file/job" 2>&1)
+  [ $? -ne 0 ] || die "an unwritable --manta-job-dir was accepted"
+  has "$out" "init failed: --manta-job-dir=$work/file/job: cannot create the job directory"
+  ;;
+dry_run_and_config)
+  out=$(MANTA_NUM_CPUS=1 "$manta" run -n 3 --oversubscribe --dry-run --job-dir "$work/j" \
+    --launcher-arg=--bind-to --launcher-arg=none --manta-log-level=info "$ex/manta_fib" 7 2>&1) ||
+    die "dry run failed: $out"
+  has "$out" "^# launcher: mpirun \(not inside a Slurm allocation\)" "^# job directory: $work/j" \
+    "MANTA_JOB_DIR=$work/j MANTA_LOG_LEVEL=info .*mpirun --oversubscribe --allow-run-as-root -x MANTA_LOG_LEVEL -x MANTA_NUM_CPUS -x MANTA_JOB_DIR --bind-to none -n 3 $ex/manta_fib 7"
+  [ ! -e "$work/j" ] || die "a dry run made the job directory"
+  out=$(MANTA_INLINE_LIMIT=1M "$manta" config --manta-num-cpus=3 2>&1) || die "config failed: $out"
+  has "$out" "^manta 0\.1\.0" "^mpirun: +/.*mpirun \(openmpi\)" "slurm: +not inside an allocation" \
+    "--manta-num-cpus +MANTA_NUM_CPUS +3 +flag" "--manta-inline-limit +MANTA_INLINE_LIMIT +1M +environment" \
+    "--manta-spill-high-water +MANTA_SPILL_HIGH_WATER +0\.8 +default"
+  help=$("$manta" --help) || die "help failed"
+  # Every runtime setting, with its variable, and the command's own.
+  for s in $("$manta" config | awk '/^  --manta-/ {print $1 ":" $2}'); do
+    has "$help" "${s%%:*}(=VALUE)? +${s##*:} +default"
+  done
+  has "$help" "--launcher NAME +MANTA_LAUNCHER +default: auto" "--job-root DIR +MANTA_JOB_ROOT"
+  has "$("$manta" version)" "^manta 0\.1\.0$" "MPI: Open MPI" "HDF5: 1\."
+  ;;
+*)
+  die "unknown case $case_name"
+  ;;
+esac
+echo "manta_command_test $case_name: ok"

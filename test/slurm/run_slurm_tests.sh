@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Submits slurm/'s job templates to a real Slurm: two slurmd nodes on this machine (see
+# slurm_cluster.sh), jobs scaled down to them with sbatch options, each job's output and exit code
+# checked. Installs Slurm and munge from Debian when they are missing (root only); exits 77 (skip)
+# where that cannot be done.
+# Usage: run_slurm_tests.sh BUILD_DIR SOURCE_DIR
+set -uo pipefail
+
+build=$(cd "${1:?usage: run_slurm_tests.sh BUILD_DIR SOURCE_DIR}" && pwd)
+src=$(cd "${2:?usage: run_slurm_tests.sh BUILD_DIR SOURCE_DIR}" && pwd)
+PATH=$PATH:/usr/sbin:/sbin
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "SKIP: slurmd must run as root to start jobs; run the slurm tests as root"
+  exit 77
+fi
+if ! command -v slurmd >/dev/null || ! command -v munged >/dev/null; then
+  echo "installing slurm-wlm and munge from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -q && apt-get install -y -q --no-install-recommends slurm-wlm munge; } >/dev/null; then
+    echo "SKIP: slurm-wlm and munge could not be installed (apt-get install slurm-wlm munge)"
+    exit 77
+  fi
+fi
+
+work=$build/slurm-test
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+if ! setup=$(bash "$src/test/slurm/slurm_cluster.sh" start "$work/cluster"); then
+  echo "FAIL: the test cluster did not start"
+  exit 1
+fi
+eval "$setup"
+trap 'bash "$src/test/slurm/slurm_cluster.sh" stop "$work/cluster"' EXIT
+
+export MANTA=$build/launch/manta MANTA_JOB_ROOT=$work/jobs
+examples=$build/examples
+passed=0
+failed=0
+pass() { echo "PASS: $1"; passed=$((passed + 1)); }
+fail() {
+  echo "FAIL: $1"
+  [ -n "${2:-}" ] && [ -f "$2" ] && sed 's/^/    | /' "$2"
+  failed=$((failed + 1))
+}
+# expect NAME OUTPUT_FILE EXIT_CODE WANTED_CODE PATTERN...: the job ended as wanted, every
+# pattern is in its output.
+expect() {
+  local name=$1 out=$2 code=$3 want=$4
+  shift 4
+  if [ "$want" = zero ] && [ "$code" -ne 0 ]; then fail "$name: exit code $code" "$out"; return; fi
+  if [ "$want" = nonzero ] && [ "$code" -eq 0 ]; then fail "$name: exit code 0, wanted a failure" "$out"; return; fi
+  for p in "$@"; do
+    grep -Eq -- "$p" "$out" || { fail "$name: output lacks /$p/" "$out"; return; }
+  done
+  pass "$name"
+}
+newest_job() { ls -td "$MANTA_JOB_ROOT"/*/ 2>/dev/null | head -n 1; }
+# submit SBATCH_ARGS...: sbatch --wait with a time limit, so a job that cannot start or hangs
+# fails the test instead of stalling it. Returns the job's exit code.
+submit() {
+  timeout 180 sbatch --wait --quiet "$@"
+  local code=$?
+  if [ "$code" -eq 124 ]; then
+    echo "a job did not end within 180 s:"
+    squeue -o '%i %j %T %R'
+    scancel --user="$(id -un)"
+  fi
+  return "$code"
+}
+
+# (a) The CPU template on one node, two ranks: srun starts them through PMIx.
+submit --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --output="$work/cpu-1node.out" \
+  --export=ALL,APP="$examples/manta_demo" "$src/slurm/cpu_job.sbatch"
+code=$?
+expect "cpu_job.sbatch on 1 node" "$work/cpu-1node.out" "$code" zero \
+  "2 ranks on 1 node" "sum over 2 blocks: ([0-9]+) \(expected \1\)"
+job=$(newest_job)
+if grep -q '"launcher": "srun"' "$job/job.json" && grep -q -- '--mpi=pmix' "$job/job.json" &&
+  "$MANTA" status "$job" | grep -Eq "finished +2 ranks"; then
+  pass "cpu_job.sbatch chose srun --mpi=pmix and wrote a finished job directory"
+else
+  fail "cpu_job.sbatch job directory" "$job/job.json"
+fi
+
+# (a) The same over both nodes.
+submit --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 --output="$work/cpu-2nodes.out" \
+  --export=ALL,APP="$examples/manta_demo" "$src/slurm/cpu_job.sbatch"
+code=$?
+expect "cpu_job.sbatch on 2 nodes" "$work/cpu-2nodes.out" "$code" zero \
+  "2 ranks on 2 node\(s\): manta-n\[1-2\]" "sum over 2 blocks: ([0-9]+) \(expected \1\)"
+
+# (a) And with mpirun on the allocation, as where srun cannot start MPI programs.
+submit --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 --output="$work/cpu-mpirun.out" \
+  --export=ALL,APP="$examples/manta_demo",MANTA_LAUNCHER=mpirun "$src/slurm/cpu_job.sbatch"
+code=$?
+expect "cpu_job.sbatch with mpirun on 2 nodes" "$work/cpu-mpirun.out" "$code" zero \
+  "sum over 2 blocks: ([0-9]+) \(expected \1\)"
+grep -q '"launcher": "mpirun"' "$(newest_job)/job.json" && pass "MANTA_LAUNCHER=mpirun was used" ||
+  fail "MANTA_LAUNCHER=mpirun was not used" "$(newest_job)/job.json"
+
+# (a) A program that does not exist fails the job with the reason.
+submit --nodes=1 --ntasks-per-node=1 --cpus-per-task=1 --output="$work/cpu-missing.out" \
+  --export=ALL,APP="$work/no-such-app" "$src/slurm/cpu_job.sbatch"
+code=$?
+expect "cpu_job.sbatch with a missing program" "$work/cpu-missing.out" "$code" nonzero \
+  "program '.*no-such-app' not found or not executable"
+
+# (b) The heterogeneous template, scaled to one node per component and no GPU hardware.
+sed -e 's/--gres=gpu:[0-9]*//' -e 's/--nodes=[0-9]*/--nodes=1/' \
+  -e 's/--cpus-per-task=[0-9]*/--cpus-per-task=2/' \
+  "$src/slurm/rl_heterogeneous.sbatch" >"$work/rl_heterogeneous.sbatch"
+submit --output="$work/rl.out" \
+  --export=ALL,APP="$examples/manta_rl_rollouts",ITERATIONS=4 "$work/rl_heterogeneous.sbatch"
+code=$?
+expect "rl_heterogeneous.sbatch" "$work/rl.out" "$code" zero \
+  "learner on manta-n[12], 2 rollouts on manta-n[12]" \
+  "rl: 4 iterations, learner on rank 0 \(GPU\), 2 rollout actors on 1 rollout rank\(s\), apart: yes, policy as expected"
+"$MANTA" status "$(newest_job)" | grep -Eq "finished +2 ranks" &&
+  pass "rl_heterogeneous.sbatch: one Manta world of 2 ranks over both components" ||
+  fail "rl_heterogeneous.sbatch world" "$(newest_job)/summary.txt"
+
+# (c) The checkpoint template: once the job runs, signal its batch script as --signal=B:USR1
+# would; the program saves its state and the job ends well. Then run it again to the end.
+state=$work/checkpoint.state
+submit --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 --output="$work/ckpt-1.out" \
+  --export=ALL,APP="$examples/manta_checkpoint_loop",STATE="$state",ITERATIONS=600,RESUBMIT=0 \
+  "$src/slurm/checkpoint.sbatch" &
+waiter=$!
+id=""
+for _ in $(seq 300); do
+  id=$(squeue -h -n manta-checkpoint -o %i | head -n 1)
+  job=$(newest_job)
+  # Rank 0 writes status.json once the runtime (and its signal handler) is up on every rank.
+  [ -n "$id" ] && [ -n "$job" ] && [ -f "$job/status.json" ] && grep -q '"state": "running"' "$job/status.json" && break
+  sleep 0.2
+done
+if [ -z "$id" ]; then
+  fail "checkpoint.sbatch: the job did not start"
+else
+  sleep 1
+  scancel --batch --signal=USR1 "$id"
+fi
+wait "$waiter"
+code=$?
+expect "checkpoint.sbatch stops at the signal" "$work/ckpt-1.out" "$code" zero \
+  "time limit near, asking the ranks to checkpoint" \
+  "checkpoint requested at iteration [0-9]+ of 600: state saved to"
+if [ -f "$state" ] && grep -q '"checkpoint_requested": true' "$(newest_job)/summary.json"; then
+  pass "checkpoint.sbatch saved its state, and the job's summary records the request"
+else
+  fail "checkpoint.sbatch state or summary" "$(newest_job)/summary.json"
+fi
+done_at=$(awk '{print $1}' "$state" 2>/dev/null || echo 0)
+submit --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 --output="$work/ckpt-2.out" \
+  --export=ALL,APP="$examples/manta_checkpoint_loop",STATE="$state",ITERATIONS=$((done_at + 3)),RESUBMIT=0 \
+  "$src/slurm/checkpoint.sbatch"
+code=$?
+expect "checkpoint.sbatch resumes and finishes" "$work/ckpt-2.out" "$code" zero \
+  "resumed from iteration $done_at " "done: $((done_at + 3)) iterations on 2 ranks, total ([0-9]+) \(expected \1\)"
+[ ! -f "$state" ] && pass "the finished job removed its state file" || fail "state file left behind"
+
+echo "slurm: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

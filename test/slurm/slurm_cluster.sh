@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# A one-node Slurm cluster on loopback for the slurm-labelled tests: munged, slurmctld and slurmd,
+# all state under one directory, stopped again by `stop`.
+# The nodes (MANTA_SLURM_NODES, default 2) are slurmd daemons on this machine, each with its own
+# name and port, so multi-node and heterogeneous jobs run for real on one machine.
+# Usage: slurm_cluster.sh start DIR   (prints `export SLURM_CONF=...` for the caller to eval)
+#        slurm_cluster.sh stop DIR
+set -euo pipefail
+
+cmd=${1:?usage: slurm_cluster.sh start|stop DIR}
+dir=${2:?usage: slurm_cluster.sh start|stop DIR}
+
+stop_daemons() {
+  # Stop only the daemons this directory's pid files name: never someone else's Slurm.
+  for f in "$dir"/slurmd-*.pid "$dir"/slurmctld.pid "$dir"/munged.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f" 2>/dev/null || true)
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  for f in "$dir"/slurmd-*.pid "$dir"/slurmctld.pid "$dir"/munged.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f" 2>/dev/null || true)
+    for _ in $(seq 50); do
+      [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+    rm -f "$f"
+  done
+}
+
+if [ "$cmd" = stop ]; then
+  stop_daemons
+  exit 0
+fi
+[ "$cmd" = start ] || { echo "slurm_cluster.sh: unknown command '$cmd' (start or stop)" >&2; exit 2; }
+
+for tool in munged slurmctld slurmd sbatch; do
+  command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin
+  command -v "$tool" >/dev/null || {
+    echo "slurm_cluster.sh: $tool not found; install it: apt-get install slurm-wlm munge" >&2
+    exit 2
+  }
+done
+
+mkdir -p "$dir"/state "$dir"/spool "$dir"/munge
+chmod 700 "$dir"/munge
+host=$(hostname -s)
+nodes=${MANTA_SLURM_NODES:-2}
+cpus=$(nproc)
+mem_mb=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
+# Ports from the pid, so two test runs on one machine do not meet.
+base=$((20000 + ($$ % 20000)))
+
+# munge: its own key and socket, so a site's munged is left alone.
+dd if=/dev/urandom of="$dir"/munge/munge.key bs=1 count=1024 status=none
+chmod 400 "$dir"/munge/munge.key
+munged --force --key-file="$dir"/munge/munge.key --socket="$dir"/munge/socket \
+  --pid-file="$dir"/munged.pid --log-file="$dir"/munged.log --seed-file="$dir"/munge/seed
+
+cat >"$dir"/slurm.conf <<CONF
+ClusterName=manta-test
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$base
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$dir/munge/socket
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$dir/state
+SlurmdSpoolDir=$dir/spool/%n
+SlurmctldPidFile=$dir/slurmctld.pid
+SlurmdPidFile=$dir/slurmd-%n.pid
+SlurmctldLogFile=$dir/slurmctld.log
+SlurmdLogFile=$dir/slurmd-%n.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SwitchType=switch/none
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+# Heterogeneous jobs start only from the backfill scheduler: look every second.
+SchedulerParameters=bf_interval=1
+DefMemPerCPU=512
+SelectType=select/cons_tres
+SelectTypeParameters=CR_CPU
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+KillWait=5
+MinJobAge=30
+CONF
+names=()
+for i in $(seq "$nodes"); do
+  names+=("manta-n$i")
+  echo "NodeName=manta-n$i NodeHostname=$host NodeAddr=127.0.0.1 Port=$((base + 1 + i)) CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN" >>"$dir"/slurm.conf
+done
+nodelist=$(IFS=,; echo "${names[*]}")
+echo "PartitionName=debug Nodes=$nodelist Default=YES MaxTime=INFINITE State=UP" >>"$dir"/slurm.conf
+export SLURM_CONF="$dir"/slurm.conf
+slurmctld -f "$SLURM_CONF"
+# Slurm's PMIx plugin puts each node's step socket under the spool directory without expanding
+# %n, so nodes that share a machine would share one socket path. Each slurmd therefore runs in a
+# mount namespace of its own in which that literal path is its node's directory.
+# The same holds for the PMIx clients' directory (mpi.conf), which is /tmp by default.
+mkdir -p "$dir/spool/%n" "$dir/pmix"
+echo "PMIxCliTmpDirBase=$dir/pmix" >"$dir"/mpi.conf
+for n in "${names[@]}"; do
+  mkdir -p "$dir/spool/$n" "$dir/pmix-$n"
+  if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
+    unshare --mount --propagation private sh -c \
+      'mount --bind "$1" "$2" && mount --bind "$3" "$4" && exec slurmd -f "$5" -N "$6"' sh \
+      "$dir/spool/$n" "$dir/spool/%n" "$dir/pmix-$n" "$dir/pmix" "$SLURM_CONF" "$n"
+  else
+    slurmd -f "$SLURM_CONF" -N "$n"
+  fi
+done
+
+# Ready once every node is idle.
+for _ in $(seq 150); do
+  state=$(sinfo -h -N -o '%t' 2>/dev/null | sort -u | tr '\n' ' ' || true)
+  [ "$state" = "idle " ] && break
+  sleep 0.2
+done
+case "$state" in
+  "idle ") ;;
+  *)
+    echo "slurm_cluster.sh: the nodes did not come up (states '$state'); logs in $dir" >&2
+    tail -n 20 "$dir"/slurmctld.log "$dir"/slurmd-*.log >&2 || true
+    stop_daemons
+    exit 1
+    ;;
+esac
+echo "export SLURM_CONF=$SLURM_CONF"
