@@ -1,5 +1,7 @@
 #include "engine/config.h"
 
+#include "engine/text.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -244,19 +246,6 @@ const std::vector<Setting>& table() {
   return t;
 }
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 }  // namespace
 
 const std::vector<SettingInfo>& settings() {
@@ -296,14 +285,9 @@ std::uint64_t parse_size(const std::string& text) {
 }
 
 std::vector<std::string> closest_settings(const std::string& name) {
-  std::vector<std::pair<std::size_t, std::string>> scored;
-  for (const auto& s : table()) scored.emplace_back(edit_distance(name, s.info.flag), s.info.flag);
-  std::sort(scored.begin(), scored.end());
-  std::vector<std::string> out;
-  for (const auto& [d, flag] : scored) {
-    if (out.size() < 3 && d <= std::max<std::size_t>(4, name.size() / 3)) out.push_back(flag);
-  }
-  return out;
+  std::vector<std::string> flags;
+  for (const auto& s : table()) flags.push_back(s.info.flag);
+  return closest_names(name, flags);
 }
 
 Config parse_config(int& argc, char**& argv) {

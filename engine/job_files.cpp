@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/text.h"
 #include "engine/timeline.h"
 
 namespace manta::engine {
@@ -129,17 +130,6 @@ json read_json_file(const std::string& path) {
   return j;
 }
 
-std::string bytes_text(std::uint64_t b) {
-  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", b) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
 std::string number_text(double x) {
   return x == static_cast<double>(static_cast<long long>(x)) ? fmt::format("{}", x)
                                                              : fmt::format("{:.1f}", x);
@@ -151,7 +141,6 @@ std::string number_text(double x) {
 
 namespace manta {
 
-using engine::bytes_text;
 using engine::number_text;
 
 JobStatus read_job_status(const std::string& dir) {
@@ -223,7 +212,8 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
         "{:>10}",
         r.rank, r.host, r.pid, number_text(r.cpus_free) + "/" + number_text(r.cpus), r.queued,
         r.running, r.tasks_executed, r.tasks_submitted, r.actors, r.objects,
-        bytes_text(r.object_bytes), bytes_text(r.capacity_bytes), bytes_text(r.spilled_bytes));
+        engine::human_bytes(r.object_bytes), engine::human_bytes(r.capacity_bytes),
+        engine::human_bytes(r.spilled_bytes));
     const double report_age = static_cast<double>(now_ms - r.reported_ms) / 1e3;
     if (s.state == "running" && s.status_interval_s > 0 &&
         report_age > 3 * s.status_interval_s + 1) {
@@ -248,8 +238,8 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
       "{:>10}\n",
       "all", "", "", number_text(total.cpus_free) + "/" + number_text(total.cpus), total.queued,
       total.running, total.tasks_executed, total.tasks_submitted, total.actors, total.objects,
-      bytes_text(total.object_bytes), bytes_text(total.capacity_bytes),
-      bytes_text(total.spilled_bytes));
+      engine::human_bytes(total.object_bytes), engine::human_bytes(total.capacity_bytes),
+      engine::human_bytes(total.spilled_bytes));
   return out;
 }
 

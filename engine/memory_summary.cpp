@@ -3,21 +3,10 @@
 
 #include <manta/memory.h>
 
+#include "engine/text.h"
+
 namespace manta {
-namespace {
-
-std::string human(std::uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  return u == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", v, units[u]);
-}
-
-}  // namespace
+using engine::human_bytes;
 
 RankMemory MemorySummary::total() const {
   RankMemory t;
@@ -67,9 +56,10 @@ std::string MemorySummary::to_string() const {
                    "borrowed", "fetched", "served");
   auto row = [&](const std::string& name, const RankMemory& r) {
     s += fmt::format("{:>5} {:>8} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>8} {:>11} {:>11}\n",
-                     name, r.objects, human(r.bytes), human(r.in_use_bytes), human(r.pinned_bytes),
-                     human(r.spillable_bytes), r.owned_objects, r.primary_copies + r.cached_copies,
-                     r.borrowed_refs, human(r.bytes_fetched), human(r.bytes_served));
+                     name, r.objects, human_bytes(r.bytes), human_bytes(r.in_use_bytes),
+                     human_bytes(r.pinned_bytes), human_bytes(r.spillable_bytes), r.owned_objects,
+                     r.primary_copies + r.cached_copies, r.borrowed_refs,
+                     human_bytes(r.bytes_fetched), human_bytes(r.bytes_served));
   };
   for (const auto& r : ranks) row(std::to_string(r.rank), r);
   row("all", total());
@@ -81,10 +71,12 @@ std::string MemorySummary::to_string() const {
                    "capacity", "spilled", "spilled", "file", "written", "restored", "from files",
                    "spill MB/s", "rest. MB/s");
   auto spill_row = [&](const std::string& name, const RankMemory& r) {
-    s += fmt::format("{:>5} {:>11} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>10.0f} {:>10.0f}\n",
-                     name, human(r.capacity_bytes), r.spilled_objects, human(r.spilled_bytes),
-                     human(r.spill_file_bytes), human(r.bytes_spilled), human(r.bytes_restored),
-                     human(r.bytes_read_from_files), r.spill_mb_per_s(), r.restore_mb_per_s());
+    s +=
+        fmt::format("{:>5} {:>11} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>10.0f} {:>10.0f}\n",
+                    name, human_bytes(r.capacity_bytes), r.spilled_objects,
+                    human_bytes(r.spilled_bytes), human_bytes(r.spill_file_bytes),
+                    human_bytes(r.bytes_spilled), human_bytes(r.bytes_restored),
+                    human_bytes(r.bytes_read_from_files), r.spill_mb_per_s(), r.restore_mb_per_s());
   };
   for (const auto& r : ranks) spill_row(std::to_string(r.rank), r);
   spill_row("all", t);
@@ -95,7 +87,7 @@ std::string MemorySummary::to_string() const {
         "on disk");
     for (const auto& o : objects) {
       s += fmt::format("{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7}\n",
-                       o.id.to_string(), o.rank, human(o.size), o.role, o.state,
+                       o.id.to_string(), o.rank, human_bytes(o.size), o.role, o.state,
                        o.referenced ? "yes" : "no", o.pinned ? "yes" : "no", o.borrowers,
                        o.locations, o.spilled ? "yes" : "no");
     }

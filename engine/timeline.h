@@ -2,6 +2,8 @@
 // events as one Chrome trace (chrome://tracing, Perfetto) at shutdown.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -33,6 +35,7 @@ void write_chrome_trace(const std::string& path, const std::vector<TimelineEvent
 /// One event as a line of JSON (the job directory's events/rank-N.jsonl), and back. A line that
 /// is not an event (say, cut short by a crash) reads as nothing.
 std::string event_to_json_line(const TimelineEvent& e);
+void append_json_line(fmt::memory_buffer& out, const TimelineEvent& e);
 std::optional<TimelineEvent> event_from_json_line(const std::string& line);
 
 class Timeline {

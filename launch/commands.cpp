@@ -28,19 +28,6 @@ std::int64_t now_ms() {
       .count();
 }
 
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
 std::string env_or(const char* name, const std::string& fallback) {
   const char* v = std::getenv(name);
   return v && *v ? v : fallback;
@@ -158,7 +145,7 @@ int run_command(const std::vector<std::string>& rest, int ranks, const std::stri
   words.erase(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(i));
   if (!words.empty() && words[0].size() > 1 && words[0][0] == '-') {
     std::vector<std::string> names(run_flags);
-    const auto near = closest_names(words[0], names);
+    const auto near = manta::closest_names(words[0], names);
     throw LaunchError(
         fmt::format("unknown option {}{}; manta run --help lists them", words[0],
                     near.empty() ? "" : fmt::format(" (did you mean {}?)", fmt::join(near, ", "))));
@@ -258,18 +245,6 @@ int config_command(const std::vector<std::string>& args, const std::string& job_
 
 }  // namespace
 
-std::vector<std::string> closest_names(const std::string& word,
-                                       const std::vector<std::string>& names) {
-  std::vector<std::pair<std::size_t, std::string>> scored;
-  for (const auto& n : names) scored.emplace_back(edit_distance(word, n), n);
-  std::sort(scored.begin(), scored.end());
-  std::vector<std::string> out;
-  for (const auto& [d, n] : scored) {
-    if (out.size() < 3 && d <= std::max<std::size_t>(3, word.size() / 3)) out.push_back(n);
-  }
-  return out;
-}
-
 std::string settings_help_text() {
   std::string s = "\nmanta run settings (flag, environment variable, default):\n";
   for (const auto& c : kCommandSettings) {
@@ -343,7 +318,7 @@ int main_command(int argc, char** argv) {
   static const std::vector<std::string> kCommands{"run", "status", "timeline", "config", "version"};
   if (argc > 1 && argv[1][0] != '-' &&
       std::find(kCommands.begin(), kCommands.end(), argv[1]) == kCommands.end()) {
-    const auto near = closest_names(argv[1], kCommands);
+    const auto near = manta::closest_names(argv[1], kCommands);
     std::fprintf(
         stderr, "manta: unknown command '%s'%s\nRun 'manta --help' for the commands.\n", argv[1],
         near.empty() ? "" : fmt::format(" (did you mean {}?)", fmt::join(near, ", ")).c_str());
@@ -371,7 +346,7 @@ int main_command(int argc, char** argv) {
       word = what.substr(colon + 2);
       if (const auto sp = word.find(' '); sp != std::string::npos) word.resize(sp);
     }
-    const auto near = word.empty() ? std::vector<std::string>{} : closest_names(word, names);
+    const auto near = word.empty() ? std::vector<std::string>{} : manta::closest_names(word, names);
     std::fprintf(
         stderr, "manta: %s%s\nRun 'manta --help' for the commands and settings.\n", what.c_str(),
         near.empty() ? "" : fmt::format(" (did you mean {}?)", fmt::join(near, ", ")).c_str());

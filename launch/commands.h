@@ -2,7 +2,6 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 namespace manta::launch {
 
@@ -11,9 +10,5 @@ int main_command(int argc, char** argv);
 
 /// What `manta --help` prints after the subcommands: every runtime setting, flag and variable.
 std::string settings_help_text();
-
-/// The closest of `names` to `word` (edit distance), best first, at most three.
-std::vector<std::string> closest_names(const std::string& word,
-                                       const std::vector<std::string>& names);
 
 }  // namespace manta::launch

@@ -31,6 +31,10 @@ std::vector<ResolvedSetting> resolve_settings(const std::vector<std::string>& ar
 /// Setting flags closest to `flag` (edit distance), best first.
 std::vector<std::string> closest_settings(const std::string& flag);
 
+/// Up to three of `names` closest to `word` (edit distance), best first: "did you mean".
+std::vector<std::string> closest_names(const std::string& word,
+                                       const std::vector<std::string>& names);
+
 /// Manta's version, e.g. "0.1.0", and what it was built with (MPI, UCX, HDF5).
 std::string version();
 std::string build_info();

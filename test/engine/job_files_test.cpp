@@ -236,6 +236,18 @@ TEST_F(JobFiles, TimelineWritesEachEventOnceAndForgetsItUnlessKept) {
   std::ostringstream o3;
   EXPECT_EQ(sink.append_jsonl(o3), 3u);
   EXPECT_EQ(manta::engine::event_from_json_line("not json"), std::nullopt);
+  // Names a user chose travel intact, quotes, backslashes and control characters included.
+  manta::engine::TimelineEvent odd;
+  odd.name = "say \"hi\"\\ \t\x01 é";
+  odd.rank = 3;
+  odd.start_us = -5;
+  odd.duration_us = 7;
+  const auto back = manta::engine::event_from_json_line(manta::engine::event_to_json_line(odd));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->name, odd.name);
+  EXPECT_EQ(back->rank, 3);
+  EXPECT_EQ(back->start_us, -5);
+  EXPECT_EQ(back->duration_us, 7);
 }
 
 TEST_F(JobFiles, PrepareRefusesAPlaceThatCannotBeWritten) {
