@@ -17,10 +17,12 @@
 
 #include <manta/manta.h>
 
+#include "batched_rate.h"
 #include "report.h"
 
 namespace {
 
+using manta::bench::batched_rate;
 using manta::bench::mpi_round_trip_us;
 using manta::bench::Row;
 
@@ -98,15 +100,8 @@ int main(int argc, char** argv) {
     // 1:1 actor calls async: batches of calls in flight, then wait for the batch.
     {
       const int n = 200000 / scale, batch = 10000 / scale;
-      std::vector<manta::ObjectRef<int>> refs;
-      refs.reserve(static_cast<std::size_t>(batch));
-      const auto t0 = Clock::now();
-      for (int done = 0; done < n; done += batch) {
-        refs.clear();
-        for (int i = 0; i < batch; ++i) refs.push_back(a.task(&Pinger::small_value).remote());
-        manta::get(refs);
-      }
-      const double rate = n / seconds_since(t0);
+      const double rate =
+          batched_rate(n, batch, [&] { return a.task(&Pinger::small_value).remote(); });
       rows.push_back({world >= 2 ? "1:1 actor calls async (driver to rank 1)"
                                  : "1:1 actor calls async (same rank)",
                       rate, "calls/s", 0, "", ">= 100000", rate >= 100000});

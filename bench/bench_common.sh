@@ -7,12 +7,15 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 # find_bench_binary NAME OVERRIDE: prints the path of bench/NAME (OVERRIDE if set, else
-# build-bench/, else build/ under the repository); exits 2 with a message if it is not built.
+# $MANTA_BENCH_DIR/NAME if that is set, else build-bench/, else build/ under the repository);
+# exits 2 with a message if it is not built.
 find_bench_binary() {
   local name="$1" override="$2" root b
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   if [ -n "$override" ]; then
     b="$override"
+  elif [ -n "${MANTA_BENCH_DIR:-}" ]; then
+    b="$MANTA_BENCH_DIR/$name"
   else
     for b in "$root/build-bench/bench/$name" "$root/build/bench/$name"; do
       [ -x "$b" ] && break

@@ -19,10 +19,12 @@
 
 #include <manta/manta.h>
 
+#include "batched_rate.h"
 #include "report.h"
 
 namespace {
 
+using manta::bench::batched_rate;
 using manta::bench::mpi_round_trip_us;
 using manta::bench::Row;
 
@@ -128,14 +130,8 @@ int main(int argc, char** argv) {
   // Async empty tasks on the driver's own rank.
   {
     const int n = 200000 / scale, batch = 10000 / scale;
-    const auto t0 = Clock::now();
-    for (int done = 0; done < n; done += batch) {
-      std::vector<manta::ObjectRef<int>> refs;
-      refs.reserve(batch);
-      for (int i = 0; i < batch; ++i) refs.push_back(manta::task(small_value).on_rank(0).remote());
-      manta::get(refs);
-    }
-    const double rate = n / seconds_since(t0);
+    const double rate =
+        batched_rate(n, batch, [] { return manta::task(small_value).on_rank(0).remote(); });
     rows.push_back({"single_client_tasks_async (one rank)", rate, "tasks/s", 0, "", ">= 250000",
                     rate >= 250000});
   }
@@ -143,15 +139,8 @@ int main(int argc, char** argv) {
     // Async empty tasks from the driver to rank 1.
     {
       const int n = 100000 / scale, batch = 10000 / scale;
-      const auto t0 = Clock::now();
-      for (int done = 0; done < n; done += batch) {
-        std::vector<manta::ObjectRef<int>> refs;
-        refs.reserve(batch);
-        for (int i = 0; i < batch; ++i)
-          refs.push_back(manta::task(small_value).on_rank(1).remote());
-        manta::get(refs);
-      }
-      const double rate = n / seconds_since(t0);
+      const double rate =
+          batched_rate(n, batch, [] { return manta::task(small_value).on_rank(1).remote(); });
       rows.push_back({"single_client_tasks_async (driver to rank 1)", rate, "tasks/s", 0, "",
                       ">= 100000", rate >= 100000});
     }
