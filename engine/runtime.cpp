@@ -382,8 +382,11 @@ void Runtime::shutdown(bool failed, const std::string& reason) {
                                      [&] { return acks_ == world_.size - 1; });
   lock.unlock();
   if (!all) {
-    log().error("{} of {} ranks did not stop within {} s (a task still running?); aborting the job",
-                world_.size - 1 - acks_, world_.size - 1, config_.shutdown_timeout_s);
+    const std::string why =
+        fmt::format("{} of {} ranks did not stop within {} s (a task still running?)",
+                    world_.size - 1 - acks_, world_.size - 1, config_.shutdown_timeout_s);
+    log().error("{}; aborting the job", why);
+    if (job_dir_) job_dir_->finish("failed", reason.empty() ? why : reason + "; " + why, memory);
     transport::abort_job(world_.comm, failed ? 1 : 3);
   }
   // Every rank's last report came before its acknowledgement.

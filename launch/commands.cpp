@@ -110,9 +110,19 @@ void check_settings(const std::vector<std::string>& words) {
   }
 }
 
-int run_command(const std::vector<std::string>& rest, int ranks, const std::string& launcher,
-                bool oversubscribe, std::string job_dir, const std::string& job_root,
-                bool no_job_dir, const std::vector<std::string>& launcher_args, bool dry_run,
+// `manta run`'s options, as parsed.
+struct RunOptions {
+  int ranks = -1;
+  std::string launcher;
+  bool oversubscribe = false;
+  std::string job_dir;
+  std::string job_root;
+  bool no_job_dir = false;
+  std::vector<std::string> launcher_args;
+  bool dry_run = false;
+};
+
+int run_command(const std::vector<std::string>& rest, const RunOptions& o,
                 const std::vector<std::string>& run_flags) {
   // Runtime settings before the program apply to every rank, as MANTA_* variables.
   std::vector<std::string> words = rest;
@@ -164,22 +174,21 @@ int run_command(const std::vector<std::string>& rest, int ranks, const std::stri
   }
 
   LaunchRequest req;
-  req.segments = split_segments(words, ranks);
-  req.launcher = launcher;
-  req.oversubscribe = oversubscribe;
-  req.launcher_args = launcher_args;
-  if (!no_job_dir) {
-    req.job_dir = job_dir.empty() ? default_job_dir(job_root, req.segments.front().command.empty()
-                                                                  ? "job"
-                                                                  : req.segments.front().command[0])
-                                  : job_dir;
+  req.segments = split_segments(words, o.ranks);
+  req.launcher = o.launcher;
+  req.oversubscribe = o.oversubscribe;
+  req.launcher_args = o.launcher_args;
+  if (!o.no_job_dir) {
+    const auto& first = req.segments.front().command;
+    req.job_dir = o.job_dir.empty() ? default_job_dir(o.job_root, first.empty() ? "job" : first[0])
+                                    : o.job_dir;
     req.job_dir = fs::absolute(req.job_dir).lexically_normal().string();
   }
   Environment env = probe_environment();
   for (const auto& [name, value] : settings_env) env.vars[name] = value;
   LaunchPlan plan = plan_launch(req, env);
   for (const auto& kv : settings_env) plan.env.push_back(kv);
-  if (dry_run) {
+  if (o.dry_run) {
     std::printf("# launcher: %s (%s)\n", plan.launcher.c_str(), plan.why.c_str());
     for (const auto& n : plan.notes) std::printf("# note: %s\n", n.c_str());
     if (!req.job_dir.empty()) std::printf("# job directory: %s\n", req.job_dir.c_str());
@@ -271,23 +280,23 @@ int main_command(int argc, char** argv) {
 
   // run
   auto* run = app.add_subcommand("run", "start PROGRAM on N ranks with srun or mpirun");
-  int ranks = -1;
-  std::string launcher = env_or("MANTA_LAUNCHER", "auto");
-  bool oversubscribe = false, no_job_dir = false, dry_run = false;
-  std::string job_dir = env_or("MANTA_JOB_DIR", "");
-  std::string run_root = job_root;
-  std::vector<std::string> launcher_args;
-  run->add_option("-n,--ranks", ranks,
+  RunOptions ro;
+  ro.launcher = env_or("MANTA_LAUNCHER", "auto");
+  ro.job_dir = env_or("MANTA_JOB_DIR", "");
+  ro.job_root = job_root;
+  run->add_option("-n,--ranks", ro.ranks,
                   "ranks to start (default: the allocation's tasks, else one per core)");
-  run->add_option("--launcher", launcher, "srun, mpirun or auto")->envname("MANTA_LAUNCHER");
-  run->add_flag("--oversubscribe", oversubscribe, "let mpirun start more ranks than cores");
-  run->add_option("--job-dir", job_dir,
+  run->add_option("--launcher", ro.launcher, "srun, mpirun or auto")->envname("MANTA_LAUNCHER");
+  run->add_flag("--oversubscribe", ro.oversubscribe, "let mpirun start more ranks than cores");
+  run->add_option("--job-dir", ro.job_dir,
                   "the job directory (default: JOB_ROOT/PROGRAM-DATE-TIME-PID)");
-  run->add_option("--job-root", run_root, "where job directories are made (default ./manta-jobs)");
-  run->add_flag("--no-job-dir", no_job_dir, "write no job directory");
-  run->add_option("--launcher-arg", launcher_args, "pass an argument to the launcher (repeatable)")
+  run->add_option("--job-root", ro.job_root,
+                  "where job directories are made (default ./manta-jobs)");
+  run->add_flag("--no-job-dir", ro.no_job_dir, "write no job directory");
+  run->add_option("--launcher-arg", ro.launcher_args,
+                  "pass an argument to the launcher (repeatable)")
       ->allow_extra_args(false);
-  run->add_flag("--dry-run", dry_run, "print the command instead of running it");
+  run->add_flag("--dry-run", ro.dry_run, "print the command instead of running it");
   run->prefix_command();
   run->footer(
       "\nPROGRAM [ARGS...] may be followed by ': -n M PROGRAM2 [ARGS...]' for one MPI world of "
@@ -360,8 +369,7 @@ int main_command(int argc, char** argv) {
         for (const auto& n : opt->get_lnames()) run_flags.push_back("--" + n);
         for (const auto& n : opt->get_snames()) run_flags.push_back("-" + n);
       }
-      return run_command(run->remaining(), ranks, launcher, oversubscribe, job_dir, run_root,
-                         no_job_dir, launcher_args, dry_run, run_flags);
+      return run_command(run->remaining(), ro, run_flags);
     }
     if (status->parsed()) return status_command(status_dir, job_root, watch);
     if (timeline->parsed()) {

@@ -94,6 +94,15 @@ failed_driver)
   has "$(cat "$work/job/summary.json")" '"state": "failed"' '"error": "uncaught std::runtime_error: driver gave up on purpose'
   has "$("$manta" status "$work/job")" "failed +2 ranks" "error: uncaught std::runtime_error"
   ;;
+stuck_rank)
+  # A rank that does not stop in time: the job aborts, and the summary says so.
+  out=$(timeout 120 "$manta" run -n 2 --job-dir "$work/job" "$build/test/launch/launch_stuck_task" \
+    --manta-shutdown-timeout=1 2>&1)
+  rc=$?
+  [ "$rc" -ne 0 ] || die "a job that could not stop exited 0: $out"
+  has "$out" "driver done, a task still running" "1 of 1 ranks did not stop within 1 s"
+  has "$(cat "$work/job/summary.json")" '"state": "failed"' '"error": "1 of 1 ranks did not stop within 1 s'
+  ;;
 bad_input)
   run_fails "unknown option --oversubscrib \(did you mean --oversubscribe\?\)" -- run --oversubscrib ./app
   run_fails "-n 0: the number of ranks must be at least 1" -- run -n 0 "$ex/manta_fib"
