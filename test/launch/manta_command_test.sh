@@ -75,6 +75,9 @@ status_while_running)
   done
   [ -n "$seen" ] || die "status.json never showed both ranks running tasks"
   has "$seen" "running +2 ranks" "updated [0-9.]+ s ago"
+  # --watch prints the table again until the job ends.
+  "$manta" status --watch 0.2 "$work/job" >"$work/watch" 2>&1 &
+  watcher=$!
   before=$(grep -o '"updated_ms": [0-9]*' "$work/job/status.json")
   sleep 1
   after=$(grep -o '"updated_ms": [0-9]*' "$work/job/status.json")
@@ -82,6 +85,11 @@ status_while_running)
   kill -USR1 "$pid"
   wait "$pid" || die "the job failed after the checkpoint signal: $(cat "$work/out")"
   has "$(cat "$work/out")" "checkpoint requested at iteration [0-9]+ of 300"
+  for _ in $(seq 50); do kill -0 "$watcher" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$watcher" 2>/dev/null && die "manta status --watch did not stop when the job ended"
+  wait "$watcher" || die "manta status --watch failed: $(cat "$work/watch")"
+  [ "$(grep -Ec "running +2 ranks" "$work/watch")" -ge 2 ] || die "--watch printed no updates: $(cat "$work/watch")"
+  grep -Eq "finished +2 ranks" "$work/watch" || die "--watch did not show the end: $(cat "$work/watch")"
   has "$(cat "$work/job/summary.json")" '"checkpoint_requested": true' '"state": "finished"'
   has "$(cat "$work/job/rank-0.log")" "the checkpoint signal arrived"
   [ -f "$work/state" ] || die "no state file"
