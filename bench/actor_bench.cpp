@@ -18,6 +18,7 @@
 #include <manta/manta.h>
 
 #include "batched_rate.h"
+#include "pinger.h"
 #include "report.h"
 
 namespace {
@@ -34,14 +35,7 @@ double seconds_since(Clock::time_point t0) {
 
 // ---- actors and tasks -----------------------------------------------------------------------
 
-struct Pinger {
-  static Pinger* create() { return new Pinger; }
-  int small_value() {
-    ++calls;
-    return 0;
-  }
-  std::uint64_t calls = 0;
-};
+using manta::bench::Pinger;
 
 // A caller for "n:n": n asynchronous calls to `a` in batches, then waits for each batch.
 std::uint64_t call_async(manta::ActorHandle<Pinger> a, int n, int batch) {

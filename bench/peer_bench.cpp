@@ -22,6 +22,7 @@
 
 #include "batched_rate.h"
 #include "mpi_baselines.h"
+#include "pinger.h"
 #include "report.h"
 
 namespace {
@@ -84,14 +85,7 @@ bool pattern_ok(const std::uint8_t* p, std::size_t n, int k) {
 
 int small_value() { return 0; }
 
-struct Pinger {
-  static Pinger* create() { return new Pinger; }
-  int small_value() {
-    ++calls;
-    return 0;
-  }
-  std::uint64_t calls = 0;
-};
+using manta::bench::Pinger;
 
 // The "task that returns it" of the put/get round trip: the argument arrives in this rank's
 // store and goes back as the result.
