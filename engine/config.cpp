@@ -292,7 +292,6 @@ std::vector<std::string> closest_settings(const std::string& name) {
 
 Config parse_config(int& argc, char**& argv) {
   Config c;
-  c.checkpoint_signal = SIGUSR1;
   // Environment first, so flags override it.
   for (const auto& s : table()) {
     if (const char* v = std::getenv(s.info.env.c_str()); v && *v && s.info.flag != "--manta-help") {

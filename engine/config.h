@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,8 +43,8 @@ struct Config {
   // The job directory: logs, status, task events and the summary (empty: none).
   std::string job_dir;
   double status_interval_s = 2;
-  int checkpoint_signal = 0;  // set by parse_config: SIGUSR1 unless "none" (0)
-  std::string program;        // argv[0], for the status file
+  int checkpoint_signal = SIGUSR1;  // 0: none
+  std::string program;              // argv[0], for the status file
   bool help = false;
   /// Settings that were given, by flag: the text and where it came from.
   struct Given {

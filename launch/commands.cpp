@@ -101,15 +101,6 @@ std::vector<Segment> split_segments(const std::vector<std::string>& words, int f
   return segments;
 }
 
-/// Checks every --manta-* word against the runtime's settings now, not after the ranks start.
-void check_settings(const std::vector<std::string>& words) {
-  try {
-    (void)manta::resolve_settings(words);
-  } catch (const std::invalid_argument& e) {
-    throw LaunchError(e.what());
-  }
-}
-
 // `manta run`'s options, as parsed.
 struct RunOptions {
   int ranks = -1;
@@ -125,52 +116,34 @@ struct RunOptions {
 int run_command(const std::vector<std::string>& rest, const RunOptions& o,
                 const std::vector<std::string>& run_flags) {
   // Runtime settings before the program apply to every rank, as MANTA_* variables.
-  std::vector<std::string> words = rest;
-  std::vector<std::pair<std::string, std::string>> settings_env;
+  std::vector<std::string> words = rest, leading;
   std::size_t i = 0;
   while (i < words.size() && words[i].rfind("--manta-", 0) == 0) {
-    std::string flag = words[i], value;
-    const auto eq = flag.find('=');
+    leading.push_back(words[i]);
     const auto& all = manta::settings();
-    const auto it = std::find_if(all.begin(), all.end(), [&](const SettingInfo& s) {
-      return s.flag == (eq == std::string::npos ? flag : flag.substr(0, eq));
-    });
-    if (it == all.end()) {
-      const auto near = manta::closest_settings(flag.substr(0, eq));
-      throw LaunchError(fmt::format(
-          "unknown setting {}{}; manta --help lists them all", flag.substr(0, eq),
-          near.empty() ? "" : fmt::format(" (did you mean {}?)", fmt::join(near, ", "))));
-    }
-    if (eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-    } else if (!it->is_switch) {
-      if (i + 1 >= words.size()) throw LaunchError(flag + " needs a value");
-      value = words[++i];
-    } else {
-      value = "1";
-    }
-    settings_env.emplace_back(it->env, value);
+    const auto it = std::find_if(all.begin(), all.end(),
+                                 [&](const SettingInfo& s) { return s.flag == words[i]; });
+    // `--manta-x VALUE`: the value is the next word.
+    if (it != all.end() && !it->is_switch && i + 1 < words.size()) leading.push_back(words[++i]);
     ++i;
   }
   words.erase(words.begin(), words.begin() + static_cast<std::ptrdiff_t>(i));
   if (!words.empty() && words[0].size() > 1 && words[0][0] == '-') {
-    std::vector<std::string> names(run_flags);
-    const auto near = manta::closest_names(words[0], names);
+    const auto near = manta::closest_names(words[0], run_flags);
     throw LaunchError(
         fmt::format("unknown option {}{}; manta run --help lists them", words[0],
                     near.empty() ? "" : fmt::format(" (did you mean {}?)", fmt::join(near, ", "))));
   }
-  {
-    std::vector<std::string> manta_words;
-    for (const auto& [env, value] : settings_env) {
-      for (const auto& s : manta::settings()) {
-        if (s.env == env) manta_words.push_back(s.flag + "=" + value);
-      }
+  // Every --manta-* word, before the program and after it, is checked now, not on the ranks.
+  std::vector<std::pair<std::string, std::string>> settings_env;
+  try {
+    for (const auto& r : manta::resolve_settings(leading)) {
+      if (r.source == "flag")
+        settings_env.emplace_back(r.info.env, r.value.empty() ? "1" : r.value);
     }
-    for (const auto& w : words) {
-      if (w.rfind("--manta-", 0) == 0) manta_words.push_back(w);
-    }
-    check_settings(manta_words);
+    (void)manta::resolve_settings(words);
+  } catch (const std::invalid_argument& e) {
+    throw LaunchError(e.what());
   }
 
   LaunchRequest req;
