@@ -3,7 +3,8 @@
 # all state under one directory, stopped again by `stop`.
 # The nodes (MANTA_SLURM_NODES, default 2) are slurmd daemons on this machine, each with its own
 # name and port, so multi-node and heterogeneous jobs run for real on one machine.
-# Usage: slurm_cluster.sh start DIR   (prints `export SLURM_CONF=...` for the caller to eval)
+# Usage: slurm_cluster.sh start DIR   (prints `export SLURM_CONF=...` for the caller to eval;
+#                                     exits 77 where the nodes cannot be set up here)
 #        slurm_cluster.sh stop DIR
 set -euo pipefail
 
@@ -43,10 +44,19 @@ for tool in munged slurmctld slurmd sbatch; do
   }
 done
 
+nodes=${MANTA_SLURM_NODES:-2}
+# The nodes need mount namespaces of their own (see below); say so plainly where there are none,
+# e.g. in a chroot whose root is not a mount point.
+if [ "$(id -u)" -eq 0 ] && [ "$nodes" -gt 1 ] &&
+  ! why=$(unshare --mount --propagation private true 2>&1); then
+  echo "slurm_cluster.sh: cannot give each node a private mount namespace ($why); in a chroot," \
+    "bind-mount its root onto itself first, or set MANTA_SLURM_NODES=1" >&2
+  exit 77
+fi
+
 mkdir -p "$dir"/state "$dir"/spool "$dir"/munge
 chmod 700 "$dir"/munge
 host=$(hostname -s)
-nodes=${MANTA_SLURM_NODES:-2}
 cpus=$(nproc)
 mem_mb=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
 # Ports from the pid, so two test runs on one machine do not meet.
