@@ -27,6 +27,7 @@ work=$build/slurm-test
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
+trap 'bash "$src/test/slurm/slurm_cluster.sh" stop "$work/cluster"' EXIT
 setup=$(bash "$src/test/slurm/slurm_cluster.sh" start "$work/cluster")
 case $? in
   0) ;;
@@ -34,7 +35,6 @@ case $? in
   *) echo "FAIL: the test cluster did not start"; exit 1 ;;
 esac
 eval "$setup"
-trap 'bash "$src/test/slurm/slurm_cluster.sh" stop "$work/cluster"' EXIT
 
 export MANTA=$build/launch/manta MANTA_JOB_ROOT=$work/jobs
 examples=$build/examples

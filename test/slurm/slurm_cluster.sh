@@ -54,6 +54,8 @@ if [ "$(id -u)" -eq 0 ] && [ "$nodes" -gt 1 ] &&
   exit 77
 fi
 
+# Whatever this start leaves running when it fails is stopped again.
+trap stop_daemons EXIT
 mkdir -p "$dir"/state "$dir"/spool "$dir"/munge
 chmod 700 "$dir"/munge
 host=$(hostname -s)
@@ -140,4 +142,5 @@ case "$state" in
     exit 1
     ;;
 esac
+trap - EXIT
 echo "export SLURM_CONF=$SLURM_CONF"
