@@ -15,6 +15,7 @@
 #include "engine/config.h"
 #include "engine/function_table.h"
 #include "engine/job_directory.h"
+#include "engine/job_files.h"
 #include "engine/log.h"
 #include "engine/runtime.h"
 #include "transport/mpi_world.h"
@@ -26,6 +27,7 @@ engine::Runtime* g_rt = nullptr;  // leaked on purpose: must outlive static dest
 int g_rank = 0;
 int g_size = 1;
 std::terminate_handler g_previous_terminate = nullptr;
+const std::string* g_job_dir = nullptr;  // leaked: read at process exit, after static destructors
 std::atomic<bool> g_checkpoint{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
 
@@ -73,6 +75,7 @@ engine::Runtime& rt() {
     r->shutdown(/*failed=*/true, why);
   }
   std::fflush(stdout);
+  if (g_job_dir) engine::write_rank_exit(*g_job_dir, g_rank, g_size, 1);
   std::_Exit(1);
 }
 
@@ -135,15 +138,22 @@ void init(int& argc, char**& argv) {
       world.rank, config.log_level,
       config.job_dir.empty() ? "" : engine::JobDirectory::log_path(config.job_dir, world.rank));
   install_checkpoint_signal(config.checkpoint_signal);
+  if (!config.job_dir.empty()) g_job_dir = new std::string(config.job_dir);
   g_rt = new engine::Runtime(std::move(config), std::move(world));
   g_rt->start();
   if (g_rank != 0) {
     const int code = g_rt->serve();
     std::fflush(stdout);
     std::fflush(stderr);
+    if (g_job_dir) engine::write_rank_exit(*g_job_dir, g_rank, g_size, code);
     std::_Exit(code);
   }
   g_previous_terminate = std::set_terminate(on_terminate);
+  // Registered first, so it runs last: the driver's exit code, once shutdown and main are done.
+  if (g_job_dir) {
+    ::on_exit([](int code, void*) { engine::write_rank_exit(*g_job_dir, 0, g_size, code); },
+              nullptr);
+  }
   std::atexit([] {
     if (g_rt) shutdown();  // the end of the driver's main implies shutdown
   });

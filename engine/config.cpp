@@ -144,7 +144,9 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.report_interval_ms = parse_int("report-interval-ms", v, 1, 60000);
         });
-    add("shutdown-timeout", "30", "seconds rank 0 waits for other ranks to stop before aborting",
+    add("shutdown-timeout", "30",
+        "seconds rank 0 waits for other ranks to stop before aborting, and that each rank gives "
+        "a last teardown step (UCX, MPI_Finalize) before it ends anyway",
         [](Config& c, const std::string& v) {
           c.shutdown_timeout_s = parse_int("shutdown-timeout", v, 1, 86400);
         });

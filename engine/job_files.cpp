@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -116,6 +117,20 @@ void write_file_atomically(const std::string& path, const std::string& text) {
   }
 }
 
+void write_rank_exit(const std::string& dir, int rank, int world_size, int code) noexcept {
+  try {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    write_file_atomically(
+        fmt::format("{}/rank-{}.exit", dir, rank),
+        json{{"rank", rank}, {"code", code}, {"world_size", world_size}, {"ended_ms", ms}}.dump() +
+            "\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "manta: rank %d: %s\n", rank, e.what());
+  }
+}
+
 namespace {
 
 json read_json_file(const std::string& path) {
@@ -142,6 +157,26 @@ std::string number_text(double x) {
 namespace manta {
 
 using engine::number_text;
+
+std::vector<RankExit> read_rank_exits(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<RankExit> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("rank-") || !name.ends_with(".exit")) continue;
+    std::ifstream in(entry.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object()) continue;  // not written by a rank
+    out.push_back({j.value("rank", -1), j.value("code", 0), j.value("world_size", 0),
+                   j.value("ended_ms", std::int64_t{0})});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const RankExit& a, const RankExit& b) { return a.rank < b.rank; });
+  return out;
+}
 
 JobStatus read_job_status(const std::string& dir) {
   namespace fs = std::filesystem;

@@ -19,4 +19,8 @@ JobStatus job_status_from_json(const nlohmann::json& j);
 /// Throws std::runtime_error naming the file.
 void write_file_atomically(const std::string& path, const std::string& text);
 
+/// DIR/rank-N.exit: written by a rank as its process ends (atomically; never throws, since it runs
+/// at exit). Launchers use it to tell ranks that ended from ranks still running.
+void write_rank_exit(const std::string& dir, int rank, int world_size, int code) noexcept;
+
 }  // namespace manta::engine

@@ -55,6 +55,18 @@ void LocalScheduler::spawn_thread() {
   threads_.emplace_back([this] { worker_loop(); });
 }
 
+void LocalScheduler::spawn_past_cap() {
+  if (!warned_past_cap_) {
+    log().warn(
+        "worker threads past --manta-max-workers={}: the blocked workers' stacks are {} helped "
+        "tasks deep, so queued tasks get a new thread (raise --manta-max-workers for nested "
+        "gets this deep)",
+        max_threads_, kMaxInlineDepth);
+    warned_past_cap_ = true;
+  }
+  threads_.emplace_back([this] { worker_loop(); });
+}
+
 void LocalScheduler::stop() {
   std::vector<std::thread> threads;
   {
@@ -76,26 +88,36 @@ void LocalScheduler::stop() {
 }
 
 void LocalScheduler::enqueue(TaskPtr task) {
-  bool wake;
-  std::function<void()> helper;
+  Kick kick;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
-    // Free resources but no idle thread means the threads lent their CPUs while blocked in get.
-    const bool start_thread = idle_ == 0 && spinning_ == 0 && task->resources->fits_in(available_);
+    const bool fits = task->resources->fits_in(available_);
     queued_by_id_.emplace(task->id, task);
     queue_.push_back(std::move(task));
-    wake = idle_ > 0;
-    if (start_thread) {
-      if (threads_.size() < max_threads_) {
-        spawn_thread();
-      } else if (!blocked_.empty()) {
-        helper = blocked_[helper_turn_++ % blocked_.size()].second;
-      }
-    }
+    if (fits) kick = kick_locked();
   }
-  if (wake) cv_.notify_one();
-  if (helper) helper();
+  kick();
+}
+
+LocalScheduler::Kick LocalScheduler::kick_locked() {
+  Kick kick;
+  if (stopping_) return kick;
+  if (idle_ > 0) {
+    kick.cv = &cv_;  // even with one spinning: two tasks may run at once
+  } else if (spinning_ > 0) {
+    // a spinning worker looks at the queue itself
+  } else if (threads_.size() < max_threads_) {
+    spawn_thread();  // the threads lent their CPUs while blocked in get
+  } else if (!blocked_.empty()) {
+    // Under the lock: the blocked worker's waiter lives until worker_unblocked, which takes it.
+    blocked_[helper_turn_++ % blocked_.size()].second();
+  }  // else every thread runs a task and takes the next when it is done
+  return kick;
+}
+
+void LocalScheduler::Kick::operator()() const {
+  if (cv) cv->notify_one();
 }
 
 std::uint64_t LocalScheduler::load() const {
@@ -119,11 +141,14 @@ void LocalScheduler::reserve(const ResourceSet& r) {
 }
 
 void LocalScheduler::release(const ResourceSet& r) {
+  Kick kick;
   {
     std::lock_guard lock(mutex_);
     available_.add(r);
+    if (has_runnable()) kick = kick_locked();
   }
   cv_.notify_all();  // a queued task may fit now
+  kick();
 }
 
 std::size_t LocalScheduler::thread_count() const {
@@ -200,20 +225,20 @@ void LocalScheduler::worker_loop() {
 void LocalScheduler::worker_blocked(const void* key, std::function<void()> wake) {
   if (t_worker.scheduler != this || !t_worker.held) return;
   if (t_worker.blocked_depth++ > 0) return;
-  bool notify = false;
+  Kick kick;
   {
     std::lock_guard lock(mutex_);
     available_.add(*t_worker.held);
-    blocked_.emplace_back(key, std::move(wake));
-    if (!queue_.empty()) {
-      if (idle_ == 0 && spinning_ == 0 && !stopping_) {
-        spawn_thread();
+    if (has_runnable()) {
+      if (idle_ > 0 || spinning_ > 0 || threads_.size() < max_threads_) {
+        kick = kick_locked();
       } else {
-        notify = true;
+        spawn_thread();  // at the cap: only logs so, once; the caller helps next
       }
     }
+    blocked_.emplace_back(key, std::move(wake));
   }
-  if (notify) cv_.notify_one();
+  kick();
 }
 
 void LocalScheduler::worker_unblocked(const void* key) {
@@ -226,14 +251,23 @@ void LocalScheduler::worker_unblocked(const void* key) {
 }
 
 bool LocalScheduler::help(const void* key) {
-  if (t_worker.scheduler != this || !t_worker.held || t_worker.inline_depth >= kMaxInlineDepth) {
-    return false;
-  }
+  if (t_worker.scheduler != this || !t_worker.held) return false;
   TaskPtr task;
   std::function<void()> wake;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ || threads_.size() < max_threads_ || idle_ > 0 || spinning_ > 0) return false;
+    if (stopping_) return false;
+    if (threads_.size() < max_threads_ || idle_ > 0 || spinning_ > 0) {
+      // Another worker takes the queued work; make sure one is awake to see it.
+      if (idle_ > 0 && spinning_ == 0 && has_runnable()) cv_.notify_one();
+      return false;
+    }
+    if (t_worker.inline_depth >= kMaxInlineDepth) {
+      // This stack is full of helped tasks, each waiting for work that may sit in the queue.
+      // Helping is bounded and the pool is full: a thread past the cap keeps the queue moving.
+      if (has_runnable()) spawn_past_cap();
+      return false;
+    }
     task = pop_runnable(available_, /*newest=*/true);
     if (!task) return false;
     available_.subtract(*task->resources);
@@ -246,9 +280,16 @@ bool LocalScheduler::help(const void* key) {
     }
   }
   run_claimed(task);
-  std::lock_guard lock(mutex_);
-  available_.add(*task->resources);
-  if (wake) blocked_.emplace_back(key, std::move(wake));
+  Kick kick;
+  {
+    std::lock_guard lock(mutex_);
+    available_.add(*task->resources);
+    if (wake) blocked_.emplace_back(key, std::move(wake));
+    // The caller may go back to waiting (or return to its own task): another thread must see
+    // the queued work the freed resources now fit. Without this the work waits forever.
+    if (has_runnable()) kick = kick_locked();
+  }
+  kick();
   return true;
 }
 
@@ -272,7 +313,9 @@ void LocalScheduler::run_claimed(const TaskPtr& task) {
 }
 
 bool LocalScheduler::run_inline(const TaskId& id) {
-  if (t_worker.scheduler != this || !t_worker.held || t_worker.inline_depth >= kMaxInlineDepth) {
+  // A worker that lent its resources (blocked) no longer holds them: help() runs tasks then.
+  if (t_worker.scheduler != this || !t_worker.held || t_worker.blocked_depth > 0 ||
+      t_worker.inline_depth >= kMaxInlineDepth) {
     return false;
   }
   TaskPtr task;

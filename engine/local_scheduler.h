@@ -24,7 +24,8 @@ class LocalScheduler {
  public:
   using Runner = std::function<void(const TaskPtr&)>;
 
-  /// `max_threads` bounds the pool; past it, blocked workers run queued tasks themselves.
+  /// `max_threads` bounds the pool; past it, blocked workers run queued tasks themselves. Only
+  /// when every blocked worker has helped as deep as its stack allows does the pool grow past it.
   /// An idle worker polls for `idle_spin` before it sleeps, calling `idle_poll` (which may
   /// receive the next task on this very thread).
   LocalScheduler(ResourceSet total, int threads, int max_threads, Runner run,
@@ -52,7 +53,8 @@ class LocalScheduler {
 
   /// Called by a worker thread about to block (in get or wait) / after it woke up. `wake` wakes
   /// the blocked thread so that it can help when work arrives and no thread can be started.
-  /// `key` names this wait (unique while it lasts).
+  /// `key` names this wait (unique while it lasts). `wake` is called with the scheduler's lock
+  /// held, so it must not call back into the scheduler.
   void worker_blocked(const void* key, std::function<void()> wake);
   void worker_unblocked(const void* key);
   /// A blocked worker runs one queued task when the pool is at its limit. True if it ran one.
@@ -71,6 +73,16 @@ class LocalScheduler {
   void run_claimed(const TaskPtr& task);    // runs a task taken from the queue on this thread
   [[nodiscard]] bool has_runnable() const;  // with mutex_ held
   void spawn_thread();                      // with mutex_ held
+  void spawn_past_cap();                    // with mutex_ held: when helping can go no deeper
+
+  /// The idle worker to wake once the lock is dropped, if any.
+  struct Kick {
+    std::condition_variable* cv = nullptr;
+    void operator()() const;
+  };
+  /// With mutex_ held and a queued task that fits: makes sure some thread will take it (wakes an
+  /// idle worker, starts a thread, or wakes a blocked worker to help at the thread cap).
+  Kick kick_locked();
 
   const ResourceSet total_;
   Runner run_;
@@ -90,6 +102,7 @@ class LocalScheduler {
   bool stopping_ = false;
   std::vector<std::thread> threads_;
   bool warned_thread_cap_ = false;
+  bool warned_past_cap_ = false;
   std::size_t helper_turn_ = 0;
   std::vector<std::pair<const void*, std::function<void()>>>
       blocked_;  // wake-ups of blocked workers

@@ -13,8 +13,10 @@
 #include <manta/runtime.h>
 
 #include "engine/function_table.h"
+#include "engine/job_files.h"
 #include "engine/log.h"
 #include "engine/messages.h"
+#include "engine/teardown_guard.h"
 #include "gpu/topology.h"
 #if MANTA_HAVE_UCX
 #include "transport/ucx_data_plane.h"
@@ -353,9 +355,8 @@ int Runtime::serve() {
   send_timeline();
   send(0, [](WireWriter& w) { w.put(MessageType::shutdown_ack); });
   channel_->stop();
-  data_plane_.reset();
   if (spill_) spill_->stop();
-  transport::finish_mpi(world_);
+  close_transports(0, /*process_ends=*/true);
   return 0;
 }
 
@@ -392,10 +393,23 @@ void Runtime::shutdown(bool failed, const std::string& reason) {
   // Every rank's last report came before its acknowledgement.
   if (job_dir_) job_dir_->finish(failed ? "failed" : "finished", reason, memory);
   channel_->stop();
-  data_plane_.reset();
   if (spill_) spill_->stop();
   write_timeline();
-  transport::finish_mpi(world_, /*process_ends=*/false);
+  close_transports(failed ? 1 : 0, /*process_ends=*/false);
+}
+
+void Runtime::close_transports(int exit_code, bool process_ends) {
+  TeardownGuard guard(world_.rank, std::chrono::seconds(config_.shutdown_timeout_s), exit_code,
+                      [this](int code) {
+                        if (!config_.job_dir.empty())
+                          write_rank_exit(config_.job_dir, world_.rank, world_.size, code);
+                      });
+  if (data_plane_) {
+    guard.step("closing the UCX data plane");
+    data_plane_.reset();
+  }
+  guard.step("MPI_Finalize");
+  transport::finish_mpi(world_, process_ends);
 }
 
 void Runtime::send_timeline() {

@@ -195,6 +195,8 @@ class Runtime {
   void send(int dest, const std::function<void(transport::WireWriter&)>& fill);
   void send_timeline();
   void write_timeline();
+  /// The data plane, then MPI, each bounded by --manta-shutdown-timeout (see TeardownGuard).
+  void close_transports(int exit_code, bool process_ends);
   /// This rank's state for the job directory's status file.
   RankStatus rank_status() const;
   void start_job_directory();

@@ -111,6 +111,7 @@ struct RunOptions {
   bool no_job_dir = false;
   std::vector<std::string> launcher_args;
   bool dry_run = false;
+  int exit_grace_s = 10;
 };
 
 int run_command(const std::vector<std::string>& rest, const RunOptions& o,
@@ -171,7 +172,7 @@ int run_command(const std::vector<std::string>& rest, const RunOptions& o,
     return 0;
   }
   for (const auto& n : plan.notes) std::fprintf(stderr, "manta run: %s\n", n.c_str());
-  const int code = run_job(plan, req.job_dir);
+  const int code = run_job(plan, req.job_dir, std::chrono::seconds(o.exit_grace_s));
   if (!req.job_dir.empty()) {
     std::fprintf(stderr, "manta run: exit code %d; job directory %s (manta status %s)\n", code,
                  req.job_dir.c_str(), req.job_dir.c_str());
@@ -270,6 +271,11 @@ int main_command(int argc, char** argv) {
                   "pass an argument to the launcher (repeatable)")
       ->allow_extra_args(false);
   run->add_flag("--dry-run", ro.dry_run, "print the command instead of running it");
+  run->add_option("--exit-grace", ro.exit_grace_s,
+                  "seconds the launcher may outlive the last rank before it is stopped (a "
+                  "launcher stuck after the job ends, as srun can be); needs the job directory")
+      ->check(CLI::Range(1, 86400))
+      ->envname("MANTA_EXIT_GRACE");
   run->prefix_command();
   run->footer(
       "\nPROGRAM [ARGS...] may be followed by ': -n M PROGRAM2 [ARGS...]' for one MPI world of "

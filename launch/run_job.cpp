@@ -7,6 +7,8 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <manta/job.h>
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 
 namespace manta::launch {
@@ -45,6 +48,59 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   }
 }
 
+int exit_code_of(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/// Waits for the launcher. With a job directory it also watches the ranks' exit records: a
+/// launcher still running `grace` after every rank ended is stuck (srun can be, after
+/// heterogeneous steps), so it is stopped and the job's code is the ranks' own.
+int wait_for_launcher(pid_t child, const LaunchPlan& plan, const std::string& job_dir,
+                      std::chrono::seconds grace, std::string& stopped) {
+  using Clock = std::chrono::steady_clock;
+  int status = 0;
+  if (job_dir.empty()) {
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+    return exit_code_of(status);
+  }
+  std::optional<Clock::time_point> all_ended, term_sent;
+  auto next_look = Clock::now();
+  int ranks_code = 0;
+  for (;;) {
+    const pid_t r = ::waitpid(child, &status, WNOHANG);
+    if (r == child) break;
+    if (r < 0 && errno != EINTR) return 1;
+    const auto now = Clock::now();
+    if (now >= next_look) {
+      next_look = now + std::chrono::milliseconds(500);
+      if (!all_ended) {
+        const auto exits = manta::read_rank_exits(job_dir);
+        // srun may start the allocation's tasks without a count here: the ranks know it.
+        const int expected = plan.total_ranks > 0 ? plan.total_ranks
+                             : exits.empty()      ? 1
+                                                  : exits.front().world_size;
+        if (expected > 0 && static_cast<int>(exits.size()) >= expected) {
+          all_ended = now;
+          for (const auto& e : exits) {
+            if (e.code != 0 && ranks_code == 0) ranks_code = e.code;
+          }
+        }
+      } else if (!term_sent && now - *all_ended >= grace) {
+        stopped = fmt::format("every rank ended {} s ago but {} had not exited; it was stopped",
+                              grace.count(), plan.launcher);
+        std::fprintf(stderr, "manta run: %s (SIGTERM, then SIGKILL after 5 s)\n", stopped.c_str());
+        ::kill(child, SIGTERM);
+        term_sent = now;
+      } else if (term_sent && now - *term_sent >= std::chrono::seconds(5)) {
+        ::kill(child, SIGKILL);
+      }
+    }
+    ::usleep(50'000);  // a signal to pass on interrupts it
+  }
+  return stopped.empty() ? exit_code_of(status) : ranks_code;
+}
+
 }  // namespace
 
 std::string default_job_dir(const std::string& root, const std::string& program) {
@@ -55,7 +111,7 @@ std::string default_job_dir(const std::string& root, const std::string& program)
                      std::filesystem::path(program).filename().string(), tm, ::getpid());
 }
 
-int run_job(const LaunchPlan& plan, const std::string& job_dir) {
+int run_job(const LaunchPlan& plan, const std::string& job_dir, std::chrono::seconds exit_grace) {
   nlohmann::json record;
   if (!job_dir.empty()) {
     std::error_code ec;
@@ -70,6 +126,10 @@ int run_job(const LaunchPlan& plan, const std::string& job_dir) {
               {"ranks", plan.total_ranks}, {"cwd", std::filesystem::current_path().string()},
               {"started_ms", now_ms()}};
     write_json(job_dir + "/job.json", record);
+    // Exit records of an earlier job in this directory would read as this job's ranks ending.
+    for (const auto& e : manta::read_rank_exits(job_dir)) {
+      std::filesystem::remove(fmt::format("{}/rank-{}.exit", job_dir, e.rank), ec);
+    }
   }
   for (const auto& [name, value] : plan.env) ::setenv(name.c_str(), value.c_str(), 1);
   std::fflush(stdout);
@@ -95,13 +155,12 @@ int run_job(const LaunchPlan& plan, const std::string& job_dir) {
   sa.sa_flags = SA_RESTART;
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT}) sigaction(sig, &sa, nullptr);
 
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
+  std::string stopped;  // why the launcher was stopped, if it was
+  const int code = wait_for_launcher(child, plan, job_dir, exit_grace, stopped);
   g_child = 0;
-  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   if (!job_dir.empty()) {
     record["exit_code"] = code;
+    if (!stopped.empty()) record["launcher_stopped"] = stopped;
     record["ended_ms"] = now_ms();
     try {
       write_json(job_dir + "/job.json", record);

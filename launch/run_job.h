@@ -2,6 +2,7 @@
 // signals passed on to it (so a batch system's checkpoint signal reaches the ranks), its exit code.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -13,7 +14,10 @@ namespace manta::launch {
 std::string default_job_dir(const std::string& root, const std::string& program);
 
 /// Writes DIR/job.json (command, launcher, ranks, start time), runs the plan, records the exit
-/// code there and returns it (128 + N for a launcher killed by signal N).
-int run_job(const LaunchPlan& plan, const std::string& job_dir);
+/// code there and returns it (128 + N for a launcher killed by signal N). With a job directory,
+/// a launcher still running `exit_grace` after every rank wrote its exit record is stopped, and
+/// the code is the ranks' (the first non-zero one, else 0).
+int run_job(const LaunchPlan& plan, const std::string& job_dir,
+            std::chrono::seconds exit_grace = std::chrono::seconds(10));
 
 }  // namespace manta::launch

@@ -5,6 +5,7 @@
 //   DIR/summary.json/.txt  rank 0, when the job ends (with the memory summary when it ended well)
 //   DIR/rank-N.log         each rank's runtime log
 //   DIR/events/rank-N.jsonl  each rank's finished tasks, one JSON object a line
+//   DIR/rank-N.exit        each rank as its process ends: its exit code
 //   DIR/job.json           the `manta run` command that started the job, and its exit code
 #pragma once
 
@@ -53,6 +54,17 @@ struct JobStatus {
   // From summary.json: the memory summary at exit, as text.
   std::string memory_summary;
 };
+
+/// A rank whose process has ended, from DIR/rank-N.exit.
+struct RankExit {
+  int rank = 0;
+  int code = 0;
+  int world_size = 0;         // ranks in the job, as this rank saw it
+  std::int64_t ended_ms = 0;  // wall clock, ms since the epoch
+};
+
+/// The ranks whose processes have ended, by rank (none when DIR has no exit records).
+std::vector<RankExit> read_rank_exits(const std::string& dir);
 
 /// Reads DIR/summary.json when the job has ended, else DIR/status.json, plus DIR/job.json.
 /// Throws std::runtime_error naming the directory and what is missing.

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -385,4 +386,181 @@ TEST(LocalScheduler, WaitingTaskDoesNotKeepWorkersSpinning) {
   cv.notify_all();
   EXPECT_LT(used, 0.1) << "workers used " << used << " s of CPU in 0.3 s while nothing could run";
   sched.stop();
+}
+
+namespace {
+
+// A recursion like fib on a small pool, each parent waiting for its children the way
+// Runtime::get does: run the child inline if it is still queued, else lend the CPU, help while
+// the pool is full, and sleep until the child signals. Half the children arrive through another
+// thread, as tasks sent from a remote rank do. No wake-up may be lost: every run must finish.
+class NestedWaits {
+ public:
+  NestedWaits(int cpus, int max_threads)
+      : sched_(ResourceSet::cpus(cpus), cpus, max_threads, [this](const TaskPtr& t) { run(t); }) {
+    forwarder_ = std::thread([this] { forward(); });
+    sched_.start();
+  }
+  ~NestedWaits() {
+    {
+      std::lock_guard lock(m_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    forwarder_.join();
+    sched_.stop();
+  }
+
+  /// fib(n) computed by nested tasks; nullopt if some wait outlived the deadline.
+  std::optional<std::int64_t> fib(int n, std::chrono::steady_clock::duration limit) {
+    deadline_ = std::chrono::steady_clock::now() + limit;
+    auto root = submit(n, false);
+    std::unique_lock lock(m_);
+    if (!cv_.wait_until(lock, deadline_, [&] { return root->done; })) return std::nullopt;
+    if (stuck_) return std::nullopt;
+    return root->value;
+  }
+  [[nodiscard]] const LocalScheduler& scheduler() const { return sched_; }
+
+ private:
+  struct Waiter {
+    std::mutex m;
+    std::condition_variable cv;
+    bool signaled = false;
+    void notify() {
+      {
+        std::lock_guard lock(m);
+        signaled = true;
+      }
+      cv.notify_one();
+    }
+  };
+  struct Node {
+    int n = 0;
+    std::int64_t value = 0;
+    bool done = false;             // under NestedWaits::m_
+    std::vector<Waiter*> waiters;  // under NestedWaits::m_
+  };
+
+  std::shared_ptr<Node> submit(int n, bool via_forwarder) {
+    auto node = std::make_shared<Node>();
+    node->n = n;
+    auto task = make_task(next_seq_.fetch_add(1));
+    std::lock_guard lock(m_);
+    nodes_.emplace(task->id.seq, node);
+    if (via_forwarder) {
+      inbox_.push_back(task);
+      cv_.notify_all();
+    } else {
+      sched_.enqueue(task);
+    }
+    node_of_task_.emplace(node.get(), task->id);
+    return node;
+  }
+
+  void forward() {
+    std::unique_lock lock(m_);
+    for (;;) {
+      cv_.wait(lock, [&] { return quit_ || !inbox_.empty(); });
+      if (quit_) return;
+      auto batch = std::move(inbox_);
+      inbox_.clear();
+      lock.unlock();
+      for (auto& t : batch) sched_.enqueue(t);
+      lock.lock();
+    }
+  }
+
+  void wait_for(Node& node) {
+    TaskId id;
+    {
+      std::lock_guard lock(m_);
+      id = node_of_task_.at(&node);
+    }
+    Waiter w;
+    bool registered = false, lent = false;
+    for (;;) {
+      {
+        std::lock_guard lock(m_);
+        if (node.done) break;
+        if (!registered) {
+          node.waiters.push_back(&w);
+          registered = true;
+        }
+      }
+      if (sched_.run_inline(id)) continue;
+      if (!lent) {
+        sched_.worker_blocked(&w, [&w] { w.notify(); });
+        lent = true;
+      }
+      if (sched_.help(&w)) continue;
+      bool woke;
+      {
+        std::unique_lock lock(w.m);
+        woke = w.cv.wait_until(lock, deadline_, [&] { return w.signaled; });
+        w.signaled = false;
+      }
+      if (!woke) {
+        std::lock_guard lock(m_);
+        stuck_ = true;
+        break;
+      }
+    }
+    if (lent) sched_.worker_unblocked(&w);
+    std::lock_guard lock(m_);
+    std::erase(node.waiters, &w);
+  }
+
+  void run(const TaskPtr& t) {
+    std::shared_ptr<Node> node;
+    {
+      std::lock_guard lock(m_);
+      node = nodes_.at(t->id.seq);
+    }
+    std::int64_t value = node->n;
+    if (node->n >= 2) {
+      auto a = submit(node->n - 1, false);
+      auto b = submit(node->n - 2, true);
+      wait_for(*a);
+      wait_for(*b);
+      value = a->value + b->value;
+    }
+    std::vector<Waiter*> waiters;
+    {
+      std::lock_guard lock(m_);
+      node->value = value;
+      node->done = true;
+      waiters = node->waiters;
+      for (Waiter* w : waiters) w->notify();  // under m_: a waiter leaves only after taking it
+    }
+    cv_.notify_all();
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::map<std::uint64_t, std::shared_ptr<Node>> nodes_;
+  std::map<const Node*, TaskId> node_of_task_;
+  std::vector<TaskPtr> inbox_;
+  bool quit_ = false, stuck_ = false;
+  std::atomic<std::uint64_t> next_seq_{1};
+  std::chrono::steady_clock::time_point deadline_;
+  LocalScheduler sched_;
+  std::thread forwarder_;
+};
+
+}  // namespace
+
+TEST(LocalScheduler, NestedWaitsNeverLoseAWakeUp) {
+  // One CPU at a low thread cap forces helping; a higher cap mixes helping and new threads.
+  for (const int max_threads : {2, 4, 16}) {
+    for (int round = 0; round < 20; ++round) {
+      NestedWaits job(1, max_threads);
+      const auto value = job.fib(14, 20s);
+      ASSERT_TRUE(value.has_value())
+          << "fib(14) with 1 CPU and at most " << max_threads << " threads stopped making progress"
+          << " (round " << round << "): " << job.scheduler().queued() << " tasks queued, "
+          << job.scheduler().thread_count() << " threads";
+      EXPECT_EQ(*value, 377);
+    }
+  }
 }

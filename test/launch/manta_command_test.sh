@@ -151,6 +151,42 @@ dry_run_and_config)
   has "$help" "--launcher NAME +MANTA_LAUNCHER +default: auto" "--job-root DIR +MANTA_JOB_ROOT"
   has "$("$manta" version)" "^manta 0\.1\.0$" "MPI: Open MPI" "HDF5: 1\."
   ;;
+stuck_launcher)
+  # A launcher that outlives its ranks (as srun can after heterogeneous steps): once every rank
+  # wrote its exit record, manta run waits --exit-grace seconds, stops it and returns the ranks'
+  # code.
+  real=$(command -v mpirun) || die "no mpirun"
+  mkdir -p "$work/bin"
+  cat >"$work/bin/mpirun" <<FAKE
+#!/usr/bin/env bash
+case " \$* " in *" --version "*) exec "$real" "\$@" ;; esac
+"$real" "\$@"
+exec sleep 600
+FAKE
+  chmod +x "$work/bin/mpirun"
+  start=$(date +%s)
+  out=$(PATH=$work/bin:$PATH timeout 120 "$manta" run -n 2 --exit-grace 2 --job-dir "$work/job" \
+    "$ex/manta_fib" 10 2>&1)
+  rc=$?
+  [ "$rc" -eq 0 ] || die "manta run exited $rc, wanted the ranks' 0: $out"
+  [ $(($(date +%s) - start)) -lt 60 ] || die "the stuck launcher was not stopped in time"
+  has "$out" "fib\(10\) = 55 on 2 ranks" \
+    "manta run: every rank ended 2 s ago but mpirun had not exited; it was stopped"
+  for r in 0 1; do
+    has "$(cat "$work/job/rank-$r.exit")" "\"rank\":$r" '"code":0' '"world_size":2'
+  done
+  has "$(cat "$work/job/job.json")" '"exit_code": 0' '"launcher_stopped": "every rank ended'
+  # A failed driver: the code is the ranks' own, not the stopped launcher's.
+  out=$(PATH=$work/bin:$PATH timeout 120 "$manta" run -n 2 --exit-grace 1 --job-dir "$work/job2" \
+    "$build/test/mpi/mpi_driver_throws" 2>&1)
+  rc=$?
+  [ "$rc" -eq 1 ] || die "manta run exited $rc, wanted the driver's 1: $out"
+  has "$out" "driver gave up on purpose" "it was stopped"
+  # Without a stuck launcher nothing is stopped.
+  out=$(timeout 120 "$manta" run -n 2 --exit-grace 1 --job-dir "$work/job3" "$ex/manta_fib" 5 2>&1) ||
+    die "manta run failed: $out"
+  if grep -q "it was stopped" <<<"$out"; then die "a launcher that ended was stopped: $out"; fi
+  ;;
 *)
   die "unknown case $case_name"
   ;;

@@ -37,6 +37,9 @@ esac
 eval "$setup"
 
 export MANTA=$build/launch/manta MANTA_JOB_ROOT=$work/jobs
+# srun (Slurm 22.05) can stay after a heterogeneous step whose ranks all ended; manta run stops it
+# after this many seconds (reported below when it happens).
+export MANTA_EXIT_GRACE=3
 examples=$build/examples
 passed=0
 failed=0
@@ -59,6 +62,27 @@ expect() {
   pass "$name"
 }
 newest_job() { ls -td "$MANTA_JOB_ROOT"/*/ 2>/dev/null | head -n 1; }
+# What a job that does not end is doing: its processes, their threads' stacks (when gdb is
+# installed) and the end of each rank's log, so that a hang in CI can be told from its output.
+dump_hung_job() {
+  echo "processes:"
+  ps -eo pid,ppid,stat,etime,args --forest | grep -E "slurmstepd|srun|manta|mpirun" | grep -v grep
+  local pid
+  if command -v gdb >/dev/null; then
+    for pid in $(pgrep -f "^$examples/") $(pgrep -x srun); do
+      echo "--- threads of $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-100)"
+      timeout 30 gdb -p "$pid" -batch -ex "thread apply all bt 10" 2>/dev/null |
+        grep -E "^Thread|^#" | sed -E 's/^(#[0-9]+ +)(0x[0-9a-f]+ in )?/\1/; s/ \(.*//' | head -n 300
+    done
+  fi
+  local job f
+  job=$(newest_job)
+  if [ -n "$job" ]; then
+    for f in "$job"/rank-*.log; do
+      [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
+    done
+  fi
+}
 # submit SBATCH_ARGS...: sbatch --wait with a time limit, so a job that cannot start or hangs
 # fails the test instead of stalling it. Returns the job's exit code.
 submit() {
@@ -67,6 +91,7 @@ submit() {
   if [ "$code" -eq 124 ]; then
     echo "a job did not end within 180 s:"
     squeue -o '%i %j %T %R'
+    dump_hung_job
     scancel --user="$(id -un)"
   fi
   return "$code"
@@ -119,6 +144,10 @@ code=$?
 expect "rl_heterogeneous.sbatch" "$work/rl.out" "$code" zero \
   "learner on manta-n[12], 2 rollouts on manta-n[12]" \
   "rl: 4 iterations, learner on rank 0 \(GPU\), 2 rollout actors on 1 rollout rank\(s\), apart: yes, policy as expected"
+if grep -q "it was stopped" "$work/rl.out"; then
+  echo "NOTE: srun outlived the heterogeneous job's ranks; manta run stopped it:"
+  grep "it was stopped" "$work/rl.out"
+fi
 "$MANTA" status "$(newest_job)" | grep -Eq "finished +2 ranks" &&
   pass "rl_heterogeneous.sbatch: one Manta world of 2 ranks over both components" ||
   fail "rl_heterogeneous.sbatch world" "$(newest_job)/summary.txt"

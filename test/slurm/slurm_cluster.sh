@@ -30,8 +30,21 @@ stop_daemons() {
   done
 }
 
+# Processes of this cluster's jobs that outlived them (a stuck srun, say): their environment has
+# a job id and names this directory's slurm.conf (the caller's has no job id).
+stop_job_processes() {
+  local p env
+  for p in /proc/[0-9]*; do
+    env=$(tr '\0' '\n' <"$p/environ" 2>/dev/null) || continue
+    if grep -qx "SLURM_CONF=$dir/slurm.conf" <<<"$env" && grep -q "^SLURM_JOB_ID=" <<<"$env"; then
+      kill -9 "${p#/proc/}" 2>/dev/null || true
+    fi
+  done
+}
+
 if [ "$cmd" = stop ]; then
   stop_daemons
+  stop_job_processes
   exit 0
 fi
 [ "$cmd" = start ] || { echo "slurm_cluster.sh: unknown command '$cmd' (start or stop)" >&2; exit 2; }
