@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <thread>
 
 namespace manta::engine {
 namespace {
@@ -26,11 +27,14 @@ const char* state_name(ObjectStore::State s) {
 }  // namespace
 
 void ObjectStore::Waiter::notify() {
-  {
-    std::lock_guard lock(mutex);
-    signaled.store(true, std::memory_order_release);
-  }
+  // Notified under the mutex: once it is released this wake-up touches the waiter no more.
+  std::lock_guard lock(mutex);
+  signaled.store(true, std::memory_order_release);
   cv.notify_one();
+}
+
+ObjectStore::Waiter::~Waiter() {
+  while (in_flight.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 void ObjectStore::Freed::merge(Freed&& other) {
@@ -40,12 +44,25 @@ void ObjectStore::Freed::merge(Freed&& other) {
 }
 
 void ObjectStore::Wakeups::run() {
-  for (Waiter* w : waiters) w->notify();
-  for (auto& cb : callbacks) cb();
+  auto ws = std::move(waiters);
+  waiters.clear();
+  auto cbs = std::move(callbacks);
+  callbacks.clear();
+  for (Waiter* w : ws) {
+    w->notify();
+    w->in_flight.fetch_sub(1, std::memory_order_release);  // the last touch of *w
+  }
+  for (auto& cb : cbs) cb();
 }
 
 void ObjectStore::collect(Entry& e, Wakeups& w, bool finished) {
-  w.waiters.insert(w.waiters.end(), e.waiters.begin(), e.waiters.end());
+  for (Waiter* waiter : e.waiters) {
+    // Under the store's lock: the waiter is registered, so still alive; counted before the
+    // lock is dropped so that its destructor waits for this wake-up.
+    if (std::find(w.waiters.begin(), w.waiters.end(), waiter) != w.waiters.end()) continue;
+    waiter->in_flight.fetch_add(1, std::memory_order_relaxed);
+    w.waiters.push_back(waiter);
+  }
   if (finished) {
     w.callbacks = std::move(e.on_finished);
     e.on_finished.clear();
@@ -697,7 +714,9 @@ bool ObjectStore::when_finished(const ObjectId& id, std::function<void()> cb) {
 void ObjectStore::add_waiter(const ObjectId& id, Waiter* w) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
-  if (it != entries_.end()) it->second.waiters.push_back(w);
+  if (it == entries_.end()) return;
+  auto& ws = it->second.waiters;
+  if (std::find(ws.begin(), ws.end(), w) == ws.end()) ws.push_back(w);  // wait({a, a}) adds a once
 }
 
 void ObjectStore::remove_waiter(const ObjectId& id, Waiter* w) {

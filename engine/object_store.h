@@ -49,10 +49,18 @@ class ObjectStore {
   using SpillHandle = std::shared_ptr<const SpillSlot>;
 
   /// A thread blocked in get or wait; signalled on any change of an object it watches.
+  /// Wake-ups are delivered after the store's lock is dropped, so a waiter may return (another
+  /// object became ready, or its deadline passed) while a wake-up for it is still on its way:
+  /// `in_flight` counts those, and the destructor lets them finish before the memory goes.
   struct Waiter {
+    Waiter() = default;
+    Waiter(const Waiter&) = delete;
+    Waiter& operator=(const Waiter&) = delete;
+    ~Waiter();
     std::mutex mutex;
     std::condition_variable cv;
     std::atomic<bool> signaled{false};
+    std::atomic<int> in_flight{0};
     void notify();
   };
 
@@ -287,7 +295,14 @@ class ObjectStore {
     std::vector<std::function<void()>> on_restored;
   };
 
+  /// Wake-ups gathered under the store's lock and delivered after it is dropped. Each waiter
+  /// appears once however many of its objects changed; delivery is also done on destruction,
+  /// so an early return never strands a waiter's in-flight count.
   struct Wakeups {
+    Wakeups() = default;
+    Wakeups(const Wakeups&) = delete;
+    Wakeups& operator=(const Wakeups&) = delete;
+    ~Wakeups() { run(); }
     std::vector<Waiter*> waiters;
     std::vector<std::function<void()>> callbacks;
     void run();

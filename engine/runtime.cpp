@@ -476,6 +476,17 @@ TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
     throw RuntimeStoppedError(
         make_error(ErrorKind::shutdown, nullptr, "task submitted after shutdown"));
   }
+  for (std::size_t i = 0; i < s.args.size(); ++i) {
+    if (s.args[i].kind == detail::ArgSlot::Kind::ref && !s.args[i].ref) {
+      ErrorInfo e = make_error(
+          ErrorKind::object_lost, nullptr,
+          "argument " + std::to_string(i + 1) + " of " + s.function->name +
+              " is an empty ObjectRef (default-constructed or moved from): pass a ref that "
+              "remote() or put() returned");
+      e.task_name = s.function->name;
+      throw ObjectLostError(std::move(e));
+    }
+  }
   auto t = std::make_shared<TaskSpec>();
   t->id = {world_.rank, next_seq_.fetch_add(1, std::memory_order_relaxed)};
   t->function = s.function->index;
@@ -1274,6 +1285,14 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
 
 std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t num_ready,
                                 detail::Timeout timeout) {
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (!ids[i].valid()) {
+      throw ObjectLostError(make_error(
+          ErrorKind::object_lost, nullptr,
+          "wait: ref " + std::to_string(i + 1) + " of " + std::to_string(ids.size()) +
+              " is an empty ObjectRef (default-constructed or moved from); it can never be ready"));
+    }
+  }
   const auto deadline = deadline_of(timeout);
   num_ready = std::min(num_ready, ids.size());
   LocalScheduler* sched =
