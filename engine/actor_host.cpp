@@ -6,6 +6,7 @@
 
 #include <manta/actor.h>
 
+#include "engine/crash_report.h"
 #include "engine/function_table.h"
 #include "engine/log.h"
 
@@ -166,6 +167,8 @@ bool ActorHost::construct(Actor& a, std::unique_lock<std::mutex>& lock) {
   std::vector<detail::ArgView> views;
   views_of(*a.creation, views);
   try {
+    const RunningCallScope running(RunningCallScope::Kind::actor_creation, f->name,
+                                   a.creation->name, a.creation->id, a.creation->actor);
     detail::CallResult r;
     f->invoke(f->key, nullptr, views.data(), views.size(), r);
     std::memcpy(&instance, r.bytes.data(), sizeof instance);
@@ -294,6 +297,8 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
       views_of(*call, views);
       t_restarts_done = restarts;
       const auto start = std::chrono::system_clock::now();
+      const RunningCallScope running(RunningCallScope::Kind::actor_call, f->name, call->name,
+                                     call->id, call->actor);
       try {
         f->invoke(f->key, instance, views.data(), views.size(), result);
       } catch (const ActorExit&) {

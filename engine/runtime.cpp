@@ -12,6 +12,7 @@
 
 #include <manta/runtime.h>
 
+#include "engine/crash_report.h"
 #include "engine/function_table.h"
 #include "engine/job_files.h"
 #include "engine/log.h"
@@ -170,6 +171,8 @@ void Runtime::start() {
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
              total.to_string());
+  // After MPI and UCX, which install handlers of their own for these signals.
+  install_crash_handler({world_.rank, world_.size, world_.hostname, config_.job_dir});
   start_job_directory();
 }
 
@@ -891,6 +894,8 @@ void Runtime::run_task(const TaskPtr& t) {
                   a.buffer ? &a.buffer : nullptr};
     }
     const std::int64_t start_us = timeline_ ? Timeline::now_us() : 0;
+    const RunningCallScope running(RunningCallScope::Kind::task, f->name, t->name, t->id,
+                                   t->actor);
     try {
       f->invoke(f->key, nullptr, views, t->args.size(), result);
     } catch (const Error& e) {
