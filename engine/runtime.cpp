@@ -168,11 +168,11 @@ void Runtime::start() {
   }
   hooks.idle_spin = std::chrono::microseconds(config_.wait_spin_us);
   actors_ = std::make_unique<ActorHost>(std::move(hooks));
+  // After MPI and UCX, which install handlers of their own for these signals; before any task.
+  install_crash_handler({world_.rank, world_.size, world_.hostname, config_.job_dir});
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
              total.to_string());
-  // After MPI and UCX, which install handlers of their own for these signals.
-  install_crash_handler({world_.rank, world_.size, world_.hostname, config_.job_dir});
   start_job_directory();
 }
 

@@ -8,12 +8,14 @@
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <vector>
 
 #include "engine/log.h"
 #include "spill/io_thread.h"
 #include "spill/spill_directory.h"
 #include "spill/spill_file.h"
+#include "spill/stale_spill.h"
 
 namespace manta::engine {
 
@@ -91,6 +93,14 @@ SpillManager::SpillManager(SpillSettings settings, ObjectStore& store)
         "the spill directory {} has {} bytes free, less than {} needed; free space there or "
         "pass --manta-spill-dir (or MANTA_SPILL_DIR) a directory with room",
         path, free_bytes, core_->settings.min_free));
+  }
+  // What jobs here that ended without cleaning up (a rank killed) left behind goes now.
+  const std::string root = std::filesystem::path(core_->directory.path()).parent_path().string();
+  for (const auto& stale : spill::find_stale_spill_directories(root, /*remove=*/true)) {
+    if (stale.removed) {
+      log().info("removed {} ({} bytes), left by a job that ended: {}", stale.path, stale.bytes,
+                 stale.why);
+    }
   }
 }
 

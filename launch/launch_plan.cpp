@@ -146,6 +146,7 @@ LaunchPlan plan_launch(const LaunchRequest& request, const Environment& env) {
       if (request.segments.size() > 1) a.push_back("--het-group=" + std::to_string(i));
       if (ranks[i] > 0) a.push_back("--ntasks=" + std::to_string(ranks[i]));
       a.push_back(programs[i]);
+      plan.argument_ranges.emplace_back(a.size(), request.segments[i].command.size() - 1);
       a.insert(a.end(), request.segments[i].command.begin() + 1, request.segments[i].command.end());
     }
     // srun exports the whole environment to the ranks by default.
@@ -179,6 +180,7 @@ LaunchPlan plan_launch(const LaunchRequest& request, const Environment& env) {
     a.push_back("-n");
     a.push_back(std::to_string(ranks[i]));
     a.push_back(programs[i]);
+    plan.argument_ranges.emplace_back(a.size(), request.segments[i].command.size() - 1);
     a.insert(a.end(), request.segments[i].command.begin() + 1, request.segments[i].command.end());
   }
   if (!slurm && !request.oversubscribe && plan.total_ranks > env.cores && openmpi) {
@@ -187,6 +189,19 @@ LaunchPlan plan_launch(const LaunchRequest& request, const Environment& env) {
                          " cores: add --oversubscribe if mpirun refuses for want of slots");
   }
   return plan;
+}
+
+std::vector<std::string> argv_without_arguments(const LaunchPlan& plan) {
+  std::vector<std::string> out;
+  std::size_t next = 0;
+  for (const auto& [first, count] : plan.argument_ranges) {
+    out.insert(out.end(), plan.argv.begin() + static_cast<std::ptrdiff_t>(next),
+               plan.argv.begin() + static_cast<std::ptrdiff_t>(first));
+    if (count > 0) out.push_back(count == 1 ? "[1 argument]" : "[" + std::to_string(count) + " arguments]");
+    next = first + count;
+  }
+  out.insert(out.end(), plan.argv.begin() + static_cast<std::ptrdiff_t>(next), plan.argv.end());
+  return out;
 }
 
 namespace {

@@ -1,6 +1,7 @@
 // A job whose rank 1 dies in the middle of a task, for the crash-report tests. The first argument
 // says how: `segv` (reads through a null pointer), `overflow` (unbounded recursion), `abort`
 // (an actor call calls abort()) or `kill` (the task sends itself SIGKILL, which no handler sees).
+#include <manta/job.h>
 #include <manta/manta.h>
 
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 namespace {
 volatile int* volatile g_null = nullptr;  // volatile: the compiler must not drop the read
@@ -43,6 +45,22 @@ int main(int argc, char** argv) {
   manta::init(argc, argv);
   const std::string mode = argc > 1 ? argv[1] : "segv";
   const int on = manta::world_size() - 1;
+  // Under manta run, wait until every rank's first report is in the status file, so that the
+  // job directory knows the host and pid of the rank that will die.
+  if (const char* dir = std::getenv("MANTA_JOB_DIR")) {
+    for (int i = 0; i < 600; ++i) {
+      bool all = false;
+      try {
+        const auto s = manta::read_job_status(dir);
+        all = static_cast<int>(s.ranks.size()) == manta::world_size();
+        for (const auto& r : s.ranks) all = all && r.reported_ms != 0;
+      } catch (const std::exception&) {
+        // not written yet
+      }
+      if (all) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
   std::printf("driver: rank %d will die (%s)\n", on, mode.c_str());
   std::fflush(stdout);
   int v = 0;
