@@ -83,19 +83,8 @@ dump_hung_job() {
     done
   fi
 }
-# submit SBATCH_ARGS...: sbatch --wait with a time limit, so a job that cannot start or hangs
-# fails the test instead of stalling it. Returns the job's exit code.
-submit() {
-  timeout 180 sbatch --wait --quiet "$@"
-  local code=$?
-  if [ "$code" -eq 124 ]; then
-    echo "a job did not end within 180 s:"
-    squeue -o '%i %j %T %R'
-    dump_hung_job
-    scancel --user="$(id -un)"
-  fi
-  return "$code"
-}
+# submit SBATCH_ARGS...: runs a job and returns its exit code; a held job fails at once.
+source "$src/test/slurm/submit.sh"
 
 # (a) The CPU template on one node, two ranks: srun starts them through PMIx.
 submit --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --output="$work/cpu-1node.out" \
