@@ -266,6 +266,44 @@ killed_rank)
     "^removed $work/job2/status.json.tmp.999999.*its job ended" "removed 2 item"
   [ ! -e "$left" ] && [ -d "$work/spill/manta-running" ] || die "manta clean removed the wrong things"
   ;;
+private_local_job)
+  # The job directory is private and job.json keeps no arguments; the ranks of a one-node job
+  # listen on no TCP port outside loopback.
+  "$manta" run -n 2 --oversubscribe --job-dir "$work/job" "$ex/manta_checkpoint_loop" \
+    "$work/secret-state" 200 50 --manta-status-interval=0.2 >"$work/out" 2>&1 &
+  pid=$!
+  trap 'kill -TERM $pid 2>/dev/null' EXIT  # a failed check does not leave the job running
+  pids=""
+  for _ in $(seq 300); do
+    pids=$(grep -o '"pid": [1-9][0-9]*' "$work/job/status.json" 2>/dev/null | awk '{print $2}')
+    [ "$(wc -w <<<"$pids")" -eq 2 ] && break
+    sleep 0.1
+  done
+  [ "$(wc -w <<<"$pids")" -eq 2 ] || die "the ranks never reported their pids: $(cat "$work/out")"
+  if command -v ss >/dev/null; then
+    listening=$(ss -Hltnp)
+    for p in $pids; do
+      open=$(grep "pid=$p," <<<"$listening" | awk '{print $4}' | grep -Ev '^(127\.[0-9.]+|\[::1\]):[0-9]+$')
+      [ -z "$open" ] || die "rank pid $p of a one-node job listens on $open:
+$(grep "pid=$p," <<<"$listening")"
+    done
+  else
+    echo "note: ss is not installed; the listening sockets were not checked"
+  fi
+  kill -USR1 "$pid"
+  wait "$pid" || die "the job failed: $(cat "$work/out")"
+  [ "$(stat -c %a "$work/job")" = 700 ] || die "the job directory is $(stat -c %a "$work/job"), not 700"
+  [ "$(stat -c %a "$work/job/events")" = 700 ] || die "events/ is not 700"
+  for f in "$work"/job/*.json "$work"/job/*.log "$work"/job/*.txt "$work"/job/rank-*.exit "$work"/job/events/*; do
+    [ "$(stat -c %a "$f")" = 600 ] || die "$f is $(stat -c %a "$f"), not 600"
+  done
+  record=$(cat "$work/job/job.json")
+  has "$record" '"arguments": 4' '"arguments_recorded": false' 'manta_checkpoint_loop .\[4 arguments\]'
+  if grep -q "secret-state" <<<"$record"; then die "job.json keeps the arguments: $record"; fi
+  "$manta" run -n 1 --record-args --job-dir "$work/job2" "$ex/manta_fib" 5 >/dev/null 2>&1 ||
+    die "manta run --record-args failed"
+  has "$(cat "$work/job2/job.json")" '"arguments_recorded": true' 'manta_fib 5"'
+  ;;
 *)
   die "unknown case $case_name"
   ;;
