@@ -49,7 +49,12 @@ struct CrashHandlerAccess {
 
 RunningCallScope::RunningCallScope(Kind kind, const std::string& function, const std::string& name,
                                    TaskId task, ActorId actor) noexcept
-    : kind_(kind), function_(&function), name_(&name), task_(task), actor_(actor), outer_(t_current) {
+    : kind_(kind),
+      function_(&function),
+      name_(&name),
+      task_(task),
+      actor_(actor),
+      outer_(t_current) {
   ensure_alternate_signal_stack();
   std::atomic_signal_fence(std::memory_order_seq_cst);  // complete before it is visible
   t_current = this;
@@ -68,12 +73,12 @@ constexpr int kSymboliseSeconds = 10;
 constexpr int kMaxFrames = 64;
 
 // Formatted at install; read by the handler.
-char g_who[512];            // "rank 1 of 4 on host h (pid 123)"
-char g_host_json[300];      // the host, escaped for JSON
-char g_log_path[4096];      // the rank's log file, or ""
-char g_exit_path[4096];     // DIR/rank-N.exit, or ""
-char g_exit_tmp[4096];      // its temporary name
-char g_addr2line[4096];     // addr2line's path, or "" (then names come from dladdr)
+char g_who[512];         // "rank 1 of 4 on host h (pid 123)"
+char g_host_json[300];   // the host, escaped for JSON
+char g_log_path[4096];   // the rank's log file, or ""
+char g_exit_path[4096];  // DIR/rank-N.exit, or ""
+char g_exit_tmp[4096];   // its temporary name
+char g_addr2line[4096];  // addr2line's path, or "" (then names come from dladdr)
 int g_rank = 0;
 int g_world_size = 1;
 std::atomic<pid_t> g_reporter{0};
@@ -153,23 +158,35 @@ void copy(char* dst, std::size_t cap, const std::string& src) {
 
 const char* signal_text(int sig) {
   switch (sig) {
-    case SIGSEGV: return "SIGSEGV (segmentation fault)";
-    case SIGBUS: return "SIGBUS (bus error)";
-    case SIGFPE: return "SIGFPE (arithmetic error)";
-    case SIGILL: return "SIGILL (illegal instruction)";
-    case SIGABRT: return "SIGABRT";
-    default: return "a fatal signal";
+    case SIGSEGV:
+      return "SIGSEGV (segmentation fault)";
+    case SIGBUS:
+      return "SIGBUS (bus error)";
+    case SIGFPE:
+      return "SIGFPE (arithmetic error)";
+    case SIGILL:
+      return "SIGILL (illegal instruction)";
+    case SIGABRT:
+      return "SIGABRT";
+    default:
+      return "a fatal signal";
   }
 }
 
 const char* signal_abbrev(int sig) {
   switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGABRT: return "SIGABRT";
-    default: return "SIG?";
+    case SIGSEGV:
+      return "SIGSEGV";
+    case SIGBUS:
+      return "SIGBUS";
+    case SIGFPE:
+      return "SIGFPE";
+    case SIGILL:
+      return "SIGILL";
+    case SIGABRT:
+      return "SIGABRT";
+    default:
+      return "SIG?";
   }
 }
 
@@ -180,9 +197,15 @@ void describe_call(Text& t, const RunningCallScope& s) {
   const TaskId id = CrashHandlerAccess::task(s);
   const ActorId actor = CrashHandlerAccess::actor(s);
   switch (CrashHandlerAccess::kind(s)) {
-    case Kind::task: t.add("task "); break;
-    case Kind::actor_call: t.add("actor call "); break;
-    case Kind::actor_creation: t.add("actor creation "); break;
+    case Kind::task:
+      t.add("task ");
+      break;
+    case Kind::actor_call:
+      t.add("actor call ");
+      break;
+    case Kind::actor_creation:
+      t.add("actor creation ");
+      break;
   }
   if (!name.empty() && name != function) {
     t.add(name.c_str());
@@ -518,8 +541,7 @@ extern "C" void on_fatal_signal(int sig, siginfo_t* info, void* context) {
     t.add(")\n");
   }
   t.add("manta: backtrace of the crashing thread (most recent call first):\n");
-  const int log_fd =
-      g_log_path[0] ? ::open(g_log_path, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+  const int log_fd = g_log_path[0] ? ::open(g_log_path, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
   if (log_fd >= 0) {
     static const char kMark[] = "\n";
     write_all(log_fd, kMark, sizeof kMark - 1);
@@ -601,8 +623,8 @@ void ensure_alternate_signal_stack() noexcept {
   }
   stack_t current{};
   if (::sigaltstack(nullptr, &current) == 0 && !(current.ss_flags & SS_DISABLE)) return;  // has one
-  void* m = ::mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+  void* m =
+      ::mmap(nullptr, kAltStackSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return;
   stack_t ss{};
   ss.ss_sp = m;
@@ -627,11 +649,9 @@ void install_crash_handler(const CrashReportSettings& s) {
   }
   if (!s.job_dir.empty()) {
     copy(g_log_path, sizeof g_log_path, s.job_dir + "/rank-" + std::to_string(s.rank) + ".log");
-    copy(g_exit_path, sizeof g_exit_path,
-         s.job_dir + "/rank-" + std::to_string(s.rank) + ".exit");
+    copy(g_exit_path, sizeof g_exit_path, s.job_dir + "/rank-" + std::to_string(s.rank) + ".exit");
     copy(g_exit_tmp, sizeof g_exit_tmp,
-         s.job_dir + "/rank-" + std::to_string(s.rank) + ".exit.tmp." +
-             std::to_string(::getpid()));
+         s.job_dir + "/rank-" + std::to_string(s.rank) + ".exit.tmp." + std::to_string(::getpid()));
   } else {
     g_log_path[0] = g_exit_path[0] = g_exit_tmp[0] = '\0';
   }

@@ -4,8 +4,8 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -271,9 +271,9 @@ JobStatus read_job_status(const std::string& dir) {
     if (j.contains("ranks_died") && j["ranks_died"].is_array()) {
       for (const auto& d : j["ranks_died"]) {
         if (!d.is_object()) continue;
-        s.deaths.push_back({d.value("rank", -1), d.value("host", std::string()),
-                            d.value("pid", 0), d.value("signal", 0),
-                            d.value("how", std::string()), d.value("source", std::string())});
+        s.deaths.push_back({d.value("rank", -1), d.value("host", std::string()), d.value("pid", 0),
+                            d.value("signal", 0), d.value("how", std::string()),
+                            d.value("source", std::string())});
       }
     }
   }

@@ -2,8 +2,8 @@
 
 #include <fcntl.h>
 #include <spdlog/sinks/basic_file_sink.h>
-#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <unistd.h>
 
 #include <algorithm>
 

@@ -894,8 +894,7 @@ void Runtime::run_task(const TaskPtr& t) {
                   a.buffer ? &a.buffer : nullptr};
     }
     const std::int64_t start_us = timeline_ ? Timeline::now_us() : 0;
-    const RunningCallScope running(RunningCallScope::Kind::task, f->name, t->name, t->id,
-                                   t->actor);
+    const RunningCallScope running(RunningCallScope::Kind::task, f->name, t->name, t->id, t->actor);
     try {
       f->invoke(f->key, nullptr, views, t->args.size(), result);
     } catch (const Error& e) {

@@ -218,8 +218,7 @@ int clean_command(std::vector<std::string> dirs, const std::string& job_root, bo
       const char* verb = c.removed ? "removed" : dry_run && c.bytes > 0 ? "would remove" : "kept";
       if (c.removed || (dry_run && c.bytes > 0) || c.why.find("spill files") == 0) {
         std::printf("%s %s%s: %s\n", verb, c.path.c_str(),
-                    c.bytes > 0 ? fmt::format(" ({} bytes)", c.bytes).c_str() : "",
-                    c.why.c_str());
+                    c.bytes > 0 ? fmt::format(" ({} bytes)", c.bytes).c_str() : "", c.why.c_str());
       }
       if (c.removed) {
         ++removed;

@@ -197,7 +197,8 @@ std::vector<std::string> argv_without_arguments(const LaunchPlan& plan) {
   for (const auto& [first, count] : plan.argument_ranges) {
     out.insert(out.end(), plan.argv.begin() + static_cast<std::ptrdiff_t>(next),
                plan.argv.begin() + static_cast<std::ptrdiff_t>(first));
-    if (count > 0) out.push_back(count == 1 ? "[1 argument]" : "[" + std::to_string(count) + " arguments]");
+    if (count > 0)
+      out.push_back(count == 1 ? "[1 argument]" : "[" + std::to_string(count) + " arguments]");
     next = first + count;
   }
   out.insert(out.end(), plan.argv.begin() + static_cast<std::ptrdiff_t>(next), plan.argv.end());

@@ -46,7 +46,8 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   const std::string tmp = path + ".tmp";
   const std::string text = j.dump(2) + "\n";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+  if (fd < 0)
+    throw std::runtime_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   const int err = errno;
   ::close(fd);
@@ -167,8 +168,8 @@ std::vector<RankDeath> ranks_died(const std::string& job_dir, const LauncherOutp
       }
     }
     if (d.rank < 0) continue;
-    const bool known = std::any_of(out.begin(), out.end(),
-                                   [&](const RankDeath& x) { return x.rank == d.rank; });
+    const bool known =
+        std::any_of(out.begin(), out.end(), [&](const RankDeath& x) { return x.rank == d.rank; });
     if (!known) out.push_back(std::move(d));
   }
   return out;  // in the order they were told: the first is most likely the cause
@@ -263,9 +264,9 @@ int run_job(const LaunchPlan& plan, const std::string& job_dir, std::chrono::sec
     try {
       manta::make_job_directory(job_dir);
     } catch (const std::exception& e) {
-      throw LaunchError(fmt::format(
-          "cannot create the job directory {} ({}); pick another with --job-dir", job_dir,
-          e.what()));
+      throw LaunchError(
+          fmt::format("cannot create the job directory {} ({}); pick another with --job-dir",
+                      job_dir, e.what()));
     }
     const std::vector<std::string> recorded =
         record_arguments ? plan.argv : argv_without_arguments(plan);

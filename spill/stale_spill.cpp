@@ -72,9 +72,10 @@ std::vector<StaleSpill> find_stale_spill_directories(const std::string& root, bo
     } else if (!alive.empty()) {
       s.why = fmt::format("its job is running (pid {} on this host)", join_pids(alive));
     } else if (!elsewhere.empty()) {
-      s.why = fmt::format("its job ran on host {} (pid {}), which cannot be checked from here; "
-                          "run manta clean there",
-                          elsewhere.front().host, join_pids(elsewhere));
+      s.why = fmt::format(
+          "its job ran on host {} (pid {}), which cannot be checked from here; "
+          "run manta clean there",
+          elsewhere.front().host, join_pids(elsewhere));
     } else {
       s.bytes = bytes_under(entry.path());
       s.why = fmt::format("its job's processes ({} on host {}) have ended", join_pids(owners),

@@ -15,7 +15,7 @@ namespace manta::transport {
 
 namespace {
 
-bool env_is(const char* name, const char* (&value)) {
+bool env_is(const char* name, const char*(&value)) {
   value = std::getenv(name);
   return value && *value;
 }

@@ -52,6 +52,21 @@ TEST(LaunchPlan, WorkstationUsesMpirunWithTheRanksAndProgram) {
   EXPECT_NE(plan.notes[0].find("--oversubscribe"), std::string::npos);
 }
 
+TEST(LaunchPlan, RecordedCommandKeepsTheNumberOfArgumentsNotThemselves) {
+  LaunchRequest req;
+  req.segments.push_back({1, {"./learner", "--token=s3cret"}});
+  req.segments.push_back({3, {"./app"}});
+  req.segments.push_back({2, {"./app", "a", "b"}});
+  const auto mpirun = plan_launch(req, machine({"mpirun"}));
+  EXPECT_EQ(joined(manta::launch::argv_without_arguments(mpirun)),
+            "/usr/bin/mpirun -n 1 ./learner [1 argument] : -n 3 ./app : -n 2 ./app [2 arguments]");
+  Environment slurm = machine({"srun"}, {{"SLURM_JOB_ID", "7"}});
+  slurm.srun_pmix = true;
+  const auto srun = plan_launch(request(-1, {"./app", "--password", "x"}), slurm);
+  EXPECT_EQ(joined(manta::launch::argv_without_arguments(srun)),
+            "/usr/bin/srun --mpi=pmix ./app [2 arguments]");
+}
+
 TEST(LaunchPlan, OversubscribeAndRootAddOpenMpiFlags) {
   auto env = machine({"mpirun"});
   env.is_root = true;
