@@ -135,7 +135,9 @@ LaunchPlan plan_launch(const LaunchRequest& request, const Environment& env) {
   if (!request.job_dir.empty()) plan.env.emplace_back("MANTA_JOB_DIR", request.job_dir);
   auto& a = plan.argv;
   if (plan.launcher == "srun") {
-    a = {*srun, "--mpi=pmix"};
+    // A rank that dies ends the step, as mpirun ends its job: without it the other ranks would
+    // wait for the dead one forever. A --launcher-arg can say otherwise (the last one counts).
+    a = {*srun, "--mpi=pmix", "--kill-on-bad-exit=1"};
     for (const auto& x : request.launcher_args) a.push_back(x);
     if (request.segments.size() == 1 && het && het_size > 1) {
       // One program over every component: one MPI world across the heterogeneous job.

@@ -199,18 +199,39 @@ int wait_for_launcher(pid_t child, int err_fd, LauncherOutput& output, const Lau
                       std::string& stopped) {
   using Clock = std::chrono::steady_clock;
   int status = 0;
-  std::optional<Clock::time_point> all_ended, term_sent;
+  std::optional<Clock::time_point> all_ended, term_sent, death_seen;
   auto next_look = Clock::now();
   int ranks_code = 0;
+  int death_code = 0;  // 128 + the signal of the first rank that died
   for (;;) {
     const pid_t r = ::waitpid(child, &status, WNOHANG);
     if (r == child) break;
     if (r < 0 && errno != EINTR) return 1;
     const auto now = Clock::now();
+    // A rank that died ends the job under mpirun (and srun --kill-on-bad-exit); a launcher that
+    // lets the others wait for it `grace` later is stopped, or the job would hang.
+    if (!death_seen && !output.deaths().empty()) {
+      death_seen = now;
+      death_code = 128 + output.deaths().front().signal;
+    }
+    if (death_seen && !all_ended && !term_sent && now - *death_seen >= grace) {
+      stopped = fmt::format("a rank died and {} had not ended the job {} s later; it was stopped",
+                            plan.launcher, grace.count());
+      std::fprintf(stderr, "manta run: %s (SIGTERM, then SIGKILL after 5 s)\n", stopped.c_str());
+      ::kill(child, SIGTERM);
+      term_sent = now;
+      ranks_code = death_code;
+    }
     if (!job_dir.empty() && now >= next_look) {
       next_look = now + std::chrono::milliseconds(500);
       if (!all_ended) {
         const auto exits = manta::read_rank_exits(job_dir);
+        for (const auto& e : exits) {
+          if (e.signal != 0 && !death_seen) {
+            death_seen = now;  // its crash report
+            death_code = 128 + e.signal;
+          }
+        }
         // srun may start the allocation's tasks without a count here: the ranks know it.
         const int expected = plan.total_ranks > 0 ? plan.total_ranks
                              : exits.empty()      ? 1
@@ -227,10 +248,9 @@ int wait_for_launcher(pid_t child, int err_fd, LauncherOutput& output, const Lau
         std::fprintf(stderr, "manta run: %s (SIGTERM, then SIGKILL after 5 s)\n", stopped.c_str());
         ::kill(child, SIGTERM);
         term_sent = now;
-      } else if (term_sent && now - *term_sent >= std::chrono::seconds(5)) {
-        ::kill(child, SIGKILL);
       }
     }
+    if (term_sent && now - *term_sent >= std::chrono::seconds(5)) ::kill(child, SIGKILL);
     // Wakes for the launcher's output; a signal to pass on interrupts it.
     pollfd p{err_fd, POLLIN, 0};
     if (err_fd >= 0 && ::poll(&p, 1, 50) > 0) {
@@ -314,6 +334,12 @@ int run_job(const LaunchPlan& plan, const std::string& job_dir, std::chrono::sec
     std::fprintf(stderr, "manta: cannot run %s: %s\n", args[0], std::strerror(errno));
     std::_Exit(127);
   }
+  // Passing the launcher's output on must not end this process when our own stderr is gone (a
+  // closed terminal): the write fails instead. Blocked here only, after the launcher started.
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  ::sigprocmask(SIG_BLOCK, &pipe_signal, nullptr);
   if (err_pipe[1] >= 0) {
     ::close(err_pipe[1]);
     ::fcntl(err_pipe[0], F_SETFL, ::fcntl(err_pipe[0], F_GETFL) | O_NONBLOCK);

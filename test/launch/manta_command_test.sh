@@ -265,6 +265,25 @@ killed_rank)
     "^kept $work/spill/manta-elsewhere: spill files: its job ran on host some-other-node" \
     "^removed $work/job2/status.json.tmp.999999.*its job ended" "removed 2 item"
   [ ! -e "$left" ] && [ -d "$work/spill/manta-running" ] || die "manta clean removed the wrong things"
+  # A launcher that says a rank died but lets the job run on (as srun without
+  # --kill-on-bad-exit does) is stopped --exit-grace seconds later, and the code is the death's.
+  real=$(command -v mpirun) || die "no mpirun"
+  mkdir -p "$work/bin"
+  cat >"$work/bin/mpirun" <<FAKE
+#!/usr/bin/env bash
+case " \$* " in *" --version "*) exec "$real" "\$@" ;; esac
+echo "mpirun noticed that process rank 1 with PID 0 on node \$(hostname) exited on signal 9 (Killed)." >&2
+exec sleep 600
+FAKE
+  chmod +x "$work/bin/mpirun"
+  start=$(date +%s)
+  out=$(PATH=$work/bin:$PATH timeout 120 "$manta" run -n 2 --exit-grace 1 --job-dir "$work/job3" \
+    "$ex/manta_fib" 5 2>&1)
+  rc=$?
+  [ "$rc" -eq 137 ] || die "manta run exited $rc, wanted 137 (128 + SIGKILL): $out"
+  [ $(($(date +%s) - start)) -lt 60 ] || die "the launcher was not stopped in time"
+  has "$out" "a rank died and mpirun had not ended the job 1 s later; it was stopped" \
+    "manta run: rank 1 on host [^ ]+ died: killed by SIGKILL \(reported by mpirun\)"
   ;;
 private_local_job)
   # The job directory is private and job.json keeps no arguments; the ranks of a one-node job

@@ -123,6 +123,20 @@ code=$?
 expect "cpu_job.sbatch with a missing program" "$work/cpu-missing.out" "$code" nonzero \
   "program '.*no-such-app' not found or not executable"
 
+# (a) A rank killed by SIGKILL cannot report itself: manta run names it from srun's words, and a
+# rank that segfaults names itself.
+for how in kill segv; do
+  submit --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 --output="$work/died-$how.out" \
+    --wrap "\"$MANTA\" run \"$build/test/launch/launch_crash_task\" $how"
+  code=$?
+  if [ "$how" = kill ]; then
+    pattern="manta run: rank 1 on host [^ ]+ \(pid [0-9]+\) died: killed by SIGKILL \(reported by srun\)"
+  else
+    pattern="manta run: rank 1 on host [^ ]+ \(pid [0-9]+\) died: signal SIGSEGV in task read_through_null"
+  fi
+  expect "a rank that dies ($how) under srun is named" "$work/died-$how.out" "$code" nonzero "$pattern"
+done
+
 # (b) The heterogeneous template, scaled to one node per component and no GPU hardware.
 sed -e 's/--gres=gpu:[0-9]*//' -e 's/--nodes=[0-9]*/--nodes=1/' \
   -e 's/--cpus-per-task=[0-9]*/--cpus-per-task=2/' \
