@@ -170,7 +170,12 @@ std::vector<RankDeath> ranks_died(const std::string& job_dir, const LauncherOutp
     if (d.rank < 0) continue;
     const bool known =
         std::any_of(out.begin(), out.end(), [&](const RankDeath& x) { return x.rank == d.rank; });
-    if (!known) out.push_back(std::move(d));
+    if (known) continue;
+    // The launcher ends the others when one dies: name the cause, not just the signal.
+    if (d.signal == SIGTERM && !out.empty()) {
+      d.how = fmt::format("stopped by {} (SIGTERM) after rank {} died", d.source, out.front().rank);
+    }
+    out.push_back(std::move(d));
   }
   return out;  // in the order they were told: the first is most likely the cause
 }
@@ -355,12 +360,13 @@ int run_job(const LaunchPlan& plan, const std::string& job_dir, std::chrono::sec
 
   std::string stopped;  // why the launcher was stopped, if it was
   LauncherOutput output(plan.launcher);
-  const int code =
-      wait_for_launcher(child, err_pipe[0], output, plan, job_dir, exit_grace, stopped);
+  int code = wait_for_launcher(child, err_pipe[0], output, plan, job_dir, exit_grace, stopped);
   g_child = 0;
   if (err_pipe[0] >= 0) ::close(err_pipe[0]);
   const std::vector<RankDeath> deaths = ranks_died(job_dir, output);
   for (const auto& d : deaths) std::fprintf(stderr, "manta run: %s\n", describe_death(d).c_str());
+  // The job's code is the first death's (srun returns the last task's, often the SIGTERM it sent).
+  if (!deaths.empty() && deaths.front().signal > 0) code = 128 + deaths.front().signal;
   if (!job_dir.empty()) {
     record["exit_code"] = code;
     if (!stopped.empty()) record["launcher_stopped"] = stopped;

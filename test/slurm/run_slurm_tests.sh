@@ -134,7 +134,9 @@ for how in kill segv; do
   else
     pattern="manta run: rank 1 on host [^ ]+ \(pid [0-9]+\) died: signal SIGSEGV in task read_through_null"
   fi
-  expect "a rank that dies ($how) under srun is named" "$work/died-$how.out" "$code" nonzero "$pattern"
+  expect "a rank that dies ($how) under srun is named" "$work/died-$how.out" "$code" nonzero "$pattern" \
+    "manta run: rank 0 on host [^ ]+ \(pid [0-9]+\) died: stopped by srun \(SIGTERM\) after rank 1 died" \
+    "manta run: exit code $([ "$how" = kill ] && echo 137 || echo 139);"
 done
 
 # (b) The heterogeneous template, scaled to one node per component and no GPU hardware.
