@@ -403,6 +403,7 @@ TimelineWritten write_job_timeline(const std::string& dir, const std::string& ou
   }
   TimelineWritten w;
   w.path = out.empty() ? (fs::path(dir) / "timeline.json").string() : out;
+  if (out.empty()) engine::create_private_file(w.path);  // as private as the rest of the job's
   engine::write_chrome_trace(w.path, events, hosts);
   w.events = events.size();
   w.ranks = ranks;
