@@ -45,6 +45,7 @@ class ObjectStore {
   struct SpillSlot {
     std::uint64_t offset = 0;
     std::uint64_t size = 0;
+    std::uint64_t check = 0;  // what the bytes must read back as (spill::Extent::check)
   };
   using SpillHandle = std::shared_ptr<const SpillSlot>;
 

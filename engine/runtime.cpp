@@ -1941,7 +1941,7 @@ void Runtime::serve_pull(int source, int tag, const ObjectId& id, bool may_read_
       bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
       send(source, [&](WireWriter& w) {
         w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
-        w.put<std::uint8_t>(2).str(spill_->file_path()).put(v.spill->offset);
+        w.put<std::uint8_t>(2).str(spill_->file_path()).put(v.spill->offset).put(v.spill->check);
       });
       return;
     }
@@ -1955,9 +1955,12 @@ void Runtime::serve_pull(int source, int tag, const ObjectId& id, bool may_read_
   if (!v.exists || v.state != ObjectStore::State::ready) {
     send(source, [&](WireWriter& w) {
       w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(0);
-      write_error(
-          w, make_error(ErrorKind::object_lost, nullptr,
-                        id.to_string() + " is no longer on rank " + std::to_string(world_.rank)));
+      // A restore that failed (a damaged spill file) says why.
+      write_error(w, v.exists && v.state == ObjectStore::State::failed && v.error
+                         ? *v.error
+                         : make_error(ErrorKind::object_lost, nullptr,
+                                      id.to_string() + " is no longer on rank " +
+                                          std::to_string(world_.rank)));
     });
     return;
   }
@@ -2034,21 +2037,29 @@ void Runtime::on_pull_header(int source, WireReader& r) {
   if (how == 2) {
     const std::string path = r.str();
     const auto offset = r.get<std::uint64_t>();
-    spill_->read_file(path, offset, size,
-                      [this, source, tag, id, obj_tag, reserved, path, done = std::move(pull.done)](
-                          SharedBuffer bytes, std::string error) {
-                        send(source,
-                             [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
-                        if (!error.empty()) {
-                          // This rank does not see that file (node-local disk): the holder restores
-                          // and sends.
-                          log().debug("reading {} from {} failed ({}); asking rank {} to send it",
-                                      id.to_string(), path, error, source);
-                          send_pull_request(id, source, reserved, done, /*may_read_file=*/false);
-                          return;
-                        }
-                        done(std::move(bytes), obj_tag, nullptr, reserved);
-                      });
+    const auto check = r.get<std::uint64_t>();
+    spill_->read_file(
+        path, offset, size, check,
+        [this, source, tag, id, obj_tag, reserved, path, fail, done = std::move(pull.done)](
+            SharedBuffer bytes, std::string error, bool unreachable) {
+          send(source, [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
+          if (unreachable) {
+            // This rank does not see that file (node-local disk): the holder restores and sends.
+            log().debug("reading {} from {} failed ({}); asking rank {} to send it", id.to_string(),
+                        path, error, source);
+            send_pull_request(id, source, reserved, done, /*may_read_file=*/false);
+            return;
+          }
+          if (!error.empty()) {
+            // The bytes are gone or damaged: no other copy to try.
+            fail(std::make_shared<const ErrorInfo>(make_error(
+                ErrorKind::object_lost, nullptr,
+                fmt::format("{} could not be read on rank {} from the spill file of rank {}: {}",
+                            id.to_string(), world_.rank, source, error))));
+            return;
+          }
+          done(std::move(bytes), obj_tag, nullptr, reserved);
+        });
     return;
   }
 #if MANTA_HAVE_UCX

@@ -153,8 +153,9 @@ void SpillManager::spill_pass() {
         const spill::Extent e = extents[i];
         // The file space is given back once neither the entry nor a reader needs it.
         slots[i] = ObjectStore::SpillHandle(
-            new ObjectStore::SpillSlot{e.offset, e.size}, [weak](const ObjectStore::SpillSlot* s) {
-              const spill::Extent extent{s->offset, s->size};
+            new ObjectStore::SpillSlot{e.offset, e.size, e.check},
+            [weak](const ObjectStore::SpillSlot* s) {
+              const spill::Extent extent{s->offset, s->size, s->check};
               delete s;
               if (auto core = weak.lock()) {
                 core->post([core = core.get(), extent] {
@@ -204,7 +205,7 @@ void SpillManager::restore(const ObjectId& id) {
           const auto start = std::chrono::steady_clock::now();
           try {
             if (!core->file) throw spill::SpillError("this rank has no spill file");
-            core->file->read({slot->offset, slot->size}, bytes->data());
+            core->file->read({slot->offset, slot->size, slot->check}, bytes->data());
           } catch (const std::exception& e) {
             store->unreserve(size);
             store->restore_failed(
@@ -237,23 +238,26 @@ void SpillManager::restore(const ObjectId& id) {
 }
 
 void SpillManager::read_file(const std::string& path, std::uint64_t offset, std::uint64_t size,
-                             ReadDone done) {
+                             std::uint64_t check, ReadDone done) {
   std::shared_ptr<Core> core = core_;
-  auto job = [core, path, offset, size, done] {
+  auto job = [core, path, offset, size, check, done] {
     auto bytes = std::make_shared<Buffer>(size);
     try {
-      core->reader.read(path, {offset, size}, bytes->data());
+      core->reader.read(path, {offset, size, check}, bytes->data());
+    } catch (const spill::UnreachableSpillError& e) {
+      done(nullptr, e.what(), true);
+      return;
     } catch (const std::exception& e) {
-      done(nullptr, e.what());
+      done(nullptr, e.what(), false);
       return;
     }
     {
       std::lock_guard lock(core->mutex);
       core->stats.bytes_read_from_files += size;
     }
-    done(std::move(bytes), "");
+    done(std::move(bytes), "", false);
   };
-  if (!core_->post(job)) done(nullptr, "the runtime is shutting down");
+  if (!core_->post(job)) done(nullptr, "the runtime is shutting down", false);
 }
 
 void SpillManager::stop() {

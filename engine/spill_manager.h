@@ -60,9 +60,13 @@ class SpillManager {
   /// wait for other objects to spill). Waiters on the object wake when it is back, or failed:
   /// a bad checksum fails it with ObjectLostError naming the object and the file.
   void restore(const ObjectId& id);
-  using ReadDone = std::function<void(SharedBuffer bytes, std::string error)>;
-  /// Reads `size` bytes at `offset` of another rank's spill file (this rank reserved the room).
-  void read_file(const std::string& path, std::uint64_t offset, std::uint64_t size, ReadDone done);
+  /// `unreachable`: the file could not be opened here (the rank that wrote it can still read
+  /// it); otherwise a failure means the bytes are gone or damaged.
+  using ReadDone = std::function<void(SharedBuffer bytes, std::string error, bool unreachable)>;
+  /// Reads `size` bytes at `offset` of another rank's spill file (this rank reserved the room)
+  /// and checks them against `check` (spill::Extent::check).
+  void read_file(const std::string& path, std::uint64_t offset, std::uint64_t size,
+                 std::uint64_t check, ReadDone done);
 
   /// This rank's spill file (it exists once something spilled).
   [[nodiscard]] std::string file_path() const;

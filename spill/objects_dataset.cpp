@@ -331,9 +331,17 @@ void ObjectsDataset::read(const Extent& e, std::byte* out) {
     pos += n;
   }
   if (e.check != 0 && extent_check(e, chunk_, sums) != e.check) {
+    // Fletcher-32 is zero only for zeros: what a file cut short and written past the cut, or
+    // overwritten with zeros, reads as.
+    const auto zero = std::find(sums.begin(), sums.end(), 0u);
+    if (zero != sums.end()) {
+      corrupt(e, fmt::format("checksum mismatch: chunk {} reads back as zeros, not as the bytes "
+                             "written (the file was cut short or overwritten with zeros)",
+                             e.offset / chunk_ + static_cast<std::uint64_t>(zero - sums.begin())));
+    }
     corrupt(e,
             "checksum mismatch: the chunks read back are not the ones written (they were "
-            "overwritten, e.g. with zeros, together with their checksums)");
+            "overwritten together with their checksums)");
   }
 }
 
