@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <future>
 
 #include <manta/runtime.h>
 
@@ -283,20 +284,30 @@ std::chrono::steady_clock::duration Runtime::store_full_timeout() const {
 
 ErrorInfo Runtime::store_full_error(std::uint64_t requested, const ObjectStore::Room& room,
                                     const TaskSpec* task) const {
-  std::string why = requested > room.capacity
-                        ? "the object is larger than the whole store"
-                        : fmt::format(
-                              "{} bytes of it are pinned by get views, running tasks or "
-                              "transfers, and room did not appear within {} s",
-                              room.pinned, config_.store_full_timeout_s);
-  if (spill_) {
-    if (std::string e = spill_->last_error(); !e.empty()) why += "; spilling failed: " + e;
+  const std::string spill_error = spill_ ? spill_->last_error() : std::string();
+  std::string why, fix = "raise --manta-object-store-memory or release objects sooner";
+  if (requested > room.capacity) {
+    why = "the object is larger than the whole store";
+  } else if (!spill_error.empty()) {
+    // Memory holds objects that could spill if the disk had room: more memory is not the fix.
+    why = fmt::format(
+        "{} bytes of it are pinned by get views, running tasks or transfers, and {} bytes "
+        "cannot leave memory because spilling failed: {}",
+        room.pinned, store_.unwritten_bytes(), spill_error);
+    fix =
+        "give --manta-spill-dir a file system with more room, or hold fewer objects at once "
+        "(drop ObjectRefs and get results no longer needed)";
+  } else {
+    why = fmt::format(
+        "{} bytes of it are pinned by get views, running tasks or transfers, and room did not "
+        "appear within {} s",
+        room.pinned, config_.store_full_timeout_s);
   }
   ErrorInfo info = make_error(
       ErrorKind::store_full, task,
       fmt::format("object store full on rank {}: {} bytes requested, capacity {} bytes, {} bytes "
-                  "pinned ({}); raise --manta-object-store-memory or release objects sooner",
-                  world_.rank, requested, room.capacity, room.pinned, why));
+                  "pinned ({}); {}",
+                  world_.rank, requested, room.capacity, room.pinned, why, fix));
   info.requested_bytes = requested;
   info.capacity_bytes = room.capacity;
   info.pinned_bytes = room.pinned;
@@ -832,6 +843,20 @@ void Runtime::restore_argument(const TaskPtr& t, std::size_t i, std::function<vo
       a.take(std::move(v.bytes), v.tag);
       done();
     } else if (v.exists && v.state == ObjectStore::State::spilled) {
+      if (auto error = store_.take_restore_error(id)) {
+        // The store cannot make room for it: the task gets it straight from the file.
+        read_spilled(
+            id, v, std::move(error),
+            [t, i, done, tag = v.tag](SharedBuffer bytes, std::shared_ptr<const ErrorInfo> err) {
+              if (bytes) {
+                t->args[i].take(std::move(bytes), tag);
+              } else {
+                t->set_input_error(std::move(err));
+              }
+              done();
+            });
+        return;
+      }
       restore_argument(t, i, done);  // spilled again before it was taken
     } else {
       t->set_input_error(v.error ? v.error
@@ -1200,6 +1225,42 @@ void Runtime::cache_decoded(const ObjectId& id, std::uint64_t tag,
   store_.cache_decoded(id, tag, std::move(value), views_bytes);
 }
 
+void Runtime::read_spilled(const ObjectId& id, const ObjectStore::View& v,
+                           std::shared_ptr<const ErrorInfo> no_room, ReadPastStore done) {
+  spill_->read_spilled(id, v.spill,
+                       [this, id, no_room = std::move(no_room), done = std::move(done)](
+                           SharedBuffer bytes, std::string error, bool lost) {
+                         if (bytes) {
+                           done(std::move(bytes), nullptr);
+                         } else if (lost) {
+                           // The object is gone for good: every later reader hears the same.
+                           auto info = std::make_shared<const ErrorInfo>(
+                               make_error(ErrorKind::object_lost, nullptr, std::move(error)));
+                           store_.restore_failed(id, info);
+                           done(nullptr, std::move(info));
+                         } else {
+                           ErrorInfo info = *no_room;
+                           info.message += "; reading " + id.to_string() +
+                                           " past the store failed too: " + error;
+                           done(nullptr, std::make_shared<const ErrorInfo>(std::move(info)));
+                         }
+                       });
+}
+
+detail::StoredValue Runtime::read_past_store(const ObjectId& id, const ObjectStore::View& v,
+                                             const ErrorInfo& no_room) {
+  auto result =
+      std::make_shared<std::promise<std::pair<SharedBuffer, std::shared_ptr<const ErrorInfo>>>>();
+  auto future = result->get_future();
+  read_spilled(id, v, std::make_shared<const ErrorInfo>(no_room),
+               [result](SharedBuffer bytes, std::shared_ptr<const ErrorInfo> error) {
+                 result->set_value({std::move(bytes), std::move(error)});
+               });
+  auto [bytes, error] = future.get();
+  if (error) throw_error(*error);
+  return {std::move(bytes), v.tag, nullptr, 0};
+}
+
 detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
   const auto deadline = deadline_of(timeout);
   LocalScheduler* sched =
@@ -1229,8 +1290,9 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
     }
     if (v.state == ObjectStore::State::spilled) {
       if (auto error = store_.take_restore_error(id)) {
+        // The store cannot make room for it: the caller gets it straight from the file.
         cleanup();
-        throw_error(*error);  // no room to bring it back; it stays on disk for a later get
+        return read_past_store(id, v, *error);
       }
       spill_->restore(id);  // waiters wake when it is back in memory
     } else if (v.state == ObjectStore::State::remote) {
@@ -1943,6 +2005,27 @@ void Runtime::serve_pull(int source, int tag, const ObjectId& id, bool may_read_
         w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
         w.put<std::uint8_t>(2).str(spill_->file_path()).put(v.spill->offset).put(v.spill->check);
       });
+      return;
+    }
+    if (auto error = store_.take_restore_error(id)) {
+      // No room here to read it back into the store: send it from a buffer of its own.
+      serves_.fetch_add(1, std::memory_order_relaxed);
+      bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
+      read_spilled(
+          id, v, std::move(error),
+          [this, source, tag, obj_tag = v.tag](SharedBuffer bytes,
+                                               std::shared_ptr<const ErrorInfo> err) {
+            send(source, [&](WireWriter& w) {
+              w.put(MessageType::pull_header).put(tag);
+              if (err) {
+                w.put<std::uint8_t>(0);
+                write_error(w, *err);
+              } else {
+                w.put<std::uint8_t>(1).put(obj_tag).put(bytes->size()).put<std::uint8_t>(0);
+              }
+            });
+            if (!err) channel_->send_data(source, tag, bytes);
+          });
       return;
     }
     // It cannot read the file: read it back here, then send it.

@@ -149,6 +149,16 @@ class Runtime {
   void serve_pull(int source, int tag, const ObjectId& id, bool may_read_file);
   /// Brings a spilled argument back into memory, then takes its bytes.
   void restore_argument(const TaskPtr& task, std::size_t index, std::function<void()> done);
+  /// Reads spilled object `id` (seen as `v`) into a buffer outside the store, for a reader the
+  /// store could not make room for (`no_room` says why). `done` gets the bytes, or the error:
+  /// ObjectLostError when the file region is damaged (the object then fails for every reader),
+  /// else `no_room` with why the read failed too.
+  using ReadPastStore = std::function<void(SharedBuffer, std::shared_ptr<const ErrorInfo>)>;
+  void read_spilled(const ObjectId& id, const ObjectStore::View& v,
+                    std::shared_ptr<const ErrorInfo> no_room, ReadPastStore done);
+  /// read_spilled for a get: waits for it and returns the value, or throws.
+  detail::StoredValue read_past_store(const ObjectId& id, const ObjectStore::View& v,
+                                      const ErrorInfo& no_room);
   /// Takes the bytes of arguments left in this rank's store until the task runs (so queued
   /// tasks pin nothing); restores spilled ones. Returns the error of one that is lost.
   std::shared_ptr<const ErrorInfo> materialize_arguments(const TaskPtr& task);

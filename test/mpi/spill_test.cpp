@@ -419,4 +419,60 @@ TEST(SpillFailure, FullDiskFailsPutsNamingTheFileAndLosesNothing) {
   EXPECT_GT(rank_memory(0).bytes_restored, 0u);
 }
 
+TEST(SpillFailure, SpilledObjectsComeBackAfterTheDiskFills) {
+  if (!std::getenv("MANTA_TEST_FILE_SIZE_LIMIT")) {
+    GTEST_SKIP() << "runs in job.spill_disk_full_reads_back, under a file-size limit";
+  }
+  constexpr std::uint64_t kWords = 4 * kMiB / sizeof(std::uint64_t);
+  constexpr std::uint64_t kSeed = 800;
+  std::vector<manta::ObjectRef<Words>> refs;
+  std::string error;
+  for (std::uint64_t i = 0; i < 64 && error.empty(); ++i) {
+    try {
+      refs.push_back(manta::put(make_words(kSeed + i, kWords)));
+    } catch (const manta::ObjectStoreFullError& e) {
+      error = e.what();
+    }
+  }
+  ASSERT_FALSE(error.empty()) << "64 puts of 4 MiB fit under a 20 MiB file-size limit";
+  // The put names the real cause and fix: the spill disk, not the store's size.
+  EXPECT_NE(error.find("spilling failed"), std::string::npos) << error;
+  EXPECT_NE(error.find("--manta-spill-dir"), std::string::npos) << error;
+  EXPECT_EQ(error.find("raise --manta-object-store-memory"), std::string::npos) << error;
+  std::vector<bool> on_disk(refs.size(), false);
+  int spilled = 0;
+  for (const auto& o : manta::memory_summary(100000).objects) {
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+      if (o.id == refs[i].id() && o.spilled && !o.in_memory) {
+        on_disk[i] = true;
+        ++spilled;
+      }
+    }
+  }
+  ASSERT_GE(spilled, 2) << manta::memory_summary(10).to_string();
+  // Holding every ref, so memory stays full of objects that cannot be written: each spilled
+  // object still comes back, twice, without waiting for room (--manta-store-full-timeout=10).
+  std::uint64_t bad = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+      if (!on_disk[i]) continue;
+      const auto start = std::chrono::steady_clock::now();
+      bad += count_bad(*manta::get(refs[i]), kSeed + i, kWords);
+      EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5))
+          << "the get of object " << i << " waited for room";
+    }
+  }
+  EXPECT_EQ(bad, 0u);
+  // As the argument of a task here too.
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (!on_disk[i]) continue;
+    auto check = manta::task(check_words).on_rank(0).remote(refs[i], kSeed + i, kWords);
+    EXPECT_EQ(*manta::get(check, std::chrono::seconds(60)), 0u) << "object " << i;
+    break;
+  }
+  const auto m = rank_memory(0);
+  EXPECT_LE(m.bytes, m.capacity_bytes) << manta::memory_summary(10).to_string();
+  EXPECT_GT(m.bytes_restored, 0u);
+}
+
 }  // namespace
