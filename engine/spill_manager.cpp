@@ -67,7 +67,7 @@ void check_room(const std::string& path, std::uint64_t bytes) {
       static_cast<std::uint64_t>(st.st_size) + need > limit.rlim_cur) {
     throw spill::SpillError(fmt::format(
         "writing {} more bytes to {} would pass the file-size limit of {} bytes (ulimit -f); "
-        "raise the limit or give the store more memory",
+        "raise the limit (it applies to every file this process writes)",
         bytes, path, static_cast<std::uint64_t>(limit.rlim_cur)));
   }
 }
