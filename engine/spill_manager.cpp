@@ -55,9 +55,9 @@ void check_room(const std::string& path, std::uint64_t bytes) {
     const std::uint64_t free_bytes = std::uint64_t{fs.f_bavail} * fs.f_frsize;
     if (free_bytes < need) {
       throw spill::SpillError(
-          fmt::format("no space left for {} bytes in {}: {} bytes free; free space there or point "
-                      "--manta-spill-dir at another file system",
-                      bytes, dir, free_bytes));
+          fmt::format("no space left to write {} more bytes to {}: {} bytes free in {}; free "
+                      "space there or point --manta-spill-dir at another file system",
+                      bytes, path, free_bytes, dir));
     }
   }
   struct rlimit limit {};
