@@ -457,14 +457,14 @@ TEST(SpillFailure, SpilledObjectsComeBackAfterTheDiskFills) {
   }
   ASSERT_GE(spilled, 2) << manta::memory_summary(10).to_string();
   // Holding every ref, so memory stays full of objects that cannot be written: each spilled
-  // object still comes back, twice, without waiting for room (--manta-store-full-timeout=10).
+  // object still comes back, twice, without waiting for room (--manta-store-full-timeout=6).
   std::uint64_t bad = 0;
   for (int round = 0; round < 2; ++round) {
     for (std::size_t i = 0; i < refs.size(); ++i) {
       if (!on_disk[i]) continue;
       const auto start = std::chrono::steady_clock::now();
       bad += count_bad(*manta::get(refs[i]), kSeed + i, kWords);
-      EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5))
+      EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3))
           << "the get of object " << i << " waited for room";
     }
   }
