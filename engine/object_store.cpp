@@ -376,6 +376,12 @@ std::uint64_t ObjectStore::pinned_bytes() const {
   return pinned_locked();
 }
 
+std::uint64_t ObjectStore::room_shortfall() const {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t wanted = bytes_ + reserved_ + demand_;
+  return capacity_ != 0 && wanted > capacity_ ? wanted - capacity_ : 0;
+}
+
 std::uint64_t ObjectStore::unwritten_bytes() const {
   std::lock_guard lock(mutex_);
   std::uint64_t n = 0;

@@ -147,6 +147,8 @@ class ObjectStore {
   [[nodiscard]] std::uint64_t pinned_bytes() const;
   /// Bytes in memory that are not in the spill file (what spilling would have to write).
   [[nodiscard]] std::uint64_t unwritten_bytes() const;
+  /// Bytes by which what is held, reserved and asked for exceeds the capacity (0 if none).
+  [[nodiscard]] std::uint64_t room_shortfall() const;
   /// Gives back a reservation that was not used.
   void unreserve(std::uint64_t bytes);
   /// Runs the reservations that fit now; call after memory was freed.

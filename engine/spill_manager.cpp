@@ -129,9 +129,13 @@ void SpillManager::spill_pass() {
     const std::uint64_t need = store_.spill_needed();
     if (need == 0) return;
     if (broken) {
-      // Nothing more can be written; objects that are in the file already can still go.
-      store_.take_spill_batch(need, 0, /*written_only=*/true);
-      store_.serve_reservations();
+      // Nothing more can be written; objects that are in the file already can still go, but
+      // only for room someone asks for: above the high-water mark alone, a restored object
+      // would leave again before its reader saw it.
+      if (const std::uint64_t shortfall = store_.room_shortfall(); shortfall > 0) {
+        store_.take_spill_batch(shortfall, 0, /*written_only=*/true);
+        store_.serve_reservations();
+      }
       return;
     }
     std::vector<ObjectStore::SpillItem> items = store_.take_spill_batch(need, c.settings.batch);

@@ -1269,6 +1269,7 @@ TEST(Capacity, WithNothingWritableOnlyObjectsInTheFileLeaveMemory) {
   EXPECT_EQ(store.view(owned_id(1)).state, State::spilled);
   EXPECT_EQ(store.view(owned_id(2)).state, State::ready);
   EXPECT_EQ(store.stats().bytes, 300u);
+  EXPECT_EQ(store.room_shortfall(), 0u);
 }
 
 TEST(Capacity, PinnedWhileWrittenStaysInMemory) {
