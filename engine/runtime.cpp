@@ -119,6 +119,7 @@ void Runtime::start() {
   if (world_.rank == 0) {
     loads_.resize(ranks_.size());
     sent_to_.assign(ranks_.size(), 0);
+    spill_hint_sent_.assign(ranks_.size(), 0);
     actors_on_.assign(ranks_.size(), 0);
     for (std::size_t r = 0; r < ranks_.size(); ++r)
       loads_[r].total = loads_[r].available = ranks_[r].total;
@@ -439,6 +440,7 @@ RuntimeStats Runtime::stats() const {
   s.tasks_submitted = tasks_submitted_.load();
   s.tasks_executed = tasks_executed_.load();
   s.tasks_forwarded = tasks_forwarded_.load();
+  s.tasks_handed_on = tasks_handed_on_.load();
   s.channel = channel_->stats();
   const auto objects = store_.stats();
   s.objects = objects.objects;
@@ -640,12 +642,104 @@ void Runtime::place(const TaskPtr& t) {
                                  req.to_string(), totals_[0].to_string())));
     return;
   }
-  if (decide_locally(req, scheduler_->total(), scheduler_->queued(), forward_threshold_,
-                     world_.rank, input_bytes_by_rank(*t)) == LocalDecision::run_here) {
-    prepare_and_enqueue(t);
-  } else {
-    forward_task(t);
+  const LocalScheduler::Admission here = scheduler_->admission(req);
+  SpillbackView spill;
+  spill.starts_now = here.starts_now;
+  // Only work that would wait here looks at the other ranks: the hot path sends nothing.
+  if (!here.starts_now && t->hand_ons < kMaxHandOns) spill.free_elsewhere = free_elsewhere(req);
+  switch (decide_locally(req, scheduler_->total(), here.queued, forward_threshold_, world_.rank,
+                         input_bytes_by_rank(*t), spill)) {
+    case LocalDecision::run_here:
+      prepare_and_enqueue(t);
+      break;
+    case LocalDecision::forward:
+      forward_task(t);
+      break;
+    case LocalDecision::spill_back:
+      hand_on(t);
+      break;
   }
+}
+
+bool Runtime::free_elsewhere(const ResourceSet& request) {
+  if (world_.size < 2) return false;
+  if (world_.rank != 0) return spill_credit_.load(std::memory_order_relaxed) > 0;
+  std::lock_guard lock(global_mutex_);
+  loads_[0].queued = scheduler_->queued();
+  loads_[0].available = scheduler_->available();
+  loads_[0].assigned = 0;
+  return pick_free_rank(request, loads_, /*exclude=*/0).has_value();
+}
+
+void Runtime::hand_on(const TaskPtr& t) {
+  ++t->hand_ons;  // bounded (kMaxHandOns): a task never bounces between busy ranks forever
+  tasks_handed_on_.fetch_add(1, std::memory_order_relaxed);
+  if (world_.rank == 0) {
+    schedule_globally(t);  // rank 0 holds the view: it picks the free rank itself
+    return;
+  }
+  // Spend one credit of rank 0's hint (it may have been spent meanwhile: then the global
+  // scheduler still finds the least loaded rank).
+  std::uint64_t credit = spill_credit_.load(std::memory_order_relaxed);
+  while (credit > 0 && !spill_credit_.compare_exchange_weak(credit, credit - 1)) {
+  }
+  forward_task(t);
+}
+
+bool Runtime::movable(const TaskSpec& t) const {
+  if (t.kind != TaskKind::task || t.on_rank >= 0 || t.hand_ons >= kMaxHandOns) return false;
+  for (const TaskArg& a : t.args) {
+    // Large inputs held here stay with their data (locality); small ones travel with the task.
+    if (a.ref.valid() && (a.is_ref || a.size > config_.inline_limit)) return false;
+  }
+  return true;
+}
+
+void Runtime::balance_waiting_work() {
+  std::vector<std::pair<int, std::uint64_t>> hints;
+  std::uint64_t free_for_rank0 = 0;
+  {
+    std::lock_guard lock(global_mutex_);
+    loads_[0].queued = scheduler_->queued();
+    loads_[0].available = scheduler_->available();
+    loads_[0].assigned = 0;
+    const std::vector<std::uint64_t> elsewhere = free_slots_elsewhere(*default_resources_, loads_);
+    free_for_rank0 = loads_[0].queued > 0 ? elsewhere[0] : 0;
+    for (std::size_t r = 1; r < loads_.size(); ++r) {
+      // Only ranks with waiting work hear of free slots, and only when the number changes.
+      const std::uint64_t hint = loads_[r].queued > 0 ? elsewhere[r] : 0;
+      if (hint != spill_hint_sent_[r]) {
+        spill_hint_sent_[r] = hint;
+        hints.emplace_back(static_cast<int>(r), hint);
+      }
+    }
+  }
+  for (const auto& [rank, hint] : hints) {
+    send(rank, [&, hint = hint](WireWriter& w) { w.put(MessageType::spill_hint).put(hint); });
+  }
+  if (free_for_rank0 == 0) return;
+  for (const TaskPtr& t :
+       scheduler_->take_waiting(free_for_rank0, [this](const TaskSpec& s) { return movable(s); })) {
+    ++t->hand_ons;
+    tasks_handed_on_.fetch_add(1, std::memory_order_relaxed);
+    schedule_globally(t);
+  }
+}
+
+void Runtime::on_spill_hint(WireReader& r) {
+  const auto hint = r.get<std::uint64_t>();
+  std::uint64_t left = hint;
+  if (hint > 0 && !stopping_) {
+    // Tasks already waiting here go first: they have waited longest for a free CPU.
+    for (const TaskPtr& t :
+         scheduler_->take_waiting(hint, [this](const TaskSpec& s) { return movable(s); })) {
+      ++t->hand_ons;
+      tasks_handed_on_.fetch_add(1, std::memory_order_relaxed);
+      forward_task(t);
+      --left;
+    }
+  }
+  spill_credit_.store(left, std::memory_order_relaxed);
 }
 
 std::vector<std::uint64_t> Runtime::input_bytes_by_rank(const TaskSpec& t) const {
@@ -685,7 +779,7 @@ void Runtime::forward_task(const TaskPtr& t) {
     schedule_globally(t);
     return;
   }
-  {
+  if (t->id.submitter == world_.rank) {  // kept for the reply; a task from elsewhere is not ours
     std::lock_guard lock(pending_mutex_);
     pending_[t->id] = t;
   }
@@ -1855,6 +1949,9 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
       case MessageType::status_report:
         if (job_dir_) job_dir_->update(r.str());
         break;
+      case MessageType::spill_hint:
+        on_spill_hint(r);
+        break;
       case MessageType::shutdown_ack: {
         std::lock_guard lock(stop_mutex_);
         ++acks_;
@@ -2266,7 +2363,10 @@ void Runtime::on_tick() {
     spill_->kick();
     store_.serve_reservations();
   }
-  if (world_.rank == 0) return;
+  if (world_.rank == 0) {
+    if (world_.size > 1) balance_waiting_work();
+    return;
+  }
   const std::uint64_t waiting = scheduler_->queued();
   ResourceSet available = scheduler_->available();
   // Report changes, including new placements by rank 0: it counts those not yet reported.

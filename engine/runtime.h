@@ -44,6 +44,7 @@ struct RuntimeStats {
   std::uint64_t tasks_submitted = 0;
   std::uint64_t tasks_executed = 0;
   std::uint64_t tasks_forwarded = 0;  // handed to the global scheduler
+  std::uint64_t tasks_handed_on = 0;  // spillback: passed from this busy rank to a free one
   std::uint64_t objects = 0;
   std::uint64_t object_bytes = 0;
   std::uint64_t worker_threads = 0;
@@ -106,6 +107,16 @@ class Runtime {
   void schedule_globally(const TaskPtr& task);
   void send_task(int dest, const TaskPtr& task);
   void forward_task(const TaskPtr& task);
+  /// Spillback: a task this busy rank cannot start now goes to a rank with free resources.
+  void hand_on(const TaskPtr& task);
+  /// Whether some other rank can start `request` now, as far as this rank knows.
+  bool free_elsewhere(const ResourceSet& request);
+  /// Whether a queued task may leave this rank for an idle one.
+  [[nodiscard]] bool movable(const TaskSpec& task) const;
+  /// Rank 0, each tick: hands its own waiting tasks to idle ranks and tells busy ranks how many
+  /// tasks others could start.
+  void balance_waiting_work();
+  void on_spill_hint(transport::WireReader& r);
   void fail_task(const TaskPtr& task, ErrorInfo error);
   /// Bytes of the task's reference arguments held on each rank (empty when it has none worth
   /// following), for locality-aware placement.
@@ -270,6 +281,11 @@ class Runtime {
   std::vector<std::uint64_t> sent_to_;    // placements sent to each rank, ever
   std::vector<std::uint64_t> actors_on_;  // live actors rank 0 placed on each rank
   std::uint64_t global_hint_ = 0;
+  std::vector<std::uint64_t> spill_hint_sent_;  // last spill hint sent to each rank
+
+  // Tasks other ranks could start now, from rank 0's last spill hint: how many this rank may
+  // still hand on before it hears again.
+  std::atomic<std::uint64_t> spill_credit_{0};
 
   // Load last reported (ranks > 0).
   std::uint64_t reported_waiting_ = ~0ull;
@@ -330,6 +346,7 @@ class Runtime {
   std::atomic<std::uint64_t> tasks_submitted_{0};
   std::atomic<std::uint64_t> tasks_executed_{0};
   std::atomic<std::uint64_t> tasks_forwarded_{0};
+  std::atomic<std::uint64_t> tasks_handed_on_{0};
 };
 
 /// The runtime of this process, or nullptr outside init/shutdown.
