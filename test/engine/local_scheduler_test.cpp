@@ -93,6 +93,52 @@ struct Probe {
   }
 };
 
+// Spillback's view of a rank: what would start at once, and which waiting tasks may leave.
+TEST(LocalScheduler, AdmissionCountsTheQueueAhead) {
+  Probe p;
+  LocalScheduler sched(ResourceSet::cpus(1), 1, 4, [&](const TaskPtr& t) { p.run(t); });
+  EXPECT_TRUE(sched.admission(ResourceSet::cpus(1)).starts_now);  // idle, not even started
+  sched.enqueue(make_task(1));
+  // Not started yet: the queued task takes the free CPU first.
+  EXPECT_FALSE(sched.admission(ResourceSet::cpus(1)).starts_now);
+  EXPECT_EQ(sched.admission(ResourceSet::cpus(1)).queued, 1u);
+  sched.start();
+  ASSERT_TRUE(p.wait_until([&] { return p.started == 1; }));
+  const auto busy = sched.admission(ResourceSet::cpus(1));
+  EXPECT_FALSE(busy.starts_now);
+  EXPECT_EQ(busy.queued, 0u);
+  EXPECT_TRUE(sched.admission(ResourceSet()).starts_now);  // asks for nothing
+  p.open();
+  ASSERT_TRUE(eventually([&] { return sched.admission(ResourceSet::cpus(1)).starts_now; }));
+  sched.stop();
+}
+
+TEST(LocalScheduler, TakeWaitingLeavesWhatStartsAndWhatMustStay) {
+  Probe p;
+  LocalScheduler sched(ResourceSet::cpus(2), 2, 4, [&](const TaskPtr& t) { p.run(t); });
+  // Not started: 2 CPUs free, so the two oldest would start here; the rest wait.
+  for (std::uint64_t i = 1; i <= 5; ++i) sched.enqueue(make_task(i));
+  auto pinned = [](const TaskSpec& t) { return t.id.seq != 4; };  // task 4 must stay
+  auto taken = sched.take_waiting(10, pinned);
+  std::set<std::uint64_t> seqs;
+  for (const auto& t : taken) seqs.insert(t->id.seq);
+  EXPECT_EQ(seqs, (std::set<std::uint64_t>{3, 5}));
+  EXPECT_EQ(sched.queued(), 3u);
+  EXPECT_TRUE(sched.take_waiting(0, pinned).empty());
+  // Newest first, up to the limit.
+  sched.enqueue(make_task(6));
+  sched.enqueue(make_task(7));
+  taken = sched.take_waiting(1, pinned);
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0]->id.seq, 7u);
+  // What stays runs here, each once.
+  sched.start();
+  p.open();
+  ASSERT_TRUE(p.wait_until([&] { return p.finished == 4; }));
+  EXPECT_EQ(p.ran, (std::multiset<std::uint64_t>{1, 2, 4, 6}));
+  sched.stop();
+}
+
 TEST(LocalScheduler, RunsEveryTaskOnce) {
   Probe p;
   p.open();
