@@ -167,7 +167,9 @@ void Runtime::start() {
     };
   }
   hooks.idle_spin = std::chrono::microseconds(config_.wait_spin_us);
+  hooks.max_threads = static_cast<std::size_t>(max_workers);
   actors_ = std::make_unique<ActorHost>(std::move(hooks));
+  actors_started_.store(true, std::memory_order_release);  // ticks began before it existed
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
              total.to_string());
@@ -2358,6 +2360,8 @@ void Runtime::on_load_report(int source, WireReader& r) {
 
 void Runtime::on_tick() {
   if (stopping_) return;
+  // A call blocked on queued actor work gets that work a thread.
+  if (actors_started_.load(std::memory_order_acquire)) actors_->keep_moving();
   // A pin let go (a get view dropped) frees nothing by itself: look again for room here.
   if (spill_ && store_.spill_needed() > 0) {
     spill_->kick();

@@ -287,6 +287,8 @@ class Runtime {
   // still hand on before it hears again.
   std::atomic<std::uint64_t> spill_credit_{0};
 
+  std::atomic<bool> actors_started_{false};  // actors_ exists (ticks start before it does)
+
   // Load last reported (ranks > 0).
   std::uint64_t reported_waiting_ = ~0ull;
   ResourceSet reported_available_;
