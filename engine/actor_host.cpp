@@ -439,7 +439,9 @@ void ActorHost::keep_moving() {
             hooks_.max_threads, runnable_.size());
         warned_past_cap_ = true;
       }
-      spawn_locked();
+      // Each tick without progress adds threads, more the more actors wait.
+      const std::size_t more = std::min<std::size_t>(16, runnable_.size());
+      for (std::size_t i = 0; i < more; ++i) spawn_locked();
     }
   }
   join_exited();

@@ -1468,8 +1468,9 @@ ActorId Runtime::create_actor(detail::Submission&& s, const ActorOptions& option
   if (!options.name.empty()) {
     // A named creation returns once rank 0 accepted the name, so a duplicate fails right here.
     std::unique_lock lock(routes_mutex_);
-    if (!routes_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s),
-                             [&] { return routes_[id].known || stopping_; })) {
+    if (!routes_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s), [&] {
+          return routes_[id].known || routes_[id].accepted || stopping_;
+        })) {
       throw std::runtime_error("manta::actor: no answer from rank 0 about actor '" + options.name +
                                "'");
     }
@@ -1616,22 +1617,26 @@ void Runtime::reply_location(int dest, const ActorId& id) {
 void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
   std::shared_ptr<const ErrorInfo> input_error;
   if (r.get<std::uint8_t>()) input_error = std::make_shared<const ErrorInfo>(read_error(r));
-  TaskPtr t = read_task(r, message);
+  place_actor(read_task(r, message), std::move(input_error), /*first_try=*/true);
+}
+
+bool Runtime::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo> input_error,
+                          bool first_try) {
   auto dead = [&](std::string why) {
     return std::make_shared<const ErrorInfo>(
         make_error(ErrorKind::actor_died, t.get(), std::move(why)));
   };
   std::optional<int> host;
   std::optional<bool> kill;
+  std::string waits_for;  // set when it waits for an actor slot
   {
     std::lock_guard lock(table_mutex_);
     ActorRecord& rec = actor_table_[t->actor];
-    rec.placed = true;
     rec.class_tag = t->class_tag;
     if (input_error) {
       rec.death = dead("it could not be created: " + input_error->message);
     } else if (auto it = actor_names_.find(t->actor_name);
-               !t->actor_name.empty() && it != actor_names_.end()) {
+               first_try && !t->actor_name.empty() && it != actor_names_.end()) {
       rec.death = dead("the actor name '" + t->actor_name + "' is taken by " +
                        it->second.to_string() + "; pick another name or kill that actor first");
     } else {
@@ -1641,26 +1646,71 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
         std::lock_guard g(global_mutex_);
         loads_[0].queued = scheduler_->queued();
         loads_[0].available = scheduler_->available();
+        // The actor table knows exactly how many actors live on each rank: use that for the
+        // slots instead of load reports, which lag behind a burst of creations and kills.
+        std::vector<RankLoad> view = loads_;
+        for (std::size_t k = 0; k < view.size(); ++k) {
+          const double slots =
+              view[k].total.get("actor_slots") - static_cast<double>(actors_on_[k]);
+          view[k].available.set("actor_slots", std::max(0.0, slots));
+          view[k].queued = 0;  // queued tasks take no actor slots
+          view[k].assigned = 0;
+        }
+        auto has_slot = [&](int k) {
+          return view[static_cast<std::size_t>(k)].available.get("actor_slots") >= 1;
+        };
         if (t->on_rank >= 0) {
-          if (t->on_rank < world_.size && req.fits_in(loads_[t->on_rank].total)) pick = t->on_rank;
-        } else {
-          // The actor table knows exactly how many actors live on each rank: use that for the
-          // slots instead of load reports, which lag behind a burst of creations and kills.
-          std::vector<RankLoad> view = loads_;
-          for (std::size_t k = 0; k < view.size(); ++k) {
-            const double slots =
-                view[k].total.get("actor_slots") - static_cast<double>(actors_on_[k]);
-            view[k].available.set("actor_slots", std::max(0.0, slots));
-            view[k].queued = 0;  // queued tasks take no actor slots
-            view[k].assigned = 0;
+          if (t->on_rank < world_.size && req.fits_in(loads_[t->on_rank].total)) {
+            if (has_slot(t->on_rank)) {
+              pick = t->on_rank;
+            } else {
+              waits_for = fmt::format("rank {} hosts its {} actors (--manta-max-actors)",
+                                      t->on_rank, actors_on_[t->on_rank]);
+            }
           }
+        } else if (feasible_anywhere(req, totals_)) {
           pick = pick_rank(req, view, global_hint_++);
+          if (pick && !has_slot(*pick)) {
+            // Every rank that could host it is full: a creation sent on would wait in a queue
+            // there, unseen. It waits here, said so, until an actor ends.
+            std::uint64_t live = 0;
+            for (auto n : actors_on_) live += n;
+            waits_for = fmt::format(
+                "all {} ranks that could host it are full ({} actors live, "
+                "--manta-max-actors={} per rank)",
+                world_.size, live, config_.max_actors);
+            pick.reset();
+          }
         }
         if (pick && *pick != 0) {
           ++loads_[*pick].assigned;
           ++sent_to_[*pick];
         }
         if (pick) ++actors_on_[*pick];
+      }
+      if (!waits_for.empty()) {
+        if (first_try && !t->actor_name.empty()) actor_names_[t->actor_name] = t->actor;
+        rec.name = t->actor_name;
+        actors_waiting_.push_back(t);
+        if (first_try) {
+          // The first of a burst warns (visible on stderr); the rest go to the log.
+          const bool first = actors_waiting_.size() == 1;
+          const std::string text = fmt::format(
+              "actor {} ({}) waits for a free actor slot: {}; it is created when an actor "
+              "there ends (kill actors you no longer need, or raise --manta-max-actors){}",
+              t->actor.to_string(), function_name(*t), waits_for,
+              first ? "" : fmt::format(" [{} creations wait]", actors_waiting_.size()));
+          if (first) {
+            log().warn("{}", text);
+          } else {
+            log().info("{}", text);
+          }
+          // The creator learns that rank 0 took it (a named creation returns).
+          send(t->id.submitter, [&](WireWriter& w) {
+            w.put(MessageType::actor_location).put(t->actor).put<std::uint8_t>(0).put(-1);
+          });
+        }
+        return false;
       }
       if (!pick) {
         rec.death = dead(fmt::format(
@@ -1675,6 +1725,17 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
         if (!rec.name.empty()) actor_names_[rec.name] = t->actor;
         host = pick;
         kill = rec.kill_pending;
+        if (!first_try) {
+          log().info("actor {} ({}) got a slot on rank {}", t->actor.to_string(), function_name(*t),
+                     *pick);
+        }
+      }
+    }
+    rec.placed = true;
+    if (rec.death && !first_try) {
+      if (auto it = actor_names_.find(rec.name);
+          !rec.name.empty() && it != actor_names_.end() && it->second == t->actor) {
+        actor_names_.erase(it);
       }
     }
     reply_location(t->id.submitter, t->actor);
@@ -1692,6 +1753,17 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
     });
     if (kill) send_kill(*host, t->actor, *kill, /*at_host=*/true);
   }
+  return true;
+}
+
+void Runtime::place_waiting_actors() {
+  std::deque<TaskPtr> waiting;
+  {
+    std::lock_guard lock(table_mutex_);
+    waiting.swap(actors_waiting_);
+  }
+  // Those that still find no slot queue again, in their order.
+  for (const TaskPtr& t : waiting) place_actor(t, nullptr, /*first_try=*/false);
 }
 
 void Runtime::on_host_actor(WireReader& r, const SharedBuffer& message) {
@@ -1720,6 +1792,15 @@ void Runtime::on_actor_location(WireReader& r) {
     host = r.get<int>();
   }
   std::vector<TaskPtr> waiting;
+  if (!dead && host < 0) {
+    // Rank 0 took it but it waits for an actor slot: a named creation may return; calls wait.
+    {
+      std::lock_guard lock(routes_mutex_);
+      routes_[id].accepted = true;
+    }
+    routes_cv_.notify_all();
+    return;
+  }
   {
     std::lock_guard lock(routes_mutex_);
     ActorRoute& route = routes_[id];
@@ -1893,7 +1974,22 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         {
           std::lock_guard lock(table_mutex_);
           ActorRecord& rec = actor_table_[id];
-          if (!rec.placed) {
+          auto waiting = std::find_if(actors_waiting_.begin(), actors_waiting_.end(),
+                                      [&](const TaskPtr& t) { return t->actor == id; });
+          if (!rec.placed && no_restart && waiting != actors_waiting_.end()) {
+            // Killed while it waited for an actor slot: it never starts.
+            actors_waiting_.erase(waiting);
+            rec.placed = true;
+            rec.death = std::make_shared<const ErrorInfo>(
+                make_error(ErrorKind::actor_died, nullptr,
+                           id.to_string() + " was killed while it waited for an actor slot"));
+            if (auto it = actor_names_.find(rec.name);
+                !rec.name.empty() && it != actor_names_.end() && it->second == id) {
+              actor_names_.erase(it);
+            }
+            for (int asker : rec.waiting) reply_location(asker, id);
+            rec.waiting.clear();
+          } else if (!rec.placed) {
             rec.kill_pending = no_restart;
           } else if (!rec.death) {
             host = rec.host;
@@ -1905,17 +2001,22 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
       case MessageType::actor_died: {
         const auto id = r.get<ActorId>();
         auto cause = std::make_shared<const ErrorInfo>(read_error(r));
-        std::lock_guard lock(table_mutex_);
-        ActorRecord& rec = actor_table_[id];
-        if (rec.placed && rec.host >= 0 && !rec.death) {
-          std::lock_guard g(global_mutex_);
-          if (actors_on_[rec.host] > 0) --actors_on_[rec.host];
+        bool slot_freed = false;
+        {
+          std::lock_guard lock(table_mutex_);
+          ActorRecord& rec = actor_table_[id];
+          if (rec.placed && rec.host >= 0 && !rec.death) {
+            std::lock_guard g(global_mutex_);
+            if (actors_on_[rec.host] > 0) --actors_on_[rec.host];
+            slot_freed = !actors_waiting_.empty();
+          }
+          rec.death = cause;
+          if (auto it = actor_names_.find(rec.name);
+              !rec.name.empty() && it != actor_names_.end() && it->second == id) {
+            actor_names_.erase(it);
+          }
         }
-        rec.death = cause;
-        if (auto it = actor_names_.find(rec.name);
-            !rec.name.empty() && it != actor_names_.end() && it->second == id) {
-          actor_names_.erase(it);
-        }
+        if (slot_freed) place_waiting_actors();
         break;
       }
       case MessageType::name_lookup: {

@@ -140,6 +140,11 @@ class Runtime {
   void route_call(const TaskPtr& call);
   void send_call(int host, const TaskPtr& call);
   void on_create_actor(transport::WireReader& r, const SharedBuffer& message);
+  /// Rank 0: places an actor, or keeps it waiting for an actor slot (false) with a message.
+  bool place_actor(const TaskPtr& creation, std::shared_ptr<const ErrorInfo> input_error,
+                   bool first_try);
+  /// Rank 0, after an actor ended: creations waiting for a slot try again, in order.
+  void place_waiting_actors();
   void on_host_actor(transport::WireReader& r, const SharedBuffer& message);
   void start_actor(const TaskPtr& creation);
   void on_actor_location(transport::WireReader& r);
@@ -310,7 +315,8 @@ class Runtime {
   // Where this rank sends calls to each actor it knows, and its next sequence number there.
   struct ActorRoute {
     int host = -1;
-    bool known = false;  // host or death is known
+    bool known = false;     // host or death is known
+    bool accepted = false;  // rank 0 took its name; it waits for a free actor slot
     std::shared_ptr<const ErrorInfo> death;
     bool asked = false;
     std::uint64_t next_seq = 0;
@@ -333,6 +339,7 @@ class Runtime {
   std::mutex table_mutex_;
   std::unordered_map<ActorId, ActorRecord> actor_table_;
   std::unordered_map<std::string, ActorId> actor_names_;
+  std::deque<TaskPtr> actors_waiting_;  // creations waiting for a free actor slot, oldest first
   // Name lookups waiting for rank 0's answer.
   struct NameAnswer {
     bool done = false;
