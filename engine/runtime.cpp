@@ -705,6 +705,11 @@ void Runtime::balance_waiting_work() {
     loads_[0].queued = scheduler_->queued();
     loads_[0].available = scheduler_->available();
     loads_[0].assigned = 0;
+    // Nothing waits anywhere and no hint is out: nothing to do (the common, idle tick).
+    bool any = false;
+    for (std::size_t r = 0; r < loads_.size() && !any; ++r)
+      any = loads_[r].queued > 0 || spill_hint_sent_[r] > 0;
+    if (!any) return;
     const std::vector<std::uint64_t> elsewhere = free_slots_elsewhere(*default_resources_, loads_);
     free_for_rank0 = loads_[0].queued > 0 ? elsewhere[0] : 0;
     for (std::size_t r = 1; r < loads_.size(); ++r) {
