@@ -59,6 +59,7 @@ int get_from_mailbox(manta::ActorHandle<Mailbox> mailbox) {
 struct Holder {
   static Holder* create() { return new Holder; }
   int wait_for(std::vector<manta::ObjectRef<int>> refs) { return *manta::get(refs.at(0)) + 1; }
+  int ping() { return 0; }
 };
 
 double seconds_since(Clock::time_point t) {
@@ -71,7 +72,7 @@ void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(200)); }
 }  // namespace
 
 MANTA_REMOTE(sleep_ms, fan_out, Mailbox::create, &Mailbox::put, &Mailbox::take, get_from_mailbox,
-             Holder::create, &Holder::wait_for);
+             Holder::create, &Holder::wait_for, &Holder::ping);
 
 // N tasks of 1 s on N one-CPU ranks take about 1 s, not N: the busy submitter hands them on.
 TEST(Spillback, OneSecondTasksRunOnePerRank) {
@@ -133,6 +134,7 @@ TEST(Spillback, TaskAnActorWaitsForDoesNotQueueBehindIt) {
   if (manta::world_size() < 2) GTEST_SKIP() << "needs an idle rank";
   settle();
   auto holder = manta::actor(Holder::create).on_rank(0).resources({{"CPU", 1}}).remote();
+  manta::get(holder.task(&Holder::ping).remote());  // it holds the CPU now
   auto awaited = manta::task(sleep_ms).remote(10);
   auto v = manta::get(holder.task(&Holder::wait_for).remote(std::vector{awaited}),
                       std::chrono::seconds(20));
