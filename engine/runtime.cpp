@@ -1676,15 +1676,23 @@ bool Runtime::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo> inp
         } else if (feasible_anywhere(req, totals_)) {
           pick = pick_rank(req, view, global_hint_++);
           if (pick && !has_slot(*pick)) {
+            // The least loaded rank is full of actors: only ranks with a free slot may host it
+            // (where it may still wait for other resources, such as CPUs, to free up).
+            std::vector<RankLoad> with_slots = view;
+            for (std::size_t k = 0; k < with_slots.size(); ++k) {
+              if (!has_slot(static_cast<int>(k))) with_slots[k].total.set("actor_slots", 0);
+            }
+            pick = pick_rank(req, with_slots, global_hint_);
+          }
+          if (!pick) {
             // Every rank that could host it is full: a creation sent on would wait in a queue
             // there, unseen. It waits here, said so, until an actor ends.
             std::uint64_t live = 0;
             for (auto n : actors_on_) live += n;
             waits_for = fmt::format(
-                "all {} ranks that could host it are full ({} actors live, "
+                "every rank that could host it is full ({} actors live on {} ranks, "
                 "--manta-max-actors={} per rank)",
-                world_.size, live, config_.max_actors);
-            pick.reset();
+                live, world_.size, config_.max_actors);
           }
         }
         if (pick && *pick != 0) {

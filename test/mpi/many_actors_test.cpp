@@ -17,10 +17,22 @@ struct Cell {
   static Cell* create(int v) { return new Cell{v}; }
   int add(int d) { return value += d; }
   int where() { return manta::rank(); }
-  // Blocks in get on another actor's call: the pool must give that call a thread.
-  int ask(manta::ActorHandle<Cell> other) { return *manta::get(other.task(&Cell::add).remote(1)); }
+  // Waits until `all` askers hold a thread each, then blocks in get on another actor's call:
+  // the pool must give that call a thread too.
+  int ask(manta::ActorHandle<Cell> other, int all);
   int value;
 };
+
+std::atomic<int> g_arrived{0};  // askers running now (all on rank 0, the driver's process)
+
+int Cell::ask(manta::ActorHandle<Cell> other, int all) {
+  ++g_arrived;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (g_arrived.load() < all && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return *manta::get(other.task(&Cell::add).remote(1));
+}
 
 constexpr auto kLong = std::chrono::seconds(120);
 
@@ -52,10 +64,12 @@ TEST(ManyActors, TwoThousandFiveHundredActorsEachCalledTwice) {
   for (auto& c : cells) c.kill();
 }
 
-// Actors blocked in get on calls to other actors: more of them than the pool's threads start
-// without waiting (64 or 16 per CPU), so the pool must grow past that for the calls to finish.
-TEST(ManyActors, ChainsOfBlockedCallsFinish) {
+// More actor calls held at once than the pool's threads start without waiting (64, or 16 per
+// CPU), each then blocked in get on a call to another actor: the pool must grow past its size
+// for all of them to run and finish.
+TEST(ManyActors, BlockedCallsBeyondThePoolSizeFinish) {
   constexpr int kPairs = 300;
+  g_arrived = 0;
   std::vector<manta::ActorHandle<Cell>> askers, answerers;
   for (int i = 0; i < kPairs; ++i) {
     askers.push_back(manta::actor(Cell::create).on_rank(0).remote(0));
@@ -65,7 +79,7 @@ TEST(ManyActors, ChainsOfBlockedCallsFinish) {
   for (int i = 0; i < kPairs; ++i) {
     refs.push_back(askers[static_cast<std::size_t>(i)]
                        .task(&Cell::ask)
-                       .remote(answerers[static_cast<std::size_t>(i)]));
+                       .remote(answerers[static_cast<std::size_t>(i)], kPairs));
   }
   auto values = manta::get(refs, kLong);
   for (int i = 0; i < kPairs; ++i) EXPECT_EQ(*values[static_cast<std::size_t>(i)], i + 1);
