@@ -179,6 +179,7 @@ RankStats local_stats() {
   out.tasks_submitted = s.tasks_submitted;
   out.tasks_executed = s.tasks_executed;
   out.tasks_forwarded = s.tasks_forwarded;
+  out.tasks_handed_on = s.tasks_handed_on;
   out.messages_sent = s.channel.messages_sent;
   out.batches_sent = s.channel.batches_sent;
   out.bytes_transferred = s.channel.bytes_transferred;

@@ -105,8 +105,9 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.max_workers = parse_int("max-workers", v, 1, 65536);
         });
-    add("max-actors", "64",
-        "actors each rank can host (each has its own threads); creations beyond go to other ranks",
+    add("max-actors", "10000",
+        "actors each rank can host (an idle actor holds no thread); creations beyond go to other "
+        "ranks, and wait with a message when every rank is full",
         [](Config& c, const std::string& v) {
           c.max_actors = parse_int("max-actors", v, 0, 100000);
         });

@@ -120,6 +120,7 @@ void Runtime::start() {
   if (world_.rank == 0) {
     loads_.resize(ranks_.size());
     sent_to_.assign(ranks_.size(), 0);
+    spill_hint_sent_.assign(ranks_.size(), 0);
     actors_on_.assign(ranks_.size(), 0);
     for (std::size_t r = 0; r < ranks_.size(); ++r)
       loads_[r].total = loads_[r].available = ranks_[r].total;
@@ -167,7 +168,9 @@ void Runtime::start() {
     };
   }
   hooks.idle_spin = std::chrono::microseconds(config_.wait_spin_us);
+  hooks.max_threads = static_cast<std::size_t>(max_workers);
   actors_ = std::make_unique<ActorHost>(std::move(hooks));
+  actors_started_.store(true, std::memory_order_release);  // ticks began before it existed
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
              total.to_string());
@@ -450,6 +453,7 @@ RuntimeStats Runtime::stats() const {
   s.tasks_submitted = tasks_submitted_.load();
   s.tasks_executed = tasks_executed_.load();
   s.tasks_forwarded = tasks_forwarded_.load();
+  s.tasks_handed_on = tasks_handed_on_.load();
   s.channel = channel_->stats();
   const auto objects = store_.stats();
   s.objects = objects.objects;
@@ -651,12 +655,109 @@ void Runtime::place(const TaskPtr& t) {
                                  req.to_string(), totals_[0].to_string())));
     return;
   }
-  if (decide_locally(req, scheduler_->total(), scheduler_->queued(), forward_threshold_,
-                     world_.rank, input_bytes_by_rank(*t)) == LocalDecision::run_here) {
-    prepare_and_enqueue(t);
-  } else {
-    forward_task(t);
+  const LocalScheduler::Admission here = scheduler_->admission(req);
+  SpillbackView spill;
+  spill.starts_now = here.starts_now;
+  // Only work that would wait here looks at the other ranks: the hot path sends nothing.
+  if (!here.starts_now && t->hand_ons < kMaxHandOns) spill.free_elsewhere = free_elsewhere(req);
+  switch (decide_locally(req, scheduler_->total(), here.queued, forward_threshold_, world_.rank,
+                         input_bytes_by_rank(*t), spill)) {
+    case LocalDecision::run_here:
+      prepare_and_enqueue(t);
+      break;
+    case LocalDecision::forward:
+      forward_task(t);
+      break;
+    case LocalDecision::spill_back:
+      hand_on(t);
+      break;
   }
+}
+
+bool Runtime::free_elsewhere(const ResourceSet& request) {
+  if (world_.size < 2) return false;
+  if (world_.rank != 0) return spill_credit_.load(std::memory_order_relaxed) > 0;
+  std::lock_guard lock(global_mutex_);
+  loads_[0].queued = scheduler_->queued();
+  loads_[0].available = scheduler_->available();
+  loads_[0].assigned = 0;
+  return pick_free_rank(request, loads_, /*exclude=*/0).has_value();
+}
+
+void Runtime::hand_on(const TaskPtr& t) {
+  ++t->hand_ons;  // bounded (kMaxHandOns): a task never bounces between busy ranks forever
+  tasks_handed_on_.fetch_add(1, std::memory_order_relaxed);
+  if (world_.rank == 0) {
+    schedule_globally(t);  // rank 0 holds the view: it picks the free rank itself
+    return;
+  }
+  // Spend one credit of rank 0's hint (it may have been spent meanwhile: then the global
+  // scheduler still finds the least loaded rank).
+  std::uint64_t credit = spill_credit_.load(std::memory_order_relaxed);
+  while (credit > 0 && !spill_credit_.compare_exchange_weak(credit, credit - 1)) {
+  }
+  forward_task(t);
+}
+
+bool Runtime::movable(const TaskSpec& t) const {
+  if (t.kind != TaskKind::task || t.on_rank >= 0 || t.hand_ons >= kMaxHandOns) return false;
+  for (const TaskArg& a : t.args) {
+    // Large inputs held here stay with their data (locality); small ones travel with the task.
+    if (a.ref.valid() && (a.is_ref || a.size > config_.inline_limit)) return false;
+  }
+  return true;
+}
+
+void Runtime::balance_waiting_work() {
+  std::vector<std::pair<int, std::uint64_t>> hints;
+  std::uint64_t free_for_rank0 = 0;
+  {
+    std::lock_guard lock(global_mutex_);
+    loads_[0].queued = scheduler_->queued();
+    loads_[0].available = scheduler_->available();
+    loads_[0].assigned = 0;
+    // Nothing waits anywhere and no hint is out: nothing to do (the common, idle tick).
+    bool any = false;
+    for (std::size_t r = 0; r < loads_.size() && !any; ++r)
+      any = loads_[r].queued > 0 || spill_hint_sent_[r] > 0;
+    if (!any) return;
+    const std::vector<std::uint64_t> elsewhere = free_slots_elsewhere(*default_resources_, loads_);
+    free_for_rank0 = loads_[0].queued > 0 ? elsewhere[0] : 0;
+    for (std::size_t r = 1; r < loads_.size(); ++r) {
+      // Only ranks with waiting work hear of free slots, and only when the number changes.
+      const std::uint64_t hint = loads_[r].queued > 0 ? elsewhere[r] : 0;
+      if (hint != spill_hint_sent_[r]) {
+        spill_hint_sent_[r] = hint;
+        hints.emplace_back(static_cast<int>(r), hint);
+      }
+    }
+  }
+  for (const auto& [rank, hint] : hints) {
+    send(rank, [&, hint = hint](WireWriter& w) { w.put(MessageType::spill_hint).put(hint); });
+  }
+  if (free_for_rank0 == 0) return;
+  for (const TaskPtr& t :
+       scheduler_->take_waiting(free_for_rank0, [this](const TaskSpec& s) { return movable(s); })) {
+    ++t->hand_ons;
+    tasks_handed_on_.fetch_add(1, std::memory_order_relaxed);
+    schedule_globally(t);
+  }
+}
+
+void Runtime::on_spill_hint(WireReader& r) {
+  const auto hint = r.get<std::uint64_t>();
+  std::uint64_t left = hint;
+  if (hint > 0 && !stopping_) {
+    // Tasks already waiting here go first: they have waited longest for a free CPU.
+    for (const TaskPtr& t :
+         scheduler_->take_waiting(hint, [this](const TaskSpec& s) { return movable(s); })) {
+      ++t->hand_ons;
+      tasks_handed_on_.fetch_add(1, std::memory_order_relaxed);
+      forward_task(t);
+      --left;
+    }
+  }
+  spill_credit_.store(left, std::memory_order_relaxed);
 }
 
 std::vector<std::uint64_t> Runtime::input_bytes_by_rank(const TaskSpec& t) const {
@@ -696,7 +797,7 @@ void Runtime::forward_task(const TaskPtr& t) {
     schedule_globally(t);
     return;
   }
-  {
+  if (t->id.submitter == world_.rank) {  // kept for the reply; a task from elsewhere is not ours
     std::lock_guard lock(pending_mutex_);
     pending_[t->id] = t;
   }
@@ -1434,8 +1535,9 @@ ActorId Runtime::create_actor(detail::Submission&& s, const ActorOptions& option
   if (!options.name.empty()) {
     // A named creation returns once rank 0 accepted the name, so a duplicate fails right here.
     std::unique_lock lock(routes_mutex_);
-    if (!routes_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s),
-                             [&] { return routes_[id].known || stopping_; })) {
+    if (!routes_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s), [&] {
+          return routes_[id].known || routes_[id].accepted || stopping_;
+        })) {
       throw std::runtime_error("manta::actor: no answer from rank 0 about actor '" + options.name +
                                "'");
     }
@@ -1582,22 +1684,26 @@ void Runtime::reply_location(int dest, const ActorId& id) {
 void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
   std::shared_ptr<const ErrorInfo> input_error;
   if (r.get<std::uint8_t>()) input_error = std::make_shared<const ErrorInfo>(read_error(r));
-  TaskPtr t = read_task(r, message);
+  place_actor(read_task(r, message), std::move(input_error), /*first_try=*/true);
+}
+
+bool Runtime::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo> input_error,
+                          bool first_try) {
   auto dead = [&](std::string why) {
     return std::make_shared<const ErrorInfo>(
         make_error(ErrorKind::actor_died, t.get(), std::move(why)));
   };
   std::optional<int> host;
   std::optional<bool> kill;
+  std::string waits_for;  // set when it waits for an actor slot
   {
     std::lock_guard lock(table_mutex_);
     ActorRecord& rec = actor_table_[t->actor];
-    rec.placed = true;
     rec.class_tag = t->class_tag;
     if (input_error) {
       rec.death = dead("it could not be created: " + input_error->message);
     } else if (auto it = actor_names_.find(t->actor_name);
-               !t->actor_name.empty() && it != actor_names_.end()) {
+               first_try && !t->actor_name.empty() && it != actor_names_.end()) {
       rec.death = dead("the actor name '" + t->actor_name + "' is taken by " +
                        it->second.to_string() + "; pick another name or kill that actor first");
     } else {
@@ -1607,26 +1713,79 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
         std::lock_guard g(global_mutex_);
         loads_[0].queued = scheduler_->queued();
         loads_[0].available = scheduler_->available();
+        // The actor table knows exactly how many actors live on each rank: use that for the
+        // slots instead of load reports, which lag behind a burst of creations and kills.
+        std::vector<RankLoad> view = loads_;
+        for (std::size_t k = 0; k < view.size(); ++k) {
+          const double slots =
+              view[k].total.get("actor_slots") - static_cast<double>(actors_on_[k]);
+          view[k].available.set("actor_slots", std::max(0.0, slots));
+          view[k].queued = 0;  // queued tasks take no actor slots
+          view[k].assigned = 0;
+        }
+        auto has_slot = [&](int k) {
+          return view[static_cast<std::size_t>(k)].available.get("actor_slots") >= 1;
+        };
         if (t->on_rank >= 0) {
-          if (t->on_rank < world_.size && req.fits_in(loads_[t->on_rank].total)) pick = t->on_rank;
-        } else {
-          // The actor table knows exactly how many actors live on each rank: use that for the
-          // slots instead of load reports, which lag behind a burst of creations and kills.
-          std::vector<RankLoad> view = loads_;
-          for (std::size_t k = 0; k < view.size(); ++k) {
-            const double slots =
-                view[k].total.get("actor_slots") - static_cast<double>(actors_on_[k]);
-            view[k].available.set("actor_slots", std::max(0.0, slots));
-            view[k].queued = 0;  // queued tasks take no actor slots
-            view[k].assigned = 0;
+          if (t->on_rank < world_.size && req.fits_in(loads_[t->on_rank].total)) {
+            if (has_slot(t->on_rank)) {
+              pick = t->on_rank;
+            } else {
+              waits_for = fmt::format("rank {} hosts its {} actors (--manta-max-actors)",
+                                      t->on_rank, actors_on_[t->on_rank]);
+            }
           }
+        } else if (feasible_anywhere(req, totals_)) {
           pick = pick_rank(req, view, global_hint_++);
+          if (pick && !has_slot(*pick)) {
+            // The least loaded rank is full of actors: only ranks with a free slot may host it
+            // (where it may still wait for other resources, such as CPUs, to free up).
+            std::vector<RankLoad> with_slots = view;
+            for (std::size_t k = 0; k < with_slots.size(); ++k) {
+              if (!has_slot(static_cast<int>(k))) with_slots[k].total.set("actor_slots", 0);
+            }
+            pick = pick_rank(req, with_slots, global_hint_);
+          }
+          if (!pick) {
+            // Every rank that could host it is full: a creation sent on would wait in a queue
+            // there, unseen. It waits here, said so, until an actor ends.
+            std::uint64_t live = 0;
+            for (auto n : actors_on_) live += n;
+            waits_for = fmt::format(
+                "every rank that could host it is full ({} actors live on {} ranks, "
+                "--manta-max-actors={} per rank)",
+                live, world_.size, config_.max_actors);
+          }
         }
         if (pick && *pick != 0) {
           ++loads_[*pick].assigned;
           ++sent_to_[*pick];
         }
         if (pick) ++actors_on_[*pick];
+      }
+      if (!waits_for.empty()) {
+        if (first_try && !t->actor_name.empty()) actor_names_[t->actor_name] = t->actor;
+        rec.name = t->actor_name;
+        actors_waiting_.push_back(t);
+        if (first_try) {
+          // The first of a burst warns (visible on stderr); the rest go to the log.
+          const bool first = actors_waiting_.size() == 1;
+          const std::string text = fmt::format(
+              "actor {} ({}) waits for a free actor slot: {}; it is created when an actor "
+              "there ends (kill actors you no longer need, or raise --manta-max-actors){}",
+              t->actor.to_string(), function_name(*t), waits_for,
+              first ? "" : fmt::format(" [{} creations wait]", actors_waiting_.size()));
+          if (first) {
+            log().warn("{}", text);
+          } else {
+            log().info("{}", text);
+          }
+          // The creator learns that rank 0 took it (a named creation returns).
+          send(t->id.submitter, [&](WireWriter& w) {
+            w.put(MessageType::actor_location).put(t->actor).put<std::uint8_t>(0).put(-1);
+          });
+        }
+        return false;
       }
       if (!pick) {
         rec.death = dead(fmt::format(
@@ -1641,6 +1800,17 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
         if (!rec.name.empty()) actor_names_[rec.name] = t->actor;
         host = pick;
         kill = rec.kill_pending;
+        if (!first_try) {
+          log().info("actor {} ({}) got a slot on rank {}", t->actor.to_string(), function_name(*t),
+                     *pick);
+        }
+      }
+    }
+    rec.placed = true;
+    if (rec.death && !first_try) {
+      if (auto it = actor_names_.find(rec.name);
+          !rec.name.empty() && it != actor_names_.end() && it->second == t->actor) {
+        actor_names_.erase(it);
       }
     }
     reply_location(t->id.submitter, t->actor);
@@ -1658,6 +1828,17 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
     });
     if (kill) send_kill(*host, t->actor, *kill, /*at_host=*/true);
   }
+  return true;
+}
+
+void Runtime::place_waiting_actors() {
+  std::deque<TaskPtr> waiting;
+  {
+    std::lock_guard lock(table_mutex_);
+    waiting.swap(actors_waiting_);
+  }
+  // Those that still find no slot queue again, in their order.
+  for (const TaskPtr& t : waiting) place_actor(t, nullptr, /*first_try=*/false);
 }
 
 void Runtime::on_host_actor(WireReader& r, const SharedBuffer& message) {
@@ -1686,6 +1867,15 @@ void Runtime::on_actor_location(WireReader& r) {
     host = r.get<int>();
   }
   std::vector<TaskPtr> waiting;
+  if (!dead && host < 0) {
+    // Rank 0 took it but it waits for an actor slot: a named creation may return; calls wait.
+    {
+      std::lock_guard lock(routes_mutex_);
+      routes_[id].accepted = true;
+    }
+    routes_cv_.notify_all();
+    return;
+  }
   {
     std::lock_guard lock(routes_mutex_);
     ActorRoute& route = routes_[id];
@@ -1859,7 +2049,22 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         {
           std::lock_guard lock(table_mutex_);
           ActorRecord& rec = actor_table_[id];
-          if (!rec.placed) {
+          auto waiting = std::find_if(actors_waiting_.begin(), actors_waiting_.end(),
+                                      [&](const TaskPtr& t) { return t->actor == id; });
+          if (!rec.placed && no_restart && waiting != actors_waiting_.end()) {
+            // Killed while it waited for an actor slot: it never starts.
+            actors_waiting_.erase(waiting);
+            rec.placed = true;
+            rec.death = std::make_shared<const ErrorInfo>(
+                make_error(ErrorKind::actor_died, nullptr,
+                           id.to_string() + " was killed while it waited for an actor slot"));
+            if (auto it = actor_names_.find(rec.name);
+                !rec.name.empty() && it != actor_names_.end() && it->second == id) {
+              actor_names_.erase(it);
+            }
+            for (int asker : rec.waiting) reply_location(asker, id);
+            rec.waiting.clear();
+          } else if (!rec.placed) {
             rec.kill_pending = no_restart;
           } else if (!rec.death) {
             host = rec.host;
@@ -1871,17 +2076,22 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
       case MessageType::actor_died: {
         const auto id = r.get<ActorId>();
         auto cause = std::make_shared<const ErrorInfo>(read_error(r));
-        std::lock_guard lock(table_mutex_);
-        ActorRecord& rec = actor_table_[id];
-        if (rec.placed && rec.host >= 0 && !rec.death) {
-          std::lock_guard g(global_mutex_);
-          if (actors_on_[rec.host] > 0) --actors_on_[rec.host];
+        bool slot_freed = false;
+        {
+          std::lock_guard lock(table_mutex_);
+          ActorRecord& rec = actor_table_[id];
+          if (rec.placed && rec.host >= 0 && !rec.death) {
+            std::lock_guard g(global_mutex_);
+            if (actors_on_[rec.host] > 0) --actors_on_[rec.host];
+            slot_freed = !actors_waiting_.empty();
+          }
+          rec.death = cause;
+          if (auto it = actor_names_.find(rec.name);
+              !rec.name.empty() && it != actor_names_.end() && it->second == id) {
+            actor_names_.erase(it);
+          }
         }
-        rec.death = cause;
-        if (auto it = actor_names_.find(rec.name);
-            !rec.name.empty() && it != actor_names_.end() && it->second == id) {
-          actor_names_.erase(it);
-        }
+        if (slot_freed) place_waiting_actors();
         break;
       }
       case MessageType::name_lookup: {
@@ -1916,6 +2126,9 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         break;
       case MessageType::status_report:
         if (job_dir_) job_dir_->update(r.str());
+        break;
+      case MessageType::spill_hint:
+        on_spill_hint(r);
         break;
       case MessageType::shutdown_ack: {
         std::lock_guard lock(stop_mutex_);
@@ -2355,12 +2568,17 @@ void Runtime::on_load_report(int source, WireReader& r) {
 
 void Runtime::on_tick() {
   if (stopping_) return;
+  // A call blocked on queued actor work gets that work a thread.
+  if (actors_started_.load(std::memory_order_acquire)) actors_->keep_moving();
   // A pin let go (a get view dropped) frees nothing by itself: look again for room here.
   if (spill_ && store_.spill_needed() > 0) {
     spill_->kick();
     store_.serve_reservations();
   }
-  if (world_.rank == 0) return;
+  if (world_.rank == 0) {
+    if (world_.size > 1) balance_waiting_work();
+    return;
+  }
   const std::uint64_t waiting = scheduler_->queued();
   ResourceSet available = scheduler_->available();
   // Report changes, including new placements by rank 0: it counts those not yet reported.

@@ -44,6 +44,7 @@ struct RuntimeStats {
   std::uint64_t tasks_submitted = 0;
   std::uint64_t tasks_executed = 0;
   std::uint64_t tasks_forwarded = 0;  // handed to the global scheduler
+  std::uint64_t tasks_handed_on = 0;  // spillback: passed from this busy rank to a free one
   std::uint64_t objects = 0;
   std::uint64_t object_bytes = 0;
   std::uint64_t worker_threads = 0;
@@ -106,6 +107,16 @@ class Runtime {
   void schedule_globally(const TaskPtr& task);
   void send_task(int dest, const TaskPtr& task);
   void forward_task(const TaskPtr& task);
+  /// Spillback: a task this busy rank cannot start now goes to a rank with free resources.
+  void hand_on(const TaskPtr& task);
+  /// Whether some other rank can start `request` now, as far as this rank knows.
+  bool free_elsewhere(const ResourceSet& request);
+  /// Whether a queued task may leave this rank for an idle one.
+  [[nodiscard]] bool movable(const TaskSpec& task) const;
+  /// Rank 0, each tick: hands its own waiting tasks to idle ranks and tells busy ranks how many
+  /// tasks others could start.
+  void balance_waiting_work();
+  void on_spill_hint(transport::WireReader& r);
   void fail_task(const TaskPtr& task, ErrorInfo error);
   /// Bytes of the task's reference arguments held on each rank (empty when it has none worth
   /// following), for locality-aware placement.
@@ -129,6 +140,11 @@ class Runtime {
   void route_call(const TaskPtr& call);
   void send_call(int host, const TaskPtr& call);
   void on_create_actor(transport::WireReader& r, const SharedBuffer& message);
+  /// Rank 0: places an actor, or keeps it waiting for an actor slot (false) with a message.
+  bool place_actor(const TaskPtr& creation, std::shared_ptr<const ErrorInfo> input_error,
+                   bool first_try);
+  /// Rank 0, after an actor ended: creations waiting for a slot try again, in order.
+  void place_waiting_actors();
   void on_host_actor(transport::WireReader& r, const SharedBuffer& message);
   void start_actor(const TaskPtr& creation);
   void on_actor_location(transport::WireReader& r);
@@ -280,6 +296,13 @@ class Runtime {
   std::vector<std::uint64_t> sent_to_;    // placements sent to each rank, ever
   std::vector<std::uint64_t> actors_on_;  // live actors rank 0 placed on each rank
   std::uint64_t global_hint_ = 0;
+  std::vector<std::uint64_t> spill_hint_sent_;  // last spill hint sent to each rank
+
+  // Tasks other ranks could start now, from rank 0's last spill hint: how many this rank may
+  // still hand on before it hears again.
+  std::atomic<std::uint64_t> spill_credit_{0};
+
+  std::atomic<bool> actors_started_{false};  // actors_ exists (ticks start before it does)
 
   // Load last reported (ranks > 0).
   std::uint64_t reported_waiting_ = ~0ull;
@@ -302,7 +325,8 @@ class Runtime {
   // Where this rank sends calls to each actor it knows, and its next sequence number there.
   struct ActorRoute {
     int host = -1;
-    bool known = false;  // host or death is known
+    bool known = false;     // host or death is known
+    bool accepted = false;  // rank 0 took its name; it waits for a free actor slot
     std::shared_ptr<const ErrorInfo> death;
     bool asked = false;
     std::uint64_t next_seq = 0;
@@ -325,6 +349,7 @@ class Runtime {
   std::mutex table_mutex_;
   std::unordered_map<ActorId, ActorRecord> actor_table_;
   std::unordered_map<std::string, ActorId> actor_names_;
+  std::deque<TaskPtr> actors_waiting_;  // creations waiting for a free actor slot, oldest first
   // Name lookups waiting for rank 0's answer.
   struct NameAnswer {
     bool done = false;
@@ -340,6 +365,7 @@ class Runtime {
   std::atomic<std::uint64_t> tasks_submitted_{0};
   std::atomic<std::uint64_t> tasks_executed_{0};
   std::atomic<std::uint64_t> tasks_forwarded_{0};
+  std::atomic<std::uint64_t> tasks_handed_on_{0};
 };
 
 /// The runtime of this process, or nullptr outside init/shutdown.
