@@ -52,6 +52,10 @@ class ActorMethodCall {
   ObjectRef<Value> remote(A&&... args) const {
     static_assert(sizeof...(A) == Traits::arity,
                   "handle.task(&C::m).remote: wrong number of arguments for the method");
+    if constexpr (!std::is_same_v<T, typename Traits::object>) {
+      // A base-class method on a derived actor: its host converts the instance first.
+      static_cast<void>(detail::upcast_registered<T, typename Traits::object>);
+    }
     detail::Submission s;
     s.function = &detail::lookup_function(detail::key_of(method_), detail::type_name<M>(), nullptr);
     s.args.reserve(sizeof...(A));
