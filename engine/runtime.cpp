@@ -16,6 +16,7 @@
 #include "engine/job_files.h"
 #include "engine/log.h"
 #include "engine/messages.h"
+#include "engine/option_checks.h"
 #include "engine/teardown_guard.h"
 #include "gpu/topology.h"
 #if MANTA_HAVE_UCX
@@ -539,6 +540,7 @@ TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
 
 std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s,
                                                   const TaskOptions& options) {
+  check_task_options(options, world_.size, "manta::task(" + s.function->name + ")");
   TaskPtr t = make_spec(std::move(s), options);
   auto token = store_.create_pending(t->return_object());
   tasks_submitted_.fetch_add(1, std::memory_order_relaxed);
@@ -1344,9 +1346,7 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
 
 ActorId Runtime::create_actor(detail::Submission&& s, const ActorOptions& options,
                               std::uint64_t class_tag) {
-  if (options.max_concurrency < 1 || options.max_restarts < 0) {
-    throw std::invalid_argument("manta::actor: max_concurrency must be >= 1 and max_restarts >= 0");
-  }
+  check_actor_options(options, world_.size, "manta::actor(" + s.function->name + ")");
   TaskOptions to;
   to.on_rank = options.on_rank;
   to.max_retries = 0;

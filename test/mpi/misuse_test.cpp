@@ -1,5 +1,5 @@
 // Misuse of the API ends in a typed error naming the problem, never in a crash or a hang: the
-// same ref given to wait twice, empty refs as arguments or in wait.
+// same ref given to wait twice, empty refs as arguments or in wait, options out of range.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <functional>
 #include <future>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -62,6 +64,17 @@ void returns_within(const char* what, const std::function<void()>& f) {
     std::_Exit(1);
   }
   done.get();  // rethrows what f threw
+}
+
+/// `f` throws std::invalid_argument whose message holds each of `parts`.
+void expect_refused(const std::function<void()>& f, const std::vector<std::string>& parts) {
+  try {
+    f();
+    ADD_FAILURE() << "accepted; expected an error naming " << parts.front();
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    for (const auto& p : parts) EXPECT_NE(what.find(p), std::string::npos) << what;
+  }
 }
 
 void expect_empty_ref_error(const std::function<void()>& f, const std::string& names) {
@@ -189,4 +202,66 @@ TEST(EmptyRef, WaitWithoutTimeoutIsAnError) {
     expect_empty_ref_error([&] { (void)manta::wait(std::vector{a, empty}, 2); }, "ref 2 of 2");
     EXPECT_EQ(*manta::get(a, kLimit), 3);
   });
+}
+
+// ---- options out of range -------------------------------------------------------------------
+
+TEST(BadOptions, TaskResourcesMustBeFiniteAndNotNegative) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  // A negative amount used to add capacity to the rank that ran the task.
+  expect_refused(
+      [] {
+        (void)manta::task(add).resources({{"CPU", -1}}).remote(1, 2);
+      },
+      {"manta::task(add)", "CPU", "-1", "at least 0"});
+  expect_refused(
+      [&] {
+        (void)manta::task(add).resources({{"CPU", nan}}).remote(1, 2);
+      },
+      {"CPU", "nan", "finite"});
+  expect_refused(
+      [&] {
+        (void)manta::task(add).resources({{"GPU", inf}}).remote(1, 2);
+      },
+      {"GPU", "inf", "finite"});
+  expect_refused([] { (void)manta::task(add).resources({{"", 1}}).remote(1, 2); }, {"empty name"});
+  // Zero of a resource is asking for none of it.
+  EXPECT_EQ(*manta::get(manta::task(add).resources({{"CPU", 0}}).remote(1, 2), kLimit), 3);
+}
+
+TEST(BadOptions, TaskOnRankMustBeARankOfTheJob) {
+  const std::string last = std::to_string(last_rank());
+  expect_refused([] { (void)manta::task(add).on_rank(-5).remote(1, 2); },
+                 {"on_rank(-5)", "from 0 to " + last, "-1"});
+  expect_refused([] { (void)manta::task(add).on_rank(manta::world_size()).remote(1, 2); },
+                 {"on_rank(" + std::to_string(manta::world_size()) + ")", "from 0 to " + last});
+  expect_refused([] { (void)manta::task(add).max_retries(-1).remote(1, 2); },
+                 {"max_retries(-1)", "at least 0"});
+  expect_refused([] { (void)manta::task(add).memory(static_cast<std::uint64_t>(-1)).remote(1, 2); },
+                 {"memory(18446744073709551615)", "negative"});
+  // -1 is the default: any rank.
+  EXPECT_EQ(*manta::get(manta::task(add).on_rank(-1).remote(1, 2), kLimit), 3);
+}
+
+TEST(BadOptions, ActorOptionsAreCheckedAtCreation) {
+  expect_refused(
+      [] {
+        (void)manta::actor(Holder::create).resources({{"CPU", -2}}).remote(1);
+      },
+      {"manta::actor(Holder::create)", "CPU", "-2"});
+  expect_refused([] { (void)manta::actor(Holder::create).on_rank(-5).remote(1); }, {"on_rank(-5)"});
+  expect_refused(
+      [] { (void)manta::actor(Holder::create).on_rank(manta::world_size() + 3).remote(1); },
+      {"on_rank(" + std::to_string(manta::world_size() + 3) + ")"});
+  expect_refused([] { (void)manta::actor(Holder::create).max_concurrency(0).remote(1); },
+                 {"max_concurrency(0)", "1 to 4096"});
+  expect_refused([] { (void)manta::actor(Holder::create).max_concurrency(1000000).remote(1); },
+                 {"max_concurrency(1000000)"});
+  expect_refused([] { (void)manta::actor(Holder::create).max_restarts(-1).remote(1); },
+                 {"max_restarts(-1)", "at least 0"});
+  // Nothing was half made: a good creation right after works.
+  auto h = manta::actor(Holder::create).on_rank(last_rank()).max_concurrency(2).remote(4);
+  EXPECT_EQ(*manta::get(h.task(&Holder::plus).remote(1), kLimit), 5);
+  h.kill();
 }
