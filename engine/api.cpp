@@ -210,6 +210,15 @@ std::shared_ptr<RefToken> submit_task(Submission&& submission, const TaskOptions
   return rt().submit(std::move(submission), options);
 }
 
+std::uint64_t store_capacity() noexcept {
+  const engine::Runtime* r = g_rt;
+  return r ? r->store_capacity() : 0;
+}
+
+void throw_larger_than_store(const char* what, std::uint64_t bytes, bool at_least) {
+  rt().throw_larger_than_store(what, bytes, at_least);
+}
+
 std::shared_ptr<RefToken> put_object(SharedBuffer bytes, std::uint64_t tag,
                                      std::vector<std::shared_ptr<RefToken>> contained) {
   return rt().put(std::move(bytes), tag, std::move(contained));

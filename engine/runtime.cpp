@@ -18,6 +18,7 @@
 #include "engine/messages.h"
 #include "engine/option_checks.h"
 #include "engine/teardown_guard.h"
+#include "engine/text.h"
 #include "gpu/topology.h"
 #if MANTA_HAVE_UCX
 #include "transport/ucx_data_plane.h"
@@ -112,6 +113,7 @@ void Runtime::start() {
     total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
   ranks_ = exchange_rank_table(world_.comm, {world_.rank, world_.hostname, total});
   start_memory();
+  store_capacity_.store(store_.capacity(), std::memory_order_relaxed);
   for (const auto& r : ranks_) totals_.push_back(r.total);
   forward_threshold_ = config_.forward_threshold > 0
                            ? static_cast<std::uint64_t>(config_.forward_threshold)
@@ -514,10 +516,17 @@ TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
       case detail::ArgSlot::Kind::inline_value:
         if (slot.size > config_.inline_limit) {
           // A large value argument becomes an object, so it moves only to where the task runs.
+          // It takes room in the store as a put does.
+          const ObjectStore::Room room = store_.reserve(slot.size, store_full_timeout());
+          if (!room.ok) throw ObjectStoreFullError(store_full_error(slot.size, room, nullptr));
           ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
+          // The only argument's bytes are adopted whole; others are copied out of the shared
+          // buffer.
           auto bytes =
-              std::make_shared<const Buffer>(inline_bytes->data() + slot.offset, slot.size);
-          a.token = store_.create_ready(id, bytes, slot.tag);
+              slot.offset == 0 && slot.size == inline_bytes->size()
+                  ? inline_bytes
+                  : std::make_shared<const Buffer>(inline_bytes->data() + slot.offset, slot.size);
+          a.token = store_.create_ready(id, bytes, slot.tag, {}, slot.size);
           a.buffer = std::move(bytes);
           a.ref = id;
           a.location = world_.rank;
@@ -1174,9 +1183,24 @@ void Runtime::on_borrow_ack() {
   gated_.clear();
 }
 
+void Runtime::throw_larger_than_store(const char* what, std::uint64_t bytes, bool at_least) const {
+  const std::uint64_t capacity = store_capacity();
+  ErrorInfo info = make_error(
+      ErrorKind::store_full, nullptr,
+      fmt::format("object store full on rank {}: {} of {}{} bytes ({}) is larger than the whole "
+                  "store ({} bytes, {}), so it fails at once; raise "
+                  "--manta-object-store-memory above its size, or split it into smaller objects",
+                  world_.rank, what, at_least ? "at least " : "", bytes, human_bytes(bytes),
+                  capacity, human_bytes(capacity)));
+  info.requested_bytes = bytes;
+  info.capacity_bytes = capacity;
+  throw ObjectStoreFullError(std::move(info));
+}
+
 std::shared_ptr<detail::RefToken> Runtime::put(SharedBuffer bytes, std::uint64_t tag,
                                                TokenList contained) {
   const std::uint64_t size = bytes->size();
+  if (store_capacity() != 0 && size > store_capacity()) throw_larger_than_store("put", size, false);
   const ObjectStore::Room room = store_.reserve(size, store_full_timeout());
   if (!room.ok) throw ObjectStoreFullError(store_full_error(size, room, nullptr));
   ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};

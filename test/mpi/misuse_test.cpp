@@ -1,14 +1,18 @@
 // Misuse of the API ends in a typed error naming the problem, never in a crash or a hang: the
-// same ref given to wait twice, empty refs as arguments or in wait, options out of range.
+// same ref given to wait twice, empty refs as arguments or in wait, options out of range, values
+// larger than the whole object store.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <limits>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -46,6 +50,9 @@ int wait_twice_inside(int rounds, int us) {
   }
   return ready;
 }
+
+std::vector<char> make_bytes(std::uint64_t n) { return std::vector<char>(n, 'x'); }
+std::uint64_t count_bytes(const std::vector<char>& v) { return v.size(); }
 
 struct Holder {
   static Holder* create(int v) { return new Holder{v}; }
@@ -90,7 +97,8 @@ void expect_empty_ref_error(const std::function<void()>& f, const std::string& n
 
 }  // namespace
 
-MANTA_REMOTE(add, sleep_us, wait_twice_inside, Holder::create, &Holder::plus);
+MANTA_REMOTE(add, sleep_us, wait_twice_inside, make_bytes, count_bytes, Holder::create,
+             &Holder::plus);
 
 // ---- wait with the same ref more than once ----------------------------------------------------
 
@@ -264,4 +272,111 @@ TEST(BadOptions, ActorOptionsAreCheckedAtCreation) {
   auto h = manta::actor(Holder::create).on_rank(last_rank()).max_concurrency(2).remote(4);
   EXPECT_EQ(*manta::get(h.task(&Holder::plus).remote(1), kLimit), 5);
   h.kill();
+}
+
+// ---- values larger than the whole store -------------------------------------------------------
+// Run with a 64 MiB store (the small_store variant); with a larger store they are skipped.
+
+namespace {
+
+constexpr std::uint64_t kMiB = std::uint64_t{1} << 20;
+
+std::uint64_t driver_store_capacity() {
+  return manta::memory_summary(0).ranks.at(0).capacity_bytes;
+}
+
+/// The process's peak resident memory since the last reset_peak(), from /proc.
+std::uint64_t peak_rss() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+void reset_peak() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+/// Runs `f`, which must fail with ObjectStoreFullError naming `what`, the size and the fix, and
+/// returns how much the peak resident memory grew meanwhile.
+std::uint64_t growth_of_failing(const std::function<void()>& f, const std::string& what) {
+  reset_peak();
+  const std::uint64_t before = peak_rss();
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    f();
+    ADD_FAILURE() << what << " larger than the store was accepted";
+  } catch (const manta::ObjectStoreFullError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(what), std::string::npos) << m;
+    EXPECT_NE(m.find("larger than the whole store"), std::string::npos) << m;
+    EXPECT_NE(m.find("--manta-object-store-memory"), std::string::npos) << m;
+    EXPECT_GT(e.requested(), e.capacity()) << m;
+    EXPECT_EQ(e.capacity(), driver_store_capacity()) << m;
+  }
+  // It fails at once: no waiting for room that can never come (the store-full timeout).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << what;
+  return peak_rss() - before;
+}
+
+}  // namespace
+
+class PutLargerThanStore : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (driver_store_capacity() > 128 * kMiB) {
+      GTEST_SKIP() << "needs --manta-object-store-memory of at most 128M (the small_store run)";
+    }
+    if (peak_rss() == 0) GTEST_SKIP() << "no VmHWM in /proc/self/status";
+  }
+};
+
+TEST_F(PutLargerThanStore, VectorFailsBeforeItIsCopied) {
+  const std::vector<double> v(2 * driver_store_capacity() / sizeof(double), 1.5);
+  const std::uint64_t grew = growth_of_failing([&] { (void)manta::put(v); }, "put");
+  EXPECT_LT(grew, 16 * kMiB) << "the put copied the value before failing";
+}
+
+TEST_F(PutLargerThanStore, StringFailsBeforeItIsCopied) {
+  const std::string s(2 * driver_store_capacity(), 'y');
+  const std::uint64_t grew = growth_of_failing([&] { (void)manta::put(s); }, "put");
+  EXPECT_LT(grew, 16 * kMiB) << "the put copied the value before failing";
+}
+
+TEST_F(PutLargerThanStore, BoostEncodedValueStopsAtTheStoreSize) {
+  // Encoded through Boost: its size shows only while encoding, which stops past the store's.
+  std::map<int, std::vector<double>> m;
+  const std::uint64_t cap = driver_store_capacity();
+  for (int i = 0; i < 4; ++i) m[i] = std::vector<double>(cap / sizeof(double), 2.5);  // 4x
+  const std::uint64_t grew = growth_of_failing([&] { (void)manta::put(m); }, "put of at least");
+  EXPECT_LT(grew, 3 * cap) << "the encoding went on past the store's size";
+}
+
+TEST_F(PutLargerThanStore, TaskArgumentFailsAtSubmission) {
+  const std::vector<char> v(2 * driver_store_capacity(), 'z');
+  const std::uint64_t grew = growth_of_failing(
+      [&] { (void)manta::task(count_bytes).on_rank(last_rank()).remote(v); }, "a task argument");
+  EXPECT_LT(grew, 16 * kMiB) << "the argument was copied before failing";
+}
+
+TEST_F(PutLargerThanStore, TaskResultFailsOnItsRank) {
+  auto r = manta::task(make_bytes).on_rank(last_rank()).remote(2 * driver_store_capacity());
+  try {
+    (void)manta::get(r, kLimit);
+    FAIL() << "a result larger than the store was stored";
+  } catch (const manta::ObjectStoreFullError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("larger than the whole store"), std::string::npos) << m;
+    EXPECT_NE(m.find("make_bytes"), std::string::npos) << m;
+  }
+}
+
+TEST_F(PutLargerThanStore, NothingIsLeftBehind) {
+  const std::vector<double> v(2 * driver_store_capacity() / sizeof(double), 1.0);
+  for (int i = 0; i < 3; ++i) EXPECT_THROW((void)manta::put(v), manta::ObjectStoreFullError);
+  // No room was kept for the refused values: the whole store is still there for a put, and an
+  // argument just under it.
+  const std::vector<char> most(driver_store_capacity() / 4, 'a');
+  auto ref = manta::put(most);
+  EXPECT_EQ(manta::get(ref, kLimit)->size(), most.size());
+  EXPECT_EQ(*manta::get(manta::task(count_bytes).on_rank(0).remote(most), kLimit), most.size());
 }

@@ -15,6 +15,7 @@
 
 #include <manta/buffer.h>
 #include <manta/detail/function_traits.h>
+#include <manta/detail/store_encode.h>
 #include <manta/object_ref.h>
 #include <manta/serialization.h>
 
@@ -47,7 +48,7 @@ void encode_result(const V& value, CallResult& out) {
     if ((out.shared = Codec<V>::share(value))) return;
   }
   RefCapture capture(out.contained);
-  Codec<V>::encode(value, out.bytes);
+  encode_for_store(value, out.bytes, "a task's result");
 }
 
 template <class M>
