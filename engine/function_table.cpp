@@ -85,6 +85,11 @@ void register_function(FunctionEntry entry) {
   engine::FunctionTable::instance().add(std::move(entry));
 }
 
+const FunctionEntry* find_function(const FunctionKey& key) {
+  const auto& table = engine::FunctionTable::instance();
+  return table.sealed() ? table.find(key) : nullptr;
+}
+
 const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& signature,
                                      const void* address) {
   auto& table = engine::FunctionTable::instance();

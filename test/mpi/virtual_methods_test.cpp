@@ -82,8 +82,19 @@ struct Valve {
   int open = 0;
 };
 
+// Only the override is registered: a call through the base's pointer finds it.
+struct Shape {
+  virtual ~Shape() = default;
+  virtual int sides() const { return 0; }
+};
+struct Triangle : Shape {
+  static Triangle* create() { return new Triangle; }
+  int sides() const override { return 3; }
+};
+
 }  // namespace
 
+MANTA_REMOTE(Triangle::create, &Triangle::sides);
 MANTA_REMOTE(Dog::create, Robot::create, Pump::create, Valve::create, &Animal::speak, &Animal::legs,
              &Dog::speak, &Dog::legs, &Robot::speak, &Robot::legs, &Serial::serial, &Robot::serial,
              &Pump::flow, &Valve::opening);
@@ -122,4 +133,11 @@ TEST(VirtualMethods, UnrelatedClassesWithMethodsInTheSameSlot) {
   }
   pump.kill();
   valve.kill();
+}
+
+TEST(VirtualMethods, BaseMethodFindsTheOverrideRegisteredAlone) {
+  auto tri = manta::actor(Triangle::create).on_rank(manta::world_size() - 1).remote();
+  EXPECT_EQ(value(tri.task(&Shape::sides).remote()), 3);
+  EXPECT_EQ(value(tri.task(&Triangle::sides).remote()), 3);
+  tri.kill();
 }

@@ -67,6 +67,26 @@ struct method_traits<R (T::*)(A...) noexcept> : method_traits<R (T::*)(A...)> {}
 template <class T, class R, class... A>
 struct method_traits<R (T::*)(A...) const noexcept> : method_traits<R (T::*)(A...)> {};
 
+/// A method pointer type with its class replaced by T: what &Base::f converts to as a member of T.
+template <class M, class T>
+struct rebind_method;
+template <class B, class R, class... A, class T>
+struct rebind_method<R (B::*)(A...), T> {
+  using type = R (T::*)(A...);
+};
+template <class B, class R, class... A, class T>
+struct rebind_method<R (B::*)(A...) const, T> {
+  using type = R (T::*)(A...) const;
+};
+template <class B, class R, class... A, class T>
+struct rebind_method<R (B::*)(A...) noexcept, T> {
+  using type = R (T::*)(A...) noexcept;
+};
+template <class B, class R, class... A, class T>
+struct rebind_method<R (B::*)(A...) const noexcept, T> {
+  using type = R (T::*)(A...) const noexcept;
+};
+
 /// Identifies a callable: the bytes of its pointer and, for a method, its class. A pointer to a
 /// virtual method holds only its vtable slot, so `&Base::f` and `&Derived::f`, or two unrelated
 /// classes' virtual methods in the same slot, have the same bytes; the class tells them apart.
@@ -108,6 +128,9 @@ struct FunctionEntry {
 
 /// Adds an entry; a second registration of the same function under the same name is ignored.
 void register_function(FunctionEntry entry);
+
+/// The entry for a callable, or nullptr (also before init).
+const FunctionEntry* find_function(const FunctionKey& key);
 
 /// The entry for a callable, or throws UnregisteredFunctionError naming it.
 const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& signature,
