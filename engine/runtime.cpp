@@ -1324,7 +1324,22 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
   LocalScheduler* sched =
       LocalScheduler::current() == scheduler_.get() ? scheduler_.get() : nullptr;
   ObjectStore::Waiter waiter;
-  bool registered = false, lent = false;
+  // However the wait ends, an exception included, the store and the scheduler let go of the
+  // waiter before it goes.
+  struct Release {
+    ObjectStore& store;
+    LocalScheduler* sched;
+    const std::vector<ObjectId>& ids;
+    ObjectStore::Waiter& waiter;
+    bool registered = false;
+    bool lent = false;
+    ~Release() {
+      if (registered) {
+        for (const auto& id : ids) store.remove_waiter(id, &waiter);
+      }
+      if (lent) sched->worker_unblocked(&waiter);
+    }
+  } release{store_, sched, ids, waiter};
   std::vector<bool> ready(ids.size(), false);
   for (;;) {
     std::size_t count = 0;
@@ -1338,14 +1353,14 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
     }
     const bool timed_out = deadline && Clock::now() >= *deadline;
     if (count >= num_ready || timed_out || store_.stopped()) break;
-    if (!registered) {
+    if (!release.registered) {
+      release.registered = true;
       for (const auto& id : ids) store_.add_waiter(id, &waiter);
-      registered = true;
       continue;
     }
-    if (sched && !lent) {
+    if (sched && !release.lent) {
       sched->worker_blocked(&waiter, [&waiter] { waiter.notify(); });
-      lent = true;
+      release.lent = true;
     }
     if (sched && sched->help(&waiter)) continue;
     std::unique_lock lock(waiter.mutex);
@@ -1356,10 +1371,6 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
     }
     waiter.signaled.store(false, std::memory_order_relaxed);
   }
-  if (registered) {
-    for (const auto& id : ids) store_.remove_waiter(id, &waiter);
-  }
-  if (lent) sched->worker_unblocked(&waiter);
   return ready;
 }
 
