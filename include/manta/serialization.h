@@ -242,8 +242,7 @@ concept ViewsBuffer = requires(const SharedBuffer& b, const std::byte* data, std
 };
 
 /// Codecs that know a value's encoded size before encoding it (raw values, vectors of them,
-/// strings, manta::Array): put and submissions check it against the store first, and allocate
-/// the bytes once.
+/// strings, manta::Array): put and submissions check it against the store before copying.
 template <class T>
 concept KnowsEncodedSize = requires(const T& value) {
   { Codec<T>::encoded_size(value) } -> std::convertible_to<std::size_t>;

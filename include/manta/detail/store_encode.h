@@ -22,13 +22,12 @@ std::uint64_t store_capacity() noexcept;
 template <class V>
 void encode_for_store(const V& value, Buffer& out, const char* what) {
   const std::uint64_t capacity = store_capacity();
-  const std::size_t start = out.size();
   if constexpr (KnowsEncodedSize<V>) {
     const std::uint64_t size = Codec<V>::encoded_size(value);
     if (capacity != 0 && size > capacity) throw_larger_than_store(what, size, false);
-    out.reserve(start + size);  // one allocation, no copies as it grows
     Codec<V>::encode(value, out);
   } else {
+    const std::size_t start = out.size();
     try {
       EncodeLimit limit(capacity == 0 ? 0 : start + capacity);
       Codec<V>::encode(value, out);
