@@ -49,6 +49,17 @@ void views_of(const TaskSpec& t, std::vector<detail::ArgView>& views) {
                      a.buffer ? &a.buffer : nullptr});
 }
 
+/// `this` for a call of `f` on an instance of the actor's class: the instance itself, or, for
+/// a method of a base class, the instance converted to that base.
+void* method_self(const detail::FunctionEntry& f, void* instance, std::uint64_t actor_class) {
+  if (!f.is_method || f.class_tag == actor_class) return instance;
+  if (detail::Upcast cast = detail::find_upcast(actor_class, f.class_tag)) return cast(instance);
+  throw std::logic_error(fmt::format(
+      "{} is a method of {}, and the actor is a {}, not derived "
+      "from it",
+      f.name, detail::type_name_of_tag(f.class_tag), detail::type_name_of_tag(actor_class)));
+}
+
 }  // namespace
 
 ActorHost::~ActorHost() { stop(); }
@@ -307,6 +318,7 @@ void ActorHost::serve(const std::shared_ptr<Actor>& a) {
     }
     ++a->running;
     void* instance = a->instance;
+    const std::uint64_t actor_class = a->creation->class_tag;
     const int restarts = a->restarts_done;
     lock.unlock();
 
@@ -319,7 +331,8 @@ void ActorHost::serve(const std::shared_ptr<Actor>& a) {
       t_restarts_done = restarts;
       const auto start = std::chrono::system_clock::now();
       try {
-        f->invoke(f->key, instance, views.data(), views.size(), result);
+        f->invoke(f->key, method_self(*f, instance, actor_class), views.data(), views.size(),
+                  result);
       } catch (const ActorExit&) {
         exited = true;
         error = std::make_shared<const ErrorInfo>(hooks_.make_error(

@@ -73,9 +73,13 @@ ResourceMap parse_resources(const std::string& v) {
     std::size_t eq = item.find('=');
     char* end = nullptr;
     double amount = eq == std::string::npos ? -1 : std::strtod(item.c_str() + eq + 1, &end);
-    if (eq == 0 || eq == std::string::npos || *end != '\0' || amount < 0) {
+    // !(amount >= 0) also refuses NaN.
+    if (eq == 0 || eq == std::string::npos || *end != '\0' || !(amount >= 0) ||
+        !std::isfinite(amount)) {
       throw std::invalid_argument(fmt::format(
-          "--manta-resources={}: expected NAME=AMOUNT[,NAME=AMOUNT...], e.g. GPU=1,ssd=2", v));
+          "--manta-resources={}: expected NAME=AMOUNT[,NAME=AMOUNT...] with finite amounts of at "
+          "least 0, e.g. GPU=1,ssd=2",
+          v));
     }
     std::string name = item.substr(0, eq);
     if (name == "CPU") {

@@ -17,7 +17,9 @@
 #include "engine/job_files.h"
 #include "engine/log.h"
 #include "engine/messages.h"
+#include "engine/option_checks.h"
 #include "engine/teardown_guard.h"
+#include "engine/text.h"
 #include "gpu/topology.h"
 #if MANTA_HAVE_UCX
 #include "transport/ucx_data_plane.h"
@@ -112,6 +114,7 @@ void Runtime::start() {
     total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
   ranks_ = exchange_rank_table(world_.comm, {world_.rank, world_.hostname, total});
   start_memory();
+  store_capacity_.store(store_.capacity(), std::memory_order_relaxed);
   for (const auto& r : ranks_) totals_.push_back(r.total);
   forward_threshold_ = config_.forward_threshold > 0
                            ? static_cast<std::uint64_t>(config_.forward_threshold)
@@ -528,10 +531,17 @@ TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
       case detail::ArgSlot::Kind::inline_value:
         if (slot.size > config_.inline_limit) {
           // A large value argument becomes an object, so it moves only to where the task runs.
+          // It takes room in the store as a put does.
+          const ObjectStore::Room room = store_.reserve(slot.size, store_full_timeout());
+          if (!room.ok) throw ObjectStoreFullError(store_full_error(slot.size, room, nullptr));
           ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
+          // The only argument's bytes are adopted whole; others are copied out of the shared
+          // buffer.
           auto bytes =
-              std::make_shared<const Buffer>(inline_bytes->data() + slot.offset, slot.size);
-          a.token = store_.create_ready(id, bytes, slot.tag);
+              slot.offset == 0 && slot.size == inline_bytes->size()
+                  ? inline_bytes
+                  : std::make_shared<const Buffer>(inline_bytes->data() + slot.offset, slot.size);
+          a.token = store_.create_ready(id, bytes, slot.tag, {}, slot.size);
           a.buffer = std::move(bytes);
           a.ref = id;
           a.location = world_.rank;
@@ -554,6 +564,7 @@ TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
 
 std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s,
                                                   const TaskOptions& options) {
+  check_task_options(options, world_.size, "manta::task(" + s.function->name + ")");
   TaskPtr t = make_spec(std::move(s), options);
   auto token = store_.create_pending(t->return_object());
   tasks_submitted_.fetch_add(1, std::memory_order_relaxed);
@@ -1298,9 +1309,24 @@ void Runtime::on_borrow_ack() {
   gated_.clear();
 }
 
+void Runtime::throw_larger_than_store(const char* what, std::uint64_t bytes, bool at_least) const {
+  const std::uint64_t capacity = store_capacity();
+  ErrorInfo info = make_error(
+      ErrorKind::store_full, nullptr,
+      fmt::format("object store full on rank {}: {} of {}{} bytes ({}) is larger than the whole "
+                  "store ({} bytes, {}), so it fails at once; raise "
+                  "--manta-object-store-memory above its size, or split it into smaller objects",
+                  world_.rank, what, at_least ? "at least " : "", bytes, human_bytes(bytes),
+                  capacity, human_bytes(capacity)));
+  info.requested_bytes = bytes;
+  info.capacity_bytes = capacity;
+  throw ObjectStoreFullError(std::move(info));
+}
+
 std::shared_ptr<detail::RefToken> Runtime::put(SharedBuffer bytes, std::uint64_t tag,
                                                TokenList contained) {
   const std::uint64_t size = bytes->size();
+  if (store_capacity() != 0 && size > store_capacity()) throw_larger_than_store("put", size, false);
   const ObjectStore::Room room = store_.reserve(size, store_full_timeout());
   if (!room.ok) throw ObjectStoreFullError(store_full_error(size, room, nullptr));
   ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
@@ -1461,7 +1487,22 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
   LocalScheduler* sched =
       LocalScheduler::current() == scheduler_.get() ? scheduler_.get() : nullptr;
   ObjectStore::Waiter waiter;
-  bool registered = false, lent = false;
+  // However the wait ends, an exception included, the store and the scheduler let go of the
+  // waiter before it goes.
+  struct Release {
+    ObjectStore& store;
+    LocalScheduler* sched;
+    const std::vector<ObjectId>& ids;
+    ObjectStore::Waiter& waiter;
+    bool registered = false;
+    bool lent = false;
+    ~Release() {
+      if (registered) {
+        for (const auto& id : ids) store.remove_waiter(id, &waiter);
+      }
+      if (lent) sched->worker_unblocked(&waiter);
+    }
+  } release{store_, sched, ids, waiter};
   std::vector<bool> ready(ids.size(), false);
   for (;;) {
     std::size_t count = 0;
@@ -1475,14 +1516,14 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
     }
     const bool timed_out = deadline && Clock::now() >= *deadline;
     if (count >= num_ready || timed_out || store_.stopped()) break;
-    if (!registered) {
+    if (!release.registered) {
+      release.registered = true;
       for (const auto& id : ids) store_.add_waiter(id, &waiter);
-      registered = true;
       continue;
     }
-    if (sched && !lent) {
+    if (sched && !release.lent) {
       sched->worker_blocked(&waiter, [&waiter] { waiter.notify(); });
-      lent = true;
+      release.lent = true;
     }
     if (sched && sched->help(&waiter)) continue;
     std::unique_lock lock(waiter.mutex);
@@ -1493,10 +1534,6 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
     }
     waiter.signaled.store(false, std::memory_order_relaxed);
   }
-  if (registered) {
-    for (const auto& id : ids) store_.remove_waiter(id, &waiter);
-  }
-  if (lent) sched->worker_unblocked(&waiter);
   return ready;
 }
 
@@ -1507,9 +1544,7 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
 
 ActorId Runtime::create_actor(detail::Submission&& s, const ActorOptions& options,
                               std::uint64_t class_tag) {
-  if (options.max_concurrency < 1 || options.max_restarts < 0) {
-    throw std::invalid_argument("manta::actor: max_concurrency must be >= 1 and max_restarts >= 0");
-  }
+  check_actor_options(options, world_.size, "manta::actor(" + s.function->name + ")");
   TaskOptions to;
   to.on_rank = options.on_rank;
   to.max_retries = 0;

@@ -81,6 +81,13 @@ class Runtime {
   std::shared_ptr<detail::RefToken> acquire_ref(const ObjectId& id);
   void release_ref(const ObjectId& id);
   MemorySummary memory_summary(std::size_t max_objects);
+  /// This rank's store capacity (0: unbounded); read on every encode, so kept without a lock.
+  [[nodiscard]] std::uint64_t store_capacity() const noexcept {
+    return store_capacity_.load(std::memory_order_relaxed);
+  }
+  /// A value that can never fit this rank's store: `what` of `bytes` (or more, `at_least`).
+  [[noreturn]] void throw_larger_than_store(const char* what, std::uint64_t bytes,
+                                            bool at_least) const;
   /// "ucx" or "mpi": how large objects move.
   [[nodiscard]] const char* transport_name() const noexcept;
 
@@ -237,6 +244,7 @@ class Runtime {
   std::shared_ptr<const ResourceSet> default_resources_;
 
   ObjectStore store_;
+  std::atomic<std::uint64_t> store_capacity_{0};  // the store's, set once at start
   std::unique_ptr<LocalScheduler> scheduler_;
   std::unique_ptr<transport::ControlChannel> channel_;
 
