@@ -53,7 +53,8 @@ void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, in
   w.put(s.on_rank)
       .put(s.max_retries)
       .put(static_cast<std::uint8_t>(s.retry_exceptions))
-      .put(s.attempt);
+      .put(s.attempt)
+      .put(s.hand_ons);
   w.put(static_cast<std::uint32_t>(s.args.size()));
   for (const auto& a : s.args) {
     const bool send_as_ref = a.is_ref || (a.ref.valid() && a.size > inline_limit);
@@ -87,6 +88,7 @@ TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
   s->max_retries = r.get<std::int32_t>();
   s->retry_exceptions = r.get<std::uint8_t>() != 0;
   s->attempt = r.get<std::int32_t>();
+  s->hand_ons = r.get<std::int32_t>();
   auto n = r.get<std::uint32_t>();
   s->args.resize(n);
   for (auto& a : s->args) {

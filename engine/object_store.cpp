@@ -250,14 +250,16 @@ std::uint64_t ObjectStore::spill_needed() const {
 }
 
 std::vector<ObjectStore::SpillItem> ObjectStore::take_spill_batch(std::uint64_t want,
-                                                                  std::uint64_t min_batch) {
+                                                                  std::uint64_t min_batch,
+                                                                  bool written_only) {
   std::vector<std::shared_ptr<const void>> dropped;  // destroyed after the lock is released
   std::vector<SpillItem> items;
   std::lock_guard lock(mutex_);
   std::vector<std::pair<std::uint64_t, decltype(entries_)::iterator>> candidates;
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     const Entry& e = it->second;
-    if (e.state == State::ready && e.bytes && e.size > 0 && !e.spilling && !is_pinned(e)) {
+    if (e.state == State::ready && e.bytes && e.size > 0 && !e.spilling && !is_pinned(e) &&
+        (e.spill || !written_only)) {
       candidates.emplace_back(e.last_use, it);
     }
   }
@@ -372,6 +374,21 @@ std::shared_ptr<const ErrorInfo> ObjectStore::take_restore_error(const ObjectId&
 std::uint64_t ObjectStore::pinned_bytes() const {
   std::lock_guard lock(mutex_);
   return pinned_locked();
+}
+
+std::uint64_t ObjectStore::room_shortfall() const {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t wanted = bytes_ + reserved_ + demand_;
+  return capacity_ != 0 && wanted > capacity_ ? wanted - capacity_ : 0;
+}
+
+std::uint64_t ObjectStore::unwritten_bytes() const {
+  std::lock_guard lock(mutex_);
+  std::uint64_t n = 0;
+  for (const auto& [id, e] : entries_) {
+    if (e.bytes && !e.spill) n += e.size;
+  }
+  return n;
 }
 
 bool ObjectStore::when_restored(const ObjectId& id, std::function<void()> cb) {

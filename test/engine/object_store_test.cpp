@@ -1249,6 +1249,29 @@ TEST(Capacity, SpilledObjectLeavesMemoryAndIsRestoredOnce) {
   EXPECT_EQ(store.stats().bytes, 0u);
 }
 
+TEST(Capacity, WithNothingWritableOnlyObjectsInTheFileLeaveMemory) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(300, 'a'), 1, {}, 0);
+  Token b = store.create_ready(owned_id(2), bytes_of(300, 'b'), 1, {}, 0);
+  auto batch = store.take_spill_batch(300, 0);  // a, the older, is written
+  ASSERT_EQ(batch.size(), 1u);
+  batch.clear();
+  auto slot = std::make_shared<const ObjectStore::SpillSlot>(ObjectStore::SpillSlot{0, 300, 9});
+  store.spilled({owned_id(1)}, {slot});
+  ASSERT_EQ(store.start_restore(owned_id(1)), slot);
+  ASSERT_TRUE(store.reserve(300, 0ms).ok);
+  store.restored(owned_id(1), bytes_of(300, 'a'), 300);
+  (void)store.view(owned_id(2));  // b is older now
+  EXPECT_EQ(store.unwritten_bytes(), 300u);
+  // The disk is full: b cannot be written, a can leave at once.
+  EXPECT_TRUE(store.take_spill_batch(600, 0, /*written_only=*/true).empty());
+  EXPECT_EQ(store.view(owned_id(1)).state, State::spilled);
+  EXPECT_EQ(store.view(owned_id(2)).state, State::ready);
+  EXPECT_EQ(store.stats().bytes, 300u);
+  EXPECT_EQ(store.room_shortfall(), 0u);
+}
+
 TEST(Capacity, PinnedWhileWrittenStaysInMemory) {
   ObjectStore store(0);
   store.set_capacity(10000, 100, nullptr);
