@@ -215,7 +215,8 @@ crash_report)
   out=$(timeout 120 mpirun --oversubscribe -n 2 "$crash" segv --manta-job-dir="$work/job2" \
     --manta-spill-dir="$work/spill" 2>&1)
   [ $? -ne 0 ] || die "a crashed job exited 0"
-  has "$("$manta" status "$work/job2")" "rank 1 on host [^ ]+ \(pid [0-9]+\) died: signal SIGSEGV in task read_through_null"
+  has "$("$manta" status "$work/job2")
+(the job's output: $out)" "^rank 1 on host [^ ]+ \(pid [0-9]+\) died: signal SIGSEGV in task read_through_null"
   # A stack overflow is reported from the alternate stack; abort() in an actor call names it.
   out=$(timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/job3" "$crash" overflow \
     --manta-spill-dir="$work/spill" 2>&1)
