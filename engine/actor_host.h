@@ -1,7 +1,8 @@
 // The actors hosted on this rank. Each actor has its own executor threads (max_concurrency of
 // them), outside the task worker pool, so actors never starve tasks or each other. Calls from one
 // calling rank start in the order that rank submitted them: the caller numbers them and the host
-// holds any that arrive early until the gap before them is filled.
+// holds any that arrive early until the gap before them is filled. A dead actor fails every call
+// at once, whatever its number.
 #pragma once
 
 #include <atomic>

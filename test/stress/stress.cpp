@@ -865,6 +865,14 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "stress: FAILED at %s: %s\n", stress.context().c_str(), e.what());
     std::fflush(stderr);
+    // The stores at the time of the failure (memory_summary gives up by itself on a stuck rank).
+    try {
+      std::fprintf(stderr, "stress: the stores now:\n%s\n",
+                   manta::memory_summary(30).to_string().c_str());
+    } catch (const std::exception& summary_error) {
+      std::fprintf(stderr, "stress: no memory summary: %s\n", summary_error.what());
+    }
+    std::fflush(stderr);
     throw;
   }
   manta::shutdown();
