@@ -152,20 +152,22 @@ void ActorHost::add_workers(const std::shared_ptr<Actor>& a) {
 }
 
 void ActorHost::enqueue_in_order(Actor& a, TaskPtr call) {
+  if (a.state == Actor::State::dead) {
+    // Order means nothing to a dead actor, and the turn may never come: the calls held for it
+    // failed when the actor died, and a caller whose kill() ended it fails its unsent calls
+    // itself, so their numbers never arrive.
+    fail_call(call, a.death);
+    return;
+  }
   const int caller = call->caller;
   std::uint64_t& next = a.next_seq[caller];
   if (call->actor_seq != next) {
     a.early.emplace(std::make_pair(caller, call->actor_seq), std::move(call));
     return;
   }
-  std::vector<TaskPtr> failed;
   auto admit = [&](TaskPtr c) {
     ++next;
-    if (a.state == Actor::State::dead) {
-      failed.push_back(std::move(c));
-    } else {
-      a.ready.push_back(std::move(c));
-    }
+    a.ready.push_back(std::move(c));
   };
   admit(std::move(call));
   for (auto it = a.early.find({caller, next}); it != a.early.end();
@@ -174,7 +176,6 @@ void ActorHost::enqueue_in_order(Actor& a, TaskPtr call) {
     a.early.erase(it);
     admit(std::move(c));
   }
-  for (auto& c : failed) fail_call(c, a.death);
 }
 
 void ActorHost::fail_call(const TaskPtr& call, std::shared_ptr<const ErrorInfo> cause) {

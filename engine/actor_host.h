@@ -4,7 +4,7 @@
 // while every thread is busy and work waits (a call blocked in get holds its thread), and idle
 // threads end after a while. Calls from one calling rank start in the order that rank submitted
 // them: the caller numbers them and the host holds any that arrive early until the gap before
-// them is filled.
+// them is filled. A dead actor fails every call at once, whatever its number.
 #pragma once
 
 #include <atomic>

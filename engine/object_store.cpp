@@ -325,12 +325,18 @@ void ObjectStore::restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
-    if (it == entries_.end() || it->second.state != State::spilled) {
+    if (it == entries_.end()) {
       take_reserved(reserved);
       return;
     }
     Entry& e = it->second;
-    set_bytes(e, std::move(bytes), e.tag, {}, reserved);
+    if (e.state == State::spilled) {
+      set_bytes(e, std::move(bytes), e.tag, {}, reserved);
+    } else {
+      // The bytes came back another way while the file was read (a transfer stored a copy):
+      // this read is not needed, but whoever waits for the restore must still hear it ended.
+      take_reserved(reserved);
+    }
     end_restore(e, w);
   }
   w.run();
@@ -343,9 +349,11 @@ void ObjectStore::restore_failed(const ObjectId& id, std::shared_ptr<const Error
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     Entry& e = it->second;
-    e.state = State::failed;
-    e.error = std::move(error);
-    e.spill.reset();
+    if (e.state == State::spilled) {  // else its bytes came back another way meanwhile
+      e.state = State::failed;
+      e.error = std::move(error);
+      e.spill.reset();
+    }
     end_restore(e, w);
   }
   w.run();

@@ -35,7 +35,16 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 Runtime* g_runtime = nullptr;
-thread_local Buffer t_scratch;  // message being built on this thread
+// The message being built on this thread. The main thread's thread_local objects are destroyed
+// before the exit handlers run, and the shutdown implied at the end of the driver's main is one
+// of them: it must not write into the freed buffer, so it builds its messages in buffers of its
+// own (t_scratch_gone is trivially destructible, so it can still be read then).
+thread_local bool t_scratch_gone = false;
+struct Scratch {
+  Buffer bytes;
+  ~Scratch() { t_scratch_gone = true; }
+};
+thread_local Scratch t_scratch;
 
 std::uint64_t lease_key(int reader, int tag) {
   return static_cast<std::uint64_t>(static_cast<std::uint32_t>(reader)) << 32 |
@@ -86,10 +95,12 @@ Runtime::~Runtime() {
 
 template <class Fill>
 void send_message(transport::ControlChannel& channel, int dest, Fill&& fill) {
-  t_scratch.clear();
-  WireWriter w(t_scratch);
+  Buffer own;
+  Buffer& bytes = t_scratch_gone ? own : t_scratch.bytes;
+  bytes.clear();
+  WireWriter w(bytes);
   fill(w);
-  channel.send(dest, t_scratch.span());
+  channel.send(dest, bytes.span());
 }
 
 void Runtime::send(int dest, const std::function<void(WireWriter&)>& fill) {
