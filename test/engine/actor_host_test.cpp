@@ -77,6 +77,7 @@ class ActorHostTest : public ::testing::Test {
     creation->kind = TaskKind::actor_creation;
     creation->actor = kActor;
     creation->function = index_of(Tally::create);
+    creation->class_tag = FunctionTable::instance().at(creation->function)->class_tag;
     host_->create(creation, {});
   }
 
