@@ -11,14 +11,16 @@ set(_manta_supp ${PROJECT_SOURCE_DIR}/test/sanitizers)
 if(MANTA_SANITIZE STREQUAL "address")
   set(_manta_flags -fsanitize=address,undefined -fno-omit-frame-pointer
                    -fno-sanitize-recover=undefined)
-  # Open MPI and UCX replace memory functions and keep allocations until exit; LSan is told
-  # which leaks are theirs. UCX's malloc hooks must stay out of ASan's way.
+  # Open MPI and UCX keep allocations until exit; LSan is told which leaks are theirs. It needs
+  # whole allocation stacks to see them (the MPI libraries have no frame pointers, so the fast
+  # unwinder stops inside them), and Open MPI's components must stay loaded until the leak check.
+  # UCX's malloc hooks and Open MPI's memory patcher must stay out of ASan's way.
   set(MANTA_SANITIZER_ENV
-      "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=0:strict_string_checks=0:check_initialization_order=1:halt_on_error=1"
-      "LSAN_OPTIONS=suppressions=${_manta_supp}/lsan.supp:print_suppressions=0"
+      "ASAN_OPTIONS=detect_leaks=1:fast_unwind_on_malloc=0:check_initialization_order=1:halt_on_error=1"
+      "LSAN_OPTIONS=suppressions=${_manta_supp}/lsan.supp"
       "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=${_manta_supp}/ubsan.supp"
-      "UCX_MEM_MALLOC_HOOKS=no" "UCX_MEM_MMAP_HOOK_MODE=none"
-      "OMPI_MCA_memory=^patcher")
+      "OMPI_MCA_mca_base_component_disable_dlclose=1"
+      "UCX_MEM_MALLOC_HOOKS=no" "UCX_MEM_MMAP_HOOK_MODE=none" "OMPI_MCA_memory=^patcher")
 elseif(MANTA_SANITIZE STREQUAL "thread")
   set(_manta_flags -fsanitize=thread -fno-omit-frame-pointer)
   set(MANTA_SANITIZER_ENV

@@ -7,7 +7,8 @@
 // bytes. HDF5's own metadata is left alone except by truncation: fuzzing HDF5's parser would
 // find HDF5's bugs, not Manta's.
 //
-// Input: one byte choosing the file, then operations of 4-8 bytes (see damage() below).
+// Input: one byte choosing the file and whether the reader opens it before the damage, then
+// operations of 3-20 bytes (see damage() below).
 #include <fcntl.h>
 #include <hdf5.h>
 #include <unistd.h>
@@ -69,18 +70,22 @@ void write_file(const fs::path& path, const std::byte* data, std::size_t size) {
 // Where each chunk of `dataset` lies in the file.
 void add_chunks(hid_t file, const char* dataset, std::vector<Region>& out) {
   const hid_t d = H5Dopen2(file, dataset, H5P_DEFAULT);
+  const hid_t space = d < 0 ? -1 : H5Dget_space(d);  // HDF5 1.10 does not take H5S_ALL here
   hsize_t n = 0;
-  if (d < 0 || H5Dget_num_chunks(d, H5S_ALL, &n) < 0) fail(std::string("cannot list ") + dataset);
+  if (space < 0 || H5Dget_num_chunks(d, space, &n) < 0) {
+    fail(std::string("cannot list the chunks of ") + dataset);
+  }
   for (hsize_t i = 0; i < n; ++i) {
     hsize_t offset = 0;
     unsigned mask = 0;
     haddr_t address = 0;
     hsize_t size = 0;
-    if (H5Dget_chunk_info(d, H5S_ALL, i, &offset, &mask, &address, &size) < 0) {
+    if (H5Dget_chunk_info(d, space, i, &offset, &mask, &address, &size) < 0) {
       fail(std::string("cannot locate a chunk of ") + dataset);
     }
     out.push_back({address, size});
   }
+  H5Sclose(space);
   H5Dclose(d);
 }
 
@@ -200,8 +205,9 @@ std::size_t damage(const Sample& s, Input& in, std::vector<std::byte>& image) {
   return size;
 }
 
-void read_all(const Sample& s, const std::string& path, bool damaged) {
-  manta::spill::SpillReader reader;
+// Reads every piece; each must come back as written or fail with SpillError.
+void read_all(const Sample& s, manta::spill::SpillReader& reader, const std::string& path,
+              bool damaged) {
   // Twice: the second pass reads small pieces from the reader's chunk cache.
   for (int pass = 0; pass < 2; ++pass) {
     for (std::size_t i = 0; i < s.extents.size(); ++i) {
@@ -229,12 +235,22 @@ void read_all(const Sample& s, const std::string& path, bool damaged) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   Setup& env = setup();
   Input in{data, size};
-  const Sample& s = env.samples[in.take(1) % env.samples.size()];
+  // Bit 0: which file; bit 1: the reader has the file open (and a chunk cached) before the
+  // damage, as another rank's reader would when a spill file is cut short under it.
+  const auto mode = in.take(1);
+  const Sample& s = env.samples[mode % env.samples.size()];
+  const bool open_before = (mode & 2) != 0;
+  const fs::path path = env.dir / "damaged.h5";
+  manta::spill::SpillReader reader;
+  if (open_before) {
+    write_file(path, s.image.data(), s.image.size());
+    read_all(s, reader, path.string(), false);
+  }
   std::vector<std::byte> image = s.image;
   const std::size_t length = damage(s, in, image);
   const bool damaged = length != s.image.size() || image != s.image;
-  const fs::path path = env.dir / "damaged.h5";
+  // In place, as damage on disk happens: the same file, its bytes changed or cut short.
   write_file(path, image.data(), length);
-  read_all(s, path.string(), damaged);
+  read_all(s, reader, path.string(), damaged);
   return 0;
 }
