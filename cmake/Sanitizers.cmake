@@ -25,8 +25,8 @@ elseif(MANTA_SANITIZE STREQUAL "thread")
   set(_manta_flags -fsanitize=thread -fno-omit-frame-pointer)
   set(MANTA_SANITIZER_ENV
       "TSAN_OPTIONS=suppressions=${_manta_supp}/tsan.supp:halt_on_error=0:second_deadlock_stack=1:history_size=4:report_signal_unsafe=0"
-      "UCX_MEM_MALLOC_HOOKS=no" "UCX_MEM_MMAP_HOOK_MODE=none"
-      "OMPI_MCA_memory=^patcher")
+      "OMPI_MCA_mca_base_component_disable_dlclose=1"
+      "UCX_MEM_MALLOC_HOOKS=no" "UCX_MEM_MMAP_HOOK_MODE=none" "OMPI_MCA_memory=^patcher")
 elseif(NOT MANTA_SANITIZE STREQUAL "")
   message(FATAL_ERROR "MANTA_SANITIZE=${MANTA_SANITIZE}: expected address, thread or nothing")
 endif()
