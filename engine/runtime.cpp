@@ -135,8 +135,6 @@ void Runtime::start() {
   opts.tick = std::chrono::milliseconds(config_.report_interval_ms);
   channel_ = std::make_unique<transport::ControlChannel>(world_.comm, opts);
   start_data_plane();
-  channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
-                  [this] { on_tick(); });
   if (!config_.timeline.empty() || !config_.job_dir.empty()) {
     // The job directory's events leave memory as they are written, unless the whole trace is
     // also wanted at shutdown.
@@ -167,6 +165,10 @@ void Runtime::start() {
   }
   hooks.idle_spin = std::chrono::microseconds(config_.wait_spin_us);
   actors_ = std::make_unique<ActorHost>(std::move(hooks));
+  // Messages start only now: other ranks may already call actors here, and the progress thread
+  // must find every part their handlers use built (UBSan saw a call on a null ActorHost).
+  channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
+                  [this] { on_tick(); });
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
              total.to_string());
