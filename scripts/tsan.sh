@@ -25,7 +25,8 @@ fi
 
 # The unit tests get the options here; the MPI tests get them from ctest (MANTA_TEST_ENV).
 export TSAN_OPTIONS="suppressions=$repo_root/test/sanitizers/tsan.supp:halt_on_error=0:second_deadlock_stack=1:report_signal_unsafe=0${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
-export UCX_MEM_MALLOC_HOOKS=no UCX_MEM_MMAP_HOOK_MODE=none OMPI_MCA_memory=^patcher
+export UCX_MEM_MALLOC_HOOKS=no UCX_MEM_MMAP_HOOK_MODE=none OMPI_MCA_memory=^patcher \
+  OMPI_MCA_mca_base_component_disable_dlclose=1
 
 status=0
 "${run[@]}" ctest --test-dir "$build" --output-on-failure --timeout 600 -j2 -L unit \
