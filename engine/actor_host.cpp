@@ -6,6 +6,7 @@
 
 #include <manta/actor.h>
 
+#include "engine/crash_report.h"
 #include "engine/function_table.h"
 #include "engine/log.h"
 
@@ -29,21 +30,35 @@ struct ActorHost::Actor {
   std::unordered_map<int, std::uint64_t> next_seq;         // per calling rank
   std::map<std::pair<int, std::uint64_t>, TaskPtr> early;  // arrived before their turn
   std::deque<TaskPtr> ready;
-  int running = 0;
+  int running = 0;  // calls running now
+  int workers = 0;  // pool threads serving it, or asked to (at most max_concurrency)
 
   std::mutex mutex;
-  std::condition_variable cv;
-  std::vector<std::thread> threads;
 };
 
 namespace {
 thread_local int t_restarts_done = 0;  // of the actor whose method this thread runs
+
+constexpr int kTurn = 64;  // calls one actor runs before others waiting for a thread get theirs
+constexpr auto kIdleThreadLife = std::chrono::seconds(5);  // an idle pool thread then ends
+constexpr std::size_t kKeptThreads = 4;                    // ... unless this few are left
 
 void views_of(const TaskSpec& t, std::vector<detail::ArgView>& views) {
   views.clear();
   for (const TaskArg& a : t.args)
     views.push_back({a.buffer ? a.buffer->data() + a.offset : nullptr, a.size, a.tag,
                      a.buffer ? &a.buffer : nullptr});
+}
+
+/// `this` for a call of `f` on an instance of the actor's class: the instance itself, or, for
+/// a method of a base class, the instance converted to that base.
+void* method_self(const detail::FunctionEntry& f, void* instance, std::uint64_t actor_class) {
+  if (!f.is_method || f.class_tag == actor_class) return instance;
+  if (detail::Upcast cast = detail::find_upcast(actor_class, f.class_tag)) return cast(instance);
+  throw std::logic_error(fmt::format(
+      "{} is a method of {}, and the actor is a {}, not derived "
+      "from it",
+      f.name, detail::type_name_of_tag(f.class_tag), detail::type_name_of_tag(actor_class)));
 }
 
 }  // namespace
@@ -100,9 +115,9 @@ void ActorHost::create(TaskPtr creation, ActorSettings settings) {
   {
     std::lock_guard lock(a->mutex);
     for (auto& call : early) enqueue_in_order(*a, std::move(call));
-    const int n = std::max(1, a->settings.max_concurrency);
-    for (int i = 0; i < n; ++i) a->threads.emplace_back([this, a, i] { run_executor(a, i); });
+    ++a->workers;  // one thread builds the instance; more join once calls wait
   }
+  schedule(a);
 }
 
 void ActorHost::deliver(TaskPtr call) {
@@ -123,23 +138,36 @@ void ActorHost::deliver(TaskPtr call) {
   }
   std::unique_lock lock(a->mutex);
   enqueue_in_order(*a, std::move(call));
+  add_workers(a);
+}
+
+void ActorHost::add_workers(const std::shared_ptr<Actor>& a) {
+  if (a->state != Actor::State::alive) return;  // the thread building it serves it next
+  const auto wanted = std::min(static_cast<std::size_t>(std::max(1, a->settings.max_concurrency)),
+                               static_cast<std::size_t>(a->running) + a->ready.size());
+  while (static_cast<std::size_t>(a->workers) < wanted) {
+    ++a->workers;
+    schedule(a);
+  }
 }
 
 void ActorHost::enqueue_in_order(Actor& a, TaskPtr call) {
+  if (a.state == Actor::State::dead) {
+    // Order means nothing to a dead actor, and the turn may never come: the calls held for it
+    // failed when the actor died, and a caller whose kill() ended it fails its unsent calls
+    // itself, so their numbers never arrive.
+    fail_call(call, a.death);
+    return;
+  }
   const int caller = call->caller;
   std::uint64_t& next = a.next_seq[caller];
   if (call->actor_seq != next) {
     a.early.emplace(std::make_pair(caller, call->actor_seq), std::move(call));
     return;
   }
-  std::vector<TaskPtr> failed;
   auto admit = [&](TaskPtr c) {
     ++next;
-    if (a.state == Actor::State::dead) {
-      failed.push_back(std::move(c));
-    } else {
-      a.ready.push_back(std::move(c));
-    }
+    a.ready.push_back(std::move(c));
   };
   admit(std::move(call));
   for (auto it = a.early.find({caller, next}); it != a.early.end();
@@ -148,8 +176,6 @@ void ActorHost::enqueue_in_order(Actor& a, TaskPtr call) {
     a.early.erase(it);
     admit(std::move(c));
   }
-  a.cv.notify_all();
-  for (auto& c : failed) fail_call(c, a.death);
 }
 
 void ActorHost::fail_call(const TaskPtr& call, std::shared_ptr<const ErrorInfo> cause) {
@@ -166,6 +192,8 @@ bool ActorHost::construct(Actor& a, std::unique_lock<std::mutex>& lock) {
   std::vector<detail::ArgView> views;
   views_of(*a.creation, views);
   try {
+    const RunningCallScope running(RunningCallScope::Kind::actor_creation, f->name,
+                                   a.creation->name, a.creation->id, a.creation->actor);
     detail::CallResult r;
     f->invoke(f->key, nullptr, views.data(), views.size(), r);
     std::memcpy(&instance, r.bytes.data(), sizeof instance);
@@ -193,7 +221,6 @@ bool ActorHost::construct(Actor& a, std::unique_lock<std::mutex>& lock) {
   a.instance = instance;
   a.destroy = f->destroy;
   a.state = Actor::State::alive;
-  a.cv.notify_all();
   return true;
 }
 
@@ -207,13 +234,6 @@ void ActorHost::die(Actor& a, std::shared_ptr<const ErrorInfo> cause,
   for (auto& [key, c] : a.early) failed.push_back(std::move(c));
   a.early.clear();
   void* instance = std::exchange(a.instance, nullptr);
-  a.cv.notify_all();
-  if (!joining_) {
-    // Its executors return as soon as they see it dead: let them go, so their stacks are freed.
-    for (auto& t : a.threads) {
-      if (t.joinable()) t.detach();
-    }
-  }
   lock.unlock();
   if (instance && a.destroy) a.destroy(instance);
   for (auto& c : failed) fail_call(c, cause);
@@ -222,36 +242,26 @@ void ActorHost::die(Actor& a, std::shared_ptr<const ErrorInfo> cause,
   lock.lock();
 }
 
-void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
+void ActorHost::serve(const std::shared_ptr<Actor>& a) {
   std::unique_lock lock(a->mutex);
-  if (index == 0) {
-    if (!construct(*a, lock)) return;
-  } else {
-    a->cv.wait(lock, [&] { return a->state != Actor::State::creating; });
-  }
-  std::vector<detail::ArgView> views;
-  for (;;) {
-    if (a->ready.empty() && hooks_.idle_spin.count() > 0 && a->state == Actor::State::alive) {
-      const auto until = std::chrono::steady_clock::now() + hooks_.idle_spin;
-      while (a->ready.empty() && !a->stop_requested && !a->restart_requested &&
-             a->state == Actor::State::alive && std::chrono::steady_clock::now() < until) {
-        lock.unlock();
-        if (!hooks_.idle_poll || !hooks_.idle_poll()) sched_yield();
-        lock.lock();
-      }
-    }
-    a->cv.wait(lock, [&] {
-      if (a->state == Actor::State::dead) return true;
-      if (a->restart_requested || a->stop_requested) return a->running == 0;
-      return a->state == Actor::State::alive && !a->ready.empty();  // not while it is rebuilt
-    });
-    if (a->state == Actor::State::dead) return;
-    if (a->stop_requested) {
-      a->stop_requested = false;
-      die(*a, a->stop_cause, lock);
+  if (a->state == Actor::State::creating) {
+    if (!construct(*a, lock)) {
+      --a->workers;
       return;
     }
-    if (a->restart_requested) {
+    add_workers(a);  // calls that came meanwhile may use more threads (max_concurrency)
+  }
+  std::vector<detail::ArgView> views;
+  for (int turn = 0;; ++turn) {
+    if (a->state == Actor::State::dead) break;
+    if (a->stop_requested || a->restart_requested) {
+      // Only once no call runs; the thread of the last running call comes back here.
+      if (a->running > 0) break;
+      if (a->stop_requested) {
+        a->stop_requested = false;
+        die(*a, a->stop_cause, lock);
+        break;
+      }
       // No call runs now: rebuild the instance from the original factory call.
       a->restart_requested = false;
       a->state = Actor::State::restarting;
@@ -262,8 +272,37 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
       ++a->restarts_done;
       log().info("restarting {} ({} restarts left)", a->creation->actor.to_string(),
                  a->restarts_left);
-      if (!construct(*a, lock)) return;
+      if (!construct(*a, lock)) break;
+      add_workers(a);
       continue;
+    }
+    if (a->ready.empty() && hooks_.idle_spin.count() > 0 && a->state == Actor::State::alive) {
+      // The next call usually follows closely: poll briefly before letting the thread go.
+      const auto until = std::chrono::steady_clock::now() + hooks_.idle_spin;
+      while (a->ready.empty() && !a->stop_requested && !a->restart_requested &&
+             a->state == Actor::State::alive && std::chrono::steady_clock::now() < until) {
+        lock.unlock();
+        if (!hooks_.idle_poll || !hooks_.idle_poll()) sched_yield();
+        lock.lock();
+      }
+    }
+    // Being rebuilt by another thread, which serves it next.
+    if (a->state != Actor::State::alive) break;
+    if (a->stop_requested || a->restart_requested) continue;
+    if (a->ready.empty()) break;  // idle: it holds no thread until its next call
+    if (turn >= kTurn) {
+      // Others wait for a thread: this actor queues again behind them, keeping its worker.
+      bool others_wait = false;
+      {
+        std::lock_guard pool(pool_mutex_);
+        others_wait = !runnable_.empty();
+      }
+      if (others_wait) {
+        lock.unlock();
+        schedule(a);
+        return;
+      }
+      turn = 0;
     }
     TaskPtr call = std::move(a->ready.front());
     a->ready.pop_front();
@@ -283,6 +322,7 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
     }
     ++a->running;
     void* instance = a->instance;
+    const std::uint64_t actor_class = a->creation->class_tag;
     const int restarts = a->restarts_done;
     lock.unlock();
 
@@ -294,8 +334,11 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
       views_of(*call, views);
       t_restarts_done = restarts;
       const auto start = std::chrono::system_clock::now();
+      const RunningCallScope running(RunningCallScope::Kind::actor_call, f->name, call->name,
+                                     call->id, call->actor);
       try {
-        f->invoke(f->key, instance, views.data(), views.size(), result);
+        f->invoke(f->key, method_self(*f, instance, actor_class), views.data(), views.size(),
+                  result);
       } catch (const ActorExit&) {
         exited = true;
         error = std::make_shared<const ErrorInfo>(hooks_.make_error(
@@ -327,8 +370,105 @@ void ActorHost::run_executor(const std::shared_ptr<Actor>& a, int index) {
       a->stop_requested = true;
       a->stop_cause = error;
     }
-    a->cv.notify_all();
   }
+  --a->workers;
+}
+
+void ActorHost::schedule(std::shared_ptr<Actor> a) {
+  std::lock_guard lock(pool_mutex_);
+  runnable_.push_back(std::move(a));
+  if (idle_ > 0) {
+    pool_cv_.notify_one();
+  } else if (threads_.size() < hooks_.max_threads) {
+    spawn_locked();
+  }  // else every thread is busy: the next to finish takes it, or keep_moving adds one
+}
+
+void ActorHost::spawn_locked() {
+  const std::uint64_t serial = next_serial_++;
+  threads_.emplace(serial, std::thread([this, serial] { pool_loop(serial); }));
+}
+
+void ActorHost::pool_loop(std::uint64_t serial) {
+  std::unique_lock lock(pool_mutex_);
+  for (;;) {
+    if (runnable_.empty() && !pool_stopping_ && hooks_.idle_spin.count() > 0) {
+      // Poll briefly: an actor's next call often comes within microseconds of its last.
+      const auto until = std::chrono::steady_clock::now() + hooks_.idle_spin;
+      while (runnable_.empty() && !pool_stopping_ && std::chrono::steady_clock::now() < until) {
+        lock.unlock();
+        if (!hooks_.idle_poll || !hooks_.idle_poll()) sched_yield();
+        lock.lock();
+      }
+    }
+    if (runnable_.empty()) {
+      if (pool_stopping_) break;
+      ++idle_;
+      const bool woken = pool_cv_.wait_for(lock, kIdleThreadLife,
+                                           [&] { return !runnable_.empty() || pool_stopping_; });
+      --idle_;
+      if (!woken && threads_.size() > kKeptThreads) break;  // idle long enough: end
+      continue;
+    }
+    std::shared_ptr<Actor> a = std::move(runnable_.front());
+    runnable_.pop_front();
+    ++dispatched_;
+    lock.unlock();
+    serve(a);
+    a.reset();
+    lock.lock();
+  }
+  // Ending: whoever starts or stops threads next joins this one.
+  auto self = threads_.find(serial);
+  if (self != threads_.end()) {
+    exited_.push_back(std::move(self->second));
+    threads_.erase(self);
+  }
+}
+
+void ActorHost::join_exited() {
+  std::vector<std::thread> done;
+  {
+    std::lock_guard lock(pool_mutex_);
+    done.swap(exited_);
+  }
+  for (auto& t : done) {
+    if (t.get_id() == std::this_thread::get_id()) {
+      t.detach();
+    } else if (t.joinable()) {
+      t.join();
+    }
+  }
+}
+
+void ActorHost::keep_moving() {
+  {
+    std::lock_guard lock(pool_mutex_);
+    if (runnable_.empty() || idle_ > 0 || pool_stopping_) {
+      seen_dispatched_ = ~0ull;
+    } else if (dispatched_ != seen_dispatched_) {
+      seen_dispatched_ = dispatched_;  // moving
+    } else {
+      // Nothing was taken for a whole tick: every thread is held by a call that waits (for
+      // another actor's call, perhaps one of those queued). One more thread breaks the wait.
+      if (threads_.size() >= hooks_.max_threads && !warned_past_cap_) {
+        log().warn(
+            "actor executor threads past {}: every one is held by a call that waits, and {} "
+            "actors with calls wait for a thread; starting more",
+            hooks_.max_threads, runnable_.size());
+        warned_past_cap_ = true;
+      }
+      // Each tick without progress adds threads, more the more actors wait.
+      const std::size_t more = std::min<std::size_t>(16, runnable_.size());
+      for (std::size_t i = 0; i < more; ++i) spawn_locked();
+    }
+  }
+  join_exited();
+}
+
+std::size_t ActorHost::executor_threads() const {
+  std::lock_guard lock(pool_mutex_);
+  return threads_.size();
 }
 
 void ActorHost::kill(const ActorId& id, bool /*no_restart*/) {
@@ -348,9 +488,10 @@ void ActorHost::kill(const ActorId& id, bool /*no_restart*/) {
   auto cause = std::make_shared<const ErrorInfo>(
       hooks_.make_error(ErrorKind::actor_died, nullptr, id.to_string() + " was killed"));
   if (a->running == 0 && a->state == Actor::State::alive) {
-    die(*a, cause, lock);  // nothing runs: fail the queue now
+    die(*a, cause, lock);  // nothing runs: fail the queue now (a polling worker sees it dead)
   } else {
-    // A call runs (or the instance is being built): it finishes, everything queued fails now.
+    // A call runs (or the instance is being built): it finishes, everything queued fails now,
+    // and the thread that ran it ends the actor.
     a->stop_requested = true;
     a->stop_cause = cause;
     std::vector<TaskPtr> failed(a->ready.begin(), a->ready.end());
@@ -359,12 +500,10 @@ void ActorHost::kill(const ActorId& id, bool /*no_restart*/) {
     for (auto& c : failed) fail_call(c, cause);
     lock.lock();
   }
-  a->cv.notify_all();
 }
 
 void ActorHost::stop() {
   std::unordered_map<ActorId, std::shared_ptr<Actor>> actors;
-  joining_ = true;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -374,22 +513,35 @@ void ActorHost::stop() {
   auto cause = std::make_shared<const ErrorInfo>(
       hooks_.make_error(ErrorKind::actor_died, nullptr, "the runtime is shutting down"));
   for (auto& [id, a] : actors) {
-    {
-      std::lock_guard lock(a->mutex);
-      if (a->state != Actor::State::dead) {
-        a->stop_requested = true;
-        a->stop_cause = cause;
-      }
-      a->cv.notify_all();
-    }
-    for (auto& t : a->threads) {
-      if (t.get_id() == std::this_thread::get_id()) {
-        t.detach();
-      } else if (t.joinable()) {
-        t.join();
-      }
+    std::unique_lock lock(a->mutex);
+    if (a->state == Actor::State::dead) continue;
+    if (a->workers == 0) {
+      die(*a, cause, lock);  // idle: no thread will look at it again
+    } else {
+      a->stop_requested = true;  // a thread serves it: it ends it once its calls returned
+      a->stop_cause = cause;
     }
   }
+  // Threads finish what they serve (running calls return), then end.
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(pool_mutex_);
+    pool_stopping_ = true;
+  }
+  pool_cv_.notify_all();
+  for (;;) {
+    {
+      std::lock_guard lock(pool_mutex_);
+      for (auto& [serial, t] : threads_) {
+        if (t.get_id() == std::this_thread::get_id()) t.detach();  // stop() called by a call
+      }
+      std::erase_if(threads_, [](const auto& e) { return !e.second.joinable(); });
+      if (threads_.empty()) break;
+    }
+    join_exited();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  join_exited();
 }
 
 }  // namespace manta::engine

@@ -1,7 +1,10 @@
-// The actors hosted on this rank. Each actor has its own executor threads (max_concurrency of
-// them), outside the task worker pool, so actors never starve tasks or each other. Calls from one
-// calling rank start in the order that rank submitted them: the caller numbers them and the host
-// holds any that arrive early until the gap before them is filled.
+// The actors hosted on this rank. An actor with calls to run is served by threads of the host's
+// executor pool (up to max_concurrency at once), outside the task worker pool, so actors never
+// starve tasks; an idle actor holds no thread, so a rank can host thousands. The pool grows
+// while every thread is busy and work waits (a call blocked in get holds its thread), and idle
+// threads end after a while. Calls from one calling rank start in the order that rank submitted
+// them: the caller numbers them and the host holds any that arrive early until the gap before
+// them is filled. A dead actor fails every call at once, whatever its number.
 #pragma once
 
 #include <atomic>
@@ -51,6 +54,9 @@ class ActorHost {
     /// Called after each method call with its start and end (wall clock, µs); may be empty.
     std::function<void(const TaskPtr& call, std::int64_t start_us, std::int64_t end_us)> ran;
     std::chrono::microseconds idle_spin{0};
+    /// Executor threads started without waiting; past it, a new one starts only when actors
+    /// with work waited a whole tick (keep_moving) for a thread.
+    std::size_t max_threads = 64;
   };
 
   explicit ActorHost(Hooks hooks) : hooks_(std::move(hooks)) {}
@@ -63,12 +69,25 @@ class ActorHost {
   void kill(const ActorId& actor, bool no_restart);
   /// Ends every actor: queued calls fail, running ones finish, instances are destroyed.
   void stop();
+  /// Called periodically: if actors with calls waited since the last call while every
+  /// executor thread stayed busy (blocked calls, say), starts one more thread, so work never
+  /// waits for a thread that cannot come.
+  void keep_moving();
 
   [[nodiscard]] std::size_t alive() const;
+  /// Executor threads now (busy or idle).
+  [[nodiscard]] std::size_t executor_threads() const;
 
  private:
   struct Actor;
-  void run_executor(const std::shared_ptr<Actor>& a, int index);
+  /// Runs the actor's work on this pool thread until it has none (or has had its turn).
+  void serve(const std::shared_ptr<Actor>& a);
+  /// With a.mutex held: puts the actor on the pool as often as its work and max_concurrency ask.
+  void add_workers(const std::shared_ptr<Actor>& a);
+  void schedule(std::shared_ptr<Actor> a);
+  void pool_loop(std::uint64_t serial);
+  void spawn_locked();  // with pool_mutex_ held
+  void join_exited();
   bool construct(Actor& a, std::unique_lock<std::mutex>& lock);
   void die(Actor& a, std::shared_ptr<const ErrorInfo> cause, std::unique_lock<std::mutex>& lock);
   void enqueue_in_order(Actor& a, TaskPtr call);
@@ -80,7 +99,19 @@ class ActorHost {
   std::unordered_map<ActorId, std::vector<TaskPtr>> before_creation_;  // calls that beat it here
   std::unordered_map<ActorId, bool> killed_before_creation_;           // kills that beat it here
   bool stopping_ = false;
-  std::atomic<bool> joining_{false};  // stop() joins executor threads; otherwise the dead detach
+
+  // The executor pool: actors with work wait in runnable_ for a thread.
+  mutable std::mutex pool_mutex_;
+  std::condition_variable pool_cv_;
+  std::deque<std::shared_ptr<Actor>> runnable_;
+  std::unordered_map<std::uint64_t, std::thread> threads_;
+  std::vector<std::thread> exited_;  // threads that ended, to be joined
+  std::uint64_t next_serial_ = 0;
+  int idle_ = 0;                  // pool threads waiting for an actor to serve
+  std::uint64_t dispatched_ = 0;  // actors taken from runnable_, ever
+  std::uint64_t seen_dispatched_ = ~0ull;
+  bool pool_stopping_ = false;
+  bool warned_past_cap_ = false;
 };
 
 /// Thrown by manta::exit_actor(); caught by the actor's executor.

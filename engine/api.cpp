@@ -17,6 +17,7 @@
 #include "engine/job_directory.h"
 #include "engine/job_files.h"
 #include "engine/log.h"
+#include "engine/option_checks.h"
 #include "engine/runtime.h"
 #include "transport/mpi_world.h"
 
@@ -95,8 +96,19 @@ void init(int& argc, char**& argv) {
   } catch (const std::exception& e) {
     error = e.what();
   }
-  // Every rank makes and checks the job directory: on a cluster some may not see the same disk.
   bool own_error = false;
+  // The stores of a node's ranks must fit in its memory; found out now, not when the node runs
+  // out of memory in the middle of the job. One rank per node reports it.
+  if (error.empty() && config.object_store_memory > 0) {
+    std::string given = std::to_string(config.object_store_memory);
+    for (const auto& [flag, g] : config.given) {
+      if (flag == "--manta-object-store-memory") given = g.value;
+    }
+    error = engine::check_store_fits_node(config.object_store_memory, given, world.local_size,
+                                          engine::node_memory_bytes(), world.hostname);
+    own_error = !error.empty() && world.rank != 0 && world.local_rank == 0;
+  }
+  // Every rank makes and checks the job directory: on a cluster some may not see the same disk.
   if (error.empty() && !config.job_dir.empty()) {
     try {
       engine::JobDirectory::prepare(config.job_dir);
@@ -179,6 +191,7 @@ RankStats local_stats() {
   out.tasks_submitted = s.tasks_submitted;
   out.tasks_executed = s.tasks_executed;
   out.tasks_forwarded = s.tasks_forwarded;
+  out.tasks_handed_on = s.tasks_handed_on;
   out.messages_sent = s.channel.messages_sent;
   out.batches_sent = s.channel.batches_sent;
   out.bytes_transferred = s.channel.bytes_transferred;
@@ -196,6 +209,15 @@ namespace detail {
 
 std::shared_ptr<RefToken> submit_task(Submission&& submission, const TaskOptions& options) {
   return rt().submit(std::move(submission), options);
+}
+
+std::uint64_t store_capacity() noexcept {
+  const engine::Runtime* r = g_rt;
+  return r ? r->store_capacity() : 0;
+}
+
+void throw_larger_than_store(const char* what, std::uint64_t bytes, bool at_least) {
+  rt().throw_larger_than_store(what, bytes, at_least);
 }
 
 std::shared_ptr<RefToken> put_object(SharedBuffer bytes, std::uint64_t tag,

@@ -73,10 +73,13 @@ ResourceMap parse_resources(const std::string& v) {
     std::size_t eq = item.find('=');
     char* end = nullptr;
     double amount = eq == std::string::npos ? -1 : std::strtod(item.c_str() + eq + 1, &end);
+    // !(amount >= 0) also refuses NaN.
     if (eq == 0 || eq == std::string::npos || *end != '\0' || !(amount >= 0) ||
         !std::isfinite(amount)) {
       throw std::invalid_argument(fmt::format(
-          "--manta-resources={}: expected NAME=AMOUNT[,NAME=AMOUNT...], e.g. GPU=1,ssd=2", v));
+          "--manta-resources={}: expected NAME=AMOUNT[,NAME=AMOUNT...] with finite amounts of at "
+          "least 0, e.g. GPU=1,ssd=2",
+          v));
     }
     std::string name = item.substr(0, eq);
     if (name == "CPU") {
@@ -106,8 +109,9 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.max_workers = parse_int("max-workers", v, 1, 65536);
         });
-    add("max-actors", "64",
-        "actors each rank can host (each has its own threads); creations beyond go to other ranks",
+    add("max-actors", "10000",
+        "actors each rank can host (an idle actor holds no thread); creations beyond go to other "
+        "ranks, and wait with a message when every rank is full",
         [](Config& c, const std::string& v) {
           c.max_actors = parse_int("max-actors", v, 0, 100000);
         });

@@ -14,10 +14,9 @@
 namespace manta::engine {
 
 struct Config {
-  int num_cpus = 0;  // 0: this rank's share of the node's cores
-  int max_workers = 0;
-  int max_actors = 64;  // actors a rank hosts at most (the actor_slots resource)           // 0:
-                        // max(64, 16 x CPUs) threads per rank
+  int num_cpus = 0;              // 0: this rank's share of the node's cores
+  int max_workers = 0;           // 0: max(64, 16 x CPUs) threads per rank
+  int max_actors = 10000;        // actors a rank hosts at most (the actor_slots resource)
   ResourceMap custom_resources;  // extra resources this rank offers, e.g. {"GPU": 1}
   std::uint64_t inline_limit = 100 * 1024;
   int forward_threshold = 0;  // 0: 4 x the rank's CPUs

@@ -12,8 +12,9 @@
 namespace manta::engine {
 
 std::size_t FunctionKeyHash::operator()(const detail::FunctionKey& k) const noexcept {
-  return static_cast<std::size_t>(detail::fnv1a(
-      std::string_view(reinterpret_cast<const char*>(k.bytes.data()), k.bytes.size())));
+  const std::uint64_t h = detail::fnv1a(
+      std::string_view(reinterpret_cast<const char*>(k.bytes.data()), k.bytes.size()));
+  return static_cast<std::size_t>(h ^ (k.class_tag * 0x9e3779b97f4a7c15ull));
 }
 
 FunctionTable& FunctionTable::instance() {
@@ -48,10 +49,11 @@ void FunctionTable::seal() {
     entries_[i].index = static_cast<std::uint32_t>(i);
     auto [it, inserted] = by_key_.emplace(entries_[i].key, static_cast<std::uint32_t>(i));
     if (!inserted) {
-      throw std::logic_error(
-          fmt::format("manta: one function is registered under two names, '{}' "
-                      "and '{}'; keep one MANTA_REMOTE for it",
-                      entries_[it->second].name, entries_[i].name));
+      throw std::logic_error(fmt::format(
+          "manta: one function is registered under two names, '{}' and '{}'; keep one "
+          "MANTA_REMOTE for it (a method a class inherits without overriding it is its base "
+          "class's method: register it once, under the base class's name)",
+          entries_[it->second].name, entries_[i].name));
     }
   }
   sealed_ = true;
@@ -83,6 +85,11 @@ void register_function(FunctionEntry entry) {
   engine::FunctionTable::instance().add(std::move(entry));
 }
 
+const FunctionEntry* find_function(const FunctionKey& key) {
+  const auto& table = engine::FunctionTable::instance();
+  return table.sealed() ? table.find(key) : nullptr;
+}
+
 const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& signature,
                                      const void* address) {
   auto& table = engine::FunctionTable::instance();
@@ -107,6 +114,36 @@ const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& 
                   name.empty() ? "" : "'" + name + "' ", "of type " + signature, address,
                   name.empty() ? "f" : name.substr(0, name.find('(')));
   throw UnregisteredFunctionError(std::move(info));
+}
+
+namespace {
+
+struct UpcastTable {
+  std::mutex mutex;
+  std::unordered_map<std::uint64_t, std::unordered_map<std::uint64_t, Upcast>> casts;
+};
+
+UpcastTable& upcasts() {
+  static UpcastTable t;  // filled during static initialisation, in any order
+  return t;
+}
+
+}  // namespace
+
+bool register_upcast(std::uint64_t from_class, std::uint64_t to_class, Upcast cast) {
+  auto& t = upcasts();
+  std::lock_guard lock(t.mutex);
+  t.casts[from_class][to_class] = cast;
+  return true;
+}
+
+Upcast find_upcast(std::uint64_t from_class, std::uint64_t to_class) {
+  auto& t = upcasts();
+  std::lock_guard lock(t.mutex);
+  auto from = t.casts.find(from_class);
+  if (from == t.casts.end()) return nullptr;
+  auto to = from->second.find(to_class);
+  return to == from->second.end() ? nullptr : to->second;
 }
 
 std::vector<std::string> split_registered_names(std::string_view text) {

@@ -25,11 +25,12 @@ std::int64_t now_ms() {
 
 void JobDirectory::prepare(const std::string& path) {
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path) / "events", ec);
-  if (ec) {
+  try {
+    make_private_directories((std::filesystem::path(path) / "events").string());
+  } catch (const std::system_error& e) {
     throw std::runtime_error(fmt::format(
         "--manta-job-dir={}: cannot create the job directory ({}); pick a writable directory", path,
-        ec.message()));
+        e.what()));
   }
   // Probe with a real file: a directory can exist and still refuse writes.
   const std::string probe = path + "/.manta-write-test." + std::to_string(::getpid());
@@ -54,6 +55,7 @@ JobDirectory::JobDirectory(Settings settings, Hooks hooks, Timeline* timeline)
       started_ms_(now_ms()) {
   if (timeline_) {
     const std::string path = fmt::format("{}/events/rank-{}.jsonl", settings_.path, settings_.rank);
+    create_private_file(path);
     events_.open(path, std::ios::app);
     if (!events_) log().error("cannot write task events to {}: {}", path, std::strerror(errno));
   }
@@ -80,7 +82,9 @@ void JobDirectory::start() {
 void JobDirectory::run() {
   std::unique_lock lock(mutex_);
   while (!stop_) {
-    if (cv_.wait_for(lock, settings_.interval, [&] { return stop_; })) break;
+    cv_.wait_for(lock, settings_.interval, [&] { return stop_ || all_reported_now_; });
+    if (stop_) break;
+    all_reported_now_ = false;
     lock.unlock();
     try {
       round();
@@ -124,6 +128,12 @@ void JobDirectory::update(const std::string& json) {
   RankStatus s = rank_status_from_json(nlohmann::json::parse(json));
   std::lock_guard lock(mutex_);
   if (s.rank < 0 || static_cast<std::size_t>(s.rank) >= ranks_.size()) return;
+  // Once every rank has reported, the status file names all their hosts and pids at once, not
+  // a round later: a rank that dies early is then known by where it ran.
+  if (ranks_[s.rank].reported_ms == 0 && ++first_reports_ == settings_.world_size - 1) {
+    all_reported_now_ = true;
+    cv_.notify_all();
+  }
   ranks_[s.rank] = std::move(s);
 }
 

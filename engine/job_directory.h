@@ -72,6 +72,8 @@ class JobDirectory {
   std::condition_variable cv_;
   bool stop_ = false;
   std::vector<RankStatus> ranks_;  // rank 0: latest report of each
+  int first_reports_ = 0;          // rank 0: ranks that have reported at least once
+  bool all_reported_now_ = false;  // rank 0: write the status file now
   std::thread thread_;
 };
 

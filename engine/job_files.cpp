@@ -1,7 +1,11 @@
 // <manta/job.h>: reading a job directory back (status, summary, launch record, task events).
 #include "engine/job_files.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <system_error>
 
 #include "engine/text.h"
 #include "engine/timeline.h"
@@ -100,20 +105,45 @@ JobStatus job_status_from_json(const json& j) {
 
 void write_file_atomically(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) {
-      throw std::runtime_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
-    }
-    out << text;
-    if (!out.flush()) {
-      throw std::runtime_error(fmt::format("writing {} failed: {}", tmp, std::strerror(errno)));
-    }
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw std::runtime_error(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
   }
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t w = ::write(fd, text.data() + done, text.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      std::remove(tmp.c_str());
+      throw std::runtime_error(fmt::format("writing {} failed: {}", tmp, why));
+    }
+    done += static_cast<std::size_t>(w);
+  }
+  ::close(fd);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(errno);
     std::remove(tmp.c_str());
     throw std::runtime_error(fmt::format("cannot replace {}: {}", path, why));
+  }
+}
+
+void create_private_file(const std::string& path) noexcept {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);
+}
+
+void make_private_directories(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path partial;
+  for (const auto& part : fs::absolute(path).lexically_normal()) {
+    partial /= part;
+    if (part.empty() || fs::is_directory(partial)) continue;
+    if (::mkdir(partial.c_str(), 0700) != 0 && errno != EEXIST) {
+      throw std::system_error(errno, std::generic_category(), "mkdir " + partial.string());
+    }
+    ::chmod(partial.c_str(), 0700);  // whatever the umask took away
   }
 }
 
@@ -170,11 +200,47 @@ std::vector<RankExit> read_rank_exits(const std::string& dir) {
     ss << in.rdbuf();
     const auto j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded() || !j.is_object()) continue;  // not written by a rank
-    out.push_back({j.value("rank", -1), j.value("code", 0), j.value("world_size", 0),
-                   j.value("ended_ms", std::int64_t{0})});
+    RankExit e{j.value("rank", -1), j.value("code", 0), j.value("world_size", 0),
+               j.value("ended_ms", std::int64_t{0})};
+    e.signal = j.value("signal", 0);
+    e.host = j.value("host", std::string());
+    e.pid = j.value("pid", 0);
+    e.running = j.value("running", std::string());
+    out.push_back(std::move(e));
   }
   std::sort(out.begin(), out.end(),
             [](const RankExit& a, const RankExit& b) { return a.rank < b.rank; });
+  return out;
+}
+
+void make_job_directory(const std::string& dir) {
+  try {
+    engine::make_private_directories(dir);
+  } catch (const std::system_error& e) {
+    throw std::runtime_error(e.what());
+  }
+}
+
+std::string signal_name(int sig) {
+  if (const char* abbrev = ::sigabbrev_np(sig)) return std::string("SIG") + abbrev;
+  return fmt::format("signal {}", sig);
+}
+
+std::vector<RankDeath> reported_deaths(const std::vector<RankExit>& exits) {
+  std::vector<RankDeath> out;
+  for (const auto& e : exits) {
+    if (e.signal == 0) continue;
+    RankDeath d;
+    d.rank = e.rank;
+    d.host = e.host;
+    d.pid = e.pid;
+    d.signal = e.signal;
+    d.how = "signal " + signal_name(e.signal) +
+            (e.running.empty() ? std::string(" (no task or actor call was running)")
+                               : " in " + e.running);
+    d.source = "the rank";
+    out.push_back(std::move(d));
+  }
   return out;
 }
 
@@ -202,8 +268,27 @@ JobStatus read_job_status(const std::string& dir) {
       s.launcher_exited = true;
       s.launcher_exit_code = j.value("exit_code", 0);
     }
+    if (j.contains("ranks_died") && j["ranks_died"].is_array()) {
+      for (const auto& d : j["ranks_died"]) {
+        if (!d.is_object()) continue;
+        s.deaths.push_back({d.value("rank", -1), d.value("host", std::string()), d.value("pid", 0),
+                            d.value("signal", 0), d.value("how", std::string()),
+                            d.value("source", std::string())});
+      }
+    }
   }
+  // Without manta run (mpirun or srun directly), the ranks' own crash reports still tell.
+  if (s.deaths.empty()) s.deaths = reported_deaths(read_rank_exits(dir));
   return s;
+}
+
+std::string describe_death(const RankDeath& d) {
+  std::string where = d.host.empty() ? std::string() : " on host " + d.host;
+  if (d.pid > 0) where += fmt::format(" (pid {})", d.pid);
+  return fmt::format("rank {}{} died: {}{}", d.rank, where, d.how,
+                     d.source.empty() || d.source == "the rank"
+                         ? std::string()
+                         : fmt::format(" (reported by {})", d.source));
 }
 
 std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
@@ -213,7 +298,9 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
   const double age_s = static_cast<double>(std::max<std::int64_t>(now_ms - s.updated_ms, 0)) / 1e3;
   std::string state = s.state;
   // A job whose launcher ended while its status still says running never wrote its summary.
-  if (s.launcher_exited && (s.state == "running" || s.state == "starting")) {
+  if (!s.deaths.empty() && (s.state == "running" || s.state == "starting")) {
+    state = fmt::format("failed: rank {} died ({})", s.deaths.front().rank, s.deaths.front().how);
+  } else if (s.launcher_exited && (s.state == "running" || s.state == "starting")) {
     state = fmt::format("ended without a summary (launcher exit code {}): see the rank-*.log files",
                         s.launcher_exit_code);
   } else if (s.state == "running" && s.status_interval_s > 0 &&
@@ -225,6 +312,7 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
   if (s.state == "running") out += fmt::format("  (updated {:.1f} s ago)", age_s);
   out += "\n";
   if (!s.error.empty()) out += "error: " + s.error + "\n";
+  for (const auto& d : s.deaths) out += describe_death(d) + "\n";
   if (s.checkpoint_requested) out += "checkpoint requested: the checkpoint signal arrived\n";
   if (!s.launch_command.empty()) {
     out += "launched: " + s.launch_command;
@@ -239,7 +327,9 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
   RankStatus total;
   for (const auto& r : s.ranks) {
     if (r.reported_ms == 0) {
-      out += fmt::format("{:>4}  (no report yet)\n", r.rank);
+      const bool died = std::any_of(s.deaths.begin(), s.deaths.end(),
+                                    [&](const RankDeath& d) { return d.rank == r.rank; });
+      out += fmt::format("{:>4}  {}\n", r.rank, died ? "(no report; died)" : "(no report yet)");
       continue;
     }
     out += fmt::format(
@@ -250,8 +340,12 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
         engine::human_bytes(r.object_bytes), engine::human_bytes(r.capacity_bytes),
         engine::human_bytes(r.spilled_bytes));
     const double report_age = static_cast<double>(now_ms - r.reported_ms) / 1e3;
-    if (s.state == "running" && s.status_interval_s > 0 &&
-        report_age > 3 * s.status_interval_s + 1) {
+    const auto death = std::find_if(s.deaths.begin(), s.deaths.end(),
+                                    [&](const RankDeath& d) { return d.rank == r.rank; });
+    if (death != s.deaths.end()) {
+      out += death->signal ? "  (died: " + signal_name(death->signal) + ")" : "  (died)";
+    } else if (s.state == "running" && !s.launcher_exited && s.deaths.empty() &&
+               s.status_interval_s > 0 && report_age > 3 * s.status_interval_s + 1) {
       out += fmt::format("  (no report for {:.0f} s)", report_age);
     }
     out += "\n";
@@ -309,6 +403,7 @@ TimelineWritten write_job_timeline(const std::string& dir, const std::string& ou
   }
   TimelineWritten w;
   w.path = out.empty() ? (fs::path(dir) / "timeline.json").string() : out;
+  if (out.empty()) engine::create_private_file(w.path);  // as private as the rest of the job's
   engine::write_chrome_trace(w.path, events, hosts);
   w.events = events.size();
   w.ranks = ranks;

@@ -130,6 +130,49 @@ std::uint64_t LocalScheduler::queued() const {
   return queued_by_id_.size();
 }
 
+LocalScheduler::Admission LocalScheduler::admission(const ResourceSet& request) const {
+  std::lock_guard lock(mutex_);
+  Admission a;
+  a.queued = queued_by_id_.size();
+  // O(1) in the common cases (idle; busy; a long queue), so bulk submission stays fast.
+  if (!request.fits_in(available_) || queue_.size() > kScanLimit) return a;
+  if (queue_.empty()) {
+    a.starts_now = true;
+    return a;
+  }
+  ResourceSet free_now = available_;
+  for (const TaskPtr& t : queue_) {
+    if (t->resources->fits_in(free_now)) free_now.subtract(*t->resources);
+  }
+  a.starts_now = request.fits_in(free_now);
+  return a;
+}
+
+std::vector<TaskPtr> LocalScheduler::take_waiting(
+    std::size_t max, const std::function<bool(const TaskSpec&)>& movable) {
+  std::vector<TaskPtr> taken;
+  if (max == 0) return taken;
+  std::lock_guard lock(mutex_);
+  // The tasks the free resources reach start here soon; the rest wait.
+  ResourceSet free_now = available_;
+  std::vector<bool> starts(queue_.size(), false);
+  for (std::size_t i = 0; i < queue_.size() && i < kScanLimit; ++i) {
+    if (queue_[i]->resources->fits_in(free_now)) {
+      free_now.subtract(*queue_[i]->resources);
+      starts[i] = true;
+    }
+  }
+  std::size_t looked = 0;  // a long queue of tasks that must stay is not scanned every time
+  for (std::size_t i = queue_.size();
+       i-- > 0 && taken.size() < max && looked++ < 16 * kScanLimit;) {
+    if (starts[i] || !movable(*queue_[i])) continue;
+    queued_by_id_.erase(queue_[i]->id);
+    taken.push_back(std::move(queue_[i]));
+    queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  return taken;
+}
+
 ResourceSet LocalScheduler::available() const {
   std::lock_guard lock(mutex_);
   return available_;

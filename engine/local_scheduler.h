@@ -43,6 +43,17 @@ class LocalScheduler {
   [[nodiscard]] std::uint64_t load() const;
   /// Tasks waiting for a worker (a task blocked in get is not waiting).
   [[nodiscard]] std::uint64_t queued() const;
+  /// Whether a task asking for `request` would start at once if queued now: it fits what is
+  /// free once the tasks already queued took theirs. With the number queued, in one look.
+  struct Admission {
+    std::uint64_t queued = 0;
+    bool starts_now = false;
+  };
+  [[nodiscard]] Admission admission(const ResourceSet& request) const;
+  /// Takes up to `max` queued tasks that cannot start now (those the free resources would not
+  /// reach), newest first, of those `movable` accepts: work to hand to idle ranks.
+  std::vector<TaskPtr> take_waiting(std::size_t max,
+                                    const std::function<bool(const TaskSpec&)>& movable);
   [[nodiscard]] ResourceSet available() const;
   [[nodiscard]] const ResourceSet& total() const noexcept { return total_; }
   [[nodiscard]] std::size_t thread_count() const;

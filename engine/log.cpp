@@ -1,7 +1,9 @@
 #include "engine/log.h"
 
+#include <fcntl.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -21,6 +23,11 @@ void setup_logging(int rank, const std::string& level, const std::string& file) 
   for (auto& sink : l->sinks()) sink->set_level(console_level);
   auto lowest = console_level;
   if (!file.empty()) {
+    // Private, as the rest of the job directory: fopen would make it as the umask says.
+    if (const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        fd >= 0) {
+      ::close(fd);
+    }
     auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);
     const auto file_level = std::min(console_level, spdlog::level::info);
     sink->set_level(file_level);

@@ -63,7 +63,8 @@ void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, in
   w.put(s.on_rank)
       .put(s.max_retries)
       .put(static_cast<std::uint8_t>(s.retry_exceptions))
-      .put(s.attempt);
+      .put(s.attempt)
+      .put(s.hand_ons);
   w.put(static_cast<std::uint32_t>(s.args.size()));
   for (const auto& a : s.args) {
     const bool send_as_ref = a.is_ref || (a.ref.valid() && a.size > inline_limit);
@@ -97,6 +98,7 @@ TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
   s->max_retries = r.get<std::int32_t>();
   s->retry_exceptions = r.get<std::uint8_t>() != 0;
   s->attempt = r.get<std::int32_t>();
+  s->hand_ons = r.get<std::int32_t>();
   // Each argument: its kind, its tag and at least a length.
   s->args.resize(r.count<std::uint32_t>(1 + 2 * sizeof(std::uint64_t)));
   for (auto& a : s->args) {

@@ -43,6 +43,7 @@ enum class MessageType : std::uint8_t {
   summary_request,  // asker -> every rank: report your object store
   summary_reply,    // rank -> asker
   status_report,    // rank -> rank 0, each status interval with a job directory: its state (JSON)
+  spill_hint,       // rank 0 -> a rank with waiting tasks: how many other ranks could start now
 };
 
 /// How an object's state is described in task_done and object_status.

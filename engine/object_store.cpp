@@ -250,14 +250,16 @@ std::uint64_t ObjectStore::spill_needed() const {
 }
 
 std::vector<ObjectStore::SpillItem> ObjectStore::take_spill_batch(std::uint64_t want,
-                                                                  std::uint64_t min_batch) {
+                                                                  std::uint64_t min_batch,
+                                                                  bool written_only) {
   std::vector<std::shared_ptr<const void>> dropped;  // destroyed after the lock is released
   std::vector<SpillItem> items;
   std::lock_guard lock(mutex_);
   std::vector<std::pair<std::uint64_t, decltype(entries_)::iterator>> candidates;
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     const Entry& e = it->second;
-    if (e.state == State::ready && e.bytes && e.size > 0 && !e.spilling && !is_pinned(e)) {
+    if (e.state == State::ready && e.bytes && e.size > 0 && !e.spilling && !is_pinned(e) &&
+        (e.spill || !written_only)) {
       candidates.emplace_back(e.last_use, it);
     }
   }
@@ -323,12 +325,18 @@ void ObjectStore::restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
-    if (it == entries_.end() || it->second.state != State::spilled) {
+    if (it == entries_.end()) {
       take_reserved(reserved);
       return;
     }
     Entry& e = it->second;
-    set_bytes(e, std::move(bytes), e.tag, {}, reserved);
+    if (e.state == State::spilled) {
+      set_bytes(e, std::move(bytes), e.tag, {}, reserved);
+    } else {
+      // The bytes came back another way while the file was read (a transfer stored a copy):
+      // this read is not needed, but whoever waits for the restore must still hear it ended.
+      take_reserved(reserved);
+    }
     end_restore(e, w);
   }
   w.run();
@@ -341,9 +349,11 @@ void ObjectStore::restore_failed(const ObjectId& id, std::shared_ptr<const Error
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     Entry& e = it->second;
-    e.state = State::failed;
-    e.error = std::move(error);
-    e.spill.reset();
+    if (e.state == State::spilled) {  // else its bytes came back another way meanwhile
+      e.state = State::failed;
+      e.error = std::move(error);
+      e.spill.reset();
+    }
     end_restore(e, w);
   }
   w.run();
@@ -372,6 +382,21 @@ std::shared_ptr<const ErrorInfo> ObjectStore::take_restore_error(const ObjectId&
 std::uint64_t ObjectStore::pinned_bytes() const {
   std::lock_guard lock(mutex_);
   return pinned_locked();
+}
+
+std::uint64_t ObjectStore::room_shortfall() const {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t wanted = bytes_ + reserved_ + demand_;
+  return capacity_ != 0 && wanted > capacity_ ? wanted - capacity_ : 0;
+}
+
+std::uint64_t ObjectStore::unwritten_bytes() const {
+  std::lock_guard lock(mutex_);
+  std::uint64_t n = 0;
+  for (const auto& [id, e] : entries_) {
+    if (e.bytes && !e.spill) n += e.size;
+  }
+  return n;
 }
 
 bool ObjectStore::when_restored(const ObjectId& id, std::function<void()> cb) {

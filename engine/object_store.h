@@ -45,6 +45,7 @@ class ObjectStore {
   struct SpillSlot {
     std::uint64_t offset = 0;
     std::uint64_t size = 0;
+    std::uint64_t check = 0;  // what the bytes must read back as (spill::Extent::check)
   };
   using SpillHandle = std::shared_ptr<const SpillSlot>;
 
@@ -144,6 +145,10 @@ class ObjectStore {
                      std::function<void()> give_up = nullptr);
   /// Bytes that nothing may spill now (held by readers, or being written).
   [[nodiscard]] std::uint64_t pinned_bytes() const;
+  /// Bytes in memory that are not in the spill file (what spilling would have to write).
+  [[nodiscard]] std::uint64_t unwritten_bytes() const;
+  /// Bytes by which what is held, reserved and asked for exceeds the capacity (0 if none).
+  [[nodiscard]] std::uint64_t room_shortfall() const;
   /// Gives back a reservation that was not used.
   void unreserve(std::uint64_t bytes);
   /// Runs the reservations that fit now; call after memory was freed.
@@ -155,8 +160,10 @@ class ObjectStore {
   [[nodiscard]] std::uint64_t spill_needed() const;
   /// Least recently used unpinned objects in memory, about `want` bytes (objects of at least
   /// `min_batch` together when there are that many), marked as being spilled. Objects already in
-  /// the spill file leave memory here at once, without a write.
-  std::vector<SpillItem> take_spill_batch(std::uint64_t want, std::uint64_t min_batch);
+  /// the spill file leave memory here at once, without a write. With `written_only` (nothing
+  /// can be written any more) only those leave, and nothing is returned.
+  std::vector<SpillItem> take_spill_batch(std::uint64_t want, std::uint64_t min_batch,
+                                          bool written_only = false);
   /// The batch taken before is written (`slots[i]` for `ids[i]`; empty slots: the write failed
   /// and the object stays in memory). Objects nothing pinned meanwhile leave memory. Returns
   /// decoded values to destroy outside the lock.
@@ -168,8 +175,8 @@ class ObjectStore {
   /// Bytes read back from the spill file, with `reserved` bytes of room reserved for them.
   void restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t reserved);
   void restore_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error);
-  /// The restore could not get room in time: the object stays spilled, and the next waiter to
-  /// look (take_restore_error) reports `error` instead of waiting on.
+  /// The restore could not get room: the object stays spilled, and the next waiter to look
+  /// (take_restore_error) reads it past the store or reports `error`, instead of waiting on.
   void restore_gave_up(const ObjectId& id, std::shared_ptr<const ErrorInfo> error);
   std::shared_ptr<const ErrorInfo> take_restore_error(const ObjectId& id);
   /// Runs `cb` once a spilled object is back in memory (or failed). Returns false, without

@@ -9,14 +9,18 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <future>
 
 #include <manta/runtime.h>
 
+#include "engine/crash_report.h"
 #include "engine/function_table.h"
 #include "engine/job_files.h"
 #include "engine/log.h"
 #include "engine/messages.h"
+#include "engine/option_checks.h"
 #include "engine/teardown_guard.h"
+#include "engine/text.h"
 #include "gpu/topology.h"
 #if MANTA_HAVE_UCX
 #include "transport/ucx_data_plane.h"
@@ -31,7 +35,16 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 Runtime* g_runtime = nullptr;
-thread_local Buffer t_scratch;  // message being built on this thread
+// The message being built on this thread. The main thread's thread_local objects are destroyed
+// before the exit handlers run, and the shutdown implied at the end of the driver's main is one
+// of them: it must not write into the freed buffer, so it builds its messages in buffers of its
+// own (t_scratch_gone is trivially destructible, so it can still be read then).
+thread_local bool t_scratch_gone = false;
+struct Scratch {
+  Buffer bytes;
+  ~Scratch() { t_scratch_gone = true; }
+};
+thread_local Scratch t_scratch;
 
 std::uint64_t lease_key(int reader, int tag) {
   return static_cast<std::uint64_t>(static_cast<std::uint32_t>(reader)) << 32 |
@@ -82,10 +95,12 @@ Runtime::~Runtime() {
 
 template <class Fill>
 void send_message(transport::ControlChannel& channel, int dest, Fill&& fill) {
-  t_scratch.clear();
-  WireWriter w(t_scratch);
+  Buffer own;
+  Buffer& bytes = t_scratch_gone ? own : t_scratch.bytes;
+  bytes.clear();
+  WireWriter w(bytes);
   fill(w);
-  channel.send(dest, t_scratch.span());
+  channel.send(dest, bytes.span());
 }
 
 void Runtime::send(int dest, const std::function<void(WireWriter&)>& fill) {
@@ -111,6 +126,7 @@ void Runtime::start() {
     total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
   ranks_ = exchange_rank_table(world_.comm, {world_.rank, world_.hostname, total});
   start_memory();
+  store_capacity_.store(store_.capacity(), std::memory_order_relaxed);
   for (const auto& r : ranks_) totals_.push_back(r.total);
   forward_threshold_ = config_.forward_threshold > 0
                            ? static_cast<std::uint64_t>(config_.forward_threshold)
@@ -119,6 +135,7 @@ void Runtime::start() {
   if (world_.rank == 0) {
     loads_.resize(ranks_.size());
     sent_to_.assign(ranks_.size(), 0);
+    spill_hint_sent_.assign(ranks_.size(), 0);
     actors_on_.assign(ranks_.size(), 0);
     for (std::size_t r = 0; r < ranks_.size(); ++r)
       loads_[r].total = loads_[r].available = ranks_[r].total;
@@ -164,11 +181,15 @@ void Runtime::start() {
     };
   }
   hooks.idle_spin = std::chrono::microseconds(config_.wait_spin_us);
+  hooks.max_threads = static_cast<std::size_t>(max_workers);
   actors_ = std::make_unique<ActorHost>(std::move(hooks));
+  actors_started_.store(true, std::memory_order_release);  // ticks began before it existed
   // Messages start only now: other ranks may already call actors here, and the progress thread
   // must find every part their handlers use built (UBSan saw a call on a null ActorHost).
   channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
                   [this] { on_tick(); });
+  // After MPI and UCX, which install handlers of their own for these signals; before any task.
+  install_crash_handler({world_.rank, world_.size, world_.hostname, config_.job_dir});
   scheduler_->start();
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
              total.to_string());
@@ -285,20 +306,30 @@ std::chrono::steady_clock::duration Runtime::store_full_timeout() const {
 
 ErrorInfo Runtime::store_full_error(std::uint64_t requested, const ObjectStore::Room& room,
                                     const TaskSpec* task) const {
-  std::string why = requested > room.capacity
-                        ? "the object is larger than the whole store"
-                        : fmt::format(
-                              "{} bytes of it are pinned by get views, running tasks or "
-                              "transfers, and room did not appear within {} s",
-                              room.pinned, config_.store_full_timeout_s);
-  if (spill_) {
-    if (std::string e = spill_->last_error(); !e.empty()) why += "; spilling failed: " + e;
+  const std::string spill_error = spill_ ? spill_->last_error() : std::string();
+  std::string why, fix = "raise --manta-object-store-memory or release objects sooner";
+  if (requested > room.capacity) {
+    why = "the object is larger than the whole store";
+  } else if (!spill_error.empty()) {
+    // Memory holds objects that could spill if the disk had room: more memory is not the fix.
+    why = fmt::format(
+        "{} bytes of it are pinned by get views, running tasks or transfers, and {} bytes "
+        "cannot leave memory because spilling failed: {}",
+        room.pinned, store_.unwritten_bytes(), spill_error);
+    fix =
+        "give --manta-spill-dir a file system with more room, or hold fewer objects at once "
+        "(drop ObjectRefs and get results no longer needed)";
+  } else {
+    why = fmt::format(
+        "{} bytes of it are pinned by get views, running tasks or transfers, and room did not "
+        "appear within {} s",
+        room.pinned, config_.store_full_timeout_s);
   }
   ErrorInfo info = make_error(
       ErrorKind::store_full, task,
       fmt::format("object store full on rank {}: {} bytes requested, capacity {} bytes, {} bytes "
-                  "pinned ({}); raise --manta-object-store-memory or release objects sooner",
-                  world_.rank, requested, room.capacity, room.pinned, why));
+                  "pinned ({}); {}",
+                  world_.rank, requested, room.capacity, room.pinned, why, fix));
   info.requested_bytes = requested;
   info.capacity_bytes = room.capacity;
   info.pinned_bytes = room.pinned;
@@ -441,6 +472,7 @@ RuntimeStats Runtime::stats() const {
   s.tasks_submitted = tasks_submitted_.load();
   s.tasks_executed = tasks_executed_.load();
   s.tasks_forwarded = tasks_forwarded_.load();
+  s.tasks_handed_on = tasks_handed_on_.load();
   s.channel = channel_->stats();
   const auto objects = store_.stats();
   s.objects = objects.objects;
@@ -515,10 +547,17 @@ TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
       case detail::ArgSlot::Kind::inline_value:
         if (slot.size > config_.inline_limit) {
           // A large value argument becomes an object, so it moves only to where the task runs.
+          // It takes room in the store as a put does.
+          const ObjectStore::Room room = store_.reserve(slot.size, store_full_timeout());
+          if (!room.ok) throw ObjectStoreFullError(store_full_error(slot.size, room, nullptr));
           ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
+          // The only argument's bytes are adopted whole; others are copied out of the shared
+          // buffer.
           auto bytes =
-              std::make_shared<const Buffer>(inline_bytes->data() + slot.offset, slot.size);
-          a.token = store_.create_ready(id, bytes, slot.tag);
+              slot.offset == 0 && slot.size == inline_bytes->size()
+                  ? inline_bytes
+                  : std::make_shared<const Buffer>(inline_bytes->data() + slot.offset, slot.size);
+          a.token = store_.create_ready(id, bytes, slot.tag, {}, slot.size);
           a.buffer = std::move(bytes);
           a.ref = id;
           a.location = world_.rank;
@@ -541,6 +580,7 @@ TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
 
 std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s,
                                                   const TaskOptions& options) {
+  check_task_options(options, world_.size, "manta::task(" + s.function->name + ")");
   TaskPtr t = make_spec(std::move(s), options);
   auto token = store_.create_pending(t->return_object());
   tasks_submitted_.fetch_add(1, std::memory_order_relaxed);
@@ -642,12 +682,109 @@ void Runtime::place(const TaskPtr& t) {
                                  req.to_string(), totals_[0].to_string())));
     return;
   }
-  if (decide_locally(req, scheduler_->total(), scheduler_->queued(), forward_threshold_,
-                     world_.rank, input_bytes_by_rank(*t)) == LocalDecision::run_here) {
-    prepare_and_enqueue(t);
-  } else {
-    forward_task(t);
+  const LocalScheduler::Admission here = scheduler_->admission(req);
+  SpillbackView spill;
+  spill.starts_now = here.starts_now;
+  // Only work that would wait here looks at the other ranks: the hot path sends nothing.
+  if (!here.starts_now && t->hand_ons < kMaxHandOns) spill.free_elsewhere = free_elsewhere(req);
+  switch (decide_locally(req, scheduler_->total(), here.queued, forward_threshold_, world_.rank,
+                         input_bytes_by_rank(*t), spill)) {
+    case LocalDecision::run_here:
+      prepare_and_enqueue(t);
+      break;
+    case LocalDecision::forward:
+      forward_task(t);
+      break;
+    case LocalDecision::spill_back:
+      hand_on(t);
+      break;
   }
+}
+
+bool Runtime::free_elsewhere(const ResourceSet& request) {
+  if (world_.size < 2) return false;
+  if (world_.rank != 0) return spill_credit_.load(std::memory_order_relaxed) > 0;
+  std::lock_guard lock(global_mutex_);
+  loads_[0].queued = scheduler_->queued();
+  loads_[0].available = scheduler_->available();
+  loads_[0].assigned = 0;
+  return pick_free_rank(request, loads_, /*exclude=*/0).has_value();
+}
+
+void Runtime::hand_on(const TaskPtr& t) {
+  ++t->hand_ons;  // bounded (kMaxHandOns): a task never bounces between busy ranks forever
+  tasks_handed_on_.fetch_add(1, std::memory_order_relaxed);
+  if (world_.rank == 0) {
+    schedule_globally(t);  // rank 0 holds the view: it picks the free rank itself
+    return;
+  }
+  // Spend one credit of rank 0's hint (it may have been spent meanwhile: then the global
+  // scheduler still finds the least loaded rank).
+  std::uint64_t credit = spill_credit_.load(std::memory_order_relaxed);
+  while (credit > 0 && !spill_credit_.compare_exchange_weak(credit, credit - 1)) {
+  }
+  forward_task(t);
+}
+
+bool Runtime::movable(const TaskSpec& t) const {
+  if (t.kind != TaskKind::task || t.on_rank >= 0 || t.hand_ons >= kMaxHandOns) return false;
+  for (const TaskArg& a : t.args) {
+    // Large inputs held here stay with their data (locality); small ones travel with the task.
+    if (a.ref.valid() && (a.is_ref || a.size > config_.inline_limit)) return false;
+  }
+  return true;
+}
+
+void Runtime::balance_waiting_work() {
+  std::vector<std::pair<int, std::uint64_t>> hints;
+  std::uint64_t free_for_rank0 = 0;
+  {
+    std::lock_guard lock(global_mutex_);
+    loads_[0].queued = scheduler_->queued();
+    loads_[0].available = scheduler_->available();
+    loads_[0].assigned = 0;
+    // Nothing waits anywhere and no hint is out: nothing to do (the common, idle tick).
+    bool any = false;
+    for (std::size_t r = 0; r < loads_.size() && !any; ++r)
+      any = loads_[r].queued > 0 || spill_hint_sent_[r] > 0;
+    if (!any) return;
+    const std::vector<std::uint64_t> elsewhere = free_slots_elsewhere(*default_resources_, loads_);
+    free_for_rank0 = loads_[0].queued > 0 ? elsewhere[0] : 0;
+    for (std::size_t r = 1; r < loads_.size(); ++r) {
+      // Only ranks with waiting work hear of free slots, and only when the number changes.
+      const std::uint64_t hint = loads_[r].queued > 0 ? elsewhere[r] : 0;
+      if (hint != spill_hint_sent_[r]) {
+        spill_hint_sent_[r] = hint;
+        hints.emplace_back(static_cast<int>(r), hint);
+      }
+    }
+  }
+  for (const auto& [rank, hint] : hints) {
+    send(rank, [&, hint = hint](WireWriter& w) { w.put(MessageType::spill_hint).put(hint); });
+  }
+  if (free_for_rank0 == 0) return;
+  for (const TaskPtr& t :
+       scheduler_->take_waiting(free_for_rank0, [this](const TaskSpec& s) { return movable(s); })) {
+    ++t->hand_ons;
+    tasks_handed_on_.fetch_add(1, std::memory_order_relaxed);
+    schedule_globally(t);
+  }
+}
+
+void Runtime::on_spill_hint(WireReader& r) {
+  const auto hint = r.get<std::uint64_t>();
+  std::uint64_t left = hint;
+  if (hint > 0 && !stopping_) {
+    // Tasks already waiting here go first: they have waited longest for a free CPU.
+    for (const TaskPtr& t :
+         scheduler_->take_waiting(hint, [this](const TaskSpec& s) { return movable(s); })) {
+      ++t->hand_ons;
+      tasks_handed_on_.fetch_add(1, std::memory_order_relaxed);
+      forward_task(t);
+      --left;
+    }
+  }
+  spill_credit_.store(left, std::memory_order_relaxed);
 }
 
 std::vector<std::uint64_t> Runtime::input_bytes_by_rank(const TaskSpec& t) const {
@@ -687,7 +824,7 @@ void Runtime::forward_task(const TaskPtr& t) {
     schedule_globally(t);
     return;
   }
-  {
+  if (t->id.submitter == world_.rank) {  // kept for the reply; a task from elsewhere is not ours
     std::lock_guard lock(pending_mutex_);
     pending_[t->id] = t;
   }
@@ -834,6 +971,20 @@ void Runtime::restore_argument(const TaskPtr& t, std::size_t i, std::function<vo
       a.take(std::move(v.bytes), v.tag);
       done();
     } else if (v.exists && v.state == ObjectStore::State::spilled) {
+      if (auto error = store_.take_restore_error(id)) {
+        // The store cannot make room for it: the task gets it straight from the file.
+        read_spilled(
+            id, v, std::move(error),
+            [t, i, done, tag = v.tag](SharedBuffer bytes, std::shared_ptr<const ErrorInfo> err) {
+              if (bytes) {
+                t->args[i].take(std::move(bytes), tag);
+              } else {
+                t->set_input_error(std::move(err));
+              }
+              done();
+            });
+        return;
+      }
       restore_argument(t, i, done);  // spilled again before it was taken
     } else {
       t->set_input_error(v.error ? v.error
@@ -893,6 +1044,7 @@ void Runtime::run_task(const TaskPtr& t) {
                   a.buffer ? &a.buffer : nullptr};
     }
     const std::int64_t start_us = timeline_ ? Timeline::now_us() : 0;
+    const RunningCallScope running(RunningCallScope::Kind::task, f->name, t->name, t->id, t->actor);
     try {
       f->invoke(f->key, nullptr, views, t->args.size(), result);
     } catch (const Error& e) {
@@ -1174,9 +1326,24 @@ void Runtime::on_borrow_ack() {
   gated_.clear();
 }
 
+void Runtime::throw_larger_than_store(const char* what, std::uint64_t bytes, bool at_least) const {
+  const std::uint64_t capacity = store_capacity();
+  ErrorInfo info = make_error(
+      ErrorKind::store_full, nullptr,
+      fmt::format("object store full on rank {}: {} of {}{} bytes ({}) is larger than the whole "
+                  "store ({} bytes, {}), so it fails at once; raise "
+                  "--manta-object-store-memory above its size, or split it into smaller objects",
+                  world_.rank, what, at_least ? "at least " : "", bytes, human_bytes(bytes),
+                  capacity, human_bytes(capacity)));
+  info.requested_bytes = bytes;
+  info.capacity_bytes = capacity;
+  throw ObjectStoreFullError(std::move(info));
+}
+
 std::shared_ptr<detail::RefToken> Runtime::put(SharedBuffer bytes, std::uint64_t tag,
                                                TokenList contained) {
   const std::uint64_t size = bytes->size();
+  if (store_capacity() != 0 && size > store_capacity()) throw_larger_than_store("put", size, false);
   const ObjectStore::Room room = store_.reserve(size, store_full_timeout());
   if (!room.ok) throw ObjectStoreFullError(store_full_error(size, room, nullptr));
   ObjectId id{world_.rank, 0, next_seq_.fetch_add(1, std::memory_order_relaxed)};
@@ -1200,6 +1367,42 @@ void Runtime::release_ref(const ObjectId& id) {
 void Runtime::cache_decoded(const ObjectId& id, std::uint64_t tag,
                             std::shared_ptr<const void> value, bool views_bytes) {
   store_.cache_decoded(id, tag, std::move(value), views_bytes);
+}
+
+void Runtime::read_spilled(const ObjectId& id, const ObjectStore::View& v,
+                           std::shared_ptr<const ErrorInfo> no_room, ReadPastStore done) {
+  spill_->read_spilled(id, v.spill,
+                       [this, id, no_room = std::move(no_room), done = std::move(done)](
+                           SharedBuffer bytes, std::string error, bool lost) {
+                         if (bytes) {
+                           done(std::move(bytes), nullptr);
+                         } else if (lost) {
+                           // The object is gone for good: every later reader hears the same.
+                           auto info = std::make_shared<const ErrorInfo>(
+                               make_error(ErrorKind::object_lost, nullptr, std::move(error)));
+                           store_.restore_failed(id, info);
+                           done(nullptr, std::move(info));
+                         } else {
+                           ErrorInfo info = *no_room;
+                           info.message += "; reading " + id.to_string() +
+                                           " past the store failed too: " + error;
+                           done(nullptr, std::make_shared<const ErrorInfo>(std::move(info)));
+                         }
+                       });
+}
+
+detail::StoredValue Runtime::read_past_store(const ObjectId& id, const ObjectStore::View& v,
+                                             const ErrorInfo& no_room) {
+  auto result =
+      std::make_shared<std::promise<std::pair<SharedBuffer, std::shared_ptr<const ErrorInfo>>>>();
+  auto future = result->get_future();
+  read_spilled(id, v, std::make_shared<const ErrorInfo>(no_room),
+               [result](SharedBuffer bytes, std::shared_ptr<const ErrorInfo> error) {
+                 result->set_value({std::move(bytes), std::move(error)});
+               });
+  auto [bytes, error] = future.get();
+  if (error) throw_error(*error);
+  return {std::move(bytes), v.tag, nullptr, 0};
 }
 
 detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
@@ -1231,8 +1434,9 @@ detail::StoredValue Runtime::get(const ObjectId& id, detail::Timeout timeout) {
     }
     if (v.state == ObjectStore::State::spilled) {
       if (auto error = store_.take_restore_error(id)) {
+        // The store cannot make room for it: the caller gets it straight from the file.
         cleanup();
-        throw_error(*error);  // no room to bring it back; it stays on disk for a later get
+        return read_past_store(id, v, *error);
       }
       spill_->restore(id);  // waiters wake when it is back in memory
     } else if (v.state == ObjectStore::State::remote) {
@@ -1300,7 +1504,22 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
   LocalScheduler* sched =
       LocalScheduler::current() == scheduler_.get() ? scheduler_.get() : nullptr;
   ObjectStore::Waiter waiter;
-  bool registered = false, lent = false;
+  // However the wait ends, an exception included, the store and the scheduler let go of the
+  // waiter before it goes.
+  struct Release {
+    ObjectStore& store;
+    LocalScheduler* sched;
+    const std::vector<ObjectId>& ids;
+    ObjectStore::Waiter& waiter;
+    bool registered = false;
+    bool lent = false;
+    ~Release() {
+      if (registered) {
+        for (const auto& id : ids) store.remove_waiter(id, &waiter);
+      }
+      if (lent) sched->worker_unblocked(&waiter);
+    }
+  } release{store_, sched, ids, waiter};
   std::vector<bool> ready(ids.size(), false);
   for (;;) {
     std::size_t count = 0;
@@ -1314,14 +1533,14 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
     }
     const bool timed_out = deadline && Clock::now() >= *deadline;
     if (count >= num_ready || timed_out || store_.stopped()) break;
-    if (!registered) {
+    if (!release.registered) {
+      release.registered = true;
       for (const auto& id : ids) store_.add_waiter(id, &waiter);
-      registered = true;
       continue;
     }
-    if (sched && !lent) {
+    if (sched && !release.lent) {
       sched->worker_blocked(&waiter, [&waiter] { waiter.notify(); });
-      lent = true;
+      release.lent = true;
     }
     if (sched && sched->help(&waiter)) continue;
     std::unique_lock lock(waiter.mutex);
@@ -1332,10 +1551,6 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
     }
     waiter.signaled.store(false, std::memory_order_relaxed);
   }
-  if (registered) {
-    for (const auto& id : ids) store_.remove_waiter(id, &waiter);
-  }
-  if (lent) sched->worker_unblocked(&waiter);
   return ready;
 }
 
@@ -1346,9 +1561,7 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
 
 ActorId Runtime::create_actor(detail::Submission&& s, const ActorOptions& options,
                               std::uint64_t class_tag) {
-  if (options.max_concurrency < 1 || options.max_restarts < 0) {
-    throw std::invalid_argument("manta::actor: max_concurrency must be >= 1 and max_restarts >= 0");
-  }
+  check_actor_options(options, world_.size, "manta::actor(" + s.function->name + ")");
   TaskOptions to;
   to.on_rank = options.on_rank;
   to.max_retries = 0;
@@ -1374,8 +1587,9 @@ ActorId Runtime::create_actor(detail::Submission&& s, const ActorOptions& option
   if (!options.name.empty()) {
     // A named creation returns once rank 0 accepted the name, so a duplicate fails right here.
     std::unique_lock lock(routes_mutex_);
-    if (!routes_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s),
-                             [&] { return routes_[id].known || stopping_; })) {
+    if (!routes_cv_.wait_for(lock, std::chrono::seconds(config_.shutdown_timeout_s), [&] {
+          return routes_[id].known || routes_[id].accepted || stopping_;
+        })) {
       throw std::runtime_error("manta::actor: no answer from rank 0 about actor '" + options.name +
                                "'");
     }
@@ -1522,22 +1736,26 @@ void Runtime::reply_location(int dest, const ActorId& id) {
 void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
   std::shared_ptr<const ErrorInfo> input_error;
   if (r.get<std::uint8_t>()) input_error = std::make_shared<const ErrorInfo>(read_error(r));
-  TaskPtr t = read_task(r, message);
+  place_actor(read_task(r, message), std::move(input_error), /*first_try=*/true);
+}
+
+bool Runtime::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo> input_error,
+                          bool first_try) {
   auto dead = [&](std::string why) {
     return std::make_shared<const ErrorInfo>(
         make_error(ErrorKind::actor_died, t.get(), std::move(why)));
   };
   std::optional<int> host;
   std::optional<bool> kill;
+  std::string waits_for;  // set when it waits for an actor slot
   {
     std::lock_guard lock(table_mutex_);
     ActorRecord& rec = actor_table_[t->actor];
-    rec.placed = true;
     rec.class_tag = t->class_tag;
     if (input_error) {
       rec.death = dead("it could not be created: " + input_error->message);
     } else if (auto it = actor_names_.find(t->actor_name);
-               !t->actor_name.empty() && it != actor_names_.end()) {
+               first_try && !t->actor_name.empty() && it != actor_names_.end()) {
       rec.death = dead("the actor name '" + t->actor_name + "' is taken by " +
                        it->second.to_string() + "; pick another name or kill that actor first");
     } else {
@@ -1547,26 +1765,79 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
         std::lock_guard g(global_mutex_);
         loads_[0].queued = scheduler_->queued();
         loads_[0].available = scheduler_->available();
+        // The actor table knows exactly how many actors live on each rank: use that for the
+        // slots instead of load reports, which lag behind a burst of creations and kills.
+        std::vector<RankLoad> view = loads_;
+        for (std::size_t k = 0; k < view.size(); ++k) {
+          const double slots =
+              view[k].total.get("actor_slots") - static_cast<double>(actors_on_[k]);
+          view[k].available.set("actor_slots", std::max(0.0, slots));
+          view[k].queued = 0;  // queued tasks take no actor slots
+          view[k].assigned = 0;
+        }
+        auto has_slot = [&](int k) {
+          return view[static_cast<std::size_t>(k)].available.get("actor_slots") >= 1;
+        };
         if (t->on_rank >= 0) {
-          if (t->on_rank < world_.size && req.fits_in(loads_[t->on_rank].total)) pick = t->on_rank;
-        } else {
-          // The actor table knows exactly how many actors live on each rank: use that for the
-          // slots instead of load reports, which lag behind a burst of creations and kills.
-          std::vector<RankLoad> view = loads_;
-          for (std::size_t k = 0; k < view.size(); ++k) {
-            const double slots =
-                view[k].total.get("actor_slots") - static_cast<double>(actors_on_[k]);
-            view[k].available.set("actor_slots", std::max(0.0, slots));
-            view[k].queued = 0;  // queued tasks take no actor slots
-            view[k].assigned = 0;
+          if (t->on_rank < world_.size && req.fits_in(loads_[t->on_rank].total)) {
+            if (has_slot(t->on_rank)) {
+              pick = t->on_rank;
+            } else {
+              waits_for = fmt::format("rank {} hosts its {} actors (--manta-max-actors)",
+                                      t->on_rank, actors_on_[t->on_rank]);
+            }
           }
+        } else if (feasible_anywhere(req, totals_)) {
           pick = pick_rank(req, view, global_hint_++);
+          if (pick && !has_slot(*pick)) {
+            // The least loaded rank is full of actors: only ranks with a free slot may host it
+            // (where it may still wait for other resources, such as CPUs, to free up).
+            std::vector<RankLoad> with_slots = view;
+            for (std::size_t k = 0; k < with_slots.size(); ++k) {
+              if (!has_slot(static_cast<int>(k))) with_slots[k].total.set("actor_slots", 0);
+            }
+            pick = pick_rank(req, with_slots, global_hint_);
+          }
+          if (!pick) {
+            // Every rank that could host it is full: a creation sent on would wait in a queue
+            // there, unseen. It waits here, said so, until an actor ends.
+            std::uint64_t live = 0;
+            for (auto n : actors_on_) live += n;
+            waits_for = fmt::format(
+                "every rank that could host it is full ({} actors live on {} ranks, "
+                "--manta-max-actors={} per rank)",
+                live, world_.size, config_.max_actors);
+          }
         }
         if (pick && *pick != 0) {
           ++loads_[*pick].assigned;
           ++sent_to_[*pick];
         }
         if (pick) ++actors_on_[*pick];
+      }
+      if (!waits_for.empty()) {
+        if (first_try && !t->actor_name.empty()) actor_names_[t->actor_name] = t->actor;
+        rec.name = t->actor_name;
+        actors_waiting_.push_back(t);
+        if (first_try) {
+          // The first of a burst warns (visible on stderr); the rest go to the log.
+          const bool first = actors_waiting_.size() == 1;
+          const std::string text = fmt::format(
+              "actor {} ({}) waits for a free actor slot: {}; it is created when an actor "
+              "there ends (kill actors you no longer need, or raise --manta-max-actors){}",
+              t->actor.to_string(), function_name(*t), waits_for,
+              first ? "" : fmt::format(" [{} creations wait]", actors_waiting_.size()));
+          if (first) {
+            log().warn("{}", text);
+          } else {
+            log().info("{}", text);
+          }
+          // The creator learns that rank 0 took it (a named creation returns).
+          send(t->id.submitter, [&](WireWriter& w) {
+            w.put(MessageType::actor_location).put(t->actor).put<std::uint8_t>(0).put(-1);
+          });
+        }
+        return false;
       }
       if (!pick) {
         rec.death = dead(fmt::format(
@@ -1581,6 +1852,17 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
         if (!rec.name.empty()) actor_names_[rec.name] = t->actor;
         host = pick;
         kill = rec.kill_pending;
+        if (!first_try) {
+          log().info("actor {} ({}) got a slot on rank {}", t->actor.to_string(), function_name(*t),
+                     *pick);
+        }
+      }
+    }
+    rec.placed = true;
+    if (rec.death && !first_try) {
+      if (auto it = actor_names_.find(rec.name);
+          !rec.name.empty() && it != actor_names_.end() && it->second == t->actor) {
+        actor_names_.erase(it);
       }
     }
     reply_location(t->id.submitter, t->actor);
@@ -1598,6 +1880,17 @@ void Runtime::on_create_actor(WireReader& r, const SharedBuffer& message) {
     });
     if (kill) send_kill(*host, t->actor, *kill, /*at_host=*/true);
   }
+  return true;
+}
+
+void Runtime::place_waiting_actors() {
+  std::deque<TaskPtr> waiting;
+  {
+    std::lock_guard lock(table_mutex_);
+    waiting.swap(actors_waiting_);
+  }
+  // Those that still find no slot queue again, in their order.
+  for (const TaskPtr& t : waiting) place_actor(t, nullptr, /*first_try=*/false);
 }
 
 void Runtime::on_host_actor(WireReader& r, const SharedBuffer& message) {
@@ -1626,6 +1919,15 @@ void Runtime::on_actor_location(WireReader& r) {
     host = r.get<int>();
   }
   std::vector<TaskPtr> waiting;
+  if (!dead && host < 0) {
+    // Rank 0 took it but it waits for an actor slot: a named creation may return; calls wait.
+    {
+      std::lock_guard lock(routes_mutex_);
+      routes_[id].accepted = true;
+    }
+    routes_cv_.notify_all();
+    return;
+  }
   {
     std::lock_guard lock(routes_mutex_);
     ActorRoute& route = routes_[id];
@@ -1799,7 +2101,22 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         {
           std::lock_guard lock(table_mutex_);
           ActorRecord& rec = actor_table_[id];
-          if (!rec.placed) {
+          auto waiting = std::find_if(actors_waiting_.begin(), actors_waiting_.end(),
+                                      [&](const TaskPtr& t) { return t->actor == id; });
+          if (!rec.placed && no_restart && waiting != actors_waiting_.end()) {
+            // Killed while it waited for an actor slot: it never starts.
+            actors_waiting_.erase(waiting);
+            rec.placed = true;
+            rec.death = std::make_shared<const ErrorInfo>(
+                make_error(ErrorKind::actor_died, nullptr,
+                           id.to_string() + " was killed while it waited for an actor slot"));
+            if (auto it = actor_names_.find(rec.name);
+                !rec.name.empty() && it != actor_names_.end() && it->second == id) {
+              actor_names_.erase(it);
+            }
+            for (int asker : rec.waiting) reply_location(asker, id);
+            rec.waiting.clear();
+          } else if (!rec.placed) {
             rec.kill_pending = no_restart;
           } else if (!rec.death) {
             host = rec.host;
@@ -1811,17 +2128,22 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
       case MessageType::actor_died: {
         const auto id = r.get<ActorId>();
         auto cause = std::make_shared<const ErrorInfo>(read_error(r));
-        std::lock_guard lock(table_mutex_);
-        ActorRecord& rec = actor_table_[id];
-        if (rec.placed && rec.host >= 0 && !rec.death) {
-          std::lock_guard g(global_mutex_);
-          if (actors_on_[rec.host] > 0) --actors_on_[rec.host];
+        bool slot_freed = false;
+        {
+          std::lock_guard lock(table_mutex_);
+          ActorRecord& rec = actor_table_[id];
+          if (rec.placed && rec.host >= 0 && !rec.death) {
+            std::lock_guard g(global_mutex_);
+            if (actors_on_[rec.host] > 0) --actors_on_[rec.host];
+            slot_freed = !actors_waiting_.empty();
+          }
+          rec.death = cause;
+          if (auto it = actor_names_.find(rec.name);
+              !rec.name.empty() && it != actor_names_.end() && it->second == id) {
+            actor_names_.erase(it);
+          }
         }
-        rec.death = cause;
-        if (auto it = actor_names_.find(rec.name);
-            !rec.name.empty() && it != actor_names_.end() && it->second == id) {
-          actor_names_.erase(it);
-        }
+        if (slot_freed) place_waiting_actors();
         break;
       }
       case MessageType::name_lookup: {
@@ -1856,6 +2178,9 @@ void Runtime::on_message(int source, std::span<const std::byte> message) {
         break;
       case MessageType::status_report:
         if (job_dir_) job_dir_->update(r.str());
+        break;
+      case MessageType::spill_hint:
+        on_spill_hint(r);
         break;
       case MessageType::shutdown_ack: {
         std::lock_guard lock(stop_mutex_);
@@ -1943,8 +2268,29 @@ void Runtime::serve_pull(int source, int tag, const ObjectId& id, bool may_read_
       bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
       send(source, [&](WireWriter& w) {
         w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
-        w.put<std::uint8_t>(2).str(spill_->file_path()).put(v.spill->offset);
+        w.put<std::uint8_t>(2).str(spill_->file_path()).put(v.spill->offset).put(v.spill->check);
       });
+      return;
+    }
+    if (auto error = store_.take_restore_error(id)) {
+      // No room here to read it back into the store: send it from a buffer of its own.
+      serves_.fetch_add(1, std::memory_order_relaxed);
+      bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
+      read_spilled(
+          id, v, std::move(error),
+          [this, source, tag, obj_tag = v.tag](SharedBuffer bytes,
+                                               std::shared_ptr<const ErrorInfo> err) {
+            send(source, [&](WireWriter& w) {
+              w.put(MessageType::pull_header).put(tag);
+              if (err) {
+                w.put<std::uint8_t>(0);
+                write_error(w, *err);
+              } else {
+                w.put<std::uint8_t>(1).put(obj_tag).put(bytes->size()).put<std::uint8_t>(0);
+              }
+            });
+            if (!err) channel_->send_data(source, tag, bytes);
+          });
       return;
     }
     // It cannot read the file: read it back here, then send it.
@@ -1957,9 +2303,12 @@ void Runtime::serve_pull(int source, int tag, const ObjectId& id, bool may_read_
   if (!v.exists || v.state != ObjectStore::State::ready) {
     send(source, [&](WireWriter& w) {
       w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(0);
-      write_error(
-          w, make_error(ErrorKind::object_lost, nullptr,
-                        id.to_string() + " is no longer on rank " + std::to_string(world_.rank)));
+      // A restore that failed (a damaged spill file) says why.
+      write_error(w, v.exists && v.state == ObjectStore::State::failed && v.error
+                         ? *v.error
+                         : make_error(ErrorKind::object_lost, nullptr,
+                                      id.to_string() + " is no longer on rank " +
+                                          std::to_string(world_.rank)));
     });
     return;
   }
@@ -2036,21 +2385,29 @@ void Runtime::on_pull_header(int source, WireReader& r) {
   if (how == 2) {
     const std::string path = r.str();
     const auto offset = r.get<std::uint64_t>();
-    spill_->read_file(path, offset, size,
-                      [this, source, tag, id, obj_tag, reserved, path, done = std::move(pull.done)](
-                          SharedBuffer bytes, std::string error) {
-                        send(source,
-                             [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
-                        if (!error.empty()) {
-                          // This rank does not see that file (node-local disk): the holder restores
-                          // and sends.
-                          log().debug("reading {} from {} failed ({}); asking rank {} to send it",
-                                      id.to_string(), path, error, source);
-                          send_pull_request(id, source, reserved, done, /*may_read_file=*/false);
-                          return;
-                        }
-                        done(std::move(bytes), obj_tag, nullptr, reserved);
-                      });
+    const auto check = r.get<std::uint64_t>();
+    spill_->read_file(
+        path, offset, size, check,
+        [this, source, tag, id, obj_tag, reserved, path, fail, done = std::move(pull.done)](
+            SharedBuffer bytes, std::string error, bool unreachable) {
+          send(source, [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
+          if (unreachable) {
+            // This rank does not see that file (node-local disk): the holder restores and sends.
+            log().debug("reading {} from {} failed ({}); asking rank {} to send it", id.to_string(),
+                        path, error, source);
+            send_pull_request(id, source, reserved, done, /*may_read_file=*/false);
+            return;
+          }
+          if (!error.empty()) {
+            // The bytes are gone or damaged: no other copy to try.
+            fail(std::make_shared<const ErrorInfo>(make_error(
+                ErrorKind::object_lost, nullptr,
+                fmt::format("{} could not be read on rank {} from the spill file of rank {}: {}",
+                            id.to_string(), world_.rank, source, error))));
+            return;
+          }
+          done(std::move(bytes), obj_tag, nullptr, reserved);
+        });
     return;
   }
 #if MANTA_HAVE_UCX
@@ -2263,12 +2620,17 @@ void Runtime::on_load_report(int source, WireReader& r) {
 
 void Runtime::on_tick() {
   if (stopping_) return;
+  // A call blocked on queued actor work gets that work a thread.
+  if (actors_started_.load(std::memory_order_acquire)) actors_->keep_moving();
   // A pin let go (a get view dropped) frees nothing by itself: look again for room here.
   if (spill_ && store_.spill_needed() > 0) {
     spill_->kick();
     store_.serve_reservations();
   }
-  if (world_.rank == 0) return;
+  if (world_.rank == 0) {
+    if (world_.size > 1) balance_waiting_work();
+    return;
+  }
   const std::uint64_t waiting = scheduler_->queued();
   ResourceSet available = scheduler_->available();
   // Report changes, including new placements by rank 0: it counts those not yet reported.

@@ -44,6 +44,7 @@ struct RuntimeStats {
   std::uint64_t tasks_submitted = 0;
   std::uint64_t tasks_executed = 0;
   std::uint64_t tasks_forwarded = 0;  // handed to the global scheduler
+  std::uint64_t tasks_handed_on = 0;  // spillback: passed from this busy rank to a free one
   std::uint64_t objects = 0;
   std::uint64_t object_bytes = 0;
   std::uint64_t worker_threads = 0;
@@ -80,6 +81,13 @@ class Runtime {
   std::shared_ptr<detail::RefToken> acquire_ref(const ObjectId& id);
   void release_ref(const ObjectId& id);
   MemorySummary memory_summary(std::size_t max_objects);
+  /// This rank's store capacity (0: unbounded); read on every encode, so kept without a lock.
+  [[nodiscard]] std::uint64_t store_capacity() const noexcept {
+    return store_capacity_.load(std::memory_order_relaxed);
+  }
+  /// A value that can never fit this rank's store: `what` of `bytes` (or more, `at_least`).
+  [[noreturn]] void throw_larger_than_store(const char* what, std::uint64_t bytes,
+                                            bool at_least) const;
   /// "ucx" or "mpi": how large objects move.
   [[nodiscard]] const char* transport_name() const noexcept;
 
@@ -106,6 +114,16 @@ class Runtime {
   void schedule_globally(const TaskPtr& task);
   void send_task(int dest, const TaskPtr& task);
   void forward_task(const TaskPtr& task);
+  /// Spillback: a task this busy rank cannot start now goes to a rank with free resources.
+  void hand_on(const TaskPtr& task);
+  /// Whether some other rank can start `request` now, as far as this rank knows.
+  bool free_elsewhere(const ResourceSet& request);
+  /// Whether a queued task may leave this rank for an idle one.
+  [[nodiscard]] bool movable(const TaskSpec& task) const;
+  /// Rank 0, each tick: hands its own waiting tasks to idle ranks and tells busy ranks how many
+  /// tasks others could start.
+  void balance_waiting_work();
+  void on_spill_hint(transport::WireReader& r);
   void fail_task(const TaskPtr& task, ErrorInfo error);
   /// Bytes of the task's reference arguments held on each rank (empty when it has none worth
   /// following), for locality-aware placement.
@@ -129,6 +147,11 @@ class Runtime {
   void route_call(const TaskPtr& call);
   void send_call(int host, const TaskPtr& call);
   void on_create_actor(transport::WireReader& r, const SharedBuffer& message);
+  /// Rank 0: places an actor, or keeps it waiting for an actor slot (false) with a message.
+  bool place_actor(const TaskPtr& creation, std::shared_ptr<const ErrorInfo> input_error,
+                   bool first_try);
+  /// Rank 0, after an actor ended: creations waiting for a slot try again, in order.
+  void place_waiting_actors();
   void on_host_actor(transport::WireReader& r, const SharedBuffer& message);
   void start_actor(const TaskPtr& creation);
   void on_actor_location(transport::WireReader& r);
@@ -149,6 +172,16 @@ class Runtime {
   void serve_pull(int source, int tag, const ObjectId& id, bool may_read_file);
   /// Brings a spilled argument back into memory, then takes its bytes.
   void restore_argument(const TaskPtr& task, std::size_t index, std::function<void()> done);
+  /// Reads spilled object `id` (seen as `v`) into a buffer outside the store, for a reader the
+  /// store could not make room for (`no_room` says why). `done` gets the bytes, or the error:
+  /// ObjectLostError when the file region is damaged (the object then fails for every reader),
+  /// else `no_room` with why the read failed too.
+  using ReadPastStore = std::function<void(SharedBuffer, std::shared_ptr<const ErrorInfo>)>;
+  void read_spilled(const ObjectId& id, const ObjectStore::View& v,
+                    std::shared_ptr<const ErrorInfo> no_room, ReadPastStore done);
+  /// read_spilled for a get: waits for it and returns the value, or throws.
+  detail::StoredValue read_past_store(const ObjectId& id, const ObjectStore::View& v,
+                                      const ErrorInfo& no_room);
   /// Takes the bytes of arguments left in this rank's store until the task runs (so queued
   /// tasks pin nothing); restores spilled ones. Returns the error of one that is lost.
   std::shared_ptr<const ErrorInfo> materialize_arguments(const TaskPtr& task);
@@ -211,6 +244,7 @@ class Runtime {
   std::shared_ptr<const ResourceSet> default_resources_;
 
   ObjectStore store_;
+  std::atomic<std::uint64_t> store_capacity_{0};  // the store's, set once at start
   std::unique_ptr<LocalScheduler> scheduler_;
   std::unique_ptr<transport::ControlChannel> channel_;
 
@@ -270,6 +304,13 @@ class Runtime {
   std::vector<std::uint64_t> sent_to_;    // placements sent to each rank, ever
   std::vector<std::uint64_t> actors_on_;  // live actors rank 0 placed on each rank
   std::uint64_t global_hint_ = 0;
+  std::vector<std::uint64_t> spill_hint_sent_;  // last spill hint sent to each rank
+
+  // Tasks other ranks could start now, from rank 0's last spill hint: how many this rank may
+  // still hand on before it hears again.
+  std::atomic<std::uint64_t> spill_credit_{0};
+
+  std::atomic<bool> actors_started_{false};  // actors_ exists (ticks start before it does)
 
   // Load last reported (ranks > 0).
   std::uint64_t reported_waiting_ = ~0ull;
@@ -292,7 +333,8 @@ class Runtime {
   // Where this rank sends calls to each actor it knows, and its next sequence number there.
   struct ActorRoute {
     int host = -1;
-    bool known = false;  // host or death is known
+    bool known = false;     // host or death is known
+    bool accepted = false;  // rank 0 took its name; it waits for a free actor slot
     std::shared_ptr<const ErrorInfo> death;
     bool asked = false;
     std::uint64_t next_seq = 0;
@@ -315,6 +357,7 @@ class Runtime {
   std::mutex table_mutex_;
   std::unordered_map<ActorId, ActorRecord> actor_table_;
   std::unordered_map<std::string, ActorId> actor_names_;
+  std::deque<TaskPtr> actors_waiting_;  // creations waiting for a free actor slot, oldest first
   // Name lookups waiting for rank 0's answer.
   struct NameAnswer {
     bool done = false;
@@ -330,6 +373,7 @@ class Runtime {
   std::atomic<std::uint64_t> tasks_submitted_{0};
   std::atomic<std::uint64_t> tasks_executed_{0};
   std::atomic<std::uint64_t> tasks_forwarded_{0};
+  std::atomic<std::uint64_t> tasks_handed_on_{0};
 };
 
 /// The runtime of this process, or nullptr outside init/shutdown.

@@ -8,12 +8,14 @@
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
 #include <vector>
 
 #include "engine/log.h"
 #include "spill/io_thread.h"
 #include "spill/spill_directory.h"
 #include "spill/spill_file.h"
+#include "spill/stale_spill.h"
 
 namespace manta::engine {
 
@@ -55,9 +57,9 @@ void check_room(const std::string& path, std::uint64_t bytes) {
     const std::uint64_t free_bytes = std::uint64_t{fs.f_bavail} * fs.f_frsize;
     if (free_bytes < need) {
       throw spill::SpillError(
-          fmt::format("no space left for {} bytes in {}: {} bytes free; free space there or point "
-                      "--manta-spill-dir at another file system",
-                      bytes, dir, free_bytes));
+          fmt::format("no space left to write {} more bytes to {}: {} bytes free in {}; free "
+                      "space there or point --manta-spill-dir at another file system",
+                      bytes, path, free_bytes, dir));
     }
   }
   struct rlimit limit {};
@@ -67,7 +69,7 @@ void check_room(const std::string& path, std::uint64_t bytes) {
       static_cast<std::uint64_t>(st.st_size) + need > limit.rlim_cur) {
     throw spill::SpillError(fmt::format(
         "writing {} more bytes to {} would pass the file-size limit of {} bytes (ulimit -f); "
-        "raise the limit or give the store more memory",
+        "raise the limit (it applies to every file this process writes)",
         bytes, path, static_cast<std::uint64_t>(limit.rlim_cur)));
   }
 }
@@ -91,6 +93,14 @@ SpillManager::SpillManager(SpillSettings settings, ObjectStore& store)
         "the spill directory {} has {} bytes free, less than {} needed; free space there or "
         "pass --manta-spill-dir (or MANTA_SPILL_DIR) a directory with room",
         path, free_bytes, core_->settings.min_free));
+  }
+  // What jobs here that ended without cleaning up (a rank killed) left behind goes now.
+  const std::string root = std::filesystem::path(core_->directory.path()).parent_path().string();
+  for (const auto& stale : spill::find_stale_spill_directories(root, /*remove=*/true)) {
+    if (stale.removed) {
+      log().info("removed {} ({} bytes), left by a job that ended: {}", stale.path, stale.bytes,
+                 stale.why);
+    }
   }
 }
 
@@ -120,12 +130,24 @@ void SpillManager::spill_pass() {
   Core& c = *core_;
   c.queued = false;
   for (;;) {
+    bool broken = false;
     {
       std::lock_guard lock(c.mutex);
-      if (c.broken || c.stopped) return;
+      if (c.stopped) return;
+      broken = c.broken;
     }
     const std::uint64_t need = store_.spill_needed();
     if (need == 0) return;
+    if (broken) {
+      // Nothing more can be written; objects that are in the file already can still go, but
+      // only for room someone asks for: above the high-water mark alone, a restored object
+      // would leave again before its reader saw it.
+      if (const std::uint64_t shortfall = store_.room_shortfall(); shortfall > 0) {
+        store_.take_spill_batch(shortfall, 0, /*written_only=*/true);
+        store_.serve_reservations();
+      }
+      return;
+    }
     std::vector<ObjectStore::SpillItem> items = store_.take_spill_batch(need, c.settings.batch);
     store_.serve_reservations();  // objects written before left memory at once
     if (items.empty()) return;
@@ -153,8 +175,9 @@ void SpillManager::spill_pass() {
         const spill::Extent e = extents[i];
         // The file space is given back once neither the entry nor a reader needs it.
         slots[i] = ObjectStore::SpillHandle(
-            new ObjectStore::SpillSlot{e.offset, e.size}, [weak](const ObjectStore::SpillSlot* s) {
-              const spill::Extent extent{s->offset, s->size};
+            new ObjectStore::SpillSlot{e.offset, e.size, e.check},
+            [weak](const ObjectStore::SpillSlot* s) {
+              const spill::Extent extent{s->offset, s->size, s->check};
               delete s;
               if (auto core = weak.lock()) {
                 core->post([core = core.get(), extent] {
@@ -190,70 +213,123 @@ void SpillManager::spill_pass() {
   }
 }
 
+std::string SpillManager::lost_message(const ObjectId& id, const std::string& why) {
+  return fmt::format("{} could not be restored from the spill file: {}", id.to_string(), why);
+}
+
 void SpillManager::restore(const ObjectId& id) {
   ObjectStore::SpillHandle slot = store_.start_restore(id);
   if (!slot) return;  // not spilled, or its restore is under way
   const std::uint64_t size = slot->size;
   std::shared_ptr<Core> core = core_;
   ObjectStore* store = &store_;
-  store_.reserve_async(
-      size,
-      [core, store, id, slot, size] {
-        const bool queued = core->post([core, store, id, slot, size] {
-          auto bytes = std::make_shared<Buffer>(size);
-          const auto start = std::chrono::steady_clock::now();
-          try {
-            if (!core->file) throw spill::SpillError("this rank has no spill file");
-            core->file->read({slot->offset, slot->size}, bytes->data());
-          } catch (const std::exception& e) {
-            store->unreserve(size);
-            store->restore_failed(
-                id, std::make_shared<const ErrorInfo>(
-                        ErrorInfo{ErrorKind::object_lost, core->settings.rank, "", "",
-                                  fmt::format("{} could not be restored from the spill file: {}",
-                                              id.to_string(), e.what())}));
-            return;
-          }
-          {
-            std::lock_guard lock(core->mutex);
-            core->stats.bytes_restored += size;
-            core->stats.restore_seconds +=
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-          }
-          store->restored(id, std::move(bytes), size);
-        });
-        if (!queued) store->unreserve(size);
-      },
-      core->settings.room_timeout,
-      [core, store, id, size] {
-        // Nothing could be spilled to make room (e.g. the disk is full and every object is in use):
-        // the object stays on disk and the waiting get reports why.
-        ErrorInfo info = core->settings.full_error
-                             ? core->settings.full_error(size)
-                             : ErrorInfo{ErrorKind::store_full, core->settings.rank, "", "",
-                                         "no room to restore " + id.to_string()};
-        store->restore_gave_up(id, std::make_shared<const ErrorInfo>(std::move(info)));
-      });
+  auto read = [core, store, id, slot, size] {
+    const bool queued = core->post([core, store, id, slot, size] {
+      auto bytes = std::make_shared<Buffer>(size);
+      const auto start = std::chrono::steady_clock::now();
+      try {
+        if (!core->file) throw spill::SpillError("this rank has no spill file");
+        core->file->read({slot->offset, slot->size, slot->check}, bytes->data());
+      } catch (const std::exception& e) {
+        store->unreserve(size);
+        store->restore_failed(id, std::make_shared<const ErrorInfo>(
+                                      ErrorInfo{ErrorKind::object_lost, core->settings.rank, "", "",
+                                                lost_message(id, e.what())}));
+        return;
+      }
+      {
+        std::lock_guard lock(core->mutex);
+        core->stats.bytes_restored += size;
+        core->stats.restore_seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      }
+      store->restored(id, std::move(bytes), size);
+    });
+    if (!queued) store->unreserve(size);
+  };
+  auto give_up = [core, store, id, size] {
+    // No room could be made (e.g. the disk is full and memory holds objects that cannot be
+    // written): the object stays on disk and its readers read it past the store.
+    ErrorInfo info = core->settings.full_error
+                         ? core->settings.full_error(size)
+                         : ErrorInfo{ErrorKind::store_full, core->settings.rank, "", "",
+                                     "no room to restore " + id.to_string()};
+    store->restore_gave_up(id, std::make_shared<const ErrorInfo>(std::move(info)));
+  };
+  bool broken = false;
+  {
+    std::lock_guard lock(core->mutex);
+    broken = core->broken;
+  }
+  if (!broken) {
+    store_.reserve_async(size, read, core->settings.room_timeout, give_up);
+    return;
+  }
+  // Spilling has stopped, so waiting would make room only if pins went away.
+  constexpr auto now = std::chrono::steady_clock::duration::zero();
+  ObjectStore::Room room = store_.reserve(size, now);
+  if (!room.ok) {
+    store_.take_spill_batch(size, 0, /*written_only=*/true);
+    room = store_.reserve(size, now);
+  }
+  if (room.ok) {
+    read();
+  } else {
+    give_up();
+  }
+}
+
+void SpillManager::read_spilled(const ObjectId& id, ObjectStore::SpillHandle slot,
+                                SpilledDone done) {
+  std::shared_ptr<Core> core = core_;
+  auto job = [core, id, slot, done] {
+    const auto start = std::chrono::steady_clock::now();
+    std::shared_ptr<Buffer> bytes;
+    try {
+      bytes = std::make_shared<Buffer>(slot->size);
+    } catch (const std::bad_alloc&) {
+      done(nullptr, fmt::format("no memory for its {} bytes outside the store", slot->size), false);
+      return;
+    }
+    try {
+      if (!core->file) throw spill::SpillError("this rank has no spill file");
+      core->file->read({slot->offset, slot->size, slot->check}, bytes->data());
+    } catch (const std::exception& e) {
+      done(nullptr, lost_message(id, e.what()), true);
+      return;
+    }
+    {
+      std::lock_guard lock(core->mutex);
+      core->stats.bytes_restored += slot->size;
+      core->stats.restore_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    done(std::move(bytes), "", false);
+  };
+  if (!core_->post(job)) done(nullptr, "the runtime is shutting down", false);
 }
 
 void SpillManager::read_file(const std::string& path, std::uint64_t offset, std::uint64_t size,
-                             ReadDone done) {
+                             std::uint64_t check, ReadDone done) {
   std::shared_ptr<Core> core = core_;
-  auto job = [core, path, offset, size, done] {
+  auto job = [core, path, offset, size, check, done] {
     auto bytes = std::make_shared<Buffer>(size);
     try {
-      core->reader.read(path, {offset, size}, bytes->data());
+      core->reader.read(path, {offset, size, check}, bytes->data());
+    } catch (const spill::UnreachableSpillError& e) {
+      done(nullptr, e.what(), true);
+      return;
     } catch (const std::exception& e) {
-      done(nullptr, e.what());
+      done(nullptr, e.what(), false);
       return;
     }
     {
       std::lock_guard lock(core->mutex);
       core->stats.bytes_read_from_files += size;
     }
-    done(std::move(bytes), "");
+    done(std::move(bytes), "", false);
   };
-  if (!core_->post(job)) done(nullptr, "the runtime is shutting down");
+  if (!core_->post(job)) done(nullptr, "the runtime is shutting down", false);
 }
 
 void SpillManager::stop() {

@@ -58,11 +58,25 @@ class SpillManager {
   void kick();
   /// Reads a spilled object of this rank back into memory (room is reserved first, so this may
   /// wait for other objects to spill). Waiters on the object wake when it is back, or failed:
-  /// a bad checksum fails it with ObjectLostError naming the object and the file.
+  /// a damaged file region fails it with ObjectLostError naming the object, the file and the
+  /// cause. Once spilling has stopped (the spill disk is full), it does not wait: objects
+  /// already in the file leave memory to make room, and if that is not enough it gives up at
+  /// once (the waiters then read it past the store with read_spilled).
   void restore(const ObjectId& id);
-  using ReadDone = std::function<void(SharedBuffer bytes, std::string error)>;
-  /// Reads `size` bytes at `offset` of another rank's spill file (this rank reserved the room).
-  void read_file(const std::string& path, std::uint64_t offset, std::uint64_t size, ReadDone done);
+  /// `lost`: the file region is gone or damaged (`error` says how); otherwise memory ran out.
+  using SpilledDone = std::function<void(SharedBuffer bytes, std::string error, bool lost)>;
+  /// Reads a spilled object of this rank into a buffer of its own, not the store's: for a
+  /// reader when the store cannot make room for it.
+  void read_spilled(const ObjectId& id, ObjectStore::SpillHandle slot, SpilledDone done);
+  /// The message of an ObjectLostError for an object this rank could not read back.
+  static std::string lost_message(const ObjectId& id, const std::string& why);
+  /// `unreachable`: the file could not be opened here (the rank that wrote it can still read
+  /// it); otherwise a failure means the bytes are gone or damaged.
+  using ReadDone = std::function<void(SharedBuffer bytes, std::string error, bool unreachable)>;
+  /// Reads `size` bytes at `offset` of another rank's spill file (this rank reserved the room)
+  /// and checks them against `check` (spill::Extent::check).
+  void read_file(const std::string& path, std::uint64_t offset, std::uint64_t size,
+                 std::uint64_t check, ReadDone done);
 
   /// This rank's spill file (it exists once something spilled).
   [[nodiscard]] std::string file_path() const;

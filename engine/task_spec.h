@@ -64,6 +64,7 @@ struct TaskSpec {
   std::int32_t max_retries = 0;
   bool retry_exceptions = false;
   std::int32_t attempt = 0;
+  std::int32_t hand_ons = 0;  // times a busy rank passed it on to a free one (spillback)
   std::vector<TaskArg> args;
   std::vector<std::shared_ptr<detail::RefToken>> keep_alive;
 

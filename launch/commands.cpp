@@ -51,6 +51,8 @@ const CommandSetting kCommandSettings[] = {
     {"--job-root DIR", "MANTA_JOB_ROOT", "./manta-jobs", "where job directories are made"},
     {"--no-job-dir", "", "off", "write no job directory"},
     {"--launcher-arg ARG", "", "none", "pass ARG to the launcher (repeat for more)"},
+    {"--record-args", "MANTA_RECORD_ARGS", "off",
+     "keep the programs' arguments in job.json (by default only their number)"},
     {"--dry-run", "", "off", "print the command instead of running it"},
 };
 
@@ -112,6 +114,7 @@ struct RunOptions {
   std::vector<std::string> launcher_args;
   bool dry_run = false;
   int exit_grace_s = 10;
+  bool record_arguments = false;
 };
 
 int run_command(const std::vector<std::string>& rest, const RunOptions& o,
@@ -172,7 +175,8 @@ int run_command(const std::vector<std::string>& rest, const RunOptions& o,
     return 0;
   }
   for (const auto& n : plan.notes) std::fprintf(stderr, "manta run: %s\n", n.c_str());
-  const int code = run_job(plan, req.job_dir, std::chrono::seconds(o.exit_grace_s));
+  const int code =
+      run_job(plan, req.job_dir, std::chrono::seconds(o.exit_grace_s), o.record_arguments);
   if (!req.job_dir.empty()) {
     std::fprintf(stderr, "manta run: exit code %d; job directory %s (manta status %s)\n", code,
                  req.job_dir.c_str(), req.job_dir.c_str());
@@ -191,6 +195,40 @@ int status_command(std::string dir, const std::string& job_root, double watch) {
     std::this_thread::sleep_for(std::chrono::duration<double>(watch));
     std::fputs("\n", stdout);
   }
+}
+
+/// `manta clean [DIR...]`: what ended jobs left in spill roots and job roots.
+int clean_command(std::vector<std::string> dirs, const std::string& job_root, bool dry_run) {
+  if (dirs.empty()) {
+    // Where jobs put them by default: the spill root (as the runtime picks it) and the job root.
+    std::string spill = env_or("MANTA_SPILL_DIR", "");
+    if (spill.empty()) spill = env_or("TMPDIR", "/tmp");
+    dirs = {spill, job_root};
+  }
+  std::uint64_t bytes = 0;
+  std::size_t removed = 0;
+  for (auto dir : dirs) {
+    dir = fs::absolute(dir).lexically_normal().string();
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) {
+      std::printf("%s: no such directory, nothing to clean\n", dir.c_str());
+      continue;
+    }
+    for (const auto& c : clean_ended_jobs(dir, dry_run)) {
+      const char* verb = c.removed ? "removed" : dry_run && c.bytes > 0 ? "would remove" : "kept";
+      if (c.removed || (dry_run && c.bytes > 0) || c.why.find("spill files") == 0) {
+        std::printf("%s %s%s: %s\n", verb, c.path.c_str(),
+                    c.bytes > 0 ? fmt::format(" ({} bytes)", c.bytes).c_str() : "", c.why.c_str());
+      }
+      if (c.removed) {
+        ++removed;
+        bytes += c.bytes;
+      }
+    }
+  }
+  std::printf("manta clean: removed %zu item(s), %llu bytes%s\n", removed,
+              static_cast<unsigned long long>(bytes), dry_run ? " (dry run: nothing removed)" : "");
+  return 0;
 }
 
 int config_command(const std::vector<std::string>& args, const std::string& job_root) {
@@ -271,6 +309,10 @@ int main_command(int argc, char** argv) {
                   "pass an argument to the launcher (repeatable)")
       ->allow_extra_args(false);
   run->add_flag("--dry-run", ro.dry_run, "print the command instead of running it");
+  run->add_flag("--record-args", ro.record_arguments,
+                "keep the programs' arguments in job.json (by default only their number: they "
+                "may hold secrets)")
+      ->envname("MANTA_RECORD_ARGS");
   run->add_option("--exit-grace", ro.exit_grace_s,
                   "seconds the launcher may outlive the last rank before it is stopped (a "
                   "launcher stuck after the job ends, as srun can be); needs the job directory")
@@ -303,7 +345,20 @@ int main_command(int argc, char** argv) {
 
   auto* version = app.add_subcommand("version", "print Manta's version and libraries");
 
-  static const std::vector<std::string> kCommands{"run", "status", "timeline", "config", "version"};
+  // clean
+  auto* clean = app.add_subcommand(
+      "clean",
+      "remove spill directories and temporary files that ended jobs left (a rank killed); files "
+      "of running jobs are kept");
+  std::vector<std::string> clean_dirs;
+  bool clean_dry_run = false;
+  clean->add_option("dirs", clean_dirs,
+                    "spill roots or job roots (default: $MANTA_SPILL_DIR, else $TMPDIR or /tmp, "
+                    "and ./manta-jobs)");
+  clean->add_flag("--dry-run", clean_dry_run, "list what would be removed, remove nothing");
+
+  static const std::vector<std::string> kCommands{"run",    "status",  "timeline",
+                                                  "config", "version", "clean"};
   if (argc > 1 && argv[1][0] != '-' &&
       std::find(kCommands.begin(), kCommands.end(), argv[1]) == kCommands.end()) {
     const auto near = manta::closest_names(argv[1], kCommands);
@@ -361,6 +416,7 @@ int main_command(int argc, char** argv) {
       return 0;
     }
     if (config->parsed()) return config_command(config->remaining(), job_root);
+    if (clean->parsed()) return clean_command(clean_dirs, job_root, clean_dry_run);
     if (version->parsed()) {
       std::printf("manta %s\n%s\n", manta::version().c_str(), manta::build_info().c_str());
       return 0;

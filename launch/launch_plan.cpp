@@ -135,7 +135,9 @@ LaunchPlan plan_launch(const LaunchRequest& request, const Environment& env) {
   if (!request.job_dir.empty()) plan.env.emplace_back("MANTA_JOB_DIR", request.job_dir);
   auto& a = plan.argv;
   if (plan.launcher == "srun") {
-    a = {*srun, "--mpi=pmix"};
+    // A rank that dies ends the step, as mpirun ends its job: without it the other ranks would
+    // wait for the dead one forever. A --launcher-arg can say otherwise (the last one counts).
+    a = {*srun, "--mpi=pmix", "--kill-on-bad-exit=1"};
     for (const auto& x : request.launcher_args) a.push_back(x);
     if (request.segments.size() == 1 && het && het_size > 1) {
       // One program over every component: one MPI world across the heterogeneous job.
@@ -146,6 +148,7 @@ LaunchPlan plan_launch(const LaunchRequest& request, const Environment& env) {
       if (request.segments.size() > 1) a.push_back("--het-group=" + std::to_string(i));
       if (ranks[i] > 0) a.push_back("--ntasks=" + std::to_string(ranks[i]));
       a.push_back(programs[i]);
+      plan.argument_ranges.emplace_back(a.size(), request.segments[i].command.size() - 1);
       a.insert(a.end(), request.segments[i].command.begin() + 1, request.segments[i].command.end());
     }
     // srun exports the whole environment to the ranks by default.
@@ -179,6 +182,7 @@ LaunchPlan plan_launch(const LaunchRequest& request, const Environment& env) {
     a.push_back("-n");
     a.push_back(std::to_string(ranks[i]));
     a.push_back(programs[i]);
+    plan.argument_ranges.emplace_back(a.size(), request.segments[i].command.size() - 1);
     a.insert(a.end(), request.segments[i].command.begin() + 1, request.segments[i].command.end());
   }
   if (!slurm && !request.oversubscribe && plan.total_ranks > env.cores && openmpi) {
@@ -187,6 +191,20 @@ LaunchPlan plan_launch(const LaunchRequest& request, const Environment& env) {
                          " cores: add --oversubscribe if mpirun refuses for want of slots");
   }
   return plan;
+}
+
+std::vector<std::string> argv_without_arguments(const LaunchPlan& plan) {
+  std::vector<std::string> out;
+  std::size_t next = 0;
+  for (const auto& [first, count] : plan.argument_ranges) {
+    out.insert(out.end(), plan.argv.begin() + static_cast<std::ptrdiff_t>(next),
+               plan.argv.begin() + static_cast<std::ptrdiff_t>(first));
+    if (count > 0)
+      out.push_back(count == 1 ? "[1 argument]" : "[" + std::to_string(count) + " arguments]");
+    next = first + count;
+  }
+  out.insert(out.end(), plan.argv.begin() + static_cast<std::ptrdiff_t>(next), plan.argv.end());
+  return out;
 }
 
 namespace {

@@ -51,7 +51,13 @@ struct LaunchPlan {
   std::vector<std::pair<std::string, std::string>> env;  // set for the launcher and the ranks
   std::vector<std::string> notes;                        // advice shown before the run
   int total_ranks = 0;
+  /// The programs' arguments within argv: [first, first + count) for each program. The job
+  /// directory records the command without them (they may hold secrets), unless asked to.
+  std::vector<std::pair<std::size_t, std::size_t>> argument_ranges;
 };
+
+/// argv with each program's arguments replaced by one word, "[N arguments]".
+std::vector<std::string> argv_without_arguments(const LaunchPlan& plan);
 
 /// Throws LaunchError for -n 0, a missing program, an unknown launcher, or no launcher at all.
 /// With a job directory, the ranks get MANTA_JOB_DIR.

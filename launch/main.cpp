@@ -3,6 +3,7 @@
 //   manta status [DIR] [--watch SECONDS]
 //   manta timeline [DIR] [-o FILE]
 //   manta config [--manta-SETTING=VALUE...]
+//   manta clean [DIR...] [--dry-run]
 //   manta version
 #include <cstdio>
 #include <exception>

@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "spill/fletcher32.h"
 #include "spill/spill_error.h"
@@ -36,7 +39,21 @@ Handle file_space(hid_t dataset, hsize_t offset, hsize_t count) {
   return space;
 }
 
+std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 }  // namespace
+
+std::uint64_t extent_check(const Extent& e, std::uint64_t chunk_bytes,
+                           std::span<const std::uint32_t> sums) {
+  // Each step is a bijection of the running value, so one changed checksum always changes it.
+  std::uint64_t h = mix(e.size ^ 0x6d616e7461ull) ^ (e.offset % chunk_bytes);
+  for (const std::uint32_t s : sums) h = mix(h ^ (s + 0x9e3779b97f4a7c15ull));
+  return h == 0 ? 1 : h;
+}
 
 ObjectsDataset::ObjectsDataset(Handle dataset, std::string path, Role role, ChunkCache& cache)
     : dataset_(std::move(dataset)), path_(std::move(path)), role_(role), cache_(cache) {
@@ -59,6 +76,14 @@ ObjectsDataset::ObjectsDataset(Handle dataset, std::string path, Role role, Chun
   std::size_t nvalues = 0;
   direct_ = filters == 1 && H5Pget_filter2(dcpl.get(), 0, &flags, &nvalues, nullptr, 0, nullptr,
                                            nullptr) == H5Z_FILTER_FLETCHER32;
+  Handle file(H5Iget_file_id(dataset_.get()), H5Fclose);
+  Handle fapl(file.valid() ? H5Fget_access_plist(file.get()) : H5I_INVALID_HID, H5Pclose);
+  void* handle = nullptr;
+  if (fapl.valid() && H5Pget_driver(fapl.get()) == H5FD_SEC2 &&
+      H5Fget_vfd_handle(file.get(), H5P_DEFAULT, &handle) >= 0 && handle != nullptr) {
+    fd_ = *static_cast<int*>(handle);
+  }
+  H5Eclear2(H5E_DEFAULT);
 }
 
 ObjectsDataset::~ObjectsDataset() {
@@ -73,7 +98,8 @@ void ObjectsDataset::forget(std::uint64_t offset, std::uint64_t size) {
   }
 }
 
-const std::byte* ObjectsDataset::cached(std::uint64_t c, const Extent& e) {
+const std::byte* ObjectsDataset::cached(std::uint64_t c, const Extent& e,
+                                        std::uint64_t file_bytes) {
   if (caching() && cache_.chunk == c) return cache_.bytes.get();
   cache_.owner = nullptr;
   if (cache_.capacity < chunk_ + kChecksumBytes) {
@@ -81,7 +107,7 @@ const std::byte* ObjectsDataset::cached(std::uint64_t c, const Extent& e) {
     cache_.bytes.reset(new std::byte[chunk_ + kChecksumBytes]);
     cache_.capacity = chunk_ + kChecksumBytes;
   }
-  load_raw(c, cache_.bytes.get(), e);
+  cache_.sum = load(c, cache_.bytes.get(), e, file_bytes);
   cache_.owner = this;
   cache_.chunk = c;
   return cache_.bytes.get();
@@ -108,9 +134,11 @@ void ObjectsDataset::set_size(std::uint64_t bytes) {
   size_ = bytes;
 }
 
-void ObjectsDataset::write_chunks(std::uint64_t first, std::uint64_t count,
-                                  std::span<const Piece> pieces) {
+std::vector<std::uint32_t> ObjectsDataset::write_chunks(std::uint64_t first, std::uint64_t count,
+                                                        std::span<const Piece> pieces) {
   forget(first * chunk_, count * chunk_);
+  std::vector<std::uint32_t> sums;
+  sums.reserve(count);
   std::size_t next = 0;      // piece to copy from
   std::uint64_t within = 0;  // bytes of it already placed
   auto skip_done = [&] {
@@ -146,7 +174,8 @@ void ObjectsDataset::write_chunks(std::uint64_t first, std::uint64_t count,
       // once; the copy is still in cache when it is summed.
       std::byte* buf = staging();
       gather(buf);
-      put_checksum(buf + chunk_, fletcher32(buf, chunk_));
+      sums.push_back(fletcher32(buf, chunk_));
+      put_checksum(buf + chunk_, sums.back());
       status =
           H5Dwrite_chunk(dataset_.get(), H5P_DEFAULT, 0, &offset, chunk_ + kChecksumBytes, buf);
     } else {
@@ -161,6 +190,8 @@ void ObjectsDataset::write_chunks(std::uint64_t first, std::uint64_t count,
         gather(staging());
         src = staging();
       }
+      // The library sums the compressed bytes; readers check these sums of the plain ones.
+      sums.push_back(fletcher32(src, chunk_));
       Handle space = file_space(dataset_.get(), offset, chunk_);
       status = space.valid() ? H5Dwrite(dataset_.get(), H5T_NATIVE_UINT8, memory.get(), space.get(),
                                         H5P_DEFAULT, src)
@@ -172,6 +203,7 @@ void ObjectsDataset::write_chunks(std::uint64_t first, std::uint64_t count,
                                    take_hdf5_failure().detail, kSpaceFix));
     }
   }
+  return sums;
 }
 
 void ObjectsDataset::flush() {
@@ -197,39 +229,70 @@ void ObjectsDataset::refresh() {
   size_ = size;
 }
 
-std::uint64_t ObjectsDataset::stored_bytes(std::uint64_t c) {
+ObjectsDataset::Stored ObjectsDataset::stored(std::uint64_t c) {
   const hsize_t offset = c * chunk_;
-  hsize_t bytes = 0;
-  if (H5Dget_chunk_storage_size(dataset_.get(), &offset, &bytes) < 0) {
+  unsigned mask = 0;
+  Stored at;
+  if (H5Dget_chunk_info_by_coord(dataset_.get(), &offset, &mask, &at.address, &at.size) < 0 ||
+      at.address == HADDR_UNDEF) {
     H5Eclear2(H5E_DEFAULT);
-    return 0;
+    return {};
   }
-  return bytes;
+  return at;
 }
 
-void ObjectsDataset::require_chunks(const Extent& e) {
-  for (std::uint64_t c = e.offset / chunk_; c * chunk_ < e.offset + e.size; ++c) {
-    if (stored_bytes(c) == 0) never_written(e, c);
+std::uint64_t ObjectsDataset::file_bytes() const {
+  struct stat st {};
+  if ((fd_ >= 0 ? ::fstat(fd_, &st) : ::stat(path_.c_str(), &st)) != 0) {
+    return std::numeric_limits<std::uint64_t>::max();  // unknown: the reads will tell
   }
+  return static_cast<std::uint64_t>(st.st_size);
 }
 
-void ObjectsDataset::never_written(const Extent& e, std::uint64_t c) const {
-  throw SpillError(
-      fmt::format("cannot read {} bytes at offset {} of spill file {}: chunk {} was never written "
-                  "(the extent does not come from this file)",
-                  e.size, e.offset, path_, c));
+ObjectsDataset::Stored ObjectsDataset::locate(std::uint64_t c, const Extent& e,
+                                              std::uint64_t file_bytes) {
+  const Stored at = stored(c);
+  if (at.size == 0) {
+    corrupt(e, fmt::format("missing chunk: chunk {} ({} bytes at offset {} of /objects) is not in "
+                           "the file",
+                           c, chunk_, c * chunk_));
+  }
+  if (at.address + at.size > file_bytes) {
+    corrupt(e, fmt::format("truncated: the file ends at byte {}, but chunk {} is stored at bytes "
+                           "{} to {}",
+                           file_bytes, c, at.address, at.address + at.size));
+  }
+  return at;
 }
 
-void ObjectsDataset::load_raw(std::uint64_t c, std::byte* buf, const Extent& e) {
-  const std::uint64_t stored = stored_bytes(c);
-  if (stored == 0) never_written(e, c);
+std::uint32_t ObjectsDataset::load(std::uint64_t c, std::byte* buf, const Extent& e,
+                                   std::uint64_t file_bytes) {
+  const Stored at = locate(c, e, file_bytes);
+  errno = 0;
+  if (!direct_) {
+    const hsize_t n = chunk_;
+    Handle space = file_space(dataset_.get(), c * chunk_, chunk_);
+    Handle memory(H5Screate_simple(1, &n, nullptr), H5Sclose);
+    if (!space.valid() || !memory.valid() ||
+        H5Dread(dataset_.get(), H5T_NATIVE_UINT8, memory.get(), space.get(), H5P_DEFAULT, buf) <
+            0) {
+      fail_read(e, c);
+    }
+    return fletcher32(buf, chunk_);
+  }
   // Any other size would not fit `buf`; this layer never writes one.
-  if (stored != chunk_ + kChecksumBytes) corrupt(e);
+  if (at.size != chunk_ + kChecksumBytes) {
+    corrupt(e, fmt::format("checksum mismatch: chunk {} is stored as {} bytes, not {}", c, at.size,
+                           chunk_ + kChecksumBytes));
+  }
   const hsize_t offset = c * chunk_;
   std::uint32_t mask = 0;
-  errno = 0;
-  if (H5Dread_chunk(dataset_.get(), H5P_DEFAULT, &offset, &mask, buf) < 0) fail_read(e);
-  if (mask != 0 || fletcher32(buf, chunk_) != get_checksum(buf + chunk_)) corrupt(e);
+  if (H5Dread_chunk(dataset_.get(), H5P_DEFAULT, &offset, &mask, buf) < 0) fail_read(e, c);
+  const std::uint32_t sum = fletcher32(buf, chunk_);
+  if (mask != 0 || sum != get_checksum(buf + chunk_)) {
+    corrupt(e, fmt::format("checksum mismatch in chunk {}", c));
+  }
+  return sum;
 }
 
 void ObjectsDataset::read(const Extent& e, std::byte* out) {
@@ -247,47 +310,53 @@ void ObjectsDataset::read(const Extent& e, std::byte* out) {
         fmt::format("cannot read {} bytes at offset {} of spill file {}: it holds {} bytes", e.size,
                     e.offset, path_, size_));
   }
-  if (!direct_) {
-    require_chunks(e);
-    Handle space = file_space(dataset_.get(), e.offset, e.size);
-    const hsize_t n = e.size;
-    Handle memory(H5Screate_simple(1, &n, nullptr), H5Sclose);
-    errno = 0;
-    if (!space.valid() || !memory.valid() ||
-        H5Dread(dataset_.get(), H5T_NATIVE_UINT8, memory.get(), space.get(), H5P_DEFAULT, out) <
-            0) {
-      fail_read(e);
-    }
-    return;
-  }
+  const std::uint64_t file_size = file_bytes();
+  std::vector<std::uint32_t> sums;
+  sums.reserve((end - 1) / chunk_ - e.offset / chunk_ + 1);
+  // Whole chunks land in `out` directly; with the library's pipeline a chunk needs no room
+  // after it, a raw chunk needs its checksum's 4 bytes, which land on the next chunk's first
+  // bytes and are read after it is checked.
+  const std::uint64_t room_after = direct_ ? kChecksumBytes : 0;
   for (std::uint64_t pos = e.offset; pos < end;) {
     const std::uint64_t c = pos / chunk_;
     const std::uint64_t in = pos - c * chunk_;
     const std::uint64_t n = std::min(chunk_ - in, end - pos);
     std::byte* dst = out + (pos - e.offset);
-    if (in == 0 && end - pos >= chunk_ + kChecksumBytes) {
-      // The chunk and its checksum fit in `out`: read them there, no copy. The checksum lands
-      // on the next chunk's first bytes, which are read after it is checked.
-      load_raw(c, dst, e);
+    if (in == 0 && end - pos >= chunk_ + room_after) {
+      sums.push_back(load(c, dst, e, file_size));
     } else {
-      std::memcpy(dst, cached(c, e) + in, n);
+      std::memcpy(dst, cached(c, e, file_size) + in, n);
+      sums.push_back(cache_.sum);
     }
     pos += n;
   }
+  if (e.check != 0 && extent_check(e, chunk_, sums) != e.check) {
+    // Fletcher-32 is zero only for zeros: what a file cut short and written past the cut, or
+    // overwritten with zeros, reads as.
+    const auto zero = std::find(sums.begin(), sums.end(), 0u);
+    if (zero != sums.end()) {
+      corrupt(e, fmt::format("checksum mismatch: chunk {} reads back as zeros, not as the bytes "
+                             "written (the file was cut short or overwritten with zeros)",
+                             e.offset / chunk_ + static_cast<std::uint64_t>(zero - sums.begin())));
+    }
+    corrupt(e,
+            "checksum mismatch: the chunks read back are not the ones written (they were "
+            "overwritten together with their checksums)");
+  }
 }
 
-void ObjectsDataset::fail_read(const Extent& e) {
+void ObjectsDataset::fail_read(const Extent& e, std::uint64_t c) {
   const Hdf5Failure f = take_hdf5_failure();
-  if (f.filter_failed) corrupt(e);
+  if (f.filter_failed) corrupt(e, fmt::format("checksum mismatch in chunk {} ({})", c, f.detail));
   throw SpillError(fmt::format("cannot read {} bytes at offset {} of spill file {}: {}", e.size,
                                e.offset, path_, f.detail));
 }
 
-void ObjectsDataset::corrupt(const Extent& e) const {
+void ObjectsDataset::corrupt(const Extent& e, const std::string& cause) const {
   throw CorruptSpillError(
-      fmt::format("checksum mismatch reading {} bytes at offset {} of {}: the spill file was "
-                  "changed or damaged",
-                  e.size, e.offset, path_));
+      fmt::format("spill file {} is damaged under the {} bytes at offset {}: "
+                  "{}; the file was changed or damaged after it was written",
+                  path_, e.size, e.offset, cause));
 }
 
 }  // namespace manta::spill::detail

@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "spill/hdf5_support.h"
 #include "spill/spill_file.h"
@@ -28,7 +29,13 @@ struct ChunkCache {
   std::uint64_t capacity = 0;
   const void* owner = nullptr;  // the ObjectsDataset whose chunk `bytes` holds, if any
   std::uint64_t chunk = 0;
+  std::uint32_t sum = 0;  // its checksum, checked when it was read
 };
+
+/// The check of an extent (Extent::check, never 0): a digest of its offset within its first
+/// chunk, its size, and the checksums of the chunks it lies in, in order.
+std::uint64_t extent_check(const Extent& e, std::uint64_t chunk_bytes,
+                           std::span<const std::uint32_t> sums);
 
 class ObjectsDataset {
  public:
@@ -54,27 +61,38 @@ class ObjectsDataset {
   /// Writer: grows or shrinks the dataset to `bytes` (a multiple of the chunk size).
   void set_size(std::uint64_t bytes);
   /// Writer: writes `pieces` back to back from the start of chunk `first`, filling `count`
-  /// whole chunks (the end of the last one is zeros). Throws SpillError.
-  void write_chunks(std::uint64_t first, std::uint64_t count, std::span<const Piece> pieces);
+  /// whole chunks (the end of the last one is zeros). Returns the checksum of each chunk's
+  /// bytes (for extent_check). Throws SpillError.
+  std::vector<std::uint32_t> write_chunks(std::uint64_t first, std::uint64_t count,
+                                          std::span<const Piece> pieces);
   /// Writer: makes what was written visible to readers in other processes.
   void flush();
-  /// Reads `e` into `out`. Throws CorruptSpillError when a checksum fails, SpillError otherwise.
+  /// Reads `e` into `out`, checking every chunk it touches (and `e.check` when set). Throws
+  /// CorruptSpillError naming the cause (truncated, missing chunk, checksum mismatch) when the
+  /// bytes are gone or damaged, SpillError otherwise.
   void read(const Extent& e, std::byte* out);
   /// Rereads the dataset's size and chunk index from the file (for a reader).
   void refresh();
 
  private:
-  // Reads chunk `c` with its checksum into `buf` (chunk_ + 4 bytes) and checks it.
-  void load_raw(std::uint64_t c, std::byte* buf, const Extent& e);
-  // Checks that every chunk `e` touches has been written: the library would read fill values.
-  void require_chunks(const Extent& e);
-  [[noreturn]] void never_written(const Extent& e, std::uint64_t c) const;
-  [[nodiscard]] std::uint64_t stored_bytes(std::uint64_t c);
+  // Where chunk `c` is stored in the file; size 0 when it is not.
+  struct Stored {
+    haddr_t address = 0;
+    hsize_t size = 0;
+  };
+  [[nodiscard]] Stored stored(std::uint64_t c);
+  // Finds chunk `c` and checks that it lies inside the file as it is now (`file_bytes`): the
+  // library reads zeros past the end of a file, and a missing chunk as fill values (zeros).
+  Stored locate(std::uint64_t c, const Extent& e, std::uint64_t file_bytes);
+  // Reads chunk `c` into `buf` (chunk_ + 4 bytes) and checks it; returns its checksum.
+  std::uint32_t load(std::uint64_t c, std::byte* buf, const Extent& e, std::uint64_t file_bytes);
   // The cache's buffer holding chunk `c` of this dataset, read now if it holds another.
-  const std::byte* cached(std::uint64_t c, const Extent& e);
+  const std::byte* cached(std::uint64_t c, const Extent& e, std::uint64_t file_bytes);
+  // The size of the file now, as the operating system sees it.
+  [[nodiscard]] std::uint64_t file_bytes() const;
   std::byte* staging();
-  [[noreturn]] void fail_read(const Extent& e);
-  [[noreturn]] void corrupt(const Extent& e) const;
+  [[noreturn]] void fail_read(const Extent& e, std::uint64_t c);
+  [[noreturn]] void corrupt(const Extent& e, const std::string& cause) const;
 
   Handle dataset_;
   std::string path_;
@@ -84,6 +102,9 @@ class ObjectsDataset {
   std::uint64_t size_ = 0;
   // Fletcher-32 is the only filter, so chunks bypass the library's pipeline.
   bool direct_ = false;
+  // The library's descriptor of the file (sec2 driver), to learn its size even after it was
+  // unlinked; -1 when the driver has none (the path is used then).
+  int fd_ = -1;
   // One chunk plus its checksum, where the writer gathers pieces.
   std::unique_ptr<std::byte[]> staging_;
 };

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "spill/process_owner.h"
+
 namespace manta::spill {
 namespace {
 
@@ -77,6 +79,17 @@ SpillDirectory::SpillDirectory(const std::string& root, const std::string& job) 
   ::close(fd);
   ::unlink(probe.c_str());
   if (!wrote) fail(path_, "writing file " + probe, err);
+
+  // Who uses the directory: a later job removes it only once every process named here ended.
+  const ProcessOwner me = current_process();
+  const std::string owner = fmt::format("{}/owner-{}-{}", path_, me.host, me.pid);
+  const std::string text = format_owner(me);
+  const int ofd = ::open(owner.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
+  if (ofd < 0) fail(path_, "creating file " + owner, errno);
+  const bool recorded = ::write(ofd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const int owner_err = errno;
+  ::close(ofd);
+  if (!recorded) fail(path_, "writing file " + owner, owner_err);
 }
 
 std::string SpillDirectory::file_for_rank(int rank) const {

@@ -1,4 +1,5 @@
-// The per-job spill directory: `<root>/manta-<job>/`, mode 0700, with one file per rank.
+// The per-job spill directory: `<root>/manta-<job>/`, mode 0700, with one file per rank and one
+// owner record per process that uses it (owner-<host>-<pid>, see process_owner.h).
 #pragma once
 
 #include <cstdint>

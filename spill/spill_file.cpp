@@ -354,7 +354,15 @@ std::vector<Extent> SpillFile::write(std::span<const Piece> pieces) {
     at += pieces[i].size;
   }
   try {
-    m.objects->write_chunks(first, chunks, pieces);
+    const std::vector<std::uint32_t> sums = m.objects->write_chunks(first, chunks, pieces);
+    for (Extent& e : extents) {
+      const std::span<const std::uint32_t> under =
+          e.size == 0
+              ? std::span<const std::uint32_t>()
+              : std::span(sums).subspan(e.offset / m.chunk - first,
+                                        (e.offset + e.size - 1) / m.chunk - e.offset / m.chunk + 1);
+      e.check = detail::extent_check(e, m.chunk, under);
+    }
     m.append_rows(pieces, extents);
     // Readers in other processes see the chunks and their index once this returns.
     m.objects->flush();

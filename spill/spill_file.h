@@ -19,10 +19,16 @@
 
 namespace manta::spill {
 
-/// Where an object's bytes lie in the `/objects` dataset of a spill file.
+/// Where an object's bytes lie in the `/objects` dataset of a spill file, and what they must
+/// read back as.
 struct Extent {
   std::uint64_t offset = 0;
   std::uint64_t size = 0;
+  /// A digest of the checksums of the chunks the bytes lie in, as written (never 0), or 0 when
+  /// unknown. Every chunk's own checksum is checked on every read; this also catches a chunk
+  /// whose bytes and checksum were both replaced, e.g. zeros where a file was cut short or
+  /// overwritten (the checksum of zeros is zero), which no checksum stored beside the bytes can.
+  std::uint64_t check = 0;
 };
 
 struct SpillOptions {
@@ -64,7 +70,9 @@ class SpillFile {
   /// a region fits, else at the end) and adds them to `/index`. Returns each piece's extent.
   /// Throws SpillError naming the path (e.g. the disk is full); nothing is recorded then.
   std::vector<Extent> write(std::span<const Piece> pieces);
-  /// Reads `e` into `out` (e.size bytes). Throws CorruptSpillError if a chunk's checksum fails.
+  /// Reads `e` into `out` (e.size bytes). Throws CorruptSpillError naming the cause when the
+  /// file was truncated under the bytes, a chunk is missing, or a checksum (a chunk's, or
+  /// `e.check`) does not match; `out` then holds nothing usable.
   void read(const Extent& e, std::byte* out);
   /// The piece at `e` is no longer needed; once every piece of a write is released its chunks
   /// are reused by later writes.
@@ -88,7 +96,8 @@ class SpillReader {
   ~SpillReader();
   SpillReader(const SpillReader&) = delete;
   SpillReader& operator=(const SpillReader&) = delete;
-  /// Throws SpillError when the file cannot be opened, CorruptSpillError on a bad checksum.
+  /// Throws UnreachableSpillError when the file cannot be opened, CorruptSpillError when the
+  /// bytes are gone or damaged (as SpillFile::read), SpillError otherwise.
   void read(const std::string& path, const Extent& e, std::byte* out);
   void close_all();
 

@@ -57,7 +57,7 @@ SpillReader::Impl::OpenFile& SpillReader::Impl::open(const std::string& path) {
   errno = 0;
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY | H5F_ACC_SWMR_READ, fapl.get()), H5Fclose);
   if (!file.valid()) {
-    throw SpillError(
+    throw UnreachableSpillError(
         fmt::format("cannot open spill file {}: {}; ranks read each other's spill files, so "
                     "--manta-spill-dir must be a directory every rank sees",
                     path, detail::take_hdf5_failure().detail));

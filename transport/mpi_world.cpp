@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 #if MANTA_HAVE_UCX
@@ -11,6 +12,38 @@
 #endif
 
 namespace manta::transport {
+
+namespace {
+
+bool env_is(const char* name, const char*(&value)) {
+  value = std::getenv(name);
+  return value && *value;
+}
+
+/// Open MPI's TCP transport listens on every interface of every rank. When the launcher says
+/// that all ranks share this node (Open MPI's mpirun and Slurm's srun tell each rank), shared
+/// memory carries everything and the TCP transport is left out, unless the user chose the
+/// transports. It must be decided before MPI_Init, hence from the launcher's variables.
+void keep_single_node_jobs_off_the_network() {
+#if defined(OPEN_MPI)
+  const char* v = nullptr;
+  if (env_is("OMPI_MCA_btl", v)) return;  // the user's choice
+  bool one_node = false;
+  const char *size = nullptr, *local = nullptr;
+  if (env_is("OMPI_COMM_WORLD_SIZE", size) && env_is("OMPI_COMM_WORLD_LOCAL_SIZE", local)) {
+    one_node = std::strcmp(size, local) == 0;
+  } else if (env_is("SLURM_STEP_NUM_NODES", v)) {
+    one_node = std::strcmp(v, "1") == 0;
+  }
+#if OMPI_MAJOR_VERSION >= 5
+  if (one_node) ::setenv("OMPI_MCA_btl", "self,sm", 0);
+#else
+  if (one_node) ::setenv("OMPI_MCA_btl", "self,vader", 0);
+#endif
+#endif
+}
+
+}  // namespace
 
 MpiWorld start_mpi(int& argc, char**& argv) {
   MpiWorld w;
@@ -20,6 +53,7 @@ MpiWorld start_mpi(int& argc, char**& argv) {
   if (initialized) {
     MPI_Query_thread(&provided);
   } else {
+    keep_single_node_jobs_off_the_network();
     MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
     w.initialized_mpi = true;
   }

@@ -143,8 +143,9 @@ struct UcxDataPlane::State {
     ucp_request_free(request);
   }
 
-  /// Context, worker and its address; empty on success, else why not.
-  std::string open() {
+  /// Context, worker and its address; empty on success, else why not. With every rank on this
+  /// node, UCX keeps to shared memory: its network transports would listen on every interface.
+  std::string open(bool node_local) {
     if (options.chunk_size == 0 || options.chunks_in_flight == 0) {
       return "the chunk size and chunks in flight must be at least 1";
     }
@@ -152,6 +153,13 @@ struct UcxDataPlane::State {
     // No prefix and no file: UCX_* environment variables still apply.
     ucs_status_t st = ucp_config_read(nullptr, nullptr, &config);
     if (st != UCS_OK) return "ucp_config_read: " + status_text(st);
+    if (node_local && std::getenv("UCX_TLS") == nullptr) {
+      st = ucp_config_modify(config, "TLS", "self,sm");
+      if (st != UCS_OK) {
+        ucp_config_release(config);
+        return "ucp_config_modify(TLS=self,sm): " + status_text(st);
+      }
+    }
     ucp_params_t params{};
     params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED |
                         UCP_PARAM_FIELD_ESTIMATED_NUM_EPS | UCP_PARAM_FIELD_NAME;
@@ -430,7 +438,14 @@ std::unique_ptr<UcxDataPlane> UcxDataPlane::create(MPI_Comm comm, Options option
   state->options = options;
   MPI_Comm_rank(comm, &state->rank);
   MPI_Comm_size(comm, &state->size);
-  if (!agree(comm, state->rank, state->open(), why_not)) return nullptr;
+  // Every rank on one node (MPI_COMM_TYPE_SHARED says so): no network transports.
+  MPI_Comm node;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, state->rank, MPI_INFO_NULL, &node);
+  int node_size = 0;
+  MPI_Comm_size(node, &node_size);
+  MPI_Comm_free(&node);
+  const bool node_local = node_size == state->size;
+  if (!agree(comm, state->rank, state->open(node_local), why_not)) return nullptr;
   const auto addresses = allgather_bytes(comm, state->address.span());
   if (!agree(comm, state->rank, state->connect(addresses), why_not)) return nullptr;
   if (!agree(comm, state->rank, state->settle(comm), why_not)) return nullptr;

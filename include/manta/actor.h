@@ -53,7 +53,21 @@ class ActorMethodCall {
     static_assert(sizeof...(A) == Traits::arity,
                   "handle.task(&C::m).remote: wrong number of arguments for the method");
     detail::Submission s;
-    s.function = &detail::lookup_function(detail::key_of(method_), detail::type_name<M>(), nullptr);
+    s.function = detail::find_function(detail::key_of(method_));
+    if constexpr (!std::is_same_v<T, typename Traits::object>) {
+      // A base-class method on a derived actor: its host converts the instance first.
+      static_cast<void>(detail::upcast_registered<T, typename Traits::object>);
+      using Own = typename detail::rebind_method<M, T>::type;
+      if constexpr (std::is_convertible_v<M, Own>) {
+        // Registered only as the actor's own (&T::f): as a member of T it is that function.
+        if (!s.function)
+          s.function = detail::find_function(detail::key_of(static_cast<Own>(method_)));
+      }
+    }
+    if (!s.function) {
+      s.function =
+          &detail::lookup_function(detail::key_of(method_), detail::type_name<M>(), nullptr);
+    }
     s.args.reserve(sizeof...(A));
     detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
                                               std::forward<A>(args)...);

@@ -127,6 +127,7 @@ class Array {
 /// The elements travel as raw bytes; the store adopts an array's memory and gets view it.
 template <class T>
 struct Codec<Array<T>> {
+  static std::size_t encoded_size(const Array<T>& a) { return a.size_bytes(); }
   static void encode(const Array<T>& a, Buffer& out) { out.append(a.data(), a.size_bytes()); }
 
   static Array<T> decode(const std::byte* data, std::size_t size) {

@@ -5,8 +5,10 @@
 //   DIR/summary.json/.txt  rank 0, when the job ends (with the memory summary when it ended well)
 //   DIR/rank-N.log         each rank's runtime log
 //   DIR/events/rank-N.jsonl  each rank's finished tasks, one JSON object a line
-//   DIR/rank-N.exit        each rank as its process ends: its exit code
-//   DIR/job.json           the `manta run` command that started the job, and its exit code
+//   DIR/rank-N.exit        each rank as its process ends: its exit code; after a fatal signal
+//                          also the signal and the task or actor call that was running
+//   DIR/job.json           the `manta run` command that started the job (the program and the
+//                          number of its arguments), its exit code and the ranks that died
 #pragma once
 
 #include <cstdint>
@@ -36,6 +38,17 @@ struct RankStatus {
   std::int64_t reported_ms = 0;  // wall clock of the report, ms since the epoch
 };
 
+/// A rank that died of a signal: from its own crash report (rank-N.exit) or, for a signal no
+/// handler sees (SIGKILL), from the launcher's output and the rank's last status report.
+struct RankDeath {
+  int rank = -1;
+  std::string host;    // "" when unknown
+  int pid = 0;         // 0 when unknown
+  int signal = 0;      // 0: ended by an exit code
+  std::string how;     // e.g. "signal SIGSEGV in task f (task:0:3)", "killed by SIGKILL"
+  std::string source;  // who said so: "the rank", "mpirun", "srun"
+};
+
 struct JobStatus {
   std::string job_id;
   std::string program;
@@ -53,6 +66,8 @@ struct JobStatus {
   int launcher_exit_code = 0;
   // From summary.json: the memory summary at exit, as text.
   std::string memory_summary;
+  // From job.json (or, without it, the ranks' exit records): the ranks that died.
+  std::vector<RankDeath> deaths;
 };
 
 /// A rank whose process has ended, from DIR/rank-N.exit.
@@ -61,10 +76,43 @@ struct RankExit {
   int code = 0;
   int world_size = 0;         // ranks in the job, as this rank saw it
   std::int64_t ended_ms = 0;  // wall clock, ms since the epoch
+  // Set when a fatal signal ended the rank (its crash report).
+  int signal = 0;
+  std::string host;
+  int pid = 0;
+  std::string running;  // the task or actor call on the crashing thread, or ""
 };
+
+/// "SIGSEGV" for 11, and so on; "signal N" for numbers without a name.
+std::string signal_name(int sig);
+
+/// "rank 1 on host h (pid 42) died: killed by SIGKILL (reported by mpirun)".
+std::string describe_death(const RankDeath& death);
+
+/// The deaths that the ranks reported themselves (exit records with a signal).
+std::vector<RankDeath> reported_deaths(const std::vector<RankExit>& exits);
 
 /// The ranks whose processes have ended, by rank (none when DIR has no exit records).
 std::vector<RankExit> read_rank_exits(const std::string& dir);
+
+/// Makes a job directory and its missing parents, each private to this user (0700); directories
+/// that exist are left as they are. Throws std::runtime_error naming the one that failed.
+void make_job_directory(const std::string& dir);
+
+/// What `clean_ended_jobs` found: removed, or kept with the reason.
+struct CleanedPath {
+  std::string path;
+  std::uint64_t bytes = 0;
+  bool removed = false;
+  std::string why;
+};
+
+/// Removes what jobs that ended without cleaning up (a rank killed) left in DIR: spill
+/// directories (DIR/manta-*) whose processes all ran on this host and have ended, and temporary
+/// files in DIR's job directories (DIR itself or its subdirectories) whose job ended. Running
+/// jobs' files, and those of jobs on other hosts, are kept and listed with the reason. With
+/// `dry_run` nothing is removed. Never throws for a missing or unreadable DIR (lists nothing).
+std::vector<CleanedPath> clean_ended_jobs(const std::string& dir, bool dry_run = false);
 
 /// Reads DIR/summary.json when the job has ended, else DIR/status.json, plus DIR/job.json.
 /// Throws std::runtime_error naming the directory and what is missing.

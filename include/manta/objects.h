@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <manta/detail/runtime_api.h>
+#include <manta/detail/store_encode.h>
 #include <manta/object_ref.h>
 #include <manta/serialization.h>
 
@@ -16,7 +17,9 @@ namespace manta {
 using Timeout = detail::Timeout;
 
 /// Stores a value in this rank's object store; this rank owns it. A manta::Array is adopted
-/// without a copy; ObjectRefs inside the value keep their objects alive while it lives.
+/// without a copy; ObjectRefs inside the value keep their objects alive while it lives. A value
+/// larger than the whole store fails with ObjectStoreFullError before it is copied (or, for
+/// types encoded through Boost, once its encoding passes the store's size).
 template <class T>
 ObjectRef<std::decay_t<T>> put(T&& value) {
   using V = std::decay_t<T>;
@@ -29,7 +32,7 @@ ObjectRef<std::decay_t<T>> put(T&& value) {
   std::vector<std::shared_ptr<detail::RefToken>> contained;
   {
     detail::RefCapture capture(contained);
-    Codec<V>::encode(value, *bytes);
+    detail::encode_for_store(value, *bytes, "put");
   }
   return ObjectRef<V>(
       detail::put_object(std::move(bytes), detail::type_tag<V>(), std::move(contained)));

@@ -83,6 +83,30 @@ template <class T>
 inline constexpr bool is_raw_v = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
                                  !std::is_member_pointer_v<T> && !is_object_ref<T>::value;
 
+/// Thrown by an encoding that passed the EncodeLimit of its thread. Not a std::exception, so a
+/// serialize function that catches those does not swallow it.
+struct EncodedTooLarge {
+  std::uint64_t at_least = 0;  // bytes the value takes at least
+};
+
+inline thread_local std::uint64_t t_encode_limit = 0;  // 0: none
+
+/// While alive, an encoding through Boost on this thread stops with EncodedTooLarge once its
+/// buffer would hold more than `limit` bytes (0: no limit): a value bound for the object store
+/// is not built in full when the store could never hold it.
+class EncodeLimit {
+ public:
+  explicit EncodeLimit(std::uint64_t limit) noexcept : previous_(t_encode_limit) {
+    t_encode_limit = limit;
+  }
+  ~EncodeLimit() { t_encode_limit = previous_; }
+  EncodeLimit(const EncodeLimit&) = delete;
+  EncodeLimit& operator=(const EncodeLimit&) = delete;
+
+ private:
+  std::uint64_t previous_;
+};
+
 /// std::streambuf that appends to a Buffer, so Boost archives write without a std::string copy.
 class BufferWriteStream : public std::streambuf {
  public:
@@ -90,15 +114,22 @@ class BufferWriteStream : public std::streambuf {
 
  protected:
   std::streamsize xsputn(const char* s, std::streamsize n) override {
+    check(static_cast<std::size_t>(n));
     out_.append(s, static_cast<std::size_t>(n));
     return n;
   }
   int_type overflow(int_type c) override {
     if (c != traits_type::eof()) {
+      check(1);
       char ch = static_cast<char>(c);
       out_.append(&ch, 1);
     }
     return c;
+  }
+  void check(std::size_t n) const {
+    if (t_encode_limit != 0 && out_.size() + n > t_encode_limit) {
+      throw EncodedTooLarge{out_.size() + n};
+    }
   }
 
  private:
@@ -122,6 +153,7 @@ constexpr unsigned archive_flags = boost::archive::no_header | boost::archive::n
 /// memory where that is exact and Boost.Serialization otherwise.
 template <class T, class Enable = void>
 struct Codec {
+  static std::size_t encoded_size(const T&) requires detail::is_raw_v<T> { return sizeof(T); }
   static void encode(const T& value, Buffer& out) {
     if constexpr (detail::is_raw_v<T>) {
       out.append(&value, sizeof(T));
@@ -164,6 +196,7 @@ struct Codec {
 template <class T>
 struct Codec<T, std::enable_if_t<detail::is_raw_vector<T>::value>> {
   using E = typename T::value_type;
+  static std::size_t encoded_size(const T& value) { return value.size() * sizeof(E); }
   static void encode(const T& value, Buffer& out) {
     out.append(value.data(), value.size() * sizeof(E));
   }
@@ -186,6 +219,7 @@ struct Codec<T, std::enable_if_t<detail::is_raw_vector<T>::value>> {
 
 template <>
 struct Codec<std::string> {
+  static std::size_t encoded_size(const std::string& value) { return value.size(); }
   static void encode(const std::string& value, Buffer& out) {
     out.append(value.data(), value.size());
   }
@@ -205,6 +239,13 @@ concept SharesBuffer = requires(const T& value) {
 template <class T>
 concept ViewsBuffer = requires(const SharedBuffer& b, const std::byte* data, std::size_t size) {
   { Codec<T>::view(b, data, size) } -> std::same_as<T>;
+};
+
+/// Codecs that know a value's encoded size before encoding it (raw values, vectors of them,
+/// strings, manta::Array): put and submissions check it against the store before copying.
+template <class T>
+concept KnowsEncodedSize = requires(const T& value) {
+  { Codec<T>::encoded_size(value) } -> std::convertible_to<std::size_t>;
 };
 
 /// Decodes bytes that live inside `owner`: a view where the type allows one, else a copy.

@@ -12,6 +12,7 @@ struct RankStats {
   std::uint64_t tasks_submitted = 0;       // by code on this rank
   std::uint64_t tasks_executed = 0;        // run by this rank's workers
   std::uint64_t tasks_forwarded = 0;       // handed to the global scheduler
+  std::uint64_t tasks_handed_on = 0;       // waiting here while another rank was free (spillback)
   std::uint64_t messages_sent = 0;         // control messages
   std::uint64_t batches_sent = 0;          // MPI sends carrying them
   std::uint64_t bytes_transferred = 0;     // large-object payload, in and out

@@ -35,10 +35,12 @@ void add_arg(Submission& s, Arg&& arg) {
     // References inside the value (or the value itself, for ObjectRef<T> parameters) stay
     // alive until the task is done, so the executor can borrow them.
     RefCapture capture(s.keep_alive);
+    // A large argument becomes an object in this rank's store: one that could never fit fails
+    // here, before it is copied.
     if constexpr (std::is_same_v<P, A>) {
-      Codec<P>::encode(arg, s.inline_bytes);
+      encode_for_store(arg, s.inline_bytes, "a task argument");
     } else {
-      Codec<P>::encode(P(std::forward<Arg>(arg)), s.inline_bytes);
+      encode_for_store(P(std::forward<Arg>(arg)), s.inline_bytes, "a task argument");
     }
     slot.size = s.inline_bytes.size() - slot.offset;
   }

@@ -176,7 +176,7 @@ TEST_F(ConfigTest, BadValuesNameTheFlag) {
       {"--manta-log-level=loud", "--manta-log-level"},
       {"--manta-resources=GPU", "--manta-resources"},
       {"--manta-resources=GPU=-1", "--manta-resources"},
-      {"--manta-resources=GPU=nan", "--manta-resources"},  // found by test/fuzz/settings_fuzz
+      {"--manta-resources=GPU=nan", "--manta-resources"},
       {"--manta-resources=GPU=inf", "--manta-resources"},
       {"--manta-resources==1", "--manta-resources"},
       {"--manta-resources=CPU=2", "--manta-num-cpus"},  // points at the right setting

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -31,6 +32,28 @@ int never_registered(int a) { return a; }
 namespace ns {
 int sub(int a, int b) { return a - b; }
 }  // namespace ns
+
+// Virtual methods: a pointer to one holds its vtable slot, the same for an override and for an
+// unrelated class's method in the same slot.
+struct Shape {
+  virtual ~Shape() = default;
+  virtual int sides() const { return 0; }
+};
+struct Square : Shape {
+  int sides() const override { return 4; }
+};
+struct Engine {
+  virtual ~Engine() = default;
+  virtual int cylinders() const { return 6; }
+};
+// Shape is not its first base, so a Square2* and its Shape* differ in address.
+struct Padding {
+  virtual ~Padding() = default;
+  long pad = 7;
+};
+struct Square2 : Padding, Shape {
+  int sides() const override { return 40; }
+};
 
 }  // namespace
 
@@ -248,6 +271,74 @@ TEST(FunctionEntry, WrongArgumentCountOrSizeThrows) {
   const ArgView bad_size[] = {view_of(a, manta::detail::type_tag<int>()),
                               view_of(shorter, manta::detail::type_tag<int>())};
   EXPECT_THROW(e.invoke(e.key, nullptr, bad_size, 2, out), SerializationError);
+}
+
+template <class A, class B>
+bool same_pointer_bytes(A a, B b) {
+  static_assert(sizeof a == sizeof b);
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+TEST(FunctionTable, VirtualMethodsOfTwoClassesAreTwoFunctions) {
+  // The collision the class in the key resolves: same bytes, other classes.
+  ASSERT_TRUE(same_pointer_bytes(&Shape::sides, &Square::sides));
+  ASSERT_TRUE(same_pointer_bytes(&Shape::sides, &Engine::cylinders));
+  FunctionTable t;
+  t.add(manta::detail::make_method_entry<decltype(&Shape::sides), Shape, int>(
+      "Shape::sides", &Shape::sides, static_cast<std::tuple<>*>(nullptr)));
+  t.add(manta::detail::make_method_entry<decltype(&Square::sides), Square, int>(
+      "Square::sides", &Square::sides, static_cast<std::tuple<>*>(nullptr)));
+  t.add(manta::detail::make_method_entry<decltype(&Engine::cylinders), Engine, int>(
+      "Engine::cylinders", &Engine::cylinders, static_cast<std::tuple<>*>(nullptr)));
+  ASSERT_EQ(logic_error_of_seal(t), "seal did not throw");
+  ASSERT_EQ(t.size(), 3u);
+  const FunctionEntry* shape = t.find(key_of(&Shape::sides));
+  const FunctionEntry* square = t.find(key_of(&Square::sides));
+  const FunctionEntry* engine = t.find(key_of(&Engine::cylinders));
+  ASSERT_NE(shape, nullptr);
+  ASSERT_NE(square, nullptr);
+  ASSERT_NE(engine, nullptr);
+  EXPECT_EQ(shape->name, "Shape::sides");
+  EXPECT_EQ(square->name, "Square::sides");
+  EXPECT_EQ(engine->name, "Engine::cylinders");
+  EXPECT_FALSE(key_of(&Shape::sides) == key_of(&Square::sides));
+  EXPECT_EQ(shape->class_tag, manta::detail::type_tag<Shape>());
+  EXPECT_EQ(key_of(&Square::sides).class_tag, manta::detail::type_tag<Square>());
+  EXPECT_EQ(key_of(&add).class_tag, 0u);
+}
+
+TEST(FunctionTable, InheritedMethodUnderTwoNamesSaysWhy) {
+  // A method a class does not override is its base's own: same bytes, same class.
+  struct Plain : Shape {};
+  FunctionTable t;
+  t.add(manta::detail::make_method_entry<decltype(&Shape::sides), Shape, int>(
+      "Shape::sides", &Shape::sides, static_cast<std::tuple<>*>(nullptr)));
+  t.add(manta::detail::make_method_entry<decltype(&Plain::sides), Shape, int>(
+      "Plain::sides", &Plain::sides, static_cast<std::tuple<>*>(nullptr)));
+  const std::string what = logic_error_of_seal(t);
+  EXPECT_NE(what.find("'Plain::sides'"), std::string::npos) << what;
+  EXPECT_NE(what.find("base class"), std::string::npos) << what;
+}
+
+TEST(FunctionEntry, BaseMethodOnDerivedInstanceDispatchesVirtually) {
+  const FunctionEntry e = manta::detail::make_method_entry<decltype(&Shape::sides), Shape, int>(
+      "Shape::sides", &Shape::sides, static_cast<std::tuple<>*>(nullptr));
+  // What ActorHandle<Square2>::task(&Shape::sides) registers, and the host applies.
+  ASSERT_TRUE((manta::detail::upcast_registered<Square2, Shape>));
+  const auto cast = manta::detail::find_upcast(manta::detail::type_tag<Square2>(),
+                                               manta::detail::type_tag<Shape>());
+  ASSERT_NE(cast, nullptr);
+  EXPECT_EQ(manta::detail::find_upcast(manta::detail::type_tag<Engine>(),
+                                       manta::detail::type_tag<Shape>()),
+            nullptr);
+  Square2 instance;
+  void* actor = &instance;  // how a host keeps the factory's Square2*
+  void* self = cast(actor);
+  EXPECT_EQ(self, static_cast<void*>(static_cast<Shape*>(&instance)));
+  EXPECT_NE(self, actor);
+  CallResult out;
+  e.invoke(e.key, self, nullptr, 0, out);
+  EXPECT_EQ(manta::decode_tagged<int>(out.tag, out.bytes.data(), out.bytes.size()), 40);
 }
 
 // The process-wide table that MANTA_REMOTE fills. One test, so its order of steps is fixed.

@@ -154,6 +154,63 @@ TEST_F(JobFiles, ReadPrefersTheSummaryAndAddsTheLaunchRecord) {
   EXPECT_FALSE(fs::exists(dir_ / "status.json.tmp"));
 }
 
+TEST_F(JobFiles, DeathsComeFromTheLaunchRecordOrTheRanksOwnReports) {
+  JobStatus running;
+  running.state = "running";
+  running.world_size = 2;
+  running.ranks = {rank(0, 1'000), rank(1, 1'000)};
+  manta::engine::write_file_atomically((dir_ / "status.json").string(),
+                                       manta::engine::to_json(running).dump());
+  // Without job.json (plain mpirun): the crash report in rank-1.exit.
+  nlohmann::json crash{{"rank", 1},       {"code", 139},  {"world_size", 2},
+                       {"ended_ms", 5},   {"signal", 11}, {"signal_name", "SIGSEGV"},
+                       {"host", "node1"}, {"pid", 101},   {"running", "task f (task:0:3)"}};
+  write("rank-1.exit", crash.dump());
+  write("rank-0.exit", nlohmann::json{{"rank", 0}, {"code", 0}, {"world_size", 2}}.dump());
+  JobStatus s = manta::read_job_status(dir_.string());
+  ASSERT_EQ(s.deaths.size(), 1u);
+  EXPECT_EQ(manta::describe_death(s.deaths[0]),
+            "rank 1 on host node1 (pid 101) died: signal SIGSEGV in task f (task:0:3)");
+  std::string table = manta::format_job_status(s, 2'000);
+  EXPECT_NE(table.find("failed: rank 1 died (signal SIGSEGV in task f (task:0:3))"),
+            std::string::npos)
+      << table;
+  EXPECT_NE(table.find("(died: SIGSEGV)"), std::string::npos) << table;
+  // manta run's record wins: a rank killed by SIGKILL, named by the launcher.
+  nlohmann::json died{{"rank", 1},
+                      {"host", "node1"},
+                      {"pid", 101},
+                      {"signal", 9},
+                      {"how", "killed by SIGKILL"},
+                      {"source", "mpirun"}};
+  write("job.json", nlohmann::json{{"exit_code", 137}, {"ranks_died", {died}}}.dump());
+  s = manta::read_job_status(dir_.string());
+  ASSERT_EQ(s.deaths.size(), 1u);
+  EXPECT_EQ(s.deaths[0].signal, 9);
+  table = manta::format_job_status(s, 2'000);
+  EXPECT_NE(
+      table.find("rank 1 on host node1 (pid 101) died: killed by SIGKILL (reported by mpirun)"),
+      std::string::npos)
+      << table;
+  EXPECT_EQ(manta::signal_name(9), "SIGKILL");
+  EXPECT_EQ(manta::signal_name(200), "signal 200");
+}
+
+TEST_F(JobFiles, FilesAndDirectoriesArePrivate) {
+  auto mode = [](const fs::path& p) {
+    return static_cast<unsigned>(fs::status(p).permissions() & fs::perms::all);
+  };
+  EXPECT_EQ(mode(dir_), 0700u);
+  EXPECT_EQ(mode(dir_ / "events"), 0700u);
+  manta::engine::write_file_atomically((dir_ / "status.json").string(), "{}");
+  EXPECT_EQ(mode(dir_ / "status.json"), 0600u);
+  manta::engine::write_rank_exit(dir_.string(), 3, 4, 0);
+  EXPECT_EQ(mode(dir_ / "rank-3.exit"), 0600u);
+  manta::make_job_directory((dir_ / "a" / "b").string());
+  EXPECT_EQ(mode(dir_ / "a"), 0700u);
+  EXPECT_EQ(mode(dir_ / "a" / "b"), 0700u);
+}
+
 TEST_F(JobFiles, ReadNamesWhatIsMissingOrDamaged) {
   auto message = [&](const std::string& d) {
     try {

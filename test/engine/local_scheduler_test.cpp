@@ -93,6 +93,60 @@ struct Probe {
   }
 };
 
+// Spillback's view of a rank: what would start at once, and which waiting tasks may leave.
+TEST(LocalScheduler, AdmissionCountsTheQueueAhead) {
+  Probe p;
+  LocalScheduler sched(ResourceSet::cpus(2), 2, 4, [&](const TaskPtr& t) { p.run(t); });
+  sched.start();
+  EXPECT_TRUE(sched.admission(ResourceSet::cpus(1)).starts_now);  // idle
+  sched.enqueue(make_task(1));  // holds one CPU until the gate opens
+  ASSERT_TRUE(p.wait_until([&] { return p.started == 1; }));
+  EXPECT_TRUE(sched.admission(ResourceSet::cpus(1)).starts_now);  // one CPU is still free
+  sched.enqueue(make_task(2, 2));                                 // waits for both CPUs
+  auto a = sched.admission(ResourceSet::cpus(1));
+  EXPECT_EQ(a.queued, 1u);
+  EXPECT_TRUE(a.starts_now) << "the waiting 2-CPU task does not take the free CPU";
+  EXPECT_FALSE(sched.admission(ResourceSet::cpus(2)).starts_now);
+  sched.enqueue(make_task(3));  // takes the free CPU
+  ASSERT_TRUE(p.wait_until([&] { return p.started == 2; }));
+  a = sched.admission(ResourceSet::cpus(1));
+  EXPECT_FALSE(a.starts_now);
+  EXPECT_EQ(a.queued, 1u);
+  EXPECT_TRUE(sched.admission(ResourceSet()).starts_now);  // asks for nothing
+  p.open();
+  ASSERT_TRUE(p.wait_until([&] { return p.finished == 3; }));
+  ASSERT_TRUE(eventually([&] { return sched.admission(ResourceSet::cpus(2)).starts_now; }));
+  sched.stop();
+}
+
+TEST(LocalScheduler, TakeWaitingTakesWhatCannotStartAndMayLeave) {
+  Probe p;
+  LocalScheduler sched(ResourceSet::cpus(2), 2, 4, [&](const TaskPtr& t) { p.run(t); });
+  sched.start();
+  sched.enqueue(make_task(1));
+  sched.enqueue(make_task(2));
+  ASSERT_TRUE(p.wait_until([&] { return p.started == 2; }));  // both CPUs busy
+  for (std::uint64_t i = 3; i <= 5; ++i) sched.enqueue(make_task(i));
+  auto pinned = [](const TaskSpec& t) { return t.id.seq != 4; };  // task 4 must stay
+  auto taken = sched.take_waiting(10, pinned);
+  std::set<std::uint64_t> seqs;
+  for (const auto& t : taken) seqs.insert(t->id.seq);
+  EXPECT_EQ(seqs, (std::set<std::uint64_t>{3, 5}));
+  EXPECT_EQ(sched.queued(), 1u);
+  EXPECT_TRUE(sched.take_waiting(0, pinned).empty());
+  // Newest first, up to the limit.
+  sched.enqueue(make_task(6));
+  sched.enqueue(make_task(7));
+  taken = sched.take_waiting(1, pinned);
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0]->id.seq, 7u);
+  // What stays runs here, each once.
+  p.open();
+  ASSERT_TRUE(p.wait_until([&] { return p.finished == 4; }));
+  EXPECT_EQ(p.ran, (std::multiset<std::uint64_t>{1, 2, 4, 6}));
+  sched.stop();
+}
+
 TEST(LocalScheduler, RunsEveryTaskOnce) {
   Probe p;
   p.open();

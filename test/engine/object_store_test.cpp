@@ -1249,6 +1249,73 @@ TEST(Capacity, SpilledObjectLeavesMemoryAndIsRestoredOnce) {
   EXPECT_EQ(store.stats().bytes, 0u);
 }
 
+TEST(Capacity, WithNothingWritableOnlyObjectsInTheFileLeaveMemory) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  Token a = store.create_ready(owned_id(1), bytes_of(300, 'a'), 1, {}, 0);
+  Token b = store.create_ready(owned_id(2), bytes_of(300, 'b'), 1, {}, 0);
+  auto batch = store.take_spill_batch(300, 0);  // a, the older, is written
+  ASSERT_EQ(batch.size(), 1u);
+  batch.clear();
+  auto slot = std::make_shared<const ObjectStore::SpillSlot>(ObjectStore::SpillSlot{0, 300, 9});
+  store.spilled({owned_id(1)}, {slot});
+  ASSERT_EQ(store.start_restore(owned_id(1)), slot);
+  ASSERT_TRUE(store.reserve(300, 0ms).ok);
+  store.restored(owned_id(1), bytes_of(300, 'a'), 300);
+  (void)store.view(owned_id(2));  // b is older now
+  EXPECT_EQ(store.unwritten_bytes(), 300u);
+  // The disk is full: b cannot be written, a can leave at once.
+  EXPECT_TRUE(store.take_spill_batch(600, 0, /*written_only=*/true).empty());
+  EXPECT_EQ(store.view(owned_id(1)).state, State::spilled);
+  EXPECT_EQ(store.view(owned_id(2)).state, State::ready);
+  EXPECT_EQ(store.stats().bytes, 300u);
+  EXPECT_EQ(store.room_shortfall(), 0u);
+}
+
+// Two tasks here need the same object: one restores this rank's spilled copy, the other fetched
+// it from its owner meanwhile. The read that ends after the transfer must still wake whoever
+// waits for the restore, and leave the object free to be restored again.
+TEST(Capacity, RestoreThatEndsAfterACopyArrivedStillWakesItsWaiters) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  const ObjectId id{1, 0, 5};  // owned by rank 1: a cached copy here
+  store.store_copy(id, bytes_of(300, 'q'), 7, 0);
+  ASSERT_EQ(store.take_spill_batch(300, 0).size(), 1u);
+  auto slot = std::make_shared<const ObjectStore::SpillSlot>(ObjectStore::SpillSlot{0, 300});
+  store.spilled({id}, {slot});
+  ASSERT_EQ(store.view(id).state, State::spilled);
+  bool called = false;
+  ASSERT_TRUE(store.when_restored(id, [&] { called = true; }));
+  ASSERT_EQ(store.start_restore(id), slot);
+  ASSERT_TRUE(store.reserve(300, 0ms).ok);
+  store.store_copy(id, bytes_of(300, 'q'), 7, 0);  // the transfer lands first
+  store.restored(id, bytes_of(300, 'q'), 300);
+  EXPECT_TRUE(called) << "the restore's waiter was dropped";
+  EXPECT_EQ(store.view(id).state, State::ready);
+  EXPECT_EQ(store.stats().bytes, 300u) << "the unneeded read kept its reservation";
+  // Spilled again (the slot is still valid): a new restore can start.
+  EXPECT_TRUE(store.take_spill_batch(300, 0).empty());
+  ASSERT_EQ(store.view(id).state, State::spilled);
+  EXPECT_EQ(store.start_restore(id), slot) << "the store still thinks a restore is under way";
+}
+
+// The same race where the read fails: the object is in memory, so nothing is lost.
+TEST(Capacity, RestoreFailureAfterACopyArrivedKeepsTheCopy) {
+  ObjectStore store(0);
+  store.set_capacity(10000, 100, nullptr);
+  const ObjectId id{1, 0, 6};
+  store.store_copy(id, bytes_of(300, 'q'), 7, 0);
+  ASSERT_EQ(store.take_spill_batch(300, 0).size(), 1u);
+  store.spilled({id}, {std::make_shared<const ObjectStore::SpillSlot>()});
+  bool called = false;
+  ASSERT_TRUE(store.when_restored(id, [&] { called = true; }));
+  ASSERT_NE(store.start_restore(id), nullptr);
+  store.store_copy(id, bytes_of(300, 'q'), 7, 0);
+  store.restore_failed(id, std::make_shared<const ErrorInfo>());
+  EXPECT_TRUE(called);
+  EXPECT_EQ(store.view(id).state, State::ready);
+}
+
 TEST(Capacity, PinnedWhileWrittenStaysInMemory) {
   ObjectStore store(0);
   store.set_capacity(10000, 100, nullptr);

@@ -13,10 +13,14 @@ namespace {
 
 using manta::engine::decide_locally;
 using manta::engine::feasible_anywhere;
+using manta::engine::free_slots;
+using manta::engine::free_slots_elsewhere;
 using manta::engine::LocalDecision;
+using manta::engine::pick_free_rank;
 using manta::engine::pick_rank;
 using manta::engine::RankLoad;
 using manta::engine::ResourceSet;
+using manta::engine::SpillbackView;
 
 /// `queued`: tasks waiting there for a worker.
 RankLoad rank_with(double cpus, double free_cpus, std::uint64_t queued,
@@ -202,6 +206,73 @@ TEST(Locality, OverloadedDataRankLosesToAFreeRank) {
 TEST(Locality, DataRankThatCannotRunTheTaskIsSkipped) {
   std::vector<RankLoad> ranks = {rank_with(2, 2, 0), rank_with(1, 1, 0)};
   EXPECT_EQ(pick_rank(ResourceSet::cpus(2), ranks, 0, {0, 64 * kMiB}), 0);
+}
+
+SpillbackView spill(bool starts_now, bool free_elsewhere) {
+  SpillbackView v;
+  v.starts_now = starts_now;
+  v.free_elsewhere = free_elsewhere;
+  return v;
+}
+
+TEST(Spillback, RunsHereWhenItStartsNow) {
+  // The hot path: free here, so it stays, whatever the other ranks do.
+  EXPECT_EQ(decide_locally(kOneCpu, ResourceSet::cpus(1), 0, 4, 0, {}, spill(true, true)),
+            LocalDecision::run_here);
+  // Even past the threshold: a free CPU is free.
+  EXPECT_EQ(decide_locally(kOneCpu, ResourceSet::cpus(1), 9, 4, 0, {}, spill(true, false)),
+            LocalDecision::run_here);
+}
+
+TEST(Spillback, WouldWaitWhileAnotherRankIsFree) {
+  EXPECT_EQ(decide_locally(kOneCpu, ResourceSet::cpus(1), 0, 4, 0, {}, spill(false, true)),
+            LocalDecision::spill_back);
+  // Nobody is free: queue here below the threshold, forward past it.
+  EXPECT_EQ(decide_locally(kOneCpu, ResourceSet::cpus(1), 1, 4, 0, {}, spill(false, false)),
+            LocalDecision::run_here);
+  EXPECT_EQ(decide_locally(kOneCpu, ResourceSet::cpus(1), 4, 4, 0, {}, spill(false, false)),
+            LocalDecision::forward);
+}
+
+TEST(Spillback, DataAndFeasibilityComeFirst) {
+  // Cannot run here at all: forwarded, not spilled back.
+  EXPECT_EQ(
+      decide_locally(ResourceSet::cpus(2), ResourceSet::cpus(1), 0, 4, 0, {}, spill(false, true)),
+      LocalDecision::forward);
+  // The data is elsewhere: the global scheduler sends it there.
+  EXPECT_EQ(
+      decide_locally(kOneCpu, ResourceSet::cpus(1), 0, 4, 0, {0, 8 * kMiB}, spill(true, true)),
+      LocalDecision::forward);
+}
+
+TEST(Spillback, FreeSlotsCountWhatTheQueueLeaves) {
+  EXPECT_EQ(free_slots(kOneCpu, rank_with(4, 4, 0)), 4u);
+  EXPECT_EQ(free_slots(kOneCpu, rank_with(4, 4, 1)), 3u);
+  EXPECT_EQ(free_slots(kOneCpu, rank_with(4, 4, 1, 2)), 1u);
+  EXPECT_EQ(free_slots(kOneCpu, rank_with(4, 1, 3)), 0u);
+  EXPECT_EQ(free_slots(ResourceSet::cpus(2), rank_with(4, 3, 0)), 1u);
+  EXPECT_EQ(free_slots(ResourceSet::cpus(8), rank_with(4, 4, 0)), 0u);  // never fits
+  EXPECT_EQ(free_slots(kOneCpu, rank_with(64, 64, 0), 5), 5u);          // capped
+}
+
+TEST(Spillback, PickFreeRankSkipsBusyRanksAndTheSender) {
+  const std::vector<RankLoad> ranks = {rank_with(1, 0, 2), rank_with(1, 0, 0), rank_with(1, 1, 0),
+                                       rank_with(1, 1, 0, 1)};
+  // Rank 2 is the only one with a CPU nobody has claimed.
+  EXPECT_EQ(pick_free_rank(kOneCpu, ranks, 0), 2);
+  EXPECT_EQ(pick_free_rank(kOneCpu, ranks, 0, 3), 2);
+  EXPECT_EQ(pick_free_rank(kOneCpu, ranks, 2), std::nullopt);
+  // The least loaded free rank wins; the hint spreads ties.
+  const std::vector<RankLoad> idle = {rank_with(1, 0, 1), rank_with(2, 2, 0), rank_with(2, 2, 0),
+                                      rank_with(2, 1, 0)};
+  std::set<int> picked;
+  for (std::uint64_t h = 0; h < 4; ++h) picked.insert(*pick_free_rank(kOneCpu, idle, 0, h));
+  EXPECT_EQ(picked, (std::set<int>{1, 2}));
+}
+
+TEST(Spillback, FreeSlotsElsewhereExcludeTheRankItself) {
+  const std::vector<RankLoad> ranks = {rank_with(1, 0, 3), rank_with(2, 2, 0), rank_with(1, 1, 0)};
+  EXPECT_EQ(free_slots_elsewhere(kOneCpu, ranks), (std::vector<std::uint64_t>{3, 1, 2}));
 }
 
 }  // namespace

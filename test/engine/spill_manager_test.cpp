@@ -2,6 +2,7 @@
 // demand, refuses a spill directory without room at start, and cleans up after itself.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -100,6 +101,56 @@ TEST_F(SpillManagerTest, SpillsPastHighWaterAndRestoresByteForByte) {
   tokens.clear();
   spill.stop();
   EXPECT_FALSE(fs::exists(dir)) << "the job's spill directory outlived the job";
+}
+
+TEST_F(SpillManagerTest, AfterTheDiskFillsARestoreGivesUpAtOnceAndTheObjectReadsPastTheStore) {
+  // A 10 MiB file-size limit fills the "disk" after two batches (4 MiB chunks).
+  struct rlimit old {};
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct rlimit small = old;
+  small.rlim_cur = 10 * kMiB;
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  struct Restore {
+    rlimit limit;
+    ~Restore() { setrlimit(RLIMIT_FSIZE, &limit); }
+  } restore_limit{old};
+  ObjectStore store(0);
+  SpillSettings s = settings();
+  s.room_timeout = std::chrono::seconds(60);  // a restore that waited for room would show
+  SpillManager spill(s, store);
+  store.set_capacity(8 * kMiB, 4 * kMiB, [&] { spill.kick(); });
+  std::vector<std::shared_ptr<manta::detail::RefToken>> tokens;
+  for (std::uint64_t i = 1; i <= 16; ++i) {
+    if (!store.reserve(kMiB, std::chrono::seconds(2)).ok) break;  // full, nothing can spill
+    tokens.push_back(store.create_ready(ObjectId{0, 0, i},
+                                        filled(kMiB, static_cast<unsigned char>(i)), 7, {}, kMiB));
+  }
+  ASSERT_TRUE(eventually([&] { return !spill.last_error().empty(); }));
+  const ObjectId first{0, 0, 1};
+  ASSERT_EQ(store.view(first).state, ObjectStore::State::spilled);
+  ASSERT_GT(store.unwritten_bytes(), 4 * kMiB);
+  ASSERT_FALSE(store.reserve(kMiB, std::chrono::milliseconds(0)).ok) << "the store is not full";
+  const auto start = std::chrono::steady_clock::now();
+  spill.restore(first);
+  std::shared_ptr<const manta::ErrorInfo> no_room;
+  ASSERT_TRUE(eventually([&] { return (no_room = store.take_restore_error(first)) != nullptr; }));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(store.view(first).state, ObjectStore::State::spilled);  // still on disk
+  SharedBuffer back;
+  bool done = false, lost = true;
+  spill.read_spilled(first, store.view(first).spill, [&](SharedBuffer b, std::string, bool l) {
+    back = std::move(b);
+    lost = l;
+    done = true;
+  });
+  ASSERT_TRUE(eventually([&] { return done; }));
+  ASSERT_NE(back, nullptr);
+  EXPECT_FALSE(lost);
+  SharedBuffer expect = filled(kMiB, 1);
+  EXPECT_EQ(std::memcmp(back->data(), expect->data(), kMiB), 0);
+  EXPECT_LE(store.stats().bytes, 8 * kMiB);  // read past the store, not into it
+  tokens.clear();
+  spill.stop();
 }
 
 TEST_F(SpillManagerTest, KeptDirectoryStays) {

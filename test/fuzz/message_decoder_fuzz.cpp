@@ -73,7 +73,7 @@ bool same(const TaskSpec& a, const TaskSpec& b) {
             a.caller == b.caller && a.function == b.function && a.name == b.name &&
             same(*a.resources, *b.resources) && a.on_rank == b.on_rank &&
             a.max_retries == b.max_retries && a.retry_exceptions == b.retry_exceptions &&
-            a.attempt == b.attempt && a.args.size() == b.args.size();
+            a.attempt == b.attempt && a.hand_ons == b.hand_ons && a.args.size() == b.args.size();
   if (ok && a.kind == manta::engine::TaskKind::actor_creation) {
     ok = a.actor_name == b.actor_name && a.max_restarts_actor == b.max_restarts_actor &&
          a.max_concurrency == b.max_concurrency && a.class_tag == b.class_tag;

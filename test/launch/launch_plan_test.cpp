@@ -52,6 +52,21 @@ TEST(LaunchPlan, WorkstationUsesMpirunWithTheRanksAndProgram) {
   EXPECT_NE(plan.notes[0].find("--oversubscribe"), std::string::npos);
 }
 
+TEST(LaunchPlan, RecordedCommandKeepsTheNumberOfArgumentsNotThemselves) {
+  LaunchRequest req;
+  req.segments.push_back({1, {"./learner", "--token=s3cret"}});
+  req.segments.push_back({3, {"./app"}});
+  req.segments.push_back({2, {"./app", "a", "b"}});
+  const auto mpirun = plan_launch(req, machine({"mpirun"}));
+  EXPECT_EQ(joined(manta::launch::argv_without_arguments(mpirun)),
+            "/usr/bin/mpirun -n 1 ./learner [1 argument] : -n 3 ./app : -n 2 ./app [2 arguments]");
+  Environment slurm = machine({"srun"}, {{"SLURM_JOB_ID", "7"}});
+  slurm.srun_pmix = true;
+  const auto srun = plan_launch(request(-1, {"./app", "--password", "x"}), slurm);
+  EXPECT_EQ(joined(manta::launch::argv_without_arguments(srun)),
+            "/usr/bin/srun --mpi=pmix --kill-on-bad-exit=1 ./app [2 arguments]");
+}
+
 TEST(LaunchPlan, OversubscribeAndRootAddOpenMpiFlags) {
   auto env = machine({"mpirun"});
   env.is_root = true;
@@ -86,9 +101,10 @@ TEST(LaunchPlan, InsideSlurmWithPmixUsesSrun) {
   auto plan = plan_launch(request(-1, {"./app"}), env);
   EXPECT_EQ(plan.launcher, "srun");
   EXPECT_NE(plan.why.find("allocation 42"), std::string::npos);
-  EXPECT_EQ(joined(plan.argv), "/usr/bin/srun --mpi=pmix ./app");  // the allocation's tasks
+  EXPECT_EQ(joined(plan.argv),
+            "/usr/bin/srun --mpi=pmix --kill-on-bad-exit=1 ./app");  // the allocation's tasks
   plan = plan_launch(request(3, {"./app"}), env);
-  EXPECT_EQ(joined(plan.argv), "/usr/bin/srun --mpi=pmix --ntasks=3 ./app");
+  EXPECT_EQ(joined(plan.argv), "/usr/bin/srun --mpi=pmix --kill-on-bad-exit=1 --ntasks=3 ./app");
 }
 
 TEST(LaunchPlan, InsideSlurmWithoutPmixFallsBackToMpirunOnTheAllocation) {
@@ -125,11 +141,12 @@ TEST(LaunchPlan, HeterogeneousAllocationRunsEachProgramOnItsComponent) {
   req.segments.push_back({4, {"./app"}});
   const auto plan = plan_launch(req, env);
   EXPECT_EQ(joined(plan.argv),
-            "/usr/bin/srun --mpi=pmix --het-group=0 ./learner --manta-resources=GPU=1 : "
+            "/usr/bin/srun --mpi=pmix --kill-on-bad-exit=1 --het-group=0 ./learner "
+            "--manta-resources=GPU=1 : "
             "--het-group=1 --ntasks=4 ./app");
   // One program over a heterogeneous allocation spans all its components.
   EXPECT_EQ(joined(plan_launch(request(-1, {"./app"}), env).argv),
-            "/usr/bin/srun --mpi=pmix --het-group=0-1 ./app");
+            "/usr/bin/srun --mpi=pmix --kill-on-bad-exit=1 --het-group=0-1 ./app");
 }
 
 TEST(LaunchPlan, SeveralProgramsUnderMpirunAreOneWorld) {

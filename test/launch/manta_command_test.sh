@@ -187,6 +187,143 @@ FAKE
     die "manta run failed: $out"
   if grep -q "it was stopped" <<<"$out"; then die "a launcher that ended was stopped: $out"; fi
   ;;
+crash_report)
+  # A task that reads through a null pointer on rank 1: the rank names itself, the task and the
+  # function, on stderr and in its log, with a symbolised backtrace; manta run, the job directory
+  # and manta status say which rank died and how.
+  crash=$build/test/launch/launch_crash_task
+  start=$(date +%s)
+  out=$(timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/job" "$crash" segv \
+    --manta-spill-dir="$work/spill" 2>&1)
+  rc=$?
+  [ "$rc" -eq 139 ] || die "manta run exited $rc, wanted 139 (128 + SIGSEGV): $out"
+  [ $(($(date +%s) - start)) -lt 60 ] || die "the crashed job took too long to end"
+  report=("manta: rank 1 of 2 on host [^ ]+ \(pid [0-9]+\) crashed: SIGSEGV \(segmentation fault\) at address 0x0"
+    "manta: rank 1 was running task read_through_null \(task:0:[0-9]+\) on the crashing thread"
+    "#0 +read_through_null\(int\) at .*crash_task.cpp:[0-9]+")
+  has "$out" "${report[@]}" \
+    "manta run: rank 1 on host [^ ]+ \(pid [0-9]+\) died: signal SIGSEGV in task read_through_null"
+  has "$(cat "$work/job/rank-1.log")" "${report[@]}" "Runtime::run_task"
+  has "$(cat "$work/job/rank-1.exit")" '"signal":11' '"signal_name":"SIGSEGV"' \
+    '"running":"task read_through_null \(task:0:[0-9]+\)"'
+  has "$(cat "$work/job/job.json")" '"ranks_died"' '"how": "signal SIGSEGV in task read_through_null'
+  status=$("$manta" status "$work/job") || die "manta status failed"
+  has "$status" "failed: rank 1 died \(signal SIGSEGV in task read_through_null" \
+    "^rank 1 on host [^ ]+ \(pid [0-9]+\) died: signal SIGSEGV in task read_through_null" \
+    "^ +1 .*\(died: SIGSEGV\)"
+  # Without manta run, the rank's own record still tells manta status.
+  out=$(timeout 120 mpirun --oversubscribe -n 2 "$crash" segv --manta-job-dir="$work/job2" \
+    --manta-spill-dir="$work/spill" 2>&1)
+  [ $? -ne 0 ] || die "a crashed job exited 0"
+  has "$("$manta" status "$work/job2")
+(the job's output: $out)" "^rank 1 on host [^ ]+ \(pid [0-9]+\) died: signal SIGSEGV in task read_through_null"
+  # A stack overflow is reported from the alternate stack; abort() in an actor call names it.
+  out=$(timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/job3" "$crash" overflow \
+    --manta-spill-dir="$work/spill" 2>&1)
+  has "$out" "crashed: SIGSEGV .*\(stack overflow" "was running task overflow_stack" "recurse\(int\)"
+  out=$(timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/job4" "$crash" abort \
+    --manta-spill-dir="$work/spill" 2>&1)
+  has "$out" "crashed: SIGABRT \(raised by this process" \
+    "was running actor call Worker::fail \(task:0:[0-9]+, actor:0:[0-9]+\)" "Worker::fail\(int\) at .*crash_task.cpp" \
+    "died: signal SIGABRT in actor call Worker::fail"
+  ;;
+killed_rank)
+  # SIGKILL: the rank cannot report; manta run names it from mpirun's words and the rank's last
+  # status report. Its spill directory stays, and the next job in the same place removes it.
+  crash=$build/test/launch/launch_crash_task
+  out=$(timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/job" "$crash" kill \
+    --manta-spill-dir="$work/spill" 2>&1)
+  rc=$?
+  [ "$rc" -ne 0 ] || die "a job whose rank was killed exited 0"
+  has "$out" "manta run: rank 1 on host [^ ]+ \(pid [0-9]+\) died: killed by SIGKILL \(reported by mpirun\)"
+  has "$(cat "$work/job/job.json")" '"signal_name": "SIGKILL"' '"source": "mpirun"'
+  has "$("$manta" status "$work/job")" "failed: rank 1 died \(killed by SIGKILL\)" \
+    "^rank 1 on host [^ ]+ \(pid [0-9]+\) died: killed by SIGKILL" "^ +1 .*\(died: SIGKILL\)"
+  left=$(ls -d "$work"/spill/manta-* 2>/dev/null)
+  [ -n "$left" ] || die "the killed job left no spill directory: nothing to test the clean-up on"
+  [ -n "$(ls "$left"/owner-* 2>/dev/null)" ] || die "no owner records in $left"
+  # Spill directories that must be kept: a running job's (this shell) and another host's.
+  mkdir -p "$work/spill/manta-running" "$work/spill/manta-elsewhere"
+  echo "host=$(hostname) pid=$$ start=0" >"$work/spill/manta-running/owner-x-$$"
+  echo "host=some-other-node pid=1 start=0" >"$work/spill/manta-elsewhere/owner-y-1"
+  out=$(timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/next" "$ex/manta_fib" 8 \
+    --manta-spill-dir="$work/spill" 2>&1) || die "the next job failed: $out"
+  [ ! -e "$left" ] || die "the next job did not remove $left"
+  has "$(cat "$work/next/rank-0.log" "$work/next/rank-1.log")" "removed $left \([0-9]+ bytes\), left by a job that ended: its job's processes \([0-9, ]+ on host"
+  [ -d "$work/spill/manta-running" ] && [ -d "$work/spill/manta-elsewhere" ] ||
+    die "the next job removed a directory it had to keep"
+  # manta clean: the same for a second killed job, and says what it kept.
+  timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/job2" "$crash" kill \
+    --manta-spill-dir="$work/spill2" >/dev/null 2>&1
+  left=$(ls -d "$work"/spill2/manta-*) || die "no spill directory left"
+  touch "$work/job2/status.json.tmp.999999"
+  out=$("$manta" clean --dry-run "$work/spill2") || die "manta clean --dry-run failed"
+  has "$out" "would remove $left" "removed 0 item"
+  [ -e "$left" ] || die "a dry run removed $left"
+  out=$("$manta" clean "$work/spill2" "$work/spill" "$work") || die "manta clean failed: $out"
+  has "$out" "^removed $left \([0-9]+ bytes\): spill files: its job's processes" \
+    "^kept $work/spill/manta-running: spill files: its job is running \(pid $$ on this host\)" \
+    "^kept $work/spill/manta-elsewhere: spill files: its job ran on host some-other-node" \
+    "^removed $work/job2/status.json.tmp.999999.*its job ended" "removed 2 item"
+  [ ! -e "$left" ] && [ -d "$work/spill/manta-running" ] || die "manta clean removed the wrong things"
+  # A launcher that says a rank died but lets the job run on (as srun without
+  # --kill-on-bad-exit does) is stopped --exit-grace seconds later, and the code is the death's.
+  real=$(command -v mpirun) || die "no mpirun"
+  mkdir -p "$work/bin"
+  cat >"$work/bin/mpirun" <<FAKE
+#!/usr/bin/env bash
+case " \$* " in *" --version "*) exec "$real" "\$@" ;; esac
+echo "mpirun noticed that process rank 1 with PID 0 on node \$(hostname) exited on signal 9 (Killed)." >&2
+exec sleep 600
+FAKE
+  chmod +x "$work/bin/mpirun"
+  start=$(date +%s)
+  out=$(PATH=$work/bin:$PATH timeout 120 "$manta" run -n 2 --exit-grace 1 --job-dir "$work/job3" \
+    "$ex/manta_fib" 5 2>&1)
+  rc=$?
+  [ "$rc" -eq 137 ] || die "manta run exited $rc, wanted 137 (128 + SIGKILL): $out"
+  [ $(($(date +%s) - start)) -lt 60 ] || die "the launcher was not stopped in time"
+  has "$out" "a rank died and mpirun had not ended the job 1 s later; it was stopped" \
+    "manta run: rank 1 on host [^ ]+ died: killed by SIGKILL \(reported by mpirun\)"
+  ;;
+private_local_job)
+  # The job directory is private and job.json keeps no arguments; the ranks of a one-node job
+  # listen on no TCP port outside loopback.
+  "$manta" run -n 2 --oversubscribe --job-dir "$work/job" "$ex/manta_checkpoint_loop" \
+    "$work/secret-state" 200 50 --manta-status-interval=0.2 >"$work/out" 2>&1 &
+  pid=$!
+  trap 'kill -TERM $pid 2>/dev/null' EXIT  # a failed check does not leave the job running
+  pids=""
+  for _ in $(seq 300); do
+    pids=$(grep -o '"pid": [1-9][0-9]*' "$work/job/status.json" 2>/dev/null | awk '{print $2}')
+    [ "$(wc -w <<<"$pids")" -eq 2 ] && break
+    sleep 0.1
+  done
+  [ "$(wc -w <<<"$pids")" -eq 2 ] || die "the ranks never reported their pids: $(cat "$work/out")"
+  if command -v ss >/dev/null; then
+    listening=$(ss -Hltnp)
+    for p in $pids; do
+      open=$(grep "pid=$p," <<<"$listening" | awk '{print $4}' | grep -Ev '^(127\.[0-9.]+|\[::1\]):[0-9]+$')
+      [ -z "$open" ] || die "rank pid $p of a one-node job listens on $open:
+$(grep "pid=$p," <<<"$listening")"
+    done
+  else
+    echo "note: ss is not installed; the listening sockets were not checked"
+  fi
+  kill -USR1 "$pid"
+  wait "$pid" || die "the job failed: $(cat "$work/out")"
+  [ "$(stat -c %a "$work/job")" = 700 ] || die "the job directory is $(stat -c %a "$work/job"), not 700"
+  [ "$(stat -c %a "$work/job/events")" = 700 ] || die "events/ is not 700"
+  for f in "$work"/job/*.json "$work"/job/*.log "$work"/job/*.txt "$work"/job/rank-*.exit "$work"/job/events/*; do
+    [ "$(stat -c %a "$f")" = 600 ] || die "$f is $(stat -c %a "$f"), not 600"
+  done
+  record=$(cat "$work/job/job.json")
+  has "$record" '"arguments": 4' '"arguments_recorded": false' 'manta_checkpoint_loop .\[4 arguments\]'
+  if grep -q "secret-state" <<<"$record"; then die "job.json keeps the arguments: $record"; fi
+  "$manta" run -n 1 --record-args --job-dir "$work/job2" "$ex/manta_fib" 5 >/dev/null 2>&1 ||
+    die "manta run --record-args failed"
+  has "$(cat "$work/job2/job.json")" '"arguments_recorded": true' 'manta_fib 5"'
+  ;;
 *)
   die "unknown case $case_name"
   ;;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 #include <thread>
@@ -277,9 +279,125 @@ TEST(Locality, TasksGoToTheRankHoldingTheirInput) {
       << "the input moved instead of the tasks";
 }
 
+// Rank 0's spill file damaged while the driver holds refs to objects in it (runs in
+// job.spill_file_truncated and job.spill_file_zeroed: the damage would break later tests).
+// Every object comes back intact or fails with ObjectLostError naming the object, the file and
+// the cause, whether the driver restores it or rank 1 reads the file itself.
+void damaged_spill_file_loses_nothing_silently(
+    const std::function<void(const std::string&)>& damage, const std::vector<std::string>& causes) {
+  auto names_cause = [&](const std::string& what) {
+    return std::any_of(causes.begin(), causes.end(),
+                       [&](const std::string& c) { return what.find(c) != std::string::npos; });
+  };
+  if (!std::getenv("MANTA_TEST_DAMAGE_SPILL")) {
+    GTEST_SKIP() << "runs in job.spill_file_truncated and job.spill_file_zeroed";
+  }
+  constexpr std::uint64_t kWords = 4 * kMiB / sizeof(std::uint64_t);
+  constexpr std::uint64_t kSeed = 5000;
+  std::vector<manta::ObjectRef<Words>> refs;
+  for (std::uint64_t i = 0; i < 48; ++i) refs.push_back(manta::put(make_words(kSeed + i, kWords)));
+  // Wait until spilling settles (nothing written for a while) with most objects on disk only:
+  // 192 MiB into a 64 MiB store.
+  std::vector<bool> on_disk(refs.size(), false);
+  std::size_t spilled = 0;
+  std::uint64_t written = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (int quiet = 0; quiet < 3 && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const manta::MemorySummary m = manta::memory_summary(100000);
+    std::size_t now_spilled = 0;
+    for (const auto& o : m.objects) {
+      for (std::size_t i = 0; i < refs.size(); ++i) {
+        if (o.rank == 0 && o.id == refs[i].id()) {
+          on_disk[i] = o.spilled && !o.in_memory;
+          now_spilled += on_disk[i];
+        }
+      }
+    }
+    const std::uint64_t now_written = rank_memory(0).bytes_spilled;
+    quiet = now_spilled >= 30 && now_spilled == spilled && now_written == written ? quiet + 1 : 0;
+    spilled = now_spilled;
+    written = now_written;
+  }
+  ASSERT_GE(spilled, 30u) << manta::memory_summary(10).to_string();
+  const std::string file = rank_memory(0).spill_file;
+  ASSERT_FALSE(file.empty());
+  damage(file);
+  // Every other object read on the driver, the rest as arguments of tasks on rank 1.
+  const int reader = manta::world_size() > 1 ? 1 : 0;
+  std::vector<manta::ObjectRef<std::uint64_t>> checks(refs.size());
+  for (std::size_t i = 1; i < refs.size(); i += 2) {
+    checks[i] = manta::task(check_words).on_rank(reader).remote(refs[i], kSeed + i, kWords);
+  }
+  int intact = 0, lost = 0, lost_on_reader = 0;
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    SCOPED_TRACE("object " + std::to_string(i) + (on_disk[i] ? " (on disk)" : " (in memory)"));
+    try {
+      const std::uint64_t bad = i % 2 == 0 ? count_bad(*manta::get(refs[i]), kSeed + i, kWords)
+                                           : *manta::get(checks[i], std::chrono::seconds(120));
+      EXPECT_EQ(bad, 0u) << "an object came back with other bytes than were put";
+      ++intact;
+    } catch (const manta::ObjectLostError& e) {
+      const std::string what = e.what();
+      EXPECT_TRUE(on_disk[i]) << "an object in memory was lost: " << what;
+      EXPECT_NE(what.find(refs[i].id().to_string()), std::string::npos) << what;
+      EXPECT_NE(what.find(file), std::string::npos) << what;
+      EXPECT_TRUE(names_cause(what)) << what;
+      ++lost;
+      lost_on_reader += what.find("on rank 1 from the spill file of rank 0") != std::string::npos;
+    }
+  }
+  EXPECT_GE(lost, 2);
+  EXPECT_GE(intact, 12) << "objects outside the damage must still come back";
+  if (reader == 1) {
+    EXPECT_GE(lost_on_reader, 1) << "rank 1 did not read the damaged file itself";
+  }
+  // A lost object stays lost, with the same error, on the next get.
+  for (std::size_t i = 0; i < refs.size(); i += 2) {
+    if (!on_disk[i]) continue;
+    try {
+      count_bad(*manta::get(refs[i]), kSeed + i, kWords);
+    } catch (const manta::ObjectLostError& e) {
+      EXPECT_TRUE(names_cause(e.what())) << e.what();
+    }
+  }
+}
+
+TEST(SpillDamage, TruncatedFileFailsTheObjectsBeyondTheCut) {
+  damaged_spill_file_loses_nothing_silently(
+      [](const std::string& file) {
+        struct stat st {};
+        ASSERT_EQ(::stat(file.c_str(), &st), 0);
+        ASSERT_EQ(::truncate(file.c_str(), st.st_size / 2), 0);
+      },
+      // Restores after the cut make room by spilling more: the file grows past the cut again,
+      // and what was cut off then reads as zeros.
+      {"truncated", "reads back as zeros"});
+}
+
+TEST(SpillDamage, ZeroedRegionFailsTheObjectsUnderIt) {
+  damaged_spill_file_loses_nothing_silently(
+      [](const std::string& file) {
+        struct stat st {};
+        ASSERT_EQ(::stat(file.c_str(), &st), 0);
+        const std::vector<char> zeros(8 * kMiB, 0);
+        const int fd = ::open(file.c_str(), O_WRONLY);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(::pwrite(fd, zeros.data(), zeros.size(), st.st_size / 2 - 4 * kMiB),
+                  static_cast<ssize_t>(zeros.size()));
+        ::close(fd);
+      },
+      {"checksum mismatch"});
+}
+
+// The spill disk fills: under a file-size limit (ulimit -f), or on a small tmpfs.
+bool spill_disk_fills() {
+  return std::getenv("MANTA_TEST_FILE_SIZE_LIMIT") || std::getenv("MANTA_TEST_SMALL_SPILL_DISK");
+}
+
 TEST(SpillFailure, FullDiskFailsPutsNamingTheFileAndLosesNothing) {
-  if (!std::getenv("MANTA_TEST_FILE_SIZE_LIMIT")) {
-    GTEST_SKIP() << "runs in job.spill_disk_full, under a file-size limit";
+  if (!spill_disk_fills()) {
+    GTEST_SKIP() << "runs in job.spill_disk_full and job.spill_tmpfs_full, where the disk fills";
   }
   constexpr std::uint64_t kWords = 4 * kMiB / sizeof(std::uint64_t);
   std::vector<manta::ObjectRef<Words>> refs;
@@ -304,6 +422,63 @@ TEST(SpillFailure, FullDiskFailsPutsNamingTheFileAndLosesNothing) {
   EXPECT_EQ(bad, 0u);
   EXPECT_GE(refs.size(), 12u);
   EXPECT_GT(rank_memory(0).bytes_restored, 0u);
+}
+
+TEST(SpillFailure, SpilledObjectsComeBackAfterTheDiskFills) {
+  if (!spill_disk_fills()) {
+    GTEST_SKIP() << "runs in job.spill_disk_full_reads_back and job.spill_tmpfs_full, where the "
+                    "disk fills";
+  }
+  constexpr std::uint64_t kWords = 4 * kMiB / sizeof(std::uint64_t);
+  constexpr std::uint64_t kSeed = 800;
+  std::vector<manta::ObjectRef<Words>> refs;
+  std::string error;
+  for (std::uint64_t i = 0; i < 64 && error.empty(); ++i) {
+    try {
+      refs.push_back(manta::put(make_words(kSeed + i, kWords)));
+    } catch (const manta::ObjectStoreFullError& e) {
+      error = e.what();
+    }
+  }
+  ASSERT_FALSE(error.empty()) << "64 puts of 4 MiB fit with a spill disk of 20 or 32 MiB";
+  // The put names the real cause and fix: the spill disk, not the store's size.
+  EXPECT_NE(error.find("spilling failed"), std::string::npos) << error;
+  EXPECT_NE(error.find("--manta-spill-dir"), std::string::npos) << error;
+  EXPECT_EQ(error.find("raise --manta-object-store-memory"), std::string::npos) << error;
+  std::vector<bool> on_disk(refs.size(), false);
+  int spilled = 0;
+  for (const auto& o : manta::memory_summary(100000).objects) {
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+      if (o.id == refs[i].id() && o.spilled && !o.in_memory) {
+        on_disk[i] = true;
+        ++spilled;
+      }
+    }
+  }
+  ASSERT_GE(spilled, 2) << manta::memory_summary(10).to_string();
+  // Holding every ref, so memory stays full of objects that cannot be written: each spilled
+  // object still comes back, twice, without waiting for room (--manta-store-full-timeout=6).
+  std::uint64_t bad = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+      if (!on_disk[i]) continue;
+      const auto start = std::chrono::steady_clock::now();
+      bad += count_bad(*manta::get(refs[i]), kSeed + i, kWords);
+      EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3))
+          << "the get of object " << i << " waited for room";
+    }
+  }
+  EXPECT_EQ(bad, 0u);
+  // As the argument of a task here too.
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (!on_disk[i]) continue;
+    auto check = manta::task(check_words).on_rank(0).remote(refs[i], kSeed + i, kWords);
+    EXPECT_EQ(*manta::get(check, std::chrono::seconds(60)), 0u) << "object " << i;
+    break;
+  }
+  const auto m = rank_memory(0);
+  EXPECT_LE(m.bytes, m.capacity_bytes) << manta::memory_summary(10).to_string();
+  EXPECT_GT(m.bytes_restored, 0u);
 }
 
 }  // namespace

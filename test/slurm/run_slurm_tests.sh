@@ -83,19 +83,8 @@ dump_hung_job() {
     done
   fi
 }
-# submit SBATCH_ARGS...: sbatch --wait with a time limit, so a job that cannot start or hangs
-# fails the test instead of stalling it. Returns the job's exit code.
-submit() {
-  timeout 180 sbatch --wait --quiet "$@"
-  local code=$?
-  if [ "$code" -eq 124 ]; then
-    echo "a job did not end within 180 s:"
-    squeue -o '%i %j %T %R'
-    dump_hung_job
-    scancel --user="$(id -un)"
-  fi
-  return "$code"
-}
+# submit SBATCH_ARGS...: runs a job and returns its exit code; a held job fails at once.
+source "$src/test/slurm/submit.sh"
 
 # (a) The CPU template on one node, two ranks: srun starts them through PMIx.
 submit --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --output="$work/cpu-1node.out" \
@@ -133,6 +122,22 @@ submit --nodes=1 --ntasks-per-node=1 --cpus-per-task=1 --output="$work/cpu-missi
 code=$?
 expect "cpu_job.sbatch with a missing program" "$work/cpu-missing.out" "$code" nonzero \
   "program '.*no-such-app' not found or not executable"
+
+# (a) A rank killed by SIGKILL cannot report itself: manta run names it from srun's words, and a
+# rank that segfaults names itself.
+for how in kill segv; do
+  submit --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 --output="$work/died-$how.out" \
+    --wrap "\"$MANTA\" run \"$build/test/launch/launch_crash_task\" $how"
+  code=$?
+  if [ "$how" = kill ]; then
+    pattern="manta run: rank 1 on host [^ ]+ \(pid [0-9]+\) died: killed by SIGKILL \(reported by srun\)"
+  else
+    pattern="manta run: rank 1 on host [^ ]+ \(pid [0-9]+\) died: signal SIGSEGV in task read_through_null"
+  fi
+  expect "a rank that dies ($how) under srun is named" "$work/died-$how.out" "$code" nonzero "$pattern" \
+    "manta run: rank 0 on host [^ ]+ \(pid [0-9]+\) died: stopped by srun \(SIGTERM\) after rank 1 died" \
+    "manta run: exit code $([ "$how" = kill ] && echo 137 || echo 139);"
+done
 
 # (b) The heterogeneous template, scaled to one node per component and no GPU hardware.
 sed -e 's/--gres=gpu:[0-9]*//' -e 's/--nodes=[0-9]*/--nodes=1/' \

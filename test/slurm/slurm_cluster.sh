@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A one-node Slurm cluster on loopback for the slurm-labelled tests: munged, slurmctld and slurmd,
-# all state under one directory, stopped again by `stop`.
+# configuration, logs and pid files under one directory, stopped again by `stop`. What holds unix
+# sockets (slurmd's spool, where slurmstepd makes its socket; munge's; PMIx's) lives under a short
+# directory in /tmp instead, named in DIR/runtime-dir and removed by `stop`: a socket path must fit
+# in 108 bytes, and build directories on scratch file systems are deep.
 # The nodes (MANTA_SLURM_NODES, default 2) are slurmd daemons on this machine, each with its own
 # name and port, so multi-node and heterogeneous jobs run for real on one machine.
 # Usage: slurm_cluster.sh start DIR   (prints `export SLURM_CONF=...` for the caller to eval;
@@ -35,16 +38,25 @@ stop_daemons() {
 stop_job_processes() {
   local p env
   for p in /proc/[0-9]*; do
-    env=$(tr '\0' '\n' <"$p/environ" 2>/dev/null) || continue
+    env=$({ tr '\0' '\n' <"$p/environ"; } 2>/dev/null) || continue
     if grep -qx "SLURM_CONF=$dir/slurm.conf" <<<"$env" && grep -q "^SLURM_JOB_ID=" <<<"$env"; then
       kill -9 "${p#/proc/}" 2>/dev/null || true
     fi
   done
 }
 
+# The short directory of sockets and spool, made by start.
+remove_runtime_dir() {
+  local run
+  run=$(cat "$dir/runtime-dir" 2>/dev/null) || return 0
+  case $run in /tmp/manta-slurm.*) rm -rf "$run" ;; esac
+  rm -f "$dir/runtime-dir"
+}
+
 if [ "$cmd" = stop ]; then
   stop_daemons
   stop_job_processes
+  remove_runtime_dir
   exit 0
 fi
 [ "$cmd" = start ] || { echo "slurm_cluster.sh: unknown command '$cmd' (start or stop)" >&2; exit 2; }
@@ -68,9 +80,20 @@ if [ "$(id -u)" -eq 0 ] && [ "$nodes" -gt 1 ] &&
 fi
 
 # Whatever this start leaves running when it fails is stopped again.
-trap stop_daemons EXIT
-mkdir -p "$dir"/state "$dir"/spool "$dir"/munge
-chmod 700 "$dir"/munge
+trap 'stop_daemons; remove_runtime_dir' EXIT
+mkdir -p "$dir"
+run=$(mktemp -d /tmp/manta-slurm.XXXXXX) || {
+  echo "slurm_cluster.sh: cannot make a directory in /tmp for the cluster's sockets" >&2
+  exit 1
+}
+echo "$run" >"$dir/runtime-dir"
+# The longest socket is slurmstepd's, <spool>/<node>/<node>_<job>.<step>: about 50 bytes past $run.
+if [ $((${#run} + 60)) -gt 107 ]; then
+  echo "slurm_cluster.sh: $run is too long for unix socket paths (108 bytes at most)" >&2
+  exit 1
+fi
+mkdir -p "$run"/state "$run"/spool "$run"/munge
+chmod 700 "$run"/munge
 host=$(hostname -s)
 cpus=$(nproc)
 mem_mb=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
@@ -78,10 +101,10 @@ mem_mb=$(awk '/MemTotal/ {print int($2 / 1024 * 0.9)}' /proc/meminfo)
 base=$((20000 + ($$ % 20000)))
 
 # munge: its own key and socket, so a site's munged is left alone.
-dd if=/dev/urandom of="$dir"/munge/munge.key bs=1 count=1024 status=none
-chmod 400 "$dir"/munge/munge.key
-munged --force --key-file="$dir"/munge/munge.key --socket="$dir"/munge/socket \
-  --pid-file="$dir"/munged.pid --log-file="$dir"/munged.log --seed-file="$dir"/munge/seed
+dd if=/dev/urandom of="$run"/munge/munge.key bs=1 count=1024 status=none
+chmod 400 "$run"/munge/munge.key
+munged --force --key-file="$run"/munge/munge.key --socket="$run"/munge/socket \
+  --pid-file="$dir"/munged.pid --log-file="$dir"/munged.log --seed-file="$run"/munge/seed
 
 cat >"$dir"/slurm.conf <<CONF
 ClusterName=manta-test
@@ -89,11 +112,11 @@ SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$base
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$dir/munge/socket
+AuthInfo=socket=$run/munge/socket
 SlurmUser=root
 SlurmdUser=root
-StateSaveLocation=$dir/state
-SlurmdSpoolDir=$dir/spool/%n
+StateSaveLocation=$run/state
+SlurmdSpoolDir=$run/spool/%n
 SlurmctldPidFile=$dir/slurmctld.pid
 SlurmdPidFile=$dir/slurmd-%n.pid
 SlurmctldLogFile=$dir/slurmctld.log
@@ -127,14 +150,14 @@ slurmctld -f "$SLURM_CONF"
 # %n, so nodes that share a machine would share one socket path. Each slurmd therefore runs in a
 # mount namespace of its own in which that literal path is its node's directory.
 # The same holds for the PMIx clients' directory (mpi.conf), which is /tmp by default.
-mkdir -p "$dir/spool/%n" "$dir/pmix"
-echo "PMIxCliTmpDirBase=$dir/pmix" >"$dir"/mpi.conf
+mkdir -p "$run/spool/%n" "$run/pmix"
+echo "PMIxCliTmpDirBase=$run/pmix" >"$dir"/mpi.conf
 for n in "${names[@]}"; do
-  mkdir -p "$dir/spool/$n" "$dir/pmix-$n"
+  mkdir -p "$run/spool/$n" "$run/pmix-$n"
   if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
     unshare --mount --propagation private sh -c \
       'mount --bind "$1" "$2" && mount --bind "$3" "$4" && exec slurmd -f "$5" -N "$6"' sh \
-      "$dir/spool/$n" "$dir/spool/%n" "$dir/pmix-$n" "$dir/pmix" "$SLURM_CONF" "$n"
+      "$run/spool/$n" "$run/spool/%n" "$run/pmix-$n" "$run/pmix" "$SLURM_CONF" "$n"
   else
     slurmd -f "$SLURM_CONF" -N "$n"
   fi

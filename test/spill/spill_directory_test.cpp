@@ -35,7 +35,13 @@ TEST(SpillDirectory, MakesAPrivateJobDirectoryAndItsParents) {
   EXPECT_EQ(mode_of(d.path()), 0700u);
   EXPECT_EQ(mode_of(tmp.file("a")), 0700u);
   EXPECT_EQ(mode_of(root), 0700u);
-  EXPECT_TRUE(std::filesystem::is_empty(d.path())) << "the probe file is gone";
+  // The probe file is gone; what stays is this process's owner record.
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(d.path()))
+    names.push_back(e.path().filename().string());
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_EQ(names[0].rfind("owner-", 0), 0u) << names[0];
+  EXPECT_EQ(mode_of(d.path() + "/" + names[0]), 0600u);
   EXPECT_EQ(d.file_for_rank(3), d.path() + "/rank-3.h5");
   // Made again (another rank, a restart): fine.
   SpillDirectory again(root + "/", "job42");

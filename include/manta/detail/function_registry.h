@@ -15,6 +15,7 @@
 
 #include <manta/buffer.h>
 #include <manta/detail/function_traits.h>
+#include <manta/detail/store_encode.h>
 #include <manta/object_ref.h>
 #include <manta/serialization.h>
 
@@ -47,20 +48,62 @@ void encode_result(const V& value, CallResult& out) {
     if ((out.shared = Codec<V>::share(value))) return;
   }
   RefCapture capture(out.contained);
-  Codec<V>::encode(value, out.bytes);
+  encode_for_store(value, out.bytes, "a task's result");
 }
 
-/// Identifies a callable by the bytes of its pointer (function or member pointer).
+template <class M>
+struct method_traits;
+template <class T, class R, class... A>
+struct method_traits<R (T::*)(A...)> {
+  using object = T;
+  using result = R;
+  using params = std::tuple<A...>;
+  static constexpr std::size_t arity = sizeof...(A);
+};
+template <class T, class R, class... A>
+struct method_traits<R (T::*)(A...) const> : method_traits<R (T::*)(A...)> {};
+template <class T, class R, class... A>
+struct method_traits<R (T::*)(A...) noexcept> : method_traits<R (T::*)(A...)> {};
+template <class T, class R, class... A>
+struct method_traits<R (T::*)(A...) const noexcept> : method_traits<R (T::*)(A...)> {};
+
+/// A method pointer type with its class replaced by T: what &Base::f converts to as a member of T.
+template <class M, class T>
+struct rebind_method;
+template <class B, class R, class... A, class T>
+struct rebind_method<R (B::*)(A...), T> {
+  using type = R (T::*)(A...);
+};
+template <class B, class R, class... A, class T>
+struct rebind_method<R (B::*)(A...) const, T> {
+  using type = R (T::*)(A...) const;
+};
+template <class B, class R, class... A, class T>
+struct rebind_method<R (B::*)(A...) noexcept, T> {
+  using type = R (T::*)(A...) noexcept;
+};
+template <class B, class R, class... A, class T>
+struct rebind_method<R (B::*)(A...) const noexcept, T> {
+  using type = R (T::*)(A...) const noexcept;
+};
+
+/// Identifies a callable: the bytes of its pointer and, for a method, its class. A pointer to a
+/// virtual method holds only its vtable slot, so `&Base::f` and `&Derived::f`, or two unrelated
+/// classes' virtual methods in the same slot, have the same bytes; the class tells them apart.
 struct FunctionKey {
   std::array<std::byte, 16> bytes{};
+  std::uint64_t class_tag = 0;  // type_tag of a method's class; 0 for a free function
   friend bool operator==(const FunctionKey&, const FunctionKey&) = default;
 };
 
 template <class F>
-FunctionKey key_of(F f) noexcept {
+FunctionKey key_of(F f) {
   static_assert(sizeof(F) <= sizeof(FunctionKey::bytes));
   FunctionKey k;
   std::memcpy(k.bytes.data(), &f, sizeof f);
+  if constexpr (std::is_member_function_pointer_v<F>) {
+    k.class_tag = type_tag<typename method_traits<F>::object>();
+  }
   return k;
 }
 
@@ -86,9 +129,30 @@ struct FunctionEntry {
 /// Adds an entry; a second registration of the same function under the same name is ignored.
 void register_function(FunctionEntry entry);
 
+/// The entry for a callable, or nullptr (also before init).
+const FunctionEntry* find_function(const FunctionKey& key);
+
 /// The entry for a callable, or throws UnregisteredFunctionError naming it.
 const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& signature,
                                      const void* address);
+
+/// Turns an actor instance (a `From*` as void*) into a pointer to its base class `To`, so that a
+/// base-class method called on a derived actor gets the right `this` (with multiple or virtual
+/// inheritance the address changes).
+using Upcast = void* (*)(void* instance);
+bool register_upcast(std::uint64_t from_class, std::uint64_t to_class, Upcast cast);
+/// The registered cast, or nullptr.
+Upcast find_upcast(std::uint64_t from_class, std::uint64_t to_class);
+
+template <class From, class To>
+void* upcast(void* instance) {
+  return static_cast<To*>(static_cast<From*>(instance));
+}
+/// Registered during static initialisation wherever a call of a `To` method on a `From` actor is
+/// written, so every rank (all run the same binary) can make that call.
+template <class From, class To>
+inline const bool upcast_registered = register_upcast(type_tag<From>(), type_tag<To>(),
+                                                      &upcast<From, To>);
 
 /// Splits "a, ns::b, &C::m" at top-level commas into trimmed names ("a", "ns::b", "C::m").
 std::vector<std::string> split_registered_names(std::string_view text);
@@ -179,22 +243,6 @@ template <class R, class... A>
 FunctionEntry make_entry(std::string name, R (*f)(A...) noexcept) {
   return make_entry(std::move(name), reinterpret_cast<R (*)(A...)>(f));
 }
-
-template <class M>
-struct method_traits;
-template <class T, class R, class... A>
-struct method_traits<R (T::*)(A...)> {
-  using object = T;
-  using result = R;
-  using params = std::tuple<A...>;
-  static constexpr std::size_t arity = sizeof...(A);
-};
-template <class T, class R, class... A>
-struct method_traits<R (T::*)(A...) const> : method_traits<R (T::*)(A...)> {};
-template <class T, class R, class... A>
-struct method_traits<R (T::*)(A...) noexcept> : method_traits<R (T::*)(A...)> {};
-template <class T, class R, class... A>
-struct method_traits<R (T::*)(A...) const noexcept> : method_traits<R (T::*)(A...)> {};
 
 template <class M, class R, class... A>
 void invoke_method(const FunctionKey& key, void* instance, const ArgView* args, std::size_t nargs,
