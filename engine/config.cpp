@@ -52,7 +52,7 @@ int parse_signal(const std::string& v) {
       {"HUP", SIGHUP}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"ALRM", SIGALRM}};
   std::string name = v;
   std::transform(name.begin(), name.end(), name.begin(),
-                 [](char c) { return static_cast<char>(std::toupper(c)); });
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   if (name.rfind("SIG", 0) == 0) name = name.substr(3);
   if (name == "NONE") return 0;
   for (const auto& [n, sig] : names) {
@@ -268,7 +268,8 @@ std::uint64_t parse_size(const std::string& text) {
   char* end = nullptr;
   double x = std::strtod(text.c_str(), &end);
   std::string unit(end);
-  std::transform(unit.begin(), unit.end(), unit.begin(), [](char c) { return std::toupper(c); });
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
   if (!unit.empty() && unit.back() == 'B') unit.pop_back();
   if (!unit.empty() && unit.back() == 'I') unit.pop_back();
   double mult = 1;

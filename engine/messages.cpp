@@ -1,5 +1,8 @@
 #include "engine/messages.h"
 
+#include <cmath>
+#include <stdexcept>
+
 namespace manta::engine {
 
 using transport::WireReader;
@@ -36,10 +39,17 @@ void write_resources(WireWriter& w, const ResourceSet& res) {
 
 ResourceSet read_resources(WireReader& r) {
   ResourceSet res;
-  auto n = r.get<std::uint32_t>();
-  for (std::uint32_t i = 0; i < n; ++i) {
+  // Each item: a name (its length at least) and an amount.
+  const std::size_t n = r.count<std::uint32_t>(2 * sizeof(std::uint64_t));
+  for (std::size_t i = 0; i < n; ++i) {
     std::string k = r.str();
-    res.set(k, r.get<double>());
+    const auto amount = r.get<double>();
+    // No sender makes one, and a NaN would not even stay in the set consistently.
+    if (!std::isfinite(amount)) {
+      throw std::runtime_error("manta: control message holds a resource amount of " + k +
+                               " that is not a finite number");
+    }
+    res.set(k, amount);
   }
   return res;
 }
@@ -89,8 +99,8 @@ TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
   s->retry_exceptions = r.get<std::uint8_t>() != 0;
   s->attempt = r.get<std::int32_t>();
   s->hand_ons = r.get<std::int32_t>();
-  auto n = r.get<std::uint32_t>();
-  s->args.resize(n);
+  // Each argument: its kind, its tag and at least a length.
+  s->args.resize(r.count<std::uint32_t>(1 + 2 * sizeof(std::uint64_t)));
   for (auto& a : s->args) {
     a.is_ref = r.get<std::uint8_t>() != 0;
     a.tag = r.get<std::uint64_t>();

@@ -152,8 +152,6 @@ void Runtime::start() {
   opts.tick = std::chrono::milliseconds(config_.report_interval_ms);
   channel_ = std::make_unique<transport::ControlChannel>(world_.comm, opts);
   start_data_plane();
-  channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
-                  [this] { on_tick(); });
   if (!config_.timeline.empty() || !config_.job_dir.empty()) {
     // The job directory's events leave memory as they are written, unless the whole trace is
     // also wanted at shutdown.
@@ -186,6 +184,10 @@ void Runtime::start() {
   hooks.max_threads = static_cast<std::size_t>(max_workers);
   actors_ = std::make_unique<ActorHost>(std::move(hooks));
   actors_started_.store(true, std::memory_order_release);  // ticks began before it existed
+  // Messages start only now: other ranks may already call actors here, and the progress thread
+  // must find every part their handlers use built (UBSan saw a call on a null ActorHost).
+  channel_->start([this](int src, std::span<const std::byte> m) { on_message(src, m); },
+                  [this] { on_tick(); });
   // After MPI and UCX, which install handlers of their own for these signals; before any task.
   install_crash_handler({world_.rank, world_.size, world_.hostname, config_.job_dir});
   scheduler_->start();

@@ -49,10 +49,13 @@ Buffer Timeline::take_encoded() {
 
 void Timeline::add_encoded(std::span<const std::byte> bytes) {
   transport::WireReader r(bytes);
-  const auto n = r.get<std::uint64_t>();
+  // Each event: a name (its length at least), the task id, rank, worker, start and duration.
+  const std::size_t n =
+      r.count<std::uint64_t>(sizeof(std::uint64_t) + sizeof(TaskId) + 2 * sizeof(std::uint32_t) +
+                             2 * sizeof(std::int64_t));
   std::vector<TimelineEvent> events;
   events.reserve(n);
-  for (std::uint64_t i = 0; i < n; ++i) {
+  for (std::size_t i = 0; i < n; ++i) {
     TimelineEvent e;
     e.name = r.str();
     e.task = r.get<TaskId>();

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Installs what Manta needs, builds everything (warnings are errors) and runs the whole test suite.
+# Installs what Manta needs, builds everything (warnings are errors) and runs the whole test suite;
+# then the unit and 2-rank MPI tests again under AddressSanitizer + UndefinedBehaviorSanitizer
+# (build-asan), and a short run of each fuzz target (build-fuzz, when clang has libFuzzer).
 # Usage: scripts/test.sh   (from any directory)
-# MANTA_CTEST_ARGS: extra arguments appended to ctest, e.g. MANTA_CTEST_ARGS="-L unit".
-# Exit status: ctest's.
+# MANTA_CTEST_ARGS: extra arguments appended to the main ctest, e.g. MANTA_CTEST_ARGS="-L unit".
+# MANTA_SKIP_ASAN=1 / MANTA_SKIP_FUZZ=1: leave out the sanitizer run / the fuzz runs.
+# Exit status: 0 when every part passed, else the first failing part's.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,5 +24,42 @@ cmake --build build -j"$(nproc)"
 read -r -a extra_args <<<"${MANTA_CTEST_ARGS:-}"
 
 status=0
-ctest --test-dir build --output-on-failure --timeout 300 -j2 "${extra_args[@]}" || status=$?
+keep() { [ "$status" -ne 0 ] || status=$1; }
+ctest --test-dir build --output-on-failure --timeout 300 -j2 "${extra_args[@]}" || keep $?
+
+# ASan + UBSan: any finding ends the test with an error. No examples or benchmarks: the tests
+# run here do not need them. Suppressions (MPI stack only): test/sanitizers/.
+if [ "${MANTA_SKIP_ASAN:-0}" != 1 ]; then
+  start=$SECONDS
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMANTA_WERROR=ON \
+    -DMANTA_SANITIZE=address -DMANTA_BUILD_BENCH=OFF -DMANTA_BUILD_EXAMPLES=OFF
+  cmake --build build-asan -j"$(nproc)"
+  built=$SECONDS
+  # The unit tests get these here; the MPI tests get them from ctest (MANTA_TEST_ENV).
+  export LSAN_OPTIONS="suppressions=$repo_root/test/sanitizers/lsan.supp"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  ctest --test-dir build-asan --output-on-failure --timeout 300 -j2 -L unit \
+    -E '^(format|readme)\.' || keep $?
+  ctest --test-dir build-asan --output-on-failure --timeout 300 -j2 -L mpi -R 'np2$' || keep $?
+  echo "test.sh: ASan+UBSan build $((built - start)) s, its tests $((SECONDS - built)) s"
+fi
+
+# Fuzz targets: replay each seed corpus, then fuzz each for a few seconds.
+if [ "${MANTA_SKIP_FUZZ:-0}" != 1 ]; then
+  clangxx=$(command -v clang++-14 || command -v clang++ || true)
+  probe=$(mktemp -d)
+  echo 'extern "C" int LLVMFuzzerTestOneInput(const char*, unsigned long) { return 0; }' \
+    >"$probe/f.cpp"
+  if [ -n "$clangxx" ] && "$clangxx" -fsanitize=fuzzer "$probe/f.cpp" -o "$probe/f" 2>/dev/null; then
+    start=$SECONDS
+    cmake -S test/fuzz -B build-fuzz -DCMAKE_CXX_COMPILER="$clangxx"
+    cmake --build build-fuzz -j"$(nproc)"
+    built=$SECONDS
+    ctest --test-dir build-fuzz --output-on-failure -j2 -L fuzz || keep $?
+    echo "test.sh: fuzz build $((built - start)) s, fuzz runs $((SECONDS - built)) s"
+  else
+    echo "test.sh: fuzz targets skipped: no clang with libFuzzer (Debian: clang-14 libclang-rt-14-dev)"
+  fi
+  rm -rf "$probe"
+fi
 exit "$status"

@@ -60,6 +60,16 @@ class WireReader {
     auto b = bytes();
     return std::string(reinterpret_cast<const char*>(b.data()), b.size());
   }
+  /// Reads a count (a T) of items that each take at least `min_bytes` here. A count the rest of
+  /// the message cannot hold is the truncation error, so a damaged count never sizes a buffer.
+  template <class T>
+  std::size_t count(std::size_t min_bytes) {
+    const auto n = get<T>();
+    if (n > (in_.size() - pos_) / min_bytes) {
+      throw std::runtime_error("manta: truncated control message (it counts more than it holds)");
+    }
+    return static_cast<std::size_t>(n);
+  }
   [[nodiscard]] bool done() const noexcept { return pos_ == in_.size(); }
 
  private:

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -266,6 +267,47 @@ TEST(WireReader, HugeLengthPrefixThrows) {
   w.put(std::uint64_t{0});
   WireReader r(out.span());
   EXPECT_THROW((void)r.bytes(), std::runtime_error);
+}
+
+// A damaged count must not size an allocation (found by test/fuzz/message_decoder_fuzz): four
+// billion arguments in a message of a few bytes are a truncated message, not 350 GB to reserve.
+TEST(WireReader, CountLargerThanTheMessageThrows) {
+  Buffer task_bytes;
+  WireWriter w(task_bytes);
+  manta::engine::TaskSpec spec;
+  spec.resources = std::make_shared<const manta::engine::ResourceSet>();
+  manta::engine::write_task(w, spec, 1024, 0);
+  // The argument count is the last field of a task without arguments.
+  std::uint32_t huge = std::numeric_limits<std::uint32_t>::max();
+  std::memcpy(task_bytes.data() + task_bytes.size() - sizeof huge, &huge, sizeof huge);
+  auto message = std::make_shared<const Buffer>(task_bytes.data(), task_bytes.size());
+  WireReader r(message->span());
+  EXPECT_THROW((void)manta::engine::read_task(r, message), std::runtime_error);
+
+  Buffer counts;
+  WireWriter c(counts);
+  c.put(std::uint64_t{1} << 40).put(std::uint64_t{0});
+  WireReader rc(counts.span());
+  EXPECT_THROW((void)rc.count<std::uint64_t>(8), std::runtime_error);
+  // A count the message can hold is read as it is.
+  Buffer fits;
+  WireWriter f(fits);
+  f.put(std::uint64_t{2}).put(std::uint64_t{7}).put(std::uint64_t{9});
+  WireReader rf(fits.span());
+  EXPECT_EQ(rf.count<std::uint64_t>(8), 2u);
+}
+
+// A NaN amount (found by test/fuzz/message_decoder_fuzz) was kept when it replaced an amount of
+// the same name and dropped otherwise, so a set did not survive encoding; no sender makes one.
+TEST(ResourcesMessage, AmountThatIsNotFiniteThrows) {
+  for (const double bad :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    Buffer out;
+    WireWriter w(out);
+    w.put(std::uint32_t{2}).str("GPU").put(1.0).str("GPU").put(bad);
+    WireReader r(out.span());
+    EXPECT_THROW((void)manta::engine::read_resources(r), std::runtime_error) << bad;
+  }
 }
 
 }  // namespace
