@@ -19,6 +19,7 @@ packages=(
   python3-mpi4py python3-distributed   # peer engines in bench/peers
   python3-matplotlib                   # plots of the benchmark report
   clang-format
+  iproute2                             # ss: tests check that one-node jobs listen on no network port
   clang-14 libclang-rt-14-dev          # fuzz targets (libFuzzer) in scripts/test.sh
 )
 

@@ -300,16 +300,13 @@ private_local_job)
     sleep 0.1
   done
   [ "$(wc -w <<<"$pids")" -eq 2 ] || die "the ranks never reported their pids: $(cat "$work/out")"
-  if command -v ss >/dev/null; then
-    listening=$(ss -Hltnp)
-    for p in $pids; do
-      open=$(grep "pid=$p," <<<"$listening" | awk '{print $4}' | grep -Ev '^(127\.[0-9.]+|\[::1\]):[0-9]+$')
-      [ -z "$open" ] || die "rank pid $p of a one-node job listens on $open:
+  command -v ss >/dev/null || die "ss is not installed (Debian: iproute2; scripts/install-deps.sh installs it)"
+  listening=$(ss -Hltnp)
+  for p in $pids; do
+    open=$(grep "pid=$p," <<<"$listening" | awk '{print $4}' | grep -Ev '^(127\.[0-9.]+|\[::1\]):[0-9]+$')
+    [ -z "$open" ] || die "rank pid $p of a one-node job listens on $open:
 $(grep "pid=$p," <<<"$listening")"
-    done
-  else
-    echo "note: ss is not installed; the listening sockets were not checked"
-  fi
+  done
   kill -USR1 "$pid"
   wait "$pid" || die "the job failed: $(cat "$work/out")"
   [ "$(stat -c %a "$work/job")" = 700 ] || die "the job directory is $(stat -c %a "$work/job"), not 700"
