@@ -11,12 +11,12 @@
 namespace manta::engine {
 namespace {
 
-[[noreturn]] void refuse(const std::string& call, const std::string& option,
+[[noreturn]] void refuse(const CallName& call, const std::string& option,
                          const std::string& range) {
-  throw std::invalid_argument(fmt::format("{}.{}: {}", call, option, range));
+  throw std::invalid_argument(fmt::format("{}.{}: {}", call.to_string(), option, range));
 }
 
-void check_on_rank(int on_rank, int world_size, const std::string& call) {
+void check_on_rank(int on_rank, int world_size, const CallName& call) {
   if (on_rank == -1 || (on_rank >= 0 && on_rank < world_size)) return;
   refuse(call, fmt::format("on_rank({})", on_rank),
          fmt::format("expected a rank from 0 to {} (the job has {} rank{}), or -1 to let the "
@@ -26,7 +26,11 @@ void check_on_rank(int on_rank, int world_size, const std::string& call) {
 
 }  // namespace
 
-void check_resources(const ResourceMap& resources, const std::string& call) {
+std::string CallName::to_string() const {
+  return function.empty() ? std::string(api) : fmt::format("{}({})", api, function);
+}
+
+void check_resources(const ResourceMap& resources, const CallName& call) {
   for (const auto& [name, amount] : resources) {
     if (name.empty()) {
       refuse(call, "resources", "a resource has an empty name; name it, e.g. {\"GPU\", 1}");
@@ -38,7 +42,7 @@ void check_resources(const ResourceMap& resources, const std::string& call) {
   }
 }
 
-void check_task_options(const TaskOptions& options, int world_size, const std::string& call) {
+void check_task_options(const TaskOptions& options, int world_size, const CallName& call) {
   check_resources(options.resources, call);
   check_on_rank(options.on_rank, world_size, call);
   if (options.max_retries < 0) {
@@ -52,7 +56,7 @@ void check_task_options(const TaskOptions& options, int world_size, const std::s
   }
 }
 
-void check_actor_options(const ActorOptions& options, int world_size, const std::string& call) {
+void check_actor_options(const ActorOptions& options, int world_size, const CallName& call) {
   check_resources(options.resources, call);
   check_on_rank(options.on_rank, world_size, call);
   if (options.max_concurrency < 1 || options.max_concurrency > kMaxActorConcurrency) {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <manta/actor.h>
 #include <manta/options.h>
@@ -15,10 +16,22 @@ namespace manta::engine {
 /// Most threads one actor may run calls on (max_concurrency): each gets its own thread.
 constexpr int kMaxActorConcurrency = 4096;
 
-/// Throw std::invalid_argument. `call` names what is submitted, e.g. "manta::task(add)".
-void check_resources(const ResourceMap& resources, const std::string& call);
-void check_task_options(const TaskOptions& options, int world_size, const std::string& call);
-void check_actor_options(const ActorOptions& options, int world_size, const std::string& call);
+/// What is submitted, e.g. "manta::task" and "add" for "manta::task(add)". Views only: the
+/// name is spelled out only when a check fails, so a valid submission allocates nothing here.
+struct CallName {
+  CallName(const char* whole) : api(whole) {}         // NOLINT: a plain string names the whole call
+  CallName(const std::string& whole) : api(whole) {}  // NOLINT
+  CallName(std::string_view api_name, std::string_view function_name)
+      : api(api_name), function(function_name) {}
+  [[nodiscard]] std::string to_string() const;
+  std::string_view api;
+  std::string_view function;  // empty: `api` is the whole name
+};
+
+/// Throw std::invalid_argument naming the call, the option, the value and the valid range.
+void check_resources(const ResourceMap& resources, const CallName& call);
+void check_task_options(const TaskOptions& options, int world_size, const CallName& call);
+void check_actor_options(const ActorOptions& options, int world_size, const CallName& call);
 
 /// Physical memory of this node (0 if unknown).
 std::uint64_t node_memory_bytes();

@@ -580,7 +580,7 @@ TaskPtr Runtime::make_spec(detail::Submission&& s, const TaskOptions& options) {
 
 std::shared_ptr<detail::RefToken> Runtime::submit(detail::Submission&& s,
                                                   const TaskOptions& options) {
-  check_task_options(options, world_.size, "manta::task(" + s.function->name + ")");
+  check_task_options(options, world_.size, {"manta::task", s.function->name});
   TaskPtr t = make_spec(std::move(s), options);
   auto token = store_.create_pending(t->return_object());
   tasks_submitted_.fetch_add(1, std::memory_order_relaxed);
@@ -1561,7 +1561,7 @@ std::vector<bool> Runtime::wait(const std::vector<ObjectId>& ids, std::size_t nu
 
 ActorId Runtime::create_actor(detail::Submission&& s, const ActorOptions& options,
                               std::uint64_t class_tag) {
-  check_actor_options(options, world_.size, "manta::actor(" + s.function->name + ")");
+  check_actor_options(options, world_.size, {"manta::actor", s.function->name});
   TaskOptions to;
   to.on_rank = options.on_rank;
   to.max_retries = 0;
