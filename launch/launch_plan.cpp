@@ -1,5 +1,6 @@
 #include "launch/launch_plan.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <array>
@@ -200,7 +201,8 @@ std::vector<std::string> argv_without_arguments(const LaunchPlan& plan) {
     out.insert(out.end(), plan.argv.begin() + static_cast<std::ptrdiff_t>(next),
                plan.argv.begin() + static_cast<std::ptrdiff_t>(first));
     if (count > 0)
-      out.push_back(count == 1 ? "[1 argument]" : "[" + std::to_string(count) + " arguments]");
+      out.push_back(count == 1 ? std::string("[1 argument]")
+                               : fmt::format("[{} arguments]", count));
     next = first + count;
   }
   out.insert(out.end(), plan.argv.begin() + static_cast<std::ptrdiff_t>(next), plan.argv.end());
@@ -226,19 +228,19 @@ std::optional<std::string> find_on_path(const std::string& name) {
     return std::nullopt;
   }
   const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  const std::string_view p = path ? path : "/usr/local/bin:/usr/bin:/bin";
   std::size_t start = 0;
   while (start <= p.size()) {
     const std::size_t colon = p.find(':', start);
-    std::string dir =
-        p.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-    if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + name;
+    const std::string_view dir =
+        p.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start);
+    // Formatted, not concatenated: GCC 12 sees a false overlap (-Wrestrict) in string + at -O3.
+    const std::string candidate = fmt::format("{}/{}", dir.empty() ? "." : dir, name);
     std::error_code ec;
     if (fs::is_regular_file(candidate, ec) && ::access(candidate.c_str(), X_OK) == 0) {
       return candidate;
     }
-    if (colon == std::string::npos) break;
+    if (colon == std::string_view::npos) break;
     start = colon + 1;
   }
   return std::nullopt;

@@ -192,6 +192,13 @@ crash_report)
   # function, on stderr and in its log, with a symbolised backtrace; manta run, the job directory
   # and manta status say which rank died and how.
   crash=$build/test/launch/launch_crash_task
+  # Names and lines need debug information (Debug, RelWithDebInfo); a Release build without it
+  # must still print the frames' addresses.
+  frame0="#0 +read_through_null\(int\) at .*crash_task.cpp:[0-9]+" in_runtime="Runtime::run_task"
+  recurse="recurse\(int\)" fail_frame="Worker::fail\(int\) at .*crash_task.cpp"
+  if ! readelf -S "$crash" | grep -q '\.debug_info'; then
+    frame0="#0 +0x[0-9a-f]+" in_runtime="#1 +0x[0-9a-f]+" recurse="#0 +0x[0-9a-f]+" fail_frame="#0 "
+  fi
   start=$(date +%s)
   out=$(timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/job" "$crash" segv \
     --manta-spill-dir="$work/spill" 2>&1)
@@ -200,10 +207,10 @@ crash_report)
   [ $(($(date +%s) - start)) -lt 60 ] || die "the crashed job took too long to end"
   report=("manta: rank 1 of 2 on host [^ ]+ \(pid [0-9]+\) crashed: SIGSEGV \(segmentation fault\) at address 0x0"
     "manta: rank 1 was running task read_through_null \(task:0:[0-9]+\) on the crashing thread"
-    "#0 +read_through_null\(int\) at .*crash_task.cpp:[0-9]+")
+    "$frame0")
   has "$out" "${report[@]}" \
     "manta run: rank 1 on host [^ ]+ \(pid [0-9]+\) died: signal SIGSEGV in task read_through_null"
-  has "$(cat "$work/job/rank-1.log")" "${report[@]}" "Runtime::run_task"
+  has "$(cat "$work/job/rank-1.log")" "${report[@]}" "$in_runtime"
   has "$(cat "$work/job/rank-1.exit")" '"signal":11' '"signal_name":"SIGSEGV"' \
     '"running":"task read_through_null \(task:0:[0-9]+\)"'
   has "$(cat "$work/job/job.json")" '"ranks_died"' '"how": "signal SIGSEGV in task read_through_null'
@@ -220,11 +227,11 @@ crash_report)
   # A stack overflow is reported from the alternate stack; abort() in an actor call names it.
   out=$(timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/job3" "$crash" overflow \
     --manta-spill-dir="$work/spill" 2>&1)
-  has "$out" "crashed: SIGSEGV .*\(stack overflow" "was running task overflow_stack" "recurse\(int\)"
+  has "$out" "crashed: SIGSEGV .*\(stack overflow" "was running task overflow_stack" "$recurse"
   out=$(timeout 120 "$manta" run -n 2 --oversubscribe --job-dir "$work/job4" "$crash" abort \
     --manta-spill-dir="$work/spill" 2>&1)
   has "$out" "crashed: SIGABRT \(raised by this process" \
-    "was running actor call Worker::fail \(task:0:[0-9]+, actor:0:[0-9]+\)" "Worker::fail\(int\) at .*crash_task.cpp" \
+    "was running actor call Worker::fail \(task:0:[0-9]+, actor:0:[0-9]+\)" "$fail_frame" \
     "died: signal SIGABRT in actor call Worker::fail"
   ;;
 killed_rank)
