@@ -24,7 +24,6 @@
 namespace manta {
 namespace {
 
-engine::Runtime* g_rt = nullptr;  // leaked on purpose: must outlive static destructors
 int g_rank = 0;
 int g_size = 1;
 std::terminate_handler g_previous_terminate = nullptr;
@@ -43,8 +42,15 @@ void install_checkpoint_signal(int sig) {
   sigaction(sig, &sa, nullptr);
 }
 
+/// The runtime, if it takes calls now (between init and shutdown).
+engine::Runtime* open_runtime() noexcept {
+  engine::Runtime* r = engine::Runtime::instance();
+  return r && r->is_open() ? r : nullptr;
+}
+
 engine::Runtime& rt() {
-  if (!g_rt) {
+  engine::Runtime* r = open_runtime();
+  if (!r) {
     ErrorInfo info;
     info.kind = ErrorKind::shutdown;
     info.rank = g_rank;
@@ -52,7 +58,7 @@ engine::Runtime& rt() {
         "Manta is not running: call manta::init(argc, argv) first (and not after shutdown)";
     throw RuntimeStoppedError(std::move(info));
   }
-  return *g_rt;
+  return *r;
 }
 
 /// The driver ended by an uncaught exception: say why, stop every rank, exit non-zero.
@@ -70,9 +76,7 @@ engine::Runtime& rt() {
   std::fprintf(stderr, "manta: the driver on rank %d failed: %s; stopping all %d ranks\n", g_rank,
                why.c_str(), g_size);
   std::fflush(stderr);
-  if (g_rt && g_rank == 0) {
-    engine::Runtime* r = g_rt;
-    g_rt = nullptr;
+  if (engine::Runtime* r = engine::Runtime::instance(); r && g_rank == 0 && r->close()) {
     r->shutdown(/*failed=*/true, why);
   }
   std::fflush(stdout);
@@ -83,7 +87,7 @@ engine::Runtime& rt() {
 }  // namespace
 
 void init(int& argc, char**& argv) {
-  if (g_rt) throw std::logic_error("manta::init called twice");
+  if (engine::Runtime::instance()) throw std::logic_error("manta::init called twice");
   transport::MpiWorld world = transport::start_mpi(argc, argv);
   g_rank = world.rank;
   g_size = world.size;
@@ -151,10 +155,11 @@ void init(int& argc, char**& argv) {
       config.job_dir.empty() ? "" : engine::JobDirectory::log_path(config.job_dir, world.rank));
   install_checkpoint_signal(config.checkpoint_signal);
   if (!config.job_dir.empty()) g_job_dir = new std::string(config.job_dir);
-  g_rt = new engine::Runtime(std::move(config), std::move(world));
-  g_rt->start();
+  // Leaked on purpose: it must outlive static destructors, which may still drop ObjectRefs.
+  auto* runtime = new engine::Runtime(std::move(config), std::move(world));
+  runtime->start();
   if (g_rank != 0) {
-    const int code = g_rt->serve();
+    const int code = runtime->serve();
     std::fflush(stdout);
     std::fflush(stderr);
     if (g_job_dir) engine::write_rank_exit(*g_job_dir, g_rank, g_size, code);
@@ -167,18 +172,16 @@ void init(int& argc, char**& argv) {
               nullptr);
   }
   std::atexit([] {
-    if (g_rt) shutdown();  // the end of the driver's main implies shutdown
+    if (open_runtime()) shutdown();  // the end of the driver's main implies shutdown
   });
 }
 
 void shutdown() {
-  if (!g_rt) return;
-  engine::Runtime* r = g_rt;
-  g_rt = nullptr;
-  r->shutdown(false);
+  engine::Runtime* r = engine::Runtime::instance();
+  if (r && r->close()) r->shutdown(false);
 }
 
-bool is_initialized() noexcept { return g_rt != nullptr; }
+bool is_initialized() noexcept { return open_runtime() != nullptr; }
 bool checkpoint_requested() noexcept { return g_checkpoint.load(); }
 int rank() noexcept { return g_rank; }
 int world_size() noexcept { return g_size; }
@@ -203,26 +206,28 @@ RankStats local_stats() {
   return out;
 }
 
-MemorySummary memory_summary(std::size_t max_objects) { return rt().memory_summary(max_objects); }
+MemorySummary memory_summary(std::size_t max_objects) {
+  return rt().parts().memory.memory_summary(max_objects);
+}
 
 namespace detail {
 
 std::shared_ptr<RefToken> submit_task(Submission&& submission, const TaskOptions& options) {
-  return rt().submit(std::move(submission), options);
+  return rt().parts().submitter.submit(std::move(submission), options);
 }
 
 std::uint64_t store_capacity() noexcept {
-  const engine::Runtime* r = g_rt;
-  return r ? r->store_capacity() : 0;
+  engine::Runtime* r = open_runtime();
+  return r ? r->parts().objects.store_capacity() : 0;
 }
 
 void throw_larger_than_store(const char* what, std::uint64_t bytes, bool at_least) {
-  rt().throw_larger_than_store(what, bytes, at_least);
+  rt().parts().objects.throw_larger_than_store(what, bytes, at_least);
 }
 
 std::shared_ptr<RefToken> put_object(SharedBuffer bytes, std::uint64_t tag,
                                      std::vector<std::shared_ptr<RefToken>> contained) {
-  return rt().put(std::move(bytes), tag, std::move(contained));
+  return rt().parts().objects.put(std::move(bytes), tag, std::move(contained));
 }
 
 StoredValue get_object(const ObjectId& id, Timeout timeout) {
@@ -233,33 +238,47 @@ StoredValue get_object(const ObjectId& id, Timeout timeout) {
     info.message = "get of an empty ObjectRef (default-constructed or moved from)";
     throw ObjectLostError(std::move(info));
   }
-  return rt().get(id, timeout);
+  return rt().parts().objects.get(id, timeout);
 }
 
 void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value,
                    bool views_bytes) {
-  if (g_rt) g_rt->cache_decoded(id, tag, std::move(value), views_bytes);
+  if (engine::Runtime* r = open_runtime()) {
+    r->parts().objects.cache_decoded(id, tag, std::move(value), views_bytes);
+  }
 }
 
 std::vector<bool> wait_objects(const std::vector<ObjectId>& ids, std::size_t num_ready,
                                Timeout timeout) {
-  return rt().wait(ids, num_ready, timeout);
+  return rt().parts().objects.wait(ids, num_ready, timeout);
 }
 
 ActorId create_actor(Submission&& factory_call, const ActorOptions& options,
                      std::uint64_t class_tag) {
-  return rt().create_actor(std::move(factory_call), options, class_tag);
+  return rt().parts().routing.create_actor(std::move(factory_call), options, class_tag);
 }
 
 std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call) {
-  return rt().submit_actor_call(actor, std::move(call));
+  return rt().parts().routing.submit_call(actor, std::move(call));
 }
 
-void kill_actor(const ActorId& actor, bool no_restart) { rt().kill_actor(actor, no_restart); }
+void kill_actor(const ActorId& actor, bool no_restart) {
+  rt().parts().routing.kill_actor(actor, no_restart);
+}
 
 std::optional<ActorId> lookup_actor(const std::string& name, std::uint64_t class_tag,
                                     const std::string& class_name) {
-  return rt().lookup_actor(name, class_tag, class_name);
+  return rt().parts().routing.lookup_actor(name, class_tag, class_name);
+}
+
+RefToken::~RefToken() {
+  // After shutdown too: the runtime outlives the driver's last ObjectRefs.
+  if (auto* r = engine::Runtime::instance()) r->release_ref(id_);
+}
+
+std::shared_ptr<RefToken> acquire_ref(const ObjectId& id) {
+  if (auto* r = engine::Runtime::instance()) return r->acquire_ref(id);
+  return std::make_shared<RefToken>(id);
 }
 
 }  // namespace detail

@@ -1,81 +1,241 @@
 #include "engine/control_store.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
-#include <set>
-#include <sstream>
-
+#include "engine/dispatcher.h"
+#include "engine/global_scheduler.h"
+#include "engine/log.h"
 #include "engine/messages.h"
-#include "transport/mpi_world.h"
-#include "transport/wire.h"
 
 namespace manta::engine {
 
-std::vector<RankInfo> exchange_rank_table(MPI_Comm comm, const RankInfo& mine) {
-  Buffer b;
-  transport::WireWriter w(b);
-  w.put(mine.rank).str(mine.host);
-  write_resources(w, mine.total);
-  std::vector<RankInfo> table;
-  for (const Buffer& one : transport::allgather_bytes(comm, b.span())) {
-    transport::WireReader r(one.span());
-    RankInfo info;
-    info.rank = r.get<int>();
-    info.host = r.str();
-    info.total = read_resources(r);
-    table.push_back(std::move(info));
-  }
-  return table;
+using transport::WireReader;
+using transport::WireWriter;
+
+void ControlStore::register_handlers(Dispatcher& d) {
+  d.on(MessageType::create_actor, [this](int, WireReader&, auto message) {
+    TaskMessage m(message);
+    if (ctx_.stopping) return;
+    std::shared_ptr<const ErrorInfo> input_error;
+    if (m.reader.get<std::uint8_t>()) {
+      input_error = std::make_shared<const ErrorInfo>(read_error(m.reader));
+    }
+    place_actor(read_task(m.reader, m.bytes), std::move(input_error), /*first_try=*/true);
+  });
+  d.on(MessageType::actor_lookup,
+       [this](int source, WireReader& r, auto) { on_lookup(source, r.get<ActorId>()); });
+  d.on(MessageType::actor_kill, [this](int, WireReader& r, auto) {
+    const auto id = r.get<ActorId>();
+    on_kill(id, r.get<std::uint8_t>() != 0);
+  });
+  d.on(MessageType::actor_died, [this](int, WireReader& r, auto) {
+    const auto id = r.get<ActorId>();
+    on_died(id, std::make_shared<const ErrorInfo>(read_error(r)));
+  });
+  d.on(MessageType::name_lookup, [this](int source, WireReader& r, auto) {
+    const auto request = r.get<std::uint64_t>();
+    on_name_lookup(source, request, r.str());
+  });
 }
 
-namespace {
-std::set<std::string> lines_of(const std::string& s) {
-  std::set<std::string> out;
-  std::istringstream in(s);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.insert(line);
-  }
-  return out;
-}
-}  // namespace
-
-std::string describe_listing_difference(const std::string& reference, int reference_rank,
-                                        const std::string& other, int other_rank) {
-  auto a = lines_of(reference), b = lines_of(other);
-  std::vector<std::string> only_a, only_b;
-  for (const auto& l : a)
-    if (!b.contains(l)) only_a.push_back(l);
-  for (const auto& l : b)
-    if (!a.contains(l)) only_b.push_back(l);
-  std::string s = fmt::format("rank {} differs from rank {}:", other_rank, reference_rank);
-  if (!only_b.empty())
-    s += fmt::format(" it registers {} that rank {} does not;", fmt::join(only_b, ", "),
-                     reference_rank);
-  if (!only_a.empty()) s += fmt::format(" it lacks {};", fmt::join(only_a, ", "));
-  return s;
-}
-
-std::string check_function_tables(MPI_Comm comm, const std::string& my_listing) {
-  const std::uint64_t mine = detail::fnv1a(my_listing);
-  int size = 0;
-  MPI_Comm_size(comm, &size);
-  std::vector<std::uint64_t> hashes(size);
-  MPI_Allgather(&mine, 1, MPI_UINT64_T, hashes.data(), 1, MPI_UINT64_T, comm);
-  bool same = true;
-  for (auto h : hashes) same &= h == hashes[0];
-  if (same) return {};
-  auto listings = transport::allgather_bytes(
-      comm, {reinterpret_cast<const std::byte*>(my_listing.data()), my_listing.size()});
-  auto text = [&](int r) {
-    return std::string(reinterpret_cast<const char*>(listings[r].data()), listings[r].size());
+bool ControlStore::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo> input_error,
+                               bool first_try) {
+  auto dead = [&](std::string why) {
+    return std::make_shared<const ErrorInfo>(
+        ctx_.make_error(ErrorKind::actor_died, t.get(), std::move(why)));
   };
-  std::string msg =
-      "ranks run different programs: the functions registered with MANTA_REMOTE differ. ";
-  for (int r = 1; r < size; ++r) {
-    if (hashes[r] != hashes[0]) msg += describe_listing_difference(text(0), 0, text(r), r) + " ";
+  std::optional<int> host;
+  std::optional<bool> kill;
+  {
+    std::lock_guard lock(mutex_);
+    Record& rec = table_[t->actor];
+    rec.class_tag = t->class_tag;
+    if (input_error) {
+      rec.death = dead("it could not be created: " + input_error->message);
+    } else if (auto it = names_.find(t->actor_name);
+               first_try && !t->actor_name.empty() && it != names_.end()) {
+      rec.death = dead("the actor name '" + t->actor_name + "' is taken by " +
+                       it->second.to_string() + "; pick another name or kill that actor first");
+    } else {
+      const GlobalScheduler::ActorPlacement p = global_.place_actor(*t->resources, t->on_rank);
+      if (!p.waits_for.empty()) {
+        keep_waiting(t, rec, p.waits_for, first_try);
+        return false;
+      }
+      if (!p.host) {
+        rec.death = dead(fmt::format(
+            "no rank can host it: it asks for {}{} (rank 0 offers {}); ask for less, or start "
+            "ranks with more (--manta-resources, --manta-max-actors)",
+            t->resources->to_string(),
+            t->on_rank >= 0 ? fmt::format(" on rank {}", t->on_rank) : "",
+            global_.totals()[0].to_string()));
+      } else {
+        rec.host = *p.host;
+        rec.name = t->actor_name;
+        if (!rec.name.empty()) names_[rec.name] = t->actor;
+        host = p.host;
+        kill = rec.kill_pending;
+        if (!first_try) {
+          log().info("actor {} ({}) got a slot on rank {}", t->actor.to_string(),
+                     ctx_.function_name(*t), *p.host);
+        }
+      }
+    }
+    rec.placed = true;
+    if (rec.death && !first_try) free_name(t->actor, rec);
+    reply_location(t->id.submitter, t->actor);
+    for (int asker : rec.waiting) reply_location(asker, t->actor);
+    rec.waiting.clear();
   }
-  msg += "Launch the same binary on every rank (rebuild and copy it to every node).";
-  return msg;
+  if (host) start_placed(t, *host, kill);
+  return true;
+}
+
+void ControlStore::keep_waiting(const TaskPtr& t, Record& rec, const std::string& waits_for,
+                                bool first_try) {
+  if (first_try && !t->actor_name.empty()) names_[t->actor_name] = t->actor;
+  rec.name = t->actor_name;
+  waiting_.push_back(t);
+  if (!first_try) return;
+  // The first of a burst warns (visible on stderr); the rest go to the log.
+  const bool first = waiting_.size() == 1;
+  const std::string text = fmt::format(
+      "actor {} ({}) waits for a free actor slot: {}; it is created when an actor there ends "
+      "(kill actors you no longer need, or raise --manta-max-actors){}",
+      t->actor.to_string(), ctx_.function_name(*t), waits_for,
+      first ? "" : fmt::format(" [{} creations wait]", waiting_.size()));
+  if (first) {
+    log().warn("{}", text);
+  } else {
+    log().info("{}", text);
+  }
+  // The creator learns that rank 0 took it (a named creation returns).
+  ctx_.outbox.send(t->id.submitter, [&](WireWriter& w) {
+    w.put(MessageType::actor_location).put(t->actor).put<std::uint8_t>(0).put(-1);
+  });
+}
+
+void ControlStore::start_placed(const TaskPtr& t, int host, std::optional<bool> kill) {
+  if (host == ctx_.rank) {
+    // Queue it here now, so the next placement already sees it in rank 0's load.
+    host_here_(t);
+  } else {
+    ctx_.outbox.send(host, [&](WireWriter& w) {
+      w.put(MessageType::host_actor);
+      write_task(w, *t, ctx_.config.inline_limit, ctx_.rank);
+    });
+  }
+  if (kill) send_host_kill(host, t->actor, *kill);
+}
+
+void ControlStore::place_waiting() {
+  std::deque<TaskPtr> waiting;
+  {
+    std::lock_guard lock(mutex_);
+    waiting.swap(waiting_);
+  }
+  // Those that still find no slot queue again, in their order.
+  for (const TaskPtr& t : waiting) place_actor(t, nullptr, /*first_try=*/false);
+}
+
+void ControlStore::on_lookup(int source, const ActorId& id) {
+  std::lock_guard lock(mutex_);
+  Record& rec = table_[id];
+  if (rec.placed) {
+    reply_location(source, id);
+  } else {
+    rec.waiting.push_back(source);  // its creation has not reached rank 0 yet
+  }
+}
+
+void ControlStore::on_kill(const ActorId& id, bool no_restart) {
+  std::optional<int> host;
+  {
+    std::lock_guard lock(mutex_);
+    Record& rec = table_[id];
+    auto waiting = std::find_if(waiting_.begin(), waiting_.end(),
+                                [&](const TaskPtr& t) { return t->actor == id; });
+    if (!rec.placed && no_restart && waiting != waiting_.end()) {
+      // Killed while it waited for an actor slot: it never starts.
+      waiting_.erase(waiting);
+      rec.placed = true;
+      rec.death = std::make_shared<const ErrorInfo>(
+          ctx_.make_error(ErrorKind::actor_died, nullptr,
+                          id.to_string() + " was killed while it waited for an actor slot"));
+      free_name(id, rec);
+      for (int asker : rec.waiting) reply_location(asker, id);
+      rec.waiting.clear();
+    } else if (!rec.placed) {
+      rec.kill_pending = no_restart;  // the kill beat the creation: it applies once placed
+    } else if (!rec.death) {
+      host = rec.host;
+    }
+  }
+  if (host) send_host_kill(*host, id, no_restart);
+}
+
+void ControlStore::on_died(const ActorId& id, std::shared_ptr<const ErrorInfo> cause) {
+  bool slot_freed = false;
+  {
+    std::lock_guard lock(mutex_);
+    Record& rec = table_[id];
+    if (rec.placed && rec.host >= 0 && !rec.death) {
+      global_.actor_ended(rec.host);
+      slot_freed = !waiting_.empty();
+    }
+    rec.death = std::move(cause);
+    free_name(id, rec);
+  }
+  if (slot_freed) place_waiting();
+}
+
+void ControlStore::on_name_lookup(int source, std::uint64_t request, const std::string& name) {
+  std::lock_guard lock(mutex_);
+  auto it = names_.find(name);
+  const bool found = it != names_.end();
+  ctx_.outbox.send(source, [&](WireWriter& w) {
+    w.put(MessageType::name_result).put(request).put<std::uint8_t>(found);
+    if (found) w.put(it->second).put(table_[it->second].class_tag);
+  });
+}
+
+void ControlStore::reply_location(int dest, const ActorId& id) {
+  const Record& rec = table_[id];
+  ctx_.outbox.send(dest, [&](WireWriter& w) {
+    w.put(MessageType::actor_location).put(id).put<std::uint8_t>(rec.death != nullptr);
+    if (rec.death) {
+      write_error(w, *rec.death);
+    } else {
+      w.put(rec.host);
+    }
+  });
+}
+
+void ControlStore::free_name(const ActorId& id, const Record& rec) {
+  if (auto it = names_.find(rec.name);
+      !rec.name.empty() && it != names_.end() && it->second == id) {
+    names_.erase(it);
+  }
+}
+
+void ControlStore::send_host_kill(int host, const ActorId& id, bool no_restart) {
+  ctx_.outbox.send(host, [&](WireWriter& w) {
+    w.put(MessageType::host_kill).put(id).put<std::uint8_t>(no_restart);
+  });
+}
+
+std::optional<ActorId> ControlStore::named(const std::string& name) const {
+  std::lock_guard lock(mutex_);
+  auto it = names_.find(name);
+  if (it == names_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::size_t ControlStore::waiting() const {
+  std::lock_guard lock(mutex_);
+  return waiting_.size();
 }
 
 }  // namespace manta::engine

@@ -1,32 +1,84 @@
-// Cluster metadata agreed at init: the rank table (host, resources) and the check that every
-// rank registered the same functions. Rank 0 also keeps live load in its global scheduler.
+// Rank 0's control store: the actor table (where each actor lives, or why it died) and the
+// actor names. Creations come here to be placed (through the global scheduler) and recorded;
+// callers ask here where an actor lives; kills and deaths come through here, so that a kill
+// that beats its creation still wins and a dead actor's name is free again. Creations that find
+// every rank full of actors wait here, in order, for a free actor slot.
+//
+// Handles: create_actor, actor_lookup, actor_kill, actor_died, name_lookup.
 #pragma once
 
-#include <mpi.h>
-
-#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
-#include "engine/resources.h"
+#include <manta/ids.h>
+
+#include "engine/rank_context.h"
+#include "engine/task_spec.h"
 
 namespace manta::engine {
 
-struct RankInfo {
-  int rank = 0;
-  std::string host;
-  ResourceSet total;
+class Dispatcher;
+class GlobalScheduler;
+
+class ControlStore {
+ public:
+  /// `host_here`: queue a creation placed on rank 0 itself.
+  ControlStore(RankContext& ctx, GlobalScheduler& global,
+               std::function<void(const TaskPtr&)> host_here)
+      : ctx_(ctx), global_(global), host_here_(std::move(host_here)) {}
+
+  void register_handlers(Dispatcher& d);
+
+  /// Places a creation and records it, or keeps it waiting for an actor slot (false).
+  bool place_actor(const TaskPtr& creation, std::shared_ptr<const ErrorInfo> input_error,
+                   bool first_try);
+
+  /// The actor that holds `name`, if any (for tests and lookups).
+  [[nodiscard]] std::optional<ActorId> named(const std::string& name) const;
+  /// Creations waiting for an actor slot.
+  [[nodiscard]] std::size_t waiting() const;
+
+ private:
+  struct Record {
+    int host = -1;
+    bool placed = false;
+    std::shared_ptr<const ErrorInfo> death;
+    std::string name;
+    std::uint64_t class_tag = 0;
+    std::vector<int> waiting;          // ranks that asked before it was placed
+    std::optional<bool> kill_pending;  // kill asked before it was placed (no_restart)
+  };
+
+  /// With mutex_ held: the creation waits for a free actor slot (said once per burst).
+  void keep_waiting(const TaskPtr& t, Record& rec, const std::string& waits_for, bool first_try);
+  /// After placing: queue it here or have its host build it, and pass on a kill that came first.
+  void start_placed(const TaskPtr& t, int host, std::optional<bool> kill);
+  /// After an actor ended: creations waiting for a slot try again, in order.
+  void place_waiting();
+  void on_lookup(int source, const ActorId& id);
+  void on_kill(const ActorId& id, bool no_restart);
+  void on_died(const ActorId& id, std::shared_ptr<const ErrorInfo> cause);
+  void on_name_lookup(int source, std::uint64_t request, const std::string& name);
+  /// With mutex_ held.
+  void reply_location(int dest, const ActorId& id);
+  /// With mutex_ held: frees the actor's name if it still holds it.
+  void free_name(const ActorId& id, const Record& rec);
+  void send_host_kill(int host, const ActorId& id, bool no_restart);
+
+  RankContext& ctx_;
+  GlobalScheduler& global_;
+  std::function<void(const TaskPtr&)> host_here_;
+
+  mutable std::mutex mutex_;
+  std::unordered_map<ActorId, Record> table_;
+  std::unordered_map<std::string, ActorId> names_;
+  std::deque<TaskPtr> waiting_;  // creations waiting for a free actor slot, oldest first
 };
-
-/// Collective. Every rank gets the whole table.
-std::vector<RankInfo> exchange_rank_table(MPI_Comm comm, const RankInfo& mine);
-
-/// Collective. Returns an empty string when every rank registered the same functions, else the
-/// same explanation on every rank: which ranks differ and which functions they lack or add.
-std::string check_function_tables(MPI_Comm comm, const std::string& my_listing);
-
-/// What two listings (one "name signature" per line) disagree on, in words.
-std::string describe_listing_difference(const std::string& reference, int reference_rank,
-                                        const std::string& other, int other_rank);
 
 }  // namespace manta::engine

@@ -9,7 +9,7 @@
 
 #include <manta/errors.h>
 #include <manta/ids.h>
-#include <manta/runtime.h>
+#include <manta/init.h>
 #include <manta/serialization.h>
 
 namespace manta {

@@ -7,7 +7,7 @@
 #include <stdexcept>
 
 #include <manta/errors.h>
-#include <manta/runtime.h>
+#include <manta/init.h>
 
 namespace manta::engine {
 

@@ -8,6 +8,74 @@ namespace manta::engine {
 using transport::WireReader;
 using transport::WireWriter;
 
+const char* message_name(MessageType type) noexcept {
+  switch (type) {
+    case MessageType::submit_task:
+      return "submit_task";
+    case MessageType::forward_task:
+      return "forward_task";
+    case MessageType::task_done:
+      return "task_done";
+    case MessageType::resolve_object:
+      return "resolve_object";
+    case MessageType::object_status:
+      return "object_status";
+    case MessageType::pull_request:
+      return "pull_request";
+    case MessageType::pull_header:
+      return "pull_header";
+    case MessageType::free_object:
+      return "free_object";
+    case MessageType::load_report:
+      return "load_report";
+    case MessageType::shutdown:
+      return "shutdown";
+    case MessageType::shutdown_ack:
+      return "shutdown_ack";
+    case MessageType::timeline:
+      return "timeline";
+    case MessageType::create_actor:
+      return "create_actor";
+    case MessageType::host_actor:
+      return "host_actor";
+    case MessageType::actor_location:
+      return "actor_location";
+    case MessageType::actor_lookup:
+      return "actor_lookup";
+    case MessageType::actor_call:
+      return "actor_call";
+    case MessageType::actor_kill:
+      return "actor_kill";
+    case MessageType::actor_died:
+      return "actor_died";
+    case MessageType::name_lookup:
+      return "name_lookup";
+    case MessageType::name_result:
+      return "name_result";
+    case MessageType::add_borrower:
+      return "add_borrower";
+    case MessageType::borrow_ack:
+      return "borrow_ack";
+    case MessageType::remove_borrower:
+      return "remove_borrower";
+    case MessageType::copy_done:
+      return "copy_done";
+    case MessageType::pull_done:
+      return "pull_done";
+    case MessageType::summary_request:
+      return "summary_request";
+    case MessageType::summary_reply:
+      return "summary_reply";
+    case MessageType::status_report:
+      return "status_report";
+    case MessageType::spill_hint:
+      return "spill_hint";
+    case MessageType::host_kill:
+      return "host_kill";
+  }
+  return "unknown";
+}
+
 void write_error(WireWriter& w, const ErrorInfo& e) {
   w.put(static_cast<std::uint8_t>(e.kind))
       .put(e.rank)
@@ -116,6 +184,11 @@ TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
     }
   }
   return s;
+}
+
+TaskMessage::TaskMessage(std::span<const std::byte> message)
+    : bytes(std::make_shared<const Buffer>(message.data(), message.size())), reader(bytes->span()) {
+  reader.get<MessageType>();
 }
 
 }  // namespace manta::engine

@@ -31,7 +31,7 @@ enum class MessageType : std::uint8_t {
   actor_location,   // rank 0 -> caller: the actor's rank, or why it is dead
   actor_lookup,     // caller -> rank 0: where is this actor?
   actor_call,       // caller -> host: a method call
-  actor_kill,       // anyone -> rank 0 -> host
+  actor_kill,       // anyone -> rank 0: kill this actor (rank 0 finds the host)
   actor_died,       // host -> rank 0: it is dead (the name is free again)
   name_lookup,      // anyone -> rank 0: which actor has this name?
   name_result,      // rank 0 -> asker
@@ -44,7 +44,15 @@ enum class MessageType : std::uint8_t {
   summary_reply,    // rank -> asker
   status_report,    // rank -> rank 0, each status interval with a job directory: its state (JSON)
   spill_hint,       // rank 0 -> a rank with waiting tasks: how many other ranks could start now
+  host_kill,        // rank 0 -> host: kill this actor you host
 };
+
+/// The first and last message types; every value between names one.
+inline constexpr MessageType kFirstMessageType = MessageType::submit_task;
+inline constexpr MessageType kLastMessageType = MessageType::host_kill;
+
+/// The type's name as written in the enum ("unknown" outside it), for errors and docs.
+const char* message_name(MessageType type) noexcept;
 
 /// How an object's state is described in task_done and object_status.
 enum class ResultKind : std::uint8_t { value = 0, located = 1, failed = 2 };
@@ -61,5 +69,13 @@ void write_task(transport::WireWriter& w, const TaskSpec& spec, std::uint64_t in
                 int self);
 /// Decodes a spec; its value arguments point into `message` (kept alive by the spec).
 TaskPtr read_task(transport::WireReader& r, const SharedBuffer& message);
+
+/// A message that carries a task, copied out of the channel's buffer so that the spec's value
+/// arguments can keep pointing into it, and a reader positioned after its type byte.
+struct TaskMessage {
+  SharedBuffer bytes;
+  transport::WireReader reader;
+  explicit TaskMessage(std::span<const std::byte> message);
+};
 
 }  // namespace manta::engine

@@ -10,7 +10,7 @@
 #include <manta/object_ref.h>
 #include <manta/objects.h>
 #include <manta/options.h>
-#include <manta/runtime.h>
+#include <manta/init.h>
 #include <manta/serialization.h>
 #include <manta/stats.h>
 #include <manta/task.h>

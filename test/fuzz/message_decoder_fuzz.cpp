@@ -15,7 +15,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include <manta/runtime.h>
+#include <manta/init.h>
 
 #include "engine/messages.h"
 #include "engine/timeline.h"

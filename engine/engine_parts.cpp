@@ -1,0 +1,92 @@
+#include "engine/engine_parts.h"
+
+#include "engine/dispatcher.h"
+#include "engine/messages.h"
+#include "engine/timeline.h"
+
+namespace manta::engine {
+
+namespace {
+
+std::unique_ptr<GlobalScheduler> make_global(const RankContext& ctx, const EngineSettings& s,
+                                             LocalScheduler& local) {
+  if (ctx.rank != 0) return nullptr;
+  return std::make_unique<GlobalScheduler>(s.totals, ctx.config.max_actors,
+                                           [&local](RankLoad& rank0) {
+                                             rank0.queued = local.queued();
+                                             rank0.available = local.available();
+                                           });
+}
+
+}  // namespace
+
+EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSettings s)
+    : local(
+          s.totals.at(static_cast<std::size_t>(ctx.rank)), s.workers, s.max_workers,
+          [this](const TaskPtr& t) { executor.run_task(t); },
+          std::chrono::microseconds(ctx.config.wait_spin_us), s.poll),
+      ownership(ctx),
+      transfer(ctx, ownership, plane),
+      objects(ctx, transfer, &local, s.poll),
+      tasks(ctx, ownership, transfer, [this](const TaskPtr& t) { submitter.place(t); }),
+      global(make_global(ctx, s, local)),
+      executor(ctx, tasks, transfer, objects),
+      submitter(ctx, s.totals, tasks, transfer, local, global.get(),
+                {[this](const TaskPtr& t) { executor.prepare_and_enqueue(t); },
+                 [this](const TaskPtr& t) { routing.route_call(t); }}),
+      routing(ctx, submitter, tasks, [this](const TaskPtr& t) { executor.deliver_call(t); }),
+      actors(actor_hooks(*this, ctx, s)),
+      control(global
+                  ? std::make_unique<ControlStore>(
+                        ctx, *global, [this](const TaskPtr& t) { executor.prepare_and_enqueue(t); })
+                  : nullptr),
+      memory(ctx, transfer),
+      reports(ctx, s.timeline) {
+  executor.attach(&local, &actors, s.timeline);
+}
+
+ActorHost::Hooks EngineParts::actor_hooks(EngineParts& parts, RankContext& ctx,
+                                          const EngineSettings& s) {
+  ActorHost::Hooks hooks;
+  hooks.finish = [&parts](const TaskPtr& t, detail::CallResult&& r,
+                          std::shared_ptr<const ErrorInfo> e) {
+    parts.executor.finish_task(t, std::move(r), std::move(e));
+  };
+  hooks.died = [&ctx](const ActorId& id, std::shared_ptr<const ErrorInfo> cause) {
+    if (ctx.stopping) return;
+    ctx.outbox.send(0, [&](transport::WireWriter& w) {
+      w.put(MessageType::actor_died).put(id);
+      write_error(w, *cause);
+    });
+  };
+  hooks.reserve = [&parts](const ResourceSet& r) { parts.local.reserve(r); };
+  hooks.release = [&parts](const ResourceSet& r) { parts.local.release(r); };
+  hooks.make_error = [&ctx](ErrorKind k, const TaskSpec* t, std::string m) {
+    return ctx.make_error(k, t, std::move(m));
+  };
+  hooks.idle_poll = s.poll;
+  if (Timeline* timeline = s.timeline) {
+    hooks.ran = [&ctx, timeline](const TaskPtr& call, std::int64_t start, std::int64_t end) {
+      timeline->record(ctx.function_name(*call), call->id, start, end);
+    };
+  }
+  hooks.idle_spin = std::chrono::microseconds(ctx.config.wait_spin_us);
+  hooks.max_threads = static_cast<std::size_t>(s.max_workers);
+  return hooks;
+}
+
+void EngineParts::register_handlers(Dispatcher& d) {
+  ownership.register_handlers(d);
+  transfer.register_handlers(d);
+  tasks.register_handlers(d);
+  if (global) global->register_handlers(d);
+  executor.register_handlers(d);
+  submitter.register_handlers(d);
+  routing.register_handlers(d);
+  if (control) control->register_handlers(d);
+  memory.register_handlers(d);
+  reports.register_handlers(d);
+  stop.register_handlers(d);
+}
+
+}  // namespace manta::engine

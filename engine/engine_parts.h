@@ -1,0 +1,72 @@
+// The parts of one rank's engine, built and wired together. Runtime builds them at start over the
+// control channel and the data plane; tests build them over a fake outbox and data plane, in
+// one process. Each part owns its state and lock and handles its own messages; see
+// docs/architecture.md for the whole picture.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "engine/actor_host.h"
+#include "engine/actor_routing.h"
+#include "engine/control_store.h"
+#include "engine/executor.h"
+#include "engine/global_scheduler.h"
+#include "engine/job_reports.h"
+#include "engine/local_scheduler.h"
+#include "engine/memory_reports.h"
+#include "engine/object_access.h"
+#include "engine/object_transfer.h"
+#include "engine/ownership.h"
+#include "engine/rank_context.h"
+#include "engine/stop_handshake.h"
+#include "engine/submitter.h"
+#include "engine/task_manager.h"
+#include "transport/data_plane.h"
+
+namespace manta::engine {
+
+class Dispatcher;
+class Timeline;
+
+struct EngineSettings {
+  std::vector<ResourceSet> totals;  // what each rank offers; this rank's is totals[rank]
+  int workers = 1;                  // worker threads to start with
+  int max_workers = 64;
+  std::function<bool()> poll;  // drives the control channel once (null: nothing to drive)
+  Timeline* timeline = nullptr;
+};
+
+class EngineParts {
+ public:
+  EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSettings settings);
+  EngineParts(const EngineParts&) = delete;
+  EngineParts& operator=(const EngineParts&) = delete;
+
+  /// Every part adds the handlers of its messages.
+  void register_handlers(Dispatcher& d);
+
+  // In the order they are built (each uses only those above it, and the hooks below it).
+  LocalScheduler local;
+  Ownership ownership;
+  ObjectTransfer transfer;
+  ObjectAccess objects;
+  TaskManager tasks;
+  std::unique_ptr<GlobalScheduler> global;  // rank 0 only
+  Executor executor;
+  Submitter submitter;
+  ActorRouting routing;
+  ActorHost actors;
+  std::unique_ptr<ControlStore> control;  // rank 0 only
+  MemoryReports memory;
+  JobReports reports;
+  StopHandshake stop;
+
+ private:
+  static ActorHost::Hooks actor_hooks(EngineParts& parts, RankContext& ctx,
+                                      const EngineSettings& s);
+};
+
+}  // namespace manta::engine

@@ -1,0 +1,207 @@
+#include "engine/memory_reports.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "engine/dispatcher.h"
+#include "engine/log.h"
+#include "engine/messages.h"
+#include "engine/object_transfer.h"
+#include "engine/spill_manager.h"
+
+namespace manta::engine {
+
+using transport::WireReader;
+using transport::WireWriter;
+
+void write_rank_memory(WireWriter& w, const RankMemory& m,
+                       const std::vector<ObjectSummary>& objects) {
+  w.put<std::int32_t>(m.rank)
+      .put(m.objects)
+      .put(m.bytes)
+      .put(m.owned_objects)
+      .put(m.in_use_bytes)
+      .put(m.pinned_bytes)
+      .put(m.spillable_bytes)
+      .put(m.primary_copies)
+      .put(m.cached_copies)
+      .put(m.borrowed_refs)
+      .put(m.bytes_fetched)
+      .put(m.bytes_served)
+      .put(m.fetches)
+      .put(m.serves)
+      .put(m.serves_of_copies)
+      .put(m.capacity_bytes)
+      .put(m.spilled_objects)
+      .put(m.spilled_bytes)
+      .put(m.spill_files)
+      .put(m.spill_file_bytes)
+      .put(m.bytes_spilled)
+      .put(m.bytes_restored)
+      .put(m.bytes_read_from_files)
+      .put(m.spill_seconds)
+      .put(m.restore_seconds);
+  w.str(m.spill_file);
+  w.put(static_cast<std::uint32_t>(objects.size()));
+  for (const auto& o : objects) {
+    w.put(o.id).put<std::int32_t>(o.rank).put(o.size).str(o.role).str(o.state);
+    w.put<std::uint8_t>(o.referenced).put<std::uint8_t>(o.pinned);
+    w.put<std::uint8_t>(o.in_memory).put<std::uint8_t>(o.spilled);
+    w.put<std::int32_t>(o.borrowers).put<std::int32_t>(o.locations).put<std::int32_t>(o.contained);
+  }
+}
+
+void read_rank_memory(WireReader& r, RankMemory& m, std::vector<ObjectSummary>& objects) {
+  m.rank = r.get<std::int32_t>();
+  m.objects = r.get<std::uint64_t>();
+  m.bytes = r.get<std::uint64_t>();
+  m.owned_objects = r.get<std::uint64_t>();
+  m.in_use_bytes = r.get<std::uint64_t>();
+  m.pinned_bytes = r.get<std::uint64_t>();
+  m.spillable_bytes = r.get<std::uint64_t>();
+  m.primary_copies = r.get<std::uint64_t>();
+  m.cached_copies = r.get<std::uint64_t>();
+  m.borrowed_refs = r.get<std::uint64_t>();
+  m.bytes_fetched = r.get<std::uint64_t>();
+  m.bytes_served = r.get<std::uint64_t>();
+  m.fetches = r.get<std::uint64_t>();
+  m.serves = r.get<std::uint64_t>();
+  m.serves_of_copies = r.get<std::uint64_t>();
+  m.capacity_bytes = r.get<std::uint64_t>();
+  m.spilled_objects = r.get<std::uint64_t>();
+  m.spilled_bytes = r.get<std::uint64_t>();
+  m.spill_files = r.get<std::uint64_t>();
+  m.spill_file_bytes = r.get<std::uint64_t>();
+  m.bytes_spilled = r.get<std::uint64_t>();
+  m.bytes_restored = r.get<std::uint64_t>();
+  m.bytes_read_from_files = r.get<std::uint64_t>();
+  m.spill_seconds = r.get<double>();
+  m.restore_seconds = r.get<double>();
+  m.spill_file = r.str();
+  objects.resize(r.get<std::uint32_t>());
+  for (auto& o : objects) {
+    o.id = r.get<ObjectId>();
+    o.rank = r.get<std::int32_t>();
+    o.size = r.get<std::uint64_t>();
+    o.role = r.str();
+    o.state = r.str();
+    o.referenced = r.get<std::uint8_t>() != 0;
+    o.pinned = r.get<std::uint8_t>() != 0;
+    o.in_memory = r.get<std::uint8_t>() != 0;
+    o.spilled = r.get<std::uint8_t>() != 0;
+    o.borrowers = r.get<std::int32_t>();
+    o.locations = r.get<std::int32_t>();
+    o.contained = r.get<std::int32_t>();
+  }
+}
+
+void MemoryReports::register_handlers(Dispatcher& d) {
+  d.on(MessageType::summary_request,
+       [this](int source, WireReader& r, auto) { on_request(source, r); });
+  d.on(MessageType::summary_reply, [this](int, WireReader& r, auto) { on_reply(r); });
+}
+
+void MemoryReports::on_request(int source, WireReader& r) {
+  const auto request = r.get<std::uint64_t>();
+  const auto max_objects = r.get<std::uint64_t>();
+  RankMemory m = local_memory();
+  std::vector<ObjectSummary> objects;
+  ctx_.store.summarize(m, objects, max_objects);
+  ctx_.outbox.send(source, [&](WireWriter& w) {
+    w.put(MessageType::summary_reply).put(request);
+    write_rank_memory(w, m, objects);
+  });
+}
+
+void MemoryReports::on_reply(WireReader& r) {
+  const auto request = r.get<std::uint64_t>();
+  RankMemory m;
+  std::vector<ObjectSummary> objects;
+  read_rank_memory(r, m, objects);
+  {
+    std::lock_guard lock(mutex_);
+    auto it = requests_.find(request);
+    if (it == requests_.end()) return;  // the asker gave up
+    it->second.summary.ranks.push_back(m);
+    for (auto& o : objects) it->second.summary.objects.push_back(std::move(o));
+    ++it->second.replies;
+  }
+  cv_.notify_all();
+}
+
+RankMemory MemoryReports::local_memory() const {
+  RankMemory m;
+  m.rank = ctx_.rank;
+  const TransferStats t = transfer_.stats();
+  m.bytes_fetched = t.bytes_fetched;
+  m.bytes_served = t.bytes_served;
+  m.fetches = t.fetches;
+  m.serves = t.serves;
+  m.serves_of_copies = t.serves_of_copies;
+  if (ctx_.spill) {
+    const SpillStats st = ctx_.spill->stats();
+    m.spill_files = st.has_file ? 1 : 0;
+    m.spill_file = ctx_.spill->file_path();
+    m.spill_file_bytes = st.file_bytes;
+    m.bytes_spilled = st.bytes_spilled;
+    m.bytes_restored = st.bytes_restored;
+    m.bytes_read_from_files = st.bytes_read_from_files;
+    m.spill_seconds = st.spill_seconds;
+    m.restore_seconds = st.restore_seconds;
+  }
+  return m;
+}
+
+MemorySummary MemoryReports::memory_summary(std::size_t max_objects) {
+  std::uint64_t request;
+  {
+    std::lock_guard lock(mutex_);
+    request = next_request_++;
+    requests_[request];
+  }
+  for (int r = 0; r < ctx_.size; ++r) {
+    ctx_.outbox.send(r, [&](WireWriter& w) {
+      w.put(MessageType::summary_request).put(request).put<std::uint64_t>(max_objects);
+    });
+  }
+  std::unique_lock lock(mutex_);
+  const bool all = cv_.wait_for(lock, std::chrono::seconds(ctx_.config.shutdown_timeout_s),
+                                [&] { return requests_[request].replies == ctx_.size; });
+  MemorySummary out = std::move(requests_[request].summary);
+  const int replies = requests_[request].replies;
+  requests_.erase(request);
+  lock.unlock();
+  if (!all) {
+    throw RuntimeStoppedError(ctx_.make_error(
+        ErrorKind::shutdown, nullptr,
+        fmt::format("memory_summary: {} of {} ranks did not answer within {} s",
+                    ctx_.size - replies, ctx_.size, ctx_.config.shutdown_timeout_s)));
+  }
+  std::sort(out.ranks.begin(), out.ranks.end(),
+            [](const RankMemory& a, const RankMemory& b) { return a.rank < b.rank; });
+  std::sort(out.objects.begin(), out.objects.end(),
+            [](const ObjectSummary& a, const ObjectSummary& b) { return a.size > b.size; });
+  if (out.objects.size() > max_objects) out.objects.resize(max_objects);
+  return out;
+}
+
+void MemoryReports::print_summary(const std::string& text) const {
+  const std::string& where = ctx_.config.summary;
+  if (where.empty() || text.empty()) return;
+  if (where == "-") {
+    std::fputs(text.c_str(), stderr);
+    std::fflush(stderr);
+  } else if (std::FILE* f = std::fopen(where.c_str(), "w")) {
+    std::fputs(text.c_str(), f);
+    std::fclose(f);
+    std::fprintf(stderr, "manta: memory summary written to %s\n", where.c_str());
+  } else {
+    log().error("--manta-summary={}: cannot write there ({})", where, std::strerror(errno));
+  }
+}
+
+}  // namespace manta::engine

@@ -1,0 +1,469 @@
+#include "engine/object_transfer.h"
+
+#include <fmt/format.h>
+
+#include "engine/dispatcher.h"
+#include "engine/log.h"
+#include "engine/ownership.h"
+#include "engine/spill_manager.h"
+
+namespace manta::engine {
+
+using transport::Carrier;
+using transport::WireReader;
+using transport::WireWriter;
+
+namespace {
+
+std::uint64_t lease_key(int reader, int tag) {
+  return static_cast<std::uint64_t>(static_cast<std::uint32_t>(reader)) << 32 |
+         static_cast<std::uint32_t>(tag);
+}
+
+}  // namespace
+
+transport::DataPlane::FileReader spill_file_reader(RankContext& ctx) {
+  return [&ctx](std::span<const std::byte> descriptor, std::uint64_t size,
+                transport::DataPlane::ReceiveDone done) {
+    WireReader r(descriptor);
+    const std::string path = r.str();
+    const auto offset = r.get<std::uint64_t>();
+    const auto check = r.get<std::uint64_t>();
+    if (!ctx.spill) {
+      done({nullptr, "this rank has no spill manager", true});
+      return;
+    }
+    ctx.spill->read_file(
+        path, offset, size, check,
+        [path, done = std::move(done)](SharedBuffer bytes, std::string error, bool unreachable) {
+          if (unreachable) error = path + ": " + error;
+          done({std::move(bytes), std::move(error), unreachable});
+        });
+  };
+}
+
+void ObjectTransfer::register_handlers(Dispatcher& d) {
+  d.on(MessageType::resolve_object, [this](int source, WireReader& r, auto) {
+    const auto id = r.get<ObjectId>();
+    on_resolve_object(source, id, r.get<std::uint8_t>() != 0);
+  });
+  d.on(MessageType::object_status, [this](int, WireReader& r, auto) {
+    const auto id = r.get<ObjectId>();
+    apply_result(id, r.get<ResultKind>(), r);
+  });
+  d.on(MessageType::pull_request, [this](int source, WireReader& r, auto) {
+    const auto id = r.get<ObjectId>();
+    const auto tag = r.get<int>();
+    serve_pull(source, tag, id, r.get<std::uint8_t>() != 0);
+  });
+  d.on(MessageType::pull_header,
+       [this](int source, WireReader& r, auto) { on_pull_header(source, r); });
+  d.on(MessageType::pull_done,
+       [this](int source, WireReader& r, auto) { on_pull_done(source, r.get<int>()); });
+  d.on(MessageType::copy_done,
+       [this](int source, WireReader& r, auto) { on_copy_done(source, r); });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The getter's side.
+
+void ObjectTransfer::pull(const ObjectId& id, int from, std::uint64_t size, PullDone done,
+                          bool may_read_file) {
+  // Room first: a transfer never lands in a store that has none (it waits for spilling).
+  auto shared = std::make_shared<PullDone>(std::move(done));
+  ctx_.store.reserve_async(size, [this, id, from, size, shared, may_read_file] {
+    send_pull_request(id, from, size, std::move(*shared), may_read_file);
+  });
+}
+
+void ObjectTransfer::send_pull_request(const ObjectId& id, int from, std::uint64_t reserved,
+                                       PullDone done, bool may_read_file) {
+  const int tag = plane_.new_tag();
+  {
+    std::lock_guard lock(pulls_mutex_);
+    pulls_[tag] = {id, reserved, std::move(done)};
+  }
+  ctx_.outbox.send(from, [&](WireWriter& w) {
+    w.put(MessageType::pull_request).put(id).put(tag).put<std::uint8_t>(may_read_file);
+  });
+}
+
+void ObjectTransfer::on_pull_header(int source, WireReader& r) {
+  const auto tag = r.get<int>();
+  const bool ok = r.get<std::uint8_t>() != 0;
+  Pull pull;
+  {
+    std::lock_guard lock(pulls_mutex_);
+    auto it = pulls_.find(tag);
+    if (it == pulls_.end()) return;
+    pull = std::move(it->second);
+    pulls_.erase(it);
+  }
+  if (!ok) {
+    // A failed read gives its room back before the caller hears of it.
+    ctx_.store.unreserve(pull.reserved);
+    pull.done(nullptr, 0, std::make_shared<const ErrorInfo>(read_error(r)), 0);
+    return;
+  }
+  const auto obj_tag = r.get<std::uint64_t>();
+  const auto size = r.get<std::uint64_t>();
+  const auto carrier = r.get<Carrier>();
+  const auto descriptor = r.bytes();
+  fetches_.fetch_add(1, std::memory_order_relaxed);
+  bytes_fetched_.fetch_add(size, std::memory_order_relaxed);
+  receive_bytes(source, tag, std::move(pull), obj_tag, size, carrier, descriptor);
+}
+
+void ObjectTransfer::receive_bytes(int source, int tag, Pull pull, std::uint64_t obj_tag,
+                                   std::uint64_t size, Carrier carrier,
+                                   std::span<const std::byte> descriptor) {
+  if (carrier == Carrier::messages) {
+    plane_.receive(
+        source, tag, carrier, descriptor, size,
+        [done = std::move(pull.done), obj_tag, reserved = pull.reserved](transport::Received got) {
+          done(std::move(got.bytes), obj_tag, nullptr, reserved);
+        });
+    return;
+  }
+  plane_.receive(
+      source, tag, carrier, descriptor, size,
+      [this, source, tag, carrier, obj_tag, pull = std::move(pull)](transport::Received got) {
+        // The holder lets go of what it lent, whatever became of the read.
+        ctx_.outbox.send(source, [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
+        if (got.unreachable) {
+          // This rank does not see that file (node-local disk): the holder restores and sends.
+          log().debug("reading {} from rank {}'s spill file failed ({}); asking it to send it",
+                      pull.id.to_string(), source, got.error);
+          send_pull_request(pull.id, source, pull.reserved, pull.done, /*may_read_file=*/false);
+          return;
+        }
+        if (!got.error.empty()) {
+          // The bytes are gone or damaged: no other copy to try.
+          ctx_.store.unreserve(pull.reserved);
+          const std::string message =
+              carrier == Carrier::file
+                  ? fmt::format(
+                        "{} could not be read on rank {} from the spill file of rank {}: {}",
+                        pull.id.to_string(), ctx_.rank, source, got.error)
+                  : fmt::format("reading {} from rank {} failed: {}", pull.id.to_string(), source,
+                                got.error);
+          pull.done(nullptr, 0,
+                    std::make_shared<const ErrorInfo>(
+                        ctx_.make_error(ErrorKind::object_lost, nullptr, message)),
+                    0);
+          return;
+        }
+        pull.done(std::move(got.bytes), obj_tag, nullptr, pull.reserved);
+      });
+}
+
+void ObjectTransfer::keep_copy(const ObjectId& id, const SharedBuffer& bytes, std::uint64_t tag,
+                               std::uint64_t reserved) {
+  // Kept, so later tasks and gets here need no transfer.
+  if (id.owner == ctx_.rank) {
+    ownership_.apply_freed(id, ctx_.store.set_ready(id, bytes, tag, {}, reserved));
+    return;
+  }
+  ctx_.store.store_copy(id, bytes, tag, reserved);
+  ctx_.outbox.send(id.owner, [&](WireWriter& w) {
+    w.put(MessageType::copy_done).put(id).put<std::int32_t>(-1).put<std::uint8_t>(1);
+  });
+}
+
+void ObjectTransfer::pull_copy(const ObjectId& id, int at, bool assigned) {
+  pull(id, at, ctx_.store.view(id).size,
+       [this, id, at, assigned](SharedBuffer bytes, std::uint64_t tag,
+                                std::shared_ptr<const ErrorInfo> err, std::uint64_t reserved) {
+         const bool ok = err == nullptr;
+         if (!ok) {
+           ctx_.store.fetch_failed(id, std::move(err));
+         } else if (id.owner == ctx_.rank) {
+           ownership_.apply_freed(id,
+                                  ctx_.store.set_ready(id, std::move(bytes), tag, {}, reserved));
+         } else {
+           ctx_.store.store_copy(id, std::move(bytes), tag, reserved);
+         }
+         if (id.owner == ctx_.rank) {
+           read_ended(id, at, ok ? ctx_.rank : -1);
+         } else {
+           ctx_.outbox.send(id.owner, [&](WireWriter& w) {
+             w.put(MessageType::copy_done)
+                 .put(id)
+                 .put<std::int32_t>(assigned ? at : -1)
+                 .put<std::uint8_t>(ok);
+           });
+         }
+       });
+}
+
+void ObjectTransfer::ask_owner(const ObjectId& id, bool want_pull) {
+  ctx_.outbox.send(id.owner, [&](WireWriter& w) {
+    w.put(MessageType::resolve_object).put(id).put<std::uint8_t>(want_pull);
+  });
+}
+
+void ObjectTransfer::apply_result(const ObjectId& id, ResultKind kind, WireReader& r) {
+  ObjectStore& store = ctx_.store;
+  if (kind == ResultKind::failed) {
+    ownership_.apply_freed(id,
+                           store.set_failed(id, std::make_shared<const ErrorInfo>(read_error(r))));
+  } else if (kind == ResultKind::value) {
+    const auto tag = r.get<std::uint64_t>();
+    auto bytes = r.bytes();
+    ownership_.apply_freed(
+        id, store.set_ready(id, std::make_shared<const Buffer>(bytes.data(), bytes.size()), tag));
+  } else {
+    const auto tag = r.get<std::uint64_t>();
+    const auto at = r.get<std::int32_t>();
+    const auto size = r.get<std::uint64_t>();
+    const bool assigned = r.get<std::uint8_t>() != 0;
+    const bool wanted = store.view(id).exists;
+    ownership_.apply_freed(id, store.set_remote(id, at, size, tag, assigned && wanted));
+    if (!assigned) return;
+    if (wanted) {
+      pull_copy(id, at, true);
+    } else {
+      ctx_.outbox.send(id.owner, [&](WireWriter& w) {
+        w.put(MessageType::copy_done).put(id).put<std::int32_t>(at).put<std::uint8_t>(0);
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The owner's side: where to read, and which copy.
+
+void ObjectTransfer::on_resolve_object(int source, const ObjectId& id, bool want_pull) {
+  auto reply = [this, source, id, want_pull] {
+    ObjectStore::View v = ctx_.store.view(id);
+    if (v.exists && v.state != ObjectStore::State::failed &&
+        !(v.state == ObjectStore::State::ready && v.size <= ctx_.config.inline_limit)) {
+      if (want_pull) {
+        // The owner picks the copy to read; a busy broadcast waits for the next copy.
+        if (auto a = ctx_.store.assign_reader(id, source, /*may_queue=*/true)) {
+          send_located(source, id, *a);
+        }
+        return;
+      }
+      ctx_.outbox.send(source, [&](WireWriter& w) {
+        w.put(MessageType::object_status)
+            .put(id)
+            .put(ResultKind::located)
+            .put(v.tag)
+            .put<std::int32_t>(ctx_.store.any_location(id))
+            .put(v.size)
+            .put<std::uint8_t>(0);
+      });
+      return;
+    }
+    ctx_.outbox.send(source, [&](WireWriter& w) {
+      w.put(MessageType::object_status).put(id);
+      if (!v.exists) {
+        w.put(ResultKind::failed);
+        write_error(w,
+                    ctx_.make_error(ErrorKind::object_lost, nullptr,
+                                    id.to_string() + " was freed by its owner before it was read"));
+      } else if (v.state == ObjectStore::State::failed) {
+        w.put(ResultKind::failed);
+        write_error(w, *v.error);
+      } else {
+        w.put(ResultKind::value).put(v.tag).bytes(v.bytes->span());
+      }
+    });
+  };
+  if (!ctx_.store.when_finished(id, reply)) reply();
+}
+
+void ObjectTransfer::on_copy_done(int source, WireReader& r) {
+  const auto id = r.get<ObjectId>();
+  const auto from = r.get<std::int32_t>();
+  const bool ok = r.get<std::uint8_t>() != 0;
+  bool known = false;
+  ObjectStore::Freed freed;
+  for (const auto& a : ctx_.store.reader_done(id, from, ok ? source : -1, &known, &freed)) {
+    send_located(a.requester, id, a);
+  }
+  ownership_.apply_freed(id, std::move(freed));
+  // Freed while the copy was made: the copy has nothing left to serve.
+  if (!known && ok) {
+    ctx_.outbox.send_gated(source, [&](WireWriter& w) { w.put(MessageType::free_object).put(id); });
+  }
+}
+
+void ObjectTransfer::read_ended(const ObjectId& id, int from, int copy_at) {
+  bool known = false;
+  ObjectStore::Freed freed;
+  for (const auto& a : ctx_.store.reader_done(id, from, copy_at, &known, &freed)) {
+    send_located(a.requester, id, a);
+  }
+  ownership_.apply_freed(id, std::move(freed));
+}
+
+void ObjectTransfer::send_located(int dest, const ObjectId& id, const ObjectStore::Assignment& a) {
+  ctx_.outbox.send(dest, [&](WireWriter& w) {
+    w.put(MessageType::object_status)
+        .put(id)
+        .put(ResultKind::located)
+        .put(a.tag)
+        .put<std::int32_t>(a.at)
+        .put(a.size)
+        .put<std::uint8_t>(1);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The holder's side.
+
+void ObjectTransfer::serve_pull(int source, int tag, const ObjectId& id, bool may_read_file) {
+  ObjectStore::View v = ctx_.store.view(id);
+  if (v.exists && v.state == ObjectStore::State::spilled) {
+    if (serve_spilled(source, tag, id, v, may_read_file)) return;
+    v = ctx_.store.view(id);
+  }
+  if (!v.exists || v.state != ObjectStore::State::ready) {
+    // A restore that failed (a damaged spill file) says why.
+    send_lost_header(source, tag,
+                     v.exists && v.state == ObjectStore::State::failed && v.error
+                         ? *v.error
+                         : ctx_.make_error(ErrorKind::object_lost, nullptr,
+                                           id.to_string() + " is no longer on rank " +
+                                               std::to_string(ctx_.rank)));
+    return;
+  }
+  serves_.fetch_add(1, std::memory_order_relaxed);
+  bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
+  if (v.cached_copy) serves_of_copies_.fetch_add(1, std::memory_order_relaxed);
+  offer_bytes(source, tag, id, v);
+}
+
+bool ObjectTransfer::serve_spilled(int source, int tag, const ObjectId& id,
+                                   const ObjectStore::View& v, bool may_read_file) {
+  if (may_read_file) {
+    // The reader reads the file itself when it sees it; the slot stays until pull_done.
+    {
+      std::lock_guard lock(leases_mutex_);
+      leases_[lease_key(source, tag)] = {nullptr, 0, v.spill};
+    }
+    serves_.fetch_add(1, std::memory_order_relaxed);
+    bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
+    Buffer descriptor;
+    WireWriter(descriptor).str(ctx_.spill->file_path()).put(v.spill->offset).put(v.spill->check);
+    ctx_.outbox.send(source, [&](WireWriter& w) {
+      w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
+      w.put(Carrier::file).bytes(descriptor.span());
+    });
+    return true;
+  }
+  if (auto error = ctx_.store.take_restore_error(id)) {
+    // No room here to read it back into the store: send it from a buffer of its own.
+    serves_.fetch_add(1, std::memory_order_relaxed);
+    bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
+    read_spilled(id, v, std::move(error),
+                 [this, source, tag, obj_tag = v.tag](SharedBuffer bytes,
+                                                      std::shared_ptr<const ErrorInfo> err) {
+                   if (err) {
+                     send_lost_header(source, tag, *err);
+                     return;
+                   }
+                   ctx_.outbox.send(source, [&](WireWriter& w) {
+                     w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(obj_tag);
+                     w.put(bytes->size()).put(Carrier::messages).bytes({});
+                   });
+                   plane_.send(source, tag, bytes);
+                 });
+    return true;
+  }
+  // It cannot read the file: read it back here, then send it.
+  if (ctx_.store.when_restored(id,
+                               [this, source, tag, id] { serve_pull(source, tag, id, false); })) {
+    ctx_.spill->restore(id);
+    return true;
+  }
+  return false;
+}
+
+void ObjectTransfer::offer_bytes(int reader, int tag, const ObjectId& id,
+                                 const ObjectStore::View& v) {
+  transport::DataPlane::Offer offer;
+  try {
+    offer = plane_.offer(v.bytes);
+  } catch (const std::exception& e) {
+    // The reader still gets the object: by messages, below.
+    log().warn("cannot offer {} for RMA reads ({}); sending it over MPI", id.to_string(), e.what());
+  }
+  if (offer.carrier != Carrier::messages) {
+    // The reader copies straight out of this buffer; it stays alive until pull_done.
+    {
+      std::lock_guard lock(leases_mutex_);
+      leases_[lease_key(reader, tag)] = {v.bytes, offer.handle, nullptr};
+    }
+    ctx_.outbox.send(reader, [&](WireWriter& w) {
+      w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
+      w.put(offer.carrier).bytes(offer.descriptor.span());
+    });
+    return;
+  }
+  ctx_.outbox.send(reader, [&](WireWriter& w) {
+    w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
+    w.put(Carrier::messages).bytes({});
+  });
+  plane_.send(reader, tag, v.bytes);
+}
+
+void ObjectTransfer::send_lost_header(int reader, int tag, const ErrorInfo& error) {
+  ctx_.outbox.send(reader, [&](WireWriter& w) {
+    w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(0);
+    write_error(w, error);
+  });
+}
+
+void ObjectTransfer::on_pull_done(int source, int tag) {
+  Lease lease;
+  {
+    std::lock_guard lock(leases_mutex_);
+    auto it = leases_.find(lease_key(source, tag));
+    if (it == leases_.end()) return;
+    lease = std::move(it->second);
+    leases_.erase(it);
+  }
+  plane_.release(lease.handle);
+}
+
+void ObjectTransfer::read_spilled(const ObjectId& id, const ObjectStore::View& v,
+                                  std::shared_ptr<const ErrorInfo> no_room, ReadPastStore done) {
+  ctx_.spill->read_spilled(id, v.spill,
+                           [this, id, no_room = std::move(no_room), done = std::move(done)](
+                               SharedBuffer bytes, std::string error, bool lost) {
+                             if (bytes) {
+                               done(std::move(bytes), nullptr);
+                             } else if (lost) {
+                               // The object is gone for good: every later reader hears the same.
+                               auto info = std::make_shared<const ErrorInfo>(ctx_.make_error(
+                                   ErrorKind::object_lost, nullptr, std::move(error)));
+                               ctx_.store.restore_failed(id, info);
+                               done(nullptr, std::move(info));
+                             } else {
+                               ErrorInfo info = *no_room;
+                               info.message += "; reading " + id.to_string() +
+                                               " past the store failed too: " + error;
+                               done(nullptr, std::make_shared<const ErrorInfo>(std::move(info)));
+                             }
+                           });
+}
+
+TransferStats ObjectTransfer::stats() const {
+  TransferStats s;
+  s.bytes_fetched = bytes_fetched_.load(std::memory_order_relaxed);
+  s.bytes_served = bytes_served_.load(std::memory_order_relaxed);
+  s.fetches = fetches_.load(std::memory_order_relaxed);
+  s.serves = serves_.load(std::memory_order_relaxed);
+  s.serves_of_copies = serves_of_copies_.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::size_t ObjectTransfer::open_leases() const {
+  std::lock_guard lock(leases_mutex_);
+  return leases_.size();
+}
+
+}  // namespace manta::engine

@@ -1,0 +1,137 @@
+// Objects across ranks: finding where an object is, and moving its bytes.
+//
+// A rank that needs an object owned elsewhere asks the owner (resolve_object); the owner answers
+// when it is finished (object_status: the value inline, where a copy is, or the error). To read
+// a copy, the getter reserves room, asks the holder (pull_request); the holder answers with a
+// header (pull_header: size, type and the carrier) and the bytes follow over the data plane
+// (MPI messages, a UCX RMA read, or the holder's spill file). Bytes the reader reads in place stay
+// leased on the holder until the reader says it is done (pull_done). A getter that kept a copy
+// tells the owner (copy_done), which may then hand that copy to the next reader.
+//
+// Handles: resolve_object, object_status, pull_request, pull_header, pull_done, copy_done.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include <manta/errors.h>
+#include <manta/ids.h>
+
+#include "engine/messages.h"
+#include "engine/object_store.h"
+#include "engine/rank_context.h"
+#include "transport/data_plane.h"
+#include "transport/wire.h"
+
+namespace manta::engine {
+
+class Dispatcher;
+class Ownership;
+
+/// Transfer counters for the memory summary.
+struct TransferStats {
+  std::uint64_t bytes_fetched = 0;
+  std::uint64_t bytes_served = 0;
+  std::uint64_t fetches = 0;
+  std::uint64_t serves = 0;
+  std::uint64_t serves_of_copies = 0;
+};
+
+class ObjectTransfer {
+ public:
+  /// `reserved`: the room the pull held for the bytes, which storing them takes over.
+  using PullDone =
+      std::function<void(SharedBuffer bytes, std::uint64_t tag,
+                         std::shared_ptr<const ErrorInfo> error, std::uint64_t reserved)>;
+  /// Bytes read from a spill file outside the store, or the error.
+  using ReadPastStore = std::function<void(SharedBuffer, std::shared_ptr<const ErrorInfo>)>;
+
+  ObjectTransfer(RankContext& ctx, Ownership& ownership, transport::DataPlane& plane)
+      : ctx_(ctx), ownership_(ownership), plane_(plane) {}
+
+  void register_handlers(Dispatcher& d);
+
+  /// Reserves room for `size` bytes (waiting for it if need be), then asks `from` for the
+  /// object. `may_read_file`: `from` may answer with its spill file instead of the bytes.
+  void pull(const ObjectId& id, int from, std::uint64_t size, PullDone done,
+            bool may_read_file = true);
+  /// Pulls a copy from `at` and records it: on the owner as a location, elsewhere as a cached
+  /// copy the owner learns of. `assigned`: the owner counted this read against `at`.
+  void pull_copy(const ObjectId& id, int at, bool assigned);
+  /// A pull of an argument ended: keeps the copy here and tells the owner.
+  void keep_copy(const ObjectId& id, const SharedBuffer& bytes, std::uint64_t tag,
+                 std::uint64_t reserved);
+  /// Asks the owner to say when `id` is finished. `want_pull`: the asker will read the bytes,
+  /// so the owner assigns it a copy to read from.
+  void ask_owner(const ObjectId& id, bool want_pull);
+  /// Records a finished object as a task_done or object_status message describes it.
+  void apply_result(const ObjectId& id, ResultKind kind, transport::WireReader& r);
+
+  /// Reads spilled object `id` (seen as `v`) into a buffer outside the store, for a reader the
+  /// store could not make room for (`no_room` says why). `done` gets the bytes, or the error:
+  /// ObjectLostError when the file region is damaged (the object then fails for every reader),
+  /// else `no_room` with why the read failed too.
+  void read_spilled(const ObjectId& id, const ObjectStore::View& v,
+                    std::shared_ptr<const ErrorInfo> no_room, ReadPastStore done);
+
+  [[nodiscard]] TransferStats stats() const;
+  /// Reads leased to other ranks and not yet done (for tests and the status report).
+  [[nodiscard]] std::size_t open_leases() const;
+  [[nodiscard]] const char* transport_name() const noexcept { return plane_.name(); }
+
+ private:
+  struct Pull {
+    ObjectId id;
+    std::uint64_t reserved = 0;  // room held for the bytes
+    PullDone done;
+  };
+  // Bytes a reader reads in place stay alive until its pull_done.
+  struct Lease {
+    SharedBuffer bytes;
+    std::uint64_t handle = 0;       // the data plane's offer
+    ObjectStore::SpillHandle slot;  // a reader reads it from the spill file
+  };
+
+  void send_pull_request(const ObjectId& id, int from, std::uint64_t reserved, PullDone done,
+                         bool may_read_file);
+  void serve_pull(int source, int tag, const ObjectId& id, bool may_read_file);
+  /// serve_pull of an object on disk; false when it came back to memory meanwhile.
+  bool serve_spilled(int source, int tag, const ObjectId& id, const ObjectStore::View& v,
+                     bool may_read_file);
+  void offer_bytes(int reader, int tag, const ObjectId& id, const ObjectStore::View& v);
+  void on_pull_header(int source, transport::WireReader& r);
+  void receive_bytes(int source, int tag, Pull pull, std::uint64_t obj_tag, std::uint64_t size,
+                     transport::Carrier carrier, std::span<const std::byte> descriptor);
+  void on_pull_done(int source, int tag);
+  void on_resolve_object(int source, const ObjectId& id, bool want_pull);
+  void on_copy_done(int source, transport::WireReader& r);
+  void read_ended(const ObjectId& id, int from, int copy_at);
+  void send_located(int dest, const ObjectId& id, const ObjectStore::Assignment& a);
+  void send_lost_header(int reader, int tag, const ErrorInfo& error);
+
+  RankContext& ctx_;
+  Ownership& ownership_;
+  transport::DataPlane& plane_;
+
+  mutable std::mutex pulls_mutex_;
+  std::unordered_map<int, Pull> pulls_;  // by transfer tag
+
+  mutable std::mutex leases_mutex_;
+  std::unordered_map<std::uint64_t, Lease> leases_;  // by reader rank << 32 | transfer tag
+
+  std::atomic<std::uint64_t> bytes_fetched_{0};
+  std::atomic<std::uint64_t> bytes_served_{0};
+  std::atomic<std::uint64_t> fetches_{0};
+  std::atomic<std::uint64_t> serves_{0};
+  std::atomic<std::uint64_t> serves_of_copies_{0};
+};
+
+/// Reads the file carrier's descriptors (spill file path, offset, checksum) with this rank's
+/// spill manager, for the data plane.
+transport::DataPlane::FileReader spill_file_reader(RankContext& ctx);
+
+}  // namespace manta::engine

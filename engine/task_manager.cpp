@@ -1,0 +1,102 @@
+#include "engine/task_manager.h"
+
+#include "engine/dispatcher.h"
+#include "engine/log.h"
+#include "engine/messages.h"
+#include "engine/object_transfer.h"
+#include "engine/ownership.h"
+
+namespace manta::engine {
+
+using transport::WireReader;
+using transport::WireWriter;
+
+void TaskManager::register_handlers(Dispatcher& d) {
+  d.on(MessageType::task_done, [this](int, WireReader& r, auto) { on_task_done(r); });
+}
+
+void TaskManager::keep(const TaskPtr& t) {
+  std::lock_guard lock(mutex_);
+  away_[t->id] = t;
+}
+
+std::size_t TaskManager::pending() const {
+  std::lock_guard lock(mutex_);
+  return away_.size();
+}
+
+void TaskManager::on_task_done(WireReader& r) {
+  const auto id = r.get<TaskId>();
+  const auto kind = r.get<ResultKind>();
+  TaskPtr t;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = away_.find(id); it != away_.end()) {
+      t = std::move(it->second);
+      away_.erase(it);
+    }
+  }
+  if (kind == ResultKind::failed && t) {
+    ErrorInfo e = read_error(r);
+    if (retry(t, e)) return;
+    const ObjectId oid = id.return_object();
+    ownership_.apply_freed(
+        oid, ctx_.store.set_failed(oid, std::make_shared<const ErrorInfo>(std::move(e))));
+    return;
+  }
+  transfer_.apply_result(id.return_object(), kind, r);
+}
+
+void TaskManager::finish_here(const TaskPtr& t, SharedBuffer bytes, std::uint64_t tag,
+                              std::shared_ptr<const ErrorInfo> error, TokenList contained,
+                              std::uint64_t reserved) {
+  if (t->from_wire) {
+    // It left this rank (forwarded) and came back: drop the original kept for its reply.
+    std::lock_guard lock(mutex_);
+    away_.erase(t->id);
+  }
+  if (error && retry(t, *error)) {
+    if (reserved) ctx_.store.unreserve(reserved);
+    return;
+  }
+  complete(t, std::move(bytes), tag, std::move(error), std::move(contained), reserved);
+}
+
+void TaskManager::complete(const TaskPtr& t, SharedBuffer bytes, std::uint64_t tag,
+                           std::shared_ptr<const ErrorInfo> error, TokenList contained,
+                           std::uint64_t reserved) {
+  const ObjectId id = t->return_object();
+  if (error) {
+    if (reserved) ctx_.store.unreserve(reserved);
+    ownership_.apply_freed(id, ctx_.store.set_failed(id, std::move(error)));
+  } else {
+    ownership_.apply_freed(
+        id, ctx_.store.set_ready(id, std::move(bytes), tag, std::move(contained), reserved));
+  }
+}
+
+void TaskManager::fail(const TaskPtr& t, ErrorInfo error) {
+  auto err = std::make_shared<const ErrorInfo>(std::move(error));
+  if (t->id.submitter == ctx_.rank) {
+    complete(t, nullptr, 0, err);
+  } else {
+    ctx_.outbox.send_gated(t->id.submitter, [&](WireWriter& w) {
+      w.put(MessageType::task_done).put(t->id).put(ResultKind::failed);
+      write_error(w, *err);
+    });
+  }
+}
+
+bool TaskManager::retry(const TaskPtr& t, const ErrorInfo& error) {
+  if (!t->retry_exceptions || error.kind != ErrorKind::task || t->attempt >= t->max_retries ||
+      ctx_.stopping) {
+    return false;
+  }
+  ++t->attempt;
+  log().info("retrying {} ({} of {}) after: {}", ctx_.function_name(*t), t->attempt, t->max_retries,
+             error.message);
+  resubmit_(t);
+  return true;
+}
+
+}  // namespace manta::engine

@@ -1,0 +1,66 @@
+// The tasks this rank owns (submitted here) once they are on their way: the specs of those that
+// left the rank, kept for their results, retries and argument lifetimes; and what happens when a
+// task ends: its return object becomes ready or failed, or it runs again (retry) through the
+// resubmit callback. A task whose input failed fails with the same cause, so dependents fail
+// down the chain with the first error.
+//
+// Handles: task_done.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include <manta/errors.h>
+
+#include "engine/object_store.h"
+#include "engine/rank_context.h"
+#include "engine/task_spec.h"
+
+namespace manta::engine {
+
+class Dispatcher;
+class ObjectTransfer;
+class Ownership;
+
+class TaskManager {
+ public:
+  /// `resubmit` places a task again for a retry (the submitter's place).
+  TaskManager(RankContext& ctx, Ownership& ownership, ObjectTransfer& transfer,
+              std::function<void(const TaskPtr&)> resubmit)
+      : ctx_(ctx), ownership_(ownership), transfer_(transfer), resubmit_(std::move(resubmit)) {}
+
+  void register_handlers(Dispatcher& d);
+
+  /// A task this rank owns leaves it: kept until its task_done comes back.
+  void keep(const TaskPtr& t);
+  /// How many owned tasks are away (for tests and status).
+  [[nodiscard]] std::size_t pending() const;
+
+  /// An owned task ended here: records its result, or retries it.
+  void finish_here(const TaskPtr& t, SharedBuffer bytes, std::uint64_t tag,
+                   std::shared_ptr<const ErrorInfo> error, TokenList contained,
+                   std::uint64_t reserved);
+  /// Sets the task's return object here (ready with `bytes`, or failed with `error`).
+  void complete(const TaskPtr& t, SharedBuffer bytes, std::uint64_t tag,
+                std::shared_ptr<const ErrorInfo> error, TokenList contained = {},
+                std::uint64_t reserved = 0);
+  /// The task cannot run: its owner hears the error (here, or by task_done).
+  void fail(const TaskPtr& t, ErrorInfo error);
+  /// Runs the task again when its options allow a retry after `error`.
+  bool retry(const TaskPtr& t, const ErrorInfo& error);
+
+ private:
+  void on_task_done(transport::WireReader& r);
+
+  RankContext& ctx_;
+  Ownership& ownership_;
+  ObjectTransfer& transfer_;
+  std::function<void(const TaskPtr&)> resubmit_;
+
+  mutable std::mutex mutex_;
+  std::unordered_map<TaskId, TaskPtr> away_;
+};
+
+}  // namespace manta::engine

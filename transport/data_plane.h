@@ -1,0 +1,81 @@
+// How the bytes of one object move from the rank that holds them to the rank that pulls them,
+// once the control channel has agreed on the transfer (pull_request, pull_header). Three
+// carriers sit behind this one interface, so the engine holds no transport-specific code:
+//   messages  chunked MPI messages on the transfer's tag (always available);
+//   rma       the reader copies straight out of the holder's memory by a UCX RMA read;
+//   file      the reader reads the holder's spill file itself (the engine supplies the reader).
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <manta/buffer.h>
+
+namespace manta::transport {
+
+class ControlChannel;
+
+enum class Carrier : std::uint8_t { messages = 0, rma = 1, file = 2 };
+
+/// What a reader got: the bytes, or why not. `unreachable`: the file carrier could not see the
+/// holder's file (node-local disk), so the holder must send the bytes another way.
+struct Received {
+  SharedBuffer bytes;
+  std::string error;
+  bool unreachable = false;
+};
+
+class DataPlane {
+ public:
+  using ReceiveDone = std::function<void(Received)>;
+  /// Reads a spilled object's bytes as `descriptor` names them (written by the holder's engine).
+  using FileReader = std::function<void(std::span<const std::byte> descriptor, std::uint64_t size,
+                                        ReceiveDone done)>;
+
+  /// What the holder tells the reader in the header: the carrier and, for rma and file, the
+  /// descriptor the reader needs. `handle` is released when the reader is done.
+  struct Offer {
+    Carrier carrier = Carrier::messages;
+    Buffer descriptor;
+    std::uint64_t handle = 0;
+  };
+
+  virtual ~DataPlane() = default;
+
+  /// "ucx" or "mpi": how bytes in memory move.
+  [[nodiscard]] virtual const char* name() const noexcept = 0;
+  /// A tag no other transfer of this rank uses.
+  virtual int new_tag() = 0;
+
+  /// Holder: makes `bytes` readable for one pull: rma when it can register them, else messages.
+  /// Throws std::runtime_error when registration fails (the caller then sends by messages).
+  virtual Offer offer(const SharedBuffer& bytes) = 0;
+  /// Holder, after the header went out: sends the bytes of a `messages` offer.
+  virtual void send(int reader, int tag, SharedBuffer bytes) = 0;
+  /// Holder: the reader is done with an rma offer (its pull_done arrived).
+  virtual void release(std::uint64_t handle) = 0;
+
+  /// Reader: gets `size` bytes from `holder` by the carrier the header named. `descriptor` is
+  /// read before it returns; `done` runs once, on any thread, with the bytes or the error.
+  virtual void receive(int holder, int tag, Carrier carrier, std::span<const std::byte> descriptor,
+                       std::uint64_t size, ReceiveDone done) = 0;
+};
+
+struct DataPlaneOptions {
+  std::size_t chunk_size = 4u << 20;
+  bool want_ucx = true;  // false: every rank moves bytes over MPI
+};
+
+/// Collective. UCX RMA when it is built in, wanted by every rank and starts on every rank;
+/// otherwise MPI messages, with `why_not` saying why (for the log and for a required UCX).
+/// Sets the channel's extra progress while RMA is in use (its reads are served by progress).
+std::unique_ptr<DataPlane> open_data_plane(MPI_Comm comm, ControlChannel& channel,
+                                           const DataPlaneOptions& options,
+                                           DataPlane::FileReader files, std::string* why_not);
+
+}  // namespace manta::transport
