@@ -242,6 +242,103 @@ void ActorHost::die(Actor& a, std::shared_ptr<const ErrorInfo> cause,
   lock.lock();
 }
 
+bool ActorHost::stop_or_restart(Actor& a, std::unique_lock<std::mutex>& lock) {
+  // Only once no call runs; the thread of the last running call comes back here.
+  if (a.running > 0) return false;
+  if (a.stop_requested) {
+    a.stop_requested = false;
+    die(a, a.stop_cause, lock);
+    return false;
+  }
+  // No call runs now: rebuild the instance from the original factory call.
+  a.restart_requested = false;
+  a.state = Actor::State::restarting;
+  void* old = std::exchange(a.instance, nullptr);
+  lock.unlock();
+  if (old && a.destroy) a.destroy(old);
+  lock.lock();
+  ++a.restarts_done;
+  log().info("restarting {} ({} restarts left)", a.creation->actor.to_string(), a.restarts_left);
+  return construct(a, lock);
+}
+
+void ActorHost::spin_for_next_call(Actor& a, std::unique_lock<std::mutex>& lock) {
+  // The next call usually follows closely: poll briefly before letting the thread go.
+  const auto until = std::chrono::steady_clock::now() + hooks_.idle_spin;
+  while (a.ready.empty() && !a.stop_requested && !a.restart_requested &&
+         a.state == Actor::State::alive && std::chrono::steady_clock::now() < until) {
+    lock.unlock();
+    if (!hooks_.idle_poll || !hooks_.idle_poll()) sched_yield();
+    lock.lock();
+  }
+}
+
+void ActorHost::restart_marker(Actor& a) {
+  // Everything the caller sent before has started: rebuild once it has returned.
+  if (a.restarts_left > 0) {
+    --a.restarts_left;
+    a.restart_requested = true;
+    return;
+  }
+  a.stop_requested = true;
+  a.stop_cause = std::make_shared<const ErrorInfo>(
+      hooks_.make_error(ErrorKind::actor_died, nullptr,
+                        fmt::format("{} was killed and has no restarts left (max_restarts {})",
+                                    a.creation->actor.to_string(), a.settings.max_restarts)));
+}
+
+void ActorHost::run_call(Actor& a, const TaskPtr& call, std::vector<detail::ArgView>& views,
+                         std::unique_lock<std::mutex>& lock) {
+  ++a.running;
+  void* instance = a.instance;
+  const std::uint64_t actor_class = a.creation->class_tag;
+  const int restarts = a.restarts_done;
+  lock.unlock();
+
+  detail::CallResult result;
+  std::shared_ptr<const ErrorInfo> error = call->input_error();
+  bool exited = false;
+  if (!error) {
+    const detail::FunctionEntry* f = FunctionTable::instance().at(call->function);
+    views_of(*call, views);
+    t_restarts_done = restarts;
+    const auto start = std::chrono::system_clock::now();
+    const RunningCallScope running(RunningCallScope::Kind::actor_call, f->name, call->name,
+                                   call->id, call->actor);
+    try {
+      f->invoke(f->key, method_self(*f, instance, actor_class), views.data(), views.size(), result);
+    } catch (const ActorExit&) {
+      exited = true;
+      error = std::make_shared<const ErrorInfo>(hooks_.make_error(
+          ErrorKind::actor_died, call.get(), "the actor ended itself with manta::exit_actor()"));
+    } catch (const Error& e) {
+      error = std::make_shared<const ErrorInfo>(e.info());
+    } catch (const std::exception& e) {
+      ErrorInfo info = hooks_.make_error(ErrorKind::task, call.get(), e.what());
+      info.exception_type = detail::demangle(typeid(e).name());
+      error = std::make_shared<const ErrorInfo>(std::move(info));
+    } catch (...) {
+      ErrorInfo info = hooks_.make_error(ErrorKind::task, call.get(),
+                                         "an exception not derived from std::exception");
+      info.exception_type = "unknown";
+      error = std::make_shared<const ErrorInfo>(std::move(info));
+    }
+    if (hooks_.ran) {
+      auto us = [](auto t) {
+        return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+      };
+      hooks_.ran(call, us(start), us(std::chrono::system_clock::now()));
+    }
+  }
+  hooks_.finish(call, std::move(result), error);
+  lock.lock();
+  --a.running;
+  if (exited && a.state != Actor::State::dead) {
+    a.stop_requested = true;
+    a.stop_cause = error;
+  }
+}
+
 void ActorHost::serve(const std::shared_ptr<Actor>& a) {
   std::unique_lock lock(a->mutex);
   if (a->state == Actor::State::creating) {
@@ -255,36 +352,12 @@ void ActorHost::serve(const std::shared_ptr<Actor>& a) {
   for (int turn = 0;; ++turn) {
     if (a->state == Actor::State::dead) break;
     if (a->stop_requested || a->restart_requested) {
-      // Only once no call runs; the thread of the last running call comes back here.
-      if (a->running > 0) break;
-      if (a->stop_requested) {
-        a->stop_requested = false;
-        die(*a, a->stop_cause, lock);
-        break;
-      }
-      // No call runs now: rebuild the instance from the original factory call.
-      a->restart_requested = false;
-      a->state = Actor::State::restarting;
-      void* old = std::exchange(a->instance, nullptr);
-      lock.unlock();
-      if (old && a->destroy) a->destroy(old);
-      lock.lock();
-      ++a->restarts_done;
-      log().info("restarting {} ({} restarts left)", a->creation->actor.to_string(),
-                 a->restarts_left);
-      if (!construct(*a, lock)) break;
+      if (!stop_or_restart(*a, lock)) break;
       add_workers(a);
       continue;
     }
     if (a->ready.empty() && hooks_.idle_spin.count() > 0 && a->state == Actor::State::alive) {
-      // The next call usually follows closely: poll briefly before letting the thread go.
-      const auto until = std::chrono::steady_clock::now() + hooks_.idle_spin;
-      while (a->ready.empty() && !a->stop_requested && !a->restart_requested &&
-             a->state == Actor::State::alive && std::chrono::steady_clock::now() < until) {
-        lock.unlock();
-        if (!hooks_.idle_poll || !hooks_.idle_poll()) sched_yield();
-        lock.lock();
-      }
+      spin_for_next_call(*a, lock);
     }
     // Being rebuilt by another thread, which serves it next.
     if (a->state != Actor::State::alive) break;
@@ -307,69 +380,10 @@ void ActorHost::serve(const std::shared_ptr<Actor>& a) {
     TaskPtr call = std::move(a->ready.front());
     a->ready.pop_front();
     if (call->function == kRestartMarker) {
-      // Everything the caller sent before has started: rebuild once it has returned.
-      if (a->restarts_left > 0) {
-        --a->restarts_left;
-        a->restart_requested = true;
-      } else {
-        a->stop_requested = true;
-        a->stop_cause = std::make_shared<const ErrorInfo>(hooks_.make_error(
-            ErrorKind::actor_died, nullptr,
-            fmt::format("{} was killed and has no restarts left (max_restarts {})",
-                        a->creation->actor.to_string(), a->settings.max_restarts)));
-      }
+      restart_marker(*a);
       continue;
     }
-    ++a->running;
-    void* instance = a->instance;
-    const std::uint64_t actor_class = a->creation->class_tag;
-    const int restarts = a->restarts_done;
-    lock.unlock();
-
-    detail::CallResult result;
-    std::shared_ptr<const ErrorInfo> error = call->input_error();
-    bool exited = false;
-    if (!error) {
-      const detail::FunctionEntry* f = FunctionTable::instance().at(call->function);
-      views_of(*call, views);
-      t_restarts_done = restarts;
-      const auto start = std::chrono::system_clock::now();
-      const RunningCallScope running(RunningCallScope::Kind::actor_call, f->name, call->name,
-                                     call->id, call->actor);
-      try {
-        f->invoke(f->key, method_self(*f, instance, actor_class), views.data(), views.size(),
-                  result);
-      } catch (const ActorExit&) {
-        exited = true;
-        error = std::make_shared<const ErrorInfo>(hooks_.make_error(
-            ErrorKind::actor_died, call.get(), "the actor ended itself with manta::exit_actor()"));
-      } catch (const Error& e) {
-        error = std::make_shared<const ErrorInfo>(e.info());
-      } catch (const std::exception& e) {
-        ErrorInfo info = hooks_.make_error(ErrorKind::task, call.get(), e.what());
-        info.exception_type = detail::demangle(typeid(e).name());
-        error = std::make_shared<const ErrorInfo>(std::move(info));
-      } catch (...) {
-        ErrorInfo info = hooks_.make_error(ErrorKind::task, call.get(),
-                                           "an exception not derived from std::exception");
-        info.exception_type = "unknown";
-        error = std::make_shared<const ErrorInfo>(std::move(info));
-      }
-      if (hooks_.ran) {
-        auto us = [](auto t) {
-          return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch())
-              .count();
-        };
-        hooks_.ran(call, us(start), us(std::chrono::system_clock::now()));
-      }
-    }
-    hooks_.finish(call, std::move(result), error);
-    lock.lock();
-    --a->running;
-    if (exited && a->state != Actor::State::dead) {
-      a->stop_requested = true;
-      a->stop_cause = error;
-    }
+    run_call(*a, call, views, lock);
   }
   --a->workers;
 }

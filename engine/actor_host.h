@@ -82,6 +82,13 @@ class ActorHost {
   struct Actor;
   /// Runs the actor's work on this pool thread until it has none (or has had its turn).
   void serve(const std::shared_ptr<Actor>& a);
+  /// serve's steps, with the actor's mutex held through `lock`. stop_or_restart: false when
+  /// the serving thread should leave (it died, a call still runs, or rebuilding failed).
+  bool stop_or_restart(Actor& a, std::unique_lock<std::mutex>& lock);
+  void spin_for_next_call(Actor& a, std::unique_lock<std::mutex>& lock);
+  void restart_marker(Actor& a);
+  void run_call(Actor& a, const TaskPtr& call, std::vector<detail::ArgView>& views,
+                std::unique_lock<std::mutex>& lock);
   /// With a.mutex held: puts the actor on the pool as often as its work and max_concurrency ask.
   void add_workers(const std::shared_ptr<Actor>& a);
   void schedule(std::shared_ptr<Actor> a);

@@ -84,6 +84,27 @@ engine::Runtime& rt() {
   std::_Exit(1);
 }
 
+/// Rank 0: the trace and summary files can be written (found out now, not after the job ran).
+std::string check_output_paths(const engine::Config& config) {
+  if (!config.timeline.empty()) {
+    if (std::FILE* f = std::fopen(config.timeline.c_str(), "a")) {
+      std::fclose(f);
+    } else {
+      return fmt::format("--manta-timeline={}: cannot write there ({}); pick a writable path",
+                         config.timeline, std::strerror(errno));
+    }
+  }
+  if (!config.summary.empty() && config.summary != "-") {
+    if (std::FILE* f = std::fopen(config.summary.c_str(), "a")) {
+      std::fclose(f);
+    } else {
+      return fmt::format("--manta-summary={}: cannot write there ({}); pick a writable path",
+                         config.summary, std::strerror(errno));
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 void init(int& argc, char**& argv) {
@@ -121,23 +142,7 @@ void init(int& argc, char**& argv) {
       own_error = world.rank != 0;
     }
   }
-  if (error.empty() && world.rank == 0 && !config.timeline.empty()) {
-    // Find out now, not after the whole job ran, that the trace cannot be written.
-    if (std::FILE* f = std::fopen(config.timeline.c_str(), "a")) {
-      std::fclose(f);
-    } else {
-      error = fmt::format("--manta-timeline={}: cannot write there ({}); pick a writable path",
-                          config.timeline, std::strerror(errno));
-    }
-  }
-  if (error.empty() && world.rank == 0 && !config.summary.empty() && config.summary != "-") {
-    if (std::FILE* f = std::fopen(config.summary.c_str(), "a")) {
-      std::fclose(f);
-    } else {
-      error = fmt::format("--manta-summary={}: cannot write there ({}); pick a writable path",
-                          config.summary, std::strerror(errno));
-    }
-  }
+  if (error.empty() && world.rank == 0) error = check_output_paths(config);
   const bool ok = transport::all_true(world.comm, error.empty());
   if (!ok || config.help) {
     if (!error.empty() && world.rank == 0)

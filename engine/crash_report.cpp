@@ -485,24 +485,8 @@ void emit(int log_fd, const Text& t) {
   write_all(log_fd, t.buf, t.n);
 }
 
-extern "C" void on_fatal_signal(int sig, siginfo_t* info, void* context) {
-  const int saved_errno = errno;
-  const auto tid = static_cast<pid_t>(::syscall(SYS_gettid));
-  pid_t expected = 0;
-  if (!g_reporter.compare_exchange_strong(expected, tid)) {
-    if (expected == tid) {  // the report itself failed: end now
-      ::signal(sig, SIG_DFL);
-      ::raise(sig);
-      return;
-    }
-    for (;;) ::pause();  // another thread reports and then ends the process
-  }
-  Text& t = g_report;
-  t.clear();
-  t.add("manta: ");
-  t.add(g_who);
-  t.add(" crashed: ");
-  t.add(signal_text(sig));
+/// Where the signal came from: the faulting address, or who sent it. Async-signal-safe.
+void describe_cause(Text& t, int sig, const siginfo_t* info) {
   if (info && (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL)) {
     const auto addr = reinterpret_cast<std::uintptr_t>(info->si_addr);
     t.add(" at address ");
@@ -521,7 +505,11 @@ extern "C" void on_fatal_signal(int sig, siginfo_t* info, void* context) {
       t.add(")");
     }
   }
-  t.add("\n");
+}
+
+/// The task or actor call the crashing thread was running, and those it waited in.
+/// Async-signal-safe.
+void describe_running(Text& t) {
   g_running.clear();
   if (const RunningCallScope* s = t_current) {
     describe_call(g_running, *s);
@@ -540,6 +528,29 @@ extern "C" void on_fatal_signal(int sig, siginfo_t* info, void* context) {
     t.add(g_rank == 0 ? "the driver or a runtime thread" : "a runtime thread");
     t.add(")\n");
   }
+}
+
+extern "C" void on_fatal_signal(int sig, siginfo_t* info, void* context) {
+  const int saved_errno = errno;
+  const auto tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  pid_t expected = 0;
+  if (!g_reporter.compare_exchange_strong(expected, tid)) {
+    if (expected == tid) {  // the report itself failed: end now
+      ::signal(sig, SIG_DFL);
+      ::raise(sig);
+      return;
+    }
+    for (;;) ::pause();  // another thread reports and then ends the process
+  }
+  Text& t = g_report;
+  t.clear();
+  t.add("manta: ");
+  t.add(g_who);
+  t.add(" crashed: ");
+  t.add(signal_text(sig));
+  describe_cause(t, sig, info);
+  t.add("\n");
+  describe_running(t);
   t.add("manta: backtrace of the crashing thread (most recent call first):\n");
   const int log_fd = g_log_path[0] ? ::open(g_log_path, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
   if (log_fd >= 0) {

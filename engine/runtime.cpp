@@ -97,6 +97,8 @@ void Runtime::start() {
   parts_ = std::make_unique<EngineParts>(ctx_, *data_plane_, std::move(s));
   parts_->objects.set_store_capacity(store_.capacity());
   parts_->register_handlers(dispatcher_);
+  // Open before the first message: a task from another rank may call the API at once.
+  open_.store(true, std::memory_order_release);
   // Messages start only now: other ranks may already call actors here, and the progress thread
   // must find every part their handlers use built.
   channel_->start([this](int src, std::span<const std::byte> m) { dispatcher_.dispatch(src, m); },
@@ -104,7 +106,6 @@ void Runtime::start() {
   // After MPI and UCX, which install handlers of their own for these signals; before any task.
   install_crash_handler({world_.rank, world_.size, world_.hostname, config_.job_dir});
   parts_->local.start();
-  open_.store(true, std::memory_order_release);
   log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
              total.to_string());
   start_job_directory();
@@ -248,7 +249,6 @@ void Runtime::stop_local_work() {
 
 int Runtime::serve() {
   parts_->stop.wait_for_stop();
-  open_.store(false, std::memory_order_release);
   ctx_.stopping = true;
   stop_local_work();
   if (job_dir_) job_dir_->finish("", "", "");

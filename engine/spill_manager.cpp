@@ -126,6 +126,64 @@ void SpillManager::kick() {
   if (!core_->post([this] { spill_pass(); })) core_->queued = false;
 }
 
+std::vector<ObjectStore::SpillHandle> SpillManager::write_batch(
+    const std::vector<ObjectStore::SpillItem>& items) {
+  Core& c = *core_;
+  std::vector<spill::Piece> pieces;
+  pieces.reserve(items.size());
+  std::uint64_t total = 0;
+  for (const auto& item : items) {
+    const std::uint64_t hi =
+        (std::uint64_t{static_cast<std::uint32_t>(item.id.owner)} << 32) | item.id.index;
+    pieces.push_back({hi, item.id.seq, item.bytes->data(), item.bytes->size()});
+    total += item.bytes->size();
+  }
+  std::vector<ObjectStore::SpillHandle> slots(items.size());
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    if (!c.file) {
+      spill::SpillOptions options;
+      options.compression = c.settings.compression;
+      c.file = spill::SpillFile::create(file_path(), options);
+    }
+    check_room(c.file->path(), total);
+    const std::vector<spill::Extent> extents = c.file->write(pieces);
+    std::weak_ptr<Core> weak = core_;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const spill::Extent e = extents[i];
+      // The file space is given back once neither the entry nor a reader needs it.
+      slots[i] = ObjectStore::SpillHandle(
+          new ObjectStore::SpillSlot{e.offset, e.size, e.check},
+          [weak](const ObjectStore::SpillSlot* s) {
+            const spill::Extent extent{s->offset, s->size, s->check};
+            delete s;
+            if (auto core = weak.lock()) {
+              core->post([core = core.get(), extent] {
+                try {
+                  if (core->file) core->file->release(extent);
+                } catch (const std::exception& err) {
+                  log().error("giving back spill file space failed: {}", err.what());
+                }
+              });
+            }
+          });
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::lock_guard lock(c.mutex);
+    c.stats.bytes_spilled += total;
+    c.stats.spill_seconds += seconds;
+    c.stats.file_bytes = c.file->stats().file_bytes;
+    c.stats.has_file = true;
+  } catch (const std::exception& e) {
+    log().error("spilling {} objects ({} bytes) failed: {}", items.size(), total, e.what());
+    std::lock_guard lock(c.mutex);
+    c.broken = true;
+    c.error = e.what();
+  }
+  return slots;
+}
+
 void SpillManager::spill_pass() {
   Core& c = *core_;
   c.queued = false;
@@ -151,62 +209,10 @@ void SpillManager::spill_pass() {
     std::vector<ObjectStore::SpillItem> items = store_.take_spill_batch(need, c.settings.batch);
     store_.serve_reservations();  // objects written before left memory at once
     if (items.empty()) return;
-    std::vector<spill::Piece> pieces;
-    pieces.reserve(items.size());
-    std::uint64_t total = 0;
-    for (const auto& item : items) {
-      const std::uint64_t hi =
-          (std::uint64_t{static_cast<std::uint32_t>(item.id.owner)} << 32) | item.id.index;
-      pieces.push_back({hi, item.id.seq, item.bytes->data(), item.bytes->size()});
-      total += item.bytes->size();
-    }
-    std::vector<ObjectStore::SpillHandle> slots(items.size());
-    const auto start = std::chrono::steady_clock::now();
-    try {
-      if (!c.file) {
-        spill::SpillOptions options;
-        options.compression = c.settings.compression;
-        c.file = spill::SpillFile::create(file_path(), options);
-      }
-      check_room(c.file->path(), total);
-      const std::vector<spill::Extent> extents = c.file->write(pieces);
-      std::weak_ptr<Core> weak = core_;
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        const spill::Extent e = extents[i];
-        // The file space is given back once neither the entry nor a reader needs it.
-        slots[i] = ObjectStore::SpillHandle(
-            new ObjectStore::SpillSlot{e.offset, e.size, e.check},
-            [weak](const ObjectStore::SpillSlot* s) {
-              const spill::Extent extent{s->offset, s->size, s->check};
-              delete s;
-              if (auto core = weak.lock()) {
-                core->post([core = core.get(), extent] {
-                  try {
-                    if (core->file) core->file->release(extent);
-                  } catch (const std::exception& err) {
-                    log().error("giving back spill file space failed: {}", err.what());
-                  }
-                });
-              }
-            });
-      }
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::lock_guard lock(c.mutex);
-      c.stats.bytes_spilled += total;
-      c.stats.spill_seconds += seconds;
-      c.stats.file_bytes = c.file->stats().file_bytes;
-      c.stats.has_file = true;
-    } catch (const std::exception& e) {
-      log().error("spilling {} objects ({} bytes) failed: {}", items.size(), total, e.what());
-      std::lock_guard lock(c.mutex);
-      c.broken = true;
-      c.error = e.what();
-    }
+    std::vector<ObjectStore::SpillHandle> slots = write_batch(items);
     std::vector<ObjectId> ids;
     ids.reserve(items.size());
     for (const auto& item : items) ids.push_back(item.id);
-    pieces.clear();
     items.clear();  // the store's bytes are the only holders again, unless someone read them
     { auto dropped = store_.spilled(ids, slots); }
     store_.serve_reservations();

@@ -92,6 +92,10 @@ class SpillManager {
  private:
   struct Core;
   void spill_pass();
+  /// Writes one batch to the spill file: the slots of the written objects (null ones when
+  /// writing failed, which marks the manager broken).
+  std::vector<ObjectStore::SpillHandle> write_batch(
+      const std::vector<ObjectStore::SpillItem>& items);
   std::shared_ptr<Core> core_;
   ObjectStore& store_;
 };

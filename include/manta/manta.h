@@ -6,11 +6,11 @@
 #include <manta/detail/function_registry.h>
 #include <manta/errors.h>
 #include <manta/ids.h>
+#include <manta/init.h>
 #include <manta/memory.h>
 #include <manta/object_ref.h>
 #include <manta/objects.h>
 #include <manta/options.h>
-#include <manta/init.h>
 #include <manta/serialization.h>
 #include <manta/stats.h>
 #include <manta/task.h>

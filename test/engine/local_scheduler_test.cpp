@@ -445,7 +445,7 @@ TEST(LocalScheduler, WaitingTaskDoesNotKeepWorkersSpinning) {
 namespace {
 
 // A recursion like fib on a small pool, each parent waiting for its children the way
-// Runtime::get does: run the child inline if it is still queued, else lend the CPU, help while
+// ObjectAccess::get does: run the child inline if it is still queued, else lend the CPU, help while
 // the pool is full, and sleep until the child signals. Half the children arrive through another
 // thread, as tasks sent from a remote rank do. No wake-up may be lost: every run must finish.
 class NestedWaits {

@@ -194,7 +194,7 @@ crash_report)
   crash=$build/test/launch/launch_crash_task
   # Names and lines need debug information (Debug, RelWithDebInfo); a Release build without it
   # must still print the frames' addresses.
-  frame0="#0 +read_through_null\(int\) at .*crash_task.cpp:[0-9]+" in_runtime="Runtime::run_task"
+  frame0="#0 +read_through_null\(int\) at .*crash_task.cpp:[0-9]+" in_runtime="Executor::run_task"
   recurse="recurse\(int\)" fail_frame="Worker::fail\(int\) at .*crash_task.cpp"
   if ! readelf -S "$crash" | grep -q '\.debug_info'; then
     frame0="#0 +0x[0-9a-f]+" in_runtime="#1 +0x[0-9a-f]+" recurse="#0 +0x[0-9a-f]+" fail_frame="#0 "
