@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "test/transport/harness.h"
+#include "harness.h"
 
 namespace manta::transport::testing {
 namespace {

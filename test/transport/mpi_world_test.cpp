@@ -8,7 +8,7 @@
 #include <functional>
 #include <vector>
 
-#include "test/transport/harness.h"
+#include "harness.h"
 
 namespace manta::transport::testing {
 namespace {

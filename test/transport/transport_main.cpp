@@ -7,7 +7,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "test/transport/harness.h"
+#include "harness.h"
 #include "transport/mpi_world.h"
 
 namespace manta::transport::testing {

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "test/transport/harness.h"
+#include "harness.h"
 #include "transport/ucx_data_plane.h"
 
 namespace manta::transport::testing {

@@ -1,0 +1,22 @@
+# cmake -DROOT=<source dir> -DLAYERS=<folder;...> -P no_relative_includes.cmake
+# Fails, naming each line, where a source of a layer folder includes a path that climbs out of the
+# folder ("../x.h"), which the layers' include roots cannot stop.
+set(found "")
+foreach(layer ${LAYERS})
+  file(GLOB_RECURSE sources ${ROOT}/${layer}/*.h ${ROOT}/${layer}/*.cpp)
+  foreach(source ${sources})
+    file(STRINGS ${source} lines REGEX "^[ \t]*#[ \t]*include[ \t]*[\"<][^\">]*\\.\\./")
+    foreach(line ${lines})
+      file(RELATIVE_PATH name ${ROOT} ${source})
+      string(APPEND found "\n  ${name}: ${line}")
+    endforeach()
+  endforeach()
+  list(LENGTH sources count)
+  if(count EQUAL 0)
+    message(FATAL_ERROR "no sources found in ${ROOT}/${layer}")
+  endif()
+endforeach()
+if(found)
+  message(FATAL_ERROR "layer sources include paths outside their folder:${found}")
+endif()
+message(STATUS "no layer source includes a path outside its folder (${LAYERS})")

@@ -1,0 +1,2 @@
+// Must not compile: launch/ uses the engine through its public API only.
+#include "engine/config.h"

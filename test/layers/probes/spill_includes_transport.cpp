@@ -1,0 +1,2 @@
+// Must not compile: spill/ uses no other layer.
+#include "transport/wire.h"

@@ -1,0 +1,2 @@
+// Must not compile: transport/ is below the engine.
+#include "engine/object_store.h"

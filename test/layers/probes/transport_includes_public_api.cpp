@@ -1,0 +1,2 @@
+// Must not compile: of the public headers transport/ sees manta/buffer.h only.
+#include <manta/object_ref.h>
