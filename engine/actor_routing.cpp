@@ -177,17 +177,22 @@ void ActorRouting::kill_actor(const ActorId& actor, bool no_restart) {
     send_restart(actor);
     return;
   }
+  std::vector<TaskPtr> waiting;
+  std::shared_ptr<const ErrorInfo> death;
   {
     // This rank's later calls fail at once; calls already sent fail at the host unless they ran.
     std::lock_guard lock(routes_mutex_);
     Route& route = routes_[actor];
-    route.death = std::make_shared<const ErrorInfo>(
+    route.death = death = std::make_shared<const ErrorInfo>(
         ctx_.make_error(ErrorKind::actor_died, nullptr, actor.to_string() + " was killed"));
     if (!route.known) {
       route.known = true;
-      for (const TaskPtr& call : route.waiting) tasks_.complete(call, nullptr, 0, route.death);
-      route.waiting.clear();
+      waiting.swap(route.waiting);
     }
+  }
+  // Outside the lock: failing a result runs its dependents' callbacks, which may route calls.
+  for (const TaskPtr& call : waiting) {
+    if (call->function != kRestartMarker) tasks_.complete(call, nullptr, 0, death);
   }
   ctx_.outbox.send(0, [&](WireWriter& w) {
     w.put(MessageType::actor_kill).put(actor).put<std::uint8_t>(no_restart);

@@ -90,6 +90,7 @@ ResourceMap parse_resources(const std::string& v) {
   return out;
 }
 
+// The settings table: one entry per --manta-* flag (a table, exempt from the function size limit).
 const std::vector<Setting>& table() {
   static const std::vector<Setting> t = [] {
     std::vector<Setting> s;

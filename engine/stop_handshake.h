@@ -1,5 +1,7 @@
 // Stopping the job: rank 0 tells every rank to stop (shutdown); each stops its work, sends what
 // it still owes and acknowledges (shutdown_ack), after which nothing more comes from it.
+// Runtime::shutdown and Runtime::serve send both messages; this part receives them and lets
+// Runtime wait for them.
 //
 // Handles: shutdown, shutdown_ack.
 #pragma once
