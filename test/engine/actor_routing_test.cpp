@@ -102,9 +102,9 @@ TEST(ActorRouting, CallsMadeBeforeTheHostIsKnownKeepTheirOrder) {
   EXPECT_EQ(rank.routing.waiting_calls(kActor), 3u);
 
   EXPECT_EQ(rank.outbox.count(MessageType::actor_lookup), 1u) << "one question, not one per call";
-  const auto lookup = rank.outbox.pop(MessageType::actor_lookup);
-  EXPECT_EQ(lookup->dest, 0);
-  EXPECT_EQ(lookup->reader().get<ActorId>(), kActor);
+  const auto lookup = rank.outbox.take(MessageType::actor_lookup);
+  EXPECT_EQ(lookup.dest, 0);
+  EXPECT_EQ(lookup.reader().get<ActorId>(), kActor);
   EXPECT_EQ(rank.outbox.count(MessageType::actor_call), 0u);
 
   rank.location(kActor, 2);

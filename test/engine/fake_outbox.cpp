@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace manta::engine::fakes {
 
@@ -42,6 +44,11 @@ std::optional<SentMessage> FakeOutbox::pop(MessageType type) {
   SentMessage m = std::move(*it);
   sent_.erase(it);
   return m;
+}
+
+SentMessage FakeOutbox::take(MessageType type) {
+  if (auto m = pop(type)) return std::move(*m);
+  throw std::logic_error(std::string("no ") + message_name(type) + " message was sent");
 }
 
 std::vector<SentMessage> FakeOutbox::take_all() {

@@ -24,7 +24,8 @@ struct SentMessage {
   MessageType type{};
   std::vector<std::byte> bytes;  // the whole message, its type byte included
 
-  /// A reader positioned after the type byte.
+  /// A reader positioned after the type byte; it reads this message's bytes, so the message
+  /// must outlive it (name the message, not a temporary, before reading it).
   [[nodiscard]] transport::WireReader reader() const {
     transport::WireReader r(bytes);
     r.get<MessageType>();
@@ -52,6 +53,9 @@ class FakeOutbox final : public Outbox {
   [[nodiscard]] std::size_t count(MessageType type) const;
   /// Removes and returns the oldest message of `type`, if any.
   std::optional<SentMessage> pop(MessageType type);
+  /// Like pop, for a message that must have been sent: throws std::logic_error naming the type
+  /// when none was (a test then fails instead of reading nothing).
+  SentMessage take(MessageType type);
   /// Removes and returns everything posted so far.
   std::vector<SentMessage> take_all();
   void clear();

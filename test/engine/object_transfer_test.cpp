@@ -313,7 +313,7 @@ TEST(ObjectTransferGetter, AnRmaReadEndsWithPullDone) {
   Rank getter(0, 2);
   PullResult got;
   getter.transfer.pull({0, 0, 4}, 1, 300, record(got));
-  const Request q = read_request(*getter.outbox.pop(MessageType::pull_request));
+  const Request q = read_request(getter.outbox.take(MessageType::pull_request));
   const auto descriptor = FakeDataPlane::rma_descriptor(5);
   header(getter, 1, q.tag, Carrier::rma, 300, descriptor);
   ASSERT_EQ(getter.plane.open_receives(), 1u);
@@ -334,7 +334,7 @@ TEST(ObjectTransferGetter, AFailedRmaReadStillEndsTheLeaseAndLosesTheObject) {
   getter.store.set_capacity(1000, 1000, nullptr);
   PullResult got;
   getter.transfer.pull({0, 0, 4}, 1, 600, record(got));
-  const Request q = read_request(*getter.outbox.pop(MessageType::pull_request));
+  const Request q = read_request(getter.outbox.take(MessageType::pull_request));
   EXPECT_FALSE(getter.store.reserve(600, 0ms).ok) << "the pull holds 600 of 1000 bytes";
   header(getter, 1, q.tag, Carrier::rma, 600, FakeDataPlane::rma_descriptor(5));
   getter.plane.fail_receive("remote key rejected");
@@ -353,7 +353,7 @@ TEST(ObjectTransferGetter, ALostHeaderFailsThePullAndGivesBackItsRoom) {
   getter.store.set_capacity(1000, 1000, nullptr);
   PullResult got;
   getter.transfer.pull({0, 0, 4}, 1, 600, record(got));
-  const Request q = read_request(*getter.outbox.pop(MessageType::pull_request));
+  const Request q = read_request(getter.outbox.take(MessageType::pull_request));
   getter.deliver(1, [&](WireWriter& w) {
     w.put(MessageType::pull_header).put(q.tag).put<std::uint8_t>(0);
     write_error(w, fakes::error_of(ErrorKind::object_lost, "no longer on rank 1"));
@@ -371,7 +371,7 @@ TEST(ObjectTransferGetter, AnUnreachableSpillFileIsAskedForAgainByMessages) {
   Rank getter(0, 2);
   PullResult got;
   getter.transfer.pull({0, 0, 4}, 1, 300, record(got));
-  const Request first = read_request(*getter.outbox.pop(MessageType::pull_request));
+  const Request first = read_request(getter.outbox.take(MessageType::pull_request));
   ASSERT_TRUE(first.may_read_file);
   header(getter, 1, first.tag, Carrier::file, 300, {std::byte{1}});
   getter.plane.unreachable_receive("no such file");

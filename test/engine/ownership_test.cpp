@@ -41,7 +41,7 @@ TEST(Ownership, FirstReferenceToAnObjectOwnedElsewhereRegistersOnce) {
   auto again = rank.ownership.acquire(id);
   EXPECT_EQ(token, again);  // one token per object per rank
   ASSERT_EQ(rank.outbox.count(MessageType::add_borrower), 1u);
-  const auto add = *rank.outbox.pop(MessageType::add_borrower);
+  const auto add = rank.outbox.take(MessageType::add_borrower);
   EXPECT_EQ(add.dest, 0);
   EXPECT_EQ(id_of(add), id);
   // Its own objects need no registration.
@@ -92,7 +92,7 @@ TEST(Ownership, TheGateOpensOnlyWhenEveryRegistrationIsAcknowledged) {
   EXPECT_EQ(rank.outbox.count(MessageType::remove_borrower), 0u) << "b is still unacknowledged";
   rank.deliver(2, [&](WireWriter& w) { w.put(MessageType::borrow_ack).put(b); });
   ASSERT_EQ(rank.outbox.count(MessageType::remove_borrower), 1u);
-  EXPECT_EQ(id_of(*rank.outbox.pop(MessageType::remove_borrower)), a);
+  EXPECT_EQ(id_of(rank.outbox.take(MessageType::remove_borrower)), a);
   // With nothing unacknowledged, a release goes at once.
   tb.reset();
   rank.ownership.release(b);

@@ -159,7 +159,7 @@ TEST(Submitter, ASpillHintHandsWaitingTasksOnAndLeavesCredit) {
   rank.submitter->place(t);
   EXPECT_TRUE(rank.ran_here.empty());
   ASSERT_EQ(rank.outbox.count(MessageType::forward_task), 1u);
-  EXPECT_EQ(task_in(*rank.outbox.pop(MessageType::forward_task))->hand_ons, 1);
+  EXPECT_EQ(task_in(rank.outbox.take(MessageType::forward_task))->hand_ons, 1);
   EXPECT_EQ(rank.submitter->handed_on(), 3u);
   // The credit is spent: the next one waits here.
   rank.submitter->place(rank.task());
