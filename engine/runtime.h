@@ -20,7 +20,7 @@
 #include "engine/startup_handshake.h"
 #include "engine/timeline.h"
 #include "transport/control_channel.h"
-#include "transport/data_plane.h"
+#include "transport/open_data_plane.h"
 #include "transport/mpi_world.h"
 
 namespace manta::engine {

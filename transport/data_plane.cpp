@@ -1,4 +1,4 @@
-#include "transport/data_plane.h"
+#include "transport/open_data_plane.h"
 
 #include <atomic>
 #include <utility>

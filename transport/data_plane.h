@@ -6,8 +6,6 @@
 //   file      the reader reads the holder's spill file itself (the engine supplies the reader).
 #pragma once
 
-#include <mpi.h>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,8 +15,6 @@
 #include <manta/buffer.h>
 
 namespace manta::transport {
-
-class ControlChannel;
 
 enum class Carrier : std::uint8_t { messages = 0, rma = 1, file = 2 };
 
@@ -57,7 +53,8 @@ class DataPlane {
   virtual Offer offer(const SharedBuffer& bytes) = 0;
   /// Holder, after the header went out: sends the bytes of a `messages` offer.
   virtual void send(int reader, int tag, SharedBuffer bytes) = 0;
-  /// Holder: the reader is done with an rma offer (its pull_done arrived).
+  /// Holder: the reader is done with an rma offer (its pull_done arrived). Handle 0 (nothing
+  /// was registered) is ignored.
   virtual void release(std::uint64_t handle) = 0;
 
   /// Reader: gets `size` bytes from `holder` by the carrier the header named. `descriptor` is
@@ -65,17 +62,5 @@ class DataPlane {
   virtual void receive(int holder, int tag, Carrier carrier, std::span<const std::byte> descriptor,
                        std::uint64_t size, ReceiveDone done) = 0;
 };
-
-struct DataPlaneOptions {
-  std::size_t chunk_size = 4u << 20;
-  bool want_ucx = true;  // false: every rank moves bytes over MPI
-};
-
-/// Collective. UCX RMA when it is built in, wanted by every rank and starts on every rank;
-/// otherwise MPI messages, with `why_not` saying why (for the log and for a required UCX).
-/// Sets the channel's extra progress while RMA is in use (its reads are served by progress).
-std::unique_ptr<DataPlane> open_data_plane(MPI_Comm comm, ControlChannel& channel,
-                                           const DataPlaneOptions& options,
-                                           DataPlane::FileReader files, std::string* why_not);
 
 }  // namespace manta::transport
