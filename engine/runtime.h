@@ -20,8 +20,8 @@
 #include "engine/startup_handshake.h"
 #include "engine/timeline.h"
 #include "transport/control_channel.h"
-#include "transport/open_data_plane.h"
 #include "transport/mpi_world.h"
+#include "transport/open_data_plane.h"
 
 namespace manta::engine {
 

@@ -193,5 +193,20 @@ TEST(ActorRouting, AKillFailsWaitingCallsHereAndTellsRankZero) {
   EXPECT_EQ(rank.outbox.count(MessageType::actor_call), 0u);
 }
 
+TEST(ActorRouting, AKillFailsAWaitingCallWhoseResultAnotherWaitingCallTakes) {
+  // Failing the first call's result resolves the second call's argument, which routes that call
+  // on the same thread: the kill must not hold the routes' lock then (it is not recursive).
+  Rank rank;
+  auto r1 = rank.call(kActor);
+  auto r2 = rank.call(kActor, r1);
+  rank.routing.kill_actor(kActor, /*no_restart=*/true);
+  for (const auto& r : {r1, r2}) {
+    const auto v = rank.store.view(r->id());
+    ASSERT_EQ(v.state, ObjectStore::State::failed);
+    EXPECT_EQ(v.error->kind, ErrorKind::actor_died);
+  }
+  EXPECT_EQ(rank.outbox.count(MessageType::actor_call), 0u);
+}
+
 }  // namespace
 }  // namespace manta::engine
