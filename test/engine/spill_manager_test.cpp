@@ -2,6 +2,8 @@
 // demand, refuses a spill directory without room at start, and cleans up after itself.
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -137,13 +139,14 @@ TEST_F(SpillManagerTest, AfterTheDiskFillsARestoreGivesUpAtOnceAndTheObjectReads
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   EXPECT_EQ(store.view(first).state, ObjectStore::State::spilled);  // still on disk
   SharedBuffer back;
-  bool done = false, lost = true;
+  bool lost = true;
+  std::atomic<bool> done{false};  // the read ends on the I/O thread: it publishes back and lost
   spill.read_spilled(first, store.view(first).spill, [&](SharedBuffer b, std::string, bool l) {
     back = std::move(b);
     lost = l;
-    done = true;
+    done.store(true, std::memory_order_release);
   });
-  ASSERT_TRUE(eventually([&] { return done; }));
+  ASSERT_TRUE(eventually([&] { return done.load(std::memory_order_acquire); }));
   ASSERT_NE(back, nullptr);
   EXPECT_FALSE(lost);
   SharedBuffer expect = filled(kMiB, 1);
