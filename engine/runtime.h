@@ -59,10 +59,7 @@ class Runtime {
   bool close() noexcept { return open_.exchange(false); }
 
   [[nodiscard]] int rank() const noexcept { return world_.rank; }
-  [[nodiscard]] int size() const noexcept { return world_.size; }
-  [[nodiscard]] const Config& config() const noexcept { return config_; }
   [[nodiscard]] RuntimeStats stats() const;
-  [[nodiscard]] const std::vector<RankInfo>& rank_table() const noexcept { return ranks_; }
   /// "ucx" or "mpi": how large objects move.
   [[nodiscard]] const char* transport_name() const noexcept;
 

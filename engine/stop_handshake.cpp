@@ -6,11 +6,10 @@
 namespace manta::engine {
 
 void StopHandshake::register_handlers(Dispatcher& d) {
-  d.on(MessageType::shutdown, [this](int, transport::WireReader& r, auto) {
-    const bool failed = r.get<std::uint8_t>() != 0;
+  // The message's byte says whether the driver failed; the job directory records that on rank 0.
+  d.on(MessageType::shutdown, [this](int, transport::WireReader&, auto) {
     std::lock_guard lock(mutex_);
     stop_requested_ = true;
-    failed_ = failed;
     cv_.notify_all();
   });
   d.on(MessageType::shutdown_ack, [this](int, transport::WireReader&, auto) {
@@ -20,10 +19,9 @@ void StopHandshake::register_handlers(Dispatcher& d) {
   });
 }
 
-bool StopHandshake::wait_for_stop() {
+void StopHandshake::wait_for_stop() {
   std::unique_lock lock(mutex_);
   cv_.wait(lock, [&] { return stop_requested_; });
-  return failed_;
 }
 
 int StopHandshake::wait_for_acks(int ranks, std::chrono::seconds timeout) {

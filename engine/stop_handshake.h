@@ -18,8 +18,8 @@ class StopHandshake {
  public:
   void register_handlers(Dispatcher& d);
 
-  /// Ranks > 0: blocks until rank 0 says stop; true when the driver failed.
-  bool wait_for_stop();
+  /// Ranks > 0: blocks until rank 0 says stop.
+  void wait_for_stop();
   /// Rank 0: waits until `ranks` acknowledgements came, or `timeout` passed. Returns how many
   /// came.
   int wait_for_acks(int ranks, std::chrono::seconds timeout);
@@ -28,7 +28,6 @@ class StopHandshake {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stop_requested_ = false;
-  bool failed_ = false;
   int acks_ = 0;
 };
 

@@ -16,6 +16,7 @@ packages=(
   nlohmann-json3-dev                   # JSON for benchmarks, status and traces
   libcli11-dev                         # the manta command's argument parsing
   slurm-wlm munge                      # a real one-node Slurm for the slurm-labelled tests
+  python3                              # size-limit check, benchmark reports and comparisons
   python3-mpi4py python3-distributed   # peer engines in bench/peers
   python3-matplotlib                   # plots of the benchmark report
   clang-format
