@@ -8,6 +8,7 @@
 
 #include "engine/crash_report.h"
 #include "engine/function_table.h"
+#include "engine/gpu_grant.h"
 #include "engine/log.h"
 
 namespace manta::engine {
@@ -93,7 +94,7 @@ void ActorHost::create(TaskPtr creation, ActorSettings settings) {
     }
     killed = killed_before_creation_.erase(id) > 0;
   }
-  hooks_.reserve(a->settings.resources);
+  hooks_.reserve(a->settings.resources, a->settings.gpu_ids);
   if (killed) {
     std::unique_lock lock(a->mutex);
     for (auto& call : early) enqueue_in_order(*a, std::move(call));
@@ -194,6 +195,7 @@ bool ActorHost::construct(Actor& a, std::unique_lock<std::mutex>& lock) {
   try {
     const RunningCallScope running(RunningCallScope::Kind::actor_creation, f->name,
                                    a.creation->name, a.creation->id, a.creation->actor);
+    const GpuGrantScope gpus(a.settings.gpu_ids);
     detail::CallResult r;
     f->invoke(f->key, nullptr, views.data(), views.size(), r);
     std::memcpy(&instance, r.bytes.data(), sizeof instance);
@@ -237,7 +239,7 @@ void ActorHost::die(Actor& a, std::shared_ptr<const ErrorInfo> cause,
   lock.unlock();
   if (instance && a.destroy) a.destroy(instance);
   for (auto& c : failed) fail_call(c, cause);
-  hooks_.release(a.settings.resources);
+  hooks_.release(a.settings.resources, a.settings.gpu_ids);
   hooks_.died(a.creation->actor, cause);
   lock.lock();
 }
@@ -305,6 +307,7 @@ void ActorHost::run_call(Actor& a, const TaskPtr& call, std::vector<detail::ArgV
     const auto start = std::chrono::system_clock::now();
     const RunningCallScope running(RunningCallScope::Kind::actor_call, f->name, call->name,
                                    call->id, call->actor);
+    const GpuGrantScope gpus(a.settings.gpu_ids);  // fixed for the actor's life
     try {
       f->invoke(f->key, method_self(*f, instance, actor_class), views.data(), views.size(), result);
     } catch (const ActorExit&) {

@@ -34,6 +34,7 @@ struct ActorSettings {
   int max_restarts = 0;
   int max_concurrency = 1;
   ResourceSet resources;  // reserved on this rank while the actor lives
+  std::vector<int> gpu_ids;  // the devices its creation was granted: the actor's for life
 };
 
 class ActorHost {
@@ -45,8 +46,8 @@ class ActorHost {
         finish;
     /// The actor died: tell the control store.
     std::function<void(const ActorId& actor, std::shared_ptr<const ErrorInfo> cause)> died;
-    std::function<void(const ResourceSet&)> reserve;
-    std::function<void(const ResourceSet&)> release;
+    std::function<void(const ResourceSet&, const std::vector<int>& gpu_ids)> reserve;
+    std::function<void(const ResourceSet&, const std::vector<int>& gpu_ids)> release;
     std::function<ErrorInfo(ErrorKind, const TaskSpec*, std::string)> make_error;
     /// An idle executor polls (this, or yields) for `idle_spin` before it sleeps, so a call that
     /// follows the last one closely is picked up without a wake-up.

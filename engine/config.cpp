@@ -168,6 +168,26 @@ const std::vector<Setting>& table() {
         });
     add("topology-xml", "", "read the hardware from this hwloc XML file instead of the machine",
         [](Config& c, const std::string& v) { c.topology_xml = v; });
+    add("gpus", "auto",
+        "GPUs of this node the ranks may use: auto (what CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES "
+        "or Slurm allow, else all), none, or a list of indices or GPU-/MIG- UUIDs; the node's "
+        "ranks then split them",
+        [](Config& c, const std::string& v) {
+          if (v.empty()) {
+            throw std::invalid_argument(
+                "--manta-gpus is empty: give auto, none or a list such as 0,1");
+          }
+          c.gpus = v == "auto" ? std::string() : v;
+        });
+    add("bind", "auto",
+        "bind worker threads to cores: cores (each worker its own core of the rank's cpuset), "
+        "none, or auto (cores when the launcher bound the rank, else none)",
+        [](Config& c, const std::string& v) {
+          if (v != "auto" && v != "none" && v != "cores") {
+            throw std::invalid_argument("--manta-bind=" + v + ": expected auto, none or cores");
+          }
+          c.bind = v;
+        });
     add("timeline", "",
         "write a Chrome trace (chrome://tracing, Perfetto) of every task to this file at shutdown",
         [](Config& c, const std::string& v) { c.timeline = v; });
@@ -375,17 +395,18 @@ std::vector<std::string> closest_settings(const std::string& flag) {
   return engine::closest_settings(flag);
 }
 
-std::vector<ResolvedSetting> resolve_settings(const std::vector<std::string>& args) {
+namespace engine {
+Config config_from_words(const std::vector<std::string>& args) {
   std::vector<std::string> words{"manta"};
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a.rfind("--manta-", 0) != 0) continue;
     words.push_back(a);
     if (a.find('=') != std::string::npos) continue;
-    const auto it = std::find_if(engine::settings().begin(), engine::settings().end(),
+    const auto it = std::find_if(settings().begin(), settings().end(),
                                  [&](const SettingInfo& s) { return s.flag == a; });
     // A flag whose value is the next word takes it along.
-    if (it != engine::settings().end() && !it->is_switch && i + 1 < args.size()) {
+    if (it != settings().end() && !it->is_switch && i + 1 < args.size()) {
       words.push_back(args[++i]);
     }
   }
@@ -394,7 +415,12 @@ std::vector<ResolvedSetting> resolve_settings(const std::vector<std::string>& ar
   argv.push_back(nullptr);
   int argc = static_cast<int>(words.size());
   char** p = argv.data();
-  const engine::Config c = engine::parse_config(argc, p);
+  return parse_config(argc, p);
+}
+}  // namespace engine
+
+std::vector<ResolvedSetting> resolve_settings(const std::vector<std::string>& args) {
+  const engine::Config c = engine::config_from_words(args);
   std::vector<ResolvedSetting> out;
   for (const auto& info : engine::settings()) {
     if (info.flag == "--manta-help") continue;

@@ -28,6 +28,8 @@ struct Config {
   int shutdown_timeout_s = 30;
   std::string log_level = "warn";
   std::string topology_xml;
+  std::string gpus;           // --manta-gpus list or "none"; empty: auto (the environment decides)
+  std::string bind = "auto";  // auto, none or cores
   std::string timeline;            // write a Chrome trace of all tasks here at shutdown
   std::string transport = "auto";  // auto, ucx or mpi
   std::string summary;             // at shutdown: "-" prints memory_summary to stderr, else a file
@@ -61,6 +63,9 @@ const std::vector<SettingInfo>& settings();
 /// Reads flags (removing them from argv) and environment. Throws std::invalid_argument naming
 /// the setting, the bad value and what is expected; an unknown --manta-* flag names the closest.
 Config parse_config(int& argc, char**& argv);
+
+/// The settings among `words` (other words are ignored), then the environment's.
+Config config_from_words(const std::vector<std::string>& words);
 
 /// Parses sizes like "64M", "8G", "100K", "4096".
 std::uint64_t parse_size(const std::string& text);

@@ -59,8 +59,12 @@ ActorHost::Hooks EngineParts::actor_hooks(EngineParts& parts, RankContext& ctx,
       write_error(w, *cause);
     });
   };
-  hooks.reserve = [&parts](const ResourceSet& r) { parts.local.reserve(r); };
-  hooks.release = [&parts](const ResourceSet& r) { parts.local.release(r); };
+  hooks.reserve = [&parts](const ResourceSet& r, const std::vector<int>& gpus) {
+    parts.local.reserve(r, gpus);
+  };
+  hooks.release = [&parts](const ResourceSet& r, const std::vector<int>& gpus) {
+    parts.local.release(r, gpus);
+  };
   hooks.make_error = [&ctx](ErrorKind k, const TaskSpec* t, std::string m) {
     return ctx.make_error(k, t, std::move(m));
   };

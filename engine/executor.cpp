@@ -4,6 +4,7 @@
 #include "engine/crash_report.h"
 #include "engine/dispatcher.h"
 #include "engine/function_table.h"
+#include "engine/gpu_grant.h"
 #include "engine/local_scheduler.h"
 #include "engine/messages.h"
 #include "engine/object_access.h"
@@ -223,6 +224,7 @@ std::shared_ptr<const ErrorInfo> Executor::invoke(const TaskPtr& t, detail::Call
   std::shared_ptr<const ErrorInfo> error;
   const std::int64_t start_us = timeline_ ? Timeline::now_us() : 0;
   const RunningCallScope running(RunningCallScope::Kind::task, f->name, t->name, t->id, t->actor);
+  const GpuGrantScope gpus(t->gpu_ids);
   try {
     f->invoke(f->key, nullptr, views, t->args.size(), result);
   } catch (const Error& e) {
@@ -316,6 +318,7 @@ void Executor::start_actor(const TaskPtr& creation) {
   settings.max_restarts = creation->max_restarts_actor;
   settings.max_concurrency = creation->max_concurrency;
   settings.resources = *creation->resources;
+  settings.gpu_ids = creation->gpu_ids;
   actors_->create(creation, std::move(settings));
 }
 

@@ -36,6 +36,48 @@ LocalScheduler::~LocalScheduler() { stop(); }
 
 LocalScheduler* LocalScheduler::current() noexcept { return t_worker.scheduler; }
 
+void LocalScheduler::set_gpus(std::vector<int> ordinals) {
+  std::lock_guard lock(mutex_);
+  gpus_ = GpuPool(std::move(ordinals));
+}
+
+std::vector<double> LocalScheduler::gpus_used() const {
+  std::lock_guard lock(mutex_);
+  return gpus_.used();
+}
+
+bool LocalScheduler::fits(const TaskSpec& task, const ResourceSet& within) const {
+  if (!task.resources->fits_in(within)) return false;
+  return gpus_.empty() || gpus_.can_grant(GpuPool::amount(*task.resources));
+}
+
+void LocalScheduler::claim(const TaskPtr& task) {
+  available_.subtract(*task->resources);
+  if (!gpus_.empty()) task->gpu_ids = gpus_.grant(GpuPool::amount(*task->resources));
+}
+
+void LocalScheduler::unclaim(const TaskPtr& task) {
+  available_.add(*task->resources);
+  if (!task->gpu_ids.empty()) {
+    gpus_.give_back(task->gpu_ids, GpuPool::amount(*task->resources));
+    task->gpu_ids.clear();
+  }
+}
+
+ResourceSet LocalScheduler::lendable(const ResourceSet& held) const {
+  if (gpus_.empty() || GpuPool::amount(held) == 0) return held;
+  ResourceSet lent;
+  for (const auto& [name, value] : held.items()) {
+    if (name != "GPU" && !name.starts_with("GPU_pg")) lent.set(name, value);
+  }
+  return lent;
+}
+
+void LocalScheduler::set_thread_start(std::function<void(std::size_t index)> hook) {
+  std::lock_guard lock(mutex_);
+  thread_start_ = std::move(hook);
+}
+
 void LocalScheduler::start() {
   std::lock_guard lock(mutex_);
   for (int i = 0; i < initial_threads_; ++i) spawn_thread();
@@ -52,7 +94,7 @@ void LocalScheduler::spawn_thread() {
     }
     return;
   }
-  threads_.emplace_back([this] { worker_loop(); });
+  threads_.emplace_back([this, index = threads_.size()] { worker_loop(index); });
 }
 
 void LocalScheduler::spawn_past_cap() {
@@ -64,7 +106,7 @@ void LocalScheduler::spawn_past_cap() {
         max_threads_, kMaxInlineDepth);
     warned_past_cap_ = true;
   }
-  threads_.emplace_back([this] { worker_loop(); });
+  threads_.emplace_back([this, index = threads_.size()] { worker_loop(index); });
 }
 
 void LocalScheduler::stop() {
@@ -92,10 +134,10 @@ void LocalScheduler::enqueue(TaskPtr task) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
-    const bool fits = task->resources->fits_in(available_);
+    const bool starts = fits(*task, available_);
     queued_by_id_.emplace(task->id, task);
     queue_.push_back(std::move(task));
-    if (fits) kick = kick_locked();
+    if (starts) kick = kick_locked();
   }
   kick();
 }
@@ -178,16 +220,18 @@ ResourceSet LocalScheduler::available() const {
   return available_;
 }
 
-void LocalScheduler::reserve(const ResourceSet& r) {
+void LocalScheduler::reserve(const ResourceSet& r, const std::vector<int>& gpu_ids) {
   std::lock_guard lock(mutex_);
   available_.subtract(r);
+  gpus_.hold(gpu_ids, GpuPool::amount(r));
 }
 
-void LocalScheduler::release(const ResourceSet& r) {
+void LocalScheduler::release(const ResourceSet& r, const std::vector<int>& gpu_ids) {
   Kick kick;
   {
     std::lock_guard lock(mutex_);
     available_.add(r);
+    gpus_.give_back(gpu_ids, GpuPool::amount(r));
     if (has_runnable()) kick = kick_locked();
   }
   cv_.notify_all();  // a queued task may fit now
@@ -209,12 +253,12 @@ TaskPtr LocalScheduler::pop_runnable(const ResourceSet& within, bool newest) {
   std::size_t scanned = 0;
   if (newest) {
     for (auto it = queue_.rbegin(); it != queue_.rend() && scanned < kScanLimit; ++it, ++scanned) {
-      if ((*it)->resources->fits_in(within)) return take(std::next(it).base());
+      if (fits(**it, within)) return take(std::next(it).base());
     }
     return nullptr;
   }
   for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanLimit; ++it, ++scanned) {
-    if ((*it)->resources->fits_in(within)) return take(it);
+    if (fits(**it, within)) return take(it);
   }
   return nullptr;
 }
@@ -222,12 +266,13 @@ TaskPtr LocalScheduler::pop_runnable(const ResourceSet& within, bool newest) {
 bool LocalScheduler::has_runnable() const {
   std::size_t scanned = 0;
   for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanLimit; ++it, ++scanned) {
-    if ((*it)->resources->fits_in(available_)) return true;
+    if (fits(**it, available_)) return true;
   }
   return false;
 }
 
-void LocalScheduler::worker_loop() {
+void LocalScheduler::worker_loop(std::size_t index) {
+  if (thread_start_) thread_start_(index);  // set before start(), never changed after
   t_worker.scheduler = this;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
@@ -250,16 +295,15 @@ void LocalScheduler::worker_loop() {
       --idle_;
       continue;
     }
-    auto resources = task->resources;
-    available_.subtract(*resources);
+    claim(task);
     ++running_;
     lock.unlock();
-    t_worker.held = resources.get();
+    t_worker.held = task->resources.get();
     run_(task);
-    task.reset();
     t_worker.held = nullptr;
     lock.lock();
-    available_.add(*resources);
+    unclaim(task);
+    task.reset();
     if (idle_ > 0 && !queue_.empty()) cv_.notify_one();  // a larger task may fit now
     --running_;
   }
@@ -271,7 +315,7 @@ void LocalScheduler::worker_blocked(const void* key, std::function<void()> wake)
   Kick kick;
   {
     std::lock_guard lock(mutex_);
-    available_.add(*t_worker.held);
+    available_.add(lendable(*t_worker.held));
     if (has_runnable()) {
       if (idle_ > 0 || spinning_ > 0 || threads_.size() < max_threads_) {
         kick = kick_locked();
@@ -290,7 +334,7 @@ void LocalScheduler::worker_unblocked(const void* key) {
   std::lock_guard lock(mutex_);
   std::erase_if(blocked_, [key](const auto& b) { return b.first == key; });
   // May go below zero for a moment: the lent resources come back before others finish.
-  available_.subtract(*t_worker.held);
+  available_.subtract(lendable(*t_worker.held));
 }
 
 bool LocalScheduler::help(const void* key) {
@@ -313,7 +357,7 @@ bool LocalScheduler::help(const void* key) {
     }
     task = pop_runnable(available_, /*newest=*/true);
     if (!task) return false;
-    available_.subtract(*task->resources);
+    claim(task);
     // Busy helping: not a candidate to be woken for more work until it returns.
     auto it = std::find_if(blocked_.begin(), blocked_.end(),
                            [key](const auto& b) { return b.first == key; });
@@ -326,7 +370,7 @@ bool LocalScheduler::help(const void* key) {
   Kick kick;
   {
     std::lock_guard lock(mutex_);
-    available_.add(*task->resources);
+    unclaim(task);
     if (wake) blocked_.emplace_back(key, std::move(wake));
     // The caller may go back to waiting (or return to its own task): another thread must see
     // the queued work the freed resources now fit. Without this the work waits forever.
@@ -366,6 +410,8 @@ bool LocalScheduler::run_inline(const TaskId& id) {
     std::lock_guard lock(mutex_);
     auto it = queued_by_id_.find(id);
     if (it == queued_by_id_.end() || !it->second->resources->fits_in(*t_worker.held)) return false;
+    // A task with GPUs of its own waits for a grant of devices; it does not borrow the caller's.
+    if (!gpus_.empty() && GpuPool::amount(*it->second->resources) > 0) return false;
     // The awaited task was usually submitted just now: look for it from the back.
     auto pos = std::find(queue_.rbegin(), queue_.rend(), it->second);
     if (pos == queue_.rend()) return false;

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/gpu_pool.h"
 #include "engine/resources.h"
 #include "engine/task_spec.h"
 
@@ -33,6 +34,11 @@ class LocalScheduler {
                  std::function<bool()> idle_poll = {});
   ~LocalScheduler();
 
+  /// The rank's GPUs, as ordinals: tasks asking for GPU get distinct devices (fractions pack).
+  /// Before start().
+  void set_gpus(std::vector<int> ordinals);
+  /// Runs first on each worker thread with its index (0, 1, ...): core binding. Before start().
+  void set_thread_start(std::function<void(std::size_t index)> hook);
   void start();
   /// Stops taking tasks, drops the queue, waits for running tasks to return, joins threads.
   void stop();
@@ -58,9 +64,12 @@ class LocalScheduler {
   [[nodiscard]] const ResourceSet& total() const noexcept { return total_; }
   [[nodiscard]] std::size_t thread_count() const;
 
-  /// Resources held outside the pool (by an actor) for as long as it lives.
-  void reserve(const ResourceSet& r);
-  void release(const ResourceSet& r);
+  /// Resources held outside the pool (by an actor) for as long as it lives, with the GPUs its
+  /// creation task was granted (the actor keeps those devices).
+  void reserve(const ResourceSet& r, const std::vector<int>& gpu_ids = {});
+  void release(const ResourceSet& r, const std::vector<int>& gpu_ids = {});
+  /// Fraction of each GPU in use, in ordinal order.
+  [[nodiscard]] std::vector<double> gpus_used() const;
 
   /// Called by a worker thread about to block (in get or wait) / after it woke up. `wake` wakes
   /// the blocked thread so that it can help when work arrives and no thread can be started.
@@ -77,12 +86,19 @@ class LocalScheduler {
   static LocalScheduler* current() noexcept;
 
  private:
-  void worker_loop();
+  void worker_loop(std::size_t index);
   /// With mutex_ held. Workers take the oldest task (fair); helpers the newest, which is the
   /// deepest in a recursion and so the quickest to finish without blocking further.
   TaskPtr pop_runnable(const ResourceSet& within, bool newest = false);
   void run_claimed(const TaskPtr& task);    // runs a task taken from the queue on this thread
   [[nodiscard]] bool has_runnable() const;  // with mutex_ held
+  /// With mutex_ held: the task's resources fit `within` and its GPUs can be placed on devices.
+  [[nodiscard]] bool fits(const TaskSpec& task, const ResourceSet& within) const;
+  void claim(const TaskPtr& task);     // with mutex_ held: subtracts its resources, grants GPUs
+  void unclaim(const TaskPtr& task);   // with mutex_ held: the reverse
+  /// What a worker blocked in get lends: its resources but its GPUs, which stay its own (the
+  /// device is still its current one), as Ray lends only CPUs.
+  [[nodiscard]] ResourceSet lendable(const ResourceSet& held) const;
   void spawn_thread();                      // with mutex_ held
   void spawn_past_cap();                    // with mutex_ held: when helping can go no deeper
 
@@ -100,6 +116,7 @@ class LocalScheduler {
   int initial_threads_;
   std::chrono::microseconds idle_spin_;
   std::function<bool()> idle_poll_;
+  std::function<void(std::size_t)> thread_start_;
   std::size_t max_threads_;
 
   mutable std::mutex mutex_;
@@ -107,6 +124,7 @@ class LocalScheduler {
   std::deque<TaskPtr> queue_;
   std::unordered_map<TaskId, TaskPtr> queued_by_id_;
   ResourceSet available_;
+  GpuPool gpus_;
   std::uint64_t running_ = 0;
   int idle_ = 0;      // workers asleep waiting for a task
   int spinning_ = 0;  // workers polling for a task before they sleep

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/gpu_pool.h"
 #include "engine/text.h"
 
 namespace manta::engine {
@@ -38,6 +39,11 @@ void check_resources(const ResourceMap& resources, const CallName& call) {
     if (!std::isfinite(amount) || amount < 0) {
       refuse(call, fmt::format("resources({{\"{}\", {}}})", name, amount),
              "an amount must be a finite number of at least 0 (e.g. 0.5 or 2)");
+    }
+    if (name == "GPU") {
+      if (std::string why = GpuPool::invalid_amount(amount); !why.empty()) {
+        refuse(call, fmt::format("resources({{\"GPU\", {}}})", amount), why);
+      }
     }
   }
 }

@@ -17,7 +17,7 @@
 #include "engine/log.h"
 #include "engine/messages.h"
 #include "engine/teardown_guard.h"
-#include "gpu/topology.h"
+#include "gpu/binding.h"
 
 namespace manta::engine {
 
@@ -65,11 +65,14 @@ void Runtime::start() {
     std::fflush(stderr);
     std::_Exit(1);
   }
-  const gpu::Topology topo = gpu::discover_topology(config_.topology_xml);
-  const int cpus =
-      config_.num_cpus > 0 ? config_.num_cpus : gpu::cores_for_rank(topo, world_.local_size);
+  start_hardware();
+  const int cpus = hardware_.cpus;
   ResourceSet total = ResourceSet::cpus(cpus);
   for (const auto& [name, amount] : config_.custom_resources) total.set(name, amount);
+  // The GPUs found are the GPU resource, unless --manta-resources names one.
+  if (!config_.custom_resources.contains("GPU") && !hardware_.gpus.empty()) {
+    total.set("GPU", static_cast<double>(hardware_.gpus.size()));
+  }
   total.set("actor_slots", config_.max_actors);
   if (total.get("memory") == 0)
     total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
@@ -80,6 +83,7 @@ void Runtime::start() {
   opts.max_sleep = std::chrono::microseconds(config_.progress_max_sleep_us);
   opts.chunk_size = config_.chunk_size;
   opts.tick = std::chrono::milliseconds(config_.report_interval_ms);
+  opts.on_thread_start = [this] { bind_thread(hardware_, -1); };
   channel_ = std::make_unique<transport::ControlChannel>(world_.comm, opts);
   outbox_.attach(*channel_);
   start_data_plane();
@@ -95,6 +99,9 @@ void Runtime::start() {
   s.poll = [this] { return channel_->poll(); };
   s.timeline = timeline_.get();
   parts_ = std::make_unique<EngineParts>(ctx_, *data_plane_, std::move(s));
+  parts_->local.set_gpus(gpu_pool_ordinals(hardware_, total.get("GPU")));
+  parts_->local.set_thread_start(
+      [this](std::size_t index) { bind_thread(hardware_, static_cast<int>(index)); });
   parts_->objects.set_store_capacity(store_.capacity());
   parts_->register_handlers(dispatcher_);
   // Open before the first message: a task from another rank may call the API at once.
@@ -106,9 +113,27 @@ void Runtime::start() {
   // After MPI and UCX, which install handlers of their own for these signals; before any task.
   install_crash_handler({world_.rank, world_.size, world_.hostname, config_.job_dir});
   parts_->local.start();
-  log().info("{} ({}), {} workers, resources {}", world_.hostname, topo.summary, cpus,
-             total.to_string());
+  log().info("{} ({}), {} workers, resources {}, threads {}", world_.hostname,
+             hardware_.topology.summary, cpus, total.to_string(), hardware_.threads.summary);
   start_job_directory();
+}
+
+void Runtime::start_hardware() {
+  hardware_ = plan_hardware(config_, world_);
+  // Every rank learns whether all could; the first that could not says why.
+  int failed_rank = hardware_.error.empty() ? world_.size : world_.rank, first = 0;
+  MPI_Allreduce(&failed_rank, &first, 1, MPI_INT, MPI_MIN, world_.comm);
+  if (first < world_.size) {
+    if (first == world_.rank) {
+      std::fprintf(stderr, "manta: init failed on rank %d: %s\n", world_.rank,
+                   hardware_.error.c_str());
+    }
+    transport::finish_mpi(world_);
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  for (const std::string& note : hardware_.notes) log().warn("{}", note);
+  if (hardware_.bind != gpu::BindMode::none) place_large_buffers_on(hardware_.topology.numa_node);
 }
 
 void Runtime::start_job_directory() {

@@ -15,6 +15,7 @@
 #include "engine/job_directory.h"
 #include "engine/object_store.h"
 #include "engine/outbox.h"
+#include "engine/rank_hardware.h"
 #include "engine/rank_context.h"
 #include "engine/spill_manager.h"
 #include "engine/startup_handshake.h"
@@ -59,6 +60,9 @@ class Runtime {
   bool close() noexcept { return open_.exchange(false); }
 
   [[nodiscard]] int rank() const noexcept { return world_.rank; }
+  [[nodiscard]] const std::string& host() const noexcept { return world_.hostname; }
+  /// Cores, GPUs and binding, as decided at start.
+  [[nodiscard]] const HardwarePlan& hardware() const noexcept { return hardware_; }
   [[nodiscard]] RuntimeStats stats() const;
   /// "ucx" or "mpi": how large objects move.
   [[nodiscard]] const char* transport_name() const noexcept;
@@ -75,6 +79,8 @@ class Runtime {
   /// Collective: the data plane every rank agrees on (exits when UCX is required but absent).
   void start_data_plane();
   void start_job_directory();
+  /// Collective: cores, GPUs and binding (exits when a rank's setting or GPU list is bad).
+  void start_hardware();
   void on_tick();
   /// Ranks > 0: the load rank 0's global scheduler sees, when it changed.
   void report_load();
@@ -89,6 +95,7 @@ class Runtime {
   Config config_;
   transport::MpiWorld world_;
   std::vector<RankInfo> ranks_;
+  HardwarePlan hardware_;
   std::string job_id_;  // the same on every rank
 
   ObjectStore store_;

@@ -18,6 +18,7 @@ constexpr std::size_t kHugePage = std::size_t{2} << 20;
 // speed of a transfer into it; a reused block is already mapped. The runtime lowers the limit
 // to a share of the object store's capacity, so the pool never rivals the store.
 std::atomic<std::size_t> g_pool_limit{std::size_t{512} << 20};
+std::atomic<void (*)(void*, std::size_t)> g_fresh_block_hook{nullptr};
 
 struct Pool {
   std::mutex mutex;
@@ -31,6 +32,10 @@ Pool& pool() {
 
 std::size_t rounded(std::size_t n) { return (n + kHugePage - 1) / kHugePage * kHugePage; }
 }  // namespace
+
+void set_fresh_block_hook(void (*hook)(void*, std::size_t)) {
+  g_fresh_block_hook.store(hook, std::memory_order_release);
+}
 
 void set_buffer_pool_limit(std::size_t bytes) {
   g_pool_limit.store(bytes, std::memory_order_relaxed);
@@ -58,6 +63,7 @@ std::byte* allocate_bytes(std::size_t n) {
   void* p = std::aligned_alloc(kHugePage, size);
   if (!p) throw std::bad_alloc();
   madvise(p, size, MADV_HUGEPAGE);  // advice only: ignored where huge pages are off
+  if (auto hook = g_fresh_block_hook.load(std::memory_order_acquire)) hook(p, size);
   return static_cast<std::byte*>(p);
 }
 

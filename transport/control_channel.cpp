@@ -140,6 +140,7 @@ ChannelStats ControlChannel::stats() const {
 
 void ControlChannel::run() {
   thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
+  if (options_.on_thread_start) options_.on_thread_start();
   using clock = std::chrono::steady_clock;
   auto last_active = clock::now();
   auto next_tick = last_active + options_.tick;

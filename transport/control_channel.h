@@ -32,6 +32,7 @@ struct ChannelOptions {
   std::size_t chunk_size = std::size_t{4} << 20;  // bytes per MPI message of a large payload
   std::size_t chunks_in_flight = 8;               // per transfer
   std::chrono::milliseconds tick{20};             // period of the tick callback
+  std::function<void()> on_thread_start;          // first thing the progress thread runs (binding)
 };
 
 /// Counters, readable from any thread.

@@ -16,6 +16,9 @@ std::byte* allocate_bytes(std::size_t n);
 void release_bytes(std::byte* p, std::size_t n) noexcept;
 /// Freed large blocks kept for reuse are capped at this many bytes per process.
 void set_buffer_pool_limit(std::size_t bytes);
+/// Called with each freshly mapped large block before its first touch (NUMA placement); null:
+/// none.
+void set_fresh_block_hook(void (*hook)(void*, std::size_t));
 struct ReleaseBytes {
   std::size_t size = 0;
   void operator()(std::byte* p) const noexcept { release_bytes(p, size); }

@@ -5,6 +5,7 @@
 #include <manta/array.h>
 #include <manta/detail/function_registry.h>
 #include <manta/errors.h>
+#include <manta/hardware.h>
 #include <manta/ids.h>
 #include <manta/init.h>
 #include <manta/memory.h>

@@ -618,3 +618,143 @@ TEST(LocalScheduler, NestedWaitsNeverLoseAWakeUp) {
     }
   }
 }
+
+namespace {
+
+TaskPtr make_gpu_task(std::uint64_t seq, double gpus) {
+  auto t = make_task(seq, 0.1);
+  ResourceSet r = *t->resources;
+  r.set("GPU", gpus);
+  t->resources = std::make_shared<const ResourceSet>(r);
+  return t;
+}
+
+/// Records each running task's granted devices while tasks hold them.
+struct GpuProbe {
+  std::mutex m;
+  std::condition_variable cv;
+  bool gate_open = false;
+  int started = 0, finished = 0;
+  std::multiset<int> held;  // devices held by whole-GPU tasks right now
+  bool overlap = false;
+  std::vector<std::vector<int>> grants;
+
+  void run(const TaskPtr& t) {
+    std::unique_lock lock(m);
+    const bool whole = t->resources->get("GPU") >= 1;
+    for (int id : t->gpu_ids) {
+      if (whole && held.count(id)) overlap = true;
+      if (whole) held.insert(id);
+    }
+    grants.push_back(t->gpu_ids);
+    ++started;
+    cv.notify_all();
+    cv.wait_for(lock, kTimeout, [&] { return gate_open; });
+    if (whole) {
+      for (int id : t->gpu_ids) held.erase(held.find(id));
+    }
+    ++finished;
+    cv.notify_all();
+  }
+  template <class Pred>
+  bool wait_until(Pred pred) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, kTimeout, pred);
+  }
+  void open() {
+    std::lock_guard lock(m);
+    gate_open = true;
+    cv.notify_all();
+  }
+};
+
+}  // namespace
+
+TEST(LocalScheduler, ConcurrentGpuTasksGetDistinctDevices) {
+  GpuProbe p;
+  ResourceSet total = ResourceSet::cpus(8);
+  total.set("GPU", 4);
+  LocalScheduler sched(total, 8, 16, [&](const TaskPtr& t) { p.run(t); });
+  sched.set_gpus({0, 1, 2, 3});
+  sched.start();
+  for (std::uint64_t i = 1; i <= 6; ++i) sched.enqueue(make_gpu_task(i, 1));
+  ASSERT_TRUE(p.wait_until([&] { return p.started == 4; }));
+  std::this_thread::sleep_for(50ms);
+  {
+    std::lock_guard lock(p.m);
+    EXPECT_EQ(p.started, 4) << "only four GPUs: two tasks wait";
+    EXPECT_FALSE(p.overlap);
+    EXPECT_EQ(p.held, (std::multiset<int>{0, 1, 2, 3}));
+  }
+  p.open();
+  ASSERT_TRUE(p.wait_until([&] { return p.finished == 6; }));
+  EXPECT_FALSE(p.overlap);
+  ASSERT_TRUE(eventually([&] {
+    const auto used = sched.gpus_used();
+    return std::all_of(used.begin(), used.end(), [](double u) { return u == 0; });
+  }));
+  sched.stop();
+}
+
+TEST(LocalScheduler, FractionalGpuTasksShareADevice) {
+  GpuProbe p;
+  ResourceSet total = ResourceSet::cpus(8);
+  total.set("GPU", 2);
+  LocalScheduler sched(total, 8, 16, [&](const TaskPtr& t) { p.run(t); });
+  sched.set_gpus({0, 1});
+  sched.start();
+  for (std::uint64_t i = 1; i <= 4; ++i) sched.enqueue(make_gpu_task(i, 0.25));
+  ASSERT_TRUE(p.wait_until([&] { return p.started == 4; }));
+  {
+    std::lock_guard lock(p.m);
+    for (const auto& g : p.grants) EXPECT_EQ(g, std::vector<int>{0}) << "quarters pack";
+  }
+  sched.enqueue(make_gpu_task(5, 1));  // device 1 is whole and free
+  ASSERT_TRUE(p.wait_until([&] { return p.started == 5; }));
+  {
+    std::lock_guard lock(p.m);
+    EXPECT_EQ(p.grants.back(), std::vector<int>{1});
+  }
+  p.open();
+  ASSERT_TRUE(p.wait_until([&] { return p.finished == 5; }));
+  sched.stop();
+}
+
+TEST(LocalScheduler, BlockedGpuTaskKeepsItsDevice) {
+  // A task blocked in get lends its CPU, not its GPU: a second GPU task must wait.
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> started{0};
+  ResourceSet total = ResourceSet::cpus(1);
+  total.set("GPU", 1);
+  LocalScheduler* self = nullptr;
+  LocalScheduler sched(total, 1, 4, [&](const TaskPtr& t) {
+    ++started;
+    if (t->id.seq == 1) {
+      int key = 0;
+      self->worker_blocked(&key, [] {});
+      std::unique_lock lock(m);
+      cv.wait_for(lock, kTimeout, [&] { return release; });
+      lock.unlock();
+      self->worker_unblocked(&key);
+    }
+  });
+  self = &sched;
+  sched.set_gpus({0});
+  sched.start();
+  sched.enqueue(make_gpu_task(1, 1));
+  ASSERT_TRUE(eventually([&] { return started.load() == 1; }));
+  sched.enqueue(make_task(2, 0.5));     // the lent CPU runs a CPU task
+  sched.enqueue(make_gpu_task(3, 1));   // but not another GPU task
+  ASSERT_TRUE(eventually([&] { return started.load() == 2; }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(started.load(), 2);
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(eventually([&] { return started.load() == 3; }));
+  sched.stop();
+}

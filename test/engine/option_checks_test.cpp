@@ -40,6 +40,11 @@ TEST(OptionChecks, ResourceAmounts) {
             }),
             "");
   EXPECT_NE(refusal([] { check_resources({{"", 1}}, "t"); }), "");
+  // Above one GPU only whole GPUs: 1.5 could never be granted as devices.
+  EXPECT_NO_THROW(check_resources({{"GPU", 2}}, "t"));
+  const std::string frac = refusal([] { check_resources({{"GPU", 1.5}}, "manta::task(f)"); });
+  EXPECT_NE(frac.find("resources({\"GPU\", 1.5})"), std::string::npos) << frac;
+  EXPECT_NE(frac.find("whole GPUs"), std::string::npos) << frac;
 }
 
 TEST(OptionChecks, TaskOptions) {
