@@ -43,7 +43,13 @@ json to_json(const RankStatus& s) {
           {"capacity_bytes", s.capacity_bytes},
           {"spilled_objects", s.spilled_objects},
           {"spilled_bytes", s.spilled_bytes},
-          {"reported_ms", s.reported_ms}};
+          {"reported_ms", s.reported_ms},
+          {"cpuset", s.cpuset},
+          {"numa_node", s.numa_node},
+          {"binding", s.binding},
+          {"gpus", s.gpus},
+          {"gpus_total", s.gpus_total},
+          {"gpus_free", s.gpus_free}};
 }
 
 RankStatus rank_status_from_json(const json& j) {
@@ -65,6 +71,12 @@ RankStatus rank_status_from_json(const json& j) {
   s.spilled_objects = j.value("spilled_objects", std::uint64_t{0});
   s.spilled_bytes = j.value("spilled_bytes", std::uint64_t{0});
   s.reported_ms = j.value("reported_ms", std::int64_t{0});
+  s.cpuset = j.value("cpuset", std::string());
+  s.numa_node = j.value("numa_node", -1);
+  s.binding = j.value("binding", std::string());
+  s.gpus = j.value("gpus", std::string());
+  s.gpus_total = j.value("gpus_total", 0.0);
+  s.gpus_free = j.value("gpus_free", 0.0);
   return s;
 }
 
@@ -291,6 +303,22 @@ std::string describe_death(const RankDeath& d) {
                          : fmt::format(" (reported by {})", d.source));
 }
 
+namespace {
+// Each rank's cores, NUMA node, binding and GPUs, below the load table.
+std::string hardware_table(const std::vector<RankStatus>& ranks) {
+  std::string out;
+  for (const auto& r : ranks) {
+    if (r.reported_ms == 0 || (r.cpuset.empty() && r.gpus.empty())) continue;
+    if (out.empty()) out = "\nhardware:\n";
+    out += fmt::format("{:>4}  cpuset {} (NUMA {}), {}; GPU free {}/{}: {}\n", r.rank, r.cpuset,
+                       r.numa_node >= 0 ? std::to_string(r.numa_node) : "several",
+                       r.binding.empty() ? "unbound" : r.binding, number_text(r.gpus_free),
+                       number_text(r.gpus_total), r.gpus.empty() ? "none" : r.gpus);
+  }
+  return out;
+}
+}  // namespace
+
 std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
   std::string out;
   const double ran_s =
@@ -369,6 +397,7 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
       total.running, total.tasks_executed, total.tasks_submitted, total.actors, total.objects,
       engine::human_bytes(total.object_bytes), engine::human_bytes(total.capacity_bytes),
       engine::human_bytes(total.spilled_bytes));
+  out += hardware_table(s.ranks);
   return out;
 }
 

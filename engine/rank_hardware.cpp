@@ -74,7 +74,7 @@ RankHardware HardwarePlan::describe(int rank, const std::string& host) const {
   h.cores = cpus;
   h.cpuset = topology.process_cpuset;
   h.numa_node = topology.numa_node;
-  h.binding = threads.summary.empty() ? "none" : threads.summary;
+  h.binding = bind == gpu::BindMode::none || threads.summary.empty() ? "none" : threads.summary;
   for (const auto& g : gpus) {
     h.gpus.push_back(
         {g.ordinal, g.node_index, g.name, g.pci_bus_id, g.uuid, g.memory_bytes, g.numa_node});

@@ -182,6 +182,13 @@ RankStatus Runtime::rank_status() const {
   s.spilled_objects = m.spilled_objects;
   s.spilled_bytes = m.spilled_bytes;
   s.reported_ms = Timeline::now_us() / 1000;
+  const RankHardware hw = hardware_.describe(world_.rank, world_.hostname);
+  s.cpuset = hw.cpuset;
+  s.numa_node = hw.numa_node;
+  s.binding = hw.binding;
+  s.gpus = describe_gpus(hw.gpus);
+  s.gpus_total = total.get("GPU");
+  s.gpus_free = parts_->local.available().get("GPU");
   return s;
 }
 

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include <manta/hardware.h>
 #include <manta/job.h>
 #include <manta/settings.h>
 
@@ -231,6 +232,40 @@ int clean_command(std::vector<std::string> dirs, const std::string& job_root, bo
   return 0;
 }
 
+// Ranks per node `manta config` shows the split for: -n/--ranks, else Slurm's tasks per node.
+int ranks_per_node(const std::vector<std::string>& args, const Environment& env) {
+  for (std::size_t i = 0; i + 1 < args.size(); ++i) {
+    if (args[i] == "-n" || args[i] == "--ranks") return std::max(1, std::atoi(args[i + 1].c_str()));
+  }
+  for (const char* var : {"SLURM_NTASKS_PER_NODE", "SLURM_TASKS_PER_NODE"}) {
+    if (auto it = env.vars.find(var); it != env.vars.end()) {
+      return std::max(1, std::atoi(it->second.c_str()));  // "4(x2)" reads as 4
+    }
+  }
+  return 1;
+}
+
+void print_node_hardware(const std::vector<std::string>& args, const Environment& env) {
+  const int ranks = ranks_per_node(args, env);
+  std::vector<manta::RankHardware> hw;
+  try {
+    hw = manta::preview_node_hardware(args, ranks);
+  } catch (const std::invalid_argument& e) {
+    throw LaunchError(e.what());
+  }
+  std::printf("\nhardware of this node for %d rank(s) on it (-n N to see another split):\n",
+              ranks);
+  for (const auto& h : hw) {
+    std::printf("rank %d of the node:\n", h.rank);
+    std::string text = manta::describe(h);
+    for (std::size_t start = 0, end; start < text.size(); start = end + 1) {
+      end = text.find('\n', start);
+      if (end == std::string::npos) end = text.size();
+      std::printf("  %s\n", text.substr(start, end - start).c_str());
+    }
+  }
+}
+
 int config_command(const std::vector<std::string>& args, const std::string& job_root) {
   const Environment env = probe_environment();
   const auto mpirun = env.find_program("mpirun");
@@ -261,6 +296,7 @@ int config_command(const std::vector<std::string>& args, const std::string& job_
     std::printf("  %-30s %-28s %-24s %s\n", r.info.flag.c_str(), r.info.env.c_str(),
                 r.value.empty() ? "(none)" : r.value.c_str(), r.source.c_str());
   }
+  print_node_hardware(args, env);
   return 0;
 }
 

@@ -38,6 +38,12 @@ struct RankHardware {
   std::string cuda;  // the CUDA runtime's state ("usable, 8 devices" or why not)
 };
 
+/// One line per item, for people: cores and cpuset, NUMA node, binding, each GPU (ordinal,
+/// name, PCI id, memory when known), sharing and the CUDA state.
+std::string describe(const RankHardware& hw);
+/// The GPUs alone, "0 NVIDIA A100 (0000:07:00.0, 80.0 GiB); 1 ..." or "none".
+std::string describe_gpus(const std::vector<GpuInfo>& gpus);
+
 /// The calling rank's hardware (call it inside a task to read another rank's).
 RankHardware rank_hardware();
 

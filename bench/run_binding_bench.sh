@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the binding benchmark twice, workers unbound then bound to cores, and prints both tables;
+# the JSON of each run is kept in a temporary folder.
+# Usage: bench/run_binding_bench.sh [ranks] [extra benchmark arguments, e.g. --quick]
+# MANTA_BINDING_BENCH: the binary (default: build-bench/, else build/ under the repository).
+# Exit status: 0 when both runs succeeded.
+set -uo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/bench_common.sh"
+ranks="${1:-2}"
+shift $(($# > 0 ? 1 : 0))
+bin="$(find_bench_binary manta_binding_bench "${MANTA_BINDING_BENCH:-}")" || exit 2
+
+out_dir="$(mktemp -d -t manta_binding_bench.XXXXXX)"
+status=0
+for mode in none cores; do
+  echo "== $ranks ranks, --manta-bind=$mode"
+  run_bench "$out_dir/$mode.log" "$out_dir/$mode.json" "$ranks" "$bin" \
+    --manta-bind="$mode" "$@" || status=1
+done
+echo "JSON and logs: $out_dir"
+exit "$status"
