@@ -19,10 +19,7 @@ namespace {
 // A rank's view for the node-wide split, as text: keys, then its cpuset.
 std::string encode_view(const std::vector<gpu::GpuDevice>& gpus, const std::string& cpuset) {
   std::string s;
-  for (const auto& g : gpus) {
-    s += g.uuid.starts_with("MIG-") || g.pci_bus_id.empty() ? g.uuid : g.pci_bus_id;
-    s += ',';
-  }
+  for (const auto& g : gpus) s += gpu::gpu_key(g) + ',';
   return s + '|' + cpuset;
 }
 
