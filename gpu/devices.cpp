@@ -72,6 +72,34 @@ struct Found {
   std::size_t order = 0;  // discovery order, for devices without PCI
 };
 
+std::string bus_id(const hwloc_obj_attr_u::hwloc_pcidev_attr_s& a) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%04x:%02x:%02x.%01x", static_cast<unsigned>(a.domain),
+                static_cast<unsigned>(a.bus), static_cast<unsigned>(a.dev),
+                static_cast<unsigned>(a.func));
+  return text;
+}
+
+// NVIDIA or AMD VGA, 3D or display controller: what CUDA or ROCm could run on.
+bool is_pci_gpu(hwloc_obj_t pci) {
+  const auto& a = pci->attr->pcidev;
+  const bool vendor = a.vendor_id == 0x10de || a.vendor_id == 0x1002;
+  const bool gpu_class = a.class_id == 0x0300 || a.class_id == 0x0302 || a.class_id == 0x0380;
+  return vendor && gpu_class;
+}
+
+// The PUs near an I/O object: those of its first non-I/O ancestor.
+void locate(GpuDevice& gpu, hwloc_topology_t topo, hwloc_obj_t io) {
+  if (!gpu.cpuset.empty()) return;
+  hwloc_obj_t near = hwloc_get_non_io_ancestor_obj(topo, io);
+  if (near == nullptr || near->cpuset == nullptr) return;
+  gpu.cpuset = list_string(near->cpuset);
+  // One NUMA node in its nodeset names where the device's memory traffic is cheapest.
+  if (near->nodeset != nullptr && hwloc_bitmap_weight(near->nodeset) == 1) {
+    gpu.numa_node = hwloc_bitmap_first(near->nodeset);
+  }
+}
+
 // Fills what `osdev` knows into `gpu`, keeping values a preferred backend already gave.
 void merge(GpuDevice& gpu, hwloc_topology_t topo, hwloc_obj_t osdev, const std::string& backend) {
   if (std::find(gpu.backends.begin(), gpu.backends.end(), backend) == gpu.backends.end()) {
@@ -99,16 +127,7 @@ void merge(GpuDevice& gpu, hwloc_topology_t topo, hwloc_obj_t osdev, const std::
       gpu.mig_uuids.emplace_back(entry.value);
     }
   }
-  if (gpu.cpuset.empty()) {
-    hwloc_obj_t near = hwloc_get_non_io_ancestor_obj(topo, osdev);
-    if (near != nullptr && near->cpuset != nullptr) {
-      gpu.cpuset = list_string(near->cpuset);
-      // One NUMA node in its nodeset names where the device's memory traffic is cheapest.
-      if (near->nodeset != nullptr && hwloc_bitmap_weight(near->nodeset) == 1) {
-        gpu.numa_node = hwloc_bitmap_first(near->nodeset);
-      }
-    }
-  }
+  locate(gpu, topo, osdev);
 }
 
 }  // namespace
@@ -148,16 +167,33 @@ std::vector<GpuDevice> read_gpus(hwloc_topology* topology) {
       f.dev = a.dev;
       f.func = a.func;
       f.order = order++;
-      char text[32];
-      std::snprintf(text, sizeof(text), "%04x:%02x:%02x.%01x", a.domain, a.bus, a.dev, a.func);
-      f.gpu.pci_bus_id = text;
+      f.gpu.pci_bus_id = bus_id(a);
     }
     merge(f.gpu, topo, osdev, backend);
     if (f.gpu.name.empty()) f.gpu.name = info(pci, "PCIDevice");
   }
 
+  // hwloc builds without the NVML/CUDA/RSMI plugins (Debian's, for one) show a GPU only as
+  // its PCI device: count NVIDIA and AMD display/3D controllers that no backend reported.
+  hwloc_obj_t pci = nullptr;
+  while ((pci = hwloc_get_next_pcidev(topo, pci)) != nullptr) {
+    if (!is_pci_gpu(pci) || by_pci.count(pci) != 0) continue;
+    Found& f = by_pci[pci];
+    const auto& a = pci->attr->pcidev;
+    f.has_pci = true;
+    f.domain = a.domain;
+    f.bus = a.bus;
+    f.dev = a.dev;
+    f.func = a.func;
+    f.gpu.pci_bus_id = bus_id(a);
+    f.gpu.name = info(pci, "PCIDevice");
+    f.gpu.backend = "PCI";
+    f.gpu.backends = {"PCI"};
+    locate(f.gpu, topo, pci);
+  }
+
   std::vector<Found> all;
-  for (auto& [pci, f] : by_pci) all.push_back(std::move(f));
+  for (auto& [obj, f] : by_pci) all.push_back(std::move(f));
   std::sort(all.begin(), all.end(), [](const Found& a, const Found& b) {
     return std::tie(a.domain, a.bus, a.dev, a.func) < std::tie(b.domain, b.bus, b.dev, b.func);
   });
