@@ -191,6 +191,7 @@ TEST(Topology, MissingXmlNamesTheFile) {
 
 TEST(Topology, BadBoundCpusetIsAnError) {
   EXPECT_THROW(discover_topology(fixture("no_gpu.xml"), "zero-three"), std::runtime_error);
+  EXPECT_THROW(discover_topology(fixture("no_gpu.xml"), "64-71"), std::runtime_error);
 }
 
 TEST(Topology, ThisMachineLoadsWithIoDiscovery) {
