@@ -67,9 +67,7 @@ hwloc_obj_t pci_parent(hwloc_obj_t osdev) {
 
 struct Found {
   GpuDevice gpu;
-  unsigned domain = 0, bus = 0, dev = 0, func = 0;
-  bool has_pci = false;
-  std::size_t order = 0;  // discovery order, for devices without PCI
+  unsigned domain = 0, bus = 0, dev = 0, func = 0;  // the PCI address, for node order
 };
 
 std::string bus_id(const hwloc_obj_attr_u::hwloc_pcidev_attr_s& a) {
@@ -98,6 +96,21 @@ void locate(GpuDevice& gpu, hwloc_topology_t topo, hwloc_obj_t io) {
   if (near->nodeset != nullptr && hwloc_bitmap_weight(near->nodeset) == 1) {
     gpu.numa_node = hwloc_bitmap_first(near->nodeset);
   }
+}
+
+// The device record of a PCI object, made with its address on first use.
+Found& entry(std::map<hwloc_obj_t, Found>& by_pci, hwloc_obj_t pci) {
+  auto [it, fresh] = by_pci.try_emplace(pci);
+  Found& f = it->second;
+  if (fresh) {
+    const auto& a = pci->attr->pcidev;
+    f.domain = a.domain;
+    f.bus = a.bus;
+    f.dev = a.dev;
+    f.func = a.func;
+    f.gpu.pci_bus_id = bus_id(a);
+  }
+  return f;
 }
 
 // Fills what `osdev` knows into `gpu`, keeping values a preferred backend already gave.
@@ -141,7 +154,6 @@ std::vector<GpuDevice> read_gpus(hwloc_topology* topology) {
   hwloc_topology_t topo = topology;
   std::map<hwloc_obj_t, Found> by_pci;               // PCI object -> the device it holds
   std::vector<std::pair<Found, std::string>> loose;  // OS devices with no PCI parent
-  std::size_t order = 0;
   hwloc_obj_t osdev = nullptr;
   while ((osdev = hwloc_get_next_osdev(topo, osdev)) != nullptr) {
     if (osdev->attr == nullptr) continue;
@@ -152,23 +164,11 @@ std::vector<GpuDevice> read_gpus(hwloc_topology* topology) {
     hwloc_obj_t pci = pci_parent(osdev);
     if (pci == nullptr) {
       Found f;
-      f.order = order++;
       merge(f.gpu, topo, osdev, backend);
       loose.emplace_back(std::move(f), backend);
       continue;
     }
-    auto [it, fresh] = by_pci.try_emplace(pci);
-    Found& f = it->second;
-    if (fresh) {
-      const auto& a = pci->attr->pcidev;
-      f.has_pci = true;
-      f.domain = a.domain;
-      f.bus = a.bus;
-      f.dev = a.dev;
-      f.func = a.func;
-      f.order = order++;
-      f.gpu.pci_bus_id = bus_id(a);
-    }
+    Found& f = entry(by_pci, pci);
     merge(f.gpu, topo, osdev, backend);
     if (f.gpu.name.empty()) f.gpu.name = info(pci, "PCIDevice");
   }
@@ -178,14 +178,7 @@ std::vector<GpuDevice> read_gpus(hwloc_topology* topology) {
   hwloc_obj_t pci = nullptr;
   while ((pci = hwloc_get_next_pcidev(topo, pci)) != nullptr) {
     if (!is_pci_gpu(pci) || by_pci.count(pci) != 0) continue;
-    Found& f = by_pci[pci];
-    const auto& a = pci->attr->pcidev;
-    f.has_pci = true;
-    f.domain = a.domain;
-    f.bus = a.bus;
-    f.dev = a.dev;
-    f.func = a.func;
-    f.gpu.pci_bus_id = bus_id(a);
+    Found& f = entry(by_pci, pci);
     f.gpu.name = info(pci, "PCIDevice");
     f.gpu.backend = "PCI";
     f.gpu.backends = {"PCI"};
@@ -211,7 +204,6 @@ std::vector<GpuDevice> read_gpus(hwloc_topology* topology) {
   for (auto& f : all) {
     f.gpu.node_index = static_cast<int>(out.size());
     f.gpu.ordinal = f.gpu.node_index;
-    f.gpu.pci_bus_id = lower(f.gpu.pci_bus_id);
     out.push_back(std::move(f.gpu));
   }
   return out;
