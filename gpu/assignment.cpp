@@ -37,6 +37,30 @@ int find_root(std::vector<int>& parent, int i) {
 
 }  // namespace
 
+LocalRankView local_view(const std::vector<GpuDevice>& visible, const std::string& process_cpuset) {
+  std::vector<const GpuDevice*> by_ordinal;
+  for (const auto& g : visible) by_ordinal.push_back(&g);
+  std::stable_sort(by_ordinal.begin(), by_ordinal.end(),
+                   [](const GpuDevice* a, const GpuDevice* b) { return a->ordinal < b->ordinal; });
+  LocalRankView view;
+  for (const GpuDevice* g : by_ordinal) view.gpu_keys.push_back(gpu_key(*g));
+  view.cpuset = process_cpuset;
+  return view;
+}
+
+std::vector<int> runtime_ordinals(const std::vector<GpuDevice>& visible, const RankGpus& grant) {
+  std::vector<int> ordinals;
+  for (const auto& g : visible) ordinals.push_back(g.ordinal);
+  std::sort(ordinals.begin(), ordinals.end());
+  std::vector<int> out;
+  for (int position : grant.ordinals) {
+    if (position >= 0 && position < static_cast<int>(ordinals.size())) {
+      out.push_back(ordinals[static_cast<std::size_t>(position)]);
+    }
+  }
+  return out;
+}
+
 std::vector<RankGpus> assign_gpus(const std::vector<LocalRankView>& ranks,
                                   const std::vector<GpuDevice>& node_gpus) {
   const int n = static_cast<int>(ranks.size());

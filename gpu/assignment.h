@@ -20,6 +20,15 @@ struct RankGpus {
   int sharers = 1;            // most ranks holding any one of these GPUs (1: exclusive or none)
 };
 
+/// This rank's view: the keys of `visible` (select_visible's result) in ordinal order, and
+/// `process_cpuset` (Topology::process_cpuset).
+LocalRankView local_view(const std::vector<GpuDevice>& visible, const std::string& process_cpuset);
+
+/// The runtime ordinals (GpuDevice::ordinal, for cudaSetDevice) of a grant made on
+/// local_view(visible, ...): positions equal ordinals when the runtime renumbers, not under
+/// Slurm's physical numbering.
+std::vector<int> runtime_ordinals(const std::vector<GpuDevice>& visible, const RankGpus& grant);
+
 /// Splits the GPUs among the ranks, one result per view, in the same order:
 /// - ranks whose visible sets overlap no other rank's keep everything they see;
 /// - ranks sharing GPUs split them: with at least as many GPUs as ranks each gets its own

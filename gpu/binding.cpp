@@ -6,8 +6,9 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <stdexcept>
+
+#include "gpu/machine.h"
 
 namespace manta::gpu {
 
@@ -40,21 +41,6 @@ std::vector<CoreInfo> rank_cores(const Topology& t, int local_rank, int local_si
   std::vector<CoreInfo> out;
   for (int i = 0; i < share && i < count; ++i) out.push_back(all[(start + i) % count]);
   return out;
-}
-
-hwloc_topology_t this_machine() {
-  static std::once_flag once;
-  static hwloc_topology_t topo = nullptr;
-  std::call_once(once, [] {
-    hwloc_topology_t t = nullptr;
-    if (hwloc_topology_init(&t) != 0) return;
-    if (hwloc_topology_load(t) != 0) {
-      hwloc_topology_destroy(t);
-      return;
-    }
-    topo = t;  // kept for the process lifetime; binding may happen until exit
-  });
-  return topo;
 }
 
 }  // namespace

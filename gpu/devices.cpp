@@ -67,10 +67,51 @@ hwloc_obj_t pci_parent(hwloc_obj_t osdev) {
 
 struct Found {
   GpuDevice gpu;
-  unsigned domain = 0, bus = 0, dev = 0, func = 0;
-  bool has_pci = false;
-  std::size_t order = 0;  // discovery order, for devices without PCI
+  unsigned domain = 0, bus = 0, dev = 0, func = 0;  // the PCI address, for node order
 };
+
+std::string bus_id(const hwloc_obj_attr_u::hwloc_pcidev_attr_s& a) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%04x:%02x:%02x.%01x", static_cast<unsigned>(a.domain),
+                static_cast<unsigned>(a.bus), static_cast<unsigned>(a.dev),
+                static_cast<unsigned>(a.func));
+  return text;
+}
+
+// NVIDIA or AMD VGA, 3D or display controller: what CUDA or ROCm could run on.
+bool is_pci_gpu(hwloc_obj_t pci) {
+  const auto& a = pci->attr->pcidev;
+  const bool vendor = a.vendor_id == 0x10de || a.vendor_id == 0x1002;
+  const bool gpu_class = a.class_id == 0x0300 || a.class_id == 0x0302 || a.class_id == 0x0380;
+  return vendor && gpu_class;
+}
+
+// The PUs near an I/O object: those of its first non-I/O ancestor.
+void locate(GpuDevice& gpu, hwloc_topology_t topo, hwloc_obj_t io) {
+  if (!gpu.cpuset.empty()) return;
+  hwloc_obj_t near = hwloc_get_non_io_ancestor_obj(topo, io);
+  if (near == nullptr || near->cpuset == nullptr) return;
+  gpu.cpuset = list_string(near->cpuset);
+  // One NUMA node in its nodeset names where the device's memory traffic is cheapest.
+  if (near->nodeset != nullptr && hwloc_bitmap_weight(near->nodeset) == 1) {
+    gpu.numa_node = hwloc_bitmap_first(near->nodeset);
+  }
+}
+
+// The device record of a PCI object, made with its address on first use.
+Found& entry(std::map<hwloc_obj_t, Found>& by_pci, hwloc_obj_t pci) {
+  auto [it, fresh] = by_pci.try_emplace(pci);
+  Found& f = it->second;
+  if (fresh) {
+    const auto& a = pci->attr->pcidev;
+    f.domain = a.domain;
+    f.bus = a.bus;
+    f.dev = a.dev;
+    f.func = a.func;
+    f.gpu.pci_bus_id = bus_id(a);
+  }
+  return f;
+}
 
 // Fills what `osdev` knows into `gpu`, keeping values a preferred backend already gave.
 void merge(GpuDevice& gpu, hwloc_topology_t topo, hwloc_obj_t osdev, const std::string& backend) {
@@ -99,16 +140,7 @@ void merge(GpuDevice& gpu, hwloc_topology_t topo, hwloc_obj_t osdev, const std::
       gpu.mig_uuids.emplace_back(entry.value);
     }
   }
-  if (gpu.cpuset.empty()) {
-    hwloc_obj_t near = hwloc_get_non_io_ancestor_obj(topo, osdev);
-    if (near != nullptr && near->cpuset != nullptr) {
-      gpu.cpuset = list_string(near->cpuset);
-      // One NUMA node in its nodeset names where the device's memory traffic is cheapest.
-      if (near->nodeset != nullptr && hwloc_bitmap_weight(near->nodeset) == 1) {
-        gpu.numa_node = hwloc_bitmap_first(near->nodeset);
-      }
-    }
-  }
+  locate(gpu, topo, osdev);
 }
 
 }  // namespace
@@ -122,7 +154,6 @@ std::vector<GpuDevice> read_gpus(hwloc_topology* topology) {
   hwloc_topology_t topo = topology;
   std::map<hwloc_obj_t, Found> by_pci;               // PCI object -> the device it holds
   std::vector<std::pair<Found, std::string>> loose;  // OS devices with no PCI parent
-  std::size_t order = 0;
   hwloc_obj_t osdev = nullptr;
   while ((osdev = hwloc_get_next_osdev(topo, osdev)) != nullptr) {
     if (osdev->attr == nullptr) continue;
@@ -133,31 +164,29 @@ std::vector<GpuDevice> read_gpus(hwloc_topology* topology) {
     hwloc_obj_t pci = pci_parent(osdev);
     if (pci == nullptr) {
       Found f;
-      f.order = order++;
       merge(f.gpu, topo, osdev, backend);
       loose.emplace_back(std::move(f), backend);
       continue;
     }
-    auto [it, fresh] = by_pci.try_emplace(pci);
-    Found& f = it->second;
-    if (fresh) {
-      const auto& a = pci->attr->pcidev;
-      f.has_pci = true;
-      f.domain = a.domain;
-      f.bus = a.bus;
-      f.dev = a.dev;
-      f.func = a.func;
-      f.order = order++;
-      char text[32];
-      std::snprintf(text, sizeof(text), "%04x:%02x:%02x.%01x", a.domain, a.bus, a.dev, a.func);
-      f.gpu.pci_bus_id = text;
-    }
+    Found& f = entry(by_pci, pci);
     merge(f.gpu, topo, osdev, backend);
     if (f.gpu.name.empty()) f.gpu.name = info(pci, "PCIDevice");
   }
 
+  // hwloc builds without the NVML/CUDA/RSMI plugins (Debian's, for one) show a GPU only as
+  // its PCI device: count NVIDIA and AMD display/3D controllers that no backend reported.
+  hwloc_obj_t pci = nullptr;
+  while ((pci = hwloc_get_next_pcidev(topo, pci)) != nullptr) {
+    if (!is_pci_gpu(pci) || by_pci.count(pci) != 0) continue;
+    Found& f = entry(by_pci, pci);
+    f.gpu.name = info(pci, "PCIDevice");
+    f.gpu.backend = "PCI";
+    f.gpu.backends = {"PCI"};
+    locate(f.gpu, topo, pci);
+  }
+
   std::vector<Found> all;
-  for (auto& [pci, f] : by_pci) all.push_back(std::move(f));
+  for (auto& [obj, f] : by_pci) all.push_back(std::move(f));
   std::sort(all.begin(), all.end(), [](const Found& a, const Found& b) {
     return std::tie(a.domain, a.bus, a.dev, a.func) < std::tie(b.domain, b.bus, b.dev, b.func);
   });
@@ -175,7 +204,6 @@ std::vector<GpuDevice> read_gpus(hwloc_topology* topology) {
   for (auto& f : all) {
     f.gpu.node_index = static_cast<int>(out.size());
     f.gpu.ordinal = f.gpu.node_index;
-    f.gpu.pci_bus_id = lower(f.gpu.pci_bus_id);
     out.push_back(std::move(f.gpu));
   }
   return out;

@@ -35,8 +35,10 @@ std::string gpu_key(const GpuDevice& gpu);
 /// the OS devices of NVML, CUDA, RSMI, Level Zero and OpenCL under one PCI device merge into
 /// one, ordered by PCI bus id. OS devices without a PCI parent cannot be joined across backends,
 /// so only those of the most preferred backend present count. Display-only devices (DRM, GL)
-/// are skipped. hwloc 2.9 does not report MIG instances; repeated "NVIDIAMIGUUID" infos on the
-/// NVML device (written by tests or a probe) fill mig_uuids.
+/// are skipped. An NVIDIA or AMD VGA/3D/display PCI controller that no backend reported (hwloc
+/// built without those plugins) still counts, with backend "PCI" and no UUID or memory. hwloc 2.9
+/// does not report MIG instances; repeated "NVIDIAMIGUUID" infos on the NVML device (written by
+/// tests or a probe) fill mig_uuids.
 std::vector<GpuDevice> read_gpus(hwloc_topology* topology);
 
 /// Narrows the node's GPUs to what `visible` allows, in the order it lists them.

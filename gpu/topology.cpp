@@ -7,12 +7,13 @@
 #include <memory>
 #include <stdexcept>
 
+#include "gpu/machine.h"
+
 namespace manta::gpu {
 
 namespace {
 
 using Bitmap = std::unique_ptr<hwloc_bitmap_s, decltype(&hwloc_bitmap_free)>;
-using TopologyHandle = std::unique_ptr<hwloc_topology, decltype(&hwloc_topology_destroy)>;
 
 Bitmap make_bitmap() { return Bitmap(hwloc_bitmap_alloc(), &hwloc_bitmap_free); }
 
@@ -24,41 +25,27 @@ std::string list_string(hwloc_const_bitmap_t set) {
   return out;
 }
 
-TopologyHandle load(const std::string& xml_path) {
-  hwloc_topology_t raw = nullptr;
-  if (hwloc_topology_init(&raw) != 0) throw std::runtime_error("manta: hwloc cannot start");
-  TopologyHandle topo(raw, &hwloc_topology_destroy);
-  // PCI and OS devices (GPUs) come from sysfs, readable without root.
-  hwloc_topology_set_io_types_filter(raw, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
-  if (!xml_path.empty() && hwloc_topology_set_xml(raw, xml_path.c_str()) != 0) {
-    throw std::runtime_error("manta: cannot read hwloc topology XML '" + xml_path + "'");
-  }
-  if (hwloc_topology_load(raw) != 0) {
-    throw std::runtime_error("manta: cannot load hwloc topology" +
-                             (xml_path.empty()
-                                  ? std::string(" of this machine")
-                                  : " XML '" + xml_path + "' (not a valid hwloc XML)"));
-  }
-  return topo;
-}
-
 // The PUs this process may use: the launcher's binding on this machine, the whole XML machine
 // unless the caller says which PUs the launcher gave.
 Bitmap process_set(hwloc_topology_t topo, const std::string& xml_path,
                    const std::string& bound_cpuset) {
   Bitmap set = make_bitmap();
   hwloc_const_bitmap_t node = hwloc_topology_get_topology_cpuset(topo);
+  const bool from_os = bound_cpuset.empty() && xml_path.empty() &&
+                       hwloc_get_cpubind(topo, set.get(), HWLOC_CPUBIND_PROCESS) == 0;
   if (!bound_cpuset.empty()) {
     if (hwloc_bitmap_list_sscanf(set.get(), bound_cpuset.c_str()) != 0) {
       throw std::runtime_error("manta: bad cpuset '" + bound_cpuset + "'");
     }
-  } else if (xml_path.empty() && hwloc_get_cpubind(topo, set.get(), HWLOC_CPUBIND_PROCESS) == 0) {
-    // bound as reported by the OS
-  } else {
+  } else if (!from_os) {
     hwloc_bitmap_copy(set.get(), node);
   }
   hwloc_bitmap_and(set.get(), set.get(), node);
-  if (hwloc_bitmap_iszero(set.get())) hwloc_bitmap_copy(set.get(), node);
+  if (!hwloc_bitmap_iszero(set.get())) return set;
+  if (!bound_cpuset.empty()) {
+    throw std::runtime_error("manta: cpuset '" + bound_cpuset + "' names no PU of the topology");
+  }
+  hwloc_bitmap_copy(set.get(), node);  // the OS answered nothing usable: assume unbound
   return set;
 }
 
@@ -98,8 +85,12 @@ std::vector<CoreInfo> cores_in(hwloc_topology_t topo, hwloc_const_bitmap_t set) 
 }  // namespace
 
 Topology discover_topology(const std::string& xml_path, const std::string& bound_cpuset) {
-  TopologyHandle handle = load(xml_path);
-  hwloc_topology_t topo = handle.get();
+  // An XML is loaded for this call only; this machine's topology is loaded once and kept.
+  std::unique_ptr<hwloc_topology, decltype(&hwloc_topology_destroy)> from_xml(
+      xml_path.empty() ? nullptr : load_topology(xml_path.c_str()), &hwloc_topology_destroy);
+  hwloc_topology_t topo = xml_path.empty() ? this_machine() : from_xml.get();
+  if (topo == nullptr)
+    throw std::runtime_error("manta: cannot load hwloc topology of this machine");
   Topology t;
   t.node_cores = std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE));
   t.numa_nodes = std::max(1, hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE));

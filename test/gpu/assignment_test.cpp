@@ -222,6 +222,21 @@ TEST(AssignGpus, KeysUnknownToTheNodeListStillSplit) {
   EXPECT_EQ(result[1].ordinals, V{0});
 }
 
+TEST(LocalView, KeysInOrdinalOrder) {
+  // Slurm's SLURM_STEP_GPUS=6,2 keeps physical numbers: ordinals 6 and 2, keys sorted by them.
+  std::vector<GpuDevice> visible = {eight()[6], eight()[2]};
+  const LocalRankView view = manta::gpu::local_view(visible, kSocket0);
+  EXPECT_EQ(view.gpu_keys, keys_of(eight(), {2, 6}));
+  EXPECT_EQ(view.cpuset, kSocket0);
+  RankGpus second;
+  second.ordinals = {1};
+  EXPECT_EQ(manta::gpu::runtime_ordinals(visible, second), V{6});
+  visible[0].ordinal = 0;  // CUDA_VISIBLE_DEVICES=6,2 renumbers: 6 is ordinal 0
+  visible[1].ordinal = 1;
+  EXPECT_EQ(manta::gpu::local_view(visible, "").gpu_keys, keys_of(eight(), {6, 2}));
+  EXPECT_EQ(manta::gpu::runtime_ordinals(visible, second), V{1});
+}
+
 TEST(AssignGpus, EveryRankComputesTheSameAnswer) {
   std::vector<LocalRankView> ranks = same_view(5, "");
   ranks[2].cpuset = kSocket1;

@@ -132,6 +132,25 @@ TEST(Topology, GpuWithoutPciKeepsOneBackendsView) {
   EXPECT_EQ(manta::gpu::gpu_key(t.gpus[0]), t.gpus[0].uuid);
 }
 
+TEST(Topology, PciOnlyGpusCountWithoutPlugins) {
+  const Topology t = discover_topology(fixture("pci_only_gpus.xml"));
+  ASSERT_EQ(t.gpus.size(), 2u);  // neither the BMC's VGA card nor the NVSwitch
+  EXPECT_EQ(t.gpus[0].pci_bus_id, "0000:19:00.0");
+  EXPECT_EQ(t.gpus[0].backend, "PCI");
+  EXPECT_EQ(t.gpus[0].name, "GH100 [H100 SXM5 80GB]");
+  EXPECT_EQ(t.gpus[0].uuid, "");
+  EXPECT_EQ(t.gpus[0].memory_bytes, 0u);
+  EXPECT_EQ(t.gpus[0].cpuset, "0-3");
+  EXPECT_EQ(t.gpus[0].numa_node, 0);
+  // The second has an OpenCL device: that backend's view, not a PCI-only duplicate.
+  EXPECT_EQ(t.gpus[1].pci_bus_id, "0000:99:00.0");
+  EXPECT_EQ(t.gpus[1].backends, std::vector<std::string>{"OpenCL"});
+  EXPECT_EQ(t.gpus[1].name, "NVIDIA H100 80GB HBM3");
+  EXPECT_EQ(t.gpus[1].memory_bytes, 81559ull * 1024 * 1024);
+  EXPECT_EQ(t.gpus[1].cpuset, "4-7");
+  EXPECT_EQ(t.gpus[1].node_index, 1);
+}
+
 TEST(Topology, MachineWithoutCoreObjects) {
   const std::string path = temp_xml("manta_no_cores.xml", R"(<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE topology SYSTEM "hwloc2.dtd">
@@ -172,6 +191,7 @@ TEST(Topology, MissingXmlNamesTheFile) {
 
 TEST(Topology, BadBoundCpusetIsAnError) {
   EXPECT_THROW(discover_topology(fixture("no_gpu.xml"), "zero-three"), std::runtime_error);
+  EXPECT_THROW(discover_topology(fixture("no_gpu.xml"), "64-71"), std::runtime_error);
 }
 
 TEST(Topology, ThisMachineLoadsWithIoDiscovery) {

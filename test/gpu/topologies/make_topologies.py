@@ -201,7 +201,39 @@ def gpu_without_pci():
     return w.text()
 
 
+def plain_pci(w, busid, pci_type, device_name, children=()):
+    w.open("PCIDev", [("pci_busid", busid), ("pci_type", pci_type)],
+           [("PCIDevice", device_name)])
+    for name, osdev_type, infos in children:
+        w.open("OSDev", [("name", name), ("osdev_type", osdev_type)], infos, close=True)
+    w.close()
+
+
+def pci_only_gpus():
+    """What Debian's hwloc (no NVML/CUDA plugins) shows of a GPU node: PCI devices only, plus a
+    BMC's VGA card and an NVSwitch that are not GPUs; the GPU on package 1 has an OpenCL device."""
+    w = Writer()
+    machine(w, list(range(8)), [0, 1])
+    for pkg in range(2):
+        package(w, pkg, pkg, [(pkg * 4 + c, [pkg * 4 + c]) for c in range(4)], False, 8589934592)
+        host_bridge(w, "0000:[%02x-%02x]" % (pkg * 0x80, pkg * 0x80 + 0x7f))
+        opencl = [("opencl0d0", 5, [("Backend", "OpenCL"), ("GPUModel", "NVIDIA H100 80GB HBM3"),
+                                    ("OpenCLGlobalMemorySize", 81559 * 1024)])] if pkg else []
+        plain_pci(w, "0000:%02x:00.0" % (pkg * 0x80 + 0x19), "0302 [10de:2330] [10de:16c1] a1",
+                  "GH100 [H100 SXM5 80GB]", opencl)
+        if pkg == 0:
+            plain_pci(w, "0000:05:00.0", "0680 [10de:22a3] [10de:1796] a1", "GH100 [H100 NVSwitch]")
+        w.close()
+        w.close()
+    host_bridge(w, "0000:[e0-e1]")
+    plain_pci(w, "0000:e1:00.0", "0300 [1a03:2000] [1a03:2000] 52", "ASPEED Graphics Family")
+    w.close()
+    w.close()
+    return w.text()
+
+
 FIXTURES = {
+    "pci_only_gpus.xml": pci_only_gpus,
     "two_socket_8gpu.xml": two_socket_8gpu,
     "four_gpu_mig.xml": four_gpu_mig,
     "no_gpu.xml": no_gpu,
