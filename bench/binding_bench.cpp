@@ -34,7 +34,7 @@ double kernel(int rounds) {
   return x;
 }
 
-void nothing() {}
+int nothing() { return 0; }
 double crunch(int rounds) { return kernel(rounds); }
 std::string binding_here() { return manta::rank_hardware().binding; }
 
@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   double best_rate = 0;
   for (int run = 0; run < 3; ++run) {
     const auto t0 = Clock::now();
-    std::vector<manta::ObjectRef<void>> refs;
+    std::vector<manta::ObjectRef<int>> refs;
     refs.reserve(static_cast<std::size_t>(tasks));
     for (int i = 0; i < tasks; ++i) refs.push_back(manta::task(nothing).remote());
     manta::get(refs);

@@ -63,8 +63,8 @@ class ActorHostTest : public ::testing::Test {
       cv_.notify_all();
     };
     hooks.died = [](const manta::ActorId&, std::shared_ptr<const ErrorInfo>) {};
-    hooks.reserve = [](const ResourceSet&) {};
-    hooks.release = [](const ResourceSet&) {};
+    hooks.reserve = [](const ResourceSet&, const std::vector<int>&) {};
+    hooks.release = [](const ResourceSet&, const std::vector<int>&) {};
     hooks.make_error = [](ErrorKind kind, const TaskSpec*, std::string message) {
       ErrorInfo info;
       info.kind = kind;

@@ -151,6 +151,39 @@ dry_run_and_config)
   has "$help" "--launcher NAME +MANTA_LAUNCHER +default: auto" "--job-root DIR +MANTA_JOB_ROOT"
   has "$("$manta" version)" "^manta 0\.1\.0$" "MPI: Open MPI" "HDF5: 1\."
   ;;
+hardware_config)
+  # The GPU split and binding `manta config` shows, on stand-in hwloc topologies, with the
+  # launcher's and the user's narrowing in their combinations.
+  topo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../gpu/topologies" && pwd)
+  unset CUDA_VISIBLE_DEVICES ROCR_VISIBLE_DEVICES SLURM_STEP_GPUS SLURM_JOB_GPUS GPU_DEVICE_ORDINAL
+  eight="--manta-topology-xml=$topo/two_socket_8gpu.xml"
+  out=$("$manta" config -n 4 "$eight" 2>&1) || die "config failed: $out"
+  has "$out" "hardware of this node for 4 rank\(s\)" "rank 3 of the node" \
+    "GPUs: +6 NVIDIA A100-SXM4-80GB \(0000:c8:00.0, 80.0 GiB\); 7 NVIDIA" "chosen from all GPUs"
+  out=$("$manta" config -n 16 "$eight" 2>&1) || die "config failed: $out"
+  has "$out" "rank 15 of the node" "each shared by 2 ranks"
+  out=$(CUDA_VISIBLE_DEVICES=5,1 "$manta" config -n 2 "$eight" 2>&1) || die "config failed: $out"
+  # Renumbered by the runtime: ordinal 0 is physical GPU 5.
+  has "$out" "GPUs: +0 NVIDIA A100-SXM4-80GB \(0000:8b:00.0" "GPUs: +1 NVIDIA A100-SXM4-80GB \(0000:0b:00.0" \
+    "chosen from CUDA_VISIBLE_DEVICES"
+  out=$(SLURM_STEP_GPUS=2,3 "$manta" config -n 1 "$eight" 2>&1) || die "config failed: $out"
+  has "$out" "GPUs: +2 NVIDIA.*; 3 NVIDIA" "chosen from SLURM_STEP_GPUS"
+  for empty in "CUDA_VISIBLE_DEVICES=NoDevFiles" "CUDA_VISIBLE_DEVICES=" "MANTA_GPUS=none"; do
+    out=$(env "$empty" "$manta" config -n 2 "$eight" 2>&1) || die "config failed with $empty: $out"
+    has "$out" "GPUs: +none"
+  done
+  mig=$(grep -o 'MIG-[^"]*' "$topo/four_gpu_mig.xml" | head -2 | paste -sd,)
+  out=$(CUDA_VISIBLE_DEVICES=$mig "$manta" config -n 2 --manta-topology-xml="$topo/four_gpu_mig.xml" 2>&1) ||
+    die "config failed: $out"
+  has "$out" "GPUs: +0 .*${mig%%,*}" "GPUs: +1 .*${mig##*,}"
+  out=$("$manta" config -n 2 --manta-topology-xml="$topo/no_gpu.xml" 2>&1) || die "config failed: $out"
+  has "$out" "GPUs: +none"
+  out=$("$manta" config -n 2 "$eight" --manta-bind=cores 2>&1) || die "config failed: $out"
+  has "$out" "binding: bound: "
+  run_fails "--manta-bind=sideways: expected auto, none or cores" -- config --manta-bind=sideways
+  run_fails "--manta-gpus is empty" -- config --manta-gpus=
+  CUDA_VISIBLE_DEVICES=0,x run_fails "CUDA_VISIBLE_DEVICES: bad entry 'x'" -- config "$eight"
+  ;;
 stuck_launcher)
   # A launcher that outlives its ranks (as srun can after heterogeneous steps): once every rank
   # wrote its exit record, manta run waits --exit-grace seconds, stops it and returns the ranks'
