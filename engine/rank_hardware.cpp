@@ -122,8 +122,8 @@ void take_share(HardwarePlan& plan, const std::vector<gpu::GpuDevice>& visible,
         "per node, or --manta-gpus=none on the ranks that need none)",
         own.sharers));
   }
-  if (local_rank == 0 && views.size() > 1) {
-    plan.notes.push_back(gpu::describe_assignment(views, split));
+  if (local_rank == 0 && views.size() > 1 && !plan.topology.gpus.empty()) {
+    plan.assignment = gpu::describe_assignment(views, split);
   }
 }
 

@@ -24,7 +24,8 @@ struct HardwarePlan {
   std::string gpu_source;
   gpu::BindMode bind = gpu::BindMode::none;
   gpu::ThreadPlan threads;
-  std::vector<std::string> notes;  // for the log: narrowing, sharing, disagreements
+  std::vector<std::string> notes;  // warnings for the log: narrowing, sharing, disagreements
+  std::string assignment;          // local rank 0: who got which GPU, for the info log
   std::string error;               // why this rank cannot start ("" when it can)
 
   /// For manta::rank_hardware() and the status table.

@@ -133,6 +133,7 @@ void Runtime::start_hardware() {
     std::_Exit(1);
   }
   for (const std::string& note : hardware_.notes) log().warn("{}", note);
+  if (!hardware_.assignment.empty()) log().info("GPUs of this node:\n{}", hardware_.assignment);
   if (hardware_.bind != gpu::BindMode::none) place_large_buffers_on(hardware_.topology.numa_node);
 }
 
