@@ -81,7 +81,8 @@ int main(int argc, char** argv) {
     refs.reserve(static_cast<std::size_t>(tasks));
     for (int i = 0; i < tasks; ++i) refs.push_back(manta::task(nothing).remote());
     manta::get(refs);
-    best_rate = std::max(best_rate, tasks / std::chrono::duration<double>(Clock::now() - t0).count());
+    best_rate =
+        std::max(best_rate, tasks / std::chrono::duration<double>(Clock::now() - t0).count());
   }
   Row rate;
   rate.name = "async tasks per second";

@@ -33,7 +33,7 @@ namespace manta::engine {
 struct ActorSettings {
   int max_restarts = 0;
   int max_concurrency = 1;
-  ResourceSet resources;  // reserved on this rank while the actor lives
+  ResourceSet resources;     // reserved on this rank while the actor lives
   std::vector<int> gpu_ids;  // the devices its creation was granted: the actor's for life
 };
 

@@ -169,7 +169,8 @@ const std::vector<Setting>& table() {
     add("topology-xml", "", "read the hardware from this hwloc XML file instead of the machine",
         [](Config& c, const std::string& v) { c.topology_xml = v; });
     add("gpus", "auto",
-        "GPUs of this node the ranks may use: auto (what CUDA_VISIBLE_DEVICES, ROCR_VISIBLE_DEVICES "
+        "GPUs of this node the ranks may use: auto (what CUDA_VISIBLE_DEVICES, "
+        "ROCR_VISIBLE_DEVICES "
         "or Slurm allow, else all), none, or a list of indices or GPU-/MIG- UUIDs; the node's "
         "ranks then split them",
         [](Config& c, const std::string& v) {

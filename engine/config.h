@@ -30,7 +30,7 @@ struct Config {
   std::string topology_xml;
   std::string gpus;           // --manta-gpus list or "none"; empty: auto (the environment decides)
   std::string bind = "auto";  // auto, none or cores
-  std::string timeline;            // write a Chrome trace of all tasks here at shutdown
+  std::string timeline;       // write a Chrome trace of all tasks here at shutdown
   std::string transport = "auto";  // auto, ucx or mpi
   std::string summary;             // at shutdown: "-" prints memory_summary to stderr, else a file
   // Object store memory and spilling.

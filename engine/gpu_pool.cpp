@@ -1,8 +1,8 @@
 #include "engine/gpu_pool.h"
 
+#include <fmt/format.h>
 #include <algorithm>
 #include <cmath>
-#include <fmt/format.h>
 
 namespace manta::engine {
 namespace {

@@ -25,7 +25,8 @@ std::string describe_gpus(const std::vector<GpuInfo>& gpus) {
     if (g.memory_bytes > 0) {
       detail += (detail.empty() ? "" : ", ") + engine::human_bytes(g.memory_bytes);
     }
-    if (!g.uuid.empty() && g.uuid.starts_with("MIG-")) detail += (detail.empty() ? "" : ", ") + g.uuid;
+    if (!g.uuid.empty() && g.uuid.starts_with("MIG-"))
+      detail += (detail.empty() ? "" : ", ") + g.uuid;
     if (!detail.empty()) out += " (" + detail + ")";
   }
   return out;
@@ -37,9 +38,8 @@ std::string describe(const RankHardware& hw) {
                                 hw.numa_node >= 0 ? std::to_string(hw.numa_node) : "several");
   out += fmt::format("binding: {}\n", hw.binding);
   out += fmt::format("GPUs:    {}{}\n", describe_gpus(hw.gpus),
-                     hw.gpu_sharers > 1
-                         ? fmt::format(" (each shared by {} ranks)", hw.gpu_sharers)
-                         : std::string());
+                     hw.gpu_sharers > 1 ? fmt::format(" (each shared by {} ranks)", hw.gpu_sharers)
+                                        : std::string());
   out += fmt::format("         chosen from {}\n", hw.gpu_source);
   out += fmt::format("CUDA:    {}\n", hw.cuda);
   return out;

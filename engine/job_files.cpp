@@ -397,8 +397,7 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
       total.running, total.tasks_executed, total.tasks_submitted, total.actors, total.objects,
       engine::human_bytes(total.object_bytes), engine::human_bytes(total.capacity_bytes),
       engine::human_bytes(total.spilled_bytes));
-  out += hardware_table(s.ranks);
-  return out;
+  return out + hardware_table(s.ranks);
 }
 
 TimelineWritten write_job_timeline(const std::string& dir, const std::string& out) {

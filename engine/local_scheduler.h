@@ -94,13 +94,13 @@ class LocalScheduler {
   [[nodiscard]] bool has_runnable() const;  // with mutex_ held
   /// With mutex_ held: the task's resources fit `within` and its GPUs can be placed on devices.
   [[nodiscard]] bool fits(const TaskSpec& task, const ResourceSet& within) const;
-  void claim(const TaskPtr& task);     // with mutex_ held: subtracts its resources, grants GPUs
-  void unclaim(const TaskPtr& task);   // with mutex_ held: the reverse
+  void claim(const TaskPtr& task);    // with mutex_ held: subtracts its resources, grants GPUs
+  void unclaim(const TaskPtr& task);  // with mutex_ held: the reverse
   /// What a worker blocked in get lends: its resources but its GPUs, which stay its own (the
   /// device is still its current one), as Ray lends only CPUs.
   [[nodiscard]] ResourceSet lendable(const ResourceSet& held) const;
-  void spawn_thread();                      // with mutex_ held
-  void spawn_past_cap();                    // with mutex_ held: when helping can go no deeper
+  void spawn_thread();    // with mutex_ held
+  void spawn_past_cap();  // with mutex_ held: when helping can go no deeper
 
   /// The idle worker to wake once the lock is dropped, if any.
   struct Kick {

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <stdexcept>
 
 #include "engine/log.h"
@@ -192,10 +192,9 @@ void bind_thread(const HardwarePlan& plan, int index) {
   if (plan.bind == gpu::BindMode::none) return;
   const std::string& cpuset =
       index < 0 ? plan.threads.progress
-                : plan.threads.workers.empty()
-                      ? std::string()
-                      : plan.threads.workers[static_cast<std::size_t>(index) %
-                                             plan.threads.workers.size()];
+      : plan.threads.workers.empty()
+          ? std::string()
+          : plan.threads.workers[static_cast<std::size_t>(index) % plan.threads.workers.size()];
   if (cpuset.empty()) return;
   std::string error;
   if (!gpu::bind_current_thread(cpuset, &error)) {

@@ -18,7 +18,7 @@ namespace manta::engine {
 
 struct HardwarePlan {
   gpu::Topology topology;
-  int cpus = 1;                 // the CPU resource and the worker threads
+  int cpus = 1;                      // the CPU resource and the worker threads
   std::vector<gpu::GpuDevice> gpus;  // this rank's, ordinals as its CUDA runtime numbers them
   int gpu_sharers = 1;
   std::string gpu_source;

@@ -253,8 +253,7 @@ void print_node_hardware(const std::vector<std::string>& args, const Environment
   } catch (const std::invalid_argument& e) {
     throw LaunchError(e.what());
   }
-  std::printf("\nhardware of this node for %d rank(s) on it (-n N to see another split):\n",
-              ranks);
+  std::printf("\nhardware of this node for %d rank(s) on it (-n N to see another split):\n", ranks);
   for (const auto& h : hw) {
     std::printf("rank %d of the node:\n", h.rank);
     std::string text = manta::describe(h);

@@ -15,11 +15,11 @@ namespace manta {
 std::vector<int> gpu_ids();
 
 struct GpuInfo {
-  int ordinal = -1;    // cudaSetDevice number in this rank's process
+  int ordinal = -1;     // cudaSetDevice number in this rank's process
   int node_index = -1;  // position among the node's GPUs (nvidia-smi order)
   std::string name;
-  std::string pci_bus_id;  // "0000:07:00.0"
-  std::string uuid;        // "GPU-..." or "MIG-..." when known
+  std::string pci_bus_id;          // "0000:07:00.0"
+  std::string uuid;                // "GPU-..." or "MIG-..." when known
   std::uint64_t memory_bytes = 0;  // 0 when unknown
   int numa_node = -1;              // the NUMA node near it, -1 when unknown
 };

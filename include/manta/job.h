@@ -37,10 +37,10 @@ struct RankStatus {
   std::uint64_t spilled_bytes = 0;
   std::int64_t reported_ms = 0;  // wall clock of the report, ms since the epoch
   // Hardware, as decided at start (see manta::RankHardware).
-  std::string cpuset;    // PUs the rank may run on ("0-11")
-  int numa_node = -1;    // -1: several or unknown
-  std::string binding;   // "none" or how threads are bound
-  std::string gpus;      // describe_gpus(): "0 NVIDIA A100 (0000:07:00.0, 80.0 GiB); ..." or "none"
+  std::string cpuset;   // PUs the rank may run on ("0-11")
+  int numa_node = -1;   // -1: several or unknown
+  std::string binding;  // "none" or how threads are bound
+  std::string gpus;     // describe_gpus(): "0 NVIDIA A100 (0000:07:00.0, 80.0 GiB); ..." or "none"
   double gpus_total = 0;  // the GPU resource
   double gpus_free = 0;   // not held by running tasks or actors
 };

@@ -82,8 +82,8 @@ TEST(GpuPool, BestFitKeepsWholeDevicesFree) {
 TEST(GpuPool, ActorHoldsItsCreationsDevices) {
   GpuPool pool({0, 1});
   auto creation = pool.grant(1);
-  pool.hold(creation, 1);          // the actor takes the devices again
-  pool.give_back(creation, 1);     // the creation task returns its own grant
+  pool.hold(creation, 1);       // the actor takes the devices again
+  pool.give_back(creation, 1);  // the creation task returns its own grant
   EXPECT_FALSE(pool.can_grant(2)) << "the actor still holds its device";
   EXPECT_EQ(pool.grant(1), std::vector<int>{1});
   pool.give_back(creation, 1);  // the actor ends

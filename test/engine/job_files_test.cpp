@@ -114,6 +114,30 @@ TEST_F(JobFiles, TableShowsEveryRankAndTotals) {
   EXPECT_NE(t.find("4.0 MiB"), std::string::npos) << t;  // spilled in all
 }
 
+TEST_F(JobFiles, TableShowsEachRanksHardware) {
+  JobStatus s;
+  s.state = "running";
+  s.world_size = 2;
+  s.updated_ms = 1'000;
+  s.ranks = {rank(0, 1'000), rank(1, 1'000)};
+  s.ranks[1].cpuset = "12-23";
+  s.ranks[1].numa_node = 1;
+  s.ranks[1].binding = "bound: 12 workers on PUs 12-23";
+  s.ranks[1].gpus = "0 NVIDIA A100 (0000:88:00.0, 80.0 GiB)";
+  s.ranks[1].gpus_total = 1;
+  s.ranks[1].gpus_free = 0.5;
+  const auto back =
+      manta::engine::job_status_from_json(nlohmann::json::parse(manta::engine::to_json(s).dump()));
+  EXPECT_EQ(back.ranks[1].gpus, s.ranks[1].gpus);
+  EXPECT_EQ(back.ranks[1].numa_node, 1);
+  const std::string t = manta::format_job_status(back, 1'500);
+  EXPECT_NE(t.find("hardware:"), std::string::npos) << t;
+  EXPECT_NE(t.find("   1  cpuset 12-23 (NUMA 1), bound: 12 workers on PUs 12-23; GPU free 0.5/1: 0 "
+                   "NVIDIA A100 (0000:88:00.0, 80.0 GiB)"),
+            std::string::npos)
+      << t;
+}
+
 TEST_F(JobFiles, TableFlagsAStaleJobAndAJobThatEndedWithoutSummary) {
   JobStatus s;
   s.state = "running";

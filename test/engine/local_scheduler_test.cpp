@@ -745,8 +745,8 @@ TEST(LocalScheduler, BlockedGpuTaskKeepsItsDevice) {
   sched.start();
   sched.enqueue(make_gpu_task(1, 1));
   ASSERT_TRUE(eventually([&] { return started.load() == 1; }));
-  sched.enqueue(make_task(2, 0.5));     // the lent CPU runs a CPU task
-  sched.enqueue(make_gpu_task(3, 1));   // but not another GPU task
+  sched.enqueue(make_task(2, 0.5));    // the lent CPU runs a CPU task
+  sched.enqueue(make_gpu_task(3, 1));  // but not another GPU task
   ASSERT_TRUE(eventually([&] { return started.load() == 2; }));
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(started.load(), 2);

@@ -179,11 +179,8 @@ TEST(Gpus, ActorsKeepTheirDevices) {
     b.kill();
     return;
   }
-  const auto r = *manta::get(manta::task(hold_gpus)
-                                 .resources({{"CPU", 0.1}, {"GPU", 1}})
-                                 .on_rank(last)
-                                 .remote(1),
-                             kLimit);
+  const auto r = *manta::get(
+      manta::task(hold_gpus).resources({{"CPU", 0.1}, {"GPU", 1}}).on_rank(last).remote(1), kLimit);
   ASSERT_EQ(r.size(), 4u);
   EXPECT_NE(r[3], da[0]);
   EXPECT_NE(r[3], db[0]);
