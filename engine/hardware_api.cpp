@@ -42,6 +42,7 @@ std::string describe(const RankHardware& hw) {
                                         : std::string());
   out += fmt::format("         chosen from {}\n", hw.gpu_source);
   out += fmt::format("CUDA:    {}\n", hw.cuda);
+  for (const std::string& note : hw.notes) out += fmt::format("note:    {}\n", note);
   return out;
 }
 

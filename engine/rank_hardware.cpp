@@ -80,6 +80,7 @@ RankHardware HardwarePlan::describe(int rank, const std::string& host) const {
   h.gpu_source = gpu_source;
   h.built_with_cuda = gpu::built_with_cuda();
   h.cuda = cuda_state(gpu::probe_cuda());
+  h.notes = notes;
   return h;
 }
 

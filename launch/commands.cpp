@@ -457,7 +457,9 @@ int main_command(int argc, char** argv) {
       return 0;
     }
   } catch (const LaunchError& e) {
-    std::fprintf(stderr, "manta run: %s\n", e.what());
+    const auto used = app.get_subcommands();
+    std::fprintf(stderr, "manta %s: %s\n", used.empty() ? "run" : used.front()->get_name().c_str(),
+                 e.what());
     return 2;
   }
   return 0;

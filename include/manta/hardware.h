@@ -35,7 +35,8 @@ struct RankHardware {
   int gpu_sharers = 1;        // ranks sharing each of those GPUs (1: its own)
   std::string gpu_source;     // what decided which GPUs were visible (e.g. CUDA_VISIBLE_DEVICES)
   bool built_with_cuda = false;
-  std::string cuda;  // the CUDA runtime's state ("usable, 8 devices" or why not)
+  std::string cuda;                // the CUDA runtime's state ("usable, 8 devices" or why not)
+  std::vector<std::string> notes;  // what was dropped or disagreed while choosing the GPUs
 };
 
 /// One line per item, for people: cores and cpuset, NUMA node, binding, each GPU (ordinal,
