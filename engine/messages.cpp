@@ -72,6 +72,20 @@ const char* message_name(MessageType type) noexcept {
       return "spill_hint";
     case MessageType::host_kill:
       return "host_kill";
+    case MessageType::pg_create:
+      return "pg_create";
+    case MessageType::pg_commit:
+      return "pg_commit";
+    case MessageType::pg_committed:
+      return "pg_committed";
+    case MessageType::pg_state:
+      return "pg_state";
+    case MessageType::pg_remove:
+      return "pg_remove";
+    case MessageType::pg_release:
+      return "pg_release";
+    case MessageType::pg_lookup:
+      return "pg_lookup";
   }
   return "unknown";
 }
@@ -128,6 +142,7 @@ void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, in
   if (s.kind == TaskKind::actor_creation) {
     w.str(s.actor_name).put(s.max_restarts_actor).put(s.max_concurrency).put(s.class_tag);
   }
+  w.put(s.placement_group.creator).put(s.placement_group.seq).put(s.bundle_index);
   w.put(s.on_rank)
       .put(s.max_retries)
       .put(static_cast<std::uint8_t>(s.retry_exceptions))
@@ -162,6 +177,9 @@ TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
     s->max_concurrency = r.get<std::int32_t>();
     s->class_tag = r.get<std::uint64_t>();
   }
+  s->placement_group.creator = r.get<std::int32_t>();
+  s->placement_group.seq = r.get<std::uint64_t>();
+  s->bundle_index = r.get<std::int32_t>();
   s->on_rank = r.get<std::int32_t>();
   s->max_retries = r.get<std::int32_t>();
   s->retry_exceptions = r.get<std::uint8_t>() != 0;
