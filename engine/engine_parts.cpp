@@ -54,6 +54,7 @@ EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSe
                        "its placement group " + t->placement_group.to_string() +
                            " was removed before it could start")));
   });
+  memory.set_placement_groups([this] { return placement.summary(); });
   if (control) {
     control->set_group_hooks(
         {[this](const TaskPtr& t) { return placement.route_actor(t); },

@@ -525,21 +525,27 @@ void PlacementGroups::actor_ended(int rank, const ResourceSet& r) {
   place_waiting_locked();
 }
 
-std::vector<std::string> PlacementGroups::describe() const {
-  std::vector<std::string> lines;
+std::vector<PlacementGroupSummary> PlacementGroups::summary() const {
+  constexpr std::size_t kFinishedShown = 20;  // a long job may have made thousands
+  std::vector<PlacementGroupSummary> live, finished;
   std::lock_guard lock(mutex_);
-  if (!table_) return lines;
+  if (!table_) return live;
   for (const PlacementGroupTable::Group& g : table_->groups()) {
-    std::vector<std::string> bundles;
-    for (std::size_t b = 0; b < g.bundles.size(); ++b) {
-      bundles.push_back(g.ranks.empty()
-                            ? g.bundles[b].to_string()
-                            : fmt::format("{} on rank {}", g.bundles[b].to_string(), g.ranks[b]));
-    }
-    lines.push_back(fmt::format("{} {} {}: {}", label(g.id, g.name), to_string(g.strategy),
-                                to_string(g.state), fmt::join(bundles, ", ")));
+    PlacementGroupSummary out;
+    out.id = g.id.to_string();
+    out.name = g.name;
+    out.strategy = to_string(g.strategy);
+    out.state = to_string(g.state);
+    for (const auto& b : g.bundles) out.bundles.push_back(b.to_string());
+    out.ranks = g.ranks;
+    const bool over = g.state == State::failed || g.state == State::removed;
+    (over ? finished : live).push_back(std::move(out));
   }
-  return lines;
+  if (finished.size() > kFinishedShown) {
+    finished.erase(finished.begin(), finished.end() - static_cast<std::ptrdiff_t>(kFinishedShown));
+  }
+  live.insert(live.end(), finished.begin(), finished.end());
+  return live;
 }
 
 // ---------------------------------------------------------------------------------------------

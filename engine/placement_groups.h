@@ -27,6 +27,7 @@
 #include <vector>
 
 #include <manta/detail/runtime_api.h>
+#include <manta/memory.h>
 #include <manta/placement_group.h>
 
 #include "engine/placement_group_table.h"
@@ -95,9 +96,8 @@ class PlacementGroups {
   void actor_started(int rank, const ResourceSet& r);
   void actor_ended(int rank, const ResourceSet& r);
 
-  /// Rank 0: one line per group (id, name, strategy, state, bundles with their ranks), for the
-  /// memory summary.
-  [[nodiscard]] std::vector<std::string> describe() const;
+  /// Rank 0, for the memory summary: the live groups, then the most recently removed or failed.
+  [[nodiscard]] std::vector<PlacementGroupSummary> summary() const;
 
  private:
   struct Known {     // what this rank learnt of a group (creator, askers)

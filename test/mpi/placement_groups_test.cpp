@@ -295,7 +295,8 @@ TEST_F(PlacementGroups, ActorsLiveOnTheirBundlesRankAndDieWithTheGroup) {
 TEST_F(PlacementGroups, ActorCreatedBeforeItsGroupIsReadyStartsOnceItIs) {
   auto whole = manta::placement_group(cpus(kRanks, kCpus), PlacementStrategy::strict_spread);
   ready_or_fail(whole);
-  auto pg = manta::placement_group(cpus(1, 1), PlacementStrategy::pack);
+  // Two CPUs: the actor holds one for its life, the task takes the other.
+  auto pg = manta::placement_group(cpus(1, 2), PlacementStrategy::pack);
   auto h = manta::actor(Holder::create).placement_group(pg, 0).resources({{"CPU", 1}}).remote();
   auto t = manta::task(where).placement_group(pg, 0).remote();
   auto call = h.task(&Holder::rank).remote();
@@ -376,6 +377,26 @@ TEST_F(PlacementGroups, AGroupPassedToATaskIsUsableThere) {
   int elsewhere = 0;
   while (std::find(ranks.begin(), ranks.end(), elsewhere) != ranks.end()) ++elsewhere;
   EXPECT_EQ(value(manta::task(submit_into).on_rank(elsewhere).remote(pg, 1)), ranks[1]);
+  manta::remove_placement_group(pg);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(PlacementGroups, MemorySummaryListsGroups) {
+  auto pg = manta::placement_group(cpus(2, 1), PlacementStrategy::strict_spread, "listed");
+  ready_or_fail(pg);
+  const manta::MemorySummary s = manta::memory_summary();
+  auto it = std::find_if(s.placement_groups.begin(), s.placement_groups.end(),
+                         [&](const manta::PlacementGroupSummary& g) { return g.name == "listed"; });
+  ASSERT_NE(it, s.placement_groups.end());
+  EXPECT_EQ(it->id, pg.id().to_string());
+  EXPECT_EQ(it->strategy, "strict_spread");
+  EXPECT_EQ(it->state, "ready");
+  EXPECT_EQ(it->ranks, pg.bundle_ranks());
+  EXPECT_EQ(it->bundles.size(), 2u);
+  EXPECT_NE(s.to_string().find("listed"), std::string::npos);
   manta::remove_placement_group(pg);
 }
 
