@@ -14,6 +14,7 @@
 #include <boost/serialization/vector.hpp>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,7 +83,12 @@ class PlacementGroup {
   [[nodiscard]] std::vector<int> bundle_ranks() const;
 
   /// What .placement_group(pg, bundle_index) records in the options.
+  /// Throws std::invalid_argument for an empty (default-constructed) group.
   [[nodiscard]] BundleTarget target(int bundle_index) const {
+    if (!valid()) {
+      throw std::invalid_argument(
+          ".placement_group: an empty PlacementGroup; pass one manta::placement_group returned");
+    }
     return {id_, bundles_, bundle_index};
   }
 

@@ -364,6 +364,9 @@ TEST_F(PlacementGroups, ConflictingOptionsFailAtSubmission) {
                manta::UnschedulableError);
   EXPECT_THROW(manta::actor(Holder::create).placement_group(pg, 0).on_rank(ranks[1]).remote(),
                std::invalid_argument);
+  EXPECT_THROW(manta::task(where).placement_group(manta::PlacementGroup{}, 0),
+               std::invalid_argument);
+  EXPECT_THROW(manta::remove_placement_group(manta::PlacementGroup{}), std::invalid_argument);
   EXPECT_THROW(manta::placement_group({}), std::invalid_argument);
   EXPECT_THROW(manta::placement_group({{{"CPU", -1}}}), std::invalid_argument);
   manta::remove_placement_group(pg);
