@@ -1,7 +1,8 @@
 // Placement-group benchmarks: groups created, reserved and removed per second (as Ray's
 // "placement group create/removal" microbenchmark: one 1-CPU bundle, create -> ready -> remove,
-// one at a time), the same pipelined, and the time to reserve 64 one-CPU bundles over the ranks
-// with spread and with pack. Prints a table and JSON (also written to --json FILE).
+// one at a time; then one bundle on every rank), the same pipelined, and the time to reserve 64
+// one-CPU bundles over the ranks with spread and with pack. Prints a table and JSON (also written
+// to --json FILE).
 //   mpirun -n 4 --oversubscribe ./manta_placement_group_bench --manta-num-cpus=16 [--quick]
 #include <mpi.h>
 
@@ -40,11 +41,12 @@ void must_be_ready(const manta::PlacementGroup& pg) {
   }
 }
 
-/// Sequential: create, wait until ready, remove; groups per second.
-double create_remove_rate(int n) {
+/// Sequential: create, wait until ready, remove; groups of `bundles` per second.
+double create_remove_rate(int n, int bundles = 1,
+                          manta::PlacementStrategy strategy = manta::PlacementStrategy::pack) {
   const auto t0 = Clock::now();
   for (int i = 0; i < n; ++i) {
-    auto pg = manta::placement_group(one_cpu_bundles(1));
+    auto pg = manta::placement_group(one_cpu_bundles(bundles), strategy);
     must_be_ready(pg);
     manta::remove_placement_group(pg);
   }
@@ -92,10 +94,13 @@ int main(int argc, char** argv) {
   rows.push_back({"groups created+removed (1-CPU bundle, one at a time)", rate, "groups/s", 0, "",
                   fmt::format("Ray single node: {:.0f}/s", kRayCreateRemovePerS),
                   rate >= kRayCreateRemovePerS});
+  // One bundle on every rank: each group is committed on all of them.
+  rows.push_back({fmt::format("groups created+removed ({} 1-CPU bundles, strict_spread)", world),
+                  create_remove_rate(1000 / scale, world, manta::PlacementStrategy::strict_spread),
+                  "groups/s", 0, "", "", true});
   const int window = std::max(1, world * 8);
-  rows.push_back(
-      {fmt::format("placement groups created+removed per second (1 CPU, {} at once)", window),
-       pipelined_rate(4000 / scale, window), "groups/s", 0, "", "", true});
+  rows.push_back({fmt::format("groups created+removed (1-CPU bundle, {} at once)", window),
+                  pipelined_rate(4000 / scale, window), "groups/s", 0, "", "", true});
   const int runs = quick ? 3 : 11;
   for (auto s : {manta::PlacementStrategy::spread, manta::PlacementStrategy::pack}) {
     rows.push_back(
