@@ -83,7 +83,7 @@ void ActorHost::create(TaskPtr creation, ActorSettings settings) {
   a->settings = std::move(settings);
   a->restarts_left = a->settings.max_restarts;
   std::vector<TaskPtr> early;
-  bool killed = false;
+  std::optional<std::shared_ptr<const ErrorInfo>> killed;  // a kill that came first, its cause
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;
@@ -92,15 +92,19 @@ void ActorHost::create(TaskPtr creation, ActorSettings settings) {
       early = std::move(it->second);
       before_creation_.erase(it);
     }
-    killed = killed_before_creation_.erase(id) > 0;
+    if (auto it = killed_before_creation_.find(id); it != killed_before_creation_.end()) {
+      killed = it->second;
+      killed_before_creation_.erase(it);
+    }
   }
   hooks_.reserve(a->settings.resources, a->settings.gpu_ids);
   if (killed) {
     std::unique_lock lock(a->mutex);
     for (auto& call : early) enqueue_in_order(*a, std::move(call));
     die(*a,
-        std::make_shared<const ErrorInfo>(hooks_.make_error(
-            ErrorKind::actor_died, a->creation.get(), id.to_string() + " was killed")),
+        *killed ? *killed
+                : std::make_shared<const ErrorInfo>(hooks_.make_error(
+                      ErrorKind::actor_died, a->creation.get(), id.to_string() + " was killed")),
         lock);
     return;
   }
@@ -490,20 +494,26 @@ std::size_t ActorHost::executor_threads() const {
 
 void ActorHost::kill(const ActorId& id, bool /*no_restart*/) {
   // Only kill(true) comes here; kill(false) travels as a marker in call order (kRestartMarker).
+  kill(id, nullptr);
+}
+
+void ActorHost::kill(const ActorId& id, std::shared_ptr<const ErrorInfo> cause) {
   std::shared_ptr<Actor> a;
   {
     std::lock_guard lock(mutex_);
     auto it = actors_.find(id);
     if (it == actors_.end()) {
-      killed_before_creation_[id] = true;  // its creation is still queued here
+      killed_before_creation_[id] = cause;  // its creation is still queued here
       return;
     }
     a = it->second;
   }
   std::unique_lock lock(a->mutex);
   if (a->state == Actor::State::dead) return;
-  auto cause = std::make_shared<const ErrorInfo>(
-      hooks_.make_error(ErrorKind::actor_died, nullptr, id.to_string() + " was killed"));
+  if (!cause) {
+    cause = std::make_shared<const ErrorInfo>(
+        hooks_.make_error(ErrorKind::actor_died, nullptr, id.to_string() + " was killed"));
+  }
   if (a->running == 0 && a->state == Actor::State::alive) {
     die(*a, cause, lock);  // nothing runs: fail the queue now (a polling worker sees it dead)
   } else {
@@ -517,6 +527,15 @@ void ActorHost::kill(const ActorId& id, bool /*no_restart*/) {
     for (auto& c : failed) fail_call(c, cause);
     lock.lock();
   }
+}
+
+std::vector<ActorId> ActorHost::in_group(const PlacementGroupId& group) const {
+  std::vector<ActorId> ids;
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, a] : actors_) {
+    if (a->creation->placement_group == group) ids.push_back(id);
+  }
+  return ids;
 }
 
 void ActorHost::stop() {

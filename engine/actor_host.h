@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -68,6 +69,11 @@ class ActorHost {
   /// Delivers a call whose arguments are local; runs in per-caller order.
   void deliver(TaskPtr call);
   void kill(const ActorId& actor, bool no_restart);
+  /// Ends the actor (no restart) with `cause` (null: "was killed"); one whose creation has not
+  /// reached this host yet dies of it when it does.
+  void kill(const ActorId& actor, std::shared_ptr<const ErrorInfo> cause);
+  /// The live actors created in a bundle of `group`.
+  [[nodiscard]] std::vector<ActorId> in_group(const PlacementGroupId& group) const;
   /// Ends every actor: queued calls fail, running ones finish, instances are destroyed.
   void stop();
   /// Called periodically: if actors with calls waited since the last call while every
@@ -105,7 +111,8 @@ class ActorHost {
   mutable std::mutex mutex_;
   std::unordered_map<ActorId, std::shared_ptr<Actor>> actors_;
   std::unordered_map<ActorId, std::vector<TaskPtr>> before_creation_;  // calls that beat it here
-  std::unordered_map<ActorId, bool> killed_before_creation_;           // kills that beat it here
+  // Kills that beat the creation here, with their cause (null: "was killed").
+  std::unordered_map<ActorId, std::shared_ptr<const ErrorInfo>> killed_before_creation_;
   bool stopping_ = false;
 
   // The executor pool: actors with work wait in runnable_ for a thread.

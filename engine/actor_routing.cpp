@@ -29,7 +29,8 @@ void ActorRouting::register_handlers(Dispatcher& d) {
 
 ActorId ActorRouting::create_actor(detail::Submission&& s, const ActorOptions& options,
                                    std::uint64_t class_tag) {
-  check_actor_options(options, ctx_.size, {"manta::actor", s.function->name});
+  const CallName call{"manta::actor", s.function->name};
+  check_actor_options(options, ctx_.size, call);
   TaskOptions to;
   to.on_rank = options.on_rank;
   to.max_retries = 0;
@@ -44,6 +45,9 @@ ActorId ActorRouting::create_actor(detail::Submission&& s, const ActorOptions& o
   t->max_restarts_actor = options.max_restarts;
   t->max_concurrency = options.max_concurrency;
   t->class_tag = class_tag;
+  if (options.placement_group.group.valid()) {
+    submitter_.apply_group(*t, options.placement_group, options.on_rank, call);
+  }
   const ActorId id = t->actor;
   {
     std::lock_guard lock(routes_mutex_);

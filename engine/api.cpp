@@ -1,8 +1,11 @@
 // The public functions: init, shutdown, where code runs, and the entry points of the templates.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -213,6 +216,34 @@ RankStats local_stats() {
 
 MemorySummary memory_summary(std::size_t max_objects) {
   return rt().parts().memory.memory_summary(max_objects);
+}
+
+PlacementGroup placement_group(std::vector<ResourceMap> bundles, PlacementStrategy strategy,
+                               std::string name) {
+  auto [id, token] = rt().parts().placement.create(bundles, strategy, name);
+  return PlacementGroup(id, std::move(bundles), strategy, std::move(name),
+                        ObjectRef<bool>(std::move(token)));
+}
+
+void remove_placement_group(const PlacementGroup& pg) { rt().parts().placement.remove(pg.id()); }
+
+bool PlacementGroup::wait(double timeout_seconds) const {
+  if (!ready_.valid()) throw std::invalid_argument("PlacementGroup::wait on an empty group");
+  if (!std::isfinite(timeout_seconds) || timeout_seconds < 0) {
+    throw std::invalid_argument(
+        fmt::format("PlacementGroup::wait({}): expected seconds of at least 0", timeout_seconds));
+  }
+  const auto timeout = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(std::min(timeout_seconds, 1e9)));
+  if (!detail::wait_objects({ready_.id()}, 1, timeout).at(0)) return false;
+  return *manta::get(ready_);  // throws the group's failure
+}
+
+std::vector<int> PlacementGroup::bundle_ranks() const {
+  if (!ready_.valid())
+    throw std::invalid_argument("PlacementGroup::bundle_ranks on an empty group");
+  manta::get(ready_);  // waits as get does (lending this worker's CPU); throws its failure
+  return rt().parts().placement.ranks(id_);
 }
 
 namespace detail {

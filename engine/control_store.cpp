@@ -58,8 +58,26 @@ bool ControlStore::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo
                first_try && !t->actor_name.empty() && it != names_.end()) {
       rec.death = dead("the actor name '" + t->actor_name + "' is taken by " +
                        it->second.to_string() + "; pick another name or kill that actor first");
+    } else if (PlacementGroups::ActorRoute route;
+               t->placement_group.valid() && groups_.route &&
+               ((route = groups_.route(t)).held || route.error)) {
+      if (route.held) {
+        // Placed again once its group is ready (or failed); a named creation returns now.
+        if (first_try) {
+          ctx_.outbox.send(t->id.submitter, [&](WireWriter& w) {
+            w.put(MessageType::actor_location).put(t->actor).put<std::uint8_t>(0).put(-1);
+          });
+        }
+        return false;
+      }
+      rec.death = route.error;
     } else {
-      const GlobalScheduler::ActorPlacement p = global_.place_actor(*t->resources, t->on_rank);
+      // In a group, the bundle's rank hosts it; only its actor slot is the rank's to count.
+      ResourceSet slots;
+      slots.set("actor_slots", t->resources->get("actor_slots"));
+      const GlobalScheduler::ActorPlacement p =
+          route.rank ? global_.place_actor(slots, *route.rank)
+                     : global_.place_actor(*t->resources, t->on_rank);
       if (!p.waits_for.empty()) {
         keep_waiting(t, rec, p.waits_for, first_try);
         return false;
@@ -74,6 +92,10 @@ bool ControlStore::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo
       } else {
         rec.host = *p.host;
         rec.name = t->actor_name;
+        if (!t->placement_group.valid() && groups_.started) {
+          rec.held = t->resources;
+          groups_.started(rec.host, *rec.held);
+        }
         if (!rec.name.empty()) names_[rec.name] = t->actor;
         host = p.host;
         kill = rec.kill_pending;
@@ -184,6 +206,8 @@ void ControlStore::on_died(const ActorId& id, std::shared_ptr<const ErrorInfo> c
     if (rec.placed && rec.host >= 0 && !rec.death) {
       global_.actor_ended(rec.host);
       slot_freed = !waiting_.empty();
+      if (rec.held && groups_.ended) groups_.ended(rec.host, *rec.held);
+      rec.held.reset();
     }
     rec.death = std::move(cause);
     free_name(id, rec);

@@ -18,6 +18,7 @@
 
 #include <manta/ids.h>
 
+#include "engine/placement_groups.h"
 #include "engine/rank_context.h"
 #include "engine/task_spec.h"
 
@@ -35,6 +36,15 @@ class ControlStore {
 
   void register_handlers(Dispatcher& d);
 
+  /// Placement groups (placement_groups.h): where a creation in a group goes, and the actors
+  /// outside groups that hold resources on a rank, which groups cannot reserve.
+  struct GroupHooks {
+    std::function<PlacementGroups::ActorRoute(const TaskPtr&)> route;
+    std::function<void(int rank, const ResourceSet&)> started;
+    std::function<void(int rank, const ResourceSet&)> ended;
+  };
+  void set_group_hooks(GroupHooks hooks) { groups_ = std::move(hooks); }
+
   /// Places a creation and records it, or keeps it waiting for an actor slot (false).
   bool place_actor(const TaskPtr& creation, std::shared_ptr<const ErrorInfo> input_error,
                    bool first_try);
@@ -51,8 +61,9 @@ class ControlStore {
     std::shared_ptr<const ErrorInfo> death;
     std::string name;
     std::uint64_t class_tag = 0;
-    std::vector<int> waiting;          // ranks that asked before it was placed
-    std::optional<bool> kill_pending;  // kill asked before it was placed (no_restart)
+    std::vector<int> waiting;                 // ranks that asked before it was placed
+    std::optional<bool> kill_pending;         // kill asked before it was placed (no_restart)
+    std::shared_ptr<const ResourceSet> held;  // an actor outside groups: what it holds
   };
 
   /// With mutex_ held: the creation waits for a free actor slot (said once per burst).
@@ -74,6 +85,7 @@ class ControlStore {
   RankContext& ctx_;
   GlobalScheduler& global_;
   std::function<void(const TaskPtr&)> host_here_;
+  GroupHooks groups_;
 
   mutable std::mutex mutex_;
   std::unordered_map<ActorId, Record> table_;

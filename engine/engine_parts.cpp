@@ -33,16 +33,65 @@ EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSe
       executor(ctx, tasks, transfer, objects),
       submitter(ctx, s.totals, tasks, transfer, local, global.get(),
                 {[this](const TaskPtr& t) { executor.prepare_and_enqueue(t); },
-                 [this](const TaskPtr& t) { routing.route_call(t); }}),
+                 [this](const TaskPtr& t) { routing.route_call(t); },
+                 [this](TaskSpec& t, const BundleTarget& target, int on_rank,
+                        const CallName& call) { placement.apply(t, target, on_rank, call); },
+                 [this](const TaskPtr& t) { placement.place_task(t); }}),
       routing(ctx, submitter, tasks, [this](const TaskPtr& t) { executor.deliver_call(t); }),
       actors(actor_hooks(*this, ctx, s)),
       control(global
                   ? std::make_unique<ControlStore>(
                         ctx, *global, [this](const TaskPtr& t) { executor.prepare_and_enqueue(t); })
                   : nullptr),
+      placement(ctx, ownership, local, s.totals, s.timeline, group_hooks(*this)),
       memory(ctx, transfer),
       reports(ctx, s.timeline) {
   executor.attach(&local, &actors, s.timeline);
+  local.set_rejected([this, &ctx](const TaskPtr& t) {
+    const bool creation = t->kind == TaskKind::actor_creation;
+    fail_queued(t, std::make_shared<const ErrorInfo>(ctx.make_error(
+                       creation ? ErrorKind::actor_died : ErrorKind::unschedulable, t.get(),
+                       "its placement group " + t->placement_group.to_string() +
+                           " was removed before it could start")));
+  });
+  memory.set_placement_groups([this] { return placement.summary(); });
+  if (control) {
+    control->set_group_hooks(
+        {[this](const TaskPtr& t) { return placement.route_actor(t); },
+         [this](int rank, const ResourceSet& r) { placement.actor_started(rank, r); },
+         [this](int rank, const ResourceSet& r) { placement.actor_ended(rank, r); }});
+  }
+}
+
+PlacementGroups::Hooks EngineParts::group_hooks(EngineParts& parts) {
+  PlacementGroups::Hooks h;
+  h.send_task = [&parts](int rank, const TaskPtr& t) { parts.submitter.place_at(rank, t); };
+  h.fail_task = [&parts](const TaskPtr& t, ErrorInfo e) { parts.tasks.fail(t, std::move(e)); };
+  h.place_actor = [&parts](const TaskPtr& t) {
+    parts.control->place_actor(t, nullptr, /*first_try=*/true);
+  };
+  h.fail_actor = [&parts](const TaskPtr& t, std::shared_ptr<const ErrorInfo> e) {
+    parts.control->place_actor(t, std::move(e), /*first_try=*/true);
+  };
+  h.loads = [&parts] { return parts.global->loads(); };
+  h.actors_in = [&parts](const PlacementGroupId& g) { return parts.actors.in_group(g); };
+  h.kill_actor = [&parts](const ActorId& a, std::shared_ptr<const ErrorInfo> cause) {
+    parts.actors.kill(a, std::move(cause));
+  };
+  h.fail_queued = [&parts](const TaskPtr& t, std::shared_ptr<const ErrorInfo> e) {
+    parts.fail_queued(t, std::move(e));
+  };
+  return h;
+}
+
+void EngineParts::fail_queued(const TaskPtr& t, std::shared_ptr<const ErrorInfo> error) {
+  if (t->kind == TaskKind::actor_creation) {
+    // The actor dies of it as it starts: its early calls and the control store learn why.
+    actors.kill(t->actor, std::move(error));
+    executor.run_task(t);
+  } else {
+    executor.finish_task(t, {}, std::move(error));
+  }
 }
 
 ActorHost::Hooks EngineParts::actor_hooks(EngineParts& parts, RankContext& ctx,
@@ -88,6 +137,7 @@ void EngineParts::register_handlers(Dispatcher& d) {
   submitter.register_handlers(d);
   routing.register_handlers(d);
   if (control) control->register_handlers(d);
+  placement.register_handlers(d);
   memory.register_handlers(d);
   reports.register_handlers(d);
   stop.register_handlers(d);

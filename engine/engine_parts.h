@@ -20,6 +20,7 @@
 #include "engine/object_access.h"
 #include "engine/object_transfer.h"
 #include "engine/ownership.h"
+#include "engine/placement_groups.h"
 #include "engine/rank_context.h"
 #include "engine/stop_handshake.h"
 #include "engine/submitter.h"
@@ -60,6 +61,7 @@ class EngineParts {
   ActorRouting routing;
   ActorHost actors;
   std::unique_ptr<ControlStore> control;  // rank 0 only
+  PlacementGroups placement;
   MemoryReports memory;
   JobReports reports;
   StopHandshake stop;
@@ -67,6 +69,9 @@ class EngineParts {
  private:
   static ActorHost::Hooks actor_hooks(EngineParts& parts, RankContext& ctx,
                                       const EngineSettings& s);
+  static PlacementGroups::Hooks group_hooks(EngineParts& parts);
+  /// Fails a task or creation of a removed placement group that was queued here.
+  void fail_queued(const TaskPtr& t, std::shared_ptr<const ErrorInfo> error);
 };
 
 }  // namespace manta::engine

@@ -52,12 +52,12 @@ bool LocalScheduler::fits(const TaskSpec& task, const ResourceSet& within) const
 }
 
 void LocalScheduler::claim(const TaskPtr& task) {
-  available_.subtract(*task->resources);
+  subtract_counted(*task->resources);
   if (!gpus_.empty()) task->gpu_ids = gpus_.grant(GpuPool::amount(*task->resources));
 }
 
 void LocalScheduler::unclaim(const TaskPtr& task) {
-  available_.add(*task->resources);
+  add_counted(*task->resources);
   if (!task->gpu_ids.empty()) {
     gpus_.give_back(task->gpu_ids, GpuPool::amount(*task->resources));
     task->gpu_ids.clear();
@@ -132,8 +132,13 @@ void LocalScheduler::stop() {
 void LocalScheduler::enqueue(TaskPtr task) {
   Kick kick;
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (stopping_) return;
+    if (!retired_.empty() && asks_retired(*task->resources)) {
+      lock.unlock();  // its placement group was removed here
+      if (rejected_) rejected_(task);
+      return;
+    }
     const bool starts = fits(*task, available_);
     queued_by_id_.emplace(task->id, task);
     queue_.push_back(std::move(task));
@@ -222,7 +227,7 @@ ResourceSet LocalScheduler::available() const {
 
 void LocalScheduler::reserve(const ResourceSet& r, const std::vector<int>& gpu_ids) {
   std::lock_guard lock(mutex_);
-  available_.subtract(r);
+  subtract_counted(r);
   gpus_.hold(gpu_ids, GpuPool::amount(r));
 }
 
@@ -230,12 +235,86 @@ void LocalScheduler::release(const ResourceSet& r, const std::vector<int>& gpu_i
   Kick kick;
   {
     std::lock_guard lock(mutex_);
-    available_.add(r);
+    add_counted(r);
     gpus_.give_back(gpu_ids, GpuPool::amount(r));
     if (has_runnable()) kick = kick_locked();
   }
   cv_.notify_all();  // a queued task may fit now
   kick();
+}
+
+void LocalScheduler::add_offer(const ResourceSet& offer) {
+  Kick kick;
+  {
+    std::lock_guard lock(mutex_);
+    available_.add(offer);
+    if (has_runnable()) kick = kick_locked();
+  }
+  kick();
+}
+
+std::vector<TaskPtr> LocalScheduler::retire_offer(const std::map<std::string, std::string>& bases) {
+  std::vector<TaskPtr> taken;
+  Kick kick;
+  {
+    std::lock_guard lock(mutex_);
+    ResourceSet back;
+    for (const auto& [name, base] : bases) {
+      // Free now (below zero while a holder lent it back in get: it takes it again as base).
+      if (!base.empty()) back.set(base, back.get(base) + available_.get(name));
+      available_.set(name, 0);
+      retired_[name] = base;
+    }
+    available_.add(back);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (asks_retired(*(*it)->resources)) {
+        queued_by_id_.erase((*it)->id);
+        taken.push_back(std::move(*it));
+        it = queue_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    if (has_runnable()) kick = kick_locked();
+  }
+  cv_.notify_all();
+  kick();
+  return taken;
+}
+
+ResourceSet LocalScheduler::counted(const ResourceSet& r) const {
+  if (retired_.empty() || !asks_retired(r)) return r;
+  ResourceSet out;
+  for (const auto& [name, amount] : r.items()) {
+    auto it = retired_.find(name);
+    if (it == retired_.end()) {
+      out.set(name, out.get(name) + amount);
+    } else if (!it->second.empty()) {
+      out.set(it->second, out.get(it->second) + amount);
+    }
+  }
+  return out;
+}
+
+void LocalScheduler::add_counted(const ResourceSet& r) {
+  if (retired_.empty() || !asks_retired(r)) {
+    available_.add(r);  // the common case copies nothing
+  } else {
+    available_.add(counted(r));
+  }
+}
+
+void LocalScheduler::subtract_counted(const ResourceSet& r) {
+  if (retired_.empty() || !asks_retired(r)) {
+    available_.subtract(r);
+  } else {
+    available_.subtract(counted(r));
+  }
+}
+
+bool LocalScheduler::asks_retired(const ResourceSet& r) const {
+  return std::any_of(r.items().begin(), r.items().end(),
+                     [&](const auto& item) { return retired_.contains(item.first); });
 }
 
 std::size_t LocalScheduler::thread_count() const {
@@ -315,7 +394,7 @@ void LocalScheduler::worker_blocked(const void* key, std::function<void()> wake)
   Kick kick;
   {
     std::lock_guard lock(mutex_);
-    available_.add(lendable(*t_worker.held));
+    add_counted(lendable(*t_worker.held));
     if (has_runnable()) {
       if (idle_ > 0 || spinning_ > 0 || threads_.size() < max_threads_) {
         kick = kick_locked();
@@ -334,7 +413,7 @@ void LocalScheduler::worker_unblocked(const void* key) {
   std::lock_guard lock(mutex_);
   std::erase_if(blocked_, [key](const auto& b) { return b.first == key; });
   // May go below zero for a moment: the lent resources come back before others finish.
-  available_.subtract(lendable(*t_worker.held));
+  subtract_counted(lendable(*t_worker.held));
 }
 
 bool LocalScheduler::help(const void* key) {

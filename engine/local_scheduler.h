@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -71,6 +73,17 @@ class LocalScheduler {
   /// Fraction of each GPU in use, in ordinal order.
   [[nodiscard]] std::vector<double> gpus_used() const;
 
+  /// Placement-group bundles reserved here (their resources already taken with reserve):
+  /// `offer`, under the bundles' names (bundle_resources.h), joins what tasks may take.
+  void add_offer(const ResourceSet& offer);
+  /// The group is gone: its names (`bases`: name -> the resource it stands for, "" for none)
+  /// leave the pool. What of them is free now goes back under the base names; what running
+  /// tasks and actors hold goes back the same way when they release it. Returns the queued
+  /// tasks that ask for them (the caller fails them); tasks that come later go to `rejected`.
+  std::vector<TaskPtr> retire_offer(const std::map<std::string, std::string>& bases);
+  /// Where enqueue sends a task that asks for a retired name (set once, before start).
+  void set_rejected(Runner rejected) { rejected_ = std::move(rejected); }
+
   /// Called by a worker thread about to block (in get or wait) / after it woke up. `wake` wakes
   /// the blocked thread so that it can help when work arrives and no thread can be started.
   /// `key` names this wait (unique while it lasts). `wake` is called with the scheduler's lock
@@ -111,8 +124,15 @@ class LocalScheduler {
   /// idle worker, starts a thread, or wakes a blocked worker to help at the thread cap).
   Kick kick_locked();
 
+  /// With mutex_ held: `r` as it counts against the pool now (retired names translated).
+  [[nodiscard]] ResourceSet counted(const ResourceSet& r) const;
+  [[nodiscard]] bool asks_retired(const ResourceSet& r) const;  // with mutex_ held
+  void add_counted(const ResourceSet& r);                       // with mutex_ held
+  void subtract_counted(const ResourceSet& r);                  // with mutex_ held
+
   const ResourceSet total_;
   Runner run_;
+  Runner rejected_;
   int initial_threads_;
   std::chrono::microseconds idle_spin_;
   std::function<bool()> idle_poll_;
@@ -135,6 +155,9 @@ class LocalScheduler {
   std::size_t helper_turn_ = 0;
   std::vector<std::pair<const void*, std::function<void()>>>
       blocked_;  // wake-ups of blocked workers
+  // Names of removed placement groups -> their base resource ("": dropped). Kept for the job's
+  // life: a task or actor may hold them long after the removal.
+  std::unordered_map<std::string, std::string> retired_;
 };
 
 }  // namespace manta::engine

@@ -114,6 +114,16 @@ void MemoryReports::on_request(int source, WireReader& r) {
   ctx_.outbox.send(source, [&](WireWriter& w) {
     w.put(MessageType::summary_reply).put(request);
     write_rank_memory(w, m, objects);
+    const std::vector<PlacementGroupSummary> groups =
+        groups_ ? groups_() : std::vector<PlacementGroupSummary>{};
+    w.put(static_cast<std::uint32_t>(groups.size()));
+    for (const auto& g : groups) {
+      w.str(g.id).str(g.name).str(g.strategy).str(g.state);
+      w.put(static_cast<std::uint32_t>(g.bundles.size()));
+      for (const auto& b : g.bundles) w.str(b);
+      w.put(static_cast<std::uint32_t>(g.ranks.size()));
+      for (int k : g.ranks) w.put(static_cast<std::int32_t>(k));
+    }
   });
 }
 
@@ -122,12 +132,25 @@ void MemoryReports::on_reply(WireReader& r) {
   RankMemory m;
   std::vector<ObjectSummary> objects;
   read_rank_memory(r, m, objects);
+  // Rank 0 adds its placement groups; the others none.
+  std::vector<PlacementGroupSummary> groups(r.count<std::uint32_t>(4 * sizeof(std::uint64_t)));
+  for (auto& g : groups) {
+    g.id = r.str();
+    g.name = r.str();
+    g.strategy = r.str();
+    g.state = r.str();
+    g.bundles.resize(r.count<std::uint32_t>(sizeof(std::uint64_t)));
+    for (auto& b : g.bundles) b = r.str();
+    g.ranks.resize(r.count<std::uint32_t>(sizeof(std::int32_t)));
+    for (int& k : g.ranks) k = r.get<std::int32_t>();
+  }
   {
     std::lock_guard lock(mutex_);
     auto it = requests_.find(request);
     if (it == requests_.end()) return;  // the asker gave up
     it->second.summary.ranks.push_back(m);
     for (auto& o : objects) it->second.summary.objects.push_back(std::move(o));
+    for (auto& g : groups) it->second.summary.placement_groups.push_back(std::move(g));
     ++it->second.replies;
   }
   cv_.notify_all();

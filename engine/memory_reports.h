@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -31,6 +32,10 @@ class MemoryReports {
   MemorySummary memory_summary(std::size_t max_objects);
   /// This rank's transfer and spill figures (the store's own are added by summarize).
   [[nodiscard]] RankMemory local_memory() const;
+  /// Where rank 0 reads its placement groups for the summary (set once, before start).
+  void set_placement_groups(std::function<std::vector<PlacementGroupSummary>()> groups) {
+    groups_ = std::move(groups);
+  }
   /// Writes the summary where --manta-summary says.
   void print_summary(const std::string& text) const;
 
@@ -45,6 +50,7 @@ class MemoryReports {
 
   RankContext& ctx_;
   const ObjectTransfer& transfer_;
+  std::function<std::vector<PlacementGroupSummary>()> groups_;
 
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -92,6 +92,20 @@ std::string MemorySummary::to_string() const {
                        o.locations, o.spilled ? "yes" : "no");
     }
   }
+  if (!placement_groups.empty()) {
+    s += fmt::format("placement groups:\n{:<16} {:<16} {:<13} {:<10} {}\n", "group", "name",
+                     "strategy", "state", "bundles (rank)");
+    for (const auto& g : placement_groups) {
+      std::string bundles;
+      for (std::size_t b = 0; b < g.bundles.size(); ++b) {
+        if (b) bundles += ", ";
+        bundles += g.bundles[b];
+        if (b < g.ranks.size()) bundles += fmt::format(" ({})", g.ranks[b]);
+      }
+      s += fmt::format("{:<16} {:<16} {:<13} {:<10} {}\n", g.id, g.name, g.strategy, g.state,
+                       bundles);
+    }
+  }
   return s;
 }
 

@@ -1,5 +1,6 @@
 #include "engine/messages.h"
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 
@@ -9,71 +10,21 @@ using transport::WireReader;
 using transport::WireWriter;
 
 const char* message_name(MessageType type) noexcept {
-  switch (type) {
-    case MessageType::submit_task:
-      return "submit_task";
-    case MessageType::forward_task:
-      return "forward_task";
-    case MessageType::task_done:
-      return "task_done";
-    case MessageType::resolve_object:
-      return "resolve_object";
-    case MessageType::object_status:
-      return "object_status";
-    case MessageType::pull_request:
-      return "pull_request";
-    case MessageType::pull_header:
-      return "pull_header";
-    case MessageType::free_object:
-      return "free_object";
-    case MessageType::load_report:
-      return "load_report";
-    case MessageType::shutdown:
-      return "shutdown";
-    case MessageType::shutdown_ack:
-      return "shutdown_ack";
-    case MessageType::timeline:
-      return "timeline";
-    case MessageType::create_actor:
-      return "create_actor";
-    case MessageType::host_actor:
-      return "host_actor";
-    case MessageType::actor_location:
-      return "actor_location";
-    case MessageType::actor_lookup:
-      return "actor_lookup";
-    case MessageType::actor_call:
-      return "actor_call";
-    case MessageType::actor_kill:
-      return "actor_kill";
-    case MessageType::actor_died:
-      return "actor_died";
-    case MessageType::name_lookup:
-      return "name_lookup";
-    case MessageType::name_result:
-      return "name_result";
-    case MessageType::add_borrower:
-      return "add_borrower";
-    case MessageType::borrow_ack:
-      return "borrow_ack";
-    case MessageType::remove_borrower:
-      return "remove_borrower";
-    case MessageType::copy_done:
-      return "copy_done";
-    case MessageType::pull_done:
-      return "pull_done";
-    case MessageType::summary_request:
-      return "summary_request";
-    case MessageType::summary_reply:
-      return "summary_reply";
-    case MessageType::status_report:
-      return "status_report";
-    case MessageType::spill_hint:
-      return "spill_hint";
-    case MessageType::host_kill:
-      return "host_kill";
-  }
-  return "unknown";
+  // In the enum's order, from kFirstMessageType.
+  static constexpr std::array kNames = {
+      "submit_task",  "forward_task",    "task_done",     "resolve_object",  "object_status",
+      "pull_request", "pull_header",     "free_object",   "load_report",     "shutdown",
+      "shutdown_ack", "timeline",        "create_actor",  "host_actor",      "actor_location",
+      "actor_lookup", "actor_call",      "actor_kill",    "actor_died",      "name_lookup",
+      "name_result",  "add_borrower",    "borrow_ack",    "remove_borrower", "copy_done",
+      "pull_done",    "summary_request", "summary_reply", "status_report",   "spill_hint",
+      "host_kill",    "pg_create",       "pg_commit",     "pg_committed",    "pg_state",
+      "pg_remove",    "pg_release",      "pg_lookup"};
+  static_assert(kNames.size() == static_cast<std::size_t>(kLastMessageType) -
+                                     static_cast<std::size_t>(kFirstMessageType) + 1,
+                "a message type without a name");
+  const auto i = static_cast<std::size_t>(type) - static_cast<std::size_t>(kFirstMessageType);
+  return i < kNames.size() ? kNames[i] : "unknown";
 }
 
 void write_error(WireWriter& w, const ErrorInfo& e) {
@@ -128,6 +79,7 @@ void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, in
   if (s.kind == TaskKind::actor_creation) {
     w.str(s.actor_name).put(s.max_restarts_actor).put(s.max_concurrency).put(s.class_tag);
   }
+  w.put(s.placement_group.creator).put(s.placement_group.seq).put(s.bundle_index);
   w.put(s.on_rank)
       .put(s.max_retries)
       .put(static_cast<std::uint8_t>(s.retry_exceptions))
@@ -162,6 +114,9 @@ TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
     s->max_concurrency = r.get<std::int32_t>();
     s->class_tag = r.get<std::uint64_t>();
   }
+  s->placement_group.creator = r.get<std::int32_t>();
+  s->placement_group.seq = r.get<std::uint64_t>();
+  s->bundle_index = r.get<std::int32_t>();
   s->on_rank = r.get<std::int32_t>();
   s->max_retries = r.get<std::int32_t>();
   s->retry_exceptions = r.get<std::uint8_t>() != 0;

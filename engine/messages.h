@@ -45,11 +45,18 @@ enum class MessageType : std::uint8_t {
   status_report,    // rank -> rank 0, each status interval with a job directory: its state (JSON)
   spill_hint,       // rank 0 -> a rank with waiting tasks: how many other ranks could start now
   host_kill,        // rank 0 -> host: kill this actor you host
+  pg_create,        // creator -> rank 0: reserve this placement group
+  pg_commit,        // rank 0 -> host: reserve these bundles of a group here
+  pg_committed,     // host -> rank 0: the bundles are reserved and offered here
+  pg_state,         // rank 0 -> creator and askers: the group is ready (its ranks), failed or gone
+  pg_remove,        // anyone -> rank 0: remove this group
+  pg_release,       // rank 0 -> host: free the group's bundles here and end what runs in them
+  pg_lookup,        // anyone -> rank 0: tell me the group's ranks once it is ready (or failed)
 };
 
 /// The first and last message types; every value between names one.
 inline constexpr MessageType kFirstMessageType = MessageType::submit_task;
-inline constexpr MessageType kLastMessageType = MessageType::host_kill;
+inline constexpr MessageType kLastMessageType = MessageType::pg_lookup;
 
 /// The type's name as written in the enum ("unknown" outside it), for errors and docs.
 const char* message_name(MessageType type) noexcept;

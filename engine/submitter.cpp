@@ -126,8 +126,12 @@ void Submitter::store_value_argument(TaskArg& a, const detail::ArgSlot& slot,
 
 std::shared_ptr<detail::RefToken> Submitter::submit(detail::Submission&& s,
                                                     const TaskOptions& options) {
-  check_task_options(options, ctx_.size, {"manta::task", s.function->name});
+  const CallName call{"manta::task", s.function->name};
+  check_task_options(options, ctx_.size, call);
   TaskPtr t = make_spec(std::move(s), options);
+  if (options.placement_group.group.valid()) {
+    apply_group(*t, options.placement_group, options.on_rank, call);
+  }
   auto token = ctx_.store.create_pending(t->return_object());
   submitted_.fetch_add(1, std::memory_order_relaxed);
   resolve_arguments(t);
@@ -208,6 +212,10 @@ void Submitter::arguments_resolved(const TaskPtr& t) {
 // Placement: bottom-up; the global scheduler only for what this rank should not run.
 
 void Submitter::place(const TaskPtr& t) {
+  if (t->placement_group.valid()) {
+    forward(t);  // rank 0 knows where the group's bundles are
+    return;
+  }
   if (t->on_rank >= 0) {
     place_on_rank(t);
     return;
@@ -352,6 +360,10 @@ void Submitter::forward(const TaskPtr& t) {
 }
 
 void Submitter::schedule_globally(const TaskPtr& t) {
+  if (t->placement_group.valid()) {
+    hooks_.place_in_group(t);
+    return;
+  }
   const std::optional<int> target = global_->place_task(
       *t->resources, input_bytes_by_rank(*t),
       log().should_log(spdlog::level::debug) ? ctx_.function_name(*t) : std::string());
@@ -363,6 +375,14 @@ void Submitter::schedule_globally(const TaskPtr& t) {
     hooks_.run_here(t);
   } else {
     send_task(*target, t);
+  }
+}
+
+void Submitter::place_at(int rank, const TaskPtr& t) {
+  if (rank == ctx_.rank) {
+    hooks_.run_here(t);
+  } else {
+    send_task(rank, t);
   }
 }
 

@@ -27,12 +27,17 @@ class GlobalScheduler;
 class LocalScheduler;
 class ObjectTransfer;
 class TaskManager;
+struct CallName;
 
 class Submitter {
  public:
   struct Hooks {
     std::function<void(const TaskPtr&)> run_here;    // fetch arguments and queue it on this rank
     std::function<void(const TaskPtr&)> route_call;  // an actor call with its arguments resolved
+    /// Checks and rewrites a spec aimed at a placement group's bundle (PlacementGroups::apply).
+    std::function<void(TaskSpec&, const BundleTarget&, int on_rank, const CallName&)> in_group;
+    /// Rank 0: a task of a placement group (PlacementGroups::place_task).
+    std::function<void(const TaskPtr&)> place_in_group;
   };
 
   /// `totals`: what each rank offers. `global`: rank 0's global scheduler (null elsewhere).
@@ -49,6 +54,12 @@ class Submitter {
   void resolve_arguments(const TaskPtr& t);
   /// Places a task whose arguments are resolved (also a retry's way back in).
   void place(const TaskPtr& t);
+  /// A spec aimed at a placement group's bundle: checked and rewritten to its resources.
+  void apply_group(TaskSpec& t, const BundleTarget& target, int on_rank, const CallName& call) {
+    hooks_.in_group(t, target, on_rank, call);
+  }
+  /// Runs the task on `rank` (a placement decided elsewhere: rank 0's placement groups).
+  void place_at(int rank, const TaskPtr& t);
   /// Rank 0, each tick: hands its own waiting tasks to idle ranks and tells busy ranks how many
   /// tasks others could start.
   void balance_waiting_work();

@@ -14,6 +14,7 @@
 #include <manta/errors.h>
 #include <manta/ids.h>
 #include <manta/object_ref.h>
+#include <manta/options.h>
 
 #include "engine/resources.h"
 
@@ -61,6 +62,10 @@ struct TaskSpec {
   std::string name;            // TaskOptions::name; empty means the function's name
   std::shared_ptr<const ResourceSet> resources;
   std::int32_t on_rank = -1;
+  // The placement group whose bundle it runs in (invalid: none); its resources are the
+  // bundle's names (bundle_resources.h). Rank 0 places it on the bundle's rank.
+  PlacementGroupId placement_group;
+  std::int32_t bundle_index = -1;  // -1: any bundle of the group with room
   std::int32_t max_retries = 0;
   bool retry_exceptions = false;
   std::int32_t attempt = 0;

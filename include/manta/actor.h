@@ -14,17 +14,19 @@
 #include <manta/ids.h>
 #include <manta/object_ref.h>
 #include <manta/options.h>
+#include <manta/placement_group.h>
 #include <manta/task.h>
 
 namespace manta {
 
 /// Options of an actor, chained before .remote(...).
 struct ActorOptions {
-  std::string name;         // registers the actor under this name (see get_actor)
-  ResourceMap resources;    // held for the actor's whole life; default none
-  int max_restarts = 0;     // times kill(false) rebuilds it from its factory
-  int max_concurrency = 1;  // calls that may run at once
-  int on_rank = -1;         // create it on this rank
+  std::string name;              // registers the actor under this name (see get_actor)
+  ResourceMap resources;         // held for the actor's whole life; default none
+  int max_restarts = 0;          // times kill(false) rebuilds it from its factory
+  int max_concurrency = 1;       // calls that may run at once
+  int on_rank = -1;              // create it on this rank
+  BundleTarget placement_group;  // hold this bundle's reserved resources, on its rank
 };
 
 namespace detail {
@@ -143,6 +145,13 @@ class ActorBuilder {
   }
   ActorBuilder& on_rank(int rank) {
     options_.on_rank = rank;
+    return *this;
+  }
+  /// Creates the actor in bundle `bundle_index` of `pg` (-1: any bundle with room): it holds
+  /// its resources out of the bundle's reservation and lives on the bundle's rank. Removing the
+  /// group kills it.
+  ActorBuilder& placement_group(const PlacementGroup& pg, int bundle_index = -1) {
+    options_.placement_group = pg.target(bundle_index);
     return *this;
   }
 

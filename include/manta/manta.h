@@ -12,6 +12,7 @@
 #include <manta/object_ref.h>
 #include <manta/objects.h>
 #include <manta/options.h>
+#include <manta/placement_group.h>
 #include <manta/serialization.h>
 #include <manta/stats.h>
 #include <manta/task.h>

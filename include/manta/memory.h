@@ -60,9 +60,21 @@ struct ObjectSummary {
   bool spilled = false;    // its bytes are in this rank's spill file
 };
 
+/// One placement group, as rank 0's table knows it.
+struct PlacementGroupSummary {
+  std::string id;  // e.g. "pg0.3"
+  std::string name;
+  std::string strategy;              // pack, spread, strict_pack, strict_spread
+  std::string state;                 // waiting, committing, ready, failed, removed
+  std::vector<std::string> bundles;  // each bundle's resources, as text
+  std::vector<int> ranks;            // each bundle's rank (empty until placed)
+};
+
 struct MemorySummary {
   std::vector<RankMemory> ranks;       // by rank
   std::vector<ObjectSummary> objects;  // largest first
+  /// Live placement groups, then the most recently removed or failed, oldest first.
+  std::vector<PlacementGroupSummary> placement_groups;
   [[nodiscard]] RankMemory total() const;
   /// A table per rank and the largest objects, for people.
   [[nodiscard]] std::string to_string() const;

@@ -9,6 +9,7 @@
 #include <manta/detail/runtime_api.h>
 #include <manta/object_ref.h>
 #include <manta/options.h>
+#include <manta/placement_group.h>
 
 namespace manta {
 namespace detail {
@@ -87,6 +88,12 @@ class TaskBuilder {
   }
   TaskBuilder& on_rank(int rank) {
     options_.on_rank = rank;
+    return *this;
+  }
+  /// Runs the task in bundle `bundle_index` of `pg` (-1: any bundle with room): it takes its
+  /// resources from the bundle's reservation, not the rank's free pool, on the bundle's rank.
+  TaskBuilder& placement_group(const PlacementGroup& pg, int bundle_index = -1) {
+    options_.placement_group = pg.target(bundle_index);
     return *this;
   }
   [[nodiscard]] const TaskOptions& options() const noexcept { return options_; }

@@ -52,10 +52,13 @@ TEST(EngineParts, OtherRanksLackExactlyRankZerosHandlers) {
   EXPECT_EQ(parts.control, nullptr);
   Dispatcher d;
   parts.register_handlers(d);
-  // load_report: the global scheduler; the rest: the control store (see engine_parts.cpp).
+  // load_report: the global scheduler; then the control store (see engine_parts.cpp); the pg_*
+  // messages: rank 0's placement-group table.
   EXPECT_EQ(names(d.unhandled()),
             names({MessageType::load_report, MessageType::create_actor, MessageType::actor_lookup,
-                   MessageType::actor_kill, MessageType::actor_died, MessageType::name_lookup}));
+                   MessageType::actor_kill, MessageType::actor_died, MessageType::name_lookup,
+                   MessageType::pg_create, MessageType::pg_committed, MessageType::pg_remove,
+                   MessageType::pg_lookup}));
 }
 
 TEST(EngineParts, RegisteringAnyPartTwiceThrows) {
@@ -70,6 +73,7 @@ TEST(EngineParts, RegisteringAnyPartTwiceThrows) {
       {"submitter", [&](Dispatcher& d) { parts.submitter.register_handlers(d); }},
       {"routing", [&](Dispatcher& d) { parts.routing.register_handlers(d); }},
       {"control", [&](Dispatcher& d) { parts.control->register_handlers(d); }},
+      {"placement", [&](Dispatcher& d) { parts.placement.register_handlers(d); }},
       {"memory", [&](Dispatcher& d) { parts.memory.register_handlers(d); }},
       {"reports", [&](Dispatcher& d) { parts.reports.register_handlers(d); }},
       {"stop", [&](Dispatcher& d) { parts.stop.register_handlers(d); }},
