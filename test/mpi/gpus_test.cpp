@@ -187,3 +187,27 @@ TEST(Gpus, ActorsKeepTheirDevices) {
   a.kill();
   b.kill();
 }
+
+TEST(Gpus, BundleGpusGoToItsTasksDistinctly) {
+  // A bundle of two GPUs: its two concurrent one-GPU tasks get different devices of that rank.
+  const manta::PlacementGroup pg =
+      manta::placement_group({{{"CPU", 1}, {"GPU", 2}}}, manta::PlacementStrategy::strict_pack);
+  ASSERT_TRUE(pg.wait(30));
+  std::vector<manta::ObjectRef<std::vector<long>>> refs;
+  for (int i = 0; i < 2; ++i) {
+    refs.push_back(manta::task(hold_gpus)
+                       .resources({{"CPU", 0.1}, {"GPU", 1}})
+                       .placement_group(pg, 0)
+                       .remote(200));
+  }
+  const auto a = *manta::get(refs[0], kLimit);
+  const auto b = *manta::get(refs[1], kLimit);
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_EQ(a[0], pg.bundle_ranks().at(0));
+  EXPECT_EQ(a[0], b[0]);
+  if (overlap(a, b)) {
+    EXPECT_NE(a[3], b[3]) << "two concurrent tasks in a bundle share a GPU";
+  }
+  manta::remove_placement_group(pg);
+}
