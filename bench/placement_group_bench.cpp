@@ -82,22 +82,59 @@ double reserve_ms(int bundles, manta::PlacementStrategy strategy, int runs) {
   return ms[ms.size() / 2];
 }
 
+/// Raw MPI before Manta starts: rank 0 sends 8 bytes to every other rank and waits for every
+/// reply, as a group commit does; µs per fan-out. Every rank calls it.
+double mpi_fan_out_us(int iters) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  char buf[8] = {};
+  std::vector<MPI_Request> reqs(static_cast<std::size_t>(2 * size));
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < iters; ++i) {
+    if (rank == 0) {
+      std::vector<char> in(static_cast<std::size_t>(8 * size));
+      int n = 0;
+      for (int r = 1; r < size; ++r) {
+        MPI_Isend(buf, 8, MPI_BYTE, r, 0, MPI_COMM_WORLD, &reqs[static_cast<std::size_t>(n++)]);
+        MPI_Irecv(&in[static_cast<std::size_t>(8 * r)], 8, MPI_BYTE, r, 0, MPI_COMM_WORLD,
+                  &reqs[static_cast<std::size_t>(n++)]);
+      }
+      MPI_Waitall(n, reqs.data(), MPI_STATUSES_IGNORE);
+    } else {
+      MPI_Recv(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+      MPI_Send(buf, 8, MPI_BYTE, 0, 0, MPI_COMM_WORLD);
+    }
+  }
+  const double us = seconds_since(t0) * 1e6 / iters;
+  MPI_Barrier(MPI_COMM_WORLD);
+  return us;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const auto [quick, json_path, world, scale] = manta::bench::start(argc, argv);
+  // Raw MPI in the same run: a round trip to one rank, and a fan-out to every rank and back
+  // (the least a group's commit on its ranks costs).
+  const double rtt_us = world > 1 ? manta::bench::mpi_round_trip_us(quick ? 100 : 2000) : 0;
+  const double fan_us = world > 1 ? mpi_fan_out_us(quick ? 100 : 2000) : 0;
   manta::init(argc, argv);  // ranks other than 0 serve from here on
   std::vector<Row> rows;
+  const double per_rtt = rtt_us > 0 ? 1e6 / rtt_us : 0;
+  const double per_fan = fan_us > 0 ? 1e6 / fan_us : 0;
 
   create_remove_rate(100 / scale);  // warm up
   const double rate = create_remove_rate(2000 / scale);
-  rows.push_back({"groups created+removed (1-CPU bundle, one at a time)", rate, "groups/s", 0, "",
+  rows.push_back({"groups created+removed (1-CPU bundle, one at a time)", rate, "groups/s", per_rtt,
+                  "MPI round trips per second",
                   fmt::format("Ray single node: {:.0f}/s", kRayCreateRemovePerS),
                   rate >= kRayCreateRemovePerS});
   // One bundle on every rank: each group is committed on all of them.
   rows.push_back({fmt::format("groups created+removed ({} 1-CPU bundles, strict_spread)", world),
                   create_remove_rate(1000 / scale, world, manta::PlacementStrategy::strict_spread),
-                  "groups/s", 0, "", "", true});
+                  "groups/s", per_fan, "MPI fan-outs to every rank per second", "", true});
   const int window = std::max(1, world * 8);
   rows.push_back({fmt::format("groups created+removed (1-CPU bundle, {} at once)", window),
                   pipelined_rate(4000 / scale, window), "groups/s", 0, "", "", true});
@@ -105,10 +142,11 @@ int main(int argc, char** argv) {
   for (auto s : {manta::PlacementStrategy::spread, manta::PlacementStrategy::pack}) {
     rows.push_back(
         {fmt::format("reserve 64 1-CPU bundles on {} ranks, {}", world, manta::to_string(s)),
-         reserve_ms(64, s, runs), "ms", 0, "", "", true});
+         reserve_ms(64, s, runs) * 1e3, "us", fan_us, "one MPI fan-out to every rank", "", true});
   }
 
-  manta::bench::print_report("Manta placement group benchmarks", world, quick, 0, rows, json_path);
+  manta::bench::print_report("Manta placement group benchmarks", world, quick, rtt_us, rows,
+                             json_path);
   manta::shutdown();
   MPI_Finalize();
   return 0;
