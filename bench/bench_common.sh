@@ -43,3 +43,23 @@ run_bench() {
   echo
   return "$rc"
 }
+
+# run_each SETTING RANKS BINARY VALUES -- ARGS...: one run per value of the runtime setting
+# (e.g. --manta-transport), each table printed; the logs and JSON go to a temporary folder.
+# Returns 0 when every run succeeded.
+run_each() {
+  local setting="$1" ranks="$2" bin="$3" out_dir status=0 values=()
+  shift 3
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+    values+=("$1")
+    shift
+  done
+  [ $# -gt 0 ] && shift
+  out_dir="$(mktemp -d -t "$(basename "$bin").XXXXXX")"
+  for v in "${values[@]}"; do
+    echo "== $ranks ranks, $setting=$v"
+    run_bench "$out_dir/$v.log" "$out_dir/$v.json" "$ranks" "$bin" "$setting=$v" "$@" || status=1
+  done
+  echo "JSON and logs: $out_dir"
+  return "$status"
+}

@@ -59,11 +59,26 @@ double raw_kernels_per_s(int threads, int per, int rounds) {
   return threads * per * world / s;
 }
 
+// Tasks per second, best of three runs: `n` submitted by `submit`, then all got.
+template <class Submit>
+double best_of_three(int n, Submit submit) {
+  double best = 0;
+  for (int run = 0; run < 3; ++run) {
+    const auto t0 = Clock::now();
+    std::vector<decltype(submit())> refs;
+    refs.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) refs.push_back(submit());
+    manta::get(refs);
+    best = std::max(best, n / std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const manta::bench::Setup setup = manta::bench::start(argc, argv);
-  const int rounds = 40;  // about a millisecond per task
+  constexpr int rounds = 40;  // about a millisecond per task
   const int per_thread = 400 / setup.scale;
   const double raw = raw_kernels_per_s(1, per_thread, rounds);
   const double rtt = manta::bench::mpi_round_trip_us(setup.quick ? 100 : 2000);
@@ -72,18 +87,9 @@ int main(int argc, char** argv) {
   const std::string binding = *manta::get(manta::task(binding_here).on_rank(n - 1).remote());
   std::vector<Row> rows;
 
-  // Async task rate: submit them all, then get them all; best of three.
+  // Async task rate: submit them all, then get them all.
   const int tasks = 20000 / setup.scale;
-  double best_rate = 0;
-  for (int run = 0; run < 3; ++run) {
-    const auto t0 = Clock::now();
-    std::vector<manta::ObjectRef<int>> refs;
-    refs.reserve(static_cast<std::size_t>(tasks));
-    for (int i = 0; i < tasks; ++i) refs.push_back(manta::task(nothing).remote());
-    manta::get(refs);
-    best_rate =
-        std::max(best_rate, tasks / std::chrono::duration<double>(Clock::now() - t0).count());
-  }
+  const double best_rate = best_of_three(tasks, [] { return manta::task(nothing).remote(); });
   Row rate;
   rate.name = "async tasks per second";
   rate.value = best_rate;
@@ -94,15 +100,8 @@ int main(int argc, char** argv) {
 
   // CPU-bound: kernels spread over every rank's workers.
   const int kernels = per_thread * n * static_cast<int>(manta::local_stats().worker_threads);
-  double best_kernels = 0;
-  for (int run = 0; run < 3; ++run) {
-    const auto t0 = Clock::now();
-    std::vector<manta::ObjectRef<double>> refs;
-    for (int i = 0; i < kernels; ++i) refs.push_back(manta::task(crunch).remote(rounds));
-    manta::get(refs);
-    best_kernels =
-        std::max(best_kernels, kernels / std::chrono::duration<double>(Clock::now() - t0).count());
-  }
+  const double best_kernels =
+      best_of_three(kernels, [&] { return manta::task(crunch).remote(rounds); });
   Row cpu;
   cpu.name = "CPU-bound tasks per second (1 ms each)";
   cpu.value = best_kernels;

@@ -11,12 +11,4 @@ ranks="${1:-2}"
 shift $(($# > 0 ? 1 : 0))
 bin="$(find_bench_binary manta_binding_bench "${MANTA_BINDING_BENCH:-}")" || exit 2
 
-out_dir="$(mktemp -d -t manta_binding_bench.XXXXXX)"
-status=0
-for mode in none cores; do
-  echo "== $ranks ranks, --manta-bind=$mode"
-  run_bench "$out_dir/$mode.log" "$out_dir/$mode.json" "$ranks" "$bin" \
-    --manta-bind="$mode" "$@" || status=1
-done
-echo "JSON and logs: $out_dir"
-exit "$status"
+run_each --manta-bind "$ranks" "$bin" none cores -- "$@"

@@ -11,12 +11,4 @@ ranks="${1:-2}"
 shift $(($# > 0 ? 1 : 0))
 bin="$(find_bench_binary manta_object_bench "${MANTA_OBJECT_BENCH:-}")" || exit 2
 
-out_dir="$(mktemp -d -t manta_object_bench.XXXXXX)"
-status=0
-for transport in ucx mpi; do
-  echo "== $ranks ranks, --manta-transport=$transport"
-  run_bench "$out_dir/$transport.log" "$out_dir/$transport.json" "$ranks" "$bin" \
-    --manta-transport="$transport" "$@" || status=1
-done
-echo "JSON and logs: $out_dir"
-exit "$status"
+run_each --manta-transport "$ranks" "$bin" ucx mpi -- "$@"

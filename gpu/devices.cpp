@@ -11,6 +11,8 @@
 #include <set>
 #include <tuple>
 
+#include "gpu/machine.h"
+
 namespace manta::gpu {
 
 namespace {
@@ -42,14 +44,6 @@ std::uint64_t kib_info(hwloc_obj_t obj, const char* name) {
   const std::string text = info(obj, name);
   if (text.empty()) return 0;
   return std::strtoull(text.c_str(), nullptr, 10) * 1024;
-}
-
-std::string list_string(hwloc_const_bitmap_t set) {
-  char* text = nullptr;
-  if (hwloc_bitmap_list_asprintf(&text, set) < 0 || text == nullptr) return {};
-  std::string out(text);
-  std::free(text);
-  return out;
 }
 
 std::string lower(std::string s) {

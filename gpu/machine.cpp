@@ -1,5 +1,7 @@
 #include "gpu/machine.h"
 
+#include <cstdlib>
+
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -35,6 +37,14 @@ hwloc_topology_t this_machine() {
     }
   });
   return topo;
+}
+
+std::string list_string(hwloc_const_bitmap_t set) {
+  char* text = nullptr;
+  if (hwloc_bitmap_list_asprintf(&text, set) < 0 || text == nullptr) return {};
+  std::string out(text);
+  std::free(text);
+  return out;
 }
 
 }  // namespace manta::gpu

@@ -4,6 +4,8 @@
 
 #include <hwloc.h>
 
+#include <string>
+
 namespace manta::gpu {
 
 /// The loaded topology, or nullptr when hwloc cannot read this machine. Loading once saves
@@ -15,5 +17,8 @@ hwloc_topology_t this_machine();
 /// discovery (PCI and OS devices, from sysfs without root). Throws std::runtime_error naming
 /// the file when it cannot be read or parsed. The caller destroys it.
 hwloc_topology_t load_topology(const char* xml_path);
+
+/// A bitmap as hwloc's list string ("0-11,24-35"); "" when it cannot be printed.
+std::string list_string(hwloc_const_bitmap_t set);
 
 }  // namespace manta::gpu

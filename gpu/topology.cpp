@@ -17,14 +17,6 @@ using Bitmap = std::unique_ptr<hwloc_bitmap_s, decltype(&hwloc_bitmap_free)>;
 
 Bitmap make_bitmap() { return Bitmap(hwloc_bitmap_alloc(), &hwloc_bitmap_free); }
 
-std::string list_string(hwloc_const_bitmap_t set) {
-  char* text = nullptr;
-  if (hwloc_bitmap_list_asprintf(&text, set) < 0 || text == nullptr) return {};
-  std::string out(text);
-  std::free(text);
-  return out;
-}
-
 // The PUs this process may use: the launcher's binding on this machine, the whole XML machine
 // unless the caller says which PUs the launcher gave.
 Bitmap process_set(hwloc_topology_t topo, const std::string& xml_path,

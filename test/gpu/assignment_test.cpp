@@ -8,27 +8,19 @@
 #include <map>
 #include <string>
 
+#include "fixtures.h"
+
 namespace {
+
+using manta::gpu::test::eight;
+using manta::gpu::test::fixture;
+using manta::gpu::test::mig_node;
 
 using manta::gpu::assign_gpus;
 using manta::gpu::GpuDevice;
 using manta::gpu::LocalRankView;
 using manta::gpu::RankGpus;
 using V = std::vector<int>;
-
-std::string fixture(const std::string& name) {
-  return std::string(MANTA_GPU_TOPOLOGIES) + "/" + name;
-}
-
-const std::vector<GpuDevice>& eight() {
-  static const auto gpus = manta::gpu::discover_topology(fixture("two_socket_8gpu.xml")).gpus;
-  return gpus;
-}
-
-const std::vector<GpuDevice>& mig_node() {
-  static const auto gpus = manta::gpu::discover_topology(fixture("four_gpu_mig.xml")).gpus;
-  return gpus;
-}
 
 constexpr const char* kSocket0 = "0-11,24-35";
 constexpr const char* kSocket1 = "12-23,36-47";

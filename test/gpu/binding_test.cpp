@@ -11,16 +11,16 @@
 #include <string>
 #include <thread>
 
+#include "fixtures.h"
+
 namespace {
+
+using manta::gpu::test::fixture;
 
 using manta::gpu::BindMode;
 using manta::gpu::discover_topology;
 using manta::gpu::plan_threads;
 using S = std::vector<std::string>;
-
-std::string fixture(const std::string& name) {
-  return std::string(MANTA_GPU_TOPOLOGIES) + "/" + name;
-}
 
 TEST(BindMode, ParsesTheTwoModes) {
   EXPECT_EQ(manta::gpu::parse_bind_mode("none"), BindMode::none);

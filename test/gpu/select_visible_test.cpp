@@ -7,31 +7,23 @@
 #include <map>
 #include <string>
 
+#include "fixtures.h"
+
 namespace {
+
+using manta::gpu::test::eight;
+using manta::gpu::test::fixture;
+using manta::gpu::test::mig_node;
 
 using manta::gpu::GpuDevice;
 using manta::gpu::select_visible;
 using manta::gpu::visible_devices;
-
-std::string fixture(const std::string& name) {
-  return std::string(MANTA_GPU_TOPOLOGIES) + "/" + name;
-}
 
 manta::gpu::EnvLookup env_of(std::map<std::string, std::string> vars) {
   return [vars = std::move(vars)](const char* name) -> const char* {
     auto it = vars.find(name);
     return it == vars.end() ? nullptr : it->second.c_str();
   };
-}
-
-const std::vector<GpuDevice>& eight() {
-  static const auto gpus = manta::gpu::discover_topology(fixture("two_socket_8gpu.xml")).gpus;
-  return gpus;
-}
-
-const std::vector<GpuDevice>& mig_node() {
-  static const auto gpus = manta::gpu::discover_topology(fixture("four_gpu_mig.xml")).gpus;
-  return gpus;
 }
 
 struct Picked {

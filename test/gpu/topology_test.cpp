@@ -8,14 +8,14 @@
 #include <stdexcept>
 #include <string>
 
+#include "fixtures.h"
+
 namespace {
+
+using manta::gpu::test::fixture;
 
 using manta::gpu::discover_topology;
 using manta::gpu::Topology;
-
-std::string fixture(const std::string& name) {
-  return std::string(MANTA_GPU_TOPOLOGIES) + "/" + name;
-}
 
 std::string temp_xml(const std::string& name, const std::string& text) {
   const std::string path = ::testing::TempDir() + name;
