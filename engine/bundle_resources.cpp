@@ -1,5 +1,7 @@
 #include "engine/bundle_resources.h"
 
+#include <algorithm>
+
 namespace manta::engine {
 namespace {
 
@@ -14,6 +16,25 @@ std::string bundle_resource(const std::string& base, const PlacementGroupId& gro
 
 std::string group_resource(const std::string& base, const PlacementGroupId& group) {
   return base + "_" + group.to_string();
+}
+
+std::string base_resource(const std::string& name) {
+  // "<base>_pg<creator>.<seq>" or "<base>_pg<creator>.<seq>_<index>" (PlacementGroupId).
+  const auto at = name.rfind("_pg");
+  if (at == std::string::npos || at == 0) return name;
+  const std::string tail = name.substr(at + 3);
+  const auto dot = tail.find('.');
+  if (dot == std::string::npos || dot == 0) return name;
+  const auto digits = [](const std::string& s) {
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  std::string rest = tail.substr(dot + 1);
+  if (const auto under = rest.find('_'); under != std::string::npos) {
+    if (!digits(rest.substr(under + 1))) return name;
+    rest.resize(under);
+  }
+  return digits(tail.substr(0, dot)) && digits(rest) ? name.substr(0, at) : name;
 }
 
 ResourceSet bundle_offer(const PlacementGroupId& group,

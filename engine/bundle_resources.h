@@ -19,6 +19,9 @@ namespace manta::engine {
 
 std::string bundle_resource(const std::string& base, const PlacementGroupId& group, int index);
 std::string group_resource(const std::string& base, const PlacementGroupId& group);
+/// The resource a name stands for: "GPU" for "GPU_pg0.3" and "GPU_pg0.3_1", the name itself
+/// for a name no placement group made.
+std::string base_resource(const std::string& name);
 
 /// What a rank offers for its bundles of `group` (index, resources).
 ResourceSet bundle_offer(const PlacementGroupId& group,

@@ -1,8 +1,10 @@
 #include "engine/gpu_pool.h"
 
 #include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+#include "engine/bundle_resources.h"
 
 namespace manta::engine {
 namespace {
@@ -17,12 +19,16 @@ GpuPool::GpuPool(std::vector<int> ordinals) {
   for (int o : ordinals) devices_.push_back({o, 0});
 }
 
+bool GpuPool::is_gpu(const std::string& name) {
+  return name == "GPU" || (name.starts_with("GPU_") && base_resource(name) == "GPU");
+}
+
 double GpuPool::amount(const ResourceSet& request) {
   double gpus = 0;
   for (const auto& [name, value] : request.items()) {
-    // A placement group's bundle renames GPU to GPU_pg<id> (any bundle) and GPU_pg<id>_<index>;
-    // a request names one or both with the same amount.
-    if (name == "GPU" || name.starts_with("GPU_pg")) gpus = std::max(gpus, value);
+    // In a placement group a request names the group's GPUs, the bundle's, or both, with the
+    // same amount.
+    if (is_gpu(name)) gpus = std::max(gpus, value);
   }
   return gpus;
 }

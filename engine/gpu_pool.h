@@ -18,6 +18,8 @@ class GpuPool {
   /// `ordinals`: the devices this rank was given, as the CUDA runtime numbers them here.
   explicit GpuPool(std::vector<int> ordinals);
 
+  /// Whether a resource name is GPUs: "GPU", or a placement group's name for its GPUs.
+  static bool is_gpu(const std::string& name);
   /// The GPU amount a request asks for: "GPU", or what it asks of a placement group's GPUs.
   static double amount(const ResourceSet& request);
   /// Why a GPU amount can never be granted as asked ("" when it can): above 1, only whole GPUs.

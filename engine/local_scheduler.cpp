@@ -68,7 +68,7 @@ ResourceSet LocalScheduler::lendable(const ResourceSet& held) const {
   if (gpus_.empty() || GpuPool::amount(held) == 0) return held;
   ResourceSet lent;
   for (const auto& [name, value] : held.items()) {
-    if (name != "GPU" && !name.starts_with("GPU_pg")) lent.set(name, value);
+    if (!GpuPool::is_gpu(name)) lent.set(name, value);
   }
   return lent;
 }

@@ -93,8 +93,7 @@ HardwarePlan plan_rank(const Config& config, int local_rank, int local_size,
     plan.cpus =
         config.num_cpus > 0 ? config.num_cpus : gpu::cores_for_rank(plan.topology, local_size);
     visible = visible_gpus(config, plan);
-    plan.bind = config.bind == "auto" ? gpu::default_bind_mode(plan.topology)
-                                      : gpu::parse_bind_mode(config.bind);
+    plan.bind = gpu::resolve_bind_mode(config.bind, plan.topology);
     plan.threads = gpu::plan_threads(plan.topology, local_rank, local_size, plan.cpus, plan.bind);
   } catch (const std::exception& e) {
     plan.error = e.what();

@@ -5,6 +5,7 @@
 #include <set>
 #include <vector>
 
+#include "engine/bundle_resources.h"
 #include "engine/gpu_pool.h"
 #include "engine/resources.h"
 
@@ -17,8 +18,16 @@ TEST(GpuPool, AmountReadsGpuAndBundleNames) {
   EXPECT_EQ(GpuPool::amount(ResourceSet::from_map({{"CPU", 1}})), 0);
   EXPECT_EQ(GpuPool::amount(ResourceSet::from_map({{"GPU", 0.25}})), 0.25);
   // A placement group's bundle renames GPU; the request names the bundle and the group.
-  EXPECT_EQ(GpuPool::amount(ResourceSet::from_map({{"GPU_pg3_0", 2}, {"GPU_pg3", 2}})), 2);
+  const manta::PlacementGroupId group{0, 3};
+  EXPECT_EQ(
+      GpuPool::amount(ResourceSet::from_map({{manta::engine::bundle_resource("GPU", group, 0), 2},
+                                             {manta::engine::group_resource("GPU", group), 2}})),
+      2);
   EXPECT_EQ(GpuPool::amount(ResourceSet::from_map({{"GPUish", 2}})), 0);
+  EXPECT_EQ(GpuPool::amount(ResourceSet::from_map({{"GPU_pgx", 2}})), 0) << "a user's own name";
+  EXPECT_EQ(
+      GpuPool::amount(ResourceSet::from_map({{manta::engine::group_resource("ssd", group), 2}})),
+      0);
 }
 
 TEST(GpuPool, InvalidAmounts) {

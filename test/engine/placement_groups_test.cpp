@@ -112,6 +112,17 @@ TEST(PlacementGroupTable, ActorsOutsideGroupsAreNotReservable) {
 
 // ---- a host's local scheduler -------------------------------------------------------------------
 
+TEST(BundleResources, BaseOfABundleName) {
+  const PlacementGroupId id{2, 17};
+  EXPECT_EQ(base_resource(bundle_resource("GPU", id, 3)), "GPU");
+  EXPECT_EQ(base_resource(group_resource("custom_pg", id)), "custom_pg");
+  EXPECT_EQ(base_resource("GPU"), "GPU");
+  // Names a user may choose that no placement group made.
+  for (const char* own : {"GPU_pgx", "GPU_pg1", "GPU_pg1.", "GPU_pg.2", "GPU_pg1.2_x", "_pg1.2"}) {
+    EXPECT_EQ(base_resource(own), own);
+  }
+}
+
 TEST(BundleResources, HostOffersBundlesAndTakesThemBack) {
   LocalScheduler local(ResourceSet::cpus(4), 0, 1, [](const TaskPtr&) {});
   const PlacementGroupId id{0, 3};
