@@ -17,10 +17,10 @@ namespace manta::engine {
 namespace {
 
 // A rank's view for the node-wide split, as text: keys, then its cpuset.
-std::string encode_view(const std::vector<gpu::GpuDevice>& gpus, const std::string& cpuset) {
+std::string encode_view(const gpu::LocalRankView& v) {
   std::string s;
-  for (const auto& g : gpus) s += gpu::gpu_key(g) + ',';
-  return s + '|' + cpuset;
+  for (const auto& key : v.gpu_keys) s += key + ',';
+  return s + '|' + v.cpuset;
 }
 
 gpu::LocalRankView decode_view(const std::string& s) {
@@ -103,7 +103,7 @@ HardwarePlan plan_rank(const Config& config, int local_rank, int local_size,
 }
 
 std::string node_view(const HardwarePlan& plan, const std::vector<gpu::GpuDevice>& visible) {
-  return encode_view(visible, plan.topology.process_cpuset);
+  return encode_view(gpu::local_view(visible, plan.topology.process_cpuset));
 }
 
 void take_share(HardwarePlan& plan, const std::vector<gpu::GpuDevice>& visible,
@@ -114,7 +114,11 @@ void take_share(HardwarePlan& plan, const std::vector<gpu::GpuDevice>& visible,
   for (const std::string& v : node_views) views.push_back(decode_view(v));
   const std::vector<gpu::RankGpus> split = gpu::assign_gpus(views, plan.topology.gpus);
   const gpu::RankGpus& own = split.at(static_cast<std::size_t>(local_rank));
-  for (int index : own.ordinals) plan.gpus.push_back(visible.at(static_cast<std::size_t>(index)));
+  for (int ordinal : gpu::runtime_ordinals(visible, own)) {
+    plan.gpus.push_back(*std::find_if(visible.begin(), visible.end(), [&](const gpu::GpuDevice& g) {
+      return g.ordinal == ordinal;
+    }));
+  }
   plan.gpu_sharers = own.sharers;
   if (own.sharers > 1) {
     plan.notes.push_back(fmt::format(
