@@ -1,8 +1,10 @@
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <map>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -18,6 +20,8 @@ using detail::ObjectsDataset;
 namespace {
 
 // The fields of an /index row that say where a write put bytes.
+constexpr int kIndexReadAttempts = 15;
+
 struct Placement {
   std::uint64_t offset = 0;
   std::uint64_t size = 0;
@@ -107,10 +111,24 @@ bool SpillReader::Impl::forget_rewritten(const std::string& path, OpenFile& f) {
     std::vector<Placement> added(count);
     Handle memory(H5Screate_simple(1, &count, nullptr), H5Sclose);
     if (!memory.valid() ||
-        H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr) < 0 ||
-        H5Dread(f.index.get(), placement_type.get(), memory.get(), space.get(), H5P_DEFAULT,
-                added.data()) < 0) {
+        H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr) < 0) {
       fail("read");
+    }
+    // The writer rewrites /index chunks in place (a released piece's row), so a read racing
+    // that rewrite can see half a chunk and fail its checksum. Retry as HDF5 does for metadata:
+    // 15 tries, sleeping twice as long each time (about 16 ms in all); a damaged file still
+    // fails, with the reason.
+    auto pause = std::chrono::microseconds(1);
+    for (int attempt = 1;; ++attempt) {
+      errno = 0;
+      if (H5Dread(f.index.get(), placement_type.get(), memory.get(), space.get(), H5P_DEFAULT,
+                  added.data()) >= 0) {
+        break;
+      }
+      if (attempt == kIndexReadAttempts) fail("read");
+      detail::take_hdf5_failure();  // this try's error stack
+      std::this_thread::sleep_for(pause);
+      pause *= 2;
     }
     for (const Placement& p : added) f.objects->forget(p.offset, p.size);
   }
