@@ -248,6 +248,17 @@ const std::vector<Setting>& table() {
           }
           c.store_full_timeout_s = secs;
         });
+    add("collective-timeout", "300",
+        "seconds a collective call among actors waits for the other members to call it too; "
+        "then it fails with CollectiveError (a member's death fails it at once)",
+        [](Config& c, const std::string& v) {
+          char* end = nullptr;
+          const double secs = std::strtod(v.c_str(), &end);
+          if (v.empty() || *end != '\0' || !(secs > 0) || secs > 1e6) {
+            throw std::invalid_argument("expected seconds above 0, e.g. 300 or 0.5");
+          }
+          c.collective_timeout_s = secs;
+        });
     add("job-dir", "",
         "job directory: per-rank logs, a status file, task events and a summary at "
         "exit (`manta run` sets it; `manta status DIR` and `manta timeline DIR` read it)",

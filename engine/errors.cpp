@@ -48,6 +48,8 @@ void throw_error(const ErrorInfo& info) {
       throw ActorDiedError(info);
     case ErrorKind::store_full:
       throw ObjectStoreFullError(info);
+    case ErrorKind::collective:
+      throw CollectiveError(info);
   }
   throw Error(info);
 }

@@ -19,6 +19,7 @@ enum class ErrorKind : std::uint8_t {
   shutdown,       // the runtime stopped while the caller waited
   actor_died,     // the actor was killed, exited, or could not be created
   store_full,     // the object store had no room: everything in it was pinned
+  collective,     // a collective call was misused, mismatched, or timed out
 };
 
 /// The record of a failure, as stored in an object and sent between ranks.
@@ -86,6 +87,13 @@ class ObjectStoreFullError : public Error {
   [[nodiscard]] std::uint64_t requested() const noexcept { return info().requested_bytes; }
   [[nodiscard]] std::uint64_t capacity() const noexcept { return info().capacity_bytes; }
   [[nodiscard]] std::uint64_t pinned() const noexcept { return info().pinned_bytes; }
+};
+
+/// A collective call among actors failed: the members' calls differ (the cause names both), the
+/// group does not exist or was destroyed, the caller is not a member, or the others did not come
+/// within --manta-collective-timeout. A member's death is an ActorDiedError instead.
+class CollectiveError : public Error {
+  using Error::Error;
 };
 
 /// Throws the Error subclass that matches `info.kind`.

@@ -70,11 +70,21 @@ struct PlacementGroupSummary {
   std::vector<int> ranks;            // each bundle's rank (empty until placed)
 };
 
+/// One collective group of actors, as rank 0 knows it.
+struct CollectiveGroupSummary {
+  std::string name;
+  std::vector<std::string> members;  // actor ids, in group-rank order
+  std::vector<int> ranks;            // each member's rank
+  std::string state;                 // "ready", or "broken: <cause>"
+};
+
 struct MemorySummary {
   std::vector<RankMemory> ranks;       // by rank
   std::vector<ObjectSummary> objects;  // largest first
   /// Live placement groups, then the most recently removed or failed, oldest first.
   std::vector<PlacementGroupSummary> placement_groups;
+  /// Collective groups that exist now, by name.
+  std::vector<CollectiveGroupSummary> collective_groups;
   [[nodiscard]] RankMemory total() const;
   /// A table per rank and the largest objects, for people.
   [[nodiscard]] std::string to_string() const;
