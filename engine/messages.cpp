@@ -19,7 +19,9 @@ const char* message_name(MessageType type) noexcept {
       "name_result",  "add_borrower",    "borrow_ack",    "remove_borrower", "copy_done",
       "pull_done",    "summary_request", "summary_reply", "status_report",   "spill_hint",
       "host_kill",    "pg_create",       "pg_commit",     "pg_committed",    "pg_state",
-      "pg_remove",    "pg_release",      "pg_lookup"};
+      "pg_remove",    "pg_release",      "pg_lookup", "collective_create", "collective_destroy",
+      "collective_query", "collective_answer", "collective_setup", "collective_ready",
+      "collective_teardown", "collective_broken"};
   static_assert(kNames.size() == static_cast<std::size_t>(kLastMessageType) -
                                      static_cast<std::size_t>(kFirstMessageType) + 1,
                 "a message type without a name");
