@@ -347,10 +347,13 @@ NcclCommunicator::NcclCommunicator(const NcclId& id, int nranks, int rank, int d
     throw std::invalid_argument("NCCL communicator: " + member + " is not a rank of it");
   }
   const CudaProbe& probe = probe_cuda();
+  if (!probe.usable) {
+    throw std::runtime_error("NCCL communicator (" + member +
+                             "): no usable CUDA device: " + probe.error);
+  }
   if (device < 0 || device >= static_cast<int>(probe.devices.size())) {
     throw std::invalid_argument("NCCL communicator (" + member + "): this process sees " +
-                                std::to_string(probe.devices.size()) + " CUDA devices" +
-                                (probe.usable ? std::string() : " (" + probe.error + ")"));
+                                std::to_string(probe.devices.size()) + " CUDA devices");
   }
   state_ = std::make_unique<State>();
   state_->device = device;

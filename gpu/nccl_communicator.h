@@ -52,7 +52,8 @@ class NcclCommunicator {
   /// with the device current for the call and the thread's device restored after). Members in
   /// one process call this concurrently from their own threads: it returns once all have joined.
   /// Throws NcclTimeout past `deadline`, std::runtime_error naming NCCL's error and the ranks
-  /// when NCCL or CUDA fails, and std::invalid_argument for a rank or device out of range.
+  /// when NCCL or CUDA fails or no CUDA device is usable, and std::invalid_argument for a rank
+  /// or device out of range.
   NcclCommunicator(const NcclId& id, int nranks, int rank, int device,
                    Clock::time_point deadline = Clock::time_point::max());
   /// Ends the communicator (finalized when healthy, else aborted) and destroys its stream.

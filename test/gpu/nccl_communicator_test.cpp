@@ -56,8 +56,16 @@ TEST(NcclBuild, RanksAndDevicesOutOfRangeAreRefusedBeforeNcclIsAsked) {
   EXPECT_THROW(NcclCommunicator(id, 2, 2, 0), std::invalid_argument);
   EXPECT_THROW(NcclCommunicator(id, 2, -1, 0), std::invalid_argument);
   EXPECT_THROW(NcclCommunicator(id, 0, 0, 0), std::invalid_argument);
+  // A device past the last is a wrong argument; no usable device at all is a failure.
+  if (probe_cuda().usable) {
+    EXPECT_THROW(NcclCommunicator(id, 1, 0, 4096), std::invalid_argument);
+  } else {
+    EXPECT_THROW(NcclCommunicator(id, 1, 0, 0), std::runtime_error);
+  }
   const std::string why = thrown_by([&id] { NcclCommunicator comm(id, 1, 0, 4096); });
-  EXPECT_NE(why.find("CUDA devices"), std::string::npos) << why;
+  EXPECT_NE(why.find(probe_cuda().usable ? "CUDA devices" : "no usable CUDA device"),
+            std::string::npos)
+      << why;
   EXPECT_NE(why.find("rank 0 of 1"), std::string::npos) << why;
 }
 
