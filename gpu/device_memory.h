@@ -13,8 +13,9 @@ struct PointerPlace {
 /// Device memory (cudaMalloc, the stream-ordered and virtual-memory allocators, managed memory)
 /// or host memory (anything else, pinned host memory included). Always host when Manta was built
 /// without CUDA, when no driver or device answers, or for a null pointer. Cheap and thread-safe:
-/// one driver call that opens no CUDA context; after the first failure of the driver every later
-/// call answers host without asking it.
+/// one driver call (cuPointerGetAttributes) that opens no CUDA context; only a CUDA runtime
+/// before 12.5, which cannot reach it, asks cudaPointerGetAttributes, which opens the current
+/// device's. After the first failure every later call answers host without asking the driver.
 PointerPlace where_is(const void* p) noexcept;
 
 /// Whether Manta was built with NCCL, so device buffers can take part in collectives.
