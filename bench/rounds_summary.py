@@ -35,7 +35,7 @@ def main(paths):
     for ranks in sorted(runs):
         rounds = runs[ranks]
         print(f"\n{ranks} ranks, median of {len(rounds)} round(s) [min-max]")
-        print(f"{'benchmark':<56} {'value':>26} {'unit':<5} {'raw MPI':>26} {'ratio':>6}  target")
+        print(f"{'benchmark':<58} {'value':>26} {'unit':<5} {'raw MPI':>26} {'ratio':>6}  target")
         for i, row in enumerate(rounds[0]):
             same = [r[i] for r in rounds if i < len(r) and r[i]["name"] == row["name"]]
             vals = [r["value"] for r in same]
@@ -50,7 +50,7 @@ def main(paths):
             tgt = row.get("target") or ""
             if met is not None:
                 tgt += "  (met)" if met else "  (NOT met)"
-            print(f"{row['name']:<56} {vs:>26} {row['unit']:<5} {bs:>26} "
+            print(f"{row['name']:<58} {vs:>26} {row['unit']:<5} {bs:>26} "
                   f"{fmt(ratio) if ratio is not None else '':>6}  {tgt}")
             entry = {"ranks": ranks, "rounds": len(same), "name": row["name"],
                      "unit": row["unit"], "value_median": v, "value_range": [min(vals), max(vals)]}
