@@ -7,9 +7,11 @@
 // bench/run_collective_bench.sh runs both.
 //
 // How it measures, the same way for Manta and for MPI: each member (each rank for MPI) runs the
-// whole loop itself, so no actor call is timed: a few untimed calls, then K calls back to back,
-// each timed on its own. An iteration's time is the slowest member's; the table gives the
-// median and the minimum over the iterations, and algorithm bandwidth (bytes / median time).
+// whole loop itself, so no actor call is timed: a few untimed calls, then K calls, each timed on
+// its own (allreduces back to back; each broadcast after an untimed barrier, so all start
+// together). An iteration's time is the slowest member's; the table gives the median and the
+// minimum over the iterations, and algorithm bandwidth (bytes / median time). The put + get
+// broadcast is timed by the driver, from before its put until every reader has its copy.
 // The MPI baselines run on MPI_COMM_WORLD before manta::init (the runtime owns MPI after it).
 // Next to MPI_Allreduce, MPI_Iallreduce polled with MPI_Test, out of place and in place (as the
 // engine calls it), shows how much of a gap comes from MPI's non-blocking algorithms.
@@ -116,9 +118,9 @@ std::vector<double> time_allreduce(int rank, int size, std::size_t count, int wa
   return times;
 }
 
-// Broadcast of `count` floats from member 0, each timed from a barrier before it to a barrier
-// after it, so a time covers the moment the last member has the data. The root writes a new
-// value at three places every call, which the others check.
+// Broadcast of `count` floats from member 0, each started together after a barrier and timed on
+// each member until its call returns: the slowest member's time is when the last one has the
+// data. The root writes a new value at three places every call, which the others check.
 template <class Barrier, class Broadcast>
 std::vector<double> time_broadcast(int rank, std::size_t count, int warmup, int iters,
                                    Barrier&& barrier, Broadcast&& broadcast) {
@@ -136,7 +138,6 @@ std::vector<double> time_broadcast(int rank, std::size_t count, int warmup, int 
     barrier();
     const auto t0 = Clock::now();
     broadcast(buf);
-    barrier();
     const double t = seconds_since(t0);
     for (std::size_t p : probes)
       if (buf[p] != value)
