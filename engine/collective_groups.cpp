@@ -22,7 +22,9 @@ using transport::WireWriter;
 
 namespace {
 
-constexpr auto kSpin = std::chrono::microseconds(200);       // poll this long before sleeping
+// Poll (yielding the core) this long after the last movement before sleeping: an operation
+// needs every rank to call MPI in turn, and a sleeping rank delays all of them.
+constexpr auto kSpin = std::chrono::milliseconds(20);
 constexpr auto kMaxSleep = std::chrono::microseconds(1000);  // between polls, once idle
 
 bool is_p2p(const Call& c) {
@@ -112,15 +114,20 @@ void CollectiveGroups::on_setup(WireReader& r) {
     }
   }
   setups_.push_back({g, tag});
+  setups_waiting_.store(true, std::memory_order_release);
   has_work_.store(true, std::memory_order_release);
 }
 
 void CollectiveGroups::make_communicators() {
+  if (!setups_waiting_.load(std::memory_order_acquire)) return;
   for (;;) {
     Setup s;
     {
       std::lock_guard lock(mutex_);
-      if (setups_.empty()) return;
+      if (setups_.empty()) {
+        setups_waiting_.store(false, std::memory_order_release);
+        return;
+      }
       s = std::move(setups_.front());
       setups_.pop_front();
     }
@@ -439,9 +446,27 @@ bool CollectiveGroups::wait_until(std::unique_lock<std::mutex>& lock, Clock::tim
                                   const std::function<bool()>& busy) {
   auto spin_until = Clock::now() + kSpin;
   auto sleep = std::chrono::microseconds(20);
+  bool polling = false;
+  auto poll_mode = [&](bool on) {
+    if (on != polling && hooks_.polling) hooks_.polling(on);
+    polling = on;
+  };
+  bool in_time = true;
+  unsigned rounds = 0;
   while (!done()) {
     const auto now = Clock::now();
-    if (now >= deadline) return false;
+    if (now >= deadline) {
+      in_time = false;
+      break;
+    }
+    if (busy()) {
+      // Data moves: the progress thread drives MPI and wakes us, so that one thread polls, not
+      // two (ranks often share cores).
+      poll_mode(false);
+      cv_.wait_for(lock, kMaxSleep);
+      continue;
+    }
+    poll_mode(now < spin_until);
     lock.unlock();
     const bool moved = hooks_.poll && hooks_.poll();
     lock.lock();
@@ -450,16 +475,20 @@ bool CollectiveGroups::wait_until(std::unique_lock<std::mutex>& lock, Clock::tim
       spin_until = Clock::now() + kSpin;
       sleep = std::chrono::microseconds(20);
     }
-    if (moved || busy() || Clock::now() < spin_until) {
+    if (moved || Clock::now() < spin_until) {
       lock.unlock();
-      sched_yield();  // a rank's threads may share a core
+      // A rank's threads may share a core: yield, but not at every round (a yield costs about
+      // as much as a small operation takes).
+      if ((++rounds & 15) == 0) sched_yield();
       lock.lock();
       continue;
     }
+    poll_mode(false);
     cv_.wait_for(lock, std::min<Clock::duration>(sleep, deadline - now));
     sleep = std::min(sleep * 2, kMaxSleep);
   }
-  return true;
+  poll_mode(false);
+  return in_time;
 }
 
 void CollectiveGroups::run_collective(std::unique_lock<std::mutex>& lock, const GroupPtr& g,
@@ -488,9 +517,8 @@ void CollectiveGroups::run_collective(std::unique_lock<std::mutex>& lock, const 
       op->state = S::queued;
       queued_.emplace_back(g, op);
       has_work_.store(true, std::memory_order_release);
-      lock.unlock();
-      if (hooks_.nudge) hooks_.nudge();
-      lock.lock();
+      // No wake-up of the progress thread: this thread polls next, and if MPI is held by
+      // another thread, that thread is making progress and starts the operation.
     }
   }
   for (;;) {

@@ -39,9 +39,10 @@ class Timeline;
 class CollectiveGroups {
  public:
   struct Hooks {
-    std::function<bool()> poll;       // one round of the control channel on the calling thread
-    std::function<void()> nudge;      // wakes the progress thread
-    MPI_Comm parent = MPI_COMM_NULL;  // the parent of the groups' communicators
+    std::function<bool()> poll;         // one round of the control channel on the calling thread
+    std::function<void()> nudge;        // wakes the progress thread
+    std::function<void(bool)> polling;  // this thread starts (true) or stops polling
+    MPI_Comm parent = MPI_COMM_NULL;    // the parent of the groups' communicators
     std::function<bool(const ActorId&)> dead_here;  // the actor is known dead on this rank
     Timeline* timeline = nullptr;
     /// Rank 0: a group was reported broken (for the registry's summary).
@@ -115,7 +116,8 @@ class CollectiveGroups {
   std::shared_ptr<const ErrorInfo> nccl_failed(CollectiveGroup& g, const char* what,
                                                const std::string& why);
 
-  /// With mutex_ held: polls and sleeps until `done` or `deadline`; spins while `busy`.
+  /// With mutex_ held: polls and sleeps until `done` or `deadline`; while `busy` (data moving,
+  /// which the progress thread drives) it only sleeps.
   bool wait_until(std::unique_lock<std::mutex>& lock, Clock::time_point deadline,
                   const std::function<bool()>& done, const std::function<bool()>& busy);
   void make_communicators();
@@ -149,7 +151,8 @@ class CollectiveGroups {
   std::deque<Setup> setups_;       // communicators to make, in the order rank 0 asked
   std::deque<std::pair<GroupPtr, std::shared_ptr<CollectiveOp>>> queued_;
   std::deque<std::pair<GroupPtr, std::shared_ptr<P2pTransfer>>> queued_transfers_;
-  std::atomic<bool> has_work_{false};  // setups, queued or in-flight MPI work: progress() runs
+  std::atomic<bool> has_work_{false};
+  std::atomic<bool> setups_waiting_{false};  // setups_ is not empty  // setups, queued or in-flight MPI work: progress() runs
   bool stopped_ = false;
 
   std::mutex answers_mutex_;

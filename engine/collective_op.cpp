@@ -62,6 +62,11 @@ std::pair<const std::byte*, std::size_t> set_up(const CollectiveGroup& g, Collec
   switch (kind_of(op)) {
     case CollectiveKind::allreduce:
       op.work.use(first.call.out, z.in);
+      if (k == 1) {
+        // MPI reads the input where it is: copying it first costs as much as a step of MPI.
+        op.send.use(const_cast<void*>(first.call.in), z.in);
+        return {op.send.data, z.in};
+      }
       reduce_local(op, op.work.data, z.in);
       return {op.work.data, z.in};
     case CollectiveKind::reduce:
@@ -95,8 +100,12 @@ std::pair<const std::byte*, std::size_t> set_up(const CollectiveGroup& g, Collec
       return {op.send.data, op.send.bytes};
     }
     case CollectiveKind::reduce_scatter: {
-      op.work.own(z.in);
-      reduce_local(op, op.work.data, z.in);
+      if (k == 1) {
+        op.work.use(const_cast<void*>(first.call.in), z.in);  // only read
+      } else {
+        op.work.own(z.in);
+        reduce_local(op, op.work.data, z.in);
+      }
       if (k == 1) {
         op.gathered.use(first.call.out, z.out);
       } else {
@@ -201,6 +210,25 @@ void finish_inline(const CollectiveGroup& g, CollectiveOp& op) {
   }
 }
 
+/// Every member is on this rank and the data did not go in the header: the result is what
+/// prepare combined here.
+void finish_local(CollectiveOp& op) {
+  const Sizes z = sizes_of(op.shape);
+  switch (kind_of(op)) {
+    case CollectiveKind::allreduce:
+      if (op.send.data) copy_bytes(op.work.data, op.send.data, z.in);
+      break;
+    case CollectiveKind::allgather:
+      copy_bytes(op.gathered.data, op.send.data, z.out);
+      break;
+    case CollectiveKind::reduce_scatter:
+      copy_bytes(op.gathered.data, op.work.data, z.in);
+      break;
+    default:
+      break;  // reduce and broadcast: the result is in `work` already
+  }
+}
+
 void start_data_step(const CollectiveGroup& g, CollectiveOp& op) {
   const int root_leg = op.shape.peer >= 0 && op.shape.peer < g.size()
                            ? g.member_leg[static_cast<std::size_t>(op.shape.peer)]
@@ -216,7 +244,8 @@ void start_data_step(const CollectiveGroup& g, CollectiveOp& op) {
   transport::GroupCommunicator& comm = *g.comm;
   switch (kind_of(op)) {
     case CollectiveKind::allreduce:
-      op.request = comm.allreduce(op.work.data, op.shape.in_count, e, r);
+      op.request = comm.allreduce(op.send.data ? op.send.data : op.work.data, op.work.data,
+                                  op.shape.in_count, e, r);
       break;
     case CollectiveKind::reduce:
       op.request = comm.reduce(op.work.data, op.shape.in_count, e, r, root_leg);
@@ -253,7 +282,12 @@ std::optional<std::string> evaluate(CollectiveGroup& g, CollectiveOp& op) {
     op.state = CollectiveOp::State::moved;  // nothing to move here
     return std::nullopt;
   }
-  if (op.goes_inline || !g.comm) {
+  if (!g.comm && !op.goes_inline) {
+    if (!op.abandoned) finish_local(op);
+    op.state = CollectiveOp::State::moved;
+    return std::nullopt;
+  }
+  if (op.goes_inline) {
     if (!op.abandoned) finish_inline(g, op);
     op.state = CollectiveOp::State::moved;
     return std::nullopt;

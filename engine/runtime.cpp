@@ -98,6 +98,10 @@ void Runtime::start() {
   s.max_workers = config_.max_workers > 0 ? config_.max_workers : std::max(64, 16 * cpus);
   s.poll = [this] { return channel_->poll(); };
   s.nudge = [this] { channel_->nudge(); };
+  s.polling = [this](bool on) { on ? channel_->add_poller() : channel_->remove_poller(); };
+  s.poll_collectives = [this] {
+    return channel_->try_with_mpi([this] { return parts_->collectives.progress(); });
+  };
   s.collective_parent = world_.groups;
   s.timeline = timeline_.get();
   parts_ = std::make_unique<EngineParts>(ctx_, *data_plane_, std::move(s));

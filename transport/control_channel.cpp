@@ -148,10 +148,17 @@ void ControlChannel::run() {
   std::optional<clock::time_point> stop_seen;
   for (;;) {
     bool active;
+    bool contended;
     {
       std::unique_lock lock(progress_mutex_, std::try_to_lock);
       // Another thread making progress counts as activity: stay in the spinning phase.
-      active = lock.owns_lock() ? progress_once() : true;
+      contended = !lock.owns_lock();
+      active = !contended && progress_once();
+    }
+    const bool polled = pollers_.load(std::memory_order_relaxed) > 0;
+    if (contended) {
+      sched_yield();  // let the thread that holds MPI finish, if it shares our core
+      active = !polled;
     }
     const auto now = clock::now();
     if (now >= next_tick) {
@@ -169,7 +176,7 @@ void ControlChannel::run() {
       sleep = std::chrono::microseconds(20);
       continue;
     }
-    if (now - last_active < options_.spin) {
+    if (now - last_active < options_.spin && !polled) {
       sched_yield();  // let a worker sharing this core run
       continue;
     }
@@ -183,7 +190,7 @@ void ControlChannel::run() {
     }
     if (!pending && !stopping_.load()) wake_cv_.wait_for(lock, sleep);
     sleeping_.store(false, std::memory_order_release);
-    const auto cap = now - last_active < options_.linger
+    const auto cap = now - last_active < options_.linger || polled
                          ? std::min(options_.linger_sleep, options_.max_sleep)
                          : options_.max_sleep;
     sleep = std::min(sleep * 2, cap);
@@ -213,6 +220,13 @@ bool ControlChannel::poll() {
   std::unique_lock lock(progress_mutex_, std::try_to_lock);
   if (!lock.owns_lock() || !running_) return false;
   return progress_once();
+}
+
+bool ControlChannel::try_with_mpi(const std::function<bool()>& step) {
+  if (stopping_.load(std::memory_order_relaxed)) return false;
+  std::unique_lock lock(progress_mutex_, std::try_to_lock);
+  if (!lock.owns_lock() || !running_) return false;
+  return step();
 }
 
 bool ControlChannel::flush_outboxes() {

@@ -96,6 +96,14 @@ class ControlChannel {
   /// on the calling thread. Returns true if anything happened.
   bool poll();
 
+  /// Runs `step` with MPI held, if no other thread holds it now: a waiter that only needs its
+  /// own requests moved (a collective call) tests them without a whole round of progress.
+  bool try_with_mpi(const std::function<bool()>& step);
+  /// While some thread polls with try_with_mpi in a tight loop, the progress thread leaves the
+  /// core to it: it sleeps between its rounds (at most linger_sleep) instead of spinning too.
+  void add_poller() { pollers_.fetch_add(1, std::memory_order_relaxed); }
+  void remove_poller() { pollers_.fetch_sub(1, std::memory_order_relaxed); }
+
   [[nodiscard]] ChannelStats stats() const;
   [[nodiscard]] bool on_progress_thread() const noexcept;
 
@@ -154,7 +162,9 @@ class ControlChannel {
   std::atomic<bool> sleeping_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<unsigned> next_tag_{0};
-  std::atomic<bool> running_{false};  // the progress loop runs; changed under progress_mutex_
+  std::atomic<bool> running_{false};
+  std::atomic<int> pollers_{0};  // threads polling with try_with_mpi now  // the progress loop
+                                 // runs; changed under progress_mutex_
   std::thread thread_;
   std::atomic<std::thread::id> thread_id_{};
 

@@ -114,11 +114,12 @@ MPI_Request GroupCommunicator::allgather_bytes(const void* in, std::size_t bytes
   return r;
 }
 
-MPI_Request GroupCommunicator::allreduce(void* data, std::size_t count, Element e, Reduction op) {
+MPI_Request GroupCommunicator::allreduce(const void* in, void* out, std::size_t count, Element e,
+                                         Reduction op) {
   MPI_Request r = MPI_REQUEST_NULL;
-  check(
-      MPI_Iallreduce(MPI_IN_PLACE, data, checked_count(count), datatype(e), mpi_op(op), comm_, &r),
-      "MPI_Iallreduce");
+  check(MPI_Iallreduce(in == out ? MPI_IN_PLACE : in, out, checked_count(count), datatype(e),
+                       mpi_op(op), comm_, &r),
+        "MPI_Iallreduce");
   return r;
 }
 

@@ -36,7 +36,8 @@ class GroupCommunicator {
   // Each starts a non-blocking operation and returns its request; throws std::runtime_error
   // naming the operation when MPI refuses it, and std::length_error past 2^31-1 elements.
   MPI_Request allgather_bytes(const void* in, std::size_t bytes, void* out);
-  MPI_Request allreduce(void* data, std::size_t count, Element e, Reduction op);
+  /// `in` == `out`: in place.
+  MPI_Request allreduce(const void* in, void* out, std::size_t count, Element e, Reduction op);
   /// The result lands in `data` on `root`; elsewhere `data` is only read.
   MPI_Request reduce(void* data, std::size_t count, Element e, Reduction op, int root);
   MPI_Request broadcast(void* data, std::size_t count, Element e, int root);
