@@ -151,8 +151,8 @@ class CollectiveGroups {
   std::deque<Setup> setups_;       // communicators to make, in the order rank 0 asked
   std::deque<std::pair<GroupPtr, std::shared_ptr<CollectiveOp>>> queued_;
   std::deque<std::pair<GroupPtr, std::shared_ptr<P2pTransfer>>> queued_transfers_;
-  std::atomic<bool> has_work_{false};
-  std::atomic<bool> setups_waiting_{false};  // setups_ is not empty  // setups, queued or in-flight MPI work: progress() runs
+  std::atomic<bool> has_work_{false};  // setups, queued or in-flight MPI work: progress() runs
+  std::atomic<bool> setups_waiting_{false};  // setups_ is not empty
   bool stopped_ = false;
 
   std::mutex answers_mutex_;
