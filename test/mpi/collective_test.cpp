@@ -522,6 +522,15 @@ std::string barrier_from_task(std::string g) {
   return outcome([&] { coll::barrier(g); });
 }
 bool exists_here(std::string g) { return coll::group_exists(g); }
+// Whether a call from this rank finds `h` dead.
+bool is_dead(manta::ActorHandle<Member> h) {
+  try {
+    manta::get(h.task(&Member::where).remote(), kLimit);
+    return false;
+  } catch (const manta::ActorDiedError&) {
+    return true;
+  }
+}
 
 }  // namespace
 
@@ -540,7 +549,7 @@ MANTA_REMOTE(Member::create, &Member::placement, &Member::restarted, &Member::wh
              &Member::big_broadcast, &Member::allreduce_of_count, &Member::allreduce_of_type,
              &Member::allreduce_or_broadcast, &Member::marked_barrier, &Member::gated_barrier,
              &Member::barrier_on, &Member::alternate, square, entered, release, barrier_from_task,
-             exists_here);
+             exists_here, is_dead);
 
 namespace {
 
@@ -735,7 +744,11 @@ class MemberGroup {
     coll::create_group(name, handles);
   }
   ~MemberGroup() {
-    if (coll::group_exists(name)) coll::destroy_group(name);
+    try {
+      if (coll::group_exists(name)) coll::destroy_group(name);
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "destroying group " << name << ": " << e.what();
+    }
     for (auto& h : handles) h.kill();
   }
   MemberGroup(const MemberGroup&) = delete;
@@ -1238,6 +1251,10 @@ TEST(CollectiveMisuse, BadGroupsAreRefused) {
   EXPECT_EQ(value(dead.task(&Member::where).remote()), last_rank());
   dead.kill();
   EXPECT_THROW(manta::get(dead.task(&Member::where).remote(), kLimit), manta::ActorDiedError);
+  ASSERT_TRUE(eventually([&] {
+    return value(manta::task(is_dead).on_rank(last_rank()).remote(dead));
+  })) << "the killed actor still answers calls from rank "
+      << last_rank();
   const std::string with_dead = fresh_group_name("with-dead");
   try {
     coll::create_group(with_dead, std::vector{actors[2], dead});
