@@ -76,6 +76,15 @@ std::size_t ActorHost::alive() const {
   return n;
 }
 
+bool ActorHost::is_dead(const ActorId& actor) const {
+  std::lock_guard lock(mutex_);
+  if (killed_before_creation_.count(actor)) return true;
+  auto it = actors_.find(actor);
+  if (it == actors_.end()) return false;
+  std::lock_guard l(it->second->mutex);
+  return it->second->state == Actor::State::dead;
+}
+
 void ActorHost::create(TaskPtr creation, ActorSettings settings) {
   auto a = std::make_shared<Actor>();
   const ActorId id = creation->actor;
@@ -265,6 +274,11 @@ bool ActorHost::stop_or_restart(Actor& a, std::unique_lock<std::mutex>& lock) {
   lock.lock();
   ++a.restarts_done;
   log().info("restarting {} ({} restarts left)", a.creation->actor.to_string(), a.restarts_left);
+  if (hooks_.restarting) {
+    lock.unlock();
+    hooks_.restarting(a.creation->actor);
+    lock.lock();
+  }
   return construct(a, lock);
 }
 

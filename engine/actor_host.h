@@ -47,6 +47,8 @@ class ActorHost {
         finish;
     /// The actor died: tell the control store.
     std::function<void(const ActorId& actor, std::shared_ptr<const ErrorInfo> cause)> died;
+    /// The actor is being rebuilt from its factory (may be empty).
+    std::function<void(const ActorId& actor)> restarting;
     std::function<void(const ResourceSet&, const std::vector<int>& gpu_ids)> reserve;
     std::function<void(const ResourceSet&, const std::vector<int>& gpu_ids)> release;
     std::function<ErrorInfo(ErrorKind, const TaskSpec*, std::string)> make_error;
@@ -82,6 +84,8 @@ class ActorHost {
   void keep_moving();
 
   [[nodiscard]] std::size_t alive() const;
+  /// Whether this rank hosted `actor` and it is dead now.
+  [[nodiscard]] bool is_dead(const ActorId& actor) const;
   /// Executor threads now (busy or idle).
   [[nodiscard]] std::size_t executor_threads() const;
 

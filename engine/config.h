@@ -41,7 +41,7 @@ struct Config {
   int spill_compression = 0;              // deflate level of spill files, 0: none
   std::uint64_t spill_batch = std::uint64_t{8} << 20;  // small objects are written in batches
   double collective_timeout_s = 300;  // a collective call waits this long for the other members
-  double store_full_timeout_s = 30;  // a put waits this long for space while pins fill the store
+  double store_full_timeout_s = 30;   // a put waits this long for space while pins fill the store
   // The job directory: logs, status, task events and the summary (empty: none).
   std::string job_dir;
   double status_interval_s = 2;

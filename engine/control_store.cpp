@@ -48,6 +48,7 @@ bool ControlStore::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo
   };
   std::optional<int> host;
   std::optional<bool> kill;
+  std::vector<std::function<void()>> watchers;
   {
     std::lock_guard lock(mutex_);
     Record& rec = table_[t->actor];
@@ -110,7 +111,9 @@ bool ControlStore::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo
     reply_location(t->id.submitter, t->actor);
     for (int asker : rec.waiting) reply_location(asker, t->actor);
     rec.waiting.clear();
+    watchers = take_watchers(rec);
   }
+  for (auto& w : watchers) w();
   if (host) start_placed(t, *host, kill);
   return true;
 }
@@ -174,6 +177,7 @@ void ControlStore::on_lookup(int source, const ActorId& id) {
 
 void ControlStore::on_kill(const ActorId& id, bool no_restart) {
   std::optional<int> host;
+  std::vector<std::function<void()>> watchers;
   {
     std::lock_guard lock(mutex_);
     Record& rec = table_[id];
@@ -189,12 +193,14 @@ void ControlStore::on_kill(const ActorId& id, bool no_restart) {
       free_name(id, rec);
       for (int asker : rec.waiting) reply_location(asker, id);
       rec.waiting.clear();
+      watchers = take_watchers(rec);
     } else if (!rec.placed) {
       rec.kill_pending = no_restart;  // the kill beat the creation: it applies once placed
     } else if (!rec.death) {
       host = rec.host;
     }
   }
+  for (auto& w : watchers) w();
   if (host) send_host_kill(*host, id, no_restart);
 }
 
@@ -213,6 +219,32 @@ void ControlStore::on_died(const ActorId& id, std::shared_ptr<const ErrorInfo> c
     free_name(id, rec);
   }
   if (slot_freed) place_waiting();
+}
+
+std::vector<std::function<void()>> ControlStore::take_watchers(Record& rec) {
+  std::vector<std::function<void()>> calls;
+  for (auto& w : rec.watchers)
+    calls.push_back([w = std::move(w), host = rec.host, death = rec.death] { w(host, death); });
+  rec.watchers.clear();
+  return calls;
+}
+
+void ControlStore::when_placed(
+    const ActorId& id,
+    std::function<void(int host, std::shared_ptr<const ErrorInfo> death)> placed) {
+  int host = -1;
+  std::shared_ptr<const ErrorInfo> death;
+  {
+    std::lock_guard lock(mutex_);
+    Record& rec = table_[id];
+    if (!rec.placed) {
+      rec.watchers.push_back(std::move(placed));
+      return;
+    }
+    host = rec.host;
+    death = rec.death;
+  }
+  placed(host, std::move(death));
 }
 
 void ControlStore::on_name_lookup(int source, std::uint64_t request, const std::string& name) {

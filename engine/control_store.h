@@ -49,6 +49,11 @@ class ControlStore {
   bool place_actor(const TaskPtr& creation, std::shared_ptr<const ErrorInfo> input_error,
                    bool first_try);
 
+  /// Calls `placed` (on this thread or later on the progress thread, without the store's lock)
+  /// once the actor has a rank, with its rank or the reason it is dead.
+  void when_placed(const ActorId& id,
+                   std::function<void(int host, std::shared_ptr<const ErrorInfo> death)> placed);
+
   /// The actor that holds `name`, if any (for tests and lookups).
   [[nodiscard]] std::optional<ActorId> named(const std::string& name) const;
   /// Creations waiting for an actor slot.
@@ -64,7 +69,10 @@ class ControlStore {
     std::vector<int> waiting;                 // ranks that asked before it was placed
     std::optional<bool> kill_pending;         // kill asked before it was placed (no_restart)
     std::shared_ptr<const ResourceSet> held;  // an actor outside groups: what it holds
+    std::vector<std::function<void(int, std::shared_ptr<const ErrorInfo>)>> watchers;
   };
+  /// With mutex_ held: the watchers of a record that was just placed, to call after unlocking.
+  std::vector<std::function<void()>> take_watchers(Record& rec);
 
   /// With mutex_ held: the creation waits for a free actor slot (said once per burst).
   void keep_waiting(const TaskPtr& t, Record& rec, const std::string& waits_for, bool first_try);

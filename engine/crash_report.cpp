@@ -65,6 +65,16 @@ RunningCallScope::~RunningCallScope() {
   std::atomic_signal_fence(std::memory_order_seq_cst);
 }
 
+ActorId RunningCallScope::current_actor() noexcept {
+  const RunningCallScope* s = t_current;
+  return s && s->kind_ == Kind::actor_call ? s->actor_ : ActorId{};
+}
+
+std::string RunningCallScope::current_function() {
+  const RunningCallScope* s = t_current;
+  return s ? *s->function_ : std::string();
+}
+
 namespace {
 
 constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};

@@ -37,6 +37,11 @@ class RunningCallScope {
                    ActorId actor) noexcept;
   ~RunningCallScope();
   RunningCallScope(const RunningCallScope&) = delete;
+
+  /// The actor whose method the calling thread runs now (invalid outside actor methods), and
+  /// the function's name (empty outside user code): collective calls find their member by it.
+  static ActorId current_actor() noexcept;
+  static std::string current_function();
   RunningCallScope& operator=(const RunningCallScope&) = delete;
 
  private:

@@ -44,6 +44,13 @@ EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSe
                         ctx, *global, [this](const TaskPtr& t) { executor.prepare_and_enqueue(t); })
                   : nullptr),
       placement(ctx, ownership, local, s.totals, s.timeline, group_hooks(*this)),
+      collectives(ctx, collective_hooks(*this, s)),
+      registry(control ? std::make_unique<CollectiveRegistry>(
+                             ctx,
+                             [this](const ActorId& id, CollectiveRegistry::Placed placed) {
+                               control->when_placed(id, std::move(placed));
+                             })
+                       : nullptr),
       memory(ctx, transfer),
       reports(ctx, s.timeline) {
   executor.attach(&local, &actors, s.timeline);
@@ -55,6 +62,7 @@ EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSe
                            " was removed before it could start")));
   });
   memory.set_placement_groups([this] { return placement.summary(); });
+  if (registry) memory.set_collective_groups([this] { return registry->summary(); });
   if (control) {
     control->set_group_hooks(
         {[this](const TaskPtr& t) { return placement.route_actor(t); },
@@ -94,6 +102,20 @@ void EngineParts::fail_queued(const TaskPtr& t, std::shared_ptr<const ErrorInfo>
   }
 }
 
+CollectiveGroups::Hooks EngineParts::collective_hooks(EngineParts& parts, const EngineSettings& s) {
+  CollectiveGroups::Hooks hooks;
+  hooks.poll = s.poll;
+  hooks.nudge = s.nudge;
+  hooks.parent = s.collective_parent;
+  hooks.dead_here = [&parts](const ActorId& id) { return parts.actors.is_dead(id); };
+  hooks.timeline = s.timeline;
+  hooks.broken_seen = [&parts](const std::string& name, std::uint64_t generation,
+                               std::shared_ptr<const ErrorInfo> cause) {
+    if (parts.registry) parts.registry->note_broken(name, generation, std::move(cause));
+  };
+  return hooks;
+}
+
 ActorHost::Hooks EngineParts::actor_hooks(EngineParts& parts, RankContext& ctx,
                                           const EngineSettings& s) {
   ActorHost::Hooks hooks;
@@ -101,12 +123,18 @@ ActorHost::Hooks EngineParts::actor_hooks(EngineParts& parts, RankContext& ctx,
                           std::shared_ptr<const ErrorInfo> e) {
     parts.executor.finish_task(t, std::move(r), std::move(e));
   };
-  hooks.died = [&ctx](const ActorId& id, std::shared_ptr<const ErrorInfo> cause) {
+  hooks.died = [&ctx, &parts](const ActorId& id, std::shared_ptr<const ErrorInfo> cause) {
     if (ctx.stopping) return;
+    parts.collectives.member_ended(id, *cause, /*restarted=*/false);
     ctx.outbox.send(0, [&](transport::WireWriter& w) {
       w.put(MessageType::actor_died).put(id);
       write_error(w, *cause);
     });
+  };
+  hooks.restarting = [&parts, &ctx](const ActorId& id) {
+    parts.collectives.member_ended(
+        id, ctx.make_error(ErrorKind::actor_died, nullptr, id.to_string() + " was restarted"),
+        /*restarted=*/true);
   };
   hooks.reserve = [&parts](const ResourceSet& r, const std::vector<int>& gpus) {
     parts.local.reserve(r, gpus);
@@ -138,6 +166,8 @@ void EngineParts::register_handlers(Dispatcher& d) {
   routing.register_handlers(d);
   if (control) control->register_handlers(d);
   placement.register_handlers(d);
+  collectives.register_handlers(d);
+  if (registry) registry->register_handlers(d);
   memory.register_handlers(d);
   reports.register_handlers(d);
   stop.register_handlers(d);

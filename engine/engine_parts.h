@@ -11,6 +11,8 @@
 
 #include "engine/actor_host.h"
 #include "engine/actor_routing.h"
+#include "engine/collective_groups.h"
+#include "engine/collective_registry.h"
 #include "engine/control_store.h"
 #include "engine/executor.h"
 #include "engine/global_scheduler.h"
@@ -36,7 +38,9 @@ struct EngineSettings {
   std::vector<ResourceSet> totals;  // what each rank offers; this rank's is totals[rank]
   int workers = 1;                  // worker threads to start with
   int max_workers = 64;
-  std::function<bool()> poll;  // drives the control channel once (null: nothing to drive)
+  std::function<bool()> poll;   // drives the control channel once (null: nothing to drive)
+  std::function<void()> nudge;  // wakes the progress thread (null: none)
+  MPI_Comm collective_parent = MPI_COMM_NULL;  // parent of collective groups' communicators
   Timeline* timeline = nullptr;
 };
 
@@ -62,6 +66,8 @@ class EngineParts {
   ActorHost actors;
   std::unique_ptr<ControlStore> control;  // rank 0 only
   PlacementGroups placement;
+  CollectiveGroups collectives;
+  std::unique_ptr<CollectiveRegistry> registry;  // rank 0 only
   MemoryReports memory;
   JobReports reports;
   StopHandshake stop;
@@ -70,6 +76,7 @@ class EngineParts {
   static ActorHost::Hooks actor_hooks(EngineParts& parts, RankContext& ctx,
                                       const EngineSettings& s);
   static PlacementGroups::Hooks group_hooks(EngineParts& parts);
+  static CollectiveGroups::Hooks collective_hooks(EngineParts& parts, const EngineSettings& s);
   /// Fails a task or creation of a removed placement group that was queued here.
   void fail_queued(const TaskPtr& t, std::shared_ptr<const ErrorInfo> error);
 };

@@ -124,6 +124,15 @@ void MemoryReports::on_request(int source, WireReader& r) {
       w.put(static_cast<std::uint32_t>(g.ranks.size()));
       for (int k : g.ranks) w.put(static_cast<std::int32_t>(k));
     }
+    const std::vector<CollectiveGroupSummary> collectives =
+        collectives_ ? collectives_() : std::vector<CollectiveGroupSummary>{};
+    w.put(static_cast<std::uint32_t>(collectives.size()));
+    for (const auto& c : collectives) {
+      w.str(c.name).str(c.state);
+      w.put(static_cast<std::uint32_t>(c.members.size()));
+      for (std::size_t i = 0; i < c.members.size(); ++i)
+        w.str(c.members[i]).put(static_cast<std::int32_t>(i < c.ranks.size() ? c.ranks[i] : -1));
+    }
   });
 }
 
@@ -144,6 +153,17 @@ void MemoryReports::on_reply(WireReader& r) {
     g.ranks.resize(r.count<std::uint32_t>(sizeof(std::int32_t)));
     for (int& k : g.ranks) k = r.get<std::int32_t>();
   }
+  std::vector<CollectiveGroupSummary> collectives(
+      r.count<std::uint32_t>(3 * sizeof(std::uint64_t)));
+  for (auto& c : collectives) {
+    c.name = r.str();
+    c.state = r.str();
+    const std::size_t n = r.count<std::uint32_t>(sizeof(std::uint64_t) + sizeof(std::int32_t));
+    for (std::size_t i = 0; i < n; ++i) {
+      c.members.push_back(r.str());
+      c.ranks.push_back(r.get<std::int32_t>());
+    }
+  }
   {
     std::lock_guard lock(mutex_);
     auto it = requests_.find(request);
@@ -151,6 +171,7 @@ void MemoryReports::on_reply(WireReader& r) {
     it->second.summary.ranks.push_back(m);
     for (auto& o : objects) it->second.summary.objects.push_back(std::move(o));
     for (auto& g : groups) it->second.summary.placement_groups.push_back(std::move(g));
+    for (auto& c : collectives) it->second.summary.collective_groups.push_back(std::move(c));
     ++it->second.replies;
   }
   cv_.notify_all();

@@ -33,6 +33,10 @@ class MemoryReports {
   /// This rank's transfer and spill figures (the store's own are added by summarize).
   [[nodiscard]] RankMemory local_memory() const;
   /// Where rank 0 reads its placement groups for the summary (set once, before start).
+  /// Rank 0: the collective groups, for the summary.
+  void set_collective_groups(std::function<std::vector<CollectiveGroupSummary>()> groups) {
+    collectives_ = std::move(groups);
+  }
   void set_placement_groups(std::function<std::vector<PlacementGroupSummary>()> groups) {
     groups_ = std::move(groups);
   }
@@ -51,6 +55,7 @@ class MemoryReports {
   RankContext& ctx_;
   const ObjectTransfer& transfer_;
   std::function<std::vector<PlacementGroupSummary>()> groups_;
+  std::function<std::vector<CollectiveGroupSummary>()> collectives_;
 
   std::mutex mutex_;
   std::condition_variable cv_;

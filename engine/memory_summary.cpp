@@ -106,6 +106,18 @@ std::string MemorySummary::to_string() const {
                        bundles);
     }
   }
+  if (!collective_groups.empty()) {
+    s += fmt::format("collective groups:\n{:<16} {:<10} {}\n", "group", "state", "members (rank)");
+    for (const auto& g : collective_groups) {
+      std::string members;
+      for (std::size_t i = 0; i < g.members.size(); ++i) {
+        if (i) members += ", ";
+        members += g.members[i];
+        if (i < g.ranks.size()) members += fmt::format(" ({})", g.ranks[i]);
+      }
+      s += fmt::format("{:<16} {:<10} {}\n", g.name, g.state, members);
+    }
+  }
   return s;
 }
 

@@ -52,11 +52,19 @@ enum class MessageType : std::uint8_t {
   pg_remove,        // anyone -> rank 0: remove this group
   pg_release,       // rank 0 -> host: free the group's bundles here and end what runs in them
   pg_lookup,        // anyone -> rank 0: tell me the group's ranks once it is ready (or failed)
+  collective_create,    // anyone -> rank 0: make a collective group of these actors
+  collective_destroy,   // anyone -> rank 0: end this collective group
+  collective_query,     // anyone -> rank 0: does this collective group exist?
+  collective_answer,    // rank 0 -> asker: done, or the error
+  collective_setup,     // rank 0 -> each rank hosting members: make the group's communicator
+  collective_ready,     // member rank -> rank 0: the communicator is made here
+  collective_teardown,  // rank 0 -> member ranks: the group is destroyed
+  collective_broken,    // member rank -> the others and rank 0: a member died or timed out
 };
 
 /// The first and last message types; every value between names one.
 inline constexpr MessageType kFirstMessageType = MessageType::submit_task;
-inline constexpr MessageType kLastMessageType = MessageType::pg_lookup;
+inline constexpr MessageType kLastMessageType = MessageType::collective_broken;
 
 /// The type's name as written in the enum ("unknown" outside it), for errors and docs.
 const char* message_name(MessageType type) noexcept;

@@ -97,6 +97,8 @@ void Runtime::start() {
   s.workers = cpus;
   s.max_workers = config_.max_workers > 0 ? config_.max_workers : std::max(64, 16 * cpus);
   s.poll = [this] { return channel_->poll(); };
+  s.nudge = [this] { channel_->nudge(); };
+  s.collective_parent = world_.groups;
   s.timeline = timeline_.get();
   parts_ = std::make_unique<EngineParts>(ctx_, *data_plane_, std::move(s));
   parts_->local.set_gpus(gpu_pool_ordinals(hardware_, total.get("GPU")));
@@ -104,6 +106,7 @@ void Runtime::start() {
       [this](std::size_t index) { bind_thread(hardware_, static_cast<int>(index)); });
   parts_->objects.set_store_capacity(store_.capacity());
   parts_->register_handlers(dispatcher_);
+  channel_->add_extra_progress([this] { return parts_->collectives.progress(); });
   // Open before the first message: a task from another rank may call the API at once.
   open_.store(true, std::memory_order_release);
   // Messages start only now: other ranks may already call actors here, and the progress thread
@@ -275,6 +278,7 @@ void Runtime::start_data_plane() {
 }
 
 void Runtime::stop_local_work() {
+  parts_->collectives.stop();  // members blocked in collectives return, so actors can stop
   store_.stop();
   parts_->actors.stop();
   parts_->local.stop();
@@ -288,6 +292,7 @@ int Runtime::serve() {
   parts_->reports.send_timeline();
   outbox_.send(0, [](WireWriter& w) { w.put(MessageType::shutdown_ack); });
   channel_->stop();
+  parts_->collectives.release();
   if (spill_) spill_->stop();
   close_transports(0, /*process_ends=*/true);
   return 0;
@@ -324,6 +329,7 @@ void Runtime::shutdown(bool failed, const std::string& reason) {
   // Every rank's last report came before its acknowledgement.
   if (job_dir_) job_dir_->finish(failed ? "failed" : "finished", reason, memory);
   channel_->stop();
+  parts_->collectives.release();
   if (spill_) spill_->stop();
   write_timeline();
   close_transports(failed ? 1 : 0, /*process_ends=*/false);

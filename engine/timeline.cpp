@@ -1,5 +1,7 @@
 #include "engine/timeline.h"
 
+#include <set>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -31,6 +33,19 @@ void Timeline::record(std::string name, TaskId task, std::int64_t start_us, std:
   events_.push_back(std::move(e));
 }
 
+void Timeline::record_lane(std::string name, std::string label, std::uint32_t lane,
+                           std::int64_t start_us, std::int64_t end_us) {
+  TimelineEvent e{std::move(name), TaskId{},          rank_,           lane,
+                  start_us,        end_us - start_us, std::move(label)};
+  std::lock_guard lock(mutex_);
+  events_.push_back(std::move(e));
+}
+
+std::uint32_t Timeline::lane_of(const ActorId& actor) noexcept {
+  return kFirstLane +
+         static_cast<std::uint32_t>((actor.creator * 1000003ull + actor.seq) % kFirstLane);
+}
+
 Buffer Timeline::take_encoded() {
   std::vector<TimelineEvent> events;
   {
@@ -42,17 +57,24 @@ Buffer Timeline::take_encoded() {
   transport::WireWriter w(b);
   w.put(static_cast<std::uint64_t>(events.size()));
   for (const auto& e : events) {
-    w.str(e.name).put(e.task).put(e.rank).put(e.worker).put(e.start_us).put(e.duration_us);
+    w.str(e.name)
+        .put(e.task)
+        .put(e.rank)
+        .put(e.worker)
+        .put(e.start_us)
+        .put(e.duration_us)
+        .str(e.label);
   }
   return b;
 }
 
 void Timeline::add_encoded(std::span<const std::byte> bytes) {
   transport::WireReader r(bytes);
-  // Each event: a name (its length at least), the task id, rank, worker, start and duration.
+  // Each event: a name (its length at least), the task id, rank, worker, start, duration and
+  // label (its length at least).
   const std::size_t n =
-      r.count<std::uint64_t>(sizeof(std::uint64_t) + sizeof(TaskId) + 2 * sizeof(std::uint32_t) +
-                             2 * sizeof(std::int64_t));
+      r.count<std::uint64_t>(2 * sizeof(std::uint64_t) + sizeof(TaskId) +
+                             2 * sizeof(std::uint32_t) + 2 * sizeof(std::int64_t));
   std::vector<TimelineEvent> events;
   events.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -63,6 +85,7 @@ void Timeline::add_encoded(std::span<const std::byte> bytes) {
     e.worker = r.get<std::uint32_t>();
     e.start_us = r.get<std::int64_t>();
     e.duration_us = r.get<std::int64_t>();
+    e.label = r.str();
     events.push_back(std::move(e));
   }
   std::lock_guard lock(mutex_);
@@ -161,6 +184,15 @@ void write_chrome_trace(const std::string& path, const std::vector<TimelineEvent
          {"pid", r},
          {"args",
           {{"name", "rank " + std::to_string(r) + (host.empty() ? "" : " (" + host + ")")}}}});
+  }
+  std::set<std::pair<int, std::uint32_t>> named_lanes;
+  for (const auto& e : events) {
+    if (e.worker < Timeline::kFirstLane || !named_lanes.emplace(e.rank, e.worker).second) continue;
+    trace.push_back({{"name", "thread_name"},
+                     {"ph", "M"},
+                     {"pid", e.rank},
+                     {"tid", e.worker},
+                     {"args", {{"name", "collectives of " + e.label}}}});
   }
   for (const auto& e : events) {
     trace.push_back({{"name", e.name},

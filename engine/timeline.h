@@ -49,6 +49,13 @@ class Timeline {
   static std::uint32_t thread_index() noexcept;
 
   void record(std::string name, TaskId task, std::int64_t start_us, std::int64_t end_us);
+  /// An event on a lane of its own instead of the thread's (an actor's collective calls, which
+  /// run on whichever pool thread serves it): `label` names the lane in the trace.
+  void record_lane(std::string name, std::string label, std::uint32_t lane, std::int64_t start_us,
+                   std::int64_t end_us);
+  /// The lane of an actor's collective calls; above every thread index.
+  static std::uint32_t lane_of(const ActorId& actor) noexcept;
+  static constexpr std::uint32_t kFirstLane = 1u << 24;
   /// This rank's events, encoded for the trip to rank 0; clears them.
   Buffer take_encoded();
   void add_encoded(std::span<const std::byte> bytes);

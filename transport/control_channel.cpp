@@ -204,7 +204,7 @@ bool ControlChannel::progress_once() {
   active |= poll_sends();
   active |= poll_incoming();
   active |= progress_transfers();
-  if (extra_progress_) active |= extra_progress_();
+  for (auto& extra : extra_progress_) active |= extra();
   return active;
 }
 

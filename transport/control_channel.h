@@ -64,9 +64,16 @@ class ControlChannel {
 
   void start(MessageHandler on_message, TickHandler on_tick);
 
-  /// Another engine to drive from the progress loop (the UCX data plane), called before start.
-  /// `progress` returns true while it has work, which keeps the loop from sleeping.
-  void set_extra_progress(std::function<bool()> progress) { extra_progress_ = std::move(progress); }
+  /// Another engine to drive from the progress loop (the UCX data plane, the collective groups),
+  /// added before start. `progress` runs with MPI held (it may call MPI) and returns true while
+  /// it has work, which keeps the loop from sleeping.
+  void add_extra_progress(std::function<bool()> progress) {
+    extra_progress_.push_back(std::move(progress));
+  }
+
+  /// Wakes a sleeping progress thread, so that work handed to an extra progress is picked up at
+  /// once (thread-safe).
+  void nudge() { wake(); }
 
   /// Queues a message (thread-safe). Messages to one rank arrive in order; to this rank they
   /// are delivered by the progress thread too, never inline. Control messages are small (large
@@ -127,7 +134,7 @@ class ControlChannel {
   ChannelOptions options_;
   MessageHandler on_message_;
   TickHandler on_tick_;
-  std::function<bool()> extra_progress_;
+  std::vector<std::function<bool()>> extra_progress_;
 
   std::mutex outbox_mutex_;
   std::vector<std::vector<Buffer>>

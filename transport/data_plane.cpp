@@ -70,7 +70,7 @@ class UcxRmaDataPlane final : public MpiDataPlane {
       : MpiDataPlane(channel, std::move(files)), ucx_(std::move(ucx)) {
     // Reads of this rank's memory are served by its own progress (UCX emulates RMA over shared
     // memory here), so the loop stays awake while any object is offered to a reader.
-    channel.set_extra_progress([ucx = ucx_, open = open_] {
+    channel.add_extra_progress([ucx = ucx_, open = open_] {
       return ucx->progress() || ucx->busy() || open->load(std::memory_order_relaxed) > 0;
     });
   }

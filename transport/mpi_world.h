@@ -13,6 +13,9 @@ namespace manta::transport {
 
 struct MpiWorld {
   MPI_Comm comm = MPI_COMM_NULL;  // Manta's own duplicate of MPI_COMM_WORLD
+  // Another duplicate, the parent of the collective groups' communicators: their creation talks
+  // only among a group's ranks, on a communicator that the control channel never probes.
+  MPI_Comm groups = MPI_COMM_NULL;
   int rank = 0;
   int size = 1;
   int local_rank = 0;  // among the ranks on this node

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gpu/cuda_runtime.h"
+#include "gpu/device_memory.h"
 
 #if MANTA_HAVE_CUDA
 #include <cuda_runtime_api.h>
@@ -112,6 +113,45 @@ TEST_F(CudaDevice, CopyRoundTripsOnEveryDevice) {
     EXPECT_EQ(check_device_copy(ordinal, kBytes), "") << "device " << ordinal;
   }
   EXPECT_FALSE(check_device_copy(count(), 1024).empty()) << "no such device";
+}
+
+TEST_F(CudaDevice, WhereIsFindsDeviceMemoryWithoutOpeningAContext) {
+#if MANTA_HAVE_CUDA
+  constexpr std::size_t kBytes = 1u << 20;
+  for (int ordinal = 0; ordinal < count(); ++ordinal) {
+    void* device_memory = nullptr;
+    void* managed = nullptr;
+    void* pinned = nullptr;
+    {
+      ScopedDevice device(ordinal);
+      ASSERT_TRUE(device.ok()) << device.error();
+      ASSERT_EQ(cudaMalloc(&device_memory, kBytes), cudaSuccess);
+      ASSERT_EQ(cudaMallocManaged(&managed, kBytes), cudaSuccess);
+      ASSERT_EQ(cudaMallocHost(&pinned, kBytes), cudaSuccess);
+    }
+    // A thread that holds no context asks, as an actor's thread does.
+    std::thread asker([&] {
+      const PointerPlace start = where_is(device_memory);
+      EXPECT_TRUE(start.device) << "device " << ordinal;
+      EXPECT_EQ(start.ordinal, ordinal);
+      const PointerPlace inside = where_is(static_cast<char*>(device_memory) + kBytes - 1);
+      EXPECT_TRUE(inside.device);
+      EXPECT_EQ(inside.ordinal, ordinal);
+      const PointerPlace unified = where_is(managed);
+      EXPECT_TRUE(unified.device) << "managed memory on device " << ordinal;
+      EXPECT_EQ(unified.ordinal, ordinal);
+      EXPECT_FALSE(where_is(pinned).device) << "pinned host memory is host memory";
+      int on_stack = 0;
+      EXPECT_FALSE(where_is(&on_stack).device);
+      EXPECT_FALSE(thread_has_cuda_context()) << "where_is opened a context";
+    });
+    asker.join();
+    ScopedDevice device(ordinal);
+    EXPECT_EQ(cudaFree(device_memory), cudaSuccess);
+    EXPECT_EQ(cudaFree(managed), cudaSuccess);
+    EXPECT_EQ(cudaFreeHost(pinned), cudaSuccess);
+  }
+#endif
 }
 
 }  // namespace
