@@ -2,9 +2,10 @@
 // ranks and sharing ranks; sizes 0, 1, odd and 64 MiB; int, float, double and 64-bit integers; in
 // place and into a separate result. Members return what they computed and the driver checks it
 // against a serial fold of the same inputs. Then what must keep running while a collective waits,
-// mismatched calls, a killed member, a restarted member, two groups over the same actors, misuse,
-// and the groups in the memory summary.
-// Runs with --manta-collective-timeout=20: the failure tests require an answer well before that.
+// mismatched calls, a killed member, a restarted member, a call whose peer never comes, two groups
+// over the same actors, misuse, and the groups in the memory summary.
+// Runs with --manta-collective-timeout=20: a death must be noticed well before that, and a call
+// without its peer must fail at about that.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -1180,6 +1181,33 @@ TEST(CollectiveFailure, RestartedMemberFailsTheOthersAndJoinsTheGroupMadeAgain) 
             (std::vector<int>{2, 3, ranks[2]}));
   coll::destroy_group(group);
   for (auto& m : members) m.kill();
+}
+
+// A member that never calls: the one that does fails with CollectiveError once
+// --manta-collective-timeout (20 s in this job) has passed, not before and not much later; the
+// group, broken by it, can be made again.
+TEST(CollectiveFailure, CallWithoutItsPeerTimesOut) {
+  auto caller = manta::actor(Member::create).on_rank(last_rank()).remote(0);
+  auto absent = manta::actor(Member::create).on_rank(0).remote(1);
+  const std::string group = fresh_group_name("lonely");
+  coll::create_group(group, std::vector{caller, absent});
+  const auto t0 = Clock::now();
+  const std::string o = value(caller.task(&Member::barrier_on).remote(group));
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  EXPECT_TRUE(starts_with(o, "CollectiveError: ")) << o;
+  EXPECT_NE(o.find(group), std::string::npos) << "the error does not name the group: " << o;
+  EXPECT_GE(took, 19s) << "gave up before the timeout: " << o;
+  EXPECT_LT(took, 35s) << "waited far past the timeout: " << o;
+
+  coll::destroy_group(group);
+  coll::create_group(group, std::vector{caller, absent});
+  auto s0 = caller.task(&Member::rank_sum).remote(group);
+  auto s1 = absent.task(&Member::rank_sum).remote(group);
+  EXPECT_EQ(value(s0), (std::vector<int>{3, 0, 2}));
+  EXPECT_EQ(value(s1), (std::vector<int>{3, 1, 2}));
+  coll::destroy_group(group);
+  caller.kill();
+  absent.kill();
 }
 
 // ---- two groups over the same actors ---------------------------------------------------------
