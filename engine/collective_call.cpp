@@ -1,5 +1,7 @@
 #include "engine/collective_call.h"
 
+#include "engine/crash_report.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -16,8 +18,9 @@ static_assert(static_cast<int>(CollectiveElement::f64) ==
               static_cast<int>(transport::Element::f64));
 static_assert(static_cast<int>(ReduceOp::max) == static_cast<int>(transport::Reduction::max));
 
-CallShape shape_of(const Call& call, int member) {
+CallShape shape_of(const Call& call, int member, bool on_gpu) {
   CallShape s;
+  s.place = on_gpu ? 1 : 0;
   s.kind = static_cast<std::uint8_t>(call.kind);
   s.element = static_cast<std::uint8_t>(call.element);
   s.op = static_cast<std::uint8_t>(call.op);
@@ -87,7 +90,19 @@ bool rooted(CollectiveKind k) noexcept {
 
 }  // namespace
 
+namespace {
+std::string describe_kind(const CallShape& s);
+}  // namespace
+
 std::string describe_call(const CallShape& s) {
+  std::string text = describe_kind(s);
+  if (s.place == 1) text += " in GPU memory";
+  return text;
+}
+
+namespace {
+
+std::string describe_kind(const CallShape& s) {
   const auto kind = static_cast<CollectiveKind>(s.kind);
   const char* type = element_name(static_cast<CollectiveElement>(s.element));
   switch (kind) {
@@ -115,6 +130,8 @@ std::string describe_call(const CallShape& s) {
   }
   return "an unknown call";
 }
+
+}  // namespace
 
 std::string describe_member(int member, const std::vector<ActorId>& members) {
   if (member < 0 || static_cast<std::size_t>(member) >= members.size()) {
@@ -174,7 +191,7 @@ std::optional<std::string> invalid_call(const CallShape& s, int group_size) {
 }
 
 bool same_call(const CallShape& a, const CallShape& b) noexcept {
-  if (a.kind != b.kind) return false;
+  if (a.kind != b.kind || a.place != b.place) return false;
   const auto kind = static_cast<CollectiveKind>(a.kind);
   if (kind == CollectiveKind::barrier) return true;
   if (a.element != b.element) return false;
@@ -216,6 +233,13 @@ std::optional<std::string> check_headers(std::span<const LegHeader> headers, std
     if (!same_call(headers[0].first, h.first)) return differ(headers[0].first, h.first);
   }
   return std::nullopt;
+}
+
+void throw_as_member(const ErrorInfo& cause, int rank) {
+  ErrorInfo e = cause;
+  e.rank = rank;
+  e.task_name = RunningCallScope::current_function();
+  throw_error(e);
 }
 
 bool goes_inline(const CallShape& s, int group_size) noexcept {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <manta/collective.h>
+#include <manta/errors.h>
 #include <manta/ids.h>
 
 #include "transport/group_communicator.h"
@@ -29,11 +30,11 @@ struct CallShape {
   std::int32_t peer = -1;    // root, destination or source
   std::uint8_t kind = 0;
   std::uint8_t element = 0;
-  std::uint8_t op = 0;
-  std::uint8_t padding = 0;
+  std::uint8_t op = 0;     // the reduction; in a send/recv handshake's reply, its verdict
+  std::uint8_t place = 0;  // 0: host memory, 1: GPU memory
 };
 
-CallShape shape_of(const collective::detail::Call& call, int member);
+CallShape shape_of(const collective::detail::Call& call, int member, bool on_gpu = false);
 
 /// The first step of every operation: each rank taking part sends one of these (plus, for small
 /// operations, its data) to all others, so that every rank sees every call before any data
@@ -76,6 +77,9 @@ inline constexpr std::size_t kInlineBytes = kSlotBytes - sizeof(LegHeader);
 /// Whether an operation of this shape carries its data in the first step (decided from the
 /// shape alone, so every rank decides alike).
 [[nodiscard]] bool goes_inline(const CallShape& s, int group_size) noexcept;
+
+/// Throws `cause` as the calling member reports it: on its own rank and in its own method.
+[[noreturn]] void throw_as_member(const ErrorInfo& cause, int rank);
 
 /// dst[i] = dst[i] op src[i] for `count` elements.
 void combine(CollectiveElement e, collective::ReduceOp op, void* dst, const void* src,

@@ -19,6 +19,7 @@
 #include <manta/ids.h>
 
 #include "engine/collective_call.h"
+#include "gpu/nccl_communicator.h"
 #include "transport/group_communicator.h"
 
 namespace manta::engine {
@@ -51,6 +52,10 @@ struct OpBuffer {
 /// inline); the preparing member copies the result to the others (distribute).
 struct CollectiveOp {
   enum class State { collecting, preparing, queued, exchanging, moving, moved, distributing, done };
+  /// host: MPI moves host memory; gpu_mpi: a CUDA-aware MPI moves GPU memory (one member per
+  /// rank); check_only: only the headers go, NCCL moves the data afterwards.
+  enum class Mode { host, gpu_mpi, check_only };
+  Mode mode = Mode::host;
   std::uint64_t seq = 0;
   std::vector<Arrival> arrivals;  // sorted by member once all are here
   State state = State::collecting;
@@ -115,7 +120,8 @@ struct CollectiveGroup {
   // Point to point: per (source, destination), transfers in the order they were called.
   std::map<std::pair<int, int>, std::deque<std::shared_ptr<P2pTransfer>>> unmatched_sends;
   std::map<std::pair<int, int>, std::deque<std::shared_ptr<P2pTransfer>>> unmatched_recvs;
-  std::vector<std::shared_ptr<P2pTransfer>> transfers;  // with the other rank, under way
+  std::vector<std::shared_ptr<P2pTransfer>> transfers;         // with the other rank, under way
+  std::map<int, std::shared_ptr<gpu::NcclCommunicator>> nccl;  // per member here, once used
 
   [[nodiscard]] int member_of(const ActorId& actor) const noexcept {
     for (std::size_t i = 0; i < members.size(); ++i)

@@ -12,6 +12,7 @@
 #include "engine/log.h"
 #include "engine/messages.h"
 #include "engine/timeline.h"
+#include "gpu/device_memory.h"
 
 namespace manta::engine {
 
@@ -70,18 +71,6 @@ void CollectiveGroups::register_handlers(Dispatcher& d) {
   d.on(MessageType::collective_broken, [this](int, WireReader& r, auto) { on_broken(r); });
   d.on(MessageType::collective_answer, [this](int, WireReader& r, auto) { on_answer(r); });
 }
-
-namespace {
-
-/// The error as this member reports it: on its own rank and in its own method.
-[[noreturn]] void throw_here(const ErrorInfo& cause, int rank) {
-  ErrorInfo e = cause;
-  e.rank = rank;
-  e.task_name = RunningCallScope::current_function();
-  throw_error(e);
-}
-
-}  // namespace
 
 std::shared_ptr<const ErrorInfo> CollectiveGroups::error(ErrorKind kind,
                                                          std::string message) const {
@@ -191,6 +180,7 @@ void CollectiveGroups::on_broken(WireReader& r) {
 
 void CollectiveGroups::break_here(CollectiveGroup& g, std::shared_ptr<const ErrorInfo> cause) {
   if (!g.broken) g.broken = cause;
+  for (auto& [member, comm] : g.nccl) comm->cancel();  // a call blocked in NCCL returns
   using S = CollectiveOp::State;
   for (auto& [seq, op] : g.ops) {
     if (op->error || op->abandoned) continue;
@@ -427,8 +417,12 @@ void CollectiveGroups::run(std::string_view group, const Call& call) {
   std::unique_lock lock(mutex_);
   if (stopped_) throw_error(*error(ErrorKind::shutdown, "the runtime is shutting down"));
   auto [g, member] = find_member(group, is_p2p(call) ? "send/recv" : kind_name(call.kind));
-  if (g->broken) throw_here(*g->broken, ctx_.rank);
-  if (is_p2p(call)) {
+  if (g->broken) throw_as_member(*g->broken, ctx_.rank);
+  const bool in_gpu = call.in_count && gpu::where_is(call.in).device;
+  const bool out_gpu = call.out_count && gpu::where_is(call.out).device;
+  if (in_gpu || out_gpu) {
+    run_gpu(lock, g, member, call, gpu::where_is(in_gpu ? call.in : call.out).ordinal);
+  } else if (is_p2p(call)) {
     run_p2p(lock, g, member, call);
   } else {
     run_collective(lock, g, member, call);
@@ -464,14 +458,16 @@ bool CollectiveGroups::wait_until(std::unique_lock<std::mutex>& lock, Clock::tim
 }
 
 void CollectiveGroups::run_collective(std::unique_lock<std::mutex>& lock, const GroupPtr& g,
-                                      int member, const Call& call) {
+                                      int member, const Call& call, CollectiveOp::Mode mode) {
   using S = CollectiveOp::State;
+  if (g->broken) throw_as_member(*g->broken, ctx_.rank);
   const std::int64_t start_us = Timeline::now_us();
   const std::uint64_t seq = g->next_seq[static_cast<std::size_t>(member)]++;
   auto& slot = g->ops[seq];
   if (!slot) {
     slot = std::make_shared<CollectiveOp>();
     slot->seq = seq;
+    slot->mode = mode;
   }
   const std::shared_ptr<CollectiveOp> op = slot;
   op->arrivals.push_back({member, call});
@@ -537,8 +533,8 @@ void CollectiveGroups::run_collective(std::unique_lock<std::mutex>& lock, const 
     if (auto it = g->ops.find(seq); it != g->ops.end() && it->second == op) g->ops.erase(it);
   }
   lock.unlock();
-  record(*g, member, kind_name(call.kind), start_us);
-  if (failure) throw_here(*failure, ctx_.rank);
+  if (mode != CollectiveOp::Mode::check_only) record(*g, member, kind_name(call.kind), start_us);
+  if (failure) throw_as_member(*failure, ctx_.rank);
 }
 
 void CollectiveGroups::record(const CollectiveGroup& g, int member, const char* what,

@@ -98,10 +98,23 @@ class CollectiveGroups {
 
   /// With mutex_ held: the group and the calling actor's rank in it, or a CollectiveError.
   std::pair<GroupPtr, int> find_member(std::string_view group, const char* what);
+  /// Returns with `lock` released; throws the operation's error.
   void run_collective(std::unique_lock<std::mutex>& lock, const GroupPtr& g, int member,
-                      const collective::detail::Call& call);
+                      const collective::detail::Call& call,
+                      CollectiveOp::Mode mode = CollectiveOp::Mode::host);
   void run_p2p(std::unique_lock<std::mutex>& lock, const GroupPtr& g, int member,
                const collective::detail::Call& call);
+  // collective_gpu.cpp: buffers in GPU memory.
+  void run_gpu(std::unique_lock<std::mutex>& lock, const GroupPtr& g, int member,
+               const collective::detail::Call& call, int device);
+  void run_nccl(std::unique_lock<std::mutex>& lock, const GroupPtr& g, int member,
+                const collective::detail::Call& call, int device);
+  std::shared_ptr<gpu::NcclCommunicator> nccl_of(const GroupPtr& g, int member, int device,
+                                                 Clock::time_point deadline);
+  /// A failure of NCCL breaks the group everywhere; returns the error to throw.
+  std::shared_ptr<const ErrorInfo> nccl_failed(CollectiveGroup& g, const char* what,
+                                               const std::string& why);
+
   /// With mutex_ held: polls and sleeps until `done` or `deadline`; spins while `busy`.
   bool wait_until(std::unique_lock<std::mutex>& lock, Clock::time_point deadline,
                   const std::function<bool()>& done, const std::function<bool()>& busy);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "gpu/device_memory.h"
+
 namespace manta::engine::collective_op {
 namespace {
 
@@ -122,6 +124,36 @@ std::pair<const std::byte*, std::size_t> set_up(const CollectiveGroup& g, Collec
   return {nullptr, 0};
 }
 
+/// One member on this rank, its buffers in GPU memory, moved by a CUDA-aware MPI: the results
+/// land in place, so only an input that is not the output is copied first.
+void set_up_gpu(CollectiveOp& op) {
+  const Sizes z = sizes_of(op.shape);
+  const Arrival& a = op.arrivals[0];
+  switch (kind_of(op)) {
+    case CollectiveKind::allreduce:
+    case CollectiveKind::broadcast:
+      gpu::copy_memory(a.call.out, a.call.in, z.in);
+      op.work.use(a.call.out, z.in);
+      break;
+    case CollectiveKind::reduce:
+      if (a.member == op.shape.peer) {
+        gpu::copy_memory(a.call.out, a.call.in, z.in);
+        op.work.use(a.call.out, z.in);
+      } else {
+        op.work.use(const_cast<void*>(a.call.in), z.in);  // only read off the root
+      }
+      break;
+    case CollectiveKind::allgather:
+    case CollectiveKind::reduce_scatter:
+      op.send.use(const_cast<void*>(a.call.in), z.in);
+      op.gathered.use(a.call.out, z.out);
+      op.gathered_in_member_order = true;
+      break;
+    default:
+      break;
+  }
+}
+
 const std::byte* payload(const CollectiveOp& op, int leg) {
   return op.slots.data() + static_cast<std::size_t>(leg) * kSlotBytes + sizeof(LegHeader);
 }
@@ -216,6 +248,11 @@ std::optional<std::string> evaluate(CollectiveGroup& g, CollectiveOp& op) {
     op.state = CollectiveOp::State::moved;
     return problem;
   }
+  if (op.mode == CollectiveOp::Mode::check_only ||
+      (op.mode == CollectiveOp::Mode::gpu_mpi && !g.comm)) {
+    op.state = CollectiveOp::State::moved;  // nothing to move here
+    return std::nullopt;
+  }
   if (op.goes_inline || !g.comm) {
     if (!op.abandoned) finish_inline(g, op);
     op.state = CollectiveOp::State::moved;
@@ -231,17 +268,23 @@ std::optional<std::string> evaluate(CollectiveGroup& g, CollectiveOp& op) {
 void prepare(const CollectiveGroup& g, CollectiveOp& op) {
   std::sort(op.arrivals.begin(), op.arrivals.end(),
             [](const Arrival& a, const Arrival& b) { return a.member < b.member; });
+  const bool on_gpu = op.mode != CollectiveOp::Mode::host;
   LegHeader h;
   h.seq = op.seq;
-  h.first = shape_of(op.arrivals[0].call, op.arrivals[0].member);
+  h.first = shape_of(op.arrivals[0].call, op.arrivals[0].member, on_gpu);
   for (const Arrival& a : op.arrivals) {
-    const CallShape s = shape_of(a.call, a.member);
+    const CallShape s = shape_of(a.call, a.member, on_gpu);
     if (h.differing.member < 0 && (!same_call(h.first, s) || invalid_call(s, g.size())))
       h.differing = s;
   }
   op.shape = h.first;
-  op.goes_inline = goes_inline(h.first, g.size());
-  if (h.differing.member < 0 && !invalid_call(h.first, g.size())) {
+  op.goes_inline = !on_gpu && goes_inline(h.first, g.size());
+  if (on_gpu) {
+    if (op.mode == CollectiveOp::Mode::gpu_mpi && h.differing.member < 0 &&
+        !invalid_call(h.first, g.size()))
+      set_up_gpu(op);
+    op.slot.assign(kSlotBytes, std::byte{0});
+  } else if (h.differing.member < 0 && !invalid_call(h.first, g.size())) {
     const auto [data, bytes] = set_up(g, op);
     if (op.goes_inline && data) h.payload_bytes = static_cast<std::uint32_t>(bytes);
     op.slot.assign(kSlotBytes, std::byte{0});
@@ -279,6 +322,7 @@ bool advance(CollectiveGroup& g, CollectiveOp& op, std::optional<std::string>& p
 }
 
 void distribute(const CollectiveGroup& g, CollectiveOp& op) {
+  if (op.mode != CollectiveOp::Mode::host) return;  // in place, or NCCL's to move
   const Sizes z = sizes_of(op.shape);
   switch (kind_of(op)) {
     case CollectiveKind::allreduce:
@@ -323,7 +367,7 @@ void abandon(CollectiveOp& op) {
     if (!b.data || b.bytes == 0 || b.is_owned()) return;
     if (outer_begin && b.data >= outer_begin && b.data < outer_end) return;  // inside another owned
     std::vector<std::byte> own(b.bytes);
-    if (contents) std::memcpy(own.data(), b.data, b.bytes);
+    if (contents) gpu::copy_memory(own.data(), b.data, b.bytes);  // GPU memory too
     b.owned = std::move(own);
     b.data = b.owned.data();
   };

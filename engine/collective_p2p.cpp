@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include "engine/collective_groups.h"
-#include "engine/crash_report.h"
 #include "engine/timeline.h"
 
 namespace manta::engine {
@@ -46,6 +45,7 @@ std::string mismatch(const CallShape& send, const CallShape& recv,
 
 void CollectiveGroups::run_p2p(std::unique_lock<std::mutex>& lock, const GroupPtr& g, int member,
                                const Call& call) {
+  if (g->broken) throw_as_member(*g->broken, ctx_.rank);
   const std::int64_t start_us = Timeline::now_us();
   const CallShape shape = shape_of(call, member);
   if (auto why = invalid_call(shape, g->size())) {
@@ -130,12 +130,7 @@ void CollectiveGroups::run_p2p(std::unique_lock<std::mutex>& lock, const GroupPt
   const std::shared_ptr<const ErrorInfo> failure = t->error;
   lock.unlock();
   record(*g, member, t->sending ? "send" : "recv", start_us);
-  if (failure) {
-    ErrorInfo e = *failure;
-    e.rank = ctx_.rank;
-    e.task_name = RunningCallScope::current_function();
-    throw_error(e);
-  }
+  if (failure) throw_as_member(*failure, ctx_.rank);
 }
 
 void CollectiveGroups::start_transfer(CollectiveGroup& g, P2pTransfer& t) {
@@ -169,7 +164,7 @@ bool CollectiveGroups::advance_transfer(CollectiveGroup& g, P2pTransfer& t) {
   try {
     if (t.sending) {
       if (t.state == S::waiting_peer && GroupCommunicator::test(t.reply)) {
-        const auto reply = static_cast<Reply>(t.theirs.padding);
+        const auto reply = static_cast<Reply>(t.theirs.op);
         if (reply == Reply::match) {
           t.data = g.comm->send(t.in, t.shape.in_count, e, peer, tag_of(g, t.src, t.dst, 2));
           t.state = S::moving;
@@ -194,7 +189,7 @@ bool CollectiveGroups::advance_transfer(CollectiveGroup& g, P2pTransfer& t) {
       t.mine = t.shape;
       const bool ok = matches(t.theirs, t.shape);
       const Reply reply = t.abandoned ? Reply::gave_up : ok ? Reply::match : Reply::differs;
-      t.mine.padding = static_cast<std::uint8_t>(reply);
+      t.mine.op = static_cast<std::uint8_t>(reply);
       t.reply = g.comm->send_bytes(&t.mine, sizeof t.mine, peer, tag_of(g, t.src, t.dst, 1));
       if (reply == Reply::match) {
         t.data = g.comm->recv(t.out, t.shape.out_count, e, peer, tag_of(g, t.src, t.dst, 2));

@@ -1,7 +1,10 @@
 #include "gpu/device_memory.h"
 
 #include <atomic>
+#include <cstring>
 #include <exception>
+#include <stdexcept>
+#include <string>
 
 #include "gpu/cuda_runtime.h"
 
@@ -107,5 +110,18 @@ PointerPlace where_is(const void* p) noexcept {
 }
 
 bool built_with_nccl() noexcept { return MANTA_HAVE_NCCL != 0; }
+
+void copy_memory(void* dst, const void* src, std::size_t bytes) {
+  if (bytes == 0 || dst == src) return;
+#if MANTA_HAVE_CUDA
+  if (where_is(dst).device || where_is(src).device) {
+    const cudaError_t rc = cudaMemcpy(dst, src, bytes, cudaMemcpyDefault);
+    if (rc != cudaSuccess)
+      throw std::runtime_error(std::string("cudaMemcpy failed: ") + cudaGetErrorString(rc));
+    return;
+  }
+#endif
+  std::memcpy(dst, src, bytes);
+}
 
 }  // namespace manta::gpu

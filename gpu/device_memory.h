@@ -3,6 +3,8 @@
 // the CUDA headers includes it.
 #pragma once
 
+#include <cstddef>
+
 namespace manta::gpu {
 
 struct PointerPlace {
@@ -20,5 +22,9 @@ PointerPlace where_is(const void* p) noexcept;
 
 /// Whether Manta was built with NCCL, so device buffers can take part in collectives.
 bool built_with_nccl() noexcept;
+
+/// Copies `bytes` between any two of host and device memory (cudaMemcpy when either is on a
+/// device). Throws std::runtime_error with CUDA's message.
+void copy_memory(void* dst, const void* src, std::size_t bytes);
 
 }  // namespace manta::gpu

@@ -1,5 +1,9 @@
 #include "transport/mpi_world.h"
 
+#if __has_include(<mpi-ext.h>)
+#include <mpi-ext.h>  // MPIX_CUDA_AWARE_SUPPORT, where the library has it
+#endif
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -87,6 +91,14 @@ void finish_mpi(MpiWorld& world, bool process_ends) {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (!finalized) MPI_Finalize();
+}
+
+bool mpi_cuda_aware() {
+#if defined(MPIX_CUDA_AWARE_SUPPORT) && MPIX_CUDA_AWARE_SUPPORT
+  return MPIX_Query_cuda_support() == 1;
+#else
+  return false;
+#endif
 }
 
 std::vector<Buffer> allgather_bytes(MPI_Comm comm, std::span<const std::byte> mine) {

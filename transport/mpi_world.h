@@ -40,6 +40,9 @@ bool all_true(MPI_Comm comm, bool mine);
 
 [[noreturn]] void abort_job(MPI_Comm comm, int code);
 
+/// Whether the MPI library takes GPU memory in its calls (Open MPI's CUDA-aware build).
+bool mpi_cuda_aware();
+
 /// The MPI library's own version line (callable before MPI_Init).
 std::string mpi_library_version();
 /// UCX's version, or empty when Manta was built without it.
