@@ -294,10 +294,8 @@ bool CollectiveGroups::progress() {
   return advance_all();
 }
 
-bool CollectiveGroups::advance_all() {
-  bool active = false;
+bool CollectiveGroups::start_queued() {
   bool changed = false;
-  std::unique_lock lock(mutex_);
   while (!queued_.empty()) {
     auto [g, op] = std::move(queued_.front());
     queued_.pop_front();
@@ -323,6 +321,13 @@ bool CollectiveGroups::advance_all() {
     g->transfers.push_back(t);
     start_transfer(*g, *t);
   }
+  return changed;
+}
+
+bool CollectiveGroups::advance_all() {
+  bool active = false;
+  std::unique_lock lock(mutex_);
+  bool changed = start_queued();
   bool work = !setups_.empty();
   auto advance_group = [&](CollectiveGroup& g) {
     for (auto it = g.ops.begin(); it != g.ops.end();) {

@@ -120,6 +120,7 @@ class CollectiveGroups {
                   const std::function<bool()>& done, const std::function<bool()>& busy);
   void make_communicators();
   bool advance_all();
+  bool start_queued();  // with mutex_ held
   /// With mutex_ held: the group is broken by `cause` here; its waiting calls fail.
   void break_here(CollectiveGroup& g, std::shared_ptr<const ErrorInfo> cause);
   /// break_here, and the other member ranks and rank 0 are told.
@@ -128,6 +129,11 @@ class CollectiveGroups {
   void record(const CollectiveGroup& g, int member, const char* what, std::int64_t start_us);
 
   // collective_p2p.cpp
+  /// With mutex_ held: pairs a send and recv between members here, or queues the call.
+  void match_here(std::unique_lock<std::mutex>& lock, CollectiveGroup& g,
+                  const std::shared_ptr<P2pTransfer>& t);
+  /// With mutex_ held: the call ran out of time; withdraws or abandons it.
+  void give_up_transfer(CollectiveGroup& g, const std::shared_ptr<P2pTransfer>& t);
   void start_transfer(CollectiveGroup& g, P2pTransfer& t);
   bool advance_transfer(CollectiveGroup& g, P2pTransfer& t);
   void fail_transfer(CollectiveGroup& g, P2pTransfer& t, std::string why);

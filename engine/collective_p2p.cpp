@@ -49,9 +49,10 @@ void CollectiveGroups::run_p2p(std::unique_lock<std::mutex>& lock, const GroupPt
   const std::int64_t start_us = Timeline::now_us();
   const CallShape shape = shape_of(call, member);
   if (auto why = invalid_call(shape, g->size())) {
-    throw_error(
+    throw_as_member(
         *error(ErrorKind::collective, fmt::format("collective group '{}': {} called {}", g->name,
-                                                  describe_member(member, g->members), *why)));
+                                                  describe_member(member, g->members), *why)),
+        ctx_.rank);
   }
   auto t = std::make_shared<P2pTransfer>();
   t->sending = call.kind == collective::detail::Kind::send;
@@ -63,31 +64,7 @@ void CollectiveGroups::run_p2p(std::unique_lock<std::mutex>& lock, const GroupPt
   const auto deadline = Clock::now() + timeout_;
   const bool here = g->member_rank[static_cast<std::size_t>(call.peer)] == ctx_.rank;
   if (here) {
-    auto& partners =
-        t->sending ? g->unmatched_recvs[{t->src, t->dst}] : g->unmatched_sends[{t->src, t->dst}];
-    if (!partners.empty()) {
-      std::shared_ptr<P2pTransfer> other = partners.front();
-      partners.pop_front();
-      const P2pTransfer& s = t->sending ? *t : *other;
-      const P2pTransfer& r = t->sending ? *other : *t;
-      if (!matches(s.shape, r.shape)) {
-        auto e = error(ErrorKind::collective, fmt::format("collective group '{}': {}", g->name,
-                                                          mismatch(s.shape, r.shape, g->members)));
-        other->error = e;
-        t->error = e;
-      } else {
-        other->state = P2pTransfer::State::moving;
-        lock.unlock();
-        const std::size_t bytes = bytes_of(s.shape, s.shape.in_count);
-        if (bytes) std::memcpy(r.out, s.in, bytes);
-        lock.lock();
-        other->state = P2pTransfer::State::done;
-        t->state = P2pTransfer::State::done;
-      }
-      cv_.notify_all();
-    } else {
-      (t->sending ? g->unmatched_sends : g->unmatched_recvs)[{t->src, t->dst}].push_back(t);
-    }
+    match_here(lock, *g, t);
   } else {
     t->state = P2pTransfer::State::queued;
     queued_transfers_.emplace_back(g, t);
@@ -108,29 +85,62 @@ void CollectiveGroups::run_p2p(std::unique_lock<std::mutex>& lock, const GroupPt
       continue;
     }
     if (t->state == P2pTransfer::State::moving) continue;
-    // Out of time. The order between the two members stays intact: an unmatched call is
-    // withdrawn, and one already announced to the other rank is answered there as given up.
-    auto& mine = (t->sending ? g->unmatched_sends : g->unmatched_recvs)[{t->src, t->dst}];
-    std::erase(mine, t);
-    if (t->sending && t->state != P2pTransfer::State::matching && t->in) {
-      const std::size_t bytes = bytes_of(t->shape, t->shape.in_count);
-      t->scratch.assign(static_cast<const std::byte*>(t->in),
-                        static_cast<const std::byte*>(t->in) + bytes);
-      t->in = t->scratch.data();
-    }
-    t->abandoned = true;
-    t->error = error(ErrorKind::collective,
-                     fmt::format("collective group '{}': {} waited {:.3g} s "
-                                 "(--manta-collective-timeout) for {} to call {}",
-                                 g->name, describe_call(t->shape),
-                                 std::chrono::duration<double>(timeout_).count(),
-                                 describe_member(t->sending ? t->dst : t->src, g->members),
-                                 t->sending ? "recv" : "send"));
+    give_up_transfer(*g, t);
   }
   const std::shared_ptr<const ErrorInfo> failure = t->error;
   lock.unlock();
   record(*g, member, t->sending ? "send" : "recv", start_us);
   if (failure) throw_as_member(*failure, ctx_.rank);
+}
+
+void CollectiveGroups::match_here(std::unique_lock<std::mutex>& lock, CollectiveGroup& g,
+                                  const std::shared_ptr<P2pTransfer>& t) {
+  auto& partners =
+      t->sending ? g.unmatched_recvs[{t->src, t->dst}] : g.unmatched_sends[{t->src, t->dst}];
+  if (!partners.empty()) {
+    std::shared_ptr<P2pTransfer> other = partners.front();
+    partners.pop_front();
+    const P2pTransfer& s = t->sending ? *t : *other;
+    const P2pTransfer& r = t->sending ? *other : *t;
+    if (!matches(s.shape, r.shape)) {
+      auto e = error(ErrorKind::collective, fmt::format("collective group '{}': {}", g.name,
+                                                        mismatch(s.shape, r.shape, g.members)));
+      other->error = e;
+      t->error = e;
+    } else {
+      other->state = P2pTransfer::State::moving;
+      lock.unlock();
+      const std::size_t bytes = bytes_of(s.shape, s.shape.in_count);
+      if (bytes) std::memcpy(r.out, s.in, bytes);
+      lock.lock();
+      other->state = P2pTransfer::State::done;
+      t->state = P2pTransfer::State::done;
+    }
+    cv_.notify_all();
+  } else {
+    (t->sending ? g.unmatched_sends : g.unmatched_recvs)[{t->src, t->dst}].push_back(t);
+  }
+}
+
+void CollectiveGroups::give_up_transfer(CollectiveGroup& g, const std::shared_ptr<P2pTransfer>& t) {
+  // Out of time. The order between the two members stays intact: an unmatched call is
+  // withdrawn, and one already announced to the other rank is answered there as given up.
+  auto& mine = (t->sending ? g.unmatched_sends : g.unmatched_recvs)[{t->src, t->dst}];
+  std::erase(mine, t);
+  if (t->sending && t->state != P2pTransfer::State::matching && t->in) {
+    const std::size_t bytes = bytes_of(t->shape, t->shape.in_count);
+    t->scratch.assign(static_cast<const std::byte*>(t->in),
+                      static_cast<const std::byte*>(t->in) + bytes);
+    t->in = t->scratch.data();
+  }
+  t->abandoned = true;
+  t->error = error(
+      ErrorKind::collective,
+      fmt::format("collective group '{}': {} waited {:.3g} s "
+                  "(--manta-collective-timeout) for {} to call {}",
+                  g.name, describe_call(t->shape), std::chrono::duration<double>(timeout_).count(),
+                  describe_member(t->sending ? t->dst : t->src, g.members),
+                  t->sending ? "recv" : "send"));
 }
 
 void CollectiveGroups::start_transfer(CollectiveGroup& g, P2pTransfer& t) {

@@ -53,12 +53,14 @@ TEST(EngineParts, OtherRanksLackExactlyRankZerosHandlers) {
   Dispatcher d;
   parts.register_handlers(d);
   // load_report: the global scheduler; then the control store (see engine_parts.cpp); the pg_*
-  // messages: rank 0's placement-group table.
+  // messages: rank 0's placement-group table; the collective_* requests: the group registry.
   EXPECT_EQ(names(d.unhandled()),
             names({MessageType::load_report, MessageType::create_actor, MessageType::actor_lookup,
                    MessageType::actor_kill, MessageType::actor_died, MessageType::name_lookup,
                    MessageType::pg_create, MessageType::pg_committed, MessageType::pg_remove,
-                   MessageType::pg_lookup}));
+                   MessageType::pg_lookup, MessageType::collective_create,
+                   MessageType::collective_destroy, MessageType::collective_query,
+                   MessageType::collective_ready}));
 }
 
 TEST(EngineParts, RegisteringAnyPartTwiceThrows) {
@@ -74,6 +76,8 @@ TEST(EngineParts, RegisteringAnyPartTwiceThrows) {
       {"routing", [&](Dispatcher& d) { parts.routing.register_handlers(d); }},
       {"control", [&](Dispatcher& d) { parts.control->register_handlers(d); }},
       {"placement", [&](Dispatcher& d) { parts.placement.register_handlers(d); }},
+      {"collectives", [&](Dispatcher& d) { parts.collectives.register_handlers(d); }},
+      {"registry", [&](Dispatcher& d) { parts.registry->register_handlers(d); }},
       {"memory", [&](Dispatcher& d) { parts.memory.register_handlers(d); }},
       {"reports", [&](Dispatcher& d) { parts.reports.register_handlers(d); }},
       {"stop", [&](Dispatcher& d) { parts.stop.register_handlers(d); }},
