@@ -136,6 +136,10 @@ TEST(BundleResources, HostOffersBundlesAndTakesThemBack) {
   // An actor in bundle 2 holds one CPU of it when the group goes away.
   const ResourceSet actor = request_in_bundle(ResourceSet::cpus(1), id, 2);
   local.reserve(actor);
+  // Bundle 0's one CPU is held too, so the task queued for it stays queued (a worker could
+  // otherwise start it before the group goes away).
+  const ResourceSet holder = request_in_bundle(ResourceSet::cpus(1), id, 0);
+  local.reserve(holder);
   auto queued = fakes::make_task(1, 1, request_in_bundle(ResourceSet::cpus(1), id, 0));
   local.enqueue(queued);
   const std::vector<TaskPtr> failed = local.retire_offer(offer_bases(id, bundles));
@@ -143,7 +147,8 @@ TEST(BundleResources, HostOffersBundlesAndTakesThemBack) {
   EXPECT_EQ(failed[0], queued);
   EXPECT_EQ(local.available().get("CPU_pg0.3"), 0);
   EXPECT_EQ(local.available().get("CPU_pg0.3_2"), 0);
-  EXPECT_EQ(local.available().get("CPU"), 3);  // the actor still holds one
+  EXPECT_EQ(local.available().get("CPU"), 2);  // the actor and the holder still hold one each
+  local.release(holder);
   local.release(actor);
   EXPECT_EQ(local.available(), ResourceSet::cpus(4));  // it comes back as a plain CPU
   // Work for the removed group that arrives later is refused.
