@@ -58,6 +58,11 @@ inline constexpr std::size_t kInlineBytes = kSlotBytes - sizeof(LegHeader);
 [[nodiscard]] transport::Element to_transport(CollectiveElement e) noexcept;
 [[nodiscard]] transport::Reduction to_transport(collective::ReduceOp op) noexcept;
 
+/// send or recv: between two members, not the whole group.
+[[nodiscard]] inline bool is_p2p(const collective::detail::Call& c) noexcept {
+  return c.kind == CollectiveKind::send || c.kind == CollectiveKind::recv;
+}
+
 /// "allreduce of 10 float (sum)", "broadcast of 4 int32 from member 1".
 [[nodiscard]] std::string describe_call(const CallShape& s);
 /// "member 1 (actor:0:5)".

@@ -20,8 +20,6 @@ using collective::detail::Kind;
 
 namespace {
 
-bool is_p2p(const Call& c) { return c.kind == Kind::send || c.kind == Kind::recv; }
-
 std::optional<gpu::NcclElement> nccl_element(CollectiveElement e) {
   switch (e) {
     case CollectiveElement::i8:

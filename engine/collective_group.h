@@ -93,9 +93,20 @@ struct P2pTransfer {
   MPI_Request header = MPI_REQUEST_NULL;
   MPI_Request reply = MPI_REQUEST_NULL;
   MPI_Request data = MPI_REQUEST_NULL;
-  std::vector<std::byte> scratch;        // the data, once its sender left
-  std::shared_ptr<P2pTransfer> partner;  // the other side, when both are on this rank
-  bool copier = false;                   // this side copies the data to its partner
+  std::vector<std::byte> scratch;  // the data, once its sender left
+
+  /// Its member leaves with `why` before MPI is done: what MPI may still send moves into
+  /// `scratch`, so the other side gets the right data.
+  void abandon(std::shared_ptr<const ErrorInfo> why) {
+    if (sending && in && shape.in_count) {
+      const auto* p = static_cast<const std::byte*>(in);
+      scratch.assign(
+          p, p + shape.in_count * element_bytes(static_cast<CollectiveElement>(shape.element)));
+      in = scratch.data();
+    }
+    abandoned = true;
+    error = std::move(why);
+  }
 };
 
 struct CollectiveGroup {
@@ -116,7 +127,6 @@ struct CollectiveGroup {
   std::shared_ptr<const ErrorInfo> broken;
   std::vector<std::uint64_t> next_seq;  // per member: its next operation
   std::map<std::uint64_t, std::shared_ptr<CollectiveOp>> ops;
-  std::uint64_t operations = 0;  // finished here
   // Point to point: per (source, destination), transfers in the order they were called.
   std::map<std::pair<int, int>, std::deque<std::shared_ptr<P2pTransfer>>> unmatched_sends;
   std::map<std::pair<int, int>, std::deque<std::shared_ptr<P2pTransfer>>> unmatched_recvs;

@@ -27,10 +27,6 @@ namespace {
 constexpr auto kSpin = std::chrono::milliseconds(20);
 constexpr auto kMaxSleep = std::chrono::microseconds(1000);  // between polls, once idle
 
-bool is_p2p(const Call& c) {
-  return c.kind == collective::detail::Kind::send || c.kind == collective::detail::Kind::recv;
-}
-
 }  // namespace
 
 void lay_out(CollectiveGroup& g, const std::vector<int>& member_ranks, int this_rank) {
@@ -72,6 +68,15 @@ void CollectiveGroups::register_handlers(Dispatcher& d) {
   d.on(MessageType::collective_teardown, [this](int, WireReader& r, auto) { on_teardown(r); });
   d.on(MessageType::collective_broken, [this](int, WireReader& r, auto) { on_broken(r); });
   d.on(MessageType::collective_answer, [this](int, WireReader& r, auto) { on_answer(r); });
+}
+
+std::shared_ptr<const ErrorInfo> CollectiveGroups::op_error(const CollectiveGroup& g,
+                                                            const CollectiveOp& op,
+                                                            const std::string& problem) const {
+  return error(
+      ErrorKind::collective,
+      fmt::format("collective {} #{} in group '{}': {}",
+                  kind_name(static_cast<CollectiveKind>(op.shape.kind)), op.seq, g.name, problem));
 }
 
 std::shared_ptr<const ErrorInfo> CollectiveGroups::error(ErrorKind kind,
@@ -150,6 +155,7 @@ void CollectiveGroups::make_communicators() {
       s.group->comm = std::move(comm);
       s.group->ready = true;
       if (failed && !s.group->broken) s.group->broken = failed;
+      failed = s.group->broken;  // a member dead on arrival fails the creation too
     }
     cv_.notify_all();
     ctx_.outbox.send(0, [&](WireWriter& w) {
@@ -213,17 +219,8 @@ void CollectiveGroups::break_here(CollectiveGroup& g, std::shared_ptr<const Erro
   }
   for (auto& t : g.transfers) {
     if (t->error || t->abandoned) continue;
-    if (t->state == P2pTransfer::State::queued || t->state == P2pTransfer::State::waiting_peer) {
-      if (t->sending && t->in && t->shape.in_count) {
-        const std::size_t bytes =
-            t->shape.in_count * element_bytes(static_cast<CollectiveElement>(t->shape.element));
-        t->scratch.assign(static_cast<const std::byte*>(t->in),
-                          static_cast<const std::byte*>(t->in) + bytes);
-        t->in = t->scratch.data();
-      }
-      t->abandoned = true;
-      t->error = g.broken;
-    }
+    if (t->state == P2pTransfer::State::queued || t->state == P2pTransfer::State::waiting_peer)
+      t->abandon(g.broken);
   }
   cv_.notify_all();
 }
@@ -309,15 +306,9 @@ bool CollectiveGroups::start_queued() {
     changed = true;
     if (op->error) continue;
     try {
-      if (auto problem = collective_op::start(*g, *op)) {
-        op->error = error(ErrorKind::collective,
-                          fmt::format("collective {} #{} in group '{}': {}",
-                                      kind_name(static_cast<CollectiveKind>(op->shape.kind)),
-                                      op->seq, g->name, *problem));
-      }
+      if (auto problem = collective_op::start(*g, *op)) op->error = op_error(*g, *op, *problem);
     } catch (const std::exception& e) {
-      op->error =
-          error(ErrorKind::collective, fmt::format("collective group '{}': {}", g->name, e.what()));
+      op->error = op_error(*g, *op, e.what());
     }
   }
   while (!queued_transfers_.empty()) {
@@ -347,12 +338,7 @@ bool CollectiveGroups::advance_all() {
         op.request = MPI_REQUEST_NULL;
         op.state = CollectiveOp::State::moved;
       }
-      if (problem && !op.error) {
-        op.error = error(ErrorKind::collective,
-                         fmt::format("collective {} #{} in group '{}': {}",
-                                     kind_name(static_cast<CollectiveKind>(op.shape.kind)), op.seq,
-                                     g.name, *problem));
-      }
+      if (problem && !op.error) op.error = op_error(g, op, *problem);
       active |= op.state == CollectiveOp::State::moving;
       work |= op.request != MPI_REQUEST_NULL;
       // An operation its members left is dropped once MPI is done with it.
@@ -529,7 +515,6 @@ void CollectiveGroups::run_collective(std::unique_lock<std::mutex>& lock, const 
       collective_op::distribute(*g, *op);
       lock.lock();
       op->state = S::done;
-      ++g->operations;
       cv_.notify_all();
       break;
     }

@@ -40,7 +40,6 @@ class CollectiveGroups {
  public:
   struct Hooks {
     std::function<bool()> poll;         // one round of the control channel on the calling thread
-    std::function<void()> nudge;        // wakes the progress thread
     std::function<void(bool)> polling;  // this thread starts (true) or stops polling
     MPI_Comm parent = MPI_COMM_NULL;    // the parent of the groups' communicators
     std::function<bool(const ActorId&)> dead_here;  // the actor is known dead on this rank
@@ -128,6 +127,10 @@ class CollectiveGroups {
   /// break_here, and the other member ranks and rank 0 are told.
   void break_everywhere(CollectiveGroup& g, std::shared_ptr<const ErrorInfo> cause);
   [[nodiscard]] std::shared_ptr<const ErrorInfo> error(ErrorKind kind, std::string message) const;
+  /// "collective allreduce #3 in group 'g': <problem>".
+  [[nodiscard]] std::shared_ptr<const ErrorInfo> op_error(const CollectiveGroup& g,
+                                                          const CollectiveOp& op,
+                                                          const std::string& problem) const;
   void record(const CollectiveGroup& g, int member, const char* what, std::int64_t start_us);
 
   // collective_p2p.cpp

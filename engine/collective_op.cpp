@@ -11,14 +11,13 @@ namespace {
 using collective::ReduceOp;
 
 struct Sizes {
-  std::size_t e;    // bytes per element
   std::size_t in;   // bytes of one member's input
   std::size_t out;  // bytes of one member's output
 };
 
 Sizes sizes_of(const CallShape& s) {
   const std::size_t e = element_bytes(static_cast<CollectiveElement>(s.element));
-  return {e, s.in_count * e, s.out_count * e};
+  return {s.in_count * e, s.out_count * e};
 }
 
 void copy_bytes(void* dst, const void* src, std::size_t bytes) {
@@ -313,18 +312,15 @@ void prepare(const CollectiveGroup& g, CollectiveOp& op) {
   }
   op.shape = h.first;
   op.goes_inline = !on_gpu && goes_inline(h.first, g.size());
-  if (on_gpu) {
-    if (op.mode == CollectiveOp::Mode::gpu_mpi && h.differing.member < 0 &&
-        !invalid_call(h.first, g.size()))
-      set_up_gpu(op);
-    op.slot.assign(kSlotBytes, std::byte{0});
-  } else if (h.differing.member < 0 && !invalid_call(h.first, g.size())) {
+  op.slot.assign(kSlotBytes, std::byte{0});
+  // Calls that differ or cannot be right move no data: every rank reports them from the headers.
+  const bool valid = h.differing.member < 0 && !invalid_call(h.first, g.size());
+  if (valid && op.mode == CollectiveOp::Mode::gpu_mpi) {
+    set_up_gpu(op);
+  } else if (valid && !on_gpu) {
     const auto [data, bytes] = set_up(g, op);
     if (op.goes_inline && data) h.payload_bytes = static_cast<std::uint32_t>(bytes);
-    op.slot.assign(kSlotBytes, std::byte{0});
     if (h.payload_bytes) std::memcpy(op.slot.data() + sizeof(LegHeader), data, h.payload_bytes);
-  } else {
-    op.slot.assign(kSlotBytes, std::byte{0});
   }
   std::memcpy(op.slot.data(), &h, sizeof h);
 }

@@ -68,10 +68,7 @@ void CollectiveGroups::run_p2p(std::unique_lock<std::mutex>& lock, const GroupPt
   } else {
     t->state = P2pTransfer::State::queued;
     queued_transfers_.emplace_back(g, t);
-    has_work_.store(true, std::memory_order_release);
-    lock.unlock();
-    if (hooks_.nudge) hooks_.nudge();
-    lock.lock();
+    has_work_.store(true, std::memory_order_release);  // this thread polls next
   }
   while (!t->error && t->state != P2pTransfer::State::done) {
     const bool moving = t->state == P2pTransfer::State::moving;
@@ -127,20 +124,13 @@ void CollectiveGroups::give_up_transfer(CollectiveGroup& g, const std::shared_pt
   // withdrawn, and one already announced to the other rank is answered there as given up.
   auto& mine = (t->sending ? g.unmatched_sends : g.unmatched_recvs)[{t->src, t->dst}];
   std::erase(mine, t);
-  if (t->sending && t->state != P2pTransfer::State::matching && t->in) {
-    const std::size_t bytes = bytes_of(t->shape, t->shape.in_count);
-    t->scratch.assign(static_cast<const std::byte*>(t->in),
-                      static_cast<const std::byte*>(t->in) + bytes);
-    t->in = t->scratch.data();
-  }
-  t->abandoned = true;
-  t->error = error(
+  t->abandon(error(
       ErrorKind::collective,
       fmt::format("collective group '{}': {} waited {:.3g} s "
                   "(--manta-collective-timeout) for {} to call {}",
                   g.name, describe_call(t->shape), std::chrono::duration<double>(timeout_).count(),
                   describe_member(t->sending ? t->dst : t->src, g.members),
-                  t->sending ? "recv" : "send"));
+                  t->sending ? "recv" : "send")));
 }
 
 void CollectiveGroups::start_transfer(CollectiveGroup& g, P2pTransfer& t) {

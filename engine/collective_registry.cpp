@@ -95,14 +95,12 @@ void CollectiveRegistry::on_create(int source, WireReader& r) {
 
 void CollectiveRegistry::set_up(Group& g) {
   g.set_up = true;
-  std::vector<int> legs;
   for (int r : g.ranks)
-    if (std::find(legs.begin(), legs.end(), r) == legs.end()) legs.push_back(r);
-  g.legs = static_cast<int>(legs.size());
+    if (std::find(g.legs.begin(), g.legs.end(), r) == g.legs.end()) g.legs.push_back(r);
   // Each rank makes the groups' communicators in the order these messages leave rank 0; the
   // tag tells concurrent creations apart.
   const int tag = static_cast<int>(g.generation % 32000);
-  for (int rank : legs) {
+  for (int rank : g.legs) {
     ctx_.outbox.send(rank, [&](WireWriter& w) {
       w.put(MessageType::collective_setup).str(g.name).put(g.generation).put<std::int32_t>(tag);
       w.put(static_cast<std::uint32_t>(g.members.size()));
@@ -122,15 +120,19 @@ void CollectiveRegistry::on_ready(WireReader& r) {
   if (it == groups_.end() || it->second->generation != generation) return;
   Group& g = *it->second;
   if (failed && !g.failure) g.failure = failed;
-  if (++g.ready < g.legs) return;
+  if (++g.ready < g.legs.size()) return;
   answer(g.creator, g.request, true, g.failure.get());
   if (g.failure) {
-    for (int rank : g.ranks) {
-      ctx_.outbox.send(rank, [&](WireWriter& w) {
-        w.put(MessageType::collective_teardown).str(g.name).put(g.generation);
-      });
-    }
+    tear_down(g);
     groups_.erase(it);
+  }
+}
+
+void CollectiveRegistry::tear_down(const Group& g) {
+  for (int rank : g.legs) {
+    ctx_.outbox.send(rank, [&](WireWriter& w) {
+      w.put(MessageType::collective_teardown).str(g.name).put(g.generation);
+    });
   }
 }
 
@@ -145,15 +147,7 @@ void CollectiveRegistry::on_destroy(int source, WireReader& r) {
     answer(source, request, false, &e);
     return;
   }
-  const Group& g = *it->second;
-  std::vector<int> told;
-  for (int rank : g.ranks) {
-    if (std::find(told.begin(), told.end(), rank) != told.end()) continue;
-    told.push_back(rank);
-    ctx_.outbox.send(rank, [&](WireWriter& w) {
-      w.put(MessageType::collective_teardown).str(g.name).put(g.generation);
-    });
-  }
+  tear_down(*it->second);
   groups_.erase(it);
   answer(source, request, false, nullptr);
 }
@@ -174,9 +168,9 @@ std::vector<CollectiveGroupSummary> CollectiveRegistry::summary() const {
     s.name = name;
     for (const ActorId& m : g->members) s.members.push_back(m.to_string());
     s.ranks = g->ranks;
-    s.state = g->broken                          ? "broken: " + g->broken->message
-              : g->ready < g->legs || !g->set_up ? std::string("forming")
-                                                 : std::string("ready");
+    s.state = g->broken                                 ? "broken: " + g->broken->message
+              : !g->set_up || g->ready < g->legs.size() ? std::string("forming")
+                                                        : std::string("ready");
     out.push_back(std::move(s));
   }
   return out;

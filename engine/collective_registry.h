@@ -45,8 +45,8 @@ class CollectiveRegistry {
     std::vector<ActorId> members;
     std::vector<int> ranks;  // -1 until placed
     int located = 0;
-    int ready = 0;  // ranks that made the communicator
-    int legs = 0;
+    std::vector<int> legs;  // the ranks hosting members, each once
+    std::size_t ready = 0;  // of them, those that made the communicator
     bool set_up = false;
     int creator = -1;
     std::uint64_t request = 0;
@@ -59,6 +59,8 @@ class CollectiveRegistry {
   void on_ready(transport::WireReader& r);
   /// With mutex_ held: every member is placed; set the group up on their ranks.
   void set_up(Group& g);
+  /// With mutex_ held: tells the group's ranks it is gone.
+  void tear_down(const Group& g);
   void answer(int dest, std::uint64_t request, bool exists, const ErrorInfo* error);
   [[nodiscard]] ErrorInfo error(ErrorKind kind, std::string message) const;
 

@@ -105,7 +105,6 @@ void EngineParts::fail_queued(const TaskPtr& t, std::shared_ptr<const ErrorInfo>
 CollectiveGroups::Hooks EngineParts::collective_hooks(EngineParts& parts, const EngineSettings& s) {
   CollectiveGroups::Hooks hooks;
   hooks.poll = s.poll_collectives;
-  hooks.nudge = s.nudge;
   hooks.polling = s.polling;
   hooks.parent = s.collective_parent;
   hooks.dead_here = [&parts](const ActorId& id) { return parts.actors.is_dead(id); };

@@ -38,8 +38,7 @@ struct EngineSettings {
   std::vector<ResourceSet> totals;  // what each rank offers; this rank's is totals[rank]
   int workers = 1;                  // worker threads to start with
   int max_workers = 64;
-  std::function<bool()> poll;   // drives the control channel once (null: nothing to drive)
-  std::function<void()> nudge;  // wakes the progress thread (null: none)
+  std::function<bool()> poll;  // drives the control channel once (null: nothing to drive)
   std::function<bool()> poll_collectives;      // moves the collective groups' MPI work (null: none)
   std::function<void(bool)> polling;           // a thread starts or stops polling it (null: none)
   MPI_Comm collective_parent = MPI_COMM_NULL;  // parent of collective groups' communicators

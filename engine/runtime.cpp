@@ -97,7 +97,6 @@ void Runtime::start() {
   s.workers = cpus;
   s.max_workers = config_.max_workers > 0 ? config_.max_workers : std::max(64, 16 * cpus);
   s.poll = [this] { return channel_->poll(); };
-  s.nudge = [this] { channel_->nudge(); };
   s.polling = [this](bool on) { on ? channel_->add_poller() : channel_->remove_poller(); };
   s.poll_collectives = [this] {
     return channel_->try_with_mpi([this] { return parts_->collectives.progress(); });

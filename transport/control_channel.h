@@ -71,10 +71,6 @@ class ControlChannel {
     extra_progress_.push_back(std::move(progress));
   }
 
-  /// Wakes a sleeping progress thread, so that work handed to an extra progress is picked up at
-  /// once (thread-safe).
-  void nudge() { wake(); }
-
   /// Queues a message (thread-safe). Messages to one rank arrive in order; to this rank they
   /// are delivered by the progress thread too, never inline. Control messages are small (large
   /// payloads go through send_data); one over kMaxMessage bytes is refused.
