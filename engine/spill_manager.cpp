@@ -106,6 +106,8 @@ SpillManager::SpillManager(SpillSettings settings, ObjectStore& store)
 
 SpillManager::~SpillManager() { stop(); }
 
+void SpillManager::run_file_work(std::function<void()> job) { core_->io.post(std::move(job)); }
+
 std::string SpillManager::file_path() const {
   return core_->directory.file_for_rank(core_->settings.rank);
 }

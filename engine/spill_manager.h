@@ -78,6 +78,10 @@ class SpillManager {
   void read_file(const std::string& path, std::uint64_t offset, std::uint64_t size,
                  std::uint64_t check, ReadDone done);
 
+  /// Runs `job` on the I/O thread, after the file work queued before it: HDF5 is used from that
+  /// one thread only (other modules' HDF5 work, a checkpoint say, goes through here too).
+  void run_file_work(std::function<void()> job);
+
   /// This rank's spill file (it exists once something spilled).
   [[nodiscard]] std::string file_path() const;
   [[nodiscard]] const std::string& directory() const;
