@@ -6,6 +6,7 @@
 
 #include <manta/actor.h>
 
+#include "engine/checkpoint_records.h"
 #include "engine/crash_report.h"
 #include "engine/function_table.h"
 #include "engine/gpu_grant.h"
@@ -60,6 +61,12 @@ void* method_self(const detail::FunctionEntry& f, void* instance, std::uint64_t 
       "{} is a method of {}, and the actor is a {}, not derived "
       "from it",
       f.name, detail::type_name_of_tag(f.class_tag), detail::type_name_of_tag(actor_class)));
+}
+
+/// "actor 'name' (actor:0:5)", or the id alone for an unnamed actor: for checkpoint messages.
+std::string describe_actor(const TaskSpec& creation) {
+  if (creation.actor_name.empty()) return creation.actor.to_string();
+  return fmt::format("actor '{}' ({})", creation.actor_name, creation.actor.to_string());
 }
 
 }  // namespace
@@ -157,6 +164,7 @@ void ActorHost::deliver(TaskPtr call) {
 
 void ActorHost::add_workers(const std::shared_ptr<Actor>& a) {
   if (a->state != Actor::State::alive) return;  // the thread building it serves it next
+  if (held_.load()) return;                      // a checkpoint holds it; resume_calls adds them
   const auto wanted = std::min(static_cast<std::size_t>(std::max(1, a->settings.max_concurrency)),
                                static_cast<std::size_t>(a->running) + a->ready.size());
   while (static_cast<std::size_t>(a->workers) < wanted) {
@@ -209,9 +217,13 @@ bool ActorHost::construct(Actor& a, std::unique_lock<std::mutex>& lock) {
     const RunningCallScope running(RunningCallScope::Kind::actor_creation, f->name,
                                    a.creation->name, a.creation->id, a.creation->actor);
     const GpuGrantScope gpus(a.settings.gpu_ids);
-    detail::CallResult r;
-    f->invoke(f->key, nullptr, views.data(), views.size(), r);
-    std::memcpy(&instance, r.bytes.data(), sizeof instance);
+    if (const auto source = restore_source(*a.creation)) {
+      instance = load_from_checkpoint(*f, *source);  // rebuilt from a checkpoint, not the factory
+    } else {
+      detail::CallResult r;
+      f->invoke(f->key, nullptr, views.data(), views.size(), r);
+      std::memcpy(&instance, r.bytes.data(), sizeof instance);
+    }
     if (!instance) throw std::runtime_error("the factory returned a null pointer");
   } catch (const Error& e) {
     error = std::make_shared<const ErrorInfo>(e.info());
@@ -384,6 +396,7 @@ void ActorHost::serve(const std::shared_ptr<Actor>& a) {
     if (a->state != Actor::State::alive) break;
     if (a->stop_requested || a->restart_requested) continue;
     if (a->ready.empty()) break;  // idle: it holds no thread until its next call
+    if (held_.load()) break;      // a checkpoint: its calls wait, without a thread, for resume
     if (turn >= kTurn) {
       // Others wait for a thread: this actor queues again behind them, keeping its worker.
       bool others_wait = false;
@@ -540,6 +553,89 @@ void ActorHost::kill(const ActorId& id, std::shared_ptr<const ErrorInfo> cause) 
     lock.unlock();
     for (auto& c : failed) fail_call(c, cause);
     lock.lock();
+  }
+}
+
+std::vector<ActorHost::SavedActor> ActorHost::hold_and_save(std::chrono::milliseconds timeout) {
+  held_.store(true);
+  std::vector<std::shared_ptr<Actor>> all;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, a] : actors_) all.push_back(a);
+  }
+  // A call that started before the hold returns by itself; new ones wait for resume_calls.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    std::vector<std::string> busy;
+    for (const auto& a : all) {
+      std::lock_guard l(a->mutex);
+      const bool settled = a->state == Actor::State::dead ||
+                           (a->state == Actor::State::alive && a->running == 0);
+      if (!settled) busy.push_back(describe_actor(*a->creation));
+    }
+    if (busy.empty()) break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw std::runtime_error(fmt::format(
+          "{} still running a call after {:.3g} s (--manta-checkpoint-timeout); a checkpoint is "
+          "taken between calls: make long calls return, or raise the timeout",
+          fmt::join(busy, ", "), std::chrono::duration<double>(timeout).count()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::vector<SavedActor> saved;
+  for (const auto& a : all) {
+    std::unique_lock lock(a->mutex);
+    if (a->state != Actor::State::alive) continue;
+    SavedActor out{a->creation->actor, a->creation, {}, {}};
+    const detail::FunctionEntry* f = FunctionTable::instance().at(a->creation->function);
+    if (!f->save_state) {
+      out.skipped = fmt::format("{}: class {} has no save/load or serialize with a default "
+                                "constructor", describe_actor(*a->creation), f->class_name);
+    } else if (a->creation->actor_name.empty()) {
+      out.skipped = fmt::format("{}: unnamed (a restored actor is found by its name)",
+                                describe_actor(*a->creation));
+    }
+    if (!out.skipped.empty()) {
+      saved.push_back(std::move(out));
+      continue;
+    }
+    ++a->running;  // a kill meanwhile waits for the save, as for a call
+    void* instance = a->instance;
+    lock.unlock();
+    std::string failure;
+    try {
+      const GpuGrantScope gpus(a->settings.gpu_ids);
+      f->save_state(instance, out.state);
+    } catch (const std::exception& e) {
+      failure = fmt::format("saving {} threw {}: {}", describe_actor(*a->creation),
+                            detail::demangle(typeid(e).name()), e.what());
+    }
+    lock.lock();
+    if (--a->running == 0 && a->stop_requested) {
+      a->stop_requested = false;
+      die(*a, a->stop_cause, lock);
+    }
+    if (!failure.empty()) throw std::runtime_error(failure);
+    saved.push_back(std::move(out));
+  }
+  return saved;
+}
+
+void ActorHost::resume_calls() {
+  held_.store(false);
+  std::vector<std::shared_ptr<Actor>> all;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, a] : actors_) all.push_back(a);
+  }
+  for (const auto& a : all) {
+    std::lock_guard l(a->mutex);
+    if (a->state == Actor::State::alive && a->running == 0 && a->stop_requested) {
+      a->workers += 1;  // a kill that came during the hold: a thread carries it out
+      schedule(a);
+      continue;
+    }
+    add_workers(a);
   }
 }
 

@@ -83,6 +83,22 @@ class ActorHost {
   /// waits for a thread that cannot come.
   void keep_moving();
 
+  /// A live actor as a checkpoint saw it: its state, or why it was not saved.
+  struct SavedActor {
+    ActorId id;
+    TaskPtr creation;  // name, factory, options and resources
+    Buffer state;
+    std::string skipped;  // non-empty: not saved, and why
+  };
+  /// Stops starting calls on every actor and waits until none runs (checkpoints are taken
+  /// between calls), at most `timeout`; then saves each checkpointable actor's state (its
+  /// class's save or serialize). The actors stay held, their calls queued, until resume_calls.
+  /// Throws std::runtime_error naming the actors still running a call when the time is up, or
+  /// the actor whose save threw.
+  std::vector<SavedActor> hold_and_save(std::chrono::milliseconds timeout);
+  /// Lets held actors run their queued calls again.
+  void resume_calls();
+
   [[nodiscard]] std::size_t alive() const;
   /// Whether this rank hosted `actor` and it is dead now.
   [[nodiscard]] bool is_dead(const ActorId& actor) const;
@@ -118,6 +134,8 @@ class ActorHost {
   // Kills that beat the creation here, with their cause (null: "was killed").
   std::unordered_map<ActorId, std::shared_ptr<const ErrorInfo>> killed_before_creation_;
   bool stopping_ = false;
+  // A checkpoint holds every actor between calls; read under each actor's mutex by serve.
+  std::atomic<bool> held_{false};
 
   // The executor pool: actors with work wait in runnable_ for a thread.
   mutable std::mutex pool_mutex_;

@@ -21,6 +21,7 @@
 #include "engine/job_files.h"
 #include "engine/log.h"
 #include "engine/option_checks.h"
+#include "engine/checkpoint_restore.h"
 #include "engine/runtime.h"
 #include "transport/mpi_world.h"
 
@@ -158,6 +159,27 @@ void init(int& argc, char**& argv) {
     transport::finish_mpi(world);
     std::_Exit(ok ? 0 : 2);
   }
+  // A job started from a checkpoint checks it first, every rank together: a damaged one, or one
+  // another program wrote, stops the job before anything runs.
+  spill::CheckpointManifest restore_from;
+  if (!config.restore.empty()) {
+    std::string why;
+    try {
+      restore_from = engine::check_restore(
+          world.checkpoints, config.restore, engine::Checkpoints::program_name(config.program));
+    } catch (const std::exception& e) {
+      why = e.what();
+    }
+    if (!why.empty()) {
+      if (world.rank == 0) {
+        std::fprintf(stderr, "manta: init failed: --manta-restore=%s: %s\n",
+                     config.restore.c_str(), why.c_str());
+      }
+      std::fflush(stderr);
+      transport::finish_mpi(world);
+      std::_Exit(2);
+    }
+  }
   engine::setup_logging(
       world.rank, config.log_level,
       config.job_dir.empty() ? "" : engine::JobDirectory::log_path(config.job_dir, world.rank));
@@ -174,6 +196,10 @@ void init(int& argc, char**& argv) {
     std::_Exit(code);
   }
   g_previous_terminate = std::set_terminate(on_terminate);
+  if (!runtime->config().restore.empty()) {
+    engine::set_restored(
+        engine::restore(runtime->parts(), restore_from, runtime->config().restore));
+  }
   // Registered first, so it runs last: the driver's exit code, once shutdown and main are done.
   if (g_job_dir) {
     ::on_exit([](int code, void*) { engine::write_rank_exit(*g_job_dir, 0, g_size, code); },

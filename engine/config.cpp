@@ -279,6 +279,31 @@ const std::vector<Setting>& table() {
         "signal that asks the job to checkpoint and stop (manta::checkpoint_requested() turns "
         "true); `none` leaves signals alone",
         [](Config& c, const std::string& v) { c.checkpoint_signal = parse_signal(v); });
+    add("checkpoint-dir", "",
+        "directory for the checkpoint taken on the checkpoint signal: manta::checkpoint_point() "
+        "writes it there and ends the job with exit code 75, which batch scripts requeue",
+        [](Config& c, const std::string& v) {
+          if (v.empty()) throw std::invalid_argument("expected a directory path");
+          c.checkpoint_dir = v;
+        });
+    add("checkpoint-timeout", "300",
+        "seconds a checkpoint waits for actors' running calls to return (it is taken between "
+        "calls); then it fails with CheckpointError naming the busy actors",
+        [](Config& c, const std::string& v) {
+          char* end = nullptr;
+          const double secs = std::strtod(v.c_str(), &end);
+          if (v.empty() || *end != '\0' || !(secs > 0) || secs > 1e6) {
+            throw std::invalid_argument("expected seconds above 0, e.g. 300 or 0.5");
+          }
+          c.checkpoint_timeout_s = secs;
+        });
+    add("restore", "",
+        "start from the checkpoint in this directory: its actors are recreated, its objects and "
+        "the driver's state are given back (manta::restored_state, manta::restored_object)",
+        [](Config& c, const std::string& v) {
+          if (v.empty()) throw std::invalid_argument("expected a checkpoint directory");
+          c.restore = v;
+        });
     add("help", "", "print these settings and exit",
         [](Config& c, const std::string&) { c.help = true; });
     return s;

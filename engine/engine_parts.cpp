@@ -39,6 +39,8 @@ EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSe
                  [this](const TaskPtr& t) { placement.place_task(t); }}),
       routing(ctx, submitter, tasks, [this](const TaskPtr& t) { executor.deliver_call(t); }),
       actors(actor_hooks(*this, ctx, s)),
+      checkpoints(ctx, actors,
+                  {s.checkpoint_comm, s.try_with_mpi, s.polling, s.run_file_work, s.timeline}),
       control(global
                   ? std::make_unique<ControlStore>(
                         ctx, *global, [this](const TaskPtr& t) { executor.prepare_and_enqueue(t); })
@@ -167,6 +169,7 @@ void EngineParts::register_handlers(Dispatcher& d) {
   if (control) control->register_handlers(d);
   placement.register_handlers(d);
   collectives.register_handlers(d);
+  checkpoints.register_handlers(d);
   if (registry) registry->register_handlers(d);
   memory.register_handlers(d);
   reports.register_handlers(d);

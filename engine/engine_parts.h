@@ -11,6 +11,7 @@
 
 #include "engine/actor_host.h"
 #include "engine/actor_routing.h"
+#include "engine/checkpoints.h"
 #include "engine/collective_groups.h"
 #include "engine/collective_registry.h"
 #include "engine/control_store.h"
@@ -42,6 +43,9 @@ struct EngineSettings {
   std::function<bool()> poll_collectives;      // moves the collective groups' MPI work (null: none)
   std::function<void(bool)> polling;           // a thread starts or stops polling it (null: none)
   MPI_Comm collective_parent = MPI_COMM_NULL;  // parent of collective groups' communicators
+  MPI_Comm checkpoint_comm = MPI_COMM_NULL;    // checkpoints' parallel writes (null: none)
+  std::function<bool(const std::function<bool()>&)> try_with_mpi;  // null: no checkpoints
+  std::function<void(std::function<void()>)> run_file_work;          // the HDF5 thread
   Timeline* timeline = nullptr;
 };
 
@@ -65,6 +69,7 @@ class EngineParts {
   Submitter submitter;
   ActorRouting routing;
   ActorHost actors;
+  Checkpoints checkpoints;
   std::unique_ptr<ControlStore> control;  // rank 0 only
   PlacementGroups placement;
   CollectiveGroups collectives;

@@ -50,6 +50,8 @@ void throw_error(const ErrorInfo& info) {
       throw ObjectStoreFullError(info);
     case ErrorKind::collective:
       throw CollectiveError(info);
+    case ErrorKind::checkpoint:
+      throw CheckpointError(info);
   }
   throw Error(info);
 }

@@ -28,6 +28,8 @@ class FunctionTable {
 
   [[nodiscard]] const detail::FunctionEntry* find(const detail::FunctionKey& key) const;
   [[nodiscard]] const detail::FunctionEntry* at(std::uint32_t index) const;
+  /// The entry registered under `name` (after seal), or nullptr.
+  [[nodiscard]] const detail::FunctionEntry* named(const std::string& name) const;
   [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
 
   /// One "name signature" line per function, sorted; what ranks compare.

@@ -60,11 +60,13 @@ enum class MessageType : std::uint8_t {
   collective_ready,     // member rank -> rank 0: the communicator is made here
   collective_teardown,  // rank 0 -> member ranks: the group is destroyed
   collective_broken,    // member rank -> the others and rank 0: a member died or timed out
+  // Checkpoints.
+  checkpoint_begin,  // rank 0 -> the others: hold your actors, save them, write your part
 };
 
 /// The first and last message types; every value between names one.
 inline constexpr MessageType kFirstMessageType = MessageType::submit_task;
-inline constexpr MessageType kLastMessageType = MessageType::collective_broken;
+inline constexpr MessageType kLastMessageType = MessageType::checkpoint_begin;
 
 /// The type's name as written in the enum ("unknown" outside it), for errors and docs.
 const char* message_name(MessageType type) noexcept;

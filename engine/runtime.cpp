@@ -102,6 +102,17 @@ void Runtime::start() {
     return channel_->try_with_mpi([this] { return parts_->collectives.progress(); });
   };
   s.collective_parent = world_.groups;
+  s.checkpoint_comm = world_.checkpoints;
+  s.try_with_mpi = [this](const std::function<bool()>& step) {
+    return channel_->try_with_mpi(step);
+  };
+  s.run_file_work = [this](std::function<void()> job) {
+    if (spill_) {
+      spill_->run_file_work(std::move(job));
+    } else {
+      job();
+    }
+  };
   s.timeline = timeline_.get();
   parts_ = std::make_unique<EngineParts>(ctx_, *data_plane_, std::move(s));
   parts_->local.set_gpus(gpu_pool_ordinals(hardware_, total.get("GPU")));
@@ -282,6 +293,7 @@ void Runtime::start_data_plane() {
 
 void Runtime::stop_local_work() {
   parts_->collectives.stop();  // members blocked in collectives return, so actors can stop
+  parts_->checkpoints.stop();
   store_.stop();
   parts_->actors.stop();
   parts_->local.stop();

@@ -60,6 +60,7 @@ class Runtime {
   bool close() noexcept { return open_.exchange(false); }
 
   [[nodiscard]] int rank() const noexcept { return world_.rank; }
+  [[nodiscard]] const Config& config() const noexcept { return config_; }
   [[nodiscard]] const std::string& host() const noexcept { return world_.hostname; }
   /// Cores, GPUs and binding, as decided at start.
   [[nodiscard]] const HardwarePlan& hardware() const noexcept { return hardware_; }

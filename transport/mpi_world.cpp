@@ -71,6 +71,7 @@ MpiWorld start_mpi(int& argc, char**& argv) {
   }
   MPI_Comm_dup(MPI_COMM_WORLD, &w.comm);
   MPI_Comm_dup(MPI_COMM_WORLD, &w.groups);
+  MPI_Comm_dup(MPI_COMM_WORLD, &w.checkpoints);
   MPI_Comm_rank(w.comm, &w.rank);
   MPI_Comm_size(w.comm, &w.size);
   MPI_Comm node;
@@ -86,6 +87,7 @@ MpiWorld start_mpi(int& argc, char**& argv) {
 
 void finish_mpi(MpiWorld& world, bool process_ends) {
   if (world.groups != MPI_COMM_NULL) MPI_Comm_free(&world.groups);
+  if (world.checkpoints != MPI_COMM_NULL) MPI_Comm_free(&world.checkpoints);
   if (world.comm != MPI_COMM_NULL) MPI_Comm_free(&world.comm);
   if (!process_ends && !world.initialized_mpi) return;
   int finalized = 0;

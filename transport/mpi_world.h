@@ -16,6 +16,8 @@ struct MpiWorld {
   // Another duplicate, the parent of the collective groups' communicators: their creation talks
   // only among a group's ranks, on a communicator that the control channel never probes.
   MPI_Comm groups = MPI_COMM_NULL;
+  // A third, for checkpoints' parallel file I/O: all ranks at once, with MPI held throughout.
+  MPI_Comm checkpoints = MPI_COMM_NULL;
   int rank = 0;
   int size = 1;
   int local_rank = 0;  // among the ranks on this node

@@ -20,6 +20,7 @@ enum class ErrorKind : std::uint8_t {
   actor_died,     // the actor was killed, exited, or could not be created
   store_full,     // the object store had no room: everything in it was pinned
   collective,     // a collective call was misused, mismatched, or timed out
+  checkpoint,     // a checkpoint could not be taken or restored
 };
 
 /// The record of a failure, as stored in an object and sent between ranks.
@@ -93,6 +94,12 @@ class ObjectStoreFullError : public Error {
 /// group does not exist or was destroyed, the caller is not a member, or the others did not come
 /// within --manta-collective-timeout. A member's death is an ActorDiedError instead.
 class CollectiveError : public Error {
+  using Error::Error;
+};
+
+/// A checkpoint could not be taken (an actor stayed busy past --manta-checkpoint-timeout, a save
+/// threw, the disk failed) or read back: the cause says which, and where.
+class CheckpointError : public Error {
   using Error::Error;
 };
 

@@ -3,6 +3,7 @@
 
 #include <manta/actor.h>
 #include <manta/array.h>
+#include <manta/checkpoint.h>
 #include <manta/collective.h>
 #include <manta/detail/function_registry.h>
 #include <manta/errors.h>

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -112,6 +113,11 @@ using Invoker = void (*)(const FunctionKey& fn, void* instance, const ArgView* a
                          std::size_t nargs, CallResult& out);
 /// Deletes an actor instance made by a factory.
 using Destroyer = void (*)(void* instance);
+/// Writes a checkpointable actor's state (see Checkpointable) into `out`.
+using StateSaver = void (*)(const void* instance, Buffer& out);
+/// A new instance of a checkpointable actor's class, default-constructed, with the state in
+/// [data, data + size) loaded into it.
+using StateLoader = void* (*)(const std::byte* data, std::size_t size);
 
 struct FunctionEntry {
   std::string name;       // as written in MANTA_REMOTE
@@ -123,6 +129,9 @@ struct FunctionEntry {
   bool is_factory = false;      // returns T*: creates an actor; the result holds the pointer
   std::uint64_t class_tag = 0;  // T of a method or a factory
   Destroyer destroy = nullptr;  // factories: deletes the T* they made
+  StateSaver save_state = nullptr;  // factories of a Checkpointable T: saves its state
+  StateLoader load_state = nullptr;  // ... and makes an instance from saved state
+  std::string class_name;            // factories: T, demangled
   std::uint32_t index = 0;      // position in the name-sorted table, the same on every rank
 };
 
@@ -219,6 +228,47 @@ void destroy_instance(void* instance) {
   delete static_cast<T*>(instance);
 }
 
+/// An actor class whose state Manta can checkpoint: it has `template <class A> void save(A&)
+/// const` and `template <class A> void load(A&)`, or a Boost `serialize(A&, unsigned)`, and a
+/// default constructor (a restored instance is default-constructed, then loaded).
+template <class T>
+concept HasSaveLoad = requires(const T& c, T& t, boost::archive::binary_oarchive& out,
+                               boost::archive::binary_iarchive& in) {
+  c.save(out);
+  t.load(in);
+};
+template <class T>
+concept HasSerialize = requires(T& t, boost::archive::binary_oarchive& out) {
+  t.serialize(out, 0u);
+};
+template <class T>
+concept Checkpointable = std::is_default_constructible_v<T> && (HasSaveLoad<T> || HasSerialize<T>);
+
+template <class T>
+void save_instance_state(const void* instance, Buffer& out) {
+  const T& self = *static_cast<const T*>(instance);
+  BufferWriteStream stream(out);
+  boost::archive::binary_oarchive archive(stream, archive_flags);
+  if constexpr (HasSaveLoad<T>) {
+    self.save(archive);
+  } else {
+    const_cast<T&>(self).serialize(archive, 0u);  // Boost's serialize saves through a non-const T
+  }
+}
+
+template <class T>
+void* load_instance_state(const std::byte* data, std::size_t size) {
+  auto instance = std::make_unique<T>();
+  ByteReadStream stream(data, size);
+  boost::archive::binary_iarchive archive(stream, archive_flags);
+  if constexpr (HasSaveLoad<T>) {
+    instance->load(archive);
+  } else {
+    instance->serialize(archive, 0u);
+  }
+  return instance.release();
+}
+
 template <class R, class... A>
 FunctionEntry make_entry(std::string name, R (*f)(A...)) {
   FunctionEntry e;
@@ -232,6 +282,15 @@ FunctionEntry make_entry(std::string name, R (*f)(A...)) {
     e.is_factory = true;
     e.class_tag = type_tag<std::remove_cv_t<T>>();
     e.destroy = &destroy_instance<std::remove_cv_t<T>>;
+    e.class_name = type_name<std::remove_cv_t<T>>();
+    if constexpr (Checkpointable<std::remove_cv_t<T>>) {
+      e.save_state = &save_instance_state<std::remove_cv_t<T>>;
+      e.load_state = &load_instance_state<std::remove_cv_t<T>>;
+    } else {
+      static_assert(!HasSaveLoad<std::remove_cv_t<T>>,
+                    "an actor class with save/load is checkpointable and needs a default "
+                    "constructor: a restored actor is default-constructed, then loaded");
+    }
   } else {
     (void)type_tag<std::decay_t<R>>();
   }
