@@ -164,7 +164,7 @@ void ActorHost::deliver(TaskPtr call) {
 
 void ActorHost::add_workers(const std::shared_ptr<Actor>& a) {
   if (a->state != Actor::State::alive) return;  // the thread building it serves it next
-  if (held_.load()) return;                      // a checkpoint holds it; resume_calls adds them
+  if (held_.load()) return;                     // a checkpoint holds it; resume_calls adds them
   const auto wanted = std::min(static_cast<std::size_t>(std::max(1, a->settings.max_concurrency)),
                                static_cast<std::size_t>(a->running) + a->ready.size());
   while (static_cast<std::size_t>(a->workers) < wanted) {
@@ -569,8 +569,8 @@ std::vector<ActorHost::SavedActor> ActorHost::hold_and_save(std::chrono::millise
     std::vector<std::string> busy;
     for (const auto& a : all) {
       std::lock_guard l(a->mutex);
-      const bool settled = a->state == Actor::State::dead ||
-                           (a->state == Actor::State::alive && a->running == 0);
+      const bool settled =
+          a->state == Actor::State::dead || (a->state == Actor::State::alive && a->running == 0);
       if (!settled) busy.push_back(describe_actor(*a->creation));
     }
     if (busy.empty()) break;
@@ -589,8 +589,10 @@ std::vector<ActorHost::SavedActor> ActorHost::hold_and_save(std::chrono::millise
     SavedActor out{a->creation->actor, a->creation, {}, {}};
     const detail::FunctionEntry* f = FunctionTable::instance().at(a->creation->function);
     if (!f->save_state) {
-      out.skipped = fmt::format("{}: class {} has no save/load or serialize with a default "
-                                "constructor", describe_actor(*a->creation), f->class_name);
+      out.skipped = fmt::format(
+          "{}: class {} has no save/load or serialize with a default "
+          "constructor",
+          describe_actor(*a->creation), f->class_name);
     } else if (a->creation->actor_name.empty()) {
       out.skipped = fmt::format("{}: unnamed (a restored actor is found by its name)",
                                 describe_actor(*a->creation));

@@ -15,13 +15,13 @@
 
 #include <manta/manta.h>
 
+#include "engine/checkpoint_restore.h"
 #include "engine/config.h"
 #include "engine/function_table.h"
 #include "engine/job_directory.h"
 #include "engine/job_files.h"
 #include "engine/log.h"
 #include "engine/option_checks.h"
-#include "engine/checkpoint_restore.h"
 #include "engine/runtime.h"
 #include "transport/mpi_world.h"
 
@@ -165,15 +165,15 @@ void init(int& argc, char**& argv) {
   if (!config.restore.empty()) {
     std::string why;
     try {
-      restore_from = engine::check_restore(
-          world.checkpoints, config.restore, engine::Checkpoints::program_name(config.program));
+      restore_from = engine::check_restore(world.checkpoints, config.restore,
+                                           engine::Checkpoints::program_name(config.program));
     } catch (const std::exception& e) {
       why = e.what();
     }
     if (!why.empty()) {
       if (world.rank == 0) {
-        std::fprintf(stderr, "manta: init failed: --manta-restore=%s: %s\n",
-                     config.restore.c_str(), why.c_str());
+        std::fprintf(stderr, "manta: init failed: --manta-restore=%s: %s\n", config.restore.c_str(),
+                     why.c_str());
       }
       std::fflush(stderr);
       transport::finish_mpi(world);

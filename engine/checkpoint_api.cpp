@@ -59,8 +59,8 @@ engine::Runtime& driver_runtime(const char* what) {
   }
   if (r->rank() != 0 || engine::RunningCallScope::current_actor().valid() ||
       !engine::RunningCallScope::current_function().empty()) {
-    throw std::logic_error(fmt::format(
-        "{} is for the driver (rank 0's main), not for tasks or actor methods", what));
+    throw std::logic_error(
+        fmt::format("{} is for the driver (rank 0's main), not for tasks or actor methods", what));
   }
   return *r;
 }
@@ -162,8 +162,8 @@ CheckpointInfo take_checkpoint(const std::string& dir) {
       fail(fmt::format("the driver's state (manta::on_checkpoint) could not be saved: {}",
                        e.what()));
     }
-    extra.push_back({"driver", "driver", typed_meta(state_tag, type_name_of_tag(state_tag)),
-                     std::move(bytes)});
+    extra.push_back(
+        {"driver", "driver", typed_meta(state_tag, type_name_of_tag(state_tag)), std::move(bytes)});
     info.driver_state = true;
   }
   spill::CheckpointWritten written;
@@ -198,7 +198,8 @@ bool checkpoint_point() {
                "manta: checkpoint signal: %zu actors, %zu objects%s (%.1f MiB) written to %s in "
                "%.2f s; the job ends with exit code %d for the batch system to run it again "
                "with --manta-restore=%s\n",
-               info.actors.size(), info.objects.size(), info.driver_state ? " and the driver's state" : "",
+               info.actors.size(), info.objects.size(),
+               info.driver_state ? " and the driver's state" : "",
                static_cast<double>(info.bytes) / (1 << 20), info.path.c_str(), info.seconds,
                kCheckpointExitCode, dir.c_str());
   std::fflush(stderr);

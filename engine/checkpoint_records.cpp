@@ -44,8 +44,8 @@ ActorRecord parse_actor_record(const spill::CheckpointEntry& entry) {
     }
     return r;
   } catch (const std::exception& e) {
-    throw std::runtime_error(fmt::format("the record of actor '{}' is not readable: {}", entry.name,
-                                         e.what()));
+    throw std::runtime_error(
+        fmt::format("the record of actor '{}' is not readable: {}", entry.name, e.what()));
   }
 }
 

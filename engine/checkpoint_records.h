@@ -7,9 +7,9 @@
 #include <optional>
 #include <string>
 
+#include <manta/actor.h>
 #include <manta/detail/function_registry.h>
 #include <manta/detail/runtime_api.h>
-#include <manta/actor.h>
 
 #include "engine/task_spec.h"
 #include "spill/checkpoint_file.h"

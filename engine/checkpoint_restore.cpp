@@ -50,14 +50,16 @@ std::string check_actors(const spill::CheckpointManifest& m) {
     const ActorRecord r = parse_actor_record(e);
     const detail::FunctionEntry* f = FunctionTable::instance().named(r.factory);
     if (!f || !f->is_factory) {
-      return fmt::format("actor '{}' was made by {}, which this program does not register "
-                         "(MANTA_REMOTE); was the checkpoint written by another version?",
-                         e.name, r.factory);
+      return fmt::format(
+          "actor '{}' was made by {}, which this program does not register "
+          "(MANTA_REMOTE); was the checkpoint written by another version?",
+          e.name, r.factory);
     }
     if (!f->load_state) {
-      return fmt::format("actor '{}' is a {}, which is not checkpointable in this program (it "
-                         "needs save/load or serialize, and a default constructor)",
-                         e.name, f->class_name);
+      return fmt::format(
+          "actor '{}' is a {}, which is not checkpointable in this program (it "
+          "needs save/load or serialize, and a default constructor)",
+          e.name, f->class_name);
     }
   }
   return {};
@@ -72,9 +74,10 @@ spill::CheckpointManifest check_restore(MPI_Comm comm, const std::string& dir,
   try {
     m = spill::read_checkpoint_manifest(dir);
     if (m.program != program) {
-      why = fmt::format("{} was written by the program '{}', not by '{}'; restore it with the "
-                        "program that wrote it",
-                        spill::checkpoint_path(dir), m.program, program);
+      why = fmt::format(
+          "{} was written by the program '{}', not by '{}'; restore it with the "
+          "program that wrote it",
+          spill::checkpoint_path(dir), m.program, program);
     } else {
       why = check_actors(m);
       if (why.empty() && m.fingerprint != Checkpoints::fingerprint()) {

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <future>
+#include <nlohmann/json.hpp>
 
 #include "engine/checkpoint_records.h"
 #include "engine/dispatcher.h"
@@ -86,18 +86,20 @@ spill::CheckpointWritten Checkpoints::write_part(const std::string& dir,
     const detail::FunctionEntry* f = FunctionTable::instance().at(s.creation->function);
     if (!s.skipped.empty()) {
       // Listed in the manifest with no bytes, so a reader sees what was left out and why.
-      records.push_back({"skipped", s.id.to_string(), nlohmann::json{{"reason", s.skipped}}.dump(),
-                         {}});
+      records.push_back(
+          {"skipped", s.id.to_string(), nlohmann::json{{"reason", s.skipped}}.dump(), {}});
       continue;
     }
-    records.push_back({"actor", s.creation->actor_name, actor_record_meta(*s.creation, *f),
-                       s.state.span()});
+    records.push_back(
+        {"actor", s.creation->actor_name, actor_record_meta(*s.creation, *f), s.state.span()});
   }
   for (const auto& o : extra) {
-    records.push_back({o.kind, o.name, o.meta, o.bytes ? o.bytes->span() : std::span<const std::byte>{}});
+    records.push_back(
+        {o.kind, o.name, o.meta, o.bytes ? o.bytes->span() : std::span<const std::byte>{}});
   }
   const std::int64_t saved_at = now_us();
-  if (hooks_.timeline) hooks_.timeline->record("checkpoint: hold and save actors", {}, start, saved_at);
+  if (hooks_.timeline)
+    hooks_.timeline->record("checkpoint: hold and save actors", {}, start, saved_at);
   spill::CheckpointWritten written;
   try {
     written = write_collectively(dir, records, local_error);
@@ -144,7 +146,8 @@ spill::CheckpointWritten Checkpoints::write_collectively(
         MPI_Test(&barrier, &done, MPI_STATUS_IGNORE);
         return done != 0;
       })) {
-        if (ctx_.stopping) throw spill::CheckpointError("the runtime stopped during the checkpoint");
+        if (ctx_.stopping)
+          throw spill::CheckpointError("the runtime stopped during the checkpoint");
         if (std::chrono::steady_clock::now() - last_note > std::chrono::seconds(10)) {
           log().warn("checkpoint {}: waiting for the other ranks to be ready to write", dir);
           last_note = std::chrono::steady_clock::now();
@@ -163,7 +166,8 @@ spill::CheckpointWritten Checkpoints::write_collectively(
         }
         return true;
       })) {
-        if (ctx_.stopping) throw spill::CheckpointError("the runtime stopped during the checkpoint");
+        if (ctx_.stopping)
+          throw spill::CheckpointError("the runtime stopped during the checkpoint");
         std::this_thread::yield();
       }
       if (failure) std::rethrow_exception(failure);

@@ -74,7 +74,7 @@ class Checkpoints {
   RankContext& ctx_;
   ActorHost& actors_;
   Hooks hooks_;
-  std::mutex mutex_;   // one checkpoint at a time on this rank
+  std::mutex mutex_;    // one checkpoint at a time on this rank
   std::thread worker_;  // ranks > 0: the checkpoint in progress
 };
 

@@ -45,11 +45,11 @@ struct Config {
   // The job directory: logs, status, task events and the summary (empty: none).
   std::string job_dir;
   double status_interval_s = 2;
-  int checkpoint_signal = SIGUSR1;  // 0: none
-  std::string checkpoint_dir;       // on the checkpoint signal, checkpoint_point() writes here
+  int checkpoint_signal = SIGUSR1;    // 0: none
+  std::string checkpoint_dir;         // on the checkpoint signal, checkpoint_point() writes here
   double checkpoint_timeout_s = 300;  // a checkpoint waits this long for actors' running calls
-  std::string restore;              // start from the checkpoint in this directory
-  std::string program;              // argv[0], for the status file
+  std::string restore;                // start from the checkpoint in this directory
+  std::string program;                // argv[0], for the status file
   bool help = false;
   /// Settings that were given, by flag: the text and where it came from.
   struct Given {

@@ -45,7 +45,7 @@ struct EngineSettings {
   MPI_Comm collective_parent = MPI_COMM_NULL;  // parent of collective groups' communicators
   MPI_Comm checkpoint_comm = MPI_COMM_NULL;    // checkpoints' parallel writes (null: none)
   std::function<bool(const std::function<bool()>&)> try_with_mpi;  // null: no checkpoints
-  std::function<void(std::function<void()>)> run_file_work;          // the HDF5 thread
+  std::function<void(std::function<void()>)> run_file_work;        // the HDF5 thread
   Timeline* timeline = nullptr;
 };
 

@@ -71,10 +71,9 @@ const detail::FunctionEntry* FunctionTable::at(std::uint32_t index) const {
 
 const detail::FunctionEntry* FunctionTable::named(const std::string& name) const {
   // Sealed entries are sorted by name.
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), name,
-                             [](const detail::FunctionEntry& e, const std::string& n) {
-                               return e.name < n;
-                             });
+  auto it = std::lower_bound(
+      entries_.begin(), entries_.end(), name,
+      [](const detail::FunctionEntry& e, const std::string& n) { return e.name < n; });
   return it != entries_.end() && it->name == name ? &*it : nullptr;
 }
 

@@ -78,7 +78,7 @@ class WordCounter {
   }
   template <class A>
   void serialize(A& a, unsigned) {
-    a & counts_;
+    a& counts_;
   }
 
  private:
@@ -91,7 +91,7 @@ struct Progress {
   std::uint64_t folded = 0;
   template <class A>
   void serialize(A& a, unsigned) {
-    a & step & folded;
+    a& step& folded;
   }
 };
 

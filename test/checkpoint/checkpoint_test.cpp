@@ -42,7 +42,7 @@ class Tally {
   int total() const { return total_; }
   template <class A>
   void serialize(A& a, unsigned) {
-    a & total_;
+    a& total_;
   }
 
  private:
@@ -91,7 +91,8 @@ MANTA_REMOTE(Tally::create, &Tally::add, &Tally::slow_add, &Tally::total, Plain:
 TEST(Checkpoint, SavesNamedCheckpointableActorsAndSaysWhatItSkipped) {
   std::vector<manta::ActorHandle<Tally>> named;
   for (int r = 0; r < manta::world_size(); ++r) {
-    named.push_back(manta::actor(Tally::create).name("tally-" + std::to_string(r)).on_rank(r).remote());
+    named.push_back(
+        manta::actor(Tally::create).name("tally-" + std::to_string(r)).on_rank(r).remote());
     EXPECT_EQ(*manta::get(named.back().task(&Tally::add).remote(r + 1)), r + 1);
   }
   auto unnamed = manta::actor(Tally::create).remote();

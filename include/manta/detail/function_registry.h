@@ -125,14 +125,14 @@ struct FunctionEntry {
   FunctionKey key;
   Invoker invoke = nullptr;
   std::size_t arity = 0;
-  bool is_method = false;       // &T::m: needs an instance
-  bool is_factory = false;      // returns T*: creates an actor; the result holds the pointer
-  std::uint64_t class_tag = 0;  // T of a method or a factory
-  Destroyer destroy = nullptr;  // factories: deletes the T* they made
-  StateSaver save_state = nullptr;  // factories of a Checkpointable T: saves its state
+  bool is_method = false;            // &T::m: needs an instance
+  bool is_factory = false;           // returns T*: creates an actor; the result holds the pointer
+  std::uint64_t class_tag = 0;       // T of a method or a factory
+  Destroyer destroy = nullptr;       // factories: deletes the T* they made
+  StateSaver save_state = nullptr;   // factories of a Checkpointable T: saves its state
   StateLoader load_state = nullptr;  // ... and makes an instance from saved state
   std::string class_name;            // factories: T, demangled
-  std::uint32_t index = 0;      // position in the name-sorted table, the same on every rank
+  std::uint32_t index = 0;           // position in the name-sorted table, the same on every rank
 };
 
 /// Adds an entry; a second registration of the same function under the same name is ignored.
@@ -242,7 +242,7 @@ concept HasSerialize = requires(T& t, boost::archive::binary_oarchive& out) {
   t.serialize(out, 0u);
 };
 template <class T>
-concept Checkpointable = std::is_default_constructible_v<T> && (HasSaveLoad<T> || HasSerialize<T>);
+concept Checkpointable = std::is_default_constructible_v<T> &&(HasSaveLoad<T> || HasSerialize<T>);
 
 template <class T>
 void save_instance_state(const void* instance, Buffer& out) {
