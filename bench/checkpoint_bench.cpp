@@ -164,6 +164,7 @@ int main(int argc, char** argv) {
     manta::bench::print_report("checkpoint (write)", manta::world_size(), setup.quick, 0, rows,
                                setup.json_path);
     manta::shutdown();
+    MPI_Finalize();
     return 0;
   }
   if (mode == "restore") {
@@ -200,8 +201,10 @@ int main(int argc, char** argv) {
                                setup.json_path);
     manta::shutdown();
     std::remove(raw.c_str());
+    MPI_Finalize();
     return 0;
   }
-  std::fprintf(stderr, "unknown mode %s: write or restore\n", mode.c_str());
+  if (rank == 0) std::fprintf(stderr, "unknown mode %s: write or restore\n", mode.c_str());
+  MPI_Finalize();
   return 2;
 }

@@ -41,13 +41,13 @@ struct CheckpointEntry {
 };
 
 struct CheckpointManifest {
-  std::string format;        // kCheckpointFormat
-  std::string program;       // who wrote it (see write_checkpoint)
-  std::string fingerprint;   // of the writing program's registered functions
-  int world_size = 0;        // ranks that wrote it
+  std::string format;       // kCheckpointFormat
+  std::string program;      // who wrote it (see write_checkpoint)
+  std::string fingerprint;  // of the writing program's registered functions
+  int world_size = 0;       // ranks that wrote it
   std::int64_t created_ms = 0;
-  std::uint64_t data_bytes = 0;     // size of /data
-  std::uint64_t data_address = 0;   // file offset of /data's first byte
+  std::uint64_t data_bytes = 0;          // size of /data
+  std::uint64_t data_address = 0;        // file offset of /data's first byte
   std::vector<CheckpointEntry> entries;  // by rank, then in each rank's order
 };
 

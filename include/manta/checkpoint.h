@@ -69,16 +69,22 @@ inline CheckpointInfo checkpoint(const std::string& dir) { return detail::take_c
 bool checkpoint_point();
 
 /// Driver only: `ref`'s object goes into every later checkpoint under `name` (a later call with
-/// the same name replaces it). After --manta-restore, restored_object<T>(name) gives it back.
+/// the same name replaces it; an empty ref stops keeping it). After --manta-restore,
+/// restored_object<T>(name) gives it back. The object's bytes are saved as they are: an object
+/// that holds ObjectRefs cannot be restored meaningfully.
 template <class T>
 void keep_in_checkpoint(const std::string& name, const ObjectRef<T>& ref) {
   detail::keep_object(name, ref.token(), detail::type_tag<T>(), detail::type_name<T>());
 }
 
 /// Driver only: `state()` is called at every checkpoint, on the driver's thread, and what it
-/// returns is saved as the driver's state.
+/// returns is saved as the driver's state. An empty function stops saving it.
 template <class S>
 void on_checkpoint(std::function<S()> state) {
+  if (!state) {
+    detail::set_driver_state({}, 0);
+    return;
+  }
   detail::set_driver_state(
       [state = std::move(state)](Buffer& out) { Codec<S>::encode(state(), out); },
       detail::type_tag<S>());

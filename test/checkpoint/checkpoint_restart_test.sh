@@ -51,7 +51,8 @@ done
 "${mpirun[@]}" -n 4 "$job" $steps $mib pause 400 --manta-checkpoint-dir="$work/signal" \
   >"$work/signal.out" 2>&1 &
 pid=$!
-(sleep 120 && kill -9 "$pid" 2>/dev/null) &  # a watchdog: a hang fails, never blocks
+# A watchdog: a hang fails the test, never blocks it (its output is not the test's).
+(sleep 120 && kill -9 "$pid") >/dev/null 2>&1 &
 watchdog=$!
 for _ in $(seq 1 600); do
   grep -q "^step 2" "$work/signal.out" 2>/dev/null && break
@@ -60,6 +61,7 @@ done
 kill -USR1 "$pid"
 wait "$pid"
 rc=$?
+pkill -P "$watchdog" 2>/dev/null
 kill "$watchdog" 2>/dev/null
 cat "$work/signal.out"
 [ "$rc" = 75 ] || fail "the signalled run exited $rc, expected 75"
