@@ -73,7 +73,7 @@ struct Progress {
   int iteration = 0;
   template <class A>
   void serialize(A& a, unsigned) {
-    a & iteration;
+    a& iteration;
   }
 };
 
@@ -121,7 +121,8 @@ int main(int argc, char** argv) {
       warned = true;
     }
     std::vector<manta::ObjectRef<std::int64_t>> running;
-    for (auto& part : parts) running.push_back(part.task(&Part::step).remote(p.iteration, pause_ms));
+    for (auto& part : parts)
+      running.push_back(part.task(&Part::step).remote(p.iteration, pause_ms));
     for (auto& r : running) manta::get(r);
   }
 
@@ -134,8 +135,8 @@ int main(int argc, char** argv) {
   // Every block of kBlock consecutive integers holds each residue mod 1000 kBlock / 1000 times.
   const std::int64_t expected = std::int64_t{iterations} * kParts * (kBlock / 1000) * 499500;
   std::printf("done: %d iterations on %d ranks, total %lld (expected %lld)%s\n", iterations,
-              manta::world_size(), static_cast<long long>(total),
-              static_cast<long long>(expected), aligned ? "" : "; the parts disagree on the count");
+              manta::world_size(), static_cast<long long>(total), static_cast<long long>(expected),
+              aligned ? "" : "; the parts disagree on the count");
   manta::shutdown();
   return total == expected && aligned ? 0 : 1;
 }
