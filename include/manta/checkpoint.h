@@ -15,13 +15,20 @@
 // default constructor (detail::Checkpointable); actors are checkpointed between calls.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
+#include <manta/actor.h>
 #include <manta/detail/runtime_api.h>
 #include <manta/object_ref.h>
 #include <manta/serialization.h>
@@ -44,6 +51,30 @@ struct CheckpointInfo {
 };
 
 namespace detail {
+/// Whether a type holds ObjectRefs or ActorHandles (directly or in standard containers): they
+/// name objects and actors of the job that saved them, which a restored job does not have.
+template <class T>
+struct holds_ids : std::false_type {};
+template <class T>
+struct holds_ids<ObjectRef<T>> : std::true_type {};
+template <class T>
+struct holds_ids<ActorHandle<T>> : std::true_type {};
+template <class T, class A>
+struct holds_ids<std::vector<T, A>> : holds_ids<T> {};
+template <class T, std::size_t N>
+struct holds_ids<std::array<T, N>> : holds_ids<T> {};
+template <class T>
+struct holds_ids<std::optional<T>> : holds_ids<T> {};
+template <class A, class B>
+struct holds_ids<std::pair<A, B>> : std::disjunction<holds_ids<A>, holds_ids<B>> {};
+template <class... T>
+struct holds_ids<std::tuple<T...>> : std::disjunction<holds_ids<T>...> {};
+template <class K, class V, class C, class A>
+struct holds_ids<std::map<K, V, C, A>> : std::disjunction<holds_ids<K>, holds_ids<V>> {};
+template <class K, class V, class H, class E, class A>
+struct holds_ids<std::unordered_map<K, V, H, E, A>> : std::disjunction<holds_ids<K>, holds_ids<V>> {
+};
+
 CheckpointInfo take_checkpoint(const std::string& dir);
 void keep_object(const std::string& name, std::shared_ptr<RefToken> ref, std::uint64_t tag,
                  std::string type_name);
@@ -70,10 +101,14 @@ bool checkpoint_point();
 
 /// Driver only: `ref`'s object goes into every later checkpoint under `name` (a later call with
 /// the same name replaces it; an empty ref stops keeping it). After --manta-restore,
-/// restored_object<T>(name) gives it back. The object's bytes are saved as they are: an object
-/// that holds ObjectRefs cannot be restored meaningfully.
+/// restored_object<T>(name) gives it back. An object that holds ObjectRefs or ActorHandles is
+/// refused when the compiler can see them (a standard container of them); inside a type of your
+/// own it is your part not to keep one: a restored job has other objects and actors.
 template <class T>
 void keep_in_checkpoint(const std::string& name, const ObjectRef<T>& ref) {
+  static_assert(!detail::holds_ids<T>::value,
+                "keep_in_checkpoint: the object holds ObjectRefs or ActorHandles, which a restored "
+                "job cannot resolve; keep the values they refer to (or actor names) instead");
   detail::keep_object(name, ref.token(), detail::type_tag<T>(), detail::type_name<T>());
 }
 
@@ -81,6 +116,9 @@ void keep_in_checkpoint(const std::string& name, const ObjectRef<T>& ref) {
 /// returns is saved as the driver's state. An empty function stops saving it.
 template <class S>
 void on_checkpoint(std::function<S()> state) {
+  static_assert(!detail::holds_ids<S>::value,
+                "on_checkpoint: the state holds ObjectRefs or ActorHandles, which a restored job "
+                "cannot resolve; keep_in_checkpoint the objects and find actors by name instead");
   if (!state) {
     detail::set_driver_state({}, 0);
     return;

@@ -11,6 +11,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <map>
+#include <optional>
+#include <utility>
 #include <string>
 #include <thread>
 #include <vector>
@@ -207,6 +210,16 @@ TEST(Checkpoint, AnUnwritableDirectoryFailsWithThePath) {
   EXPECT_EQ(*manta::get(t.task(&Tally::add).remote(2)), 2);
   t.kill();
 }
+
+// keep_in_checkpoint and on_checkpoint refuse, at compile time, values that name objects or
+// actors of this job.
+static_assert(manta::detail::holds_ids<manta::ObjectRef<int>>::value);
+static_assert(manta::detail::holds_ids<std::vector<manta::ObjectRef<int>>>::value);
+static_assert(manta::detail::holds_ids<std::map<std::string, manta::ActorHandle<Tally>>>::value);
+static_assert(
+    manta::detail::holds_ids<std::pair<int, std::optional<manta::ObjectRef<int>>>>::value);
+static_assert(!manta::detail::holds_ids<std::map<std::string, std::vector<int>>>::value);
+static_assert(!manta::detail::holds_ids<std::tuple<int, std::string>>::value);
 
 TEST(Checkpoint, Misuse) {
   EXPECT_THROW(manta::checkpoint(""), std::invalid_argument);

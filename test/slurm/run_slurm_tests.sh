@@ -164,8 +164,8 @@ fi
 ckpt=$work/checkpoint
 out=$work/ckpt.out
 before=$(newest_job)
-# Slurm holds a requeued job back for its credential lifetime (AuthInfo cred_expire, 120 s by
-# default), so this job takes longer than the others.
+# Slurm holds a requeued job back for its credential lifetime (AuthInfo cred_expire: 120 s by
+# default, 10 s in the test cluster), so this job takes longer than the others.
 MANTA_SLURM_JOB_TIMEOUT=360 submit --nodes=2 --ntasks-per-node=1 --cpus-per-task=1 --output="$out" \
   --export=ALL,APP="$examples/manta_checkpoint_loop",CKPT="$ckpt",ITERATIONS=100,MS_PER_ITERATION=100 \
   "$src/slurm/checkpoint.sbatch" &

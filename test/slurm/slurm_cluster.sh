@@ -112,7 +112,7 @@ SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$base
 AuthType=auth/munge
 CredType=cred/munge
-AuthInfo=socket=$run/munge/socket
+AuthInfo=socket=$run/munge/socket,cred_expire=10
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$run/state
