@@ -274,6 +274,14 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
     }
     file = Handle(id, H5Fclose);
   }
+  // A step that throws on one rank (out of memory) must still reach the agreement after it.
+  auto attempt = [&](const auto& step) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      if (problem.empty()) problem = e.what();
+    }
+  };
   auto close_and_give_up = [&](const Problem& p, const char* doing, Handle& data, Handle& text) {
     data.reset();
     text.reset();
@@ -286,7 +294,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
   // readers find a record at that address plus its offset.
   Handle data;
   Handle text;
-  {
+  attempt([&] {
     const hsize_t dims = manifest.data_bytes;
     Handle space(H5Screate_simple(1, &dims, nullptr), H5Sclose);
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
@@ -307,7 +315,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
       }
       manifest.data_address = address;
     }
-  }
+  });
   if (const auto p = first_problem(comm, problem)) {
     close_and_give_up(*p, "creating /data", data, text);
   }
@@ -328,11 +336,13 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
       const std::byte* from = nullptr;
       const hsize_t count = run != nullptr ? run->size : 1;
       Handle memory(H5Screate_simple(1, &count, nullptr), H5Sclose);
+      if (run != nullptr && run->direct == nullptr && problem.empty()) {
+        attempt([&] { stage.resize(std::max<std::size_t>(stage.size(), run->size)); });
+      }
       // A rank that failed earlier keeps taking part with an empty selection.
       if (run != nullptr && problem.empty()) {
         from = run->direct;
         if (from == nullptr) {
-          stage.resize(std::max<std::size_t>(stage.size(), run->size));
           std::size_t at = 0;
           for (const std::size_t i : run->records) {
             std::memcpy(stage.data() + at, records[i].bytes.data(), records[i].bytes.size());
@@ -361,7 +371,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
 
   // 7. /manifest: text (h5dump shows it) with its checksum beside it; rank 0 writes the bytes,
   // every rank creates the same objects (creating them is collective).
-  {
+  attempt([&] {
     const std::string json_text = detail::manifest_json(manifest);
     const std::uint64_t sum = checkpoint_checksum(std::as_bytes(std::span(json_text)));
     Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -394,7 +404,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
         problem = "cannot write /manifest: " + detail::take_hdf5_failure().detail;
       }
     }
-  }
+  });
   if (const auto p = first_problem(comm, problem)) {
     close_and_give_up(*p, "writing /manifest", data, text);
   }

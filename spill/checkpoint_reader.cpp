@@ -45,12 +45,16 @@ class Fd {
 // Reads record `e` of the file open as `fd` and checks it: into `out` whole when `out_size` is
 // the record's size, else through `out` as a scratch buffer of `out_size` bytes. Returns what
 // is wrong, or "".
+std::string outside_data(const std::string& path, const CheckpointManifest& m,
+                         const CheckpointEntry& e) {
+  if (e.offset <= m.data_bytes && e.size <= m.data_bytes - e.offset) return {};
+  return fmt::format("{}: record {} (bytes {} to {}) lies outside /data ({} bytes)", path,
+                     entry_label(e), e.offset, e.offset + e.size, m.data_bytes);
+}
+
 std::string read_and_check(int fd, const std::string& path, const CheckpointManifest& m,
                            const CheckpointEntry& e, std::byte* out, std::size_t out_size) {
-  if (e.offset > m.data_bytes || e.size > m.data_bytes - e.offset) {
-    return fmt::format("{}: record {} (bytes {} to {}) lies outside /data ({} bytes)", path,
-                       entry_label(e), e.offset, e.offset + e.size, m.data_bytes);
-  }
+  if (std::string outside = outside_data(path, m, e); !outside.empty()) return outside;
   const bool whole = out_size == e.size;
   detail::CheckpointHasher hasher;
   const std::uint64_t start = m.data_address + e.offset;
@@ -202,6 +206,10 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
 SharedBuffer read_checkpoint_entry(const std::string& dir, const CheckpointManifest& manifest,
                                    const CheckpointEntry& entry) {
   const std::string path = checkpoint_path(dir);
+  // Before allocating: a record of a damaged manifest may claim any size.
+  if (std::string outside = outside_data(path, manifest, entry); !outside.empty()) {
+    throw CheckpointError(outside);
+  }
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     throw CheckpointError(fmt::format("{}: cannot read record {}: {}", path, entry_label(entry),
