@@ -161,7 +161,8 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
   const std::string path = checkpoint_path(dir);
   const std::string part = path + ".part";
 
-  // 1. Every rank has its records, and their meta is JSON.
+  // 1. Every rank has its records, their kinds and names are UTF-8 (JSON text), and their meta
+  // is a JSON object.
   std::string problem = local_error;
   std::vector<std::string> metas;
   for (const CheckpointRecord& r : records) {
@@ -170,6 +171,13 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
       problem = fmt::format("record '{}' has no kind", r.name);
     } else if (r.bytes.data() == nullptr && !r.bytes.empty()) {
       problem = fmt::format("record {} '{}' has no bytes", r.kind, r.name);
+    }
+    try {
+      (void)json{r.kind, r.name}.dump();
+    } catch (const std::exception& e) {
+      problem = fmt::format("record {} '{}': its kind or name is not UTF-8 text ({})", r.kind,
+                            r.name, e.what());
+      break;
     }
     try {
       metas.push_back(detail::normalized_meta(r.meta));
@@ -377,6 +385,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
     Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(type.get(), json_text.size());
     H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+    H5Tset_cset(type.get(), H5T_CSET_UTF8);  // JSON text, names included
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
     H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS);

@@ -164,8 +164,8 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
   std::string json_text(H5Tget_size(type.get()), '\0');
   std::uint64_t stored = 0;
   {
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), json_text.size());
+    // The file's own type (HDF5 converts no text between ASCII and UTF-8), padded with nulls.
+    Handle memory(H5Tcopy(type.get()), H5Tclose);
     H5Tset_strpad(memory.get(), H5T_STR_NULLPAD);
     Handle attr(H5Aopen(text.get(), detail::kManifestChecksum, H5P_DEFAULT), H5Aclose);
     errno = 0;

@@ -120,6 +120,8 @@ Contribution varied(int rank) {
     for (int k = 0; k < 20; ++k, ++i) {
       c.add("actor", "small-" + std::to_string(k), "{}", pattern(seed_of(rank, i), 7 * MiB / 2));
     }
+    c.add("actor", "z\xc3\xa4hler \xe2\x88\x91", R"({"note": "\u00fcber"})",
+          pattern(seed_of(rank, i++), 1234));
     c.add("driver", "state", R"({"class": "Driver", "options": {"a": [1, 2]}})",
           pattern(seed_of(rank, i), 65 * MiB + 5));
   }
@@ -531,6 +533,16 @@ TEST(CheckpointFile, AFailingRankLeavesThePreviousCheckpoint) {
   EXPECT_NE(e.find("record actor 'm" + std::to_string(failing) + "': meta is not a JSON object"),
             std::string::npos)
       << e;
+  expect_same_everywhere(e);
+
+  // So do a name that is not UTF-8 text (the manifest is JSON).
+  Contribution latin1;
+  latin1.add("actor", world_rank() == failing ? "z\xe4hler" : "ok" + std::to_string(world_rank()),
+             "{}", pattern(6, 10));
+  e = error_of(
+      [&] { write_checkpoint(MPI_COMM_WORLD, dir.path(), "p2", "f", latin1.finish(), {}, true); });
+  EXPECT_NE(e.find("rank " + std::to_string(failing) + ": record actor"), std::string::npos) << e;
+  EXPECT_NE(e.find("is not UTF-8 text"), std::string::npos) << e;
   expect_same_everywhere(e);
 
   // The directory cannot be written to at the last step: .part is taken by a directory.
