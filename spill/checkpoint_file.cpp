@@ -169,8 +169,11 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
     if (!problem.empty()) break;
     if (r.kind.empty()) {
       problem = fmt::format("record '{}' has no kind", r.name);
-    } else if (r.bytes.data() == nullptr && !r.bytes.empty()) {
+      break;
+    }
+    if (r.bytes.data() == nullptr && !r.bytes.empty()) {
       problem = fmt::format("record {} '{}' has no bytes", r.kind, r.name);
+      break;
     }
     try {
       (void)json{r.kind, r.name}.dump();
@@ -231,7 +234,6 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
 
   // 3. DIR and an empty .part that every rank can open: the one place to see a directory that is
   // not writable, or not the same directory on every rank, before the collective open.
-  problem.clear();
   if (rank == 0) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);

@@ -187,13 +187,13 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
   Handle data(H5Dopen2(file.get(), detail::kCheckpointData, H5P_DEFAULT), H5Dclose);
   Handle space(data.valid() ? H5Dget_space(data.get()) : H5I_INVALID_HID, H5Sclose);
   hsize_t dims = 0;
-  const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
-  if (rank == 1) H5Sget_simple_extent_dims(space.get(), &dims, nullptr);
+  const int ndims = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
+  if (ndims == 1) H5Sget_simple_extent_dims(space.get(), &dims, nullptr);
   Handle dcpl(data.valid() ? H5Dget_create_plist(data.get()) : H5I_INVALID_HID, H5Pclose);
   const bool contiguous = dcpl.valid() && H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS;
   const haddr_t address = m.data_bytes > 0 && data.valid() ? H5Dget_offset(data.get()) : 0;
   H5Eclear2(H5E_DEFAULT);
-  if (!data.valid() || rank != 1 || !contiguous || dims != m.data_bytes ||
+  if (!data.valid() || ndims != 1 || !contiguous || dims != m.data_bytes ||
       address != m.data_address) {
     throw CheckpointError(
         fmt::format("{}: the manifest does not match /data (it says {} bytes at file offset {})",
