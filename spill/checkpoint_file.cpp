@@ -4,6 +4,8 @@
 #include "spill/checkpoint_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -66,6 +68,24 @@ std::optional<Problem> first_problem(MPI_Comm comm, const std::string& problem) 
 }
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+// MPI-IO reports a write cut short by a full disk as a short count, without the system's reason,
+// so a rank whose write failed looks for itself: when what `part` holds and what is still free
+// add up to less than the checkpoint needs, the disk is full, and the message says so.
+void explain_full_disk(std::string& problem, const std::string& part, const std::string& dir,
+                       std::uint64_t needed) {
+  if (problem.empty()) return;
+  struct stat st {};
+  struct statvfs fs {};
+  if (::stat(part.c_str(), &st) != 0 || ::statvfs(dir.c_str(), &fs) != 0) return;
+  const std::uint64_t held = static_cast<std::uint64_t>(st.st_blocks) * 512;
+  const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (held + free_bytes >= needed) return;
+  problem += fmt::format(
+      " (No space left on device: the file system of {} has {} bytes free and {} holds {}, the "
+      "checkpoint needs {}; free space there or choose another directory)",
+      dir, free_bytes, part, held, needed);
+}
 
 // One contiguous run of this rank's part of /data that one collective write covers: a piece of
 // a large record, or small records copied together.
@@ -375,6 +395,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
       }
     }
   }
+  explain_full_disk(problem, part, dir, manifest.data_bytes);
   if (const auto p = first_problem(comm, problem)) {
     close_and_give_up(*p, "writing /data", data, text);
   }
@@ -416,6 +437,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
       }
     }
   });
+  explain_full_disk(problem, part, dir, manifest.data_bytes);
   if (const auto p = first_problem(comm, problem)) {
     close_and_give_up(*p, "writing /manifest", data, text);
   }
@@ -424,6 +446,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
   errno = 0;
   const bool closed = data.reset() & text.reset() & file.reset();
   if (!closed) problem = "cannot close the HDF5 file: " + detail::take_hdf5_failure().detail;
+  explain_full_disk(problem, part, dir, manifest.data_bytes);
   if (const auto p = first_problem(comm, problem)) give_up(*p, "closing the file");
 
   // 9. On disk before the rename: each rank flushes what it wrote (on a shared file system a
@@ -435,6 +458,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
     }
     if (fd >= 0) ::close(fd);
   }
+  explain_full_disk(problem, part, dir, manifest.data_bytes);
   if (const auto p = first_problem(comm, problem)) give_up(*p, "flushing the file to disk");
 
   // 10. The rename makes it the checkpoint; with sync, the directory is flushed so the rename
