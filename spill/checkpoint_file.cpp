@@ -4,6 +4,8 @@
 #include "spill/checkpoint_file.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -66,6 +68,24 @@ std::optional<Problem> first_problem(MPI_Comm comm, const std::string& problem) 
 }
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+// MPI-IO reports a write cut short by a full disk as a short count, without the system's reason,
+// so a rank whose write failed looks for itself: when what `part` holds and what is still free
+// add up to less than the checkpoint needs, the disk is full, and the message says so.
+void explain_full_disk(std::string& problem, const std::string& part, const std::string& dir,
+                       std::uint64_t needed) {
+  if (problem.empty()) return;
+  struct stat st {};
+  struct statvfs fs {};
+  if (::stat(part.c_str(), &st) != 0 || ::statvfs(dir.c_str(), &fs) != 0) return;
+  const std::uint64_t held = static_cast<std::uint64_t>(st.st_blocks) * 512;
+  const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (held + free_bytes >= needed) return;
+  problem += fmt::format(
+      " (No space left on device: the file system of {} has {} bytes free and {} holds {}, the "
+      "checkpoint needs {}; free space there or choose another directory)",
+      dir, free_bytes, part, held, needed);
+}
 
 // One contiguous run of this rank's part of /data that one collective write covers: a piece of
 // a large record, or small records copied together.
@@ -161,15 +181,26 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
   const std::string path = checkpoint_path(dir);
   const std::string part = path + ".part";
 
-  // 1. Every rank has its records, and their meta is JSON.
+  // 1. Every rank has its records, their kinds and names are UTF-8 (JSON text), and their meta
+  // is a JSON object.
   std::string problem = local_error;
   std::vector<std::string> metas;
   for (const CheckpointRecord& r : records) {
     if (!problem.empty()) break;
     if (r.kind.empty()) {
       problem = fmt::format("record '{}' has no kind", r.name);
-    } else if (r.bytes.data() == nullptr && !r.bytes.empty()) {
+      break;
+    }
+    if (r.bytes.data() == nullptr && !r.bytes.empty()) {
       problem = fmt::format("record {} '{}' has no bytes", r.kind, r.name);
+      break;
+    }
+    try {
+      (void)json{r.kind, r.name}.dump();
+    } catch (const std::exception& e) {
+      problem = fmt::format("record {} '{}': its kind or name is not UTF-8 text ({})", r.kind,
+                            r.name, e.what());
+      break;
     }
     try {
       metas.push_back(detail::normalized_meta(r.meta));
@@ -223,7 +254,6 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
 
   // 3. DIR and an empty .part that every rank can open: the one place to see a directory that is
   // not writable, or not the same directory on every rank, before the collective open.
-  problem.clear();
   if (rank == 0) {
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
@@ -274,6 +304,14 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
     }
     file = Handle(id, H5Fclose);
   }
+  // A step that throws on one rank (out of memory) must still reach the agreement after it.
+  auto attempt = [&](const auto& step) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      if (problem.empty()) problem = e.what();
+    }
+  };
   auto close_and_give_up = [&](const Problem& p, const char* doing, Handle& data, Handle& text) {
     data.reset();
     text.reset();
@@ -286,7 +324,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
   // readers find a record at that address plus its offset.
   Handle data;
   Handle text;
-  {
+  attempt([&] {
     const hsize_t dims = manifest.data_bytes;
     Handle space(H5Screate_simple(1, &dims, nullptr), H5Sclose);
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
@@ -307,7 +345,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
       }
       manifest.data_address = address;
     }
-  }
+  });
   if (const auto p = first_problem(comm, problem)) {
     close_and_give_up(*p, "creating /data", data, text);
   }
@@ -328,11 +366,13 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
       const std::byte* from = nullptr;
       const hsize_t count = run != nullptr ? run->size : 1;
       Handle memory(H5Screate_simple(1, &count, nullptr), H5Sclose);
+      if (run != nullptr && run->direct == nullptr && problem.empty()) {
+        attempt([&] { stage.resize(std::max<std::size_t>(stage.size(), run->size)); });
+      }
       // A rank that failed earlier keeps taking part with an empty selection.
       if (run != nullptr && problem.empty()) {
         from = run->direct;
         if (from == nullptr) {
-          stage.resize(std::max<std::size_t>(stage.size(), run->size));
           std::size_t at = 0;
           for (const std::size_t i : run->records) {
             std::memcpy(stage.data() + at, records[i].bytes.data(), records[i].bytes.size());
@@ -355,18 +395,20 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
       }
     }
   }
+  explain_full_disk(problem, part, dir, manifest.data_bytes);
   if (const auto p = first_problem(comm, problem)) {
     close_and_give_up(*p, "writing /data", data, text);
   }
 
   // 7. /manifest: text (h5dump shows it) with its checksum beside it; rank 0 writes the bytes,
   // every rank creates the same objects (creating them is collective).
-  {
+  attempt([&] {
     const std::string json_text = detail::manifest_json(manifest);
     const std::uint64_t sum = checkpoint_checksum(std::as_bytes(std::span(json_text)));
     Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
     H5Tset_size(type.get(), json_text.size());
     H5Tset_strpad(type.get(), H5T_STR_NULLPAD);
+    H5Tset_cset(type.get(), H5T_CSET_UTF8);  // JSON text, names included
     Handle space(H5Screate(H5S_SCALAR), H5Sclose);
     Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
     H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS);
@@ -394,7 +436,8 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
         problem = "cannot write /manifest: " + detail::take_hdf5_failure().detail;
       }
     }
-  }
+  });
+  explain_full_disk(problem, part, dir, manifest.data_bytes);
   if (const auto p = first_problem(comm, problem)) {
     close_and_give_up(*p, "writing /manifest", data, text);
   }
@@ -403,6 +446,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
   errno = 0;
   const bool closed = data.reset() & text.reset() & file.reset();
   if (!closed) problem = "cannot close the HDF5 file: " + detail::take_hdf5_failure().detail;
+  explain_full_disk(problem, part, dir, manifest.data_bytes);
   if (const auto p = first_problem(comm, problem)) give_up(*p, "closing the file");
 
   // 9. On disk before the rename: each rank flushes what it wrote (on a shared file system a
@@ -414,6 +458,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
     }
     if (fd >= 0) ::close(fd);
   }
+  explain_full_disk(problem, part, dir, manifest.data_bytes);
   if (const auto p = first_problem(comm, problem)) give_up(*p, "flushing the file to disk");
 
   // 10. The rename makes it the checkpoint; with sync, the directory is flushed so the rename

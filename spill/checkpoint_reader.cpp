@@ -45,12 +45,16 @@ class Fd {
 // Reads record `e` of the file open as `fd` and checks it: into `out` whole when `out_size` is
 // the record's size, else through `out` as a scratch buffer of `out_size` bytes. Returns what
 // is wrong, or "".
+std::string outside_data(const std::string& path, const CheckpointManifest& m,
+                         const CheckpointEntry& e) {
+  if (e.offset <= m.data_bytes && e.size <= m.data_bytes - e.offset) return {};
+  return fmt::format("{}: record {} (bytes {} to {}) lies outside /data ({} bytes)", path,
+                     entry_label(e), e.offset, e.offset + e.size, m.data_bytes);
+}
+
 std::string read_and_check(int fd, const std::string& path, const CheckpointManifest& m,
                            const CheckpointEntry& e, std::byte* out, std::size_t out_size) {
-  if (e.offset > m.data_bytes || e.size > m.data_bytes - e.offset) {
-    return fmt::format("{}: record {} (bytes {} to {}) lies outside /data ({} bytes)", path,
-                       entry_label(e), e.offset, e.offset + e.size, m.data_bytes);
-  }
+  if (std::string outside = outside_data(path, m, e); !outside.empty()) return outside;
   const bool whole = out_size == e.size;
   detail::CheckpointHasher hasher;
   const std::uint64_t start = m.data_address + e.offset;
@@ -160,8 +164,8 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
   std::string json_text(H5Tget_size(type.get()), '\0');
   std::uint64_t stored = 0;
   {
-    Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
-    H5Tset_size(memory.get(), json_text.size());
+    // The file's own type (HDF5 converts no text between ASCII and UTF-8), padded with nulls.
+    Handle memory(H5Tcopy(type.get()), H5Tclose);
     H5Tset_strpad(memory.get(), H5T_STR_NULLPAD);
     Handle attr(H5Aopen(text.get(), detail::kManifestChecksum, H5P_DEFAULT), H5Aclose);
     errno = 0;
@@ -183,13 +187,13 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
   Handle data(H5Dopen2(file.get(), detail::kCheckpointData, H5P_DEFAULT), H5Dclose);
   Handle space(data.valid() ? H5Dget_space(data.get()) : H5I_INVALID_HID, H5Sclose);
   hsize_t dims = 0;
-  const int rank = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
-  if (rank == 1) H5Sget_simple_extent_dims(space.get(), &dims, nullptr);
+  const int ndims = space.valid() ? H5Sget_simple_extent_ndims(space.get()) : -1;
+  if (ndims == 1) H5Sget_simple_extent_dims(space.get(), &dims, nullptr);
   Handle dcpl(data.valid() ? H5Dget_create_plist(data.get()) : H5I_INVALID_HID, H5Pclose);
   const bool contiguous = dcpl.valid() && H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS;
   const haddr_t address = m.data_bytes > 0 && data.valid() ? H5Dget_offset(data.get()) : 0;
   H5Eclear2(H5E_DEFAULT);
-  if (!data.valid() || rank != 1 || !contiguous || dims != m.data_bytes ||
+  if (!data.valid() || ndims != 1 || !contiguous || dims != m.data_bytes ||
       address != m.data_address) {
     throw CheckpointError(
         fmt::format("{}: the manifest does not match /data (it says {} bytes at file offset {})",
@@ -202,6 +206,10 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
 SharedBuffer read_checkpoint_entry(const std::string& dir, const CheckpointManifest& manifest,
                                    const CheckpointEntry& entry) {
   const std::string path = checkpoint_path(dir);
+  // Before allocating: a record of a damaged manifest may claim any size.
+  if (std::string outside = outside_data(path, manifest, entry); !outside.empty()) {
+    throw CheckpointError(outside);
+  }
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     throw CheckpointError(fmt::format("{}: cannot read record {}: {}", path, entry_label(entry),

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -120,6 +121,8 @@ Contribution varied(int rank) {
     for (int k = 0; k < 20; ++k, ++i) {
       c.add("actor", "small-" + std::to_string(k), "{}", pattern(seed_of(rank, i), 7 * MiB / 2));
     }
+    c.add("actor", "z\xc3\xa4hler \xe2\x88\x91", R"({"note": "\u00fcber"})",
+          pattern(seed_of(rank, i++), 1234));
     c.add("driver", "state", R"({"class": "Driver", "options": {"a": [1, 2]}})",
           pattern(seed_of(rank, i), 65 * MiB + 5));
   }
@@ -533,6 +536,16 @@ TEST(CheckpointFile, AFailingRankLeavesThePreviousCheckpoint) {
       << e;
   expect_same_everywhere(e);
 
+  // So do a name that is not UTF-8 text (the manifest is JSON).
+  Contribution latin1;
+  latin1.add("actor", world_rank() == failing ? "z\xe4hler" : "ok" + std::to_string(world_rank()),
+             "{}", pattern(6, 10));
+  e = error_of(
+      [&] { write_checkpoint(MPI_COMM_WORLD, dir.path(), "p2", "f", latin1.finish(), {}, true); });
+  EXPECT_NE(e.find("rank " + std::to_string(failing) + ": record actor"), std::string::npos) << e;
+  EXPECT_NE(e.find("is not UTF-8 text"), std::string::npos) << e;
+  expect_same_everywhere(e);
+
   // The directory cannot be written to at the last step: .part is taken by a directory.
   on_rank0([&] { std::filesystem::create_directory(previous.path + ".part"); });
   e = error_of(
@@ -568,6 +581,30 @@ TEST(CheckpointFile, AnUnwritableDirectoryFailsOnEveryRank) {
       << e;
   expect_same_everywhere(e);
   EXPECT_TRUE(all(!e.empty()));
+}
+
+TEST(CheckpointFile, AFullDiskFailsOnEveryRank) {
+  // checkpoint_tmpfs_test.sh runs this on a 32 MiB file system of its own.
+  const char* small = std::getenv("MANTA_TEST_SMALL_FS");
+  if (small == nullptr) GTEST_SKIP() << "needs MANTA_TEST_SMALL_FS, a small file system";
+  const std::string dir = std::string(small) + "/checkpoint";
+  Contribution fits;
+  fits.add("actor", "small" + std::to_string(world_rank()), "{}", pattern(1, 1000));
+  const CheckpointWritten previous =
+      write_checkpoint(MPI_COMM_WORLD, dir, "p", "f", fits.finish(), {}, true);
+
+  // 48 MiB in all: the disk fills while the ranks write /data.
+  Contribution big;
+  big.add("actor", "big" + std::to_string(world_rank()), "{}",
+          pattern(2, 48 * MiB / static_cast<std::size_t>(world_size())));
+  const std::string e =
+      error_of([&] { write_checkpoint(MPI_COMM_WORLD, dir, "p", "f", big.finish(), {}, true); });
+  EXPECT_NE(e.find("checkpoint " + previous.path + " not written"), std::string::npos) << e;
+  EXPECT_NE(e.find("No space left on device"), std::string::npos) << e;
+  expect_same_everywhere(e);
+  EXPECT_FALSE(std::filesystem::exists(previous.path + ".part"));
+  expect_same(read_checkpoint_manifest(dir), previous.manifest);
+  EXPECT_EQ(verify_checkpoint(MPI_COMM_WORLD, dir, previous.manifest), "");
 }
 
 TEST(CheckpointFile, APartLargerThan2GiBOnOneRank) {
