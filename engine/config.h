@@ -47,6 +47,8 @@ struct Config {
   double status_interval_s = 2;
   int checkpoint_signal = SIGUSR1;  // 0: none
   std::string program;              // argv[0], for the status file
+  // Task specs an owner keeps to rebuild lost objects (docs/lineage.md); 0 keeps none.
+  std::uint64_t max_lineage_bytes = std::uint64_t{1} << 30;
   bool help = false;
   /// Settings that were given, by flag: the text and where it came from.
   struct Given {

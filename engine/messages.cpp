@@ -23,7 +23,9 @@ const char* message_name(MessageType type) noexcept {
       "pg_commit",           "pg_committed",      "pg_state",          "pg_remove",
       "pg_release",          "pg_lookup",         "collective_create", "collective_destroy",
       "collective_query",    "collective_answer", "collective_setup",  "collective_ready",
-      "collective_teardown", "collective_broken"};
+      "collective_teardown", "collective_broken",
+      // Lineage reconstruction.
+      "copy_lost"};
   static_assert(kNames.size() == static_cast<std::size_t>(kLastMessageType) -
                                      static_cast<std::size_t>(kFirstMessageType) + 1,
                 "a message type without a name");

@@ -60,11 +60,13 @@ enum class MessageType : std::uint8_t {
   collective_ready,     // member rank -> rank 0: the communicator is made here
   collective_teardown,  // rank 0 -> member ranks: the group is destroyed
   collective_broken,    // member rank -> the others and rank 0: a member died or timed out
+  // Lineage reconstruction (docs/lineage.md).
+  copy_lost,  // reader or holder -> owner: the copy on rank R is gone (why); answer me again
 };
 
 /// The first and last message types; every value between names one.
 inline constexpr MessageType kFirstMessageType = MessageType::submit_task;
-inline constexpr MessageType kLastMessageType = MessageType::collective_broken;
+inline constexpr MessageType kLastMessageType = MessageType::copy_lost;
 
 /// The type's name as written in the enum ("unknown" outside it), for errors and docs.
 const char* message_name(MessageType type) noexcept;
