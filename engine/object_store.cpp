@@ -256,7 +256,8 @@ ObjectStore::Freed ObjectStore::set_remote(const ObjectId& id, int location, std
       return f;
     }
     Entry& e = it->second;
-    if (e.state != State::ready) e.state = State::remote;
+    // Bytes here (in memory or in this rank's spill file) stay the ones to read.
+    if (e.state != State::ready && e.state != State::spilled) e.state = State::remote;
     e.location = location;
     e.size = size;
     e.tag = tag;
@@ -371,6 +372,18 @@ int ObjectStore::drop_location(const ObjectId& id, int rank) {
   }
   w.run();
   return left;
+}
+
+bool ObjectStore::lists_location(const ObjectId& id, int rank) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  // Only where drop_location would drop it (pending and failed objects have no copy to drop).
+  if (it == entries_.end() || it->second.state == State::pending ||
+      it->second.state == State::failed) {
+    return false;
+  }
+  const auto& ls = it->second.locations;
+  return std::any_of(ls.begin(), ls.end(), [rank](const Location& l) { return l.rank == rank; });
 }
 
 std::optional<std::vector<int>> ObjectStore::make_pending(const ObjectId& id) {

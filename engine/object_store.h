@@ -227,6 +227,8 @@ class ObjectStore {
   /// stay). Returns how many locations are left, or -1 when nothing was dropped (no such copy,
   /// or the object is unknown, pending or failed). Waiters look again when copies are left.
   int drop_location(const ObjectId& id, int rank);
+  /// Owner: whether `rank` is listed as holding the bytes of a finished, not failed object.
+  [[nodiscard]] bool lists_location(const ObjectId& id, int rank) const;
   /// Owner: every copy is lost and its task runs again, so the object is pending once more;
   /// waiters and callbacks keep waiting for it. Returns the readers that were queued for a copy
   /// (to be answered once it is rebuilt), or nothing when it is unknown or pending already.

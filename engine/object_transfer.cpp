@@ -242,10 +242,11 @@ void ObjectTransfer::report_lost(const ObjectId& id, int at, const ErrorInfo& ca
 
 void ObjectTransfer::copy_lost(const ObjectId& id, int at, const ErrorInfo& cause, int asker) {
   if (id.owner != ctx_.rank) {
-    // This rank's copy is gone: drop it, and the owner stops sending readers here.
+    // This rank's copy is gone: the owner stops sending readers here. It hears it before a
+    // waiter here, woken by the drop, asks it for the object again.
+    report_lost(id, ctx_.rank, cause, false);
     bool dropped = false;
     ownership_.apply_freed(id, ctx_.store.drop_copy(id, &dropped));
-    if (dropped) report_lost(id, ctx_.rank, cause, false);
     return;
   }
   log().debug("the copy of {} on rank {} is lost: {}", id.to_string(), at, cause.message);
@@ -282,7 +283,8 @@ void ObjectTransfer::apply_result(const ObjectId& id, ResultKind kind, WireReade
     const auto size = r.get<std::uint64_t>();
     const bool assigned = r.get<std::uint8_t>() != 0;
     const ObjectStore::View here = store.view(id);
-    if (assigned && here.exists && here.state == ObjectStore::State::ready && id.owner != ctx_.rank) {
+    if (assigned && here.exists && id.owner != ctx_.rank &&
+        (here.state == ObjectStore::State::ready || here.state == ObjectStore::State::spilled)) {
       // The bytes came here meanwhile (a rebuild ran here): no read, its slot goes back.
       ctx_.outbox.send(id.owner, [&](WireWriter& w) {
         w.put(MessageType::copy_done).put(id).put<std::int32_t>(at).put<std::uint8_t>(0);
@@ -306,6 +308,14 @@ void ObjectTransfer::apply_result(const ObjectId& id, ResultKind kind, WireReade
 // The owner's side: where to read, and which copy.
 
 void ObjectTransfer::on_resolve_object(int source, const ObjectId& id, bool want_pull) {
+  if (want_pull && source != ctx_.rank && ctx_.store.lists_location(id, source)) {
+    // A rank listed as holding a copy asks for it: its copy is gone (copy_lost answers it).
+    copy_lost(id, source,
+              ctx_.make_error(ErrorKind::object_lost, nullptr,
+                              fmt::format("{} is no longer on rank {}", id.to_string(), source)),
+              source);
+    return;
+  }
   auto reply = [this, source, id, want_pull] {
     ObjectStore::View v = ctx_.store.view(id);
     if (v.exists && v.state != ObjectStore::State::failed &&
