@@ -163,10 +163,10 @@ Lineage::Decision Lineage::decide(const ObjectId& id) {
                         id.to_string(), e.actor.to_string())};
   }
   if (e.kind == Kind::evicted) {
-    return {nullptr, fmt::format("{} was made by {} but its lineage was dropped to stay under "
-                                 "--manta-max-lineage-bytes={}; raise it to rebuild such objects",
-                                 id.to_string(), e.function.empty() ? "a task" : e.function,
-                                 max_bytes_)};
+    return {nullptr,
+            fmt::format("{} was made by {} but its lineage was dropped to stay under "
+                        "--manta-max-lineage-bytes={}; raise it to rebuild such objects",
+                        id.to_string(), e.function.empty() ? "a task" : e.function, max_bytes_)};
   }
   if (e.rebuilding) return {nullptr, ""};  // a rebuild is under way already
   const std::string name = task_name(hooks_.ctx, *e.spec);
@@ -180,8 +180,7 @@ Lineage::Decision Lineage::decide(const ObjectId& id) {
   e.rebuilding = true;
   TaskPtr spec = copy_spec(*e.spec);
   // The rerun says what it is in the timeline and in its errors.
-  spec->name = fmt::format("{} (reconstruction {} of {})", name, e.reconstructions,
-                           id.to_string());
+  spec->name = fmt::format("{} (reconstruction {} of {})", name, e.reconstructions, id.to_string());
   return {std::move(spec), ""};
 }
 
@@ -192,8 +191,7 @@ void Lineage::rebuild_ended(const ObjectId& id) {
 
 void Lineage::object_lost(const ObjectId& id, const ErrorInfo& cause) {
   RankContext& ctx = *hooks_.ctx;
-  Decision d = ctx.stopping ? Decision{nullptr, "the runtime is shutting down"}
-                            : decide(id);
+  Decision d = ctx.stopping ? Decision{nullptr, "the runtime is shutting down"} : decide(id);
   if (d.spec) {
     std::optional<std::vector<int>> readers = ctx.store.make_pending(id);
     if (!readers) {  // freed meanwhile, or being rebuilt already

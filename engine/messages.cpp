@@ -12,18 +12,15 @@ using transport::WireWriter;
 const char* message_name(MessageType type) noexcept {
   // In the enum's order, from kFirstMessageType.
   static constexpr std::array kNames = {
-      "submit_task",         "forward_task",      "task_done",         "resolve_object",
-      "object_status",       "pull_request",      "pull_header",       "free_object",
-      "load_report",         "shutdown",          "shutdown_ack",      "timeline",
-      "create_actor",        "host_actor",        "actor_location",    "actor_lookup",
-      "actor_call",          "actor_kill",        "actor_died",        "name_lookup",
-      "name_result",         "add_borrower",      "borrow_ack",        "remove_borrower",
-      "copy_done",           "pull_done",         "summary_request",   "summary_reply",
-      "status_report",       "spill_hint",        "host_kill",         "pg_create",
-      "pg_commit",           "pg_committed",      "pg_state",          "pg_remove",
-      "pg_release",          "pg_lookup",         "collective_create", "collective_destroy",
-      "collective_query",    "collective_answer", "collective_setup",  "collective_ready",
-      "collective_teardown", "collective_broken",
+      "submit_task", "forward_task", "task_done", "resolve_object", "object_status", "pull_request",
+      "pull_header", "free_object", "load_report", "shutdown", "shutdown_ack", "timeline",
+      "create_actor", "host_actor", "actor_location", "actor_lookup", "actor_call", "actor_kill",
+      "actor_died", "name_lookup", "name_result", "add_borrower", "borrow_ack", "remove_borrower",
+      "copy_done", "pull_done", "summary_request", "summary_reply", "status_report", "spill_hint",
+      "host_kill", "pg_create", "pg_commit", "pg_committed", "pg_state", "pg_remove", "pg_release",
+      "pg_lookup", "collective_create", "collective_destroy", "collective_query",
+      "collective_answer", "collective_setup", "collective_ready", "collective_teardown",
+      "collective_broken",
       // Lineage reconstruction.
       "copy_lost"};
   static_assert(kNames.size() == static_cast<std::size_t>(kLastMessageType) -

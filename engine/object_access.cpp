@@ -122,8 +122,9 @@ void ObjectAccess::cache_decoded(const ObjectId& id, std::uint64_t tag,
                       "the runtime is shutting down; " + id.to_string() + " will not arrive"));
 }
 
-std::optional<detail::StoredValue> ObjectAccess::read_past_store(const ObjectId& id, const ObjectStore::View& v,
-                                                  const ErrorInfo& no_room) {
+std::optional<detail::StoredValue> ObjectAccess::read_past_store(const ObjectId& id,
+                                                                 const ObjectStore::View& v,
+                                                                 const ErrorInfo& no_room) {
   auto result =
       std::make_shared<std::promise<std::pair<SharedBuffer, std::shared_ptr<const ErrorInfo>>>>();
   auto future = result->get_future();

@@ -53,7 +53,7 @@ class ObjectAccess {
   /// The get's value read straight from the spill file: the store has no room for it. Nothing
   /// when the file region is lost: the object is then rebuilt or failed (the get looks again).
   std::optional<detail::StoredValue> read_past_store(const ObjectId& id, const ObjectStore::View& v,
-                                      const ErrorInfo& no_room);
+                                                     const ErrorInfo& no_room);
   [[noreturn]] void throw_if_stopped(const ObjectId& id) const;
 
   RankContext& ctx_;

@@ -228,8 +228,7 @@ void ObjectTransfer::pull_copy(const ObjectId& id, int at, bool assigned) {
       true);
 }
 
-void ObjectTransfer::report_lost(const ObjectId& id, int at, const ErrorInfo& cause,
-                                 bool answer) {
+void ObjectTransfer::report_lost(const ObjectId& id, int at, const ErrorInfo& cause, bool answer) {
   if (id.owner == ctx_.rank) {
     copy_lost(id, at, cause, answer ? ctx_.rank : -1);
     return;

@@ -71,8 +71,7 @@ TEST(Lineage, OneRebuildAtATimeAndAtMostMaxRetries) {
   lineage.rebuild_ended(id);
   Lineage::Decision no = lineage.decide(id);
   EXPECT_FALSE(no.spec);
-  EXPECT_NE(no.why_not.find("was rebuilt 2 times, max_retries=2"), std::string::npos)
-      << no.why_not;
+  EXPECT_NE(no.why_not.find("was rebuilt 2 times, max_retries=2"), std::string::npos) << no.why_not;
   EXPECT_EQ(lineage.stats().reconstructions, 2u);
 }
 
