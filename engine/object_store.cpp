@@ -78,8 +78,8 @@ void ObjectStore::add_location(Entry& e, int rank) {
 }
 
 void ObjectStore::set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained,
-                            std::uint64_t reserved, bool restored) {
-  if (!restored) e.spill.reset();  // a rebuilt object's old region may be the damaged one
+                            std::uint64_t reserved, bool rerun) {
+  if (rerun) e.spill.reset();
   if (e.bytes) bytes_ -= e.size;
   if (e.spilling) spilling_bytes_ -= e.size;
   e.spilling = false;
@@ -302,7 +302,8 @@ void ObjectStore::store_primary(const ObjectId& id, SharedBuffer bytes, std::uin
   Wakeups w;
   std::lock_guard lock(mutex_);
   Entry& e = entries_[id];
-  set_bytes(e, std::move(bytes), tag, std::move(contained), reserved);
+  // An entry here already holds an earlier result of the same task: this one is its rerun.
+  set_bytes(e, std::move(bytes), tag, std::move(contained), reserved, /*rerun=*/true);
   e.primary = true;
   collect(e, w, true);  // a get here waiting for a rebuilt object
 }

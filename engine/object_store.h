@@ -343,9 +343,9 @@ class ObjectStore {
   Freed erase(std::unordered_map<ObjectId, Entry>::iterator it);
   static void add_location(Entry& e, int rank);
   /// Makes `e` ready with these bytes (its fetch or question is over) and keeps `contained`.
-  /// New bytes (not read back from the spill file) drop the entry's old spill slot.
+  /// `rerun`: bytes a task made again (a rebuild) replace a slot that may be the damaged one.
   void set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained,
-                 std::uint64_t reserved, bool restored = false);
+                 std::uint64_t reserved, bool rerun = false);
   /// Nothing but the store (and a decoded value it caches) holds the bytes.
   [[nodiscard]] static bool is_pinned(const Entry& e);
   /// Takes `n` bytes off the reservations (never below zero).

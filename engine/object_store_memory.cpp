@@ -214,7 +214,7 @@ void ObjectStore::restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t
     }
     Entry& e = it->second;
     if (e.state == State::spilled) {
-      set_bytes(e, std::move(bytes), e.tag, {}, reserved, /*restored=*/true);
+      set_bytes(e, std::move(bytes), e.tag, {}, reserved);
     } else {
       // The bytes came back another way while the file was read (a transfer stored a copy):
       // this read is not needed, but whoever waits for the restore must still hear it ended.
