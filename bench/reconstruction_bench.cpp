@@ -167,10 +167,16 @@ int main(int argc, char** argv) {
   rows.push_back({"task making a 64 MiB object (inside the task)", median(task), "ms"});
   rows.push_back({"submit to ready of that task (driver)", median(made), "ms"});
   rows.push_back({"get of an intact 64 MiB object spilled on rank 1", median(intact_get), "ms"});
-  Row rebuilt{"get of a lost 64 MiB object (rebuilt from its task)", median(rebuilt_get), "ms"};
-  rebuilt.baseline = median(task);
-  rebuilt.baseline_name = "the task's own time";
-  rows.push_back(rebuilt);
+  rows.push_back(
+      {"get of a lost 64 MiB object (rebuilt from its task)", median(rebuilt_get), "ms"});
+  // The rebuild against what it redoes: the task, and reading the object where it lies.
+  rows.push_back(
+      {"lost get / task time", median(task) > 0 ? median(rebuilt_get) / median(task) : 0, "x"});
+  rows.push_back({"lost get / (task + intact get)",
+                  median(task) + median(intact_get) > 0
+                      ? median(rebuilt_get) / (median(task) + median(intact_get))
+                      : 0,
+                  "x"});
   rows.push_back({"objects rebuilt (memory summary)",
                   static_cast<double>(total.objects_reconstructed), "objects"});
   manta::bench::print_report("Manta lineage reconstruction", world, setup.quick, 0, rows,
