@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <unordered_set>
-
 #include "engine/log.h"
 #include "engine/ownership.h"
 #include "engine/rank_context.h"
@@ -24,10 +22,13 @@ std::string task_name(const RankContext* ctx, const TaskSpec& t) {
 std::uint64_t Lineage::spec_bytes(const TaskSpec& t) {
   std::uint64_t n = sizeof(TaskSpec) + t.name.size() + t.args.size() * sizeof(TaskArg) +
                     t.keep_alive.size() * sizeof(void*);
-  std::unordered_set<const Buffer*> buffers;
-  for (const TaskArg& a : t.args) {
-    // Value arguments share their submission's buffer: it counts once.
-    if (!a.is_ref && a.buffer && buffers.insert(a.buffer.get()).second) n += a.buffer->size();
+  for (std::size_t i = 0; i < t.args.size(); ++i) {
+    const TaskArg& a = t.args[i];
+    if (a.is_ref || !a.buffer) continue;
+    // Value arguments share their submission's buffer: it counts once (arguments are few).
+    bool seen = false;
+    for (std::size_t j = 0; j < i && !seen; ++j) seen = t.args[j].buffer == a.buffer;
+    if (!seen) n += a.buffer->size();
   }
   return n;
 }
