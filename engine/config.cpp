@@ -304,6 +304,10 @@ const std::vector<Setting>& table() {
           if (v.empty()) throw std::invalid_argument("expected a checkpoint directory");
           c.restore = v;
         });
+    add("max-lineage-bytes", "1G",
+        "bytes of task specs each rank keeps to rebuild lost objects from their tasks; past it "
+        "the oldest are dropped and their objects can no longer be rebuilt (0 keeps none)",
+        [](Config& c, const std::string& v) { c.max_lineage_bytes = parse_size(v); });
     add("help", "", "print these settings and exit",
         [](Config& c, const std::string&) { c.help = true; });
     return s;

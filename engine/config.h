@@ -50,6 +50,8 @@ struct Config {
   double checkpoint_timeout_s = 300;  // a checkpoint waits this long for actors' running calls
   std::string restore;                // start from the checkpoint in this directory
   std::string program;                // argv[0], for the status file
+  // Task specs an owner keeps to rebuild lost objects (docs/lineage.md); 0 keeps none.
+  std::uint64_t max_lineage_bytes = std::uint64_t{1} << 30;
   bool help = false;
   /// Settings that were given, by flag: the text and where it came from.
   struct Given {

@@ -21,7 +21,8 @@ std::unique_ptr<GlobalScheduler> make_global(const RankContext& ctx, const Engin
 }  // namespace
 
 EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSettings s)
-    : local(
+    : lineage(ctx.config.max_lineage_bytes),
+      local(
           s.totals.at(static_cast<std::size_t>(ctx.rank)), s.workers, s.max_workers,
           [this](const TaskPtr& t) { executor.run_task(t); },
           std::chrono::microseconds(ctx.config.wait_spin_us), s.poll),
@@ -54,8 +55,10 @@ EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSe
                              })
                        : nullptr),
       memory(ctx, transfer),
-      reports(ctx, s.timeline) {
+      reports(ctx, s.timeline),
+      store_(ctx.store) {
   executor.attach(&local, &actors, s.timeline);
+  wire_lineage(ctx);
   local.set_rejected([this, &ctx](const TaskPtr& t) {
     const bool creation = t->kind == TaskKind::actor_creation;
     fail_queued(t, std::make_shared<const ErrorInfo>(ctx.make_error(
@@ -71,6 +74,23 @@ EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSe
          [this](int rank, const ResourceSet& r) { placement.actor_started(rank, r); },
          [this](int rank, const ResourceSet& r) { placement.actor_ended(rank, r); }});
   }
+}
+
+EngineParts::~EngineParts() { store_.set_lost_handler(nullptr); }
+
+void EngineParts::wire_lineage(RankContext& ctx) {
+  lineage.attach({&ctx, &ownership, [this](const TaskPtr& t) { submitter.resolve_arguments(t); },
+                  [this](int reader, const ObjectId& id) { transfer.answer_reader(reader, id); }});
+  ownership.set_lineage(&lineage);
+  submitter.set_lineage(&lineage);
+  memory.set_lineage(&lineage);
+  transfer.set_lost_hook(
+      [this](const ObjectId& id, const ErrorInfo& cause) { lineage.object_lost(id, cause); });
+  tasks.set_rerun([this](const TaskPtr& t) { submitter.resolve_arguments(t); });
+  // A spill region found gone or damaged is a lost copy, not yet a lost object.
+  ctx.store.set_lost_handler([this, &ctx](const ObjectId& id, std::shared_ptr<const ErrorInfo> e) {
+    transfer.copy_lost(id, ctx.rank, *e);
+  });
 }
 
 PlacementGroups::Hooks EngineParts::group_hooks(EngineParts& parts) {

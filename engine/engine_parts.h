@@ -18,6 +18,7 @@
 #include "engine/executor.h"
 #include "engine/global_scheduler.h"
 #include "engine/job_reports.h"
+#include "engine/lineage.h"
 #include "engine/local_scheduler.h"
 #include "engine/memory_reports.h"
 #include "engine/object_access.h"
@@ -52,6 +53,8 @@ struct EngineSettings {
 class EngineParts {
  public:
   EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSettings settings);
+  /// The store's lost handler calls into the parts: it goes before they do.
+  ~EngineParts();
   EngineParts(const EngineParts&) = delete;
   EngineParts& operator=(const EngineParts&) = delete;
 
@@ -59,6 +62,7 @@ class EngineParts {
   void register_handlers(Dispatcher& d);
 
   // In the order they are built (each uses only those above it, and the hooks below it).
+  Lineage lineage;  // the specs of owned objects, to rebuild lost ones (hooks set in the body)
   LocalScheduler local;
   Ownership ownership;
   ObjectTransfer transfer;
@@ -85,6 +89,11 @@ class EngineParts {
   static CollectiveGroups::Hooks collective_hooks(EngineParts& parts, const EngineSettings& s);
   /// Fails a task or creation of a removed placement group that was queued here.
   void fail_queued(const TaskPtr& t, std::shared_ptr<const ErrorInfo> error);
+  /// Lineage reconstruction: the hooks between the store, the transfer, the task manager and
+  /// the lineage table.
+  void wire_lineage(RankContext& ctx);
+
+  ObjectStore& store_;
 };
 
 }  // namespace manta::engine

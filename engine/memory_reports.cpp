@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "engine/dispatcher.h"
+#include "engine/lineage.h"
 #include "engine/log.h"
 #include "engine/messages.h"
 #include "engine/object_transfer.h"
@@ -44,7 +45,12 @@ void write_rank_memory(WireWriter& w, const RankMemory& m,
       .put(m.bytes_restored)
       .put(m.bytes_read_from_files)
       .put(m.spill_seconds)
-      .put(m.restore_seconds);
+      .put(m.restore_seconds)
+      .put(m.lineage_objects)
+      .put(m.lineage_bytes)
+      .put(m.lineage_evicted)
+      .put(m.objects_reconstructed)
+      .put(m.objects_lost);
   w.str(m.spill_file);
   w.put(static_cast<std::uint32_t>(objects.size()));
   for (const auto& o : objects) {
@@ -81,6 +87,11 @@ void read_rank_memory(WireReader& r, RankMemory& m, std::vector<ObjectSummary>& 
   m.bytes_read_from_files = r.get<std::uint64_t>();
   m.spill_seconds = r.get<double>();
   m.restore_seconds = r.get<double>();
+  m.lineage_objects = r.get<std::uint64_t>();
+  m.lineage_bytes = r.get<std::uint64_t>();
+  m.lineage_evicted = r.get<std::uint64_t>();
+  m.objects_reconstructed = r.get<std::uint64_t>();
+  m.objects_lost = r.get<std::uint64_t>();
   m.spill_file = r.str();
   objects.resize(r.get<std::uint32_t>());
   for (auto& o : objects) {
@@ -196,6 +207,14 @@ RankMemory MemoryReports::local_memory() const {
     m.bytes_read_from_files = st.bytes_read_from_files;
     m.spill_seconds = st.spill_seconds;
     m.restore_seconds = st.restore_seconds;
+  }
+  if (lineage_) {
+    const LineageStats l = lineage_->stats();
+    m.lineage_objects = l.specs;
+    m.lineage_bytes = l.bytes;
+    m.lineage_evicted = l.evicted;
+    m.objects_reconstructed = l.reconstructions;
+    m.objects_lost = l.lost;
   }
   return m;
 }

@@ -19,6 +19,7 @@
 namespace manta::engine {
 
 class Dispatcher;
+class Lineage;
 class ObjectTransfer;
 
 class MemoryReports {
@@ -40,6 +41,8 @@ class MemoryReports {
   void set_placement_groups(std::function<std::vector<PlacementGroupSummary>()> groups) {
     groups_ = std::move(groups);
   }
+  /// This rank's lineage table, for its counts in the summary.
+  void set_lineage(const Lineage* lineage) { lineage_ = lineage; }
   /// Writes the summary where --manta-summary says.
   void print_summary(const std::string& text) const;
 
@@ -54,6 +57,7 @@ class MemoryReports {
 
   RankContext& ctx_;
   const ObjectTransfer& transfer_;
+  const Lineage* lineage_ = nullptr;
   std::function<std::vector<PlacementGroupSummary>()> groups_;
   std::function<std::vector<CollectiveGroupSummary>()> collectives_;
 

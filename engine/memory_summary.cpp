@@ -36,6 +36,11 @@ RankMemory MemorySummary::total() const {
     t.bytes_read_from_files += r.bytes_read_from_files;
     t.spill_seconds += r.spill_seconds;
     t.restore_seconds += r.restore_seconds;
+    t.lineage_objects += r.lineage_objects;
+    t.lineage_bytes += r.lineage_bytes;
+    t.lineage_evicted += r.lineage_evicted;
+    t.objects_reconstructed += r.objects_reconstructed;
+    t.objects_lost += r.objects_lost;
   }
   return t;
 }
@@ -80,6 +85,11 @@ std::string MemorySummary::to_string() const {
   };
   for (const auto& r : ranks) spill_row(std::to_string(r.rank), r);
   spill_row("all", t);
+  s += fmt::format(
+      "lineage: {} objects can be rebuilt ({} of specs), {} specs dropped for the bound; {} "
+      "objects rebuilt, {} lost\n",
+      t.lineage_objects, human_bytes(t.lineage_bytes), t.lineage_evicted, t.objects_reconstructed,
+      t.objects_lost);
   if (!objects.empty()) {
     s += fmt::format(
         "largest objects:\n{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7}\n",

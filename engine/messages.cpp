@@ -22,7 +22,9 @@ const char* message_name(MessageType type) noexcept {
       "collective_answer", "collective_setup", "collective_ready", "collective_teardown",
       "collective_broken",
       // Checkpoints.
-      "checkpoint_begin"};
+      "checkpoint_begin",
+      // Lineage reconstruction.
+      "copy_lost"};
   static_assert(kNames.size() == static_cast<std::size_t>(kLastMessageType) -
                                      static_cast<std::size_t>(kFirstMessageType) + 1,
                 "a message type without a name");

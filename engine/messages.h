@@ -62,11 +62,13 @@ enum class MessageType : std::uint8_t {
   collective_broken,    // member rank -> the others and rank 0: a member died or timed out
   // Checkpoints.
   checkpoint_begin,  // rank 0 -> the others: hold your actors, save them, write your part
+  // Lineage reconstruction (docs/lineage.md).
+  copy_lost,  // reader or holder -> owner: the copy on rank R is gone (why); answer me again
 };
 
 /// The first and last message types; every value between names one.
 inline constexpr MessageType kFirstMessageType = MessageType::submit_task;
-inline constexpr MessageType kLastMessageType = MessageType::checkpoint_begin;
+inline constexpr MessageType kLastMessageType = MessageType::copy_lost;
 
 /// The type's name as written in the enum ("unknown" outside it), for errors and docs.
 const char* message_name(MessageType type) noexcept;

@@ -122,8 +122,9 @@ void ObjectAccess::cache_decoded(const ObjectId& id, std::uint64_t tag,
                       "the runtime is shutting down; " + id.to_string() + " will not arrive"));
 }
 
-detail::StoredValue ObjectAccess::read_past_store(const ObjectId& id, const ObjectStore::View& v,
-                                                  const ErrorInfo& no_room) {
+std::optional<detail::StoredValue> ObjectAccess::read_past_store(const ObjectId& id,
+                                                                 const ObjectStore::View& v,
+                                                                 const ErrorInfo& no_room) {
   auto result =
       std::make_shared<std::promise<std::pair<SharedBuffer, std::shared_ptr<const ErrorInfo>>>>();
   auto future = result->get_future();
@@ -132,8 +133,9 @@ detail::StoredValue ObjectAccess::read_past_store(const ObjectId& id, const Obje
                            result->set_value({std::move(bytes), std::move(error)});
                          });
   auto [bytes, error] = future.get();
+  if (error && error->kind == ErrorKind::object_lost) return std::nullopt;
   if (error) throw_error(*error);
-  return {std::move(bytes), v.tag, nullptr, 0};
+  return detail::StoredValue{std::move(bytes), v.tag, nullptr, 0};
 }
 
 bool ObjectAccess::bring_here(const ObjectId& id, const ObjectStore::View& v,
@@ -180,7 +182,8 @@ detail::StoredValue ObjectAccess::get(const ObjectId& id, detail::Timeout timeou
       if (auto error = store.take_restore_error(id)) {
         // The store cannot make room for it: the caller gets it straight from the file.
         guard.release();
-        return read_past_store(id, v, *error);
+        if (auto value = read_past_store(id, v, *error)) return std::move(*value);
+        continue;  // lost: rebuilt, read from another copy, or failed (the next look says)
       }
     }
     if (bring_here(id, v, sched)) continue;

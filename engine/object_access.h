@@ -50,9 +50,10 @@ class ObjectAccess {
   /// Starts bringing a pending, remote or spilled object here. True when the get should look
   /// again at once (it ran the object's task inline).
   bool bring_here(const ObjectId& id, const ObjectStore::View& v, LocalScheduler* sched);
-  /// The get's value read straight from the spill file: the store has no room for it.
-  detail::StoredValue read_past_store(const ObjectId& id, const ObjectStore::View& v,
-                                      const ErrorInfo& no_room);
+  /// The get's value read straight from the spill file: the store has no room for it. Nothing
+  /// when the file region is lost: the object is then rebuilt or failed (the get looks again).
+  std::optional<detail::StoredValue> read_past_store(const ObjectId& id, const ObjectStore::View& v,
+                                                     const ErrorInfo& no_room);
   [[noreturn]] void throw_if_stopped(const ObjectId& id) const;
 
   RankContext& ctx_;

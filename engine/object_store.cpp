@@ -41,6 +41,7 @@ void ObjectStore::Freed::merge(Freed&& other) {
   tell.insert(tell.end(), other.tell.begin(), other.tell.end());
   for (auto& t : other.contained) contained.push_back(std::move(t));
   if (!decoded) decoded = std::move(other.decoded);
+  erased.insert(erased.end(), other.erased.begin(), other.erased.end());
 }
 
 void ObjectStore::Wakeups::run() {
@@ -77,7 +78,8 @@ void ObjectStore::add_location(Entry& e, int rank) {
 }
 
 void ObjectStore::set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained,
-                            std::uint64_t reserved) {
+                            std::uint64_t reserved, bool rerun) {
+  if (rerun) e.spill.reset();
   if (e.bytes) bytes_ -= e.size;
   if (e.spilling) spilling_bytes_ -= e.size;
   e.spilling = false;
@@ -132,6 +134,7 @@ ObjectStore::Freed ObjectStore::erase(std::unordered_map<ObjectId, Entry>::itera
     for (const auto& l : e.locations) {
       if (l.rank != rank_) f.tell.push_back(l.rank);
     }
+    f.erased.push_back(it->first);
   }
   f.contained = std::move(e.contained);
   f.decoded = std::move(e.decoded);
@@ -253,7 +256,8 @@ ObjectStore::Freed ObjectStore::set_remote(const ObjectId& id, int location, std
       return f;
     }
     Entry& e = it->second;
-    if (e.state != State::ready) e.state = State::remote;
+    // Bytes here (in memory or in this rank's spill file) stay the ones to read.
+    if (e.state != State::ready && e.state != State::spilled) e.state = State::remote;
     e.location = location;
     e.size = size;
     e.tag = tag;
@@ -281,6 +285,12 @@ ObjectStore::Freed ObjectStore::set_failed(const ObjectId& id,
     e.fetching = false;
     e.resolving = false;
     collect(e, w, true);
+    if (e.restoring) {
+      // A lost object whose restore was waiting for this decision: that restore is over.
+      e.restoring = false;
+      for (auto& cb : e.on_restored) w.callbacks.push_back(std::move(cb));
+      e.on_restored.clear();
+    }
     f = free_if_unreferenced(it);
   }
   w.run();
@@ -289,10 +299,13 @@ ObjectStore::Freed ObjectStore::set_failed(const ObjectId& id,
 
 void ObjectStore::store_primary(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
                                 TokenList contained, std::uint64_t reserved) {
+  Wakeups w;
   std::lock_guard lock(mutex_);
   Entry& e = entries_[id];
-  set_bytes(e, std::move(bytes), tag, std::move(contained), reserved);
+  // An entry here already holds an earlier result of the same task: this one is its rerun.
+  set_bytes(e, std::move(bytes), tag, std::move(contained), reserved, /*rerun=*/true);
   e.primary = true;
+  collect(e, w, true);  // a get here waiting for a rebuilt object
 }
 
 void ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
@@ -321,6 +334,129 @@ ObjectStore::Freed ObjectStore::free_copy(const ObjectId& id) {
   e.copy = false;
   if (e.token.expired() && e.waiters.empty() && e.on_finished.empty()) return erase(it);
   return {};
+}
+
+int ObjectStore::drop_location(const ObjectId& id, int rank) {
+  Wakeups w;
+  std::shared_ptr<const SpillSlot> slot;  // given back after the lock
+  int left = -1;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || !owned(id)) return -1;
+    Entry& e = it->second;
+    bool dropped = false;
+    if (e.state != State::pending && e.state != State::failed) {
+      if (rank == rank_) {
+        slot = std::move(e.spill);
+        e.spill.reset();
+        dropped = e.state == State::spilled;
+      }
+      if (rank != rank_ || !e.bytes) {  // bytes still in memory here are not lost
+        const auto before = e.locations.size();
+        std::erase_if(e.locations, [rank](const Location& l) { return l.rank == rank; });
+        dropped |= e.locations.size() != before;
+      }
+    }
+    if (dropped) left = static_cast<int>(e.locations.size());
+    if (left > 0 && !e.bytes) {
+      // Readers go to the copies left; a get here starts a new fetch.
+      e.state = State::remote;
+      e.location = e.locations.front().rank;
+      e.fetching = false;
+    }
+    // With no copy left the rebuild (or the final error) ends the restore; else it ends here.
+    if (left != 0) {
+      collect(e, w, false);
+      if (e.restoring) end_restore(e, w);
+    }
+  }
+  w.run();
+  return left;
+}
+
+bool ObjectStore::lists_location(const ObjectId& id, int rank) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  // Only where drop_location would drop it (pending and failed objects have no copy to drop).
+  if (it == entries_.end() || it->second.state == State::pending ||
+      it->second.state == State::failed) {
+    return false;
+  }
+  const auto& ls = it->second.locations;
+  return std::any_of(ls.begin(), ls.end(), [rank](const Location& l) { return l.rank == rank; });
+}
+
+std::optional<std::vector<int>> ObjectStore::make_pending(const ObjectId& id) {
+  Wakeups w;
+  std::shared_ptr<const void> decoded;  // destroyed after the lock: it may hold references
+  std::shared_ptr<const SpillSlot> slot;
+  std::vector<int> readers;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || it->second.state == State::pending) return std::nullopt;
+    Entry& e = it->second;
+    if (e.bytes) bytes_ -= e.size;
+    if (e.spilling) spilling_bytes_ -= e.size;
+    e.bytes.reset();
+    e.spilling = false;
+    decoded = std::move(e.decoded);
+    e.decoded.reset();
+    e.decoded_tag = 0;
+    e.decoded_views = false;
+    slot = std::move(e.spill);
+    e.spill.reset();
+    e.state = State::pending;
+    e.error.reset();
+    e.restore_error.reset();
+    e.location = -1;
+    e.locations.clear();
+    e.fetching = false;
+    e.resolving = false;
+    readers = std::move(e.queued_readers);
+    e.queued_readers.clear();
+    collect(e, w, false);
+    if (e.restoring) end_restore(e, w);
+  }
+  w.run();
+  return readers;
+}
+
+ObjectStore::Freed ObjectStore::drop_copy(const ObjectId& id, bool* dropped) {
+  Wakeups w;
+  Freed f;
+  *dropped = false;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end() || owned(id)) return f;
+    Entry& e = it->second;
+    if (!e.bytes && !e.spill && e.state != State::spilled) return f;
+    *dropped = true;
+    if (e.bytes) bytes_ -= e.size;
+    if (e.spilling) spilling_bytes_ -= e.size;
+    e.bytes.reset();
+    e.spilling = false;
+    f.decoded = std::move(e.decoded);
+    e.decoded.reset();
+    e.decoded_tag = 0;
+    f.spill = std::move(e.spill);
+    e.spill.reset();
+    e.primary = false;
+    e.copy = false;
+    e.state = State::pending;
+    e.location = -1;
+    e.fetching = false;
+    e.resolving = false;
+    collect(e, w, false);
+    if (e.restoring) end_restore(e, w);
+    if (e.token.expired() && e.waiters.empty() && e.on_finished.empty() && !e.borrowing) {
+      f.merge(erase(it));
+    }
+  }
+  w.run();
+  return f;
 }
 
 bool ObjectStore::add_borrower(const ObjectId& id, int rank) {

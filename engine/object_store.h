@@ -86,6 +86,7 @@ class ObjectStore {
     TokenList contained;
     std::shared_ptr<const void> decoded;
     std::shared_ptr<const SpillSlot> spill;  // given back to the spill file when let go
+    std::vector<ObjectId> erased;            // owned objects that are gone (their lineage too)
     void merge(Freed&& other);
   };
 
@@ -174,7 +175,13 @@ class ObjectStore {
   SpillHandle start_restore(const ObjectId& id);
   /// Bytes read back from the spill file, with `reserved` bytes of room reserved for them.
   void restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t reserved);
+  /// The spill region is gone or damaged. With a lost handler set, the slot is dropped and the
+  /// handler decides what becomes of the object (another copy, a rebuild, or a final error);
+  /// without one the object fails with `error`.
   void restore_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error);
+  using LostHandler = std::function<void(const ObjectId&, std::shared_ptr<const ErrorInfo>)>;
+  /// Set once the engine's parts are built (cleared before they go); called outside the lock.
+  void set_lost_handler(LostHandler handler);
   /// The restore could not get room: the object stays spilled, and the next waiter to look
   /// (take_restore_error) reads it past the store or reports `error`, instead of waiting on.
   void restore_gave_up(const ObjectId& id, std::shared_ptr<const ErrorInfo> error);
@@ -214,6 +221,21 @@ class ObjectStore {
                   std::uint64_t reserved = 0);
   /// The owner freed the object: drop the primary or cached copy.
   Freed free_copy(const ObjectId& id);
+
+  // Lost copies (docs/lineage.md).
+  /// Owner: the copy on `rank` is gone (on this rank: its spill region; bytes still in memory
+  /// stay). Returns how many locations are left, or -1 when nothing was dropped (no such copy,
+  /// or the object is unknown, pending or failed). Waiters look again when copies are left.
+  int drop_location(const ObjectId& id, int rank);
+  /// Owner: whether `rank` is listed as holding the bytes of a finished, not failed object.
+  [[nodiscard]] bool lists_location(const ObjectId& id, int rank) const;
+  /// Owner: every copy is lost and its task runs again, so the object is pending once more;
+  /// waiters and callbacks keep waiting for it. Returns the readers that were queued for a copy
+  /// (to be answered once it is rebuilt), or nothing when it is unknown or pending already.
+  std::optional<std::vector<int>> make_pending(const ObjectId& id);
+  /// Not the owner: this rank's copy is gone; whoever wants the object asks the owner again.
+  /// `dropped`: there was a copy here.
+  Freed drop_copy(const ObjectId& id, bool* dropped);
 
   // Owner side of reference counting.
   /// A rank registered (+1) or dropped (-1) its references. Counts are per rank and signed, so
@@ -321,8 +343,9 @@ class ObjectStore {
   Freed erase(std::unordered_map<ObjectId, Entry>::iterator it);
   static void add_location(Entry& e, int rank);
   /// Makes `e` ready with these bytes (its fetch or question is over) and keeps `contained`.
+  /// `rerun`: bytes a task made again (a rebuild) replace a slot that may be the damaged one.
   void set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained,
-                 std::uint64_t reserved);
+                 std::uint64_t reserved, bool rerun = false);
   /// Nothing but the store (and a decoded value it caches) holds the bytes.
   [[nodiscard]] static bool is_pinned(const Entry& e);
   /// Takes `n` bytes off the reservations (never below zero).
@@ -348,6 +371,7 @@ class ObjectStore {
   std::uint64_t spilling_bytes_ = 0;
   mutable std::uint64_t clock_ = 0;  // LRU clock
   std::function<void()> on_pressure_;
+  LostHandler lost_handler_;
   std::condition_variable room_cv_;
   struct RoomWaiter {
     std::uint64_t bytes = 0;

@@ -225,21 +225,31 @@ void ObjectStore::restored(const ObjectId& id, SharedBuffer bytes, std::uint64_t
   w.run();
 }
 
+void ObjectStore::set_lost_handler(LostHandler handler) {
+  std::lock_guard lock(mutex_);
+  lost_handler_ = std::move(handler);
+}
+
 void ObjectStore::restore_failed(const ObjectId& id, std::shared_ptr<const ErrorInfo> error) {
   Wakeups w;
+  LostHandler handler;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return;
     Entry& e = it->second;
-    if (e.state == State::spilled) {  // else its bytes came back another way meanwhile
+    if (e.state == State::spilled && lost_handler_ && !stopped_) {
+      // The handler ends the restore: another copy, a rebuild or a final error.
+      handler = lost_handler_;
+    } else if (e.state == State::spilled) {  // else its bytes came back another way meanwhile
       e.state = State::failed;
       e.error = std::move(error);
       e.spill.reset();
     }
-    end_restore(e, w);
+    if (!handler) end_restore(e, w);
   }
   w.run();
+  if (handler) handler(id, std::move(error));
 }
 
 void ObjectStore::restore_gave_up(const ObjectId& id, std::shared_ptr<const ErrorInfo> error) {

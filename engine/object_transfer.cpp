@@ -62,6 +62,12 @@ void ObjectTransfer::register_handlers(Dispatcher& d) {
        [this](int source, WireReader& r, auto) { on_pull_done(source, r.get<int>()); });
   d.on(MessageType::copy_done,
        [this](int source, WireReader& r, auto) { on_copy_done(source, r); });
+  d.on(MessageType::copy_lost, [this](int source, WireReader& r, auto) {
+    const auto id = r.get<ObjectId>();
+    const auto at = r.get<std::int32_t>();
+    const bool answer = r.get<std::uint8_t>() != 0;
+    copy_lost(id, at, read_error(r), answer ? source : -1);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -69,6 +75,21 @@ void ObjectTransfer::register_handlers(Dispatcher& d) {
 
 void ObjectTransfer::pull(const ObjectId& id, int from, std::uint64_t size, PullDone done,
                           bool may_read_file) {
+  pull_bytes(
+      id, from, size,
+      [this, id, from, done = std::move(done)](SharedBuffer bytes, std::uint64_t tag,
+                                               std::shared_ptr<const ErrorInfo> err,
+                                               std::uint64_t reserved) {
+        // The caller fails (a task's argument); the owner learns the copy is gone first, so the
+        // task's rerun finds the object rebuilt or another copy.
+        if (err && err->kind == ErrorKind::object_lost) report_lost(id, from, *err, false);
+        done(std::move(bytes), tag, std::move(err), reserved);
+      },
+      may_read_file);
+}
+
+void ObjectTransfer::pull_bytes(const ObjectId& id, int from, std::uint64_t size, PullDone done,
+                                bool may_read_file) {
   // Room first: a transfer never lands in a store that has none (it waits for spilling).
   auto shared = std::make_shared<PullDone>(std::move(done));
   ctx_.store.reserve_async(size, [this, id, from, size, shared, may_read_file] {
@@ -171,29 +192,72 @@ void ObjectTransfer::keep_copy(const ObjectId& id, const SharedBuffer& bytes, st
 }
 
 void ObjectTransfer::pull_copy(const ObjectId& id, int at, bool assigned) {
-  pull(id, at, ctx_.store.view(id).size,
-       [this, id, at, assigned](SharedBuffer bytes, std::uint64_t tag,
-                                std::shared_ptr<const ErrorInfo> err, std::uint64_t reserved) {
-         const bool ok = err == nullptr;
-         if (!ok) {
-           ctx_.store.fetch_failed(id, std::move(err));
-         } else if (id.owner == ctx_.rank) {
-           ownership_.apply_freed(id,
-                                  ctx_.store.set_ready(id, std::move(bytes), tag, {}, reserved));
-         } else {
-           ctx_.store.store_copy(id, std::move(bytes), tag, reserved);
-         }
-         if (id.owner == ctx_.rank) {
-           read_ended(id, at, ok ? ctx_.rank : -1);
-         } else {
-           ctx_.outbox.send(id.owner, [&](WireWriter& w) {
-             w.put(MessageType::copy_done)
-                 .put(id)
-                 .put<std::int32_t>(assigned ? at : -1)
-                 .put<std::uint8_t>(ok);
-           });
-         }
-       });
+  pull_bytes(
+      id, at, ctx_.store.view(id).size,
+      [this, id, at, assigned](SharedBuffer bytes, std::uint64_t tag,
+                               std::shared_ptr<const ErrorInfo> err, std::uint64_t reserved) {
+        const bool ok = err == nullptr;
+        if (!ok && err->kind == ErrorKind::object_lost) {
+          // Not the last word: the owner drops that copy and gives another, or rebuilds it.
+          if (id.owner == ctx_.rank) {
+            copy_lost(id, at, *err);
+            read_ended(id, at, -1);
+          } else {
+            report_lost(id, at, *err, true);  // the entry keeps waiting for the answer
+          }
+          return;
+        }
+        if (!ok) {
+          ctx_.store.fetch_failed(id, std::move(err));
+        } else if (id.owner == ctx_.rank) {
+          ownership_.apply_freed(id, ctx_.store.set_ready(id, std::move(bytes), tag, {}, reserved));
+        } else {
+          ctx_.store.store_copy(id, std::move(bytes), tag, reserved);
+        }
+        if (id.owner == ctx_.rank) {
+          read_ended(id, at, ok ? ctx_.rank : -1);
+        } else {
+          ctx_.outbox.send(id.owner, [&](WireWriter& w) {
+            w.put(MessageType::copy_done)
+                .put(id)
+                .put<std::int32_t>(assigned ? at : -1)
+                .put<std::uint8_t>(ok);
+          });
+        }
+      },
+      true);
+}
+
+void ObjectTransfer::report_lost(const ObjectId& id, int at, const ErrorInfo& cause, bool answer) {
+  if (id.owner == ctx_.rank) {
+    copy_lost(id, at, cause, answer ? ctx_.rank : -1);
+    return;
+  }
+  ctx_.outbox.send(id.owner, [&](WireWriter& w) {
+    w.put(MessageType::copy_lost).put(id).put<std::int32_t>(at).put<std::uint8_t>(answer);
+    write_error(w, cause);
+  });
+}
+
+void ObjectTransfer::copy_lost(const ObjectId& id, int at, const ErrorInfo& cause, int asker) {
+  if (id.owner != ctx_.rank) {
+    // This rank's copy is gone: the owner stops sending readers here. It hears it before a
+    // waiter here, woken by the drop, asks it for the object again.
+    report_lost(id, ctx_.rank, cause, false);
+    bool dropped = false;
+    ownership_.apply_freed(id, ctx_.store.drop_copy(id, &dropped));
+    return;
+  }
+  log().debug("the copy of {} on rank {} is lost: {}", id.to_string(), at, cause.message);
+  if (ctx_.store.drop_location(id, at) == 0) {
+    if (lost_) {
+      lost_(id, cause);
+    } else {
+      auto error = std::make_shared<const ErrorInfo>(cause);
+      ownership_.apply_freed(id, ctx_.store.set_failed(id, error));
+    }
+  }
+  if (asker >= 0 && asker != ctx_.rank) on_resolve_object(asker, id, true);
 }
 
 void ObjectTransfer::ask_owner(const ObjectId& id, bool want_pull) {
@@ -217,7 +281,16 @@ void ObjectTransfer::apply_result(const ObjectId& id, ResultKind kind, WireReade
     const auto at = r.get<std::int32_t>();
     const auto size = r.get<std::uint64_t>();
     const bool assigned = r.get<std::uint8_t>() != 0;
-    const bool wanted = store.view(id).exists;
+    const ObjectStore::View here = store.view(id);
+    if (assigned && here.exists && id.owner != ctx_.rank &&
+        (here.state == ObjectStore::State::ready || here.state == ObjectStore::State::spilled)) {
+      // The bytes came here meanwhile (a rebuild ran here): no read, its slot goes back.
+      ctx_.outbox.send(id.owner, [&](WireWriter& w) {
+        w.put(MessageType::copy_done).put(id).put<std::int32_t>(at).put<std::uint8_t>(0);
+      });
+      return;
+    }
+    const bool wanted = here.exists;
     ownership_.apply_freed(id, store.set_remote(id, at, size, tag, assigned && wanted));
     if (!assigned) return;
     if (wanted) {
@@ -234,6 +307,14 @@ void ObjectTransfer::apply_result(const ObjectId& id, ResultKind kind, WireReade
 // The owner's side: where to read, and which copy.
 
 void ObjectTransfer::on_resolve_object(int source, const ObjectId& id, bool want_pull) {
+  if (want_pull && source != ctx_.rank && ctx_.store.lists_location(id, source)) {
+    // A rank listed as holding a copy asks for it: its copy is gone (copy_lost answers it).
+    copy_lost(id, source,
+              ctx_.make_error(ErrorKind::object_lost, nullptr,
+                              fmt::format("{} is no longer on rank {}", id.to_string(), source)),
+              source);
+    return;
+  }
   auto reply = [this, source, id, want_pull] {
     ObjectStore::View v = ctx_.store.view(id);
     if (v.exists && v.state != ObjectStore::State::failed &&

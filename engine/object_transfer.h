@@ -8,7 +8,12 @@
 // leased on the holder until the reader says it is done (pull_done). A getter that kept a copy
 // tells the owner (copy_done), which may then hand that copy to the next reader.
 //
-// Handles: resolve_object, object_status, pull_request, pull_header, pull_done, copy_done.
+// A copy that turns out to be gone (its holder no longer has it, its spill region is damaged)
+// does not fail the reader: the owner hears of it (copy_lost), drops that location and answers
+// again with another copy, a rebuilt object (lineage.h) or the final ObjectLostError.
+//
+// Handles: resolve_object, object_status, pull_request, pull_header, pull_done, copy_done,
+// copy_lost.
 #pragma once
 
 #include <atomic>
@@ -57,8 +62,20 @@ class ObjectTransfer {
 
   /// Reserves room for `size` bytes (waiting for it if need be), then asks `from` for the
   /// object. `may_read_file`: `from` may answer with its spill file instead of the bytes.
+  /// A copy found gone is reported to the owner (who drops it or rebuilds the object).
   void pull(const ObjectId& id, int from, std::uint64_t size, PullDone done,
             bool may_read_file = true);
+  /// Every copy of an object this rank owns is lost (`cause`): lineage decides.
+  void set_lost_hook(std::function<void(const ObjectId&, const ErrorInfo&)> lost) {
+    lost_ = std::move(lost);
+  }
+  /// The copy of `id` on rank `at` is gone (`cause`). On the owner: drops that location, and
+  /// with none left the object is rebuilt or failed; `asker` >= 0 is answered again. Elsewhere
+  /// (`at` is this rank): drops the copy here and tells the owner.
+  void copy_lost(const ObjectId& id, int at, const ErrorInfo& cause, int asker = -1);
+  /// Owner: answers `reader`'s request to pull `id` once it is finished (a rebuilt object's
+  /// readers that were queued for a copy).
+  void answer_reader(int reader, const ObjectId& id) { on_resolve_object(reader, id, true); }
   /// Pulls a copy from `at` and records it: on the owner as a location, elsewhere as a cached
   /// copy the owner learns of. `assigned`: the owner counted this read against `at`.
   void pull_copy(const ObjectId& id, int at, bool assigned);
@@ -96,6 +113,11 @@ class ObjectTransfer {
     ObjectStore::SpillHandle slot;  // a reader reads it from the spill file
   };
 
+  /// pull() without reporting a lost copy (pull_copy reports its own).
+  void pull_bytes(const ObjectId& id, int from, std::uint64_t size, PullDone done,
+                  bool may_read_file);
+  /// Tells the owner of `id` that the copy on `at` is gone; `answer`: send me the object again.
+  void report_lost(const ObjectId& id, int at, const ErrorInfo& cause, bool answer);
   void send_pull_request(const ObjectId& id, int from, std::uint64_t reserved, PullDone done,
                          bool may_read_file);
   void serve_pull(int source, int tag, const ObjectId& id, bool may_read_file);
@@ -116,6 +138,7 @@ class ObjectTransfer {
   RankContext& ctx_;
   Ownership& ownership_;
   transport::DataPlane& plane_;
+  std::function<void(const ObjectId&, const ErrorInfo&)> lost_;
 
   mutable std::mutex pulls_mutex_;
   std::unordered_map<int, Pull> pulls_;  // by transfer tag

@@ -1,6 +1,7 @@
 #include "engine/ownership.h"
 
 #include "engine/dispatcher.h"
+#include "engine/lineage.h"
 #include "engine/log.h"
 #include "engine/messages.h"
 
@@ -57,6 +58,7 @@ void Ownership::apply_freed(const ObjectId& id, ObjectStore::Freed&& freed) {
     }
   }
   // The references it held are dropped here, outside the store's lock; that may free more.
+  if (lineage_) lineage_->forget(freed.erased);
   freed.contained.clear();
   freed.decoded.reset();
   freed.spill.reset();

@@ -19,12 +19,15 @@
 namespace manta::engine {
 
 class Dispatcher;
+class Lineage;
 
 class Ownership {
  public:
   explicit Ownership(RankContext& ctx) : ctx_(ctx) {}
 
   void register_handlers(Dispatcher& d);
+  /// Freed objects' lineage goes with them (null: none kept).
+  void set_lineage(Lineage* lineage) noexcept { lineage_ = lineage; }
 
   /// A new ObjectRef to `id` on this rank; the first one to an object owned elsewhere registers
   /// this rank as a borrower.
@@ -32,13 +35,15 @@ class Ownership {
   /// An ObjectRef to `id` on this rank went away.
   void release(const ObjectId& id);
   /// Carries out what freeing an object left to do: tell holders of copies, drop the
-  /// references it held (outside the store's lock), and let waiting transfers have the room.
+  /// references it held and its lineage (outside the store's lock), and let waiting transfers
+  /// have the room.
   void apply_freed(const ObjectId& id, ObjectStore::Freed&& freed);
 
  private:
   void on_add_borrower(int source, const ObjectId& id);
 
   RankContext& ctx_;
+  Lineage* lineage_ = nullptr;
 };
 
 }  // namespace manta::engine

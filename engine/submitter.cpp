@@ -4,6 +4,7 @@
 
 #include "engine/dispatcher.h"
 #include "engine/global_scheduler.h"
+#include "engine/lineage.h"
 #include "engine/local_scheduler.h"
 #include "engine/log.h"
 #include "engine/messages.h"
@@ -133,6 +134,7 @@ std::shared_ptr<detail::RefToken> Submitter::submit(detail::Submission&& s,
     apply_group(*t, options.placement_group, options.on_rank, call);
   }
   auto token = ctx_.store.create_pending(t->return_object());
+  if (lineage_) lineage_->record_task(*t);  // before resolving changes the arguments
   submitted_.fetch_add(1, std::memory_order_relaxed);
   resolve_arguments(t);
   return token;
@@ -142,6 +144,9 @@ std::shared_ptr<detail::RefToken> Submitter::submit(detail::Submission&& s,
 // Arguments: the owner resolves them before it places the task (bottom-up).
 
 void Submitter::resolve_arguments(const TaskPtr& t) {
+  if (lineage_ && t->kind == TaskKind::actor_call && t->id.submitter == ctx_.rank) {
+    lineage_->record_actor_result(t->return_object(), t->actor);
+  }
   int refs = 0;
   for (const auto& a : t->args) refs += a.is_ref;
   if (refs == 0) {

@@ -24,6 +24,7 @@ namespace manta::engine {
 
 class Dispatcher;
 class GlobalScheduler;
+class Lineage;
 class LocalScheduler;
 class ObjectTransfer;
 class TaskManager;
@@ -45,6 +46,8 @@ class Submitter {
             ObjectTransfer& transfer, LocalScheduler& local, GlobalScheduler* global, Hooks hooks);
 
   void register_handlers(Dispatcher& d);
+  /// Where the tasks this rank submits keep their lineage (null: none kept).
+  void set_lineage(Lineage* lineage) noexcept { lineage_ = lineage; }
 
   /// manta::task(...).remote(...): the return object's token.
   std::shared_ptr<detail::RefToken> submit(detail::Submission&& s, const TaskOptions& options);
@@ -98,6 +101,7 @@ class Submitter {
   LocalScheduler& local_;
   GlobalScheduler* global_;
   Hooks hooks_;
+  Lineage* lineage_ = nullptr;
   std::uint64_t forward_threshold_;
   std::shared_ptr<const ResourceSet> default_resources_;
 

@@ -87,7 +87,35 @@ void TaskManager::fail(const TaskPtr& t, ErrorInfo error) {
   }
 }
 
+bool TaskManager::rerun_after_lost_input(const TaskPtr& t, const ErrorInfo& error) {
+  if (!rerun_ || t->kind != TaskKind::task || t->attempt >= t->max_retries || ctx_.stopping) {
+    return false;
+  }
+  bool refs = false;
+  for (const TaskArg& a : t->args) {
+    if (!a.ref.valid()) continue;
+    if (!a.token) return false;  // a copy of the spec: the original is elsewhere
+    refs = true;
+  }
+  if (!refs) return false;
+  ++t->attempt;
+  log().info("running {} again ({} of {}): an input was lost: {}", ctx_.function_name(*t),
+             t->attempt, t->max_retries, error.message);
+  for (TaskArg& a : t->args) {
+    if (!a.ref.valid()) continue;
+    a.is_ref = true;
+    a.location = -1;
+    a.buffer.reset();
+    a.offset = 0;
+    a.size = 0;
+  }
+  t->clear_input_error();
+  rerun_(t);
+  return true;
+}
+
 bool TaskManager::retry(const TaskPtr& t, const ErrorInfo& error) {
+  if (error.kind == ErrorKind::object_lost) return rerun_after_lost_input(t, error);
   if (!t->retry_exceptions || error.kind != ErrorKind::task || t->attempt >= t->max_retries ||
       ctx_.stopping) {
     return false;

@@ -2,7 +2,9 @@
 // left the rank, kept for their results, retries and argument lifetimes; and what happens when a
 // task ends: its return object becomes ready or failed, or it runs again (retry) through the
 // resubmit callback. A task whose input failed fails with the same cause, so dependents fail
-// down the chain with the first error.
+// down the chain with the first error. A task that failed because an input was lost (its copy
+// gone) resolves its arguments again, within its max_retries: the owner of the input has
+// heard of the loss and gives another copy or rebuilds it (lineage.h).
 //
 // Handles: task_done.
 #pragma once
@@ -32,6 +34,8 @@ class TaskManager {
       : ctx_(ctx), ownership_(ownership), transfer_(transfer), resubmit_(std::move(resubmit)) {}
 
   void register_handlers(Dispatcher& d);
+  /// Where a task whose input was lost goes again: resolving its arguments, then placing it.
+  void set_rerun(std::function<void(const TaskPtr&)> rerun) { rerun_ = std::move(rerun); }
 
   /// A task this rank owns leaves it: kept until its task_done comes back.
   void keep(const TaskPtr& t);
@@ -52,12 +56,16 @@ class TaskManager {
   bool retry(const TaskPtr& t, const ErrorInfo& error);
 
  private:
+  /// A lost input: resolve the arguments again (false when the spec cannot).
+  bool rerun_after_lost_input(const TaskPtr& t, const ErrorInfo& error);
+
   void on_task_done(transport::WireReader& r);
 
   RankContext& ctx_;
   Ownership& ownership_;
   ObjectTransfer& transfer_;
   std::function<void(const TaskPtr&)> resubmit_;
+  std::function<void(const TaskPtr&)> rerun_;
 
   mutable std::mutex mutex_;
   std::unordered_map<TaskId, TaskPtr> away_;

@@ -87,6 +87,11 @@ struct TaskSpec {
     std::lock_guard lock(error_mutex_);
     return input_error_;
   }
+  /// Before its arguments are resolved again (a rerun after an input was lost).
+  void clear_input_error() {
+    std::lock_guard lock(error_mutex_);
+    input_error_.reset();
+  }
   [[nodiscard]] ObjectId return_object() const noexcept { return id.return_object(); }
 
  private:

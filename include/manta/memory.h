@@ -39,6 +39,12 @@ struct RankMemory {
   std::uint64_t bytes_read_from_files = 0;  // other ranks' spilled objects read from their files
   double spill_seconds = 0;                 // time spent writing spill files
   double restore_seconds = 0;               // time spent reading them
+  // Lineage (objects this rank owns, rebuilt from their tasks when every copy is lost).
+  std::uint64_t lineage_objects = 0;        // owned objects whose task spec is kept
+  std::uint64_t lineage_bytes = 0;          // what those specs take (--manta-max-lineage-bytes)
+  std::uint64_t lineage_evicted = 0;        // specs dropped to stay under the bound, ever
+  std::uint64_t objects_reconstructed = 0;  // reruns of a task to rebuild a lost object, ever
+  std::uint64_t objects_lost = 0;           // owned objects failed because every copy was lost
   /// Throughput of spill writes and of restores, in MB/s (10^6 bytes), 0 if none yet.
   [[nodiscard]] double spill_mb_per_s() const;
   [[nodiscard]] double restore_mb_per_s() const;
