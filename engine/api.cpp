@@ -109,6 +109,27 @@ std::string check_output_paths(const engine::Config& config) {
   return {};
 }
 
+/// --manta-restore: the checkpoint's manifest once every rank found it sound; otherwise rank 0
+/// says why and every rank exits 2. Collective; an empty manifest without the setting.
+spill::CheckpointManifest check_restore_or_exit(transport::MpiWorld& world,
+                                                const engine::Config& config) {
+  if (config.restore.empty()) return {};
+  std::string why;
+  try {
+    return engine::check_restore(world.checkpoints, config.restore,
+                                 engine::Checkpoints::program_name(config.program));
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  if (world.rank == 0) {
+    std::fprintf(stderr, "manta: init failed: --manta-restore=%s: %s\n", config.restore.c_str(),
+                 why.c_str());
+  }
+  std::fflush(stderr);
+  transport::finish_mpi(world);
+  std::_Exit(2);
+}
+
 }  // namespace
 
 void init(int& argc, char**& argv) {
@@ -161,25 +182,7 @@ void init(int& argc, char**& argv) {
   }
   // A job started from a checkpoint checks it first, every rank together: a damaged one, or one
   // another program wrote, stops the job before anything runs.
-  spill::CheckpointManifest restore_from;
-  if (!config.restore.empty()) {
-    std::string why;
-    try {
-      restore_from = engine::check_restore(world.checkpoints, config.restore,
-                                           engine::Checkpoints::program_name(config.program));
-    } catch (const std::exception& e) {
-      why = e.what();
-    }
-    if (!why.empty()) {
-      if (world.rank == 0) {
-        std::fprintf(stderr, "manta: init failed: --manta-restore=%s: %s\n", config.restore.c_str(),
-                     why.c_str());
-      }
-      std::fflush(stderr);
-      transport::finish_mpi(world);
-      std::_Exit(2);
-    }
-  }
+  const spill::CheckpointManifest restore_from = check_restore_or_exit(world, config);
   engine::setup_logging(
       world.rank, config.log_level,
       config.job_dir.empty() ? "" : engine::JobDirectory::log_path(config.job_dir, world.rank));

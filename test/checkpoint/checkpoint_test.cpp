@@ -13,9 +13,9 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
-#include <utility>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
