@@ -109,9 +109,11 @@ spill::CheckpointWritten Checkpoints::write_part(const std::string& dir,
   }
   actors_.resume_calls();
   if (hooks_.timeline) hooks_.timeline->record("checkpoint: write", {}, saved_at, now_us());
-  log().info("checkpoint {}: this rank saved {} records in {:.3f} s and wrote them in {:.3f} s",
-             written.path, records.size(), static_cast<double>(saved_at - start) / 1e6,
-             static_cast<double>(now_us() - saved_at) / 1e6);
+  log().info(
+      "checkpoint {}: this rank saved {} records in {:.3f} s and wrote them in {:.3f} s (the "
+      "file's collective write {:.3f} s)",
+      written.path, records.size(), static_cast<double>(saved_at - start) / 1e6,
+      static_cast<double>(now_us() - saved_at) / 1e6, written.seconds);
   return written;
 }
 
