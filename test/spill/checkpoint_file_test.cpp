@@ -584,7 +584,7 @@ TEST(CheckpointFile, AnUnwritableDirectoryFailsOnEveryRank) {
 }
 
 TEST(CheckpointFile, AFullDiskFailsOnEveryRank) {
-  // checkpoint_tmpfs_test.sh runs this on a 32 MiB file system of its own.
+  // test/with_small_tmpfs.sh runs this on a 32 MiB file system of its own.
   const char* small = std::getenv("MANTA_TEST_SMALL_FS");
   if (small == nullptr) GTEST_SKIP() << "needs MANTA_TEST_SMALL_FS, a small file system";
   const std::string dir = std::string(small) + "/checkpoint";

@@ -4,25 +4,7 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
-#include <cstdio>
-
-namespace {
-
-class RankFailurePrinter : public ::testing::EmptyTestEventListener {
- public:
-  explicit RankFailurePrinter(int rank) : rank_(rank) {}
-  void OnTestPartResult(const ::testing::TestPartResult& r) override {
-    if (!r.failed()) return;
-    std::fprintf(stderr, "[rank %d] %s:%d: Failure\n%s\n", rank_,
-                 r.file_name() ? r.file_name() : "?", r.line_number(), r.message());
-    std::fflush(stderr);
-  }
-
- private:
-  int rank_;
-};
-
-}  // namespace
+#include "../rank_failure_printer.h"
 
 int main(int argc, char** argv) {
   int provided = 0;
@@ -35,7 +17,7 @@ int main(int argc, char** argv) {
   auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
   if (rank != 0) {
     delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new RankFailurePrinter(rank));
+    listeners.Append(new manta::testing::RankFailurePrinter(rank));
   }
   const int rc = RUN_ALL_TESTS();
   int worst = 0;

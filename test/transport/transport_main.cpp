@@ -5,8 +5,8 @@
 #include <mpi.h>
 
 #include <chrono>
-#include <cstdio>
 
+#include "../rank_failure_printer.h"
 #include "harness.h"
 #include "transport/mpi_world.h"
 
@@ -14,21 +14,6 @@ namespace manta::transport::testing {
 namespace {
 
 MpiWorld g_world;
-
-/// On ranks other than 0: the failures only, so a problem seen there is not lost.
-class RankFailurePrinter : public ::testing::EmptyTestEventListener {
- public:
-  explicit RankFailurePrinter(int rank) : rank_(rank) {}
-  void OnTestPartResult(const ::testing::TestPartResult& r) override {
-    if (!r.failed()) return;
-    std::fprintf(stderr, "[rank %d] %s:%d: Failure\n%s\n", rank_,
-                 r.file_name() ? r.file_name() : "?", r.line_number(), r.message());
-    std::fflush(stderr);
-  }
-
- private:
-  int rank_;
-};
 
 }  // namespace
 
@@ -53,7 +38,7 @@ int main(int argc, char** argv) {
   auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
   if (g_world.rank != 0) {
     delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new manta::transport::testing::RankFailurePrinter(g_world.rank));
+    listeners.Append(new manta::testing::RankFailurePrinter(g_world.rank));
   }
   const int rc = RUN_ALL_TESTS();
   int worst = 0;
