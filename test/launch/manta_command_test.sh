@@ -57,23 +57,23 @@ job_directory)
   ;;
 status_while_running)
   # The status file changes while the job runs, and SIGUSR1 to `manta run` reaches the driver.
-  "$manta" run -n 2 --job-dir "$work/job" "$ex/manta_checkpoint_loop" "$work/state" 300 50 \
-    --manta-status-interval=0.2 >"$work/out" 2>&1 &
+  "$manta" run -n 2 --job-dir "$work/job" "$ex/manta_checkpoint_loop" 300 50 \
+    --manta-checkpoint-dir="$work/ckpt" --manta-status-interval=0.2 >"$work/out" 2>&1 &
   pid=$!
   seen=""
   for _ in $(seq 200); do
     if [ -f "$work/job/status.json" ] && grep -q '"state": "running"' "$work/job/status.json"; then
       s=$("$manta" status "$work/job")
-      # Both ranks have reported and tasks are being run.
+      # Both ranks have reported and host the example's actors.
       if grep -Eq "^ +1 " <<<"$s" && ! grep -q "no report yet" <<<"$s" &&
-        grep -Eq '"tasks_executed": [1-9]' "$work/job/status.json"; then
+        [ "$(grep -Ec '"actors": [1-9]' "$work/job/status.json")" -eq 2 ]; then
         seen=$s
         break
       fi
     fi
     sleep 0.1
   done
-  [ -n "$seen" ] || die "status.json never showed both ranks running tasks"
+  [ -n "$seen" ] || die "status.json never showed both ranks hosting actors"
   has "$seen" "running +2 ranks" "updated [0-9.]+ s ago"
   # --watch prints the table again until the job ends.
   "$manta" status --watch 0.2 "$work/job" >"$work/watch" 2>&1 &
@@ -83,8 +83,10 @@ status_while_running)
   after=$(grep -o '"updated_ms": [0-9]*' "$work/job/status.json")
   [ "$before" != "$after" ] || die "status.json was not refreshed ($before)"
   kill -USR1 "$pid"
-  wait "$pid" || die "the job failed after the checkpoint signal: $(cat "$work/out")"
-  has "$(cat "$work/out")" "checkpoint requested at iteration [0-9]+ of 300"
+  wait "$pid"
+  rc=$?
+  [ "$rc" -eq 75 ] || die "the job ended with $rc after the checkpoint signal, not 75: $(cat "$work/out")"
+  has "$(cat "$work/out")" "manta: checkpoint signal: 4 actors, 0 objects and the driver's state"
   for _ in $(seq 50); do kill -0 "$watcher" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$watcher" 2>/dev/null && die "manta status --watch did not stop when the job ended"
   wait "$watcher" || die "manta status --watch failed: $(cat "$work/watch")"
@@ -92,7 +94,7 @@ status_while_running)
   grep -Eq "finished +2 ranks" "$work/watch" || die "--watch did not show the end: $(cat "$work/watch")"
   has "$(cat "$work/job/summary.json")" '"checkpoint_requested": true' '"state": "finished"'
   has "$(cat "$work/job/rank-0.log")" "the checkpoint signal arrived"
-  [ -f "$work/state" ] || die "no state file"
+  [ -f "$work/ckpt/checkpoint.h5" ] || die "no checkpoint written"
   ;;
 failed_driver)
   out=$(timeout 120 "$manta" run -n 2 --job-dir "$work/job" "$build/test/mpi/mpi_driver_throws" 2>&1)
@@ -330,7 +332,7 @@ private_local_job)
   # The job directory is private and job.json keeps no arguments; the ranks of a one-node job
   # listen on no TCP port outside loopback.
   "$manta" run -n 2 --oversubscribe --job-dir "$work/job" "$ex/manta_checkpoint_loop" \
-    "$work/secret-state" 200 50 --manta-status-interval=0.2 >"$work/out" 2>&1 &
+    200 50 --manta-checkpoint-dir="$work/secret-ckpt" --manta-status-interval=0.2 >"$work/out" 2>&1 &
   pid=$!
   trap 'kill -TERM $pid 2>/dev/null' EXIT  # a failed check does not leave the job running
   pids=""
@@ -348,7 +350,8 @@ private_local_job)
 $(grep "pid=$p," <<<"$listening")"
   done
   kill -USR1 "$pid"
-  wait "$pid" || die "the job failed: $(cat "$work/out")"
+  wait "$pid"
+  [ $? -eq 75 ] || die "the job did not end with the checkpoint's exit code 75: $(cat "$work/out")"
   [ "$(stat -c %a "$work/job")" = 700 ] || die "the job directory is $(stat -c %a "$work/job"), not 700"
   [ "$(stat -c %a "$work/job/events")" = 700 ] || die "events/ is not 700"
   for f in "$work"/job/*.json "$work"/job/*.log "$work"/job/*.txt "$work"/job/rank-*.exit "$work"/job/events/*; do
@@ -356,7 +359,7 @@ $(grep "pid=$p," <<<"$listening")"
   done
   record=$(cat "$work/job/job.json")
   has "$record" '"arguments": 4' '"arguments_recorded": false' 'manta_checkpoint_loop .\[4 arguments\]'
-  if grep -q "secret-state" <<<"$record"; then die "job.json keeps the arguments: $record"; fi
+  if grep -q "secret-ckpt" <<<"$record"; then die "job.json keeps the arguments: $record"; fi
   "$manta" run -n 1 --record-args --job-dir "$work/job2" "$ex/manta_fib" 5 >/dev/null 2>&1 ||
     die "manta run --record-args failed"
   has "$(cat "$work/job2/job.json")" '"arguments_recorded": true' 'manta_fib 5"'
