@@ -42,6 +42,16 @@ double parse_fraction(const std::string& name, const std::string& v) {
   return x;
 }
 
+/// Seconds from `lo` to `hi` (`lo` itself allowed only when `lo_ok`); `expected` says what fits.
+double parse_seconds(const std::string& v, double lo, bool lo_ok, double hi, const char* expected) {
+  char* end = nullptr;
+  const double secs = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !(lo_ok ? secs >= lo : secs > lo) || secs > hi) {
+    throw std::invalid_argument(expected);
+  }
+  return secs;
+}
+
 bool is_switch(const std::string& flag) {
   return flag == "--manta-help" || flag == "--manta-summary" || flag == "--manta-keep-spill";
 }
@@ -241,23 +251,15 @@ const std::vector<Setting>& table() {
         "seconds a put or task result waits for store space while pinned objects fill the store; "
         "then it fails with ObjectStoreFullError",
         [](Config& c, const std::string& v) {
-          char* end = nullptr;
-          const double secs = std::strtod(v.c_str(), &end);
-          if (v.empty() || *end != '\0' || !(secs >= 0) || secs > 1e6) {
-            throw std::invalid_argument("expected seconds, e.g. 30 or 0.5");
-          }
-          c.store_full_timeout_s = secs;
+          c.store_full_timeout_s =
+              parse_seconds(v, 0, true, 1e6, "expected seconds, e.g. 30 or 0.5");
         });
     add("collective-timeout", "300",
         "seconds a collective call among actors waits for the other members to call it too; "
         "then it fails with CollectiveError (a member's death fails it at once)",
         [](Config& c, const std::string& v) {
-          char* end = nullptr;
-          const double secs = std::strtod(v.c_str(), &end);
-          if (v.empty() || *end != '\0' || !(secs > 0) || secs > 1e6) {
-            throw std::invalid_argument("expected seconds above 0, e.g. 300 or 0.5");
-          }
-          c.collective_timeout_s = secs;
+          c.collective_timeout_s =
+              parse_seconds(v, 0, false, 1e6, "expected seconds above 0, e.g. 300 or 0.5");
         });
     add("job-dir", "",
         "job directory: per-rank logs, a status file, task events and a summary at "
@@ -268,12 +270,8 @@ const std::vector<Setting>& table() {
         });
     add("status-interval", "2", "seconds between updates of the job directory's status file",
         [](Config& c, const std::string& v) {
-          char* end = nullptr;
-          const double secs = std::strtod(v.c_str(), &end);
-          if (v.empty() || *end != '\0' || !(secs >= 0.05) || secs > 3600) {
-            throw std::invalid_argument("expected seconds from 0.05 to 3600, e.g. 2");
-          }
-          c.status_interval_s = secs;
+          c.status_interval_s =
+              parse_seconds(v, 0.05, true, 3600, "expected seconds from 0.05 to 3600, e.g. 2");
         });
     add("checkpoint-signal", "USR1",
         "signal that asks the job to checkpoint and stop (manta::checkpoint_requested() turns "
@@ -290,12 +288,8 @@ const std::vector<Setting>& table() {
         "seconds a checkpoint waits for actors' running calls to return (it is taken between "
         "calls); then it fails with CheckpointError naming the busy actors",
         [](Config& c, const std::string& v) {
-          char* end = nullptr;
-          const double secs = std::strtod(v.c_str(), &end);
-          if (v.empty() || *end != '\0' || !(secs > 0) || secs > 1e6) {
-            throw std::invalid_argument("expected seconds above 0, e.g. 300 or 0.5");
-          }
-          c.checkpoint_timeout_s = secs;
+          c.checkpoint_timeout_s =
+              parse_seconds(v, 0, false, 1e6, "expected seconds above 0, e.g. 300 or 0.5");
         });
     add("restore", "",
         "start from the checkpoint in this directory: its actors are recreated, its objects and "
