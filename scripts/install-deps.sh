@@ -21,6 +21,7 @@ packages=(
   python3-matplotlib                   # plots of the benchmark report
   clang-format
   iproute2                             # ss: tests check that one-node jobs listen on no network port
+  procps                               # pkill: tests stop their watchdogs
   clang-14 libclang-rt-14-dev          # fuzz targets (libFuzzer) in scripts/test.sh
 )
 
