@@ -25,6 +25,7 @@
 
 #include <manta/manta.h>
 
+#include "page_cache.h"
 #include "report.h"
 
 namespace {
@@ -61,13 +62,7 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-void drop_cached(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
+using manta::bench::drop_cached;
 
 /// Every rank writing (or, with `only_rank0`, rank 0 alone) `bytes` to `path` with write() and
 /// fsync(); the slowest rank's time.

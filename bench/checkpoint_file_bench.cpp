@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "page_cache.h"
 #include "report.h"
 #include "spill/checkpoint_file.h"
 #include "spill/fletcher32.h"
@@ -75,14 +76,7 @@ void settle(const std::string& dir) {
   ::close(fd);
 }
 
-// Drops the file's pages from the page cache, so the next read comes from the device.
-void drop_cached(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
+using manta::bench::drop_cached;
 
 struct Plain {
   double write_sync_gb_s = 0;

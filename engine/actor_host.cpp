@@ -630,13 +630,10 @@ void ActorHost::resume_calls() {
     std::lock_guard lock(mutex_);
     for (const auto& [id, a] : actors_) all.push_back(a);
   }
+  // A kill during the hold needs no thread here: an idle actor died at once, one being saved
+  // died after its save, and a call that ran through the hold ends it on its own thread.
   for (const auto& a : all) {
     std::lock_guard l(a->mutex);
-    if (a->state == Actor::State::alive && a->running == 0 && a->stop_requested) {
-      a->workers += 1;  // a kill that came during the hold: a thread carries it out
-      schedule(a);
-      continue;
-    }
     add_workers(a);
   }
 }
