@@ -19,6 +19,8 @@ packages=(
   python3                              # size-limit check, benchmark reports and comparisons
   python3-mpi4py python3-distributed   # peer engines in bench/peers
   python3-matplotlib                   # plots of the benchmark report
+  libtorch-dev                         # the RL example's policy and learner (LibTorch, CPU)
+  libcairo2-dev                        # the RL example's learning-curve plot (PNG)
   clang-format
   iproute2                             # ss: tests check that one-node jobs listen on no network port
   procps                               # pkill: tests stop their watchdogs
