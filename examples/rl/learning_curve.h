@@ -32,8 +32,8 @@ class RecentReturns {
 struct CurvePoint {
   int iteration = 0;
   std::int64_t env_steps = 0;
-  double seconds = 0;       // wall time since training began (across restarts)
-  double mean_return = 0;   // over the last 100 episodes
+  double seconds = 0;      // wall time since training began (across restarts)
+  double mean_return = 0;  // over the last 100 episodes
   std::int64_t episodes = 0;
   template <class Archive>
   void serialize(Archive& ar, unsigned) {

@@ -47,11 +47,11 @@ class TrajectoryView {
     episodes_ = count(3, "episodes");
     const std::size_t want = size_for(steps_, envs_, obs_dim_, episodes_);
     if (want != data.size()) {
-      throw std::invalid_argument(
-          "trajectory header says " + std::to_string(steps_) + " steps x " +
-          std::to_string(envs_) + " envs x " + std::to_string(obs_dim_) + " + " +
-          std::to_string(episodes_) + " episodes (" + std::to_string(want) +
-          " floats), the array holds " + std::to_string(data.size()));
+      throw std::invalid_argument("trajectory header says " + std::to_string(steps_) + " steps x " +
+                                  std::to_string(envs_) + " envs x " + std::to_string(obs_dim_) +
+                                  " + " + std::to_string(episodes_) + " episodes (" +
+                                  std::to_string(want) + " floats), the array holds " +
+                                  std::to_string(data.size()));
     }
   }
 
