@@ -9,8 +9,6 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <limits>
 #include <memory>
 #include <numbers>
 #include <stdexcept>
@@ -126,22 +124,17 @@ struct Axis {
   double lo, hi, step;
 };
 
-double nice_number(double x, bool round) {
+// x rounded to 1, 2 or 5 times a power of ten.
+double nice_step(double x) {
   const double exp = std::floor(std::log10(x));
   const double f = x / std::pow(10.0, exp);
-  double nf;
-  if (round) {
-    nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
-  } else {
-    nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
-  }
+  const double nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
   return nf * std::pow(10.0, exp);
 }
 
 Axis nice_axis(double lo, double hi) {
   if (!(hi > lo)) hi = lo + 1;
-  const double range = nice_number(hi - lo, false);
-  const double step = nice_number(range / 4, true);
+  const double step = nice_step((hi - lo) / 5);  // about 5 steps
   return {std::floor(lo / step) * step, std::ceil(hi / step) * step, step};
 }
 
@@ -160,7 +153,7 @@ std::string tick_label(double v, const Axis& a) {
   const double step = a.step / scale;
   const int decimals = std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
   double shown = v / scale;
-  if (std::abs(shown) < step * 1e-9) shown = 0;  // no "-0"
+  if (std::abs(shown) < step * 1e-9) return "0";  // not "-0" or "0k"
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f%s", decimals, shown, suffix);
   return buf;
@@ -205,7 +198,8 @@ void draw_panel(cairo_t* cr, const Panel& p, double target) {
     y_hi = std::max(y_hi, target);
   }
   const Axis ax = nice_axis(x_lo, x_hi);
-  const Axis ay = nice_axis(y_lo, y_hi);
+  // A little headroom, so that a curve at its top (500 for CartPole) is not drawn on the frame.
+  const Axis ay = nice_axis(y_lo, y_hi + 0.02 * (y_hi - y_lo));
   auto sx = [&](double v) { return left + (v - ax.lo) / (ax.hi - ax.lo) * (right - left); };
   auto sy = [&](double v) { return bottom - (v - ay.lo) / (ay.hi - ay.lo) * (bottom - top); };
 
