@@ -1,7 +1,11 @@
 // The learning curve: mean return against environment steps and wall time, written as CSV and
-// drawn as a PNG; and the window of recent episode returns the mean is taken over.
-// TO BE IMPLEMENTED (learning_curve.cpp, cairo for the PNG): the declarations are the contract.
+// drawn as a PNG (with cairo, in learning_curve.cpp); and the window of recent episode returns
+// the mean is taken over. Both serialize with Boost.Serialization, so that a checkpoint carries
+// the curve and the window across a restart.
 #pragma once
+
+#include <boost/serialization/deque.hpp>
+#include <boost/serialization/vector.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -14,7 +18,9 @@ namespace rl {
 /// Returns of the last `capacity` episodes (100, as gym's "mean return" reports).
 class RecentReturns {
  public:
+  /// Throws std::invalid_argument when capacity is 0.
   explicit RecentReturns(std::size_t capacity = 100);
+  /// Adds one episode's return, dropping the oldest when the window is full.
   void add(float episode_return);
   [[nodiscard]] double mean() const;  // 0 when empty
   [[nodiscard]] std::size_t count() const;
