@@ -300,7 +300,8 @@ UpdateStats PpoLearner::update(const std::vector<TrajectoryView>& batches,
 
   UpdateStats stats;
   LossParts last;
-  double clip_sum = 0;
+  // Summed on the device: one read at the end instead of a wait per minibatch.
+  torch::Tensor clip_sum = torch::zeros({}, torch::TensorOptions().device(device_));
   const std::int64_t mb_count = config_.minibatches;
   for (int epoch = 0; epoch < config_.epochs; ++epoch) {
     const torch::Tensor perm =
@@ -314,7 +315,7 @@ UpdateStats PpoLearner::update(const std::vector<TrajectoryView>& batches,
       last = step(b_obs.index_select(0, idx), b_actions.index_select(0, idx),
                   b_logprobs.index_select(0, idx), b_advantages.index_select(0, idx),
                   b_values.index_select(0, idx), b_returns.index_select(0, idx), hook);
-      clip_sum += last.clip_fraction.item<double>();
+      clip_sum += last.clip_fraction;
     }
   }
   ++iterations_;
@@ -323,7 +324,7 @@ UpdateStats PpoLearner::update(const std::vector<TrajectoryView>& batches,
   stats.value_loss = last.value.item<double>();
   stats.entropy = last.entropy.item<double>();
   stats.approx_kl = last.approx_kl.item<double>();
-  stats.clip_fraction = clip_sum / static_cast<double>(config_.epochs * mb_count);
+  stats.clip_fraction = clip_sum.item<double>() / static_cast<double>(config_.epochs * mb_count);
   // CleanRL reports NaN when the returns do not vary; 0 keeps the logs and plots numeric.
   stats.explained_variance = var_returns == 0 ? 0.0 : 1.0 - variance(residual) / var_returns;
   stats.learning_rate = lr;

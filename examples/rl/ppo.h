@@ -73,7 +73,9 @@ struct UpdateStats {
 };
 
 /// Called after each backward pass with every gradient in one contiguous float tensor on the
-/// learner's device, before clipping; it may change it in place (an allreduce across learners).
+/// learner's device, before clipping; it may change it in place (an allreduce across learners)
+/// or replace it with another tensor of as many floats (a different count throws
+/// std::invalid_argument).
 using GradientHook = std::function<void(torch::Tensor& flat_gradients)>;
 
 class PpoLearner {
