@@ -1,6 +1,6 @@
 // The agent: separate actor and critic MLPs (64-64, tanh), initialised as CleanRL's PPO does
-// (orthogonal weights, gain sqrt(2); the actor's last layer 0.01, the critic's 1; biases 0).
-// TO BE IMPLEMENTED (policy.cpp): the declarations are the contract.
+// (orthogonal weights, gain sqrt(2); the actor's last layer 0.01, the critic's 1; biases 0), and
+// its weights as one flat float array, the form in which they travel between ranks.
 #pragma once
 
 #include <torch/torch.h>
@@ -12,6 +12,7 @@
 namespace rl {
 
 struct AgentImpl : torch::nn::Module {
+  /// Draws the initial weights from LibTorch's global generator (torch::manual_seed).
   AgentImpl(int obs_dim, int actions, int hidden = 64);
   /// Action logits, [N, actions], for observations [N, obs_dim].
   torch::Tensor logits(const torch::Tensor& obs);

@@ -1,12 +1,13 @@
 // Proximal Policy Optimisation (clipped objective) with generalised advantage estimation, as
-// CleanRL's ppo.py computes them; and the learner that runs one update per iteration.
-// TO BE IMPLEMENTED (ppo.cpp): the declarations are the contract.
+// CleanRL's ppo.py computes them; and the learner that runs one update per iteration over the
+// runners' trajectories, with a hook on the gradients for learners that average them.
 #pragma once
 
 #include <torch/torch.h>
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -72,7 +73,9 @@ struct UpdateStats {
 };
 
 /// Called after each backward pass with every gradient in one contiguous float tensor on the
-/// learner's device, before clipping; it may change it in place (an allreduce across learners).
+/// learner's device, before clipping; it may change it in place (an allreduce across learners)
+/// or replace it with another tensor of as many floats (a different count throws
+/// std::invalid_argument).
 using GradientHook = std::function<void(torch::Tensor& flat_gradients)>;
 
 class PpoLearner {
@@ -89,8 +92,9 @@ class PpoLearner {
   /// The current weights, on the host (see get_weights).
   std::vector<float> weights();
   void set_weights(std::span<const float> w);
-  /// Weights, Adam's state and the iteration count, as bytes; load_state of them restores the
-  /// learner exactly. Damaged bytes throw std::runtime_error.
+  /// Weights, Adam's state, the iteration count and the minibatch generator, as bytes;
+  /// load_state of them restores the learner exactly. Damaged bytes, or a state of another
+  /// shape of agent, throw std::runtime_error and leave the learner as it was.
   std::string save_state();
   void load_state(const std::string& bytes);
   [[nodiscard]] int iterations_done() const;
@@ -98,7 +102,17 @@ class PpoLearner {
   Agent& agent();
 
  private:
+  // Adam with the learning rate this iteration uses, over the agent's parameters.
+  std::unique_ptr<torch::optim::Adam> make_optimiser();
+  // One minibatch step: loss, backward, hook, clipping, Adam; the loss parts for the stats.
+  LossParts step(const torch::Tensor& obs, const torch::Tensor& actions,
+                 const torch::Tensor& old_logprob, torch::Tensor advantages,
+                 const torch::Tensor& old_value, const torch::Tensor& returns,
+                 const GradientHook& hook);
+
   PpoConfig config_;
+  int obs_dim_;
+  int actions_;
   torch::Device device_;
   Agent agent_{nullptr};
   std::unique_ptr<torch::optim::Adam> optimiser_;
