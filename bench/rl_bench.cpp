@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "mpi_baselines.h"
+#include "ppo.h"
 #include "report.h"
 #include "rollout.h"
 #include "runner.h"
@@ -95,7 +96,8 @@ double rollout_rate_with_manta(int runners, const std::vector<float>& weights, i
   round();  // the runners are made and warm
   const auto t0 = Clock::now();
   for (int i = 0; i < iterations; ++i) round();
-  const double rate = static_cast<double>(iterations) * runners * kEnvs * kSteps / seconds_since(t0);
+  const double rate =
+      static_cast<double>(iterations) * runners * kEnvs * kSteps / seconds_since(t0);
   for (auto& r : rs) r.kill();
   return rate;
 }
@@ -169,11 +171,12 @@ int main(int argc, char** argv) {
     rows.push_back({fmt::format("weights ({} KiB) to {} ranks", weights.size() * 4 / 1024,
                                 manta::world_size()),
                     1e6 * deliver, "us", 1e6 * bcast, "MPI_Bcast", "", true});
-    rows.push_back({"learner, CPU", learner_rate(torch::kCPU, s.quick ? 3 : 20), "samples/s", 0,
-                    "", "", true});
+    rows.push_back({"learner, CPU", learner_rate(torch::kCPU, s.quick ? 3 : 20), "samples/s", 0, "",
+                    "", true});
     if (torch::cuda::is_available()) {
-      rows.push_back({"learner, GPU", learner_rate(torch::Device(torch::kCUDA, 0), s.quick ? 3 : 20),
-                      "samples/s", 0, "", "", true});
+      rows.push_back({"learner, GPU",
+                      learner_rate(torch::Device(torch::kCUDA, 0), s.quick ? 3 : 20), "samples/s",
+                      0, "", "", true});
     }
     manta::bench::print_report("PPO on CartPole: rollouts, weights and the learner", s.world,
                                s.quick, 0, rows, s.json_path);

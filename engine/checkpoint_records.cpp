@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <map>
+
+#include "engine/bundle_resources.h"
 #include "transport/wire.h"
 
 namespace manta::engine {
@@ -16,12 +20,19 @@ constexpr std::uint64_t kRestoreTag = detail::fnv1a("manta: actor restored from 
 }  // namespace
 
 std::string actor_record_meta(const TaskSpec& creation, const detail::FunctionEntry& factory) {
-  nlohmann::json resources = nlohmann::json::object();
+  // An actor in a placement group asks under its bundle's names, group-wide and per bundle
+  // (bundle_resources.h). The group is not in the checkpoint: keep what those names stand for,
+  // once, so that the restored actor is placed by what it asked for.
+  std::map<std::string, double> asked;
   if (creation.resources) {
     for (const auto& [name, amount] : creation.resources->items()) {
-      if (name != "actor_slots") resources[name] = amount;  // added again at creation
+      if (name == "actor_slots") continue;  // added again at creation
+      double& a = asked[base_resource(name)];
+      a = std::max(a, amount);
     }
   }
+  nlohmann::json resources = nlohmann::json::object();
+  for (const auto& [name, amount] : asked) resources[name] = amount;
   nlohmann::json meta = {{"factory", factory.name},
                          {"class", factory.class_name},
                          {"max_restarts", creation.max_restarts_actor},
