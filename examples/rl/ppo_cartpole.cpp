@@ -227,6 +227,20 @@ void print_progress(const DriverState& st, const Iteration& it, double iteration
   std::fflush(stdout);
 }
 
+/// Learners that allreduce their gradients take the same steps: their weights must be equal.
+void check_learners_agree(std::vector<ActorHandle<Learner>>& learners) {
+  if (learners.size() < 2) return;
+  const auto first = manta::get(learners[0].task(&Learner::weights).remote());
+  for (std::size_t k = 1; k < learners.size(); ++k) {
+    const auto other = manta::get(learners[k].task(&Learner::weights).remote());
+    if (!(*other == *first)) {
+      throw std::runtime_error("learner " + std::to_string(k) +
+                               " holds other weights than learner 0: the allreduce failed");
+    }
+  }
+  std::printf("the %zu learners hold the same %zu weights\n", learners.size(), first->size());
+}
+
 int train(const rl::Options& o) {
   DriverState st;
   Setup s = set_up(o, st);
@@ -263,6 +277,7 @@ int train(const rl::Options& o) {
   }
 
   const double seconds = elapsed();
+  check_learners_agree(s.learners);
   st.curve.write_csv(o.out + ".csv");
   st.curve.write_png(o.out + ".png", "PPO on CartPole-v1 (seed " + std::to_string(o.seed) + ")",
                      o.target);

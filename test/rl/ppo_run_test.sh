@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A short PPO training run of examples/rl on 2 ranks, as a user's job lives it:
 #   1. a few iterations with a runner killed mid-way: it restarts, training goes on; every
-#      iteration trains on all samples with finite losses; the learning curve is written;
+#      iteration trains on all samples with finite losses; the learning curve is written; then
+#      two learners whose allreduced gradients keep their weights equal;
 #   2. the checkpoint signal: exit code 75, a checkpoint on disk;
 #   3. resumed from it: the iteration count, history and curve go on from where they stopped;
 #   4. refusals: a bad option, and a resume with another number of learners.
@@ -37,6 +38,15 @@ if grep -Eiq 'nan|inf ' "$work/short.out"; then fail "a loss is not finite"; fi
 [ "$(wc -l <"$work/short.csv")" = 7 ] || fail "the curve CSV has not 6 rows"
 head -c 8 "$work/short.png" | od -An -tx1 | grep -q "89 50 4e 47 0d 0a 1a 0a" ||
   fail "$work/short.png is not a PNG"
+
+# 1b. Two learners, one per rank, each on its runner's share: gradients allreduced, weights equal.
+rc=$(run "$work/two.out" "${small[@]}" --iterations 3 --learners 2 --out "$work/two")
+cat "$work/two.out"
+[ "$rc" = 0 ] || fail "the run with 2 learners exited $rc"
+grep -Eq "learners \[rank [01], cpu\] \[rank [01], cpu\]$" "$work/two.out" ||
+  fail "the 2 learners are not on their own ranks"
+grep -q "^the 2 learners hold the same 9155 weights" "$work/two.out" ||
+  fail "the 2 learners do not hold the same weights"
 
 # 2. The checkpoint signal mid-training.
 "${mpirun[@]}" -n 2 "$program" "${small[@]}" --iterations 100000 --out "$work/signal" \
