@@ -10,6 +10,7 @@ set -u
 work=$1 job=$2 other=$3
 shift 3
 mpirun=("$@")
+source "$(dirname "${BASH_SOURCE[0]}")/../signal_job.sh"
 rm -rf "$work" && mkdir -p "$work"
 steps=12 mib=3
 fail() {
@@ -50,19 +51,8 @@ done
 # The checkpoint signal: the job checkpoints between steps and ends with exit code 75.
 "${mpirun[@]}" -n 4 "$job" $steps $mib pause 400 --manta-checkpoint-dir="$work/signal" \
   >"$work/signal.out" 2>&1 &
-pid=$!
-# A watchdog: a hang fails the test, never blocks it (its output is not the test's).
-(sleep 120 && kill -9 "$pid") >/dev/null 2>&1 &
-watchdog=$!
-for _ in $(seq 1 600); do
-  grep -q "^step 2" "$work/signal.out" 2>/dev/null && break
-  sleep 0.1
-done
-kill -USR1 "$pid"
-wait "$pid"
-rc=$?
-pkill -P "$watchdog" 2>/dev/null
-kill "$watchdog" 2>/dev/null
+signal_when_seen $! "$work/signal.out" "^step 2" 120
+rc=$job_status
 cat "$work/signal.out"
 [ "$rc" = 75 ] || fail "the signalled run exited $rc, expected 75"
 grep -q "checkpoint signal: 5 actors, 1 objects and the driver's state" "$work/signal.out" ||

@@ -12,6 +12,7 @@ set -u
 work=$1 program=$2
 shift 2
 mpirun=("$@")
+source "$(dirname "${BASH_SOURCE[0]}")/../signal_job.sh"
 rm -rf "$work" && mkdir -p "$work"
 small=(--envs 2 --steps 16 --manta-num-cpus=2 --runners 2)
 fail() {
@@ -56,18 +57,8 @@ grep -q "^the 2 learners hold the same 9155 weights" "$work/two.out" ||
 # 2. The checkpoint signal mid-training.
 "${mpirun[@]}" -n 2 "$program" "${small[@]}" --iterations 100000 --out "$work/signal" \
   --manta-checkpoint-dir="$work/ckpt" >"$work/signal.out" 2>&1 &
-pid=$!
-(sleep 150 && kill -9 "$pid") >/dev/null 2>&1 &
-watchdog=$!
-for _ in $(seq 1 1200); do
-  grep -q "^iter     3 " "$work/signal.out" 2>/dev/null && break
-  sleep 0.1
-done
-kill -USR1 "$pid"
-wait "$pid"
-rc=$?
-pkill -P "$watchdog" 2>/dev/null
-kill "$watchdog" 2>/dev/null
+signal_when_seen $! "$work/signal.out" "^iter     3 " 150
+rc=$job_status
 cat "$work/signal.out"
 [ "$rc" = 75 ] || fail "the signalled run exited $rc, expected 75"
 [ -f "$work/ckpt/checkpoint.h5" ] || fail "no checkpoint in $work/ckpt"
