@@ -29,6 +29,9 @@ class Runner {
   }
 
   manta::Array<float> collect(const manta::Array<float>& weights, int steps) {
+    // LibTorch's thread count (OpenMP's) belongs to the calling thread, and calls may run on any
+    // of the rank's actor threads: one thread, for every call.
+    torch::set_num_threads(1);
     return worker_.collect({weights.data(), weights.size()}, steps);
   }
 
@@ -36,10 +39,7 @@ class Runner {
 
  private:
   Runner(int index, int envs, std::uint64_t seed)
-      : worker_(envs, seed + static_cast<std::uint64_t>(index) * 1000003ULL) {
-    // One intra-op thread per runner: runners are spread one per core, not one per rank.
-    torch::set_num_threads(1);
-  }
+      : worker_(envs, seed + static_cast<std::uint64_t>(index) * 1000003ULL) {}
 
   RolloutWorker worker_;
 };
