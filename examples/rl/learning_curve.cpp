@@ -206,32 +206,26 @@ void draw_panel(cairo_t* cr, const Panel& p, double target) {
   cairo_set_font_size(cr, 12);
   cairo_set_line_width(cr, 1);
   // Grid and tick labels. The tick count is bounded by the nice axis (about 4 to 10 steps).
+  const auto line = [cr](double grey, double x0, double y0, double x1, double y1) {
+    cairo_set_source_rgb(cr, grey, grey, grey);
+    cairo_move_to(cr, x0, y0);
+    cairo_line_to(cr, x1, y1);
+    cairo_stroke(cr);
+  };
   const int nx = static_cast<int>(std::lround((ax.hi - ax.lo) / ax.step));
   for (int i = 0; i <= nx; ++i) {
     const double v = ax.lo + i * ax.step;
     const double gx = std::round(sx(v)) + 0.5;
-    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-    cairo_move_to(cr, gx, top);
-    cairo_line_to(cr, gx, bottom);
-    cairo_stroke(cr);
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    cairo_move_to(cr, gx, bottom);
-    cairo_line_to(cr, gx, bottom + 5);
-    cairo_stroke(cr);
+    line(0.9, gx, top, gx, bottom);
+    line(0, gx, bottom, gx, bottom + 5);
     text_at(cr, tick_label(v, ax), gx, bottom + 20, Align::kCentre);
   }
   const int ny = static_cast<int>(std::lround((ay.hi - ay.lo) / ay.step));
   for (int i = 0; i <= ny; ++i) {
     const double v = ay.lo + i * ay.step;
     const double gy = std::round(sy(v)) + 0.5;
-    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-    cairo_move_to(cr, left, gy);
-    cairo_line_to(cr, right, gy);
-    cairo_stroke(cr);
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    cairo_move_to(cr, left - 5, gy);
-    cairo_line_to(cr, left, gy);
-    cairo_stroke(cr);
+    line(0.9, left, gy, right, gy);
+    line(0, left - 5, gy, left, gy);
     text_at(cr, tick_label(v, ay), left - 8, gy + 4, Align::kRight);
   }
   // The axes' box.

@@ -1,8 +1,14 @@
 #include "options.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string_view>
 
@@ -14,9 +20,10 @@ T number(std::string_view option, std::string_view text, T low, T high) {
   T v{};
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
   if (ec != std::errc() || end != text.data() + text.size() || v < low || v > high) {
-    throw std::invalid_argument(std::string(option) + " takes a number from " +
-                                std::to_string(low) + " to " + std::to_string(high) + ", not '" +
-                                std::string(text) + "'");
+    std::ostringstream range;
+    range << low << " to " << high;  // 0 to 500, not 0.000000 to 500.000000
+    throw std::invalid_argument(std::string(option) + " takes a number from " + range.str() +
+                                ", not '" + std::string(text) + "'");
   }
   return v;
 }
@@ -87,6 +94,21 @@ Options parse_options(int argc, char** argv) {
       value = argv[++i];
     }
     it->second(arg, value);
+  }
+  // The curve is written at the end: a place it cannot go is said now, not after the training.
+  const std::filesystem::path dir = std::filesystem::path(o.out).parent_path();
+  const std::string where = dir.empty() ? "." : dir.string();
+  std::error_code ec;
+  std::string why;
+  if (!std::filesystem::is_directory(where, ec)) {
+    why = std::filesystem::exists(where, ec) ? "not a directory" : "no such directory";
+  } else if (::access(where.c_str(), W_OK) != 0) {
+    why = std::strerror(errno);
+  }
+  if (!why.empty()) {
+    throw std::invalid_argument("--out " + o.out +
+                                ": the learning curve files cannot be written in " + where + " (" +
+                                why + "); give a writable directory");
   }
   return o;
 }

@@ -216,7 +216,6 @@ UpdateStats PpoLearner::update(const std::vector<TrajectoryView>& batches,
                                const GradientHook& hook) {
   if (batches.empty()) throw std::invalid_argument("PPO update: no trajectory batches");
   std::int64_t n = 0;
-  std::int64_t last_n = 0;
   for (std::size_t b = 0; b < batches.size(); ++b) {
     const TrajectoryView& batch = batches[b];
     if (batch.obs_dim() != static_cast<std::size_t>(obs_dim_)) {
@@ -232,7 +231,6 @@ UpdateStats PpoLearner::update(const std::vector<TrajectoryView>& batches,
       }
     }
     n += static_cast<std::int64_t>(batch.samples());
-    last_n += static_cast<std::int64_t>(batch.envs());
   }
   if (n < config_.minibatches) {
     throw std::invalid_argument("PPO update: " + std::to_string(n) + " samples cannot fill " +

@@ -10,13 +10,13 @@ fail() {
   echo "rl_bench_test: FAILED: $*"
   exit 1
 }
-timeout 240 "$@" -n 2 "$bench" --quick --json "$out/rl.json" >"$out/log" 2>&1 ||
-  { cat "$out/log"; fail "the benchmark exited $?"; }
+timeout 240 "$@" -n 2 "$bench" --quick --json "$out/rl.json" >"$out/log" 2>&1
+rc=$?
+[ "$rc" = 0 ] || { cat "$out/log"; fail "the benchmark exited $rc"; }
 cat "$out/log"
 for row in "runner code alone (no Manta)" "runner code in the driver" "rollout, 1 runner rank" \
   "rollout, 2 runner ranks" "weights (35 KiB) to 2 ranks" "learner, CPU"; do
   grep -F "$row" "$out/log" | grep -Eq ' [0-9]+\.[0-9]+ ' || fail "no figure for '$row'"
-  grep -qF "\"name\": \"" "$out/rl.json" || fail "no JSON in $out/rl.json"
 done
 [ "$(grep -c '"name":' "$out/rl.json")" -ge 7 ] || fail "the JSON lacks rows"
 echo "rl_bench_test: passed"

@@ -85,6 +85,11 @@ rc=$(run "$work/bad.out" --envs 0)
 cat "$work/bad.out"
 [ "$rc" = 2 ] || fail "--envs 0 exited $rc, expected 2"
 grep -q -- "--envs takes a number from 1" "$work/bad.out" || fail "no message for --envs 0"
+rc=$(run "$work/badout.out" --out "$work/no/such/dir/curve")
+cat "$work/badout.out"
+[ "$rc" = 2 ] || fail "--out into a missing directory exited $rc, expected 2"
+grep -q -- "--out .*cannot be written in $work/no/such/dir" "$work/badout.out" ||
+  fail "no message for the missing --out directory"
 rc=$(run "$work/learners.out" "${small[@]}" --learners 2 --iterations 1 \
   --manta-restore="$work/ckpt")
 cat "$work/learners.out"
