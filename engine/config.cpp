@@ -147,10 +147,14 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.progress_spin_us = parse_int("progress-spin-us", v, 0, 1000000);
         });
-    add("wait-spin-us", "50",
-        "microseconds an idle worker or a thread in get polls before it sleeps",
+    add("wait-spin-us", "1000", "microseconds a thread in get or wait polls before it sleeps",
         [](Config& c, const std::string& v) {
           c.wait_spin_us = parse_int("wait-spin-us", v, 0, 1000000);
+        });
+    add("idle-spin-us", "1000",
+        "microseconds an idle worker or actor thread polls for new work before it sleeps",
+        [](Config& c, const std::string& v) {
+          c.idle_spin_us = parse_int("idle-spin-us", v, 0, 1000000);
         });
     add("progress-max-sleep-us", "1000", "longest sleep of an idle progress thread",
         [](Config& c, const std::string& v) {

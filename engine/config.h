@@ -23,7 +23,8 @@ struct Config {
   std::uint64_t chunk_size = std::uint64_t{4} << 20;
   int progress_spin_us = 200;
   int progress_max_sleep_us = 1000;
-  int wait_spin_us = 50;  // a blocked get / idle worker polls this long before sleeping
+  int wait_spin_us = 1000;  // a blocked get or wait polls this long before sleeping
+  int idle_spin_us = 1000;  // an idle worker or actor thread polls this long before sleeping
   int report_interval_ms = 20;
   int shutdown_timeout_s = 30;
   std::string log_level = "warn";

@@ -25,7 +25,7 @@ EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSe
       local(
           s.totals.at(static_cast<std::size_t>(ctx.rank)), s.workers, s.max_workers,
           [this](const TaskPtr& t) { executor.run_task(t); },
-          std::chrono::microseconds(ctx.config.wait_spin_us), s.poll),
+          std::chrono::microseconds(ctx.config.idle_spin_us), s.poll),
       ownership(ctx),
       transfer(ctx, ownership, plane),
       objects(ctx, transfer, &local, s.poll),
@@ -173,7 +173,7 @@ ActorHost::Hooks EngineParts::actor_hooks(EngineParts& parts, RankContext& ctx,
       timeline->record(ctx.function_name(*call), call->id, start, end);
     };
   }
-  hooks.idle_spin = std::chrono::microseconds(ctx.config.wait_spin_us);
+  hooks.idle_spin = std::chrono::microseconds(ctx.config.idle_spin_us);
   hooks.max_threads = static_cast<std::size_t>(s.max_workers);
   return hooks;
 }

@@ -30,8 +30,12 @@ class Runner {
 
   manta::Array<float> collect(const manta::Array<float>& weights, int steps) {
     // LibTorch's thread count (OpenMP's) belongs to the calling thread, and calls may run on any
-    // of the rank's actor threads: one thread, for every call.
-    torch::set_num_threads(1);
+    // of the rank's actor threads: each thread is set to one, once (setting it is not free).
+    thread_local const bool one_thread = [] {
+      torch::set_num_threads(1);
+      return true;
+    }();
+    (void)one_thread;
     return worker_.collect({weights.data(), weights.size()}, steps);
   }
 

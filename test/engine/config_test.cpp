@@ -142,6 +142,8 @@ TEST_F(ConfigTest, ReadsEverySettingFromFlags) {
          "--manta-chunk-size=8M",
          "--manta-progress-spin-us=0",
          "--manta-progress-max-sleep-us=50",
+         "--manta-wait-spin-us=10",
+         "--manta-idle-spin-us=0",
          "--manta-report-interval-ms=5",
          "--manta-shutdown-timeout=7",
          "--manta-topology-xml=/tmp/machine.xml"};
@@ -153,9 +155,23 @@ TEST_F(ConfigTest, ReadsEverySettingFromFlags) {
   EXPECT_EQ(c.chunk_size, std::uint64_t{8} << 20);
   EXPECT_EQ(c.progress_spin_us, 0);
   EXPECT_EQ(c.progress_max_sleep_us, 50);
+  EXPECT_EQ(c.wait_spin_us, 10);
+  EXPECT_EQ(c.idle_spin_us, 0);
   EXPECT_EQ(c.report_interval_ms, 5);
   EXPECT_EQ(c.shutdown_timeout_s, 7);
   EXPECT_EQ(c.topology_xml, "/tmp/machine.xml");
+}
+
+// A waiting thread polls long enough to catch the reply of a millisecond-long call on another
+// rank (MPI cannot wake a sleeper); a negative span is refused by name.
+TEST_F(ConfigTest, SpinSpansDefaultToAMillisecondAndRefuseNegatives) {
+  Args plain{"prog"};
+  const Config c = parse_config(plain.argc, plain.argv);
+  EXPECT_EQ(c.wait_spin_us, 1000);
+  EXPECT_EQ(c.idle_spin_us, 1000);
+  Args bad{"prog", "--manta-idle-spin-us=-5"};
+  const std::string what = error_of(bad);
+  EXPECT_NE(what.find("idle-spin-us"), std::string::npos) << what;
 }
 
 TEST_F(ConfigTest, UnknownFlagSuggestsTheClosest) {
