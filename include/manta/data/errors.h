@@ -1,0 +1,16 @@
+// The error datasets throw on the driver for bad input: a file that is missing or malformed, an
+// option out of range. Failures inside tasks reach the driver as TaskError.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace manta::data {
+
+/// Bad input to a dataset operation; the message names the operation, the input and the fix.
+class DataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace manta::data
