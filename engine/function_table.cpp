@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include <manta/detail/function_lookup.h>
 #include <manta/errors.h>
 #include <manta/init.h>
 
@@ -96,6 +97,11 @@ void register_function(FunctionEntry entry) {
 const FunctionEntry* find_function(const FunctionKey& key) {
   const auto& table = engine::FunctionTable::instance();
   return table.sealed() ? table.find(key) : nullptr;
+}
+
+const FunctionEntry* find_function_named(const std::string& name) {
+  const auto& table = engine::FunctionTable::instance();
+  return table.sealed() ? table.named(name) : nullptr;
 }
 
 const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& signature,

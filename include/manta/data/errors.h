@@ -14,3 +14,15 @@ class DataError : public std::runtime_error {
 };
 
 }  // namespace manta::data
+
+namespace manta::data {
+
+/// A transform threw inside a task: the message names the transform, the operator and the block
+/// (and the original exception's type and message). It reaches the driver as a TaskError whose
+/// cause is this message.
+class OperatorError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace manta::data
