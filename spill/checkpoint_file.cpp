@@ -24,6 +24,7 @@
 
 #include "spill/checkpoint_checksum.h"
 #include "spill/checkpoint_manifest.h"
+#include "spill/hdf5_lock.h"
 #include "spill/hdf5_support.h"
 
 namespace manta::spill {
@@ -287,7 +288,11 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
   }
   if (const auto p = first_problem(comm, problem)) give_up(*p, "opening the file");
 
-  // 4. The HDF5 file, opened by every rank together.
+  // 4. The HDF5 file, opened by every rank together. From here to its close this rank holds the
+  // process's HDF5 lock, through the collectives too: the other ranks it waits for are other
+  // processes, and the threads of this one that want the lock (dataset tasks) wait for nothing
+  // this thread does. Declared before the handles, so that it outlives them on every path.
+  std::unique_lock<std::recursive_mutex> hdf5 = hdf5_lock();
   Handle file;
   {
     Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
@@ -446,6 +451,7 @@ CheckpointWritten write_checkpoint(MPI_Comm comm, const std::string& dir,
   errno = 0;
   const bool closed = data.reset() & text.reset() & file.reset();
   if (!closed) problem = "cannot close the HDF5 file: " + detail::take_hdf5_failure().detail;
+  hdf5.unlock();
   explain_full_disk(problem, part, dir, manifest.data_bytes);
   if (const auto p = first_problem(comm, problem)) give_up(*p, "closing the file");
 

@@ -17,6 +17,7 @@
 #include "spill/checkpoint_checksum.h"
 #include "spill/checkpoint_file.h"
 #include "spill/checkpoint_manifest.h"
+#include "spill/hdf5_lock.h"
 #include "spill/hdf5_support.h"
 
 namespace manta::spill {
@@ -132,6 +133,8 @@ CheckpointManifest read_checkpoint_manifest(const std::string& dir) {
     }
   }
 
+  // Held to the end: the handles below close when this returns or throws, before the lock goes.
+  const auto lock = hdf5_lock();
   detail::quiet_hdf5();
   Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_fapl_sec2(fapl.get());

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "spill/hdf5_lock.h"
+
 namespace manta::spill::detail {
 namespace {
 
@@ -43,6 +45,7 @@ std::string trimmed(std::string desc) {
 void quiet_hdf5() {
   static std::once_flag once;
   std::call_once(once, [] {
+    const auto lock = hdf5_lock();
     // No clean-up at exit: the runtime closes its files itself, and a file whose last write
     // failed (disk full) would make HDF5's exit handler crash while closing it again.
     H5dont_atexit();
@@ -52,6 +55,9 @@ void quiet_hdf5() {
 
 Hdf5Failure take_hdf5_failure() {
   const int saved_errno = errno;
+  // The error stack is the library's global state here (a build without thread safety keeps
+  // one stack for the process): callers hold the lock from the failed call to here.
+  const auto lock = hdf5_lock();
   Walk walk;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, visit, &walk);
   H5Eclear2(H5E_DEFAULT);
@@ -71,6 +77,7 @@ namespace manta::spill {
 
 std::string hdf5_version() {
   unsigned major = 0, minor = 0, release = 0;
+  const auto lock = hdf5_lock();
   H5get_libversion(&major, &minor, &release);
   return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
 }

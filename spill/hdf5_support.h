@@ -16,7 +16,8 @@ std::string hdf5_version();
 
 namespace manta::spill::detail {
 
-/// An HDF5 identifier and the function that closes it.
+/// An HDF5 identifier and the function that closes it. Closing is HDF5 work: destroy or reset
+/// a valid one holding the process's HDF5 lock (spill/hdf5_lock.h).
 class Handle {
  public:
   using Close = herr_t (*)(hid_t);
@@ -65,7 +66,8 @@ struct Hdf5Failure {
 void quiet_hdf5();
 
 /// Reads and clears the error stack after a failed call. Callers set errno to 0 before the call,
-/// so that a non-zero errno here is the system's reason for the failure.
+/// so that a non-zero errno here is the system's reason for the failure, and hold the HDF5 lock
+/// from the call to here (the stack is the whole process's).
 Hdf5Failure take_hdf5_failure();
 
 }  // namespace manta::spill::detail

@@ -1,6 +1,7 @@
 // A thread that runs file work in order (spill writes, restores, reads of other ranks' files),
-// so that slow disks never stall the progress thread or workers, and HDF5 is used from one
-// thread only.
+// so that slow disks never stall the progress thread or workers. The HDF5 work of its jobs holds
+// the process's HDF5 lock (spill/hdf5_lock.h) inside the spill classes' methods, not for a whole
+// job: a job may wait for other ranks or threads, and the lock's holders must not.
 #pragma once
 
 #include <condition_variable>

@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "spill/fletcher32.h"
+#include "spill/hdf5_lock.h"
 #include "spill/spill_error.h"
 
 namespace manta::spill::detail {
@@ -57,6 +58,7 @@ std::uint64_t extent_check(const Extent& e, std::uint64_t chunk_bytes,
 
 ObjectsDataset::ObjectsDataset(Handle dataset, std::string path, Role role, ChunkCache& cache)
     : dataset_(std::move(dataset)), path_(std::move(path)), role_(role), cache_(cache) {
+  const auto lock = hdf5_lock();
   Handle dcpl(H5Dget_create_plist(dataset_.get()), H5Pclose);
   hsize_t chunk = 0;
   Handle space(H5Dget_space(dataset_.get()), H5Sclose);
@@ -89,6 +91,8 @@ ObjectsDataset::ObjectsDataset(Handle dataset, std::string path, Role role, Chun
 ObjectsDataset::~ObjectsDataset() {
   // Another dataset may later live at this address.
   if (caching()) cache_.owner = nullptr;
+  const auto lock = hdf5_lock();
+  dataset_.reset();
 }
 
 void ObjectsDataset::forget(std::uint64_t offset, std::uint64_t size) {
@@ -114,6 +118,7 @@ const std::byte* ObjectsDataset::cached(std::uint64_t c, const Extent& e,
 }
 
 Handle ObjectsDataset::access_properties() {
+  const auto lock = hdf5_lock();
   Handle dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
   H5Pset_chunk_cache(dapl.get(), 0, 0, 1.0);
   return dapl;
@@ -125,6 +130,7 @@ std::byte* ObjectsDataset::staging() {
 }
 
 void ObjectsDataset::set_size(std::uint64_t bytes) {
+  const auto lock = hdf5_lock();
   const hsize_t dims = bytes;
   errno = 0;
   if (H5Dset_extent(dataset_.get(), &dims) < 0) {
@@ -136,6 +142,7 @@ void ObjectsDataset::set_size(std::uint64_t bytes) {
 
 std::vector<std::uint32_t> ObjectsDataset::write_chunks(std::uint64_t first, std::uint64_t count,
                                                         std::span<const Piece> pieces) {
+  const auto lock = hdf5_lock();
   forget(first * chunk_, count * chunk_);
   std::vector<std::uint32_t> sums;
   sums.reserve(count);
@@ -207,6 +214,7 @@ std::vector<std::uint32_t> ObjectsDataset::write_chunks(std::uint64_t first, std
 }
 
 void ObjectsDataset::flush() {
+  const auto lock = hdf5_lock();
   errno = 0;
   if (H5Dflush(dataset_.get()) < 0) {
     throw SpillError(fmt::format("cannot flush /objects of spill file {}: {}; {}", path_,
@@ -215,6 +223,7 @@ void ObjectsDataset::flush() {
 }
 
 void ObjectsDataset::refresh() {
+  const auto lock = hdf5_lock();
   hsize_t size = 0;
   errno = 0;
   if (H5Drefresh(dataset_.get()) < 0) {
@@ -297,6 +306,7 @@ std::uint32_t ObjectsDataset::load(std::uint64_t c, std::byte* buf, const Extent
 
 void ObjectsDataset::read(const Extent& e, std::byte* out) {
   if (e.size == 0) return;
+  const auto lock = hdf5_lock();
   const std::uint64_t end = e.offset + e.size;
   if (end < e.offset) {
     throw SpillError(

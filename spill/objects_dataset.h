@@ -37,6 +37,8 @@ struct ChunkCache {
 std::uint64_t extent_check(const Extent& e, std::uint64_t chunk_bytes,
                            std::span<const std::uint32_t> sums);
 
+// Each method holds the process's HDF5 lock (spill/hdf5_lock.h) while it works. The owner holds
+// it too when it makes or destroys one, so that handles closed on the way out are closed under it.
 class ObjectsDataset {
  public:
   enum class Role { writer, reader };

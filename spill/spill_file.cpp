@@ -13,6 +13,7 @@
 #include <limits>
 #include <utility>
 
+#include "spill/hdf5_lock.h"
 #include "spill/hdf5_support.h"
 #include "spill/objects_dataset.h"
 
@@ -288,9 +289,14 @@ void SpillFile::Impl::flush_index() {
 
 SpillFile::SpillFile(std::string path) : path_(std::move(path)) {}
 
-SpillFile::~SpillFile() = default;
+SpillFile::~SpillFile() {
+  // Closing the file's identifiers is HDF5 work too.
+  const auto lock = hdf5_lock();
+  impl_.reset();
+}
 
 std::unique_ptr<SpillFile> SpillFile::create(const std::string& path, const SpillOptions& options) {
+  const auto lock = hdf5_lock();
   detail::quiet_hdf5();
   if (options.chunk_bytes == 0 || options.chunk_bytes > kMaxChunkBytes) {
     throw SpillError(
@@ -329,6 +335,7 @@ std::unique_ptr<SpillFile> SpillFile::create(const std::string& path, const Spil
 }
 
 std::vector<Extent> SpillFile::write(std::span<const Piece> pieces) {
+  const auto lock = hdf5_lock();
   const auto start = std::chrono::steady_clock::now();
   Impl& m = *impl_;
   std::uint64_t total = 0;
@@ -389,6 +396,7 @@ std::vector<Extent> SpillFile::write(std::span<const Piece> pieces) {
 }
 
 void SpillFile::read(const Extent& e, std::byte* out) {
+  const auto lock = hdf5_lock();
   const auto start = std::chrono::steady_clock::now();
   impl_->objects->read(e, out);
   stats_.reads += 1;
@@ -397,6 +405,7 @@ void SpillFile::read(const Extent& e, std::byte* out) {
 }
 
 void SpillFile::release(const Extent& e) {
+  const auto lock = hdf5_lock();
   Impl& m = *impl_;
   const auto it = m.pieces.find(std::pair{e.offset, e.size});
   if (it == m.pieces.end()) {

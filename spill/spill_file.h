@@ -3,8 +3,10 @@
 // (`/index`). The file is opened for single-writer/multiple-reader access, so other ranks that
 // see the same file system read objects from it while this rank keeps writing.
 //
-// HDF5 is not thread-safe here: every call on a SpillFile or SpillReader of a process must come
-// from one thread at a time (the runtime uses its I/O thread).
+// HDF5 is not thread-safe here: every method of SpillFile and SpillReader holds the process's
+// HDF5 lock (spill/hdf5_lock.h) while it works, so that datasets' tasks on worker threads may use
+// HDF5 at the same time. One object is still used by one thread at a time (the runtime uses its
+// I/O thread).
 #pragma once
 
 #include <cstddef>

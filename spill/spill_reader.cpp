@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "spill/hdf5_lock.h"
 #include "spill/hdf5_support.h"
 #include "spill/objects_dataset.h"
 #include "spill/spill_file.h"
@@ -138,10 +139,17 @@ bool SpillReader::Impl::forget_rewritten(const std::string& path, OpenFile& f) {
 
 SpillReader::SpillReader() : impl_(std::make_unique<Impl>()) { detail::quiet_hdf5(); }
 
-SpillReader::~SpillReader() = default;
+SpillReader::~SpillReader() {
+  // Closing the files' identifiers is HDF5 work too.
+  const auto lock = hdf5_lock();
+  impl_.reset();
+}
 
+// The index read's retries sleep under the lock: about 16 ms at worst, waiting for another
+// process's writer, never for a thread of this one.
 void SpillReader::read(const std::string& path, const Extent& e, std::byte* out) {
   if (e.size == 0) return;
+  const auto lock = hdf5_lock();
   Impl::OpenFile& f = impl_->open(path);
   // The index first: the writer flushes /objects before /index, so rows seen now describe
   // chunks the refreshed view of /objects has.
@@ -149,6 +157,9 @@ void SpillReader::read(const std::string& path, const Extent& e, std::byte* out)
   f.objects->read(e, out);
 }
 
-void SpillReader::close_all() { impl_->files.clear(); }
+void SpillReader::close_all() {
+  const auto lock = hdf5_lock();
+  impl_->files.clear();
+}
 
 }  // namespace manta::spill
