@@ -538,7 +538,6 @@ struct Execution::State {
           r.samples_pending++;
         }
         r.phase = OpRun::Phase::sampling;
-        if (r.samples_pending == 0) r.phase = OpRun::Phase::mapping;
       } else {
         const std::uint64_t blocks = estimate_blocks(in);
         const std::uint32_t parts =
@@ -807,7 +806,12 @@ std::optional<BlockMeta> Execution::next() {
         return std::nullopt;
       }
       bool launched = false;
+      std::size_t settled_before = 0;
+      for (const OpRun& r : s.ops) settled_before += r.launched_all + r.out.size();
       for (std::size_t i = s.ops.size(); i-- > 0;) launched |= s.schedule(s.ops[i]);
+      std::size_t settled_after = 0;
+      for (const OpRun& r : s.ops) settled_after += r.launched_all + r.out.size();
+      launched |= settled_after != settled_before;
       const bool done = s.collect(launched ? std::chrono::milliseconds(0)
                                            : std::chrono::milliseconds(20));
       s.sample_store(false);

@@ -65,8 +65,9 @@ struct LastRun {
 template <class T>
 std::vector<T> block_rows(const BlockMeta& b) {
   auto bytes = manta::get(b.block);
-  auto rows = decode_rows<T>(*bytes).template as<T>();
-  return std::vector<T>(rows.begin(), rows.end());
+  const Rows rows = decode_rows<T>(*bytes);  // holds what the span below reads
+  auto span = rows.template as<T>();
+  return std::vector<T>(span.begin(), span.end());
 }
 
 /// Batches of a fixed number of rows from a stream of blocks; the last one may be short.
