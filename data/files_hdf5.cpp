@@ -128,9 +128,15 @@ Opened open_dataset(const std::string& file, const std::string& dataset, unsigne
   if (S_ISDIR(st.st_mode)) {
     throw DataError(fmt::format("HDF5 file '{}': is a directory, not a file", file));
   }
+  // File locks as the library takes them, except where the file system has none (some network
+  // file systems), where the library would otherwise refuse to open the file.
+  const Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  if (!fapl.valid() || H5Pset_file_locking(fapl.get(), true, true) < 0) {
+    throw DataError(fmt::format("HDF5 file '{}': cannot open it: {}", file, failure()));
+  }
   Opened o;
   errno = 0;
-  o.file = Handle(H5Fopen(file.c_str(), flags, H5P_DEFAULT), H5Fclose);
+  o.file = Handle(H5Fopen(file.c_str(), flags, fapl.get()), H5Fclose);
   if (!o.file.valid()) {
     const std::string why = failure();
     errno = 0;

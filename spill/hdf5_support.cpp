@@ -3,7 +3,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 #include "spill/hdf5_lock.h"
 
@@ -43,14 +42,16 @@ std::string trimmed(std::string desc) {
 }  // namespace
 
 void quiet_hdf5() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    const auto lock = hdf5_lock();
-    // No clean-up at exit: the runtime closes its files itself, and a file whose last write
-    // failed (disk full) would make HDF5's exit handler crash while closing it again.
-    H5dont_atexit();
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  });
+  // The HDF5 lock, not a std::once_flag: a thread holding the lock would wait forever for a
+  // once-call that another thread had begun and that waits for the lock.
+  const auto lock = hdf5_lock();
+  static bool done = false;
+  if (done) return;
+  done = true;
+  // No clean-up at exit: the runtime closes its files itself, and a file whose last write
+  // failed (disk full) would make HDF5's exit handler crash while closing it again.
+  H5dont_atexit();
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
 }
 
 Hdf5Failure take_hdf5_failure() {

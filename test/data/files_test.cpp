@@ -385,6 +385,30 @@ TEST_F(FilesTest, Hdf5CreateEveryElementTypeRoundTrips) {
   }
 }
 
+TEST_F(FilesTest, Hdf5ReadsContiguousDataAfterAUserBlock) {
+  // Another program's file, contiguous, behind a 512-byte user block: positioned reads must
+  // start at the raw data's address in the file, not in HDF5's address space.
+  const std::string file = path("userblock.h5");
+  std::vector<std::uint16_t> values(777);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<std::uint16_t>(i * 3);
+  {
+    const auto lock = manta::spill::hdf5_lock();
+    const hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    H5Pset_userblock(fcpl, 512);
+    const hid_t f = H5Fcreate(file.c_str(), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    ASSERT_GE(f, 0);
+    H5Pclose(fcpl);
+    H5Fclose(f);
+  }
+  const hsize_t dims[1] = {777};
+  make_dataset(file, "/u", H5T_STD_U16LE, 1, dims, values.data());
+  const Hdf5Layout layout = hdf5_inspect(file, "/u");
+  EXPECT_EQ(layout.element, Element::u16);
+  std::vector<std::uint16_t> back(300);
+  hdf5_read_rows(layout, 400, 300, reinterpret_cast<std::byte*>(back.data()));
+  EXPECT_EQ(back, std::vector<std::uint16_t>(values.begin() + 400, values.begin() + 700));
+}
+
 TEST_F(FilesTest, Hdf5RangesOutsideTheDatasetAreRefused) {
   Hdf5Layout layout{path("r.h5"), "/x", Element::i32, 10, 1};
   hdf5_create(layout);
