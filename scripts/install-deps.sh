@@ -18,6 +18,7 @@ packages=(
   slurm-wlm munge                      # a real one-node Slurm for the slurm-labelled tests
   python3                              # size-limit check, benchmark reports and comparisons
   python3-mpi4py python3-distributed   # peer engines in bench/peers
+  python3-pandas                       # Dask dataframes, the datasets benchmark's peer
   python3-matplotlib                   # plots of the benchmark report
   libtorch-dev                         # the RL example's policy and learner (LibTorch, CPU)
   libcairo2-dev                        # the RL example's learning-curve plot (PNG)
