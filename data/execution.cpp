@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 
@@ -110,6 +111,7 @@ struct OpRun {
   std::uint64_t piece_bytes = 0;
   // actor pool
   std::vector<PoolActor> actors;
+  std::set<int> ranks_seen;
 
   [[nodiscard]] bool exhausted() const {
     return launched_all && flights.empty() && arrived.empty();
@@ -628,6 +630,9 @@ struct Execution::State {
       return;
     }
     auto out = manta::get(f.ref);  // throws the task's error
+    if (out->rank >= 0 && r.ranks_seen.insert(out->rank).second) {
+      r.stats.ranks = static_cast<std::uint32_t>(r.ranks_seen.size());
+    }
     r.stats.task_wall_s += out->wall_s;
     r.stats.cpu_s += out->cpu_s;
     if (f.purpose == Flight::Purpose::shuffle_map) {

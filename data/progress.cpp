@@ -3,9 +3,11 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 
 #include <manta/data/stats.h>
+#include <manta/job.h>
 
 namespace manta::data::detail {
 
@@ -39,17 +41,35 @@ std::string human_count(std::uint64_t n) {
   return buf;
 }
 
-Progress::Progress(bool wanted) : enabled_(wanted && isatty(STDERR_FILENO) == 1) {}
+Progress::Progress(bool wanted) : enabled_(wanted && isatty(STDERR_FILENO) == 1) {
+  static std::atomic<std::uint64_t> next{0};
+  key_ = "dataset " + std::to_string(next++);
+}
 
 void Progress::start(std::vector<std::string> names) {
   names_ = std::move(names);
   started_ = std::chrono::steady_clock::now();
 }
 
+void Progress::publish(const std::vector<ProgressLine>& lines) {
+  std::string line = "dataset:";
+  for (std::size_t i = 0; i < names_.size() && i < lines.size(); ++i) {
+    std::string name = names_[i];
+    if (name.size() > 40) name = name.substr(0, 37) + "...";
+    line += (i ? "; " : " ") + name + " " + human_count(lines[i].blocks) + " blocks " +
+            human_count(lines[i].rows) + " rows";
+  }
+  manta::set_progress(key_, line);
+}
+
 void Progress::update(const std::vector<ProgressLine>& lines) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_publish_ >= std::chrono::seconds(1)) {
+    last_publish_ = now;
+    publish(lines);
+  }
   if (!enabled_) return;
   last_ = lines;
-  const auto now = std::chrono::steady_clock::now();
   // Short runs print nothing; long ones redraw five times a second.
   if (now - started_ < std::chrono::milliseconds(500)) return;
   if (now - last_draw_ < std::chrono::milliseconds(200)) return;
@@ -58,6 +78,7 @@ void Progress::update(const std::vector<ProgressLine>& lines) {
 }
 
 void Progress::stop() {
+  manta::set_progress(key_, "");
   if (enabled_ && drawn_) draw(last_);
   drawn_ = false;
   enabled_ = false;
@@ -103,6 +124,7 @@ std::string DatasetStats::to_string() const {
                   human_bytes(op.bytes).c_str(), op.wall_s, op.task_wall_s, op.cpu_s,
                   human_bytes(op.peak_bytes).c_str());
     out += buf;
+    if (op.ranks) out += " on " + std::to_string(op.ranks) + (op.ranks == 1 ? " rank" : " ranks");
     if (op.actors) out += " (" + std::to_string(op.actors) + " actors)";
     out += "\n";
   }

@@ -1,5 +1,6 @@
 // A progress line per operator of a running dataset, redrawn in place on standard error when it
-// is a terminal (never into logs or pipes).
+// is a terminal (never into logs or pipes), and a one-line summary in the job's status (every
+// second, through manta::set_progress).
 #pragma once
 
 #include <chrono>
@@ -28,6 +29,9 @@ class Progress {
 
  private:
   void draw(const std::vector<ProgressLine>& lines);
+  void publish(const std::vector<ProgressLine>& lines);
+  std::string key_;
+  std::chrono::steady_clock::time_point last_publish_{};
   bool enabled_ = false;
   bool drawn_ = false;
   std::vector<std::string> names_;

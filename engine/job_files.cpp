@@ -49,7 +49,8 @@ json to_json(const RankStatus& s) {
           {"binding", s.binding},
           {"gpus", s.gpus},
           {"gpus_total", s.gpus_total},
-          {"gpus_free", s.gpus_free}};
+          {"gpus_free", s.gpus_free},
+          {"progress", s.progress}};
 }
 
 RankStatus rank_status_from_json(const json& j) {
@@ -77,6 +78,7 @@ RankStatus rank_status_from_json(const json& j) {
   s.gpus = j.value("gpus", std::string());
   s.gpus_total = j.value("gpus_total", 0.0);
   s.gpus_free = j.value("gpus_free", 0.0);
+  s.progress = j.value("progress", std::vector<std::string>{});
   return s;
 }
 
@@ -397,6 +399,11 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
       total.running, total.tasks_executed, total.tasks_submitted, total.actors, total.objects,
       engine::human_bytes(total.object_bytes), engine::human_bytes(total.capacity_bytes),
       engine::human_bytes(total.spilled_bytes));
+  std::string progress;
+  for (const auto& r : s.ranks) {
+    for (const auto& line : r.progress) progress += fmt::format("  rank {}: {}\n", r.rank, line);
+  }
+  if (!progress.empty()) out += "in progress:\n" + progress;
   return out + hardware_table(s.ranks);
 }
 

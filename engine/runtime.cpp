@@ -207,6 +207,7 @@ RankStatus Runtime::rank_status() const {
   s.gpus = describe_gpus(hw.gpus);
   s.gpus_total = total.get("GPU");
   s.gpus_free = parts_->local.available().get("GPU");
+  s.progress = progress_lines();
   return s;
 }
 

@@ -43,6 +43,7 @@ struct RankStatus {
   std::string gpus;     // describe_gpus(): "0 NVIDIA A100 (0000:07:00.0, 80.0 GiB); ..." or "none"
   double gpus_total = 0;  // the GPU resource
   double gpus_free = 0;   // not held by running tasks or actors
+  std::vector<std::string> progress;  // long work running here (set_progress), one line each
 };
 
 /// A rank that died of a signal: from its own crash report (rank-N.exit) or, for a signal no
@@ -120,6 +121,13 @@ struct CleanedPath {
 /// jobs' files, and those of jobs on other hosts, are kept and listed with the reason. With
 /// `dry_run` nothing is removed. Never throws for a missing or unreadable DIR (lists nothing).
 std::vector<CleanedPath> clean_ended_jobs(const std::string& dir, bool dry_run = false);
+
+/// Publishes one line of progress of long work on this rank (a dataset's operators, a training
+/// loop) under `key`, replacing that key's previous line; an empty line removes it. The job's
+/// status (DIR/status.json, `manta status`) shows every rank's lines.
+void set_progress(const std::string& key, const std::string& line);
+/// This rank's progress lines, ordered by key.
+std::vector<std::string> progress_lines();
 
 /// Reads DIR/summary.json when the job has ended, else DIR/status.json, plus DIR/job.json.
 /// Throws std::runtime_error naming the directory and what is missing.

@@ -11,9 +11,11 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <manta/data.h>
+#include <manta/job.h>
 #include <manta/manta.h>
 
 namespace data = manta::data;
@@ -435,6 +437,35 @@ TEST(Dataset, StreamingSplitGivesDisjointStreams) {
   for (std::int64_t i = 0; i < 500; ++i) want.push_back(i * i);
   EXPECT_EQ(all, want);
   EXPECT_NE(splits[0].stats().find("Read[range 500]"), std::string::npos);
+}
+
+TEST(Dataset, BlocksRunOnEveryRank) {
+  // Enough slow blocks that one rank's workers cannot take them all.
+  auto ds = data::range(64, 32).map([](std::int64_t x) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return x;
+  });
+  EXPECT_EQ(ds.count(), 64u);  // known from the plan: nothing ran
+  EXPECT_EQ(ds.take_all().size(), 64u);
+  const auto stats = ds.stats();
+  ASSERT_EQ(stats.operators.size(), 1u);
+  EXPECT_EQ(stats.operators[0].ranks, static_cast<std::uint32_t>(manta::world_size()))
+      << stats.to_string();
+}
+
+TEST(Dataset, ProgressShowsInTheJobStatusWhileItRuns) {
+  auto shows = [] {
+    for (const std::string& line : manta::progress_lines()) {
+      if (line.find("dataset: Read[range 100]") != std::string::npos) return true;
+    }
+    return false;
+  };
+  auto batches = data::range(100, 4).iter_batches(10);
+  ASSERT_TRUE(batches.next());
+  EXPECT_TRUE(shows());
+  while (batches.next()) {
+  }
+  EXPECT_FALSE(shows());
 }
 
 TEST(Dataset, BadArgumentsAreRefused) {

@@ -114,6 +114,31 @@ TEST_F(JobFiles, TableShowsEveryRankAndTotals) {
   EXPECT_NE(t.find("4.0 MiB"), std::string::npos) << t;  // spilled in all
 }
 
+TEST_F(JobFiles, ProgressLinesTravelAndShowUnderTheTable) {
+  manta::set_progress("b", "dataset: Map(f) 3/10 blocks");
+  manta::set_progress("a", "training: step 7");
+  manta::set_progress("c", "gone soon");
+  manta::set_progress("c", "");
+  JobStatus s;
+  s.job_id = "j2";
+  s.state = "running";
+  s.world_size = 1;
+  s.ranks = {rank(0, 1000)};
+  s.ranks[0].progress = manta::progress_lines();
+  ASSERT_EQ(s.ranks[0].progress,
+            (std::vector<std::string>{"training: step 7", "dataset: Map(f) 3/10 blocks"}));
+  const JobStatus back =
+      manta::engine::job_status_from_json(nlohmann::json::parse(manta::engine::to_json(s).dump()));
+  EXPECT_EQ(back.ranks[0].progress, s.ranks[0].progress);
+  const std::string t = manta::format_job_status(back, 1'000);
+  EXPECT_NE(t.find("in progress:\n  rank 0: training: step 7\n  rank 0: dataset: Map(f) 3/10 blocks\n"),
+            std::string::npos)
+      << t;
+  manta::set_progress("a", "");
+  manta::set_progress("b", "");
+  EXPECT_TRUE(manta::progress_lines().empty());
+}
+
 TEST_F(JobFiles, TableShowsEachRanksHardware) {
   JobStatus s;
   s.state = "running";

@@ -18,6 +18,7 @@ struct OperatorStats {
   double cpu_s = 0;          // summed over tasks (thread CPU time)
   std::uint64_t peak_bytes = 0;  // most store bytes it held at once (made, not yet consumed)
   std::uint32_t actors = 0;      // actor pool: most actors at once
+  std::uint32_t ranks = 0;       // ranks its tasks ran on
 };
 
 struct DatasetStats {
