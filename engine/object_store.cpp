@@ -579,6 +579,7 @@ ObjectStore::View ObjectStore::view(const ObjectId& id) const {
   v.decoded = e.decoded;
   v.decoded_tag = e.decoded_tag;
   v.cached_copy = e.copy;
+  v.primary_copy = e.primary;
   return v;
 }
 
@@ -605,10 +606,14 @@ void ObjectStore::remove_waiter(const ObjectId& id, Waiter* w) {
   std::erase(it->second.waiters, w);
 }
 
+bool ObjectStore::holds_bytes(const Entry& e) {
+  return e.state == State::ready || e.state == State::spilled;
+}
+
 bool ObjectStore::start_fetch(const ObjectId& id) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
-  if (it == entries_.end() || it->second.fetching) return false;
+  if (it == entries_.end() || it->second.fetching || holds_bytes(it->second)) return false;
   it->second.fetching = true;
   return true;
 }
@@ -616,7 +621,7 @@ bool ObjectStore::start_fetch(const ObjectId& id) {
 bool ObjectStore::start_resolve(const ObjectId& id) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
-  if (it == entries_.end() || it->second.resolving) return false;
+  if (it == entries_.end() || it->second.resolving || holds_bytes(it->second)) return false;
   it->second.resolving = true;
   return true;
 }

@@ -75,8 +75,9 @@ class ObjectStore {
     std::shared_ptr<const ErrorInfo> error;
     std::shared_ptr<const void> decoded;
     std::uint64_t decoded_tag = 0;
-    bool cached_copy = false;  // a copy fetched from elsewhere, not the owner's or primary
-    SpillHandle spill;         // set when the bytes are (also) in this rank's spill file
+    bool cached_copy = false;   // a copy fetched from elsewhere, not the owner's or primary
+    bool primary_copy = false;  // bytes this rank produced for an owner elsewhere
+    SpillHandle spill;          // set when the bytes are (also) in this rank's spill file
   };
 
   /// What an object's end leaves to do once the store's lock is released: ranks to tell to drop
@@ -267,7 +268,9 @@ class ObjectStore {
   void add_waiter(const ObjectId& id, Waiter* w);
   void remove_waiter(const ObjectId& id, Waiter* w);
   /// True the first time it is called for a pending/remote entry: the caller starts the fetch
-  /// (or the question to the owner).
+  /// (or the question to the owner). False once the bytes are here (ready or spilled), though
+  /// the caller's view still lacked them: a pull that ended meanwhile has told the owner this
+  /// rank holds a copy, and a holder asking for the object reads to the owner as a lost copy.
   bool start_fetch(const ObjectId& id);
   bool start_resolve(const ObjectId& id);
   void end_resolve(const ObjectId& id);
@@ -346,6 +349,8 @@ class ObjectStore {
   /// `rerun`: bytes a task made again (a rebuild) replace a slot that may be the damaged one.
   void set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained,
                  std::uint64_t reserved, bool rerun = false);
+  /// The bytes are in memory here or in this rank's spill file.
+  [[nodiscard]] static bool holds_bytes(const Entry& e);
   /// Nothing but the store (and a decoded value it caches) holds the bytes.
   [[nodiscard]] static bool is_pinned(const Entry& e);
   /// Takes `n` bytes off the reservations (never below zero).

@@ -284,9 +284,13 @@ void ObjectTransfer::apply_result(const ObjectId& id, ResultKind kind, WireReade
     const ObjectStore::View here = store.view(id);
     if (assigned && here.exists && id.owner != ctx_.rank &&
         (here.state == ObjectStore::State::ready || here.state == ObjectStore::State::spilled)) {
-      // The bytes came here meanwhile (a rebuild ran here): no read, its slot goes back.
+      // The bytes came here meanwhile (a rebuild ran here, or a task's argument landed after
+      // the question went out): no read, its slot goes back. Bytes kept until the owner frees
+      // them are reported as a copy: the owner may have taken the question for a lost copy and
+      // dropped this rank from its locations, and then its free would never reach them.
+      const bool kept = here.cached_copy || here.primary_copy;
       ctx_.outbox.send(id.owner, [&](WireWriter& w) {
-        w.put(MessageType::copy_done).put(id).put<std::int32_t>(at).put<std::uint8_t>(0);
+        w.put(MessageType::copy_done).put(id).put<std::int32_t>(at).put<std::uint8_t>(kept);
       });
       return;
     }

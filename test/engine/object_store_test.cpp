@@ -270,7 +270,7 @@ TEST(ObjectStore, RemoteObjectIsFreedWhereItLivesOnRelease) {
   EXPECT_FALSE(store.start_fetch(id)) << "one fetch at a time";
   store.set_ready(id, bytes_of(1 << 20), kTag);
   EXPECT_EQ(store.stats().bytes, 1u << 20);
-  EXPECT_TRUE(store.start_fetch(id)) << "set_ready ends the fetch";
+  EXPECT_FALSE(store.start_fetch(id)) << "the bytes are here: nothing to fetch";
 
   token.reset();
   // Rank 2 holds the bytes, and so does this rank now: only rank 2 needs telling.
@@ -728,7 +728,7 @@ TEST(ObjectStore, CachedCopySurvivesReleaseUntilTheOwnerFreesIt) {
   ASSERT_TRUE(store.start_fetch(id));
   const SharedBuffer data = bytes_of(300);
   store.store_copy(id, data, kTag);
-  EXPECT_TRUE(store.start_fetch(id)) << "store_copy ends the fetch";
+  EXPECT_FALSE(store.start_fetch(id)) << "the copy is here: nothing to fetch";
   EXPECT_EQ(store.view(id).bytes, data);
   EXPECT_TRUE(store.view(id).cached_copy);
   a = {};
@@ -752,6 +752,37 @@ TEST(ObjectStore, CachedCopySurvivesReleaseUntilTheOwnerFreesIt) {
   EXPECT_FALSE(store.view(id).exists);
   EXPECT_EQ(store.stats().bytes, 0u);
   EXPECT_EQ(store.stats().objects, 0u);
+}
+
+// A get decides from a view taken before it acts; a pull may end in between. Asking the owner
+// then would tell it that this rank, which it lists as holding a copy, has lost it: it drops the
+// location, and its free never reaches the copy.
+TEST(ObjectStore, NoFetchOrQuestionStartsOnceACopyLandedAfterTheCallersLook) {
+  ObjectStore store(kBorrower);
+  const ObjectId id{0, 0, 1};
+  auto token = store.acquire(id).token;
+  ASSERT_TRUE(store.start_resolve(id));
+  EXPECT_TRUE(nothing(store.set_remote(id, 2, 300, kTag, /*fetching=*/true)));
+  const auto seen = store.view(id);  // what a waiting get acts on
+  ASSERT_EQ(seen.state, State::remote);
+  store.store_copy(id, bytes_of(300), kTag);
+  EXPECT_FALSE(store.start_fetch(id)) << "the copy is here";
+  EXPECT_FALSE(store.start_resolve(id)) << "the copy is here";
+
+  // The same once the copy is only in this rank's spill file.
+  store.set_capacity(10000, 100, nullptr);
+  ASSERT_EQ(store.take_spill_batch(300, 0).size(), 1u);
+  store.spilled(
+      {id}, {std::make_shared<const ObjectStore::SpillSlot>(ObjectStore::SpillSlot{0, 300, 1})});
+  ASSERT_EQ(store.view(id).state, State::spilled);
+  EXPECT_FALSE(store.start_fetch(id));
+  EXPECT_FALSE(store.start_resolve(id));
+
+  // Once the copy is gone, a get may ask again.
+  bool dropped = false;
+  store.drop_copy(id, &dropped);
+  ASSERT_TRUE(dropped);
+  EXPECT_TRUE(store.start_resolve(id));
 }
 
 TEST(ObjectStore, CachedCopyFetchedForATaskIsKeptWithoutAReference) {

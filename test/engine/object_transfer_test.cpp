@@ -409,5 +409,65 @@ TEST(ObjectTransferGetter, APullWaitsForRoomBeforeItAsks) {
   EXPECT_EQ(getter.outbox.count(MessageType::pull_request), 1u);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Copies and the owner's free.
+
+// Delivers every message `from` has posted to `to`, oldest first.
+void deliver_all(Rank& from, Rank& to) {
+  for (const SentMessage& m : from.outbox.take_all()) {
+    if (m.dest == to.ctx.rank) to.deliver(from.ctx.rank, m);
+  }
+}
+
+// A getter asks for an object after its copy landed (it acted on an older look, or a task's
+// argument landed meanwhile). The owner, which lists it as holding a copy, takes the question for
+// a lost copy and drops it from its locations; the getter, answered with a read it does not
+// need, must say it still holds the copy, or the owner's free never reaches it.
+TEST(ObjectTransferCopies, AQuestionAfterTheCopyLandedLeavesTheCopyListedAndFreed) {
+  Rank owner(0, 2);
+  Rank getter(1, 2);
+  owner.config.inline_limit = 100;
+  const ObjectId id{0, 0, 4};
+  const SharedBuffer bytes = bytes_of(4096);
+  auto owned = owner.store.create_ready(id, bytes, 77);
+  auto borrowed = getter.ownership.acquire(id);
+  deliver_all(getter, owner);  // add_borrower
+  deliver_all(owner, getter);  // borrow_ack
+
+  // The getter asks, is told to read the owner's bytes, and reads them.
+  getter.transfer.ask_owner(id, /*want_pull=*/true);
+  deliver_all(getter, owner);  // resolve_object
+  deliver_all(owner, getter);  // object_status: read rank 0
+  deliver_all(getter, owner);  // pull_request
+  deliver_all(owner, getter);  // pull_header
+  getter.plane.complete_receive(bytes);
+  ASSERT_EQ(getter.store.view(id).state, ObjectStore::State::ready);
+  ASSERT_TRUE(getter.store.view(id).cached_copy);
+
+  // copy_done, then the late question.
+  getter.transfer.ask_owner(id, /*want_pull=*/true);
+  deliver_all(getter, owner);
+  EXPECT_FALSE(owner.store.lists_location(id, 1)) << "taken for a lost copy";
+  deliver_all(owner, getter);  // object_status: read rank 0 again
+  EXPECT_EQ(getter.plane.open_receives(), 0u) << "the bytes are here: no second read";
+  EXPECT_EQ(getter.outbox.count(MessageType::pull_request), 0u);
+  deliver_all(getter, owner);  // copy_done: no read, but a copy is held here
+  EXPECT_TRUE(owner.store.lists_location(id, 1));
+
+  // Every reference goes: the owner frees the object and the getter's copy with it.
+  borrowed.reset();
+  getter.ownership.release(id);
+  deliver_all(getter, owner);  // remove_borrower
+  owned.reset();
+  owner.ownership.release(id);
+  EXPECT_FALSE(owner.store.view(id).exists);
+  const auto free = owner.outbox.pop(MessageType::free_object);
+  ASSERT_TRUE(free) << "the owner must tell the rank holding the copy";
+  EXPECT_EQ(free->dest, 1);
+  getter.deliver(0, *free);
+  EXPECT_FALSE(getter.store.view(id).exists);
+  EXPECT_EQ(getter.store.stats().bytes, 0u);
+}
+
 }  // namespace
 }  // namespace manta::engine
