@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <manta/data.h>
@@ -92,6 +93,13 @@ struct Model {
   // Nothing to send: the actor builds its state in setup().
   template <class A>
   void serialize(A&, unsigned) {}
+};
+
+/// An actor-pool function that reports the GPUs its actor was granted.
+struct GpuModel {
+  std::vector<std::vector<int>> operator()(std::span<const std::int64_t> batch) const {
+    return std::vector<std::vector<int>>(batch.size(), manta::gpu_ids());
+  }
 };
 
 /// A consumer of streaming_split on another rank.
@@ -466,6 +474,63 @@ TEST(Dataset, ProgressShowsInTheJobStatusWhileItRuns) {
   while (batches.next()) {
   }
   EXPECT_FALSE(shows());
+}
+
+TEST(Dataset, EveryOperationOnRowsWithStrings) {
+  const auto rows = named_rows(120);
+  auto ds = data::from_vector(rows, 5);
+  auto serial_upper = rows;
+  for (auto& n : serial_upper) n = upper(n);
+  EXPECT_EQ(ds.map(upper).take_all(), serial_upper);
+  std::vector<Named> doubled;
+  for (const Named& n : rows) {
+    if (n.value % 2 == 0) {
+      doubled.push_back(n);
+      doubled.push_back(n);
+    }
+  }
+  EXPECT_EQ(ds.flat_map([](const Named& n) {
+                return n.value % 2 == 0 ? std::vector<Named>{n, n} : std::vector<Named>{};
+              }).take_all(),
+            doubled);
+  EXPECT_EQ(ds.map_batches([](std::span<const Named> b) { return std::vector<Named>(b.begin(), b.end()); },
+                           {.batch_size = 7})
+                .take_all(),
+            rows);
+  EXPECT_EQ(ds.repartition(3).take_all(), rows);
+  EXPECT_EQ(ds.limit(11).take_all(), std::vector<Named>(rows.begin(), rows.begin() + 11));
+  auto twice = rows;
+  twice.insert(twice.end(), rows.begin(), rows.end());
+  EXPECT_EQ(ds.union_(ds).take_all(), twice);
+  auto shuffled = ds.random_shuffle(5).take_all();
+  EXPECT_NE(shuffled, rows);
+  auto by_value = [](const Named& a, const Named& b) {
+    return std::tie(a.value, a.name) < std::tie(b.value, b.name);
+  };
+  auto sorted_rows = rows;
+  std::sort(sorted_rows.begin(), sorted_rows.end(), by_value);
+  std::sort(shuffled.begin(), shuffled.end(), by_value);
+  EXPECT_EQ(shuffled, sorted_rows);
+  std::vector<Named> streamed;
+  for (const auto& batch : ds.iter_batches(13)) streamed.insert(streamed.end(), batch.begin(), batch.end());
+  EXPECT_EQ(streamed, rows);
+  auto sums = ds.groupby(name_of).sum(value_of).take_all();
+  std::map<std::string, std::int64_t> want;
+  for (const Named& n : rows) want[n.name] += n.value;
+  std::map<std::string, std::int64_t> got(sums.begin(), sums.end());
+  EXPECT_EQ(got, want);
+}
+
+TEST(Dataset, ActorPoolActorsGetTheGpusTheyAskFor) {
+  if (manta::rank_hardware().gpus.empty()) {
+    GTEST_SKIP() << "no GPUs on rank 0 (the data_test.gpus variant runs with a stand-in 8-GPU node)";
+  }
+  data::MapBatchesOptions options;
+  options.compute = data::ActorPool{2, 2};
+  options.resources = {{"GPU", 1}};
+  auto got = data::range(64, 8).map_batches(GpuModel{}, options).take_all();
+  ASSERT_EQ(got.size(), 64u);
+  for (const auto& ids : got) EXPECT_EQ(ids.size(), 1u);
 }
 
 TEST(Dataset, BadArgumentsAreRefused) {
