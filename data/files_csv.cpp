@@ -31,100 +31,126 @@ class Parser {
 
   // The next record into `fields`; false at the end of the file. Blank lines are skipped: they
   // hold no fields (a record of one empty field is written as "").
-  bool next(CsvRow& fields, std::size_t& line) {
-    fields.clear();
-    // Skip blank lines between records.
-    while (at_ < text_.size() && (text_[at_] == '\n' || text_[at_] == '\r')) line_end();
-    if (at_ >= text_.size()) return false;
-    line = line_;
-    std::string field;
-    enum class State { start, unquoted, quoted, after_quote } state = State::start;
-    std::size_t quote_line = line_;
-    while (at_ < text_.size()) {
-      const char c = text_[at_];
-      switch (state) {
-        case State::start:
-        case State::unquoted:
-          if (c == delimiter_) {
-            fields.push_back(std::move(field));
-            field.clear();
-            state = State::start;
-            ++at_;
-          } else if (c == '\n' || c == '\r') {
-            fields.push_back(std::move(field));
-            line_end();
-            return true;
-          } else if (c == '"' && state == State::start) {
-            state = State::quoted;
-            quote_line = line_;
-            ++at_;
-          } else {
-            // A quote inside an unquoted field (5'11") is kept as it is, as most writers mean.
-            field.push_back(c);
-            state = State::unquoted;
-            ++at_;
-          }
-          break;
-        case State::quoted:
-          if (c == '"') {
-            state = State::after_quote;
-            ++at_;
-          } else if (c == '\n' || c == '\r') {
-            // A line break inside quotes is part of the field, as written (CRLF stays CRLF).
-            const std::size_t from = at_;
-            line_end();
-            field.append(text_.substr(from, at_ - from));
-          } else {
-            field.push_back(c);
-            ++at_;
-          }
-          break;
-        case State::after_quote:
-          if (c == '"') {  // "" inside quotes: one quote
-            field.push_back('"');
-            state = State::quoted;
-            ++at_;
-          } else if (c == delimiter_) {
-            fields.push_back(std::move(field));
-            field.clear();
-            state = State::start;
-            ++at_;
-          } else if (c == '\n' || c == '\r') {
-            fields.push_back(std::move(field));
-            line_end();
-            return true;
-          } else {
-            throw DataError(fmt::format(
-                "{} line {}: '{}' after the closing quote of a field; a field that holds a "
-                "quote must be quoted whole, with the quote doubled (\"\")",
-                path_, line_, c));
-          }
-          break;
-      }
-    }
-    if (state == State::quoted) {
-      throw DataError(
-          fmt::format("{} line {}: a quoted field starts here and is never closed (a missing '\"')",
-                      path_, quote_line));
-    }
-    fields.push_back(std::move(field));  // the last record has no line end
-    return true;
-  }
+  bool next(CsvRow& fields, std::size_t& line);
 
  private:
+  enum class State { start, unquoted, quoted, after_quote };
+
+  // A character outside quotes; true when it ended the record.
+  bool outside_quotes(char c, CsvRow& fields);
+
+  void inside_quotes(char c);
+
+  // A character after a quote that closed or doubled; true when it ended the record.
+  bool after_quote(char c, CsvRow& fields);
+
+  void end_field(CsvRow& fields);
+
   // Steps over one line end: LF, CRLF or a lone CR.
-  void line_end() {
-    if (text_[at_] == '\r' && at_ + 1 < text_.size() && text_[at_ + 1] == '\n') ++at_;
-    ++at_;
-    ++line_;
-  }
+  void line_end();
 
   const std::string& path_;
   std::string_view text_;
   char delimiter_;
   std::size_t at_ = 0;
   std::size_t line_ = 1;
+  std::string field_;
+  State state_ = State::start;
+  std::size_t quote_line_ = 1;
 };
+
+bool Parser::next(CsvRow& fields, std::size_t& line) {
+  fields.clear();
+  // Skip blank lines between records.
+  while (at_ < text_.size() && (text_[at_] == '\n' || text_[at_] == '\r')) line_end();
+  if (at_ >= text_.size()) return false;
+  line = line_;
+  field_.clear();
+  state_ = State::start;
+  quote_line_ = line_;
+  while (at_ < text_.size()) {
+    const char c = text_[at_];
+    const bool ended = state_ == State::quoted        ? (inside_quotes(c), false)
+                       : state_ == State::after_quote ? after_quote(c, fields)
+                                                      : outside_quotes(c, fields);
+    if (ended) return true;
+  }
+  if (state_ == State::quoted) {
+    throw DataError(
+        fmt::format("{} line {}: a quoted field starts here and is never closed (a missing '\"')",
+                    path_, quote_line_));
+  }
+  fields.push_back(std::move(field_));  // the last record has no line end
+  return true;
+}
+
+bool Parser::outside_quotes(char c, CsvRow& fields) {
+  if (c == delimiter_) {
+    end_field(fields);
+  } else if (c == '\n' || c == '\r') {
+    fields.push_back(std::move(field_));
+    line_end();
+    return true;
+  } else if (c == '"' && state_ == State::start) {
+    state_ = State::quoted;
+    quote_line_ = line_;
+    ++at_;
+  } else {
+    // A quote inside an unquoted field (5'11") is kept as it is, as most writers mean.
+    field_.push_back(c);
+    state_ = State::unquoted;
+    ++at_;
+  }
+  return false;
+}
+
+void Parser::inside_quotes(char c) {
+  if (c == '"') {
+    state_ = State::after_quote;
+    ++at_;
+  } else if (c == '\n' || c == '\r') {
+    // A line break inside quotes is part of the field, as written (CRLF stays CRLF).
+    const std::size_t from = at_;
+    line_end();
+    field_.append(text_.substr(from, at_ - from));
+  } else {
+    field_.push_back(c);
+    ++at_;
+  }
+}
+
+bool Parser::after_quote(char c, CsvRow& fields) {
+  if (c == '"') {  // "" inside quotes: one quote
+    field_.push_back('"');
+    state_ = State::quoted;
+    ++at_;
+  } else if (c == delimiter_) {
+    end_field(fields);
+  } else if (c == '\n' || c == '\r') {
+    fields.push_back(std::move(field_));
+    line_end();
+    return true;
+  } else {
+    throw DataError(
+        fmt::format("{} line {}: '{}' after the closing quote of a field; a field that holds a "
+                    "quote must be quoted whole, with the quote doubled (\"\")",
+                    path_, line_, c));
+  }
+  return false;
+}
+
+void Parser::end_field(CsvRow& fields) {
+  fields.push_back(std::move(field_));
+  field_.clear();
+  state_ = State::start;
+  ++at_;
+}
+
+void Parser::line_end() {
+  if (text_[at_] == '\r' && at_ + 1 < text_.size() && text_[at_ + 1] == '\n') ++at_;
+  ++at_;
+  ++line_;
+}
 
 bool needs_quotes(const std::string& field, char delimiter) {
   return field.find_first_of(std::string{delimiter, '"', '\n', '\r'}) != std::string::npos;

@@ -11,8 +11,8 @@
 namespace manta::data {
 
 void Rows::throw_type_mismatch(const std::string& wanted) const {
-  throw DataError("dataset rows hold " + manta::detail::type_name_of_tag(tag_) + ", not " +
-                  wanted + ": the plan's row types do not match (a bug in the dataset library)");
+  throw DataError("dataset rows hold " + manta::detail::type_name_of_tag(tag_) + ", not " + wanted +
+                  ": the plan's row types do not match (a bug in the dataset library)");
 }
 
 namespace detail {
@@ -37,8 +37,7 @@ class Table {
                       "' in this program: every rank must run the same binary");
     }
     if (it->second.ambiguous) {
-      throw DataError(std::string("two different ") + what + " functions are both named '" +
-                      name +
+      throw DataError(std::string("two different ") + what + " functions are both named '" + name +
                       "' (lambdas that print alike in different files): make one of them a "
                       "named function registered with MANTA_REMOTE, or a named function object");
     }

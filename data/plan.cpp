@@ -10,11 +10,56 @@ namespace {
 
 using Kind = PhysicalOp::Kind;
 
+std::uint32_t build(const LogicalOp& op, PhysicalPlan& plan);
+
+std::uint32_t push(PhysicalPlan& plan, PhysicalOp p) {
+  plan.ops.push_back(std::move(p));
+  return static_cast<std::uint32_t>(plan.ops.size() - 1);
+}
+
+std::uint32_t build_stage(const LogicalOp& op, PhysicalPlan& plan) {
+  const std::uint32_t in = build(*op.inputs.at(0), plan);
+  PhysicalOp& prev = plan.ops[in];
+  // Fuse into the operator just made (so never one another branch also reads), when both run as
+  // tasks: one task per block does the whole chain, no block in between.
+  const bool fusable = !op.compute.actors() && in + 1 == plan.ops.size() &&
+                       (prev.kind == Kind::read || prev.kind == Kind::map) &&
+                       !prev.compute.actors() && prev.compute.resources == op.compute.resources;
+  if (fusable) {
+    prev.stages.push_back(op.stage);
+    prev.name += "->" + op.label;
+    prev.out_type = op.row_type;
+    return in;
+  }
+  PhysicalOp p;
+  p.kind = Kind::map;
+  p.name = op.label;
+  p.in_type = prev.out_type;
+  p.out_type = op.row_type;
+  p.inputs = {in};
+  p.stages = {op.stage};
+  p.compute = op.compute;
+  return push(plan, std::move(p));
+}
+
+std::uint32_t build_limit(const LogicalOp& op, PhysicalPlan& plan) {
+  const std::uint32_t in = build(*op.inputs.at(0), plan);
+  PhysicalOp& prev = plan.ops[in];
+  // A read whose transforms all keep rows needs no more than `count` rows from any part.
+  if (prev.kind == Kind::read && std::all_of(prev.stages.begin(), prev.stages.end(),
+                                             [](const StageSpec& s) { return s.keeps_rows; })) {
+    prev.read_limit = prev.read_limit == 0 ? op.count : std::min(prev.read_limit, op.count);
+  }
+  PhysicalOp p;
+  p.kind = Kind::limit;
+  p.name = op.label;
+  p.in_type = p.out_type = op.row_type;
+  p.inputs = {in};
+  p.count = op.count;
+  return push(plan, std::move(p));
+}
+
 std::uint32_t build(const LogicalOp& op, PhysicalPlan& plan) {
-  auto push = [&](PhysicalOp p) {
-    plan.ops.push_back(std::move(p));
-    return static_cast<std::uint32_t>(plan.ops.size() - 1);
-  };
   switch (op.kind) {
     case OpKind::blocks: {
       PhysicalOp p;
@@ -22,7 +67,7 @@ std::uint32_t build(const LogicalOp& op, PhysicalPlan& plan) {
       p.name = op.label;
       p.in_type = p.out_type = op.row_type;
       p.blocks = op.blocks;
-      return push(std::move(p));
+      return push(plan, std::move(p));
     }
     case OpKind::read: {
       PhysicalOp p;
@@ -30,56 +75,19 @@ std::uint32_t build(const LogicalOp& op, PhysicalPlan& plan) {
       p.name = op.label;
       p.in_type = p.out_type = op.row_type;
       p.source = op.source;
-      return push(std::move(p));
+      return push(plan, std::move(p));
     }
-    case OpKind::stage: {
-      const std::uint32_t in = build(*op.inputs.at(0), plan);
-      PhysicalOp& prev = plan.ops[in];
-      // Fuse into the operator just made (so never one another branch also reads), when both
-      // run as tasks: one task per block does the whole chain, no block in between.
-      const bool fusable = !op.compute.actors() && in + 1 == plan.ops.size() &&
-                           (prev.kind == Kind::read || prev.kind == Kind::map) &&
-                           !prev.compute.actors() && prev.compute.resources == op.compute.resources;
-      if (fusable) {
-        prev.stages.push_back(op.stage);
-        prev.name += "->" + op.label;
-        prev.out_type = op.row_type;
-        return in;
-      }
-      PhysicalOp p;
-      p.kind = Kind::map;
-      p.name = op.label;
-      p.in_type = prev.out_type;
-      p.out_type = op.row_type;
-      p.inputs = {in};
-      p.stages = {op.stage};
-      p.compute = op.compute;
-      return push(std::move(p));
-    }
-    case OpKind::limit: {
-      const std::uint32_t in = build(*op.inputs.at(0), plan);
-      PhysicalOp& prev = plan.ops[in];
-      // A read whose transforms all keep rows needs no more than `count` rows from any part.
-      if (prev.kind == Kind::read &&
-          std::all_of(prev.stages.begin(), prev.stages.end(),
-                      [](const StageSpec& s) { return s.keeps_rows; })) {
-        prev.read_limit = prev.read_limit == 0 ? op.count : std::min(prev.read_limit, op.count);
-      }
-      PhysicalOp p;
-      p.kind = Kind::limit;
-      p.name = op.label;
-      p.in_type = p.out_type = op.row_type;
-      p.inputs = {in};
-      p.count = op.count;
-      return push(std::move(p));
-    }
+    case OpKind::stage:
+      return build_stage(op, plan);
+    case OpKind::limit:
+      return build_limit(op, plan);
     case OpKind::union_: {
       PhysicalOp p;
       p.kind = Kind::union_;
       p.name = op.label;
       p.in_type = p.out_type = op.row_type;
       for (const auto& input : op.inputs) p.inputs.push_back(build(*input, plan));
-      return push(std::move(p));
+      return push(plan, std::move(p));
     }
     case OpKind::shuffle:
     case OpKind::repartition: {
@@ -92,7 +100,7 @@ std::uint32_t build(const LogicalOp& op, PhysicalPlan& plan) {
       p.inputs = {in};
       p.shuffle = op.shuffle;
       p.count = op.count;
-      return push(std::move(p));
+      return push(plan, std::move(p));
     }
   }
   return 0;
@@ -100,13 +108,20 @@ std::uint32_t build(const LogicalOp& op, PhysicalPlan& plan) {
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::blocks: return "input";
-    case Kind::read: return "read";
-    case Kind::map: return "map";
-    case Kind::shuffle: return "all-to-all";
-    case Kind::repartition: return "repartition";
-    case Kind::limit: return "limit";
-    case Kind::union_: return "union";
+    case Kind::blocks:
+      return "input";
+    case Kind::read:
+      return "read";
+    case Kind::map:
+      return "map";
+    case Kind::shuffle:
+      return "all-to-all";
+    case Kind::repartition:
+      return "repartition";
+    case Kind::limit:
+      return "limit";
+    case Kind::union_:
+      return "union";
   }
   return "?";
 }

@@ -29,8 +29,8 @@ ShuffleTable& shuffle_table() {
 }
 
 ShuffleCall call_of(const ShuffleSetup& s, std::uint64_t index) {
-  return ShuffleCall{s.spec.function, s.spec.seed,       s.partitions,
-                     index,           s.boundaries,      s.spec.descending};
+  return ShuffleCall{s.spec.function, s.spec.seed,  s.partitions,
+                     index,           s.boundaries, s.spec.descending};
 }
 
 [[noreturn]] void fail(const ShuffleSetup& s, const std::string& where, const std::exception& e) {
@@ -220,5 +220,5 @@ std::vector<std::byte> sort_boundaries(const ShuffleSetup& setup,
 }  // namespace manta::data::detail
 
 MANTA_REMOTE(manta::data::detail::shuffle_map, manta::data::detail::sort_sample,
-             manta::data::detail::ShuffleMerger::create,
-             &manta::data::detail::ShuffleMerger::add, &manta::data::detail::ShuffleMerger::finish);
+             manta::data::detail::ShuffleMerger::create, &manta::data::detail::ShuffleMerger::add,
+             &manta::data::detail::ShuffleMerger::finish);

@@ -319,6 +319,15 @@ std::string hardware_table(const std::vector<RankStatus>& ranks) {
   }
   return out;
 }
+// The ranks' lines of long work in progress (manta::set_progress), under a heading; "" if none.
+std::string progress_table(const std::vector<RankStatus>& ranks) {
+  std::string out;
+  for (const auto& r : ranks) {
+    for (const auto& line : r.progress) out += fmt::format("  rank {}: {}\n", r.rank, line);
+  }
+  return out.empty() ? out : "in progress:\n" + out;
+}
+
 }  // namespace
 
 std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
@@ -399,12 +408,7 @@ std::string format_job_status(const JobStatus& s, std::int64_t now_ms) {
       total.running, total.tasks_executed, total.tasks_submitted, total.actors, total.objects,
       engine::human_bytes(total.object_bytes), engine::human_bytes(total.capacity_bytes),
       engine::human_bytes(total.spilled_bytes));
-  std::string progress;
-  for (const auto& r : s.ranks) {
-    for (const auto& line : r.progress) progress += fmt::format("  rank {}: {}\n", r.rank, line);
-  }
-  if (!progress.empty()) out += "in progress:\n" + progress;
-  return out + hardware_table(s.ranks);
+  return out + progress_table(s.ranks) + hardware_table(s.ranks);
 }
 
 TimelineWritten write_job_timeline(const std::string& dir, const std::string& out) {

@@ -41,8 +41,8 @@ struct RankStatus {
   int numa_node = -1;   // -1: several or unknown
   std::string binding;  // "none" or how threads are bound
   std::string gpus;     // describe_gpus(): "0 NVIDIA A100 (0000:07:00.0, 80.0 GiB); ..." or "none"
-  double gpus_total = 0;  // the GPU resource
-  double gpus_free = 0;   // not held by running tasks or actors
+  double gpus_total = 0;              // the GPU resource
+  double gpus_free = 0;               // not held by running tasks or actors
   std::vector<std::string> progress;  // long work running here (set_progress), one line each
 };
 

@@ -33,7 +33,8 @@ struct SlowSum {
   std::vector<double> operator()(std::span<const Chunk> batch) const {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     std::vector<double> out;
-    for (const Chunk& c : batch) out.push_back(std::accumulate(c.values.begin(), c.values.end(), 0.0));
+    for (const Chunk& c : batch)
+      out.push_back(std::accumulate(c.values.begin(), c.values.end(), 0.0));
     return out;
   }
 };

@@ -143,7 +143,8 @@ TEST(Dataset, FunctionObjectWithState) {
 TEST(Dataset, ConsecutiveTransformsFuseIntoTheRead) {
   auto ds = data::range(100, 4).map(square).filter(is_even).map(AddK{1});
   const std::string plan = ds.explain();
-  EXPECT_NE(plan.find("read Read[range 100]->Map(square)->Filter(is_even)->Map("), std::string::npos)
+  EXPECT_NE(plan.find("read Read[range 100]->Map(square)->Filter(is_even)->Map("),
+            std::string::npos)
       << plan;
   EXPECT_EQ(ds.take_all().size(), 50u);
   const auto stats = ds.stats();
@@ -169,9 +170,10 @@ TEST(Dataset, FlatMapAndMapBatches) {
       for (int k = 0; k < x % 3; ++k) block.push_back(x);
     }
     for (std::size_t i = 0; i < block.size(); i += 4) {
-      want.push_back(std::accumulate(block.begin() + static_cast<std::ptrdiff_t>(i),
-                                     block.begin() + static_cast<std::ptrdiff_t>(std::min(i + 4, block.size())),
-                                     std::int64_t{0}));
+      want.push_back(std::accumulate(
+          block.begin() + static_cast<std::ptrdiff_t>(i),
+          block.begin() + static_cast<std::ptrdiff_t>(std::min(i + 4, block.size())),
+          std::int64_t{0}));
     }
   }
   EXPECT_EQ(ds.take_all(), want);
@@ -179,7 +181,8 @@ TEST(Dataset, FlatMapAndMapBatches) {
 
 TEST(Dataset, RowsWithStrings) {
   const auto rows = named_rows(200);
-  auto ds = data::from_vector(rows, 6).map(upper).filter([](const Named& n) { return n.value > 20; });
+  auto ds =
+      data::from_vector(rows, 6).map(upper).filter([](const Named& n) { return n.value > 20; });
   std::vector<Named> want;
   for (const Named& n : rows) {
     if (n.value > 20) want.push_back(upper(n));
@@ -203,9 +206,11 @@ TEST(Dataset, RowsWithStrings) {
 TEST(Dataset, PlainStructRows) {
   std::vector<Particle> ps;
   for (int i = 0; i < 300; ++i) ps.push_back(Particle{std::sin(i) * 10, i});
-  auto sorted = data::from_vector(ps, 5).sort([](const Particle& p) { return p.x; }, true).take_all();
+  auto sorted =
+      data::from_vector(ps, 5).sort([](const Particle& p) { return p.x; }, true).take_all();
   auto want = ps;
-  std::stable_sort(want.begin(), want.end(), [](const Particle& a, const Particle& b) { return a.x > b.x; });
+  std::stable_sort(want.begin(), want.end(),
+                   [](const Particle& a, const Particle& b) { return a.x > b.x; });
   EXPECT_EQ(sorted, want);
 }
 
@@ -313,12 +318,12 @@ TEST(Dataset, GroupByAggregationsMatchSerial) {
   auto mins = ds.groupby(key).min([](std::int64_t x) { return x; }).take_all();
   auto maxs = ds.groupby(key).max([](std::int64_t x) { return x; }).take_all();
   auto squares = ds.groupby(key).aggregate(SumSquares{}).take_all();
-  auto all = ds.groupby(key)
-                 .aggregate(data::Count{}, data::Sum{square}, data::Mean{square})
-                 .take_all();
+  auto all =
+      ds.groupby(key).aggregate(data::Count{}, data::Sum{square}, data::Mean{square}).take_all();
   // Hash partitions: each output block is sorted by key, the whole is not.
   auto by_key = [](auto& rows) {
-    std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
   };
   by_key(counts);
   by_key(sums);
@@ -347,7 +352,8 @@ TEST(Dataset, GroupByAggregationsMatchSerial) {
     EXPECT_DOUBLE_EQ(squares[i].second, sq);
     EXPECT_EQ(std::get<0>(all[i].second), g.size());
     EXPECT_EQ(std::get<1>(all[i].second), sum_sq);
-    EXPECT_NEAR(std::get<2>(all[i].second), static_cast<double>(sum_sq) / static_cast<double>(g.size()), 1e-6);
+    EXPECT_NEAR(std::get<2>(all[i].second),
+                static_cast<double>(sum_sq) / static_cast<double>(g.size()), 1e-6);
     ++i;
   }
 }
@@ -416,7 +422,8 @@ TEST(Dataset, ActorPoolBuildsTheModelOncePerActor) {
   EXPECT_NE(ds.explain().find("[actor pool 1..2]"), std::string::npos) << ds.explain();
   auto got = ds.take_all();
   ASSERT_EQ(got.size(), 400u);
-  for (std::size_t i = 0; i < got.size(); ++i) ASSERT_DOUBLE_EQ(got[i], 3.0 * static_cast<double>(i));
+  for (std::size_t i = 0; i < got.size(); ++i)
+    ASSERT_DOUBLE_EQ(got[i], 3.0 * static_cast<double>(i));
   const auto stats = ds.stats();
   ASSERT_EQ(stats.operators.size(), 2u) << stats.to_string();
   EXPECT_GE(stats.operators[1].actors, 1u);
@@ -433,7 +440,8 @@ TEST(Dataset, StreamingSplitGivesDisjointStreams) {
   std::vector<manta::ActorHandle<Trainer>> trainers;
   for (int i = 0; i < n; ++i) {
     trainers.push_back(manta::actor(Trainer::create).on_rank(i % manta::world_size()).remote());
-    parts.push_back(trainers.back().task(&Trainer::consume).remote(splits[static_cast<std::size_t>(i)]));
+    parts.push_back(
+        trainers.back().task(&Trainer::consume).remote(splits[static_cast<std::size_t>(i)]));
   }
   std::vector<std::int64_t> all;
   for (auto& p : parts) {
@@ -493,8 +501,9 @@ TEST(Dataset, EveryOperationOnRowsWithStrings) {
                 return n.value % 2 == 0 ? std::vector<Named>{n, n} : std::vector<Named>{};
               }).take_all(),
             doubled);
-  EXPECT_EQ(ds.map_batches([](std::span<const Named> b) { return std::vector<Named>(b.begin(), b.end()); },
-                           {.batch_size = 7})
+  EXPECT_EQ(ds.map_batches(
+                  [](std::span<const Named> b) { return std::vector<Named>(b.begin(), b.end()); },
+                  {.batch_size = 7})
                 .take_all(),
             rows);
   EXPECT_EQ(ds.repartition(3).take_all(), rows);
@@ -512,7 +521,8 @@ TEST(Dataset, EveryOperationOnRowsWithStrings) {
   std::sort(shuffled.begin(), shuffled.end(), by_value);
   EXPECT_EQ(shuffled, sorted_rows);
   std::vector<Named> streamed;
-  for (const auto& batch : ds.iter_batches(13)) streamed.insert(streamed.end(), batch.begin(), batch.end());
+  for (const auto& batch : ds.iter_batches(13))
+    streamed.insert(streamed.end(), batch.begin(), batch.end());
   EXPECT_EQ(streamed, rows);
   auto sums = ds.groupby(name_of).sum(value_of).take_all();
   std::map<std::string, std::int64_t> want;
@@ -523,7 +533,8 @@ TEST(Dataset, EveryOperationOnRowsWithStrings) {
 
 TEST(Dataset, ActorPoolActorsGetTheGpusTheyAskFor) {
   if (manta::rank_hardware().gpus.empty()) {
-    GTEST_SKIP() << "no GPUs on rank 0 (the data_test.gpus variant runs with a stand-in 8-GPU node)";
+    GTEST_SKIP()
+        << "no GPUs on rank 0 (the data_test.gpus variant runs with a stand-in 8-GPU node)";
   }
   data::MapBatchesOptions options;
   options.compute = data::ActorPool{2, 2};
@@ -537,5 +548,13 @@ TEST(Dataset, BadArgumentsAreRefused) {
   EXPECT_THROW(data::range(-1), data::DataError);
   EXPECT_THROW(data::range(10).repartition(0), data::DataError);
   EXPECT_THROW(data::range(10).streaming_split(0), data::DataError);
+  data::DataContext& context = data::DataContext::current();
+  const data::DataContext saved = context;
+  context.target_block_bytes = 0;
+  EXPECT_THROW(data::range(10).map(square).take_all(), data::DataError);
+  context = saved;
+  // A budget of one byte still moves: an operator that holds nothing may always launch.
+  context.store_budget_bytes = 1;
+  EXPECT_EQ(data::range(1000, 10).map(square).take(3), (std::vector<std::int64_t>{0, 1, 4}));
+  context = saved;
 }
-

@@ -2,11 +2,11 @@
 // errors a bad file gives (naming the file, and for CSV the line).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <array>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include <manta/data.h>
@@ -34,8 +34,9 @@ std::pair<std::int64_t, std::string> parse(const data::CsvRow& r) {
 class Files : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("manta-io-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("manta-io-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -88,7 +89,8 @@ TEST_F(Files, CsvRoundTripWithHeaderAndQuotes) {
   auto ds = data::range(500, 4).map(labelled);
   EXPECT_EQ(data::write_csv(ds, path("out"), {"id", "label"}), 500u);
   std::size_t files = 0;
-  for (const auto& e : fs::directory_iterator(dir_ / "out")) files += e.path().extension() == ".csv";
+  for (const auto& e : fs::directory_iterator(dir_ / "out"))
+    files += e.path().extension() == ".csv";
   EXPECT_EQ(files, 4u);
   auto back = data::read_csv(path("out")).map(parse);
   EXPECT_EQ(back.take_all(), ds.take_all());

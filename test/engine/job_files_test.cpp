@@ -131,8 +131,9 @@ TEST_F(JobFiles, ProgressLinesTravelAndShowUnderTheTable) {
       manta::engine::job_status_from_json(nlohmann::json::parse(manta::engine::to_json(s).dump()));
   EXPECT_EQ(back.ranks[0].progress, s.ranks[0].progress);
   const std::string t = manta::format_job_status(back, 1'000);
-  EXPECT_NE(t.find("in progress:\n  rank 0: training: step 7\n  rank 0: dataset: Map(f) 3/10 blocks\n"),
-            std::string::npos)
+  EXPECT_NE(
+      t.find("in progress:\n  rank 0: training: step 7\n  rank 0: dataset: Map(f) 3/10 blocks\n"),
+      std::string::npos)
       << t;
   manta::set_progress("a", "");
   manta::set_progress("b", "");

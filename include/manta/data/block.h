@@ -158,9 +158,9 @@ template <class T>
 Rows decode_rows(const BlockBytes& bytes) {
   if constexpr (is_plain_row<T>) {
     if (bytes.size() % sizeof(T) != 0) {
-      manta::detail::throw_serialization_error(
-          "a block of " + std::to_string(bytes.size()) + " bytes is not a whole number of " +
-          manta::detail::type_name<T>() + " rows");
+      manta::detail::throw_serialization_error("a block of " + std::to_string(bytes.size()) +
+                                               " bytes is not a whole number of " +
+                                               manta::detail::type_name<T>() + " rows");
     }
     const std::size_t n = bytes.size() / sizeof(T);
     if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(T) == 0) {
@@ -179,8 +179,8 @@ Rows decode_rows(const BlockBytes& bytes) {
       rows.resize(n);
       for (T& row : rows) archive >> row;
     } catch (const std::exception& e) {
-      manta::detail::throw_serialization_error("cannot decode a block of " +
-                                               manta::detail::type_name<T>() + " rows: " + e.what());
+      manta::detail::throw_serialization_error(
+          "cannot decode a block of " + manta::detail::type_name<T>() + " rows: " + e.what());
     }
     return Rows::of(std::move(rows));
   }
@@ -200,11 +200,11 @@ struct Codec<data::BlockBytes> {
     return data::BlockBytes(Buffer(data, size));
   }
   static SharedBuffer share(const data::BlockBytes& b) {
-    if (!b.owner() || b.owner()->data() != b.data() || b.owner()->size() != b.size()) return nullptr;
+    if (!b.owner() || b.owner()->data() != b.data() || b.owner()->size() != b.size())
+      return nullptr;
     return b.owner();
   }
-  static data::BlockBytes view(const SharedBuffer& owner, const std::byte* data,
-                               std::size_t size) {
+  static data::BlockBytes view(const SharedBuffer& owner, const std::byte* data, std::size_t size) {
     if (!owner) return decode(data, size);
     return data::BlockBytes(owner, data, size);
   }

@@ -27,7 +27,9 @@ concept EmptyFunctionObject =
 template <class F>
 concept SerializableFunctionObject =
     std::is_class_v<F> && !std::is_empty_v<F> && std::is_default_constructible_v<F> &&
-    requires(F& f, boost::archive::binary_oarchive& ar) { f.serialize(ar, 0u); };
+    requires(F & f, boost::archive::binary_oarchive& ar) {
+  f.serialize(ar, 0u);
+};
 
 /// A callable a dataset can send to other ranks.
 template <class F>

@@ -42,9 +42,9 @@ struct ActorPool {
 };
 
 struct MapBatchesOptions {
-  std::uint64_t batch_size = 0;        // rows per call; 0: a whole block per call
-  std::optional<ActorPool> compute;    // run on an actor pool instead of tasks
-  ResourceMap resources;               // per task or per actor, e.g. {{"GPU", 1}}
+  std::uint64_t batch_size = 0;      // rows per call; 0: a whole block per call
+  std::optional<ActorPool> compute;  // run on an actor pool instead of tasks
+  ResourceMap resources;             // per task or per actor, e.g. {{"GPU", 1}}
 };
 
 template <class T>
@@ -96,7 +96,8 @@ class BatchStream {
         pos_ = 0;
         continue;
       }
-      const std::size_t take = std::min<std::size_t>(batch_size_ - batch.size(), current_.size() - pos_);
+      const std::size_t take =
+          std::min<std::size_t>(batch_size_ - batch.size(), current_.size() - pos_);
       batch.insert(batch.end(), current_.begin() + static_cast<std::ptrdiff_t>(pos_),
                    current_.begin() + static_cast<std::ptrdiff_t>(pos_ + take));
       pos_ += take;
@@ -123,8 +124,7 @@ class BatchIterator {
  public:
   BatchIterator(std::shared_ptr<detail::Execution> run, std::shared_ptr<detail::LastRun> last,
                 std::uint64_t batch_size)
-      : run_(run), last_(std::move(last)),
-        stream_([run] { return run->next(); }, batch_size) {}
+      : run_(run), last_(std::move(last)), stream_([run] { return run->next(); }, batch_size) {}
   ~BatchIterator() {
     if (run_ && last_) last_->stats = run_->stats();
   }
@@ -199,8 +199,7 @@ class DataIterator {
     const std::uint32_t index = index_;
     return detail::BatchStream<T>(
         [coordinator, index]() -> std::optional<BlockMeta> {
-          auto blocks = manta::get(
-              coordinator.task(&detail::SplitCoordinator::next).remote(index));
+          auto blocks = manta::get(coordinator.task(&detail::SplitCoordinator::next).remote(index));
           if (blocks->empty()) return std::nullopt;
           return blocks->front();
         },
@@ -399,8 +398,8 @@ class Dataset {
   }
 
   template <class K, class U, class F>
-  detail::LogicalPtr stage(const F& f, const char* what, bool keeps_rows,
-                           std::uint64_t batch_size, detail::ComputeSpec compute = {}) const {
+  detail::LogicalPtr stage(const F& f, const char* what, bool keeps_rows, std::uint64_t batch_size,
+                           detail::ComputeSpec compute = {}) const {
     detail::check_portable<F>();
     auto op = std::make_shared<detail::LogicalOp>();
     op->kind = detail::OpKind::stage;
@@ -418,8 +417,7 @@ class Dataset {
   }
 
   std::shared_ptr<detail::Execution> execute() const {
-    return std::make_shared<detail::Execution>(detail::plan_physical(*op_),
-                                               DataContext::current());
+    return std::make_shared<detail::Execution>(detail::plan_physical(*op_), DataContext::current());
   }
 
   std::vector<T> take_all_into(const std::shared_ptr<detail::LastRun>& last) const {
@@ -472,8 +470,8 @@ class GroupedDataset {
   auto aggregate(Aggs... aggs) const {
     static_assert(sizeof...(Aggs) >= 1, "aggregate needs at least one aggregation");
     using K = detail::GroupAggregateKernel<T, KeyF, Aggs...>;
-    auto op = ds_.node(detail::OpKind::shuffle, "GroupBy(" + detail::function_label(key_) +
-                                                    ")." + aggregation_names<Aggs...>());
+    auto op = ds_.node(detail::OpKind::shuffle, "GroupBy(" + detail::function_label(key_) + ")." +
+                                                    aggregation_names<Aggs...>());
     op->row_type = detail::row_type<typename K::Out>();
     op->shuffle.kind = detail::ShuffleSpec::Kind::hash;
     op->shuffle.kernel = detail::shuffle_kernel<K>();
@@ -486,8 +484,8 @@ class GroupedDataset {
   auto map_groups(F f) const {
     detail::check_portable<F>();
     using K = detail::MapGroupsKernel<T, KeyF, F>;
-    auto op = ds_.node(detail::OpKind::shuffle, "MapGroups(" + detail::function_label(key_) +
-                                                    ", " + detail::function_label(f) + ")");
+    auto op = ds_.node(detail::OpKind::shuffle, "MapGroups(" + detail::function_label(key_) + ", " +
+                                                    detail::function_label(f) + ")");
     op->row_type = detail::row_type<typename K::Out>();
     op->shuffle.kind = detail::ShuffleSpec::Kind::hash;
     op->shuffle.kernel = detail::shuffle_kernel<K>();

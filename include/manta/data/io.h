@@ -40,15 +40,24 @@ namespace detail {
 template <class E>
 constexpr files::Element element_of() {
   using files::Element;
-  if constexpr (std::is_same_v<E, std::int8_t>) return Element::i8;
-  else if constexpr (std::is_same_v<E, std::uint8_t>) return Element::u8;
-  else if constexpr (std::is_same_v<E, std::int16_t>) return Element::i16;
-  else if constexpr (std::is_same_v<E, std::uint16_t>) return Element::u16;
-  else if constexpr (std::is_same_v<E, std::int32_t>) return Element::i32;
-  else if constexpr (std::is_same_v<E, std::uint32_t>) return Element::u32;
-  else if constexpr (std::is_same_v<E, std::int64_t>) return Element::i64;
-  else if constexpr (std::is_same_v<E, std::uint64_t>) return Element::u64;
-  else if constexpr (std::is_same_v<E, float>) return Element::f32;
+  if constexpr (std::is_same_v<E, std::int8_t>)
+    return Element::i8;
+  else if constexpr (std::is_same_v<E, std::uint8_t>)
+    return Element::u8;
+  else if constexpr (std::is_same_v<E, std::int16_t>)
+    return Element::i16;
+  else if constexpr (std::is_same_v<E, std::uint16_t>)
+    return Element::u16;
+  else if constexpr (std::is_same_v<E, std::int32_t>)
+    return Element::i32;
+  else if constexpr (std::is_same_v<E, std::uint32_t>)
+    return Element::u32;
+  else if constexpr (std::is_same_v<E, std::int64_t>)
+    return Element::i64;
+  else if constexpr (std::is_same_v<E, std::uint64_t>)
+    return Element::u64;
+  else if constexpr (std::is_same_v<E, float>)
+    return Element::f32;
   else {
     static_assert(std::is_same_v<E, double>,
                   "HDF5 rows are numbers (int8..int64, uint8..uint64, float, double) or "
@@ -229,7 +238,8 @@ struct CsvWriteKernel {
 /// Dataset<std::array<number, K>>. The element type must match T exactly (a DataError names
 /// what the file holds otherwise). `blocks` 0: by the context's block size.
 template <class T>
-Dataset<T> read_hdf5(const std::string& file, const std::string& dataset, std::uint64_t blocks = 0) {
+Dataset<T> read_hdf5(const std::string& file, const std::string& dataset,
+                     std::uint64_t blocks = 0) {
   using Row = detail::Hdf5Row<T>;
   const files::Hdf5Layout layout = files::hdf5_inspect(file, dataset);
   const files::Element want = detail::element_of<typename Row::Element>();
@@ -248,8 +258,13 @@ Dataset<T> read_hdf5(const std::string& file, const std::string& dataset, std::u
   op->row_type = detail::row_type<T>();
   op->source.kernel = detail::source_kernel<detail::Hdf5Source<T>>();
   for (std::uint64_t b = 0; b < blocks; ++b) {
-    detail::Hdf5Args args{file, dataset, static_cast<std::uint8_t>(layout.element), layout.row_width,
-                          layout.rows, layout.rows * b / blocks, 0};
+    detail::Hdf5Args args{file,
+                          dataset,
+                          static_cast<std::uint8_t>(layout.element),
+                          layout.row_width,
+                          layout.rows,
+                          layout.rows * b / blocks,
+                          0};
     args.count = layout.rows * (b + 1) / blocks - args.first;
     detail::ReadPart part;
     part.args = detail::encode_args(args);
@@ -334,10 +349,12 @@ std::uint64_t write_hdf5(const Dataset<T>& ds, const std::string& file,
   std::uint64_t offset = 0, written = 0;
   const std::size_t max_writes = 2 * static_cast<std::size_t>(std::max(1, manta::world_size()));
   while (auto b = run.next()) {
-    detail::Hdf5Args args{file, dataset, static_cast<std::uint8_t>(layout.element), Row::width,
-                          *rows, offset, b->rows};
+    detail::Hdf5Args args{file,       dataset, static_cast<std::uint8_t>(layout.element),
+                          Row::width, *rows,   offset,
+                          b->rows};
     offset += b->rows;
-    writes.push_back(manta::task(&detail::write_hdf5_block).name("WriteHDF5").remote(args, b->block));
+    writes.push_back(
+        manta::task(&detail::write_hdf5_block).name("WriteHDF5").remote(args, b->block));
     // Writes keep up with the pipeline: at most a few in flight, oldest first.
     while (writes.size() > max_writes) {
       written += *manta::get(writes.front());

@@ -90,8 +90,8 @@ struct RowKernelsOf {
 };
 
 template <class T>
-inline const bool row_kernels_registered =
-    add_row_kernels(manta::detail::type_name<T>(), RowKernelsOf<T>::make());
+inline const bool row_kernels_registered = add_row_kernels(manta::detail::type_name<T>(),
+                                                           RowKernelsOf<T>::make());
 
 /// The name a plan gives rows of type T; using it registers T's kernels.
 template <class T>
@@ -214,7 +214,9 @@ struct MapBatchesKernel {
 namespace manta::data::detail {
 
 template <class F>
-concept HasSetup = requires(F& f) { f.setup(); };
+concept HasSetup = requires(F& f) {
+  f.setup();
+};
 
 /// map_batches over an actor pool: the function object is built once per actor (and its
 /// setup() called, if it has one: where a model is loaded), then called per batch.

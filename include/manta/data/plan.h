@@ -46,8 +46,8 @@ struct StageSpec {
   std::string kernel;
   std::vector<std::byte> function;
   std::uint64_t batch_size = 0;
-  std::string label;     // "Map(square)"
-  std::string out_type;  // row type after it
+  std::string label;        // "Map(square)"
+  std::string out_type;     // row type after it
   bool keeps_rows = false;  // one row out per row in (map): row counts and limits pass through
 
   template <class A>
@@ -116,7 +116,7 @@ struct PhysicalOp {
   std::vector<std::uint32_t> inputs;  // earlier operators of the plan
   std::vector<BlockMeta> blocks;
   SourceSpec source;
-  std::uint64_t read_limit = 0;  // read: rows it need not go past (a pushed-down limit); 0: all
+  std::uint64_t read_limit = 0;   // read: rows it need not go past (a pushed-down limit); 0: all
   std::vector<StageSpec> stages;  // fused transforms (read, map)
   ComputeSpec compute;
   ShuffleSpec shuffle;
@@ -124,8 +124,8 @@ struct PhysicalOp {
 
   template <class A>
   void serialize(A& ar, unsigned) {
-    ar& kind& name& in_type& out_type& inputs& blocks& source& read_limit& stages& compute&
-        shuffle& count;
+    ar& kind& name& in_type& out_type& inputs& blocks& source& read_limit& stages& compute& shuffle&
+        count;
   }
 };
 

@@ -112,15 +112,15 @@ struct SortKernel {
   }
   static std::vector<Rows> partition(const ShuffleCall& call, const Rows& in) {
     F f = load_function<F>(call.function);
-    const Rows bounds_rows = decode_rows<Key>(BlockBytes(Buffer(call.boundaries.data(),
-                                                                call.boundaries.size())));
+    const Rows bounds_rows =
+        decode_rows<Key>(BlockBytes(Buffer(call.boundaries.data(), call.boundaries.size())));
     auto bounds = bounds_rows.as<Key>();
     std::vector<std::vector<T>> parts(call.partitions);
     for (const T& row : in.as<T>()) {
       const Key key = std::invoke(f, row);
-      const auto it = std::upper_bound(bounds.begin(), bounds.end(), key, [&](const Key& a, const Key& b) {
-        return before(a, b, call.descending);
-      });
+      const auto it = std::upper_bound(
+          bounds.begin(), bounds.end(), key,
+          [&](const Key& a, const Key& b) { return before(a, b, call.descending); });
       const auto p = static_cast<std::size_t>(it - bounds.begin());
       parts[std::min<std::size_t>(p, call.partitions - 1)].push_back(row);
     }
@@ -149,7 +149,8 @@ struct SortKernel {
     std::vector<Key> keys;
     if (rows.empty()) return Rows::of(std::move(keys));
     k = std::min(k, rows.size());
-    for (std::size_t i = 0; i < k; ++i) keys.push_back(std::invoke(f, rows[(2 * i + 1) * rows.size() / (2 * k)]));
+    for (std::size_t i = 0; i < k; ++i)
+      keys.push_back(std::invoke(f, rows[(2 * i + 1) * rows.size() / (2 * k)]));
     return Rows::of(std::move(keys));
   }
   static std::vector<std::byte> boundaries(const ShuffleCall& call,
@@ -200,9 +201,9 @@ struct GroupAggregateKernel {
   using Key = std::decay_t<std::invoke_result_t<KeyF&, const T&>>;
   using Accs = AccPack<typename AggOf<T, Aggs>::Acc...>;
   using Piece = std::pair<Key, Accs>;
-  using Result = std::conditional_t<sizeof...(Aggs) == 1,
-                                    typename AggOf<T, first_of<Aggs...>>::Result,
-                                    std::tuple<typename AggOf<T, Aggs>::Result...>>;
+  using Result =
+      std::conditional_t<sizeof...(Aggs) == 1, typename AggOf<T, first_of<Aggs...>>::Result,
+                         std::tuple<typename AggOf<T, Aggs>::Result...>>;
   using Out = std::pair<Key, Result>;
   using Index = std::index_sequence_for<Aggs...>;
 
@@ -227,8 +228,8 @@ struct GroupAggregateKernel {
   }
   template <std::size_t... I>
   static Accs init(Functions& f, std::index_sequence<I...>) {
-    return Accs{std::tuple<typename AggOf<T, Aggs>::Acc...>{
-        AggOf<T, Aggs>::init(std::get<I>(f.aggs))...}};
+    return Accs{
+        std::tuple<typename AggOf<T, Aggs>::Acc...>{AggOf<T, Aggs>::init(std::get<I>(f.aggs))...}};
   }
   template <std::size_t... I>
   static void add(Functions& f, Accs& a, const T& row, std::index_sequence<I...>) {
@@ -263,8 +264,7 @@ struct GroupAggregateKernel {
     for (auto& p : parts) out.push_back(Rows::of(std::move(p)));
     return out;
   }
-  static std::unordered_map<Key, Accs> merged(const Functions& f,
-                                              const std::vector<Rows>& pieces) {
+  static std::unordered_map<Key, Accs> merged(const Functions& f, const std::vector<Rows>& pieces) {
     std::unordered_map<Key, Accs> table;
     for (const Rows& p : pieces) {
       for (const Piece& piece : p.as<Piece>()) {
@@ -287,8 +287,7 @@ struct GroupAggregateKernel {
     std::vector<Out> out;
     out.reserve(table.size());
     for (const auto& [key, acc] : table) out.emplace_back(key, finish(f, acc, Index{}));
-    std::sort(out.begin(), out.end(),
-              [](const Out& a, const Out& b) { return a.first < b.first; });
+    std::sort(out.begin(), out.end(), [](const Out& a, const Out& b) { return a.first < b.first; });
     return Rows::of(std::move(out));
   }
   static ShuffleKernels make() {

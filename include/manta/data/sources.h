@@ -16,7 +16,8 @@ namespace detail {
 /// every rank works) unless there are fewer rows than that.
 inline std::uint64_t default_parts(std::uint64_t rows, std::uint64_t bytes) {
   if (rows == 0) return 0;
-  const std::uint64_t target = std::max<std::uint64_t>(1, DataContext::current().target_block_bytes);
+  const std::uint64_t target =
+      std::max<std::uint64_t>(1, DataContext::current().target_block_bytes);
   const std::uint64_t by_size = (bytes + target - 1) / target;
   const auto ranks = static_cast<std::uint64_t>(std::max(1, manta::world_size()));
   return std::min(rows, std::max(by_size, ranks));
@@ -92,7 +93,11 @@ Dataset<T> from_vector(const std::vector<T>& rows, std::uint64_t blocks = 0) {
   if (blocks == 0) {
     std::uint64_t bytes = n * sizeof(T);
     if constexpr (!is_plain_row<T>) {
-      if (n > 0) bytes = detail::encode_rows<T>(std::span<const T>(rows.data(), std::min<std::size_t>(n, 64))).size() * n / std::min<std::uint64_t>(n, 64);
+      if (n > 0)
+        bytes =
+            detail::encode_rows<T>(std::span<const T>(rows.data(), std::min<std::size_t>(n, 64)))
+                .size() *
+            n / std::min<std::uint64_t>(n, 64);
     }
     blocks = detail::default_parts(n, bytes);
   }
@@ -101,7 +106,8 @@ Dataset<T> from_vector(const std::vector<T>& rows, std::uint64_t blocks = 0) {
     const std::size_t first = n * b / blocks;
     const std::size_t last = n * (b + 1) / blocks;
     BlockMeta meta;
-    BlockBytes bytes = detail::encode_rows<T>(std::span<const T>(rows.data() + first, last - first));
+    BlockBytes bytes =
+        detail::encode_rows<T>(std::span<const T>(rows.data() + first, last - first));
     meta.rows = last - first;
     meta.bytes = bytes.size();
     meta.rank = manta::rank();
