@@ -14,6 +14,7 @@
 //   mpirun -n 4 manta_data_bench [groupby|sort|hdf5|all] [--quick] [--json FILE]
 //          [--rows N] [--keys K] [--bytes SIZE] [--hdf5-bytes SIZE] [--dir DIR] [--reps R]
 //          [--manta-object-store-memory=256M ...]
+// --inject-fault: every check expects a wrong answer, so the run must fail (for its test).
 // --quick: every workload at a small size, in seconds (a smoke run for tests).
 #include <fcntl.h>
 #include <mpi.h>
@@ -267,6 +268,7 @@ struct Options {
   std::uint64_t disk_bytes = 1 * kGiB;    // the disk bandwidth probe
   std::uint64_t hdf5_bytes = 512 * kMiB;  // HDF5 input file
   std::string dir;                        // where the files go: the spill directory's file system
+  bool inject_fault = false;  // each check expects a wrong answer (the test that checks fail)
 };
 
 /// Parses the benchmark's own arguments (what manta::init and bench::start leave); returns an
@@ -285,6 +287,8 @@ std::string parse_options(int argc, char** argv, Options& o) {
       o.which = a;
     } else if (a == "--quick") {
       o.quick = true;
+    } else if (a == "--inject-fault") {
+      o.inject_fault = true;
     } else if (a == "--json") {
       if (!value(o.json_path)) return "--json needs a file";
     } else if (a == "--rows" || a == "--keys" || a == "--reps") {
@@ -432,6 +436,7 @@ void bench_groupby(const Options& o, Report& rep) {
     local_s.push_back(seconds_since(t0));
     local = std::move(m);
   }
+  if (o.inject_fault) ++local.begin()->second.n;
 
   std::vector<double> manta_s;
   data::DatasetStats last_stats;
@@ -555,6 +560,7 @@ void bench_sort(const Options& o, Report& rep) {
   // What the output must add up to, from the generator itself.
   std::uint64_t want_hash = 0;
   for (std::uint64_t i = 0; i < records; ++i) want_hash += record_hash(record_key(seed, i), i);
+  if (o.inject_fault) ++want_hash;
 
   // Blocks of a sixteenth of the smallest store at most: a map task holds its block and its
   // pieces, a merge its pieces and its run, while others do the same on that rank.
@@ -682,7 +688,7 @@ void bench_hdf5(const Options& o, Report& rep) {
     const std::uint64_t i = k == 63 ? n - 1 : splitmix(k) % n;
     Features got{};
     data::files::hdf5_read_rows(layout, i, 1, reinterpret_cast<std::byte*>(got.data()));
-    if (got != transform_row(feature_row(i))) good = false;
+    if (got != transform_row(feature_row(o.inject_fault ? i + 1 : i))) good = false;
   }
   rep.check(good, "hdf5: 64 sampled output rows match the arithmetic");
 
