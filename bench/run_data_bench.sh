@@ -5,15 +5,17 @@
 # limit) on as many worker processes of one thread. Prints one table comparing them and writes
 # OUT/data_bench.txt and OUT/data_bench.json.
 #
-# Usage: bench/run_data_bench.sh [--quick] [--out DIR] [--raw DIR] [ranks]
+# Usage: bench/run_data_bench.sh [--quick] [--out DIR] [--raw DIR] [--report-only] [ranks]
 #   ranks         processes per engine (default 4)
 #   --quick       small sizes, for a smoke run (tests); writes nothing to bench/results unless
 #                 --out says where
 #   --out         where the report goes (default bench/results)
 #   --raw         where each run's JSON and log go (default a new folder under $TMPDIR or /tmp)
+#   --report-only no runs: the table and report from the JSON already in --raw DIR
 # Settings (environment): ROWS (groupby rows, 10000000), SORT_BYTES (4G), STORE (each rank's
 # store for the sort, 256M), HDF5_BYTES (512M), DASK_SORT_SIZES (256M,1G,4G),
-# DASK_SORT_LIMIT (seconds per Dask sort, 600), DASK_MEMORY (per worker, 3GiB), SPILL_DIR
+# DASK_SORT_LIMIT (seconds per Dask sort, 600), DASK_MEMORY (each Dask worker's memory limit and
+# the stores of a second Manta sort, in binary units: 3G), SPILL_DIR
 # (Manta's spill directory and the benchmark's files; $TMPDIR or /tmp).
 # MANTA_BENCH_DIR: the folder of the benchmark binaries (default build-bench/bench, then
 # build/bench); PYTHON: the Python with Debian's Dask and pandas (/usr/bin/python3).
@@ -24,6 +26,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/bench_common.sh"
 
 quick=0
+report_only=0
 raw=""
 out_dir=""
 ranks=4
@@ -32,7 +35,8 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --out) out_dir="$2"; shift ;;
     --raw) raw="$2"; shift ;;
-    -h | --help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --report-only) report_only=1 ;;
+    -h | --help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
     [0-9]*) ranks="$1" ;;
     *) echo "run_data_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -57,7 +61,7 @@ if [ "$quick" -eq 1 ]; then
 else
   manta_args=(--rows "${ROWS:-10000000}" --bytes "${SORT_BYTES:-4G}" --hdf5-bytes "${HDF5_BYTES:-512M}")
   dask_args=(--rows "${ROWS:-10000000}" --sort-sizes "${DASK_SORT_SIZES:-256M,1G,4G}"
-    --sort-time-limit "${DASK_SORT_LIMIT:-600}" --memory-limit "${DASK_MEMORY:-3GiB}")
+    --sort-time-limit "${DASK_SORT_LIMIT:-600}" --memory-limit "${DASK_MEMORY:-3G}iB")
   limit=3600
 fi
 [ -n "$out_dir" ] || out_dir="$([ "$quick" -eq 1 ] && mktemp -d -t manta_data_report.XXXXXX || echo "$here/results")"
@@ -81,6 +85,11 @@ run() {
   fi
 }
 
+if [ "$report_only" -eq 1 ] && [ ! -d "$raw" ]; then
+  echo "run_data_bench.sh: --report-only needs --raw DIR with the runs' JSON" >&2
+  exit 2
+fi
+if [ "$report_only" -eq 0 ]; then
 echo "== $ranks processes per engine; Manta's spill directory and files in $spill_dir; raw output in $raw"
 # The groupby and the HDF5 pipeline with the default stores, the sort with small ones (the data
 # several times their total), each in a job of its own.
@@ -89,10 +98,17 @@ run "Manta groupby" "$raw/manta_groupby.log" mpirun --oversubscribe -n "$ranks" 
 run "Manta sort ($store stores)" "$raw/manta_sort.log" mpirun --oversubscribe -n "$ranks" "$bin" sort \
   "${manta_args[@]}" --json "$raw/manta_sort.json" --manta-object-store-memory="$store" \
   --manta-spill-dir="$spill_dir"
+# The same sort with stores as large as Dask's workers' memory: the two engines with equal memory.
+if [ "$quick" -eq 0 ]; then
+  run "Manta sort (${DASK_MEMORY:-3G} stores, as Dask)" "$raw/manta_sort_same.log" mpirun --oversubscribe \
+    -n "$ranks" "$bin" sort "${manta_args[@]}" --json "$raw/manta_sort_same.json" \
+    --manta-object-store-memory="${DASK_MEMORY:-3G}" --manta-spill-dir="$spill_dir"
+fi
 run "Manta HDF5 pipeline" "$raw/manta_hdf5.log" mpirun --oversubscribe -n "$ranks" "$bin" hdf5 \
   "${manta_args[@]}" --json "$raw/manta_hdf5.json" --manta-spill-dir="$spill_dir"
 run "Dask groupby and sort" "$raw/dask.log" "$py" "$here/peers/dask_data_bench.py" \
   --workers "$ranks" "${dask_args[@]}" --json "$raw/dask.json"
+fi
 
 "$py" - "$raw" "$out_dir" "$ranks" "$quick" "$store" "$here/.." <<'EOF' || status=1
 import json, os, platform, subprocess, sys, time
@@ -109,7 +125,8 @@ def load(name):
 def human(n):
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
-mg, ms, mh, dk = (load(n) for n in ("manta_groupby.json", "manta_sort.json", "manta_hdf5.json", "dask.json"))
+mg, ms, mh, dk, msame = (load(n) for n in ("manta_groupby.json", "manta_sort.json", "manta_hdf5.json",
+                                            "dask.json", "manta_sort_same.json"))
 lines, problems = [], []
 def row(name, manta, peer="", ratio="", note=""):
     lines.append(f"{name:<44} {manta:>16} {peer:>16} {ratio:>10}  {note}")
@@ -140,7 +157,13 @@ if s:
     row("sort: spill + restore I/O", f"{s['io_mb_s']:.0f} MB/s", "", "",
         f"disk in {s['disk_dir']}: write+fsync {s['disk_write_mb_s']:.0f} MB/s, read {s['disk_read_mb_s']:.0f} MB/s")
     row("sort: fraction of the disk's bandwidth", f"{100 * s['disk_fraction']:.1f} %", "", "",
-        "the disk-busy time of its I/O at the measured speeds / its time (Exoshuffle: 82 %)")
+        "the disk-busy time of its spill I/O at the measured speeds / its time (Exoshuffle: 82 %)")
+    # What any out-of-core sort must move: the data beyond the stores, written and read once.
+    beyond = max(0, s["bytes"] - s["store_capacity_bytes"])
+    needed = (beyond / (s["disk_write_mb_s"] * 1e6) + beyond / (s["disk_read_mb_s"] * 1e6)) / s["seconds"]
+    row("sort: needed I/O's fraction of the disk", f"{100 * needed:.1f} %", "", "",
+        f"{human(beyond)} beyond the stores written and read once, at the disk's speeds / its time; "
+        f"spill amplification {(s['spilled_bytes'] / beyond) if beyond else 0:.1f}x that")
 else:
     problems.append("no Manta sort figures")
 for d in (dk or {}).get("sort", []):
@@ -152,8 +175,16 @@ for d in (dk or {}).get("sort", []):
 if s and dk:
     same = [d for d in dk.get("sort", []) if d.get("done") and d["bytes"] == s["bytes"]]
     if same:
-        row("sort: same size", f"{s['seconds']:.1f} s", f"{same[0]['seconds']:.1f} s",
-            f"{same[0]['seconds'] / s['seconds']:.1f}x")
+        row(f"sort {human(s['bytes'])}, {store} stores / Dask", f"{s['seconds']:.1f} s",
+            f"{same[0]['seconds']:.1f} s", f"{same[0]['seconds'] / s['seconds']:.2f}x",
+            f"Dask's workers may hold {human(dk.get('memory_limit_per_worker', 0))} each")
+    t = (msame or {}).get("sort")
+    same2 = [d for d in dk.get("sort", []) if t and d.get("done") and d["bytes"] == t["bytes"]]
+    if t:
+        row(f"sort {human(t['bytes'])}, {human(t['store_capacity_bytes'] / ranks)} stores / Dask",
+            f"{t['seconds']:.1f} s", f"{same2[0]['seconds']:.1f} s" if same2 else "n/a",
+            f"{same2[0]['seconds'] / t['seconds']:.2f}x" if same2 else "",
+            f"as much memory as Dask's workers; spilled {human(t['spilled_bytes'])}")
 h = (mh or {}).get("hdf5")
 if h:
     row(f"HDF5 read -> map_batches -> write, {human(h['bytes'])}", f"{h['rows_per_s'] / 1e6:.2f} Mrows/s", "", "",
@@ -163,7 +194,8 @@ else:
     problems.append("no Manta HDF5 figures")
 if dk is None:
     problems.append("no Dask figures")
-for name, r in (("Manta groupby", mg), ("Manta sort", ms), ("Manta HDF5", mh), ("Dask", dk)):
+for name, r in (("Manta groupby", mg), ("Manta sort", ms), ("Manta HDF5", mh), ("Dask", dk),
+                ("Manta sort with Dask's memory", msame)):
     if r and r.get("checks_failed"):
         problems.append(f"{name}: checks failed: {r['checks_failed']}")
 lines.append("")
@@ -181,7 +213,8 @@ with open(os.path.join(out_dir, "data_bench.txt"), "w") as f:
     f.write(text)
 with open(os.path.join(out_dir, "data_bench.json"), "w") as f:
     json.dump({"ranks": ranks, "quick": quick, "store": store, "manta_groupby": mg, "manta_sort": ms,
-               "manta_hdf5": mh, "dask": dk, "problems": problems}, f, indent=2)
+               "manta_hdf5": mh, "manta_sort_same_memory": msame, "dask": dk, "problems": problems},
+              f, indent=2)
     f.write("\n")
 print(f"report: {out_dir}/data_bench.txt and data_bench.json")
 sys.exit(1 if problems else 0)
