@@ -119,13 +119,14 @@ bool parse_size(const std::string& text, std::uint64_t& out) {
   return true;
 }
 
-/// Blocks of at most a quarter of one rank's store leave room for a map's block and its pieces,
-/// or a merge's run and the piece it is adding, with the rest of the store free to take results
-/// while older ones spill. `rank_capacity` 0 means unknown: four blocks per rank.
+/// Blocks of at most a sixteenth of one rank's store: a rank runs several tasks at once, a map
+/// holding its block and its pieces, a merge its pieces and its run, and the rest of the store
+/// takes results while older ones spill (with an eighth, 1 GiB on 4 ranks of 64 MiB stores can
+/// fill rank 0's store with pinned bytes). `rank_capacity` 0 means unknown: four blocks per rank.
 std::uint32_t default_blocks(std::uint64_t bytes, int ranks, std::uint64_t rank_capacity) {
   std::uint64_t n = 4 * static_cast<std::uint64_t>(ranks);
-  if (rank_capacity >= 4) {
-    const std::uint64_t most = rank_capacity / 4;
+  if (rank_capacity >= 16) {
+    const std::uint64_t most = rank_capacity / 16;
     n = std::max(n, (bytes + most - 1) / most);
   }
   n = (n + ranks - 1) / ranks * ranks;  // the same number on every rank
@@ -162,7 +163,7 @@ void usage(const char* program) {
       "usage: mpirun -n RANKS %s [--size SIZE] [--maps M] [--reduces R] [--manta-...]\n"
       "  --size SIZE    bytes of uint64 keys to sort, e.g. 64M, 1G (default 256M)\n"
       "  --maps M       blocks of keys, each made and split by one map task (default: 4\n"
-      "                 per rank, more if a block would exceed a quarter of one rank's\n"
+      "                 per rank, more if a block would exceed a sixteenth of one rank's\n"
       "                 store)\n"
       "  --reduces R    sorted runs, each merged by one task (default: as many as --maps;\n"
       "                 the sort makes one run per input block, so another number\n"
@@ -265,18 +266,18 @@ int main(int argc, char** argv) {
               human(run).c_str(),
               human(bytes / (static_cast<std::uint64_t>(maps) * reduces)).c_str());
   if (rank_capacity > 0) {
-    // A task holds its block (map) or its run plus one piece (reduce) in its rank's store.
-    const std::uint64_t most = rank_capacity / 4;
+    // Each of a rank's running tasks holds a block and its pieces, or pieces and a run.
+    const std::uint64_t most = rank_capacity / 16;
     if (block > most) {
       std::fprintf(stderr,
-                   "warning: map blocks of %s exceed a quarter of one rank's store (%s): "
+                   "warning: map blocks of %s exceed a sixteenth of one rank's store (%s): "
                    "expect ObjectStoreFullError; try --maps %u or more\n",
                    human(block).c_str(), human(rank_capacity).c_str(),
                    default_blocks(bytes, ranks, rank_capacity));
     }
     if (run > most) {
       std::fprintf(stderr,
-                   "warning: reduce runs of %s exceed a quarter of one rank's store (%s): "
+                   "warning: reduce runs of %s exceed a sixteenth of one rank's store (%s): "
                    "expect ObjectStoreFullError; try --reduces %u or more\n",
                    human(run).c_str(), human(rank_capacity).c_str(),
                    default_blocks(bytes, ranks, rank_capacity));
