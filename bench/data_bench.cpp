@@ -12,10 +12,12 @@
 // Every workload checks its result (a failed check fails the run with exit status 1).
 //
 //   mpirun -n 4 manta_data_bench [groupby|sort|hdf5|all] [--quick] [--json FILE]
-//          [--rows N] [--keys K] [--bytes SIZE] [--hdf5-bytes SIZE] [--dir DIR] [--reps R]
-//          [--manta-object-store-memory=256M ...]
-// --inject-fault: every check expects a wrong answer, so the run must fail (for its test).
+//          [--rows N] [--keys K] [--reps R] [--bytes SIZE] [--disk-bytes SIZE]
+//          [--hdf5-bytes SIZE] [--dir DIR] [--inject-fault] [--manta-object-store-memory=256M ...]
+// Defaults: 10 M rows of 1,000 keys (3 runs, the median reported), a 4 GiB sort, a 1 GiB disk
+// probe, a 512 MiB HDF5 file; --dir: where the probe and HDF5 files go (the spill directory).
 // --quick: every workload at a small size, in seconds (a smoke run for tests).
+// --inject-fault: every check expects a wrong answer, so the run must fail (for its test).
 #include <fcntl.h>
 #include <mpi.h>
 #include <unistd.h>
