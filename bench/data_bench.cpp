@@ -12,10 +12,11 @@
 // Every workload checks its result (a failed check fails the run with exit status 1).
 //
 //   mpirun -n 4 manta_data_bench [groupby|sort|hdf5|all] [--quick] [--json FILE]
-//          [--rows N] [--keys K] [--reps R] [--bytes SIZE] [--disk-bytes SIZE]
+//          [--rows N] [--keys K] [--reps R] [--bytes SIZE] [--block-bytes SIZE] [--disk-bytes SIZE]
 //          [--hdf5-bytes SIZE] [--dir DIR] [--inject-fault] [--manta-object-store-memory=256M ...]
 // Defaults: 10 M rows of 1,000 keys (3 runs, the median reported), a 4 GiB sort, a 1 GiB disk
-// probe, a 512 MiB HDF5 file; --dir: where the probe and HDF5 files go (the spill directory).
+// probe, a 512 MiB HDF5 file; sort blocks of a sixteenth of the smallest store, at most 16 MiB;
+// --dir: where the probe and HDF5 files go (the spill directory).
 // --quick: every workload at a small size, in seconds (a smoke run for tests).
 // --inject-fault: every check expects a wrong answer, so the run must fail (for its test).
 #include <fcntl.h>
@@ -270,6 +271,7 @@ struct Options {
   std::uint64_t disk_bytes = 1 * kGiB;    // the disk bandwidth probe
   std::uint64_t hdf5_bytes = 512 * kMiB;  // HDF5 input file
   std::string dir;                        // where the files go: the spill directory's file system
+  std::uint64_t sort_block_bytes = 0;     // 0: a sixteenth of the smallest store, at most 16 MiB
   bool inject_fault = false;  // each check expects a wrong answer (the test that checks fail)
 };
 
@@ -301,6 +303,9 @@ std::string parse_options(int argc, char** argv, Options& o) {
       if (a == "--rows") o.rows = n, sized[0] = true;
       if (a == "--keys") o.keys = n;
       if (a == "--reps") o.reps = static_cast<int>(n);
+    } else if (a == "--block-bytes") {
+      if (!value(v) || !parse_size(v, o.sort_block_bytes) || o.sort_block_bytes < 4096)
+        return a + ": expected a size of at least 4K, e.g. 16M";
     } else if (a == "--bytes" || a == "--hdf5-bytes" || a == "--disk-bytes") {
       std::uint64_t n = 0;
       if (!value(v) || !parse_size(v, n) || n < 4096)
@@ -573,7 +578,9 @@ void bench_sort(const Options& o, Report& rep) {
   }
   data::DataContext& context = data::DataContext::current();
   const std::uint64_t saved_target = context.target_block_bytes;
-  if (rank_capacity > 0)
+  if (o.sort_block_bytes > 0)
+    context.target_block_bytes = o.sort_block_bytes;
+  else if (rank_capacity > 0)
     context.target_block_bytes =
         std::min(saved_target, std::max<std::uint64_t>(kMiB, rank_capacity / 16));
   const std::uint64_t block_bytes = context.target_block_bytes;
