@@ -241,9 +241,11 @@ Execution::Execution(PhysicalPlan plan, const DataContext& context)
   State& s = *state_;
   if (plan.ops.empty()) throw DataError("an empty plan");
   if (context.target_block_bytes == 0) {
-    throw DataError("DataContext::target_block_bytes is 0: set it to the bytes a block should "
-                    "hold (the default is 16 MiB)");
+    throw DataError(
+        "DataContext::target_block_bytes is 0: set it to the bytes a block should "
+        "hold (the default is 16 MiB)");
   }
+  s.context.target_block_bytes = context.block_bytes();
   s.world = manta::world_size();
   const RankMemory total = manta::memory_summary(0).total();
   s.spilled0 = total.bytes_spilled;

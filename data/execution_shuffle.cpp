@@ -92,7 +92,10 @@ bool Execution::State::shuffle_maps(OpRun& r) {
   bool any = false;
   if (r.op.shuffle.kind == ShuffleSpec::Kind::sort) {
     while (r.next_map < r.collected.size() && r.flights.size() < max_tasks) {
-      launch_shuffle_map(r, r.collected[r.next_map], {}, r.next_map);
+      // The map task's argument keeps the block until it has made its pieces; then it goes.
+      BlockMeta block = std::move(r.collected[r.next_map]);
+      r.collected_bytes -= std::min(r.collected_bytes, block.bytes);
+      launch_shuffle_map(r, block, {}, r.next_map);
       ++r.next_map;
       any = true;
     }
@@ -140,11 +143,17 @@ bool Execution::State::schedule_shuffle(OpRun& r) {
       r.phase = OpRun::Phase::sampling;
     } else {
       // Random and hash partitions need no look at the data: maps start with the first block.
+      // Aggregations send one small row per key and block: a partition per rank is plenty.
+      const bool aggregates =
+          r.op.shuffle.kind == ShuffleSpec::Kind::hash && r.op.shuffle.piece_type != r.op.in_type;
       const std::uint64_t blocks = estimate_blocks(r.op.inputs.at(0));
-      start_shuffle(r, r.op.shuffle.partitions
-                           ? r.op.shuffle.partitions
+      std::uint32_t parts = r.op.shuffle.partitions;
+      if (parts == 0) {
+        parts = aggregates ? static_cast<std::uint32_t>(world)
                            : static_cast<std::uint32_t>(std::clamp<std::uint64_t>(
-                                 blocks, static_cast<std::uint64_t>(world), 1024)));
+                                 blocks, static_cast<std::uint64_t>(world), 1024));
+      }
+      start_shuffle(r, parts);
       make_mergers(r);
       r.phase = OpRun::Phase::mapping;
     }

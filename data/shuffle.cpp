@@ -91,17 +91,20 @@ ShuffleMerger* ShuffleMerger::create(ShuffleSetup setup) {
   return m;
 }
 
-int ShuffleMerger::add(std::uint32_t partition, std::uint64_t order, BlockRef piece,
-                       std::uint64_t rows) {
-  auto& list = pieces_[partition];
-  BlockMeta meta;
-  meta.block = std::move(piece);
-  meta.rows = rows;
-  list.push_back(Piece{std::move(meta), order});
-  // Combining early bounds how many pieces a partition keeps (and what finish must read at
-  // once); kernels whose result would depend on arrival order never combine.
-  if (list.size() >= 16 && find_shuffle_kernels(setup_.spec.kernel).combine != nullptr) {
-    combine(partition);
+int ShuffleMerger::add(std::vector<PieceRef> pieces) {
+  const bool combines = find_shuffle_kernels(setup_.spec.kernel).combine != nullptr;
+  for (PieceRef& p : pieces) {
+    auto& list = pieces_[p.partition];
+    BlockMeta meta;
+    meta.block = std::move(p.piece);
+    meta.rows = p.rows;
+    list.push_back(Piece{std::move(meta), p.order, false});
+    // Sixteen fresh pieces of a partition (likely still in memory) become one, so finish reads
+    // a sixteenth as many. Combined pieces are not combined again: each byte is written to a
+    // spill file at most twice, not once per combine.
+    const auto fresh =
+        std::count_if(list.begin(), list.end(), [](const Piece& x) { return !x.combined; });
+    if (combines && fresh >= 16) combine(p.partition);
   }
   return 0;
 }
@@ -119,9 +122,17 @@ std::vector<Rows> ShuffleMerger::load(std::uint32_t partition) {
 
 void ShuffleMerger::combine(std::uint32_t partition) {
   const ShuffleKernels& k = find_shuffle_kernels(setup_.spec.kernel);
-  std::vector<Rows> parts = load(partition);
   auto& list = pieces_[partition];
-  const std::uint64_t order = list.front().order;
+  auto first_fresh =
+      std::stable_partition(list.begin(), list.end(), [](const Piece& x) { return x.combined; });
+  std::vector<Piece> fresh(std::make_move_iterator(first_fresh),
+                           std::make_move_iterator(list.end()));
+  list.erase(first_fresh, list.end());
+  std::stable_sort(fresh.begin(), fresh.end(),
+                   [](const Piece& a, const Piece& b) { return a.order < b.order; });
+  const RowKernels& rows = find_row_kernels(setup_.spec.piece_type);
+  std::vector<Rows> parts;
+  for (const Piece& p : fresh) parts.push_back(rows.decode(*manta::get(p.meta.block)));
   Rows merged;
   try {
     merged = k.combine(call_of(setup_, partition), parts);
@@ -132,11 +143,10 @@ void ShuffleMerger::combine(std::uint32_t partition) {
   }
   BlockMeta meta;
   meta.rows = merged.size();
-  BlockBytes bytes = find_row_kernels(setup_.spec.piece_type).encode(merged);
+  BlockBytes bytes = rows.encode(merged);
   meta.bytes = bytes.size();
   meta.block = manta::put(std::move(bytes));
-  list.clear();
-  list.push_back(Piece{std::move(meta), order});
+  list.push_back(Piece{std::move(meta), fresh.front().order, true});
 }
 
 TaskOutput ShuffleMerger::finish(std::uint32_t partition) {
@@ -176,18 +186,20 @@ TaskOutput shuffle_map(ShuffleMapTask task, BlockBytes block) {
     fail(s, "on block " + std::to_string(task.block_index), e);
   }
   const RowKernels& piece_rows = find_row_kernels(s.spec.piece_type);
-  std::vector<ObjectRef<int>> kept;
+  std::vector<std::vector<PieceRef>> by_merger(task.mergers.size());
   BlockMeta total;  // what this map handed on, without references: the driver keeps none
   for (std::uint32_t p = 0; p < pieces.size(); ++p) {
     if (pieces[p].empty()) continue;
     BlockBytes bytes = piece_rows.encode(pieces[p]);
     total.rows += pieces[p].size();
     total.bytes += bytes.size();
-    BlockRef ref = manta::put(std::move(bytes));
-    const auto& merger = task.mergers[p % task.mergers.size()];
-    kept.push_back(merger.task(&ShuffleMerger::add)
-                       .remote(p, task.block_index, std::move(ref),
-                               static_cast<std::uint64_t>(pieces[p].size())));
+    by_merger[p % task.mergers.size()].push_back(
+        PieceRef{p, task.block_index, manta::put(std::move(bytes)), pieces[p].size()});
+  }
+  std::vector<ObjectRef<int>> kept;
+  for (std::size_t m = 0; m < by_merger.size(); ++m) {
+    if (by_merger[m].empty()) continue;
+    kept.push_back(task.mergers[m].task(&ShuffleMerger::add).remote(std::move(by_merger[m])));
   }
   pieces.clear();
   manta::get(kept);  // every piece is with its merger before the driver may finish partitions

@@ -33,13 +33,26 @@ struct ShuffleSetup {
   }
 };
 
+/// One piece a map task hands to a merger.
+struct PieceRef {
+  std::uint32_t partition = 0;
+  std::uint64_t order = 0;  // the block it came from
+  BlockRef piece;
+  std::uint64_t rows = 0;
+
+  template <class A>
+  void serialize(A& ar, unsigned) {
+    ar& partition& order& piece& rows;
+  }
+};
+
 class ShuffleMerger {
  public:
   static ShuffleMerger* create(ShuffleSetup setup);
-  /// Keeps a piece of `partition` from the map of block `order`; returns once it is kept (the
-  /// map task waits for that). Pieces are used in block order, so results do not depend on
-  /// which map finished first.
-  int add(std::uint32_t partition, std::uint64_t order, BlockRef piece, std::uint64_t rows);
+  /// Keeps the pieces one map task made for this merger's partitions (one call per map and
+  /// merger, not per piece); returns once they are kept (the map task waits for that). Pieces
+  /// are used in block order, so results do not depend on which map finished first.
+  int add(std::vector<PieceRef> pieces);
   /// The output block(s) of `partition`, made from all its pieces.
   TaskOutput finish(std::uint32_t partition);
 
@@ -47,6 +60,7 @@ class ShuffleMerger {
   struct Piece {
     BlockMeta meta;
     std::uint64_t order = 0;
+    bool combined = false;  // made by combine: never read again before finish
   };
   /// The rows of a partition's pieces, in block order.
   std::vector<Rows> load(std::uint32_t partition);

@@ -1,4 +1,6 @@
 // streaming_split's coordinator actor and the process's DataContext.
+#include <algorithm>
+
 #include <manta/data/dataset.h>
 #include <manta/manta.h>
 
@@ -7,6 +9,21 @@ namespace manta::data {
 DataContext& DataContext::current() {
   static DataContext context;
   return context;
+}
+
+std::uint64_t DataContext::block_bytes() const {
+  // Store capacities are fixed for the job: asked once.
+  static const std::uint64_t smallest = [] {
+    std::uint64_t least = 0;
+    for (const RankMemory& r : manta::memory_summary(0).ranks) {
+      if (r.capacity_bytes != 0 && (least == 0 || r.capacity_bytes < least)) {
+        least = r.capacity_bytes;
+      }
+    }
+    return least;
+  }();
+  if (smallest == 0) return target_block_bytes;
+  return std::min(target_block_bytes, std::max<std::uint64_t>(smallest / 16, 64 << 10));
 }
 
 namespace detail {

@@ -9,7 +9,8 @@ namespace manta::data {
 
 struct DataContext {
   /// Bytes a block aims at: sources split their data so, and a task whose output is more than
-  /// twice this splits it into blocks of about this size.
+  /// twice this splits it into blocks of about this size. Small stores lower it (see
+  /// block_bytes()).
   std::uint64_t target_block_bytes = 16ull << 20;
   /// Object-store bytes a running pipeline may hold (blocks made and not yet consumed, and what
   /// running tasks are about to make), shared by its operators: an operator whose share is full
@@ -24,6 +25,10 @@ struct DataContext {
 
   /// The settings new executions on this process use.
   static DataContext& current();
+
+  /// The block size used: target_block_bytes, but at most a sixteenth of the smallest store
+  /// (a task holds its input and output blocks, and a rank runs several), and at least 64 KiB.
+  [[nodiscard]] std::uint64_t block_bytes() const;
 
   template <class A>
   void serialize(A& ar, unsigned) {

@@ -444,7 +444,7 @@ class GroupedDataset {
 
   GroupedDataset(Dataset<T> ds, KeyF key) : ds_(std::move(ds)), key_(key) {}
 
-  /// (key, rows in the group), sorted by key.
+  /// (key, rows in the group): one row per key, each output block sorted by key.
   Dataset<std::pair<Key, std::uint64_t>> count() const { return aggregate(Count{}); }
   /// (key, sum of value(row)).
   template <class F>

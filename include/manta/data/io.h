@@ -301,7 +301,7 @@ inline Dataset<BinaryFile> read_binary_files(const std::string& pattern) {
   op->label = "ReadBinaryFiles[" + pattern + "]";
   op->row_type = detail::row_type<BinaryFile>();
   op->source.kernel = detail::source_kernel<detail::BinarySource>();
-  const std::uint64_t target = DataContext::current().target_block_bytes;
+  const std::uint64_t target = DataContext::current().block_bytes();
   std::vector<std::string> group;
   std::uint64_t group_bytes = 0;
   auto flush = [&] {

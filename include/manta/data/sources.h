@@ -16,8 +16,7 @@ namespace detail {
 /// every rank works) unless there are fewer rows than that.
 inline std::uint64_t default_parts(std::uint64_t rows, std::uint64_t bytes) {
   if (rows == 0) return 0;
-  const std::uint64_t target =
-      std::max<std::uint64_t>(1, DataContext::current().target_block_bytes);
+  const std::uint64_t target = std::max<std::uint64_t>(1, DataContext::current().block_bytes());
   const std::uint64_t by_size = (bytes + target - 1) / target;
   const auto ranks = static_cast<std::uint64_t>(std::max(1, manta::world_size()));
   return std::min(rows, std::max(by_size, ranks));
