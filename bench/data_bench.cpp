@@ -47,6 +47,7 @@
 
 #include "page_cache.h"
 #include "report.h"
+#include "size_text.h"
 
 namespace data = manta::data;
 
@@ -224,40 +225,10 @@ namespace {
 
 // ---- command line ---------------------------------------------------------------------------
 
-bool parse_size(const std::string& text, std::uint64_t& out) {
-  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  std::uint64_t unit = 1;
-  const std::string suffix = end;
-  if (suffix == "K" || suffix == "KiB")
-    unit = 1ull << 10;
-  else if (suffix == "M" || suffix == "MiB")
-    unit = kMiB;
-  else if (suffix == "G" || suffix == "GiB")
-    unit = kGiB;
-  else if (!suffix.empty())
-    return false;
-  out = static_cast<std::uint64_t>(v * static_cast<double>(unit));
-  return true;
-}
-
 std::string human(double bytes) {
   if (bytes >= static_cast<double>(kGiB)) return fmt::format("{:.2f} GiB", bytes / kGiB);
   if (bytes >= static_cast<double>(kMiB)) return fmt::format("{:.1f} MiB", bytes / kMiB);
   return fmt::format("{:.0f} B", bytes);
-}
-
-/// The value of --manta-NAME[=]V, or of the environment variable, or "".
-std::string manta_setting(int argc, char** argv, const std::string& name, const char* env) {
-  const std::string flag = "--manta-" + name;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
-    if (a == flag && i + 1 < argc) return argv[i + 1];
-  }
-  const char* v = std::getenv(env);
-  return v ? v : "";
 }
 
 struct Options {
@@ -304,11 +275,12 @@ std::string parse_options(int argc, char** argv, Options& o) {
       if (a == "--keys") o.keys = n;
       if (a == "--reps") o.reps = static_cast<int>(n);
     } else if (a == "--block-bytes") {
-      if (!value(v) || !parse_size(v, o.sort_block_bytes) || o.sort_block_bytes < 4096)
+      if (!value(v) || !manta_examples::parse_size(v, o.sort_block_bytes) ||
+          o.sort_block_bytes < 4096)
         return a + ": expected a size of at least 4K, e.g. 16M";
     } else if (a == "--bytes" || a == "--hdf5-bytes" || a == "--disk-bytes") {
       std::uint64_t n = 0;
-      if (!value(v) || !parse_size(v, n) || n < 4096)
+      if (!value(v) || !manta_examples::parse_size(v, n) || n < 4096)
         return a + ": expected a size of at least 4K, e.g. 64M or 4G";
       if (a == "--bytes") o.sort_bytes = n, sized[1] = true;
       if (a == "--hdf5-bytes") o.hdf5_bytes = n, sized[2] = true;
@@ -743,7 +715,7 @@ int finish(int status) {
 
 int main(int argc, char** argv) {
   const auto setup = manta::bench::start(argc, argv);
-  std::string dir = manta_setting(argc, argv, "spill-dir", "MANTA_SPILL_DIR");
+  std::string dir = manta::bench::manta_setting(argc, argv, "spill-dir", "MANTA_SPILL_DIR");
   manta::init(argc, argv);  // ranks other than 0 serve from here on
   Options o;
   if (const std::string error = parse_options(argc, argv, o); !error.empty()) {

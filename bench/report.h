@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -14,6 +15,18 @@
 #include <nlohmann/json.hpp>
 
 namespace manta::bench {
+
+/// The value of --manta-NAME=V or --manta-NAME V, else of the environment variable, else "".
+inline std::string manta_setting(int argc, char** argv, const std::string& name, const char* env) {
+  const std::string flag = "--manta-" + name;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
+    if (a == flag && i + 1 < argc) return argv[i + 1];
+  }
+  const char* v = std::getenv(env);
+  return v ? v : "";
+}
 
 /// Command line and MPI start shared by the benchmark programs.
 struct Setup {

@@ -51,18 +51,6 @@ std::string size_label(std::uint64_t bytes) {
 
 // ---- settings the benchmark reads before manta::init removes them ---------------------------
 
-// The value of --manta-NAME=V or --manta-NAME V, else of the environment variable, else "".
-std::string manta_setting(int argc, char** argv, const std::string& name, const char* env) {
-  const std::string flag = "--manta-" + name;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind(flag + "=", 0) == 0) return a.substr(flag.size() + 1);
-    if (a == flag && i + 1 < argc) return argv[i + 1];
-  }
-  const char* v = std::getenv(env);
-  return v ? v : "";
-}
-
 // The value of the benchmark's own --NAME V, or "".
 std::string own_flag(int argc, char** argv, const std::string& flag) {
   for (int i = 1; i + 1 < argc; ++i)
@@ -271,10 +259,12 @@ SpillRun spill_and_restore(std::uint64_t piece, std::uint64_t count, std::uint64
 int main(int argc, char** argv) {
   const auto [quick, json_path, world, scale] = manta::bench::start(argc, argv);
   (void)scale;
-  const std::string dir = spill_root(manta_setting(argc, argv, "spill-dir", "MANTA_SPILL_DIR"));
+  const std::string dir =
+      spill_root(manta::bench::manta_setting(argc, argv, "spill-dir", "MANTA_SPILL_DIR"));
   std::uint64_t flag_capacity = 0;  // used only if the ranks do not report theirs
   sort_tasks::parse_size(
-      manta_setting(argc, argv, "object-store-memory", "MANTA_OBJECT_STORE_MEMORY"), flag_capacity);
+      manta::bench::manta_setting(argc, argv, "object-store-memory", "MANTA_OBJECT_STORE_MEMORY"),
+      flag_capacity);
   double timeout_s = quick ? 30 : 60;
   if (const std::string t = own_flag(argc, argv, "--spill-timeout"); !t.empty())
     timeout_s = std::max(1.0, std::atof(t.c_str()));

@@ -19,6 +19,8 @@
 #include <manta/data.h>
 #include <manta/manta.h>
 
+#include "size_text.h"
+
 namespace data = manta::data;
 
 namespace {
@@ -92,32 +94,6 @@ std::vector<Run> summarize(std::span<const std::uint64_t> keys) {
 MANTA_REMOTE(make_keys, key_of, summarize);
 
 namespace {
-
-/// "512M", "1G", "4096", "64KiB": bytes, in binary units. False when `text` is not a size.
-bool parse_size(const std::string& text, std::uint64_t& out) {
-  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
-  if (errno != 0) return false;
-  std::string unit(end);
-  if (unit.size() > 1 && (unit.substr(1) == "iB" || unit.substr(1) == "B")) unit.resize(1);
-  int shift = 0;
-  if (unit == "K" || unit == "k") {
-    shift = 10;
-  } else if (unit == "M" || unit == "m") {
-    shift = 20;
-  } else if (unit == "G" || unit == "g") {
-    shift = 30;
-  } else if (unit == "T" || unit == "t") {
-    shift = 40;
-  } else if (!unit.empty() && unit != "B") {
-    return false;
-  }
-  if (n > (~std::uint64_t{0} >> shift)) return false;
-  out = static_cast<std::uint64_t>(n) << shift;
-  return true;
-}
 
 /// Blocks of at most a sixteenth of one rank's store: a rank runs several tasks at once, a map
 /// holding its block and its pieces, a merge its pieces and its run, and the rest of the store
@@ -201,7 +177,7 @@ bool parse_args(int argc, char** argv, Args& args, bool& help) {
       value = argv[++i];
     }
     if (name == "--size") {
-      if (!parse_size(value, args.bytes) || args.bytes < sizeof(std::uint64_t)) {
+      if (!manta_examples::parse_size(value, args.bytes) || args.bytes < sizeof(std::uint64_t)) {
         std::fprintf(stderr,
                      "out_of_core_sort: --size %s: expected a size of at least 8 bytes, e.g. "
                      "64M or 1G\n",

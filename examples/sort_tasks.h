@@ -7,6 +7,8 @@
 // Include it in one source file per program: it registers the tasks with MANTA_REMOTE.
 #pragma once
 
+#include "size_text.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -21,6 +23,7 @@
 #include <manta/manta.h>
 
 namespace sort_tasks {
+using manta_examples::parse_size;
 
 using Keys = manta::Array<std::uint64_t>;
 using KeysRef = manta::ObjectRef<Keys>;
@@ -137,32 +140,6 @@ inline Keys sort_reduce(std::vector<KeysRef> parts, std::uint64_t total) {
 MANTA_REMOTE(sort_tasks::sort_map, sort_tasks::sort_reduce);
 
 namespace sort_tasks {
-
-/// "512M", "1G", "4096", "64KiB": bytes, in binary units. False when `text` is not a size.
-inline bool parse_size(const std::string& text, std::uint64_t& out) {
-  if (text.empty() || text[0] < '0' || text[0] > '9') return false;
-  errno = 0;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(text.c_str(), &end, 10);
-  if (errno != 0) return false;
-  std::string unit(end);
-  if (unit.size() > 1 && (unit.substr(1) == "iB" || unit.substr(1) == "B")) unit.resize(1);
-  int shift = 0;
-  if (unit == "K" || unit == "k") {
-    shift = 10;
-  } else if (unit == "M" || unit == "m") {
-    shift = 20;
-  } else if (unit == "G" || unit == "g") {
-    shift = 30;
-  } else if (unit == "T" || unit == "t") {
-    shift = 40;
-  } else if (!unit.empty() && unit != "B") {
-    return false;
-  }
-  if (n > (~std::uint64_t{0} >> shift)) return false;
-  out = static_cast<std::uint64_t>(n) << shift;
-  return true;
-}
 
 /// How a data set is cut: `keys` keys in `maps` blocks and `reduces` key ranges.
 struct Plan {
