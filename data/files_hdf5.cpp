@@ -17,6 +17,7 @@
 
 #include <manta/data/files.h>
 
+#include "spill/file_descriptor.h"
 #include "spill/hdf5_lock.h"
 #include "spill/hdf5_support.h"
 
@@ -272,25 +273,19 @@ void check_range(const Hdf5Layout& layout, std::uint64_t first, std::uint64_t co
   }
 }
 
-// A file descriptor that closes itself.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-  // Closes now and reports whether the close succeeded (a write-back error shows here).
-  bool close() {
-    const int fd = std::exchange(fd_, -1);
-    return fd < 0 || ::close(fd) == 0;
-  }
+using Fd = spill::FileDescriptor;
 
- private:
-  int fd_;
-};
+// The file, opened to read or write the rows' raw bytes (`verb`: "read" or "write").
+Fd open_rows(const Hdf5Layout& layout, std::uint64_t first, std::uint64_t count, int flags,
+             const char* verb) {
+  const int fd = ::open(layout.file.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) {
+    throw DataError(fmt::format("{}: cannot open it to {} {} ({})",
+                                where(layout.file, layout.dataset), verb, rows_text(first, count),
+                                std::strerror(errno)));
+  }
+  return Fd(fd);
+}
 
 // Opens the dataset under the lock and returns where its raw data starts (HADDR_UNDEF when it is
 // not one run of bytes), having checked it still matches `layout`.
@@ -390,12 +385,7 @@ void hdf5_read_rows(const Hdf5Layout& layout, std::uint64_t first, std::uint64_t
     read_through_hdf5(layout, first, count, out);
     return;
   }
-  Fd fd(::open(layout.file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    throw DataError(fmt::format("{}: cannot open it to read {} ({})",
-                                where(layout.file, layout.dataset), rows_text(first, count),
-                                std::strerror(errno)));
-  }
+  Fd fd = open_rows(layout, first, count, O_RDONLY, "read");
   const std::uint64_t start = offset + first * layout.row_bytes();
   const std::uint64_t total = count * layout.row_bytes();
   std::uint64_t done = 0;
@@ -482,12 +472,7 @@ void hdf5_write_rows(const Hdf5Layout& layout, std::uint64_t first, std::uint64_
         "allocated), so rows cannot be written in place; make the file with hdf5_create",
         where(layout.file, layout.dataset)));
   }
-  Fd fd(::open(layout.file.c_str(), O_WRONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    throw DataError(fmt::format("{}: cannot open it to write {} ({})",
-                                where(layout.file, layout.dataset), rows_text(first, count),
-                                std::strerror(errno)));
-  }
+  Fd fd = open_rows(layout, first, count, O_WRONLY, "write");
   const std::uint64_t start = offset + first * layout.row_bytes();
   const std::uint64_t total = count * layout.row_bytes();
   std::uint64_t done = 0;

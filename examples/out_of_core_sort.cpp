@@ -20,6 +20,7 @@
 #include <manta/manta.h>
 
 #include "size_text.h"
+#include "sort_keys.h"
 
 namespace data = manta::data;
 
@@ -29,36 +30,8 @@ constexpr std::uint64_t kKiB = 1024;
 constexpr std::uint64_t kMiB = kKiB * 1024;
 constexpr std::uint64_t kGiB = kMiB * 1024;
 
-/// splitmix64: key j of the data set is the j-th output of the generator seeded with kSeed, so
-/// any block can make its keys alone and the data set does not depend on the number of blocks.
-constexpr std::uint64_t kSeed = 0x5eed5eed5eed5eedull;
-constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15ull;
-std::uint64_t key_at(std::uint64_t j) noexcept {
-  std::uint64_t z = kSeed + (j + 1) * kGolden;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-/// Order-independent checks of a multiset of keys: equal for the input and the sorted output
-/// exactly when no key was lost, duplicated or changed (with overwhelming probability).
-struct Checks {
-  std::uint64_t count = 0;
-  std::uint64_t sum = 0;  // modulo 2^64
-  std::uint64_t xor_all = 0;
-
-  void add(std::uint64_t key) noexcept {
-    ++count;
-    sum += key;
-    xor_all ^= key;
-  }
-  void add(const Checks& o) noexcept {
-    count += o.count;
-    sum += o.sum;
-    xor_all ^= o.xor_all;
-  }
-  friend bool operator==(const Checks&, const Checks&) = default;
-};
+using sort_keys::Checks;
+using sort_keys::key_at;
 
 /// One sorted block, summed up on the rank that holds it.
 struct Run {

@@ -1,4 +1,4 @@
-// The out-of-core sort shared by examples/out_of_core_sort.cpp and bench/spill_bench.cpp: the
+// The out-of-core sort of bench/spill_bench.cpp, as tasks written by hand: the
 // shuffle of a map-reduce written as a Ray user writes it. Map task i makes its block of keys
 // and splits it into R key ranges, each put as its own object; reduce task r gets the r-th piece
 // of every map, sorts them into one run and returns it as an object. The driver never holds more
@@ -8,6 +8,7 @@
 #pragma once
 
 #include "size_text.h"
+#include "sort_keys.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -24,34 +25,11 @@
 
 namespace sort_tasks {
 using manta_examples::parse_size;
+using sort_keys::Checks;
+using sort_keys::key_at;
 
 using Keys = manta::Array<std::uint64_t>;
 using KeysRef = manta::ObjectRef<Keys>;
-
-/// Order-independent checks of a multiset of keys: equal for the input and the sorted output
-/// exactly when no key was lost, duplicated or changed (with overwhelming probability).
-struct Checks {
-  std::uint64_t count = 0;
-  std::uint64_t sum = 0;  // modulo 2^64
-  std::uint64_t xor_all = 0;
-
-  void add(std::uint64_t key) noexcept {
-    ++count;
-    sum += key;
-    xor_all ^= key;
-  }
-  void add(const Checks& o) noexcept {
-    count += o.count;
-    sum += o.sum;
-    xor_all ^= o.xor_all;
-  }
-  friend bool operator==(const Checks&, const Checks&) = default;
-
-  template <class Archive>
-  void serialize(Archive& ar, unsigned) {
-    ar& count& sum& xor_all;
-  }
-};
 
 /// What a map task returns: one reference per key range (the pieces stay in the stores, where
 /// they can spill), how many keys each holds, and the checks of its block.
@@ -65,19 +43,6 @@ struct MapOutput {
     ar& parts& counts& checks;
   }
 };
-
-/// splitmix64: key j of the data set is the j-th output of the generator seeded with kSeed, so
-/// any map can make its block alone and the data set does not depend on the number of maps.
-inline constexpr std::uint64_t kSeed = 0x5eed5eed5eed5eedull;
-inline constexpr std::uint64_t kGolden = 0x9e3779b97f4a7c15ull;
-inline std::uint64_t splitmix64_mix(std::uint64_t z) noexcept {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-inline std::uint64_t key_at(std::uint64_t j) noexcept {
-  return splitmix64_mix(kSeed + (j + 1) * kGolden);
-}
 
 /// The key range (of R equal slices of the 64-bit space) a key falls in: floor(key * R / 2^64).
 inline std::uint32_t range_of(std::uint64_t key, std::uint32_t ranges) noexcept {

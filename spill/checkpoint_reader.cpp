@@ -17,6 +17,7 @@
 #include "spill/checkpoint_checksum.h"
 #include "spill/checkpoint_file.h"
 #include "spill/checkpoint_manifest.h"
+#include "spill/file_descriptor.h"
 #include "spill/hdf5_lock.h"
 #include "spill/hdf5_support.h"
 
@@ -29,19 +30,7 @@ using detail::Handle;
 // Records are read and checked this much at a time, while the bytes are still in the cache.
 constexpr std::size_t kReadBlock = std::size_t{8} << 20;
 
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+using Fd = spill::FileDescriptor;
 
 // Reads record `e` of the file open as `fd` and checks it: into `out` whole when `out_size` is
 // the record's size, else through `out` as a scratch buffer of `out_size` bytes. Returns what
