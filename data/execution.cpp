@@ -265,8 +265,6 @@ Execution::Execution(PhysicalPlan plan, const DataContext& context)
   for (std::uint32_t i = 0; i < plan.ops.size(); ++i) {
     OpRun r;
     r.op = std::move(plan.ops[i]);
-    r.index = i;
-    r.barrier = r.op.kind == Kind::shuffle || r.op.kind == Kind::repartition;
     r.remaining = r.op.count;
     if (r.op.kind == Kind::blocks) {
       r.out.assign(r.op.blocks.begin(), r.op.blocks.end());

@@ -212,12 +212,7 @@ bool Execution::State::schedule_repartition(OpRun& r) {
     });
     any = true;
   }
-  // The input goes once every slice task has read it.
-  if (r.flights.empty()) {
-    r.collected.clear();
-    r.collected_bytes = 0;
-  }
-  r.launched_all = true;
+  r.launched_all = true;  // schedule() drops the input once every slice task has read it
   return any;
 }
 

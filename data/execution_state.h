@@ -64,8 +64,6 @@ struct PoolActor {
 
 struct OpRun {
   PhysicalOp op;
-  std::uint32_t index = 0;
-  bool barrier = false;  // takes all its input before it makes anything
   bool stopped = false;  // a limit downstream has all it needs: launch nothing more
   bool launched_all = false;
   std::deque<BlockMeta> out;
