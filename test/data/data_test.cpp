@@ -544,6 +544,16 @@ TEST(Dataset, ActorPoolActorsGetTheGpusTheyAskFor) {
   for (const auto& ids : got) EXPECT_EQ(ids.size(), 1u);
 }
 
+TEST(Dataset, AStreamDroppedMidwayLeavesTheJobWorking) {
+  {
+    data::MapBatchesOptions pool;
+    pool.compute = data::ActorPool{1, 2};
+    auto batches = data::range(1000, 10).map_batches(Model{}, pool).iter_batches(10);
+    ASSERT_TRUE(batches.next());
+  }  // dropped with blocks still to come
+  EXPECT_EQ(data::range(10, 2).map(square).take(3), (std::vector<std::int64_t>{0, 1, 4}));
+}
+
 TEST(Dataset, BadArgumentsAreRefused) {
   EXPECT_THROW(data::range(-1), data::DataError);
   EXPECT_THROW(data::range(10).repartition(0), data::DataError);
