@@ -21,7 +21,10 @@ void set_buffer_pool_limit(std::size_t bytes);
 void set_fresh_block_hook(void (*hook)(void*, std::size_t));
 struct ReleaseBytes {
   std::size_t size = 0;
-  void operator()(std::byte* p) const noexcept { release_bytes(p, size); }
+  std::shared_ptr<const void> keep;  // set for a view of memory owned elsewhere: nothing to free
+  void operator()(std::byte* p) const noexcept {
+    if (!keep) release_bytes(p, size);
+  }
 };
 }  // namespace detail
 
@@ -31,6 +34,16 @@ class Buffer {
   explicit Buffer(std::size_t size) : data_(allocate(size)), size_(size), capacity_(size) {}
   Buffer(const void* src, std::size_t size) : Buffer(size) {
     if (size) std::memcpy(data_.get(), src, size);
+  }
+  /// A read-only view of `size` bytes at `data` that someone else owns; `keep` holds them alive
+  /// and is dropped with the buffer. Never written through (buffers in the store are const).
+  static std::shared_ptr<const Buffer> view_of(const std::byte* data, std::size_t size,
+                                               std::shared_ptr<const void> keep) {
+    auto b = std::make_shared<Buffer>();
+    b->data_ = Storage(const_cast<std::byte*>(data), detail::ReleaseBytes{size, std::move(keep)});
+    b->size_ = size;
+    b->capacity_ = size;
+    return b;
   }
   Buffer(Buffer&&) noexcept = default;
   Buffer& operator=(Buffer&&) noexcept = default;
@@ -69,7 +82,7 @@ class Buffer {
  private:
   using Storage = std::unique_ptr<std::byte[], detail::ReleaseBytes>;
   static Storage allocate(std::size_t n) {
-    return Storage(n ? detail::allocate_bytes(n) : nullptr, detail::ReleaseBytes{n});
+    return Storage(n ? detail::allocate_bytes(n) : nullptr, detail::ReleaseBytes{n, nullptr});
   }
   Storage data_;
   std::size_t size_ = 0;
