@@ -107,7 +107,25 @@ double read_sampled(manta::ObjectRef<Doubles> ref) {
 
 std::string transport_here() { return manta::local_stats().transport; }
 
-MANTA_REMOTE(make_array, put_array, drop_arrays, read_sampled, transport_here);
+// A std::vector put (and so owned) by the rank that runs the task, kept until dropped.
+std::vector<manta::ObjectRef<std::vector<double>>>& kept_vectors() {
+  static std::vector<manta::ObjectRef<std::vector<double>>> refs;
+  return refs;
+}
+manta::ObjectRef<std::vector<double>> put_vector(std::uint64_t n, double seed) {
+  std::vector<double> v(n);
+  fill(v.data(), n, seed);
+  auto ref = manta::put(v);
+  kept_vectors().push_back(ref);
+  return ref;
+}
+int drop_vectors() {
+  kept_vectors().clear();
+  return 0;
+}
+
+MANTA_REMOTE(make_array, put_array, drop_arrays, read_sampled, transport_here, put_vector,
+             drop_vectors);
 
 // Memory as the object store allocates it (2 MiB aligned, advised to use huge pages), touched.
 // The baselines use it too: with 4 KiB pages, single-copy MPI transfers here run at a third of
@@ -238,6 +256,12 @@ int main(int argc, char** argv) {
     mpi.bcast_s = mpi_bcast_seconds(kBig, iters_for(5));
   }
 
+  // Nodes as the runtime will count them (init takes the --manta-* flags out of argv).
+  const std::string node_size_text =
+      manta::bench::manta_setting(argc, argv, "node-size", "MANTA_NODE_SIZE");
+  const int node_size = node_size_text.empty() || std::atoi(node_size_text.c_str()) <= 0
+                            ? world
+                            : std::atoi(node_size_text.c_str());
   manta::init(argc, argv);  // ranks other than 0 serve from here on
   std::vector<Row> rows;
   const std::string transport = manta::local_stats().transport;
@@ -392,11 +416,58 @@ int main(int argc, char** argv) {
           {"get 1 MiB from rank 1 after 10 ms idle (latency)" + tag, us, "us", 0, "", "", true});
     }
 
+    // 2b. Ranks of one node: a get of an Array is a view of the holder's shared memory, whatever
+    // its size; a std::vector decodes straight from it (one copy into fresh memory, as memcpy
+    // into a fresh buffer). `in_place`: the reads were views (the node-shared store is on).
+    {
+      const std::uint64_t views_before = manta::memory_summary(0).ranks.at(1).views_served;
+      const double array_us = time_gets(64 * kMiB, true, false, iters_for(20)) * 1e6;
+      const double array_256_us = time_gets(kBig, true, false, iters_for(10)) * 1e6;
+      const bool in_place = manta::memory_summary(0).ranks.at(1).views_served > views_before;
+      const std::string how = in_place ? "in place" : "copied: the node-shared store is off";
+      rows.push_back({fmt::format("get 64 MiB Array from a same-node rank ({}){}", how, tag),
+                      array_us, "us", 0, "", in_place ? "<= 20 us" : "",
+                      !in_place || array_us <= 20});
+      rows.push_back({fmt::format("get 256 MiB Array from a same-node rank ({}){}", how, tag),
+                      array_256_us, "us", 0, "", "", true});
+      const std::size_t n = 64 * kMiB / sizeof(double);
+      std::vector<double> times, memcpy_times;
+      std::vector<double> src(n);
+      fill(src.data(), n, 0);
+      for (int i = 0; i < iters_for(20) + 2; ++i) {
+        seed += 1;
+        auto ref = *manta::get(manta::task(put_vector).on_rank(1).remote(n, seed));
+        auto t0 = Clock::now();
+        auto got = manta::get(ref);
+        const double t = seconds_since(t0);
+        if (got->size() != n) fail("vector get: wrong size");
+        verify(got->data(), n, seed, "vector get");
+        // memcpy into fresh memory of the same kind, as the decode's destination is.
+        t0 = Clock::now();
+        std::vector<double> copy(src.begin(), src.end());
+        const double m = seconds_since(t0);
+        if (copy[n - 1] != src[n - 1]) fail("memcpy: wrong contents");
+        if (i >= 2) {
+          times.push_back(t);
+          memcpy_times.push_back(m);
+        }
+        got.reset();
+        ref = {};
+        manta::get(manta::task(drop_vectors).on_rank(1).remote());
+      }
+      const double gbps = 0.064 * 1.048576 / median(times);
+      const double memcpy_gbps = 0.064 * 1.048576 / median(memcpy_times);
+      rows.push_back({fmt::format("get 64 MiB std::vector<double> from a same-node rank{}", tag),
+                      gbps, "GB/s", memcpy_gbps, "memcpy 64 MiB into a fresh std::vector",
+                      in_place ? ">= 80% of memcpy" : "", !in_place || gbps >= 0.8 * memcpy_gbps});
+    }
+
     // 3. broadcast: one reader task per other rank; the owner spreads readers over the copies
     // as they finish.
     {
       const int iters = iters_for(5);
-      const manta::RankMemory before = manta::memory_summary().total();
+      const manta::MemorySummary broadcast_before = manta::memory_summary();
+      const manta::RankMemory before = broadcast_before.total();
       std::vector<double> times;
       for (int i = 0; i < iters + 1; ++i) {
         seed += 1;
@@ -414,7 +485,8 @@ int main(int argc, char** argv) {
           if (*got[r - 1] != want) fail(fmt::format("broadcast: rank {} read wrong contents", r));
         if (i > 0) times.push_back(t);
       }
-      const manta::RankMemory after = manta::memory_summary().total();
+      const manta::MemorySummary summary_after = manta::memory_summary();
+      const manta::RankMemory after = summary_after.total();
       const double gbps = (world - 1) * gb / median(times);
       const double mpi_gbps = (world - 1) * gb / mpi.bcast_s;
       rows.push_back({fmt::format("broadcast 256 MiB to {} ranks{}", world - 1, tag), gbps, "GB/s",
@@ -429,6 +501,23 @@ int main(int argc, char** argv) {
                       world < 4 || from_copies >= 1});
       rows.push_back({fmt::format("broadcast: bytes served, all ranks ({} broadcasts)", iters + 1),
                       served_gb, "GB", 0, "", "", true});
+      // Bytes that moved (copies, not views) per broadcast and node: 0 on the owner's node, one
+      // object on each other node. Nodes as the runtime counts them (--manta-node-size).
+      const int nodes = (world + node_size - 1) / node_size;
+      for (int node = 0; node < nodes; ++node) {
+        std::uint64_t fetched = 0;
+        for (const auto& r : summary_after.ranks)
+          if (r.rank / node_size == node) fetched += r.bytes_fetched;
+        for (const auto& r : broadcast_before.ranks)
+          if (r.rank / node_size == node) fetched -= r.bytes_fetched;
+        const double per = static_cast<double>(fetched) / (iters + 1) / static_cast<double>(kBig);
+        rows.push_back({fmt::format("broadcast: copies landed per broadcast on node {} (ranks "
+                                    "{}-{})",
+                                    node, node * node_size,
+                                    std::min(world, (node + 1) * node_size) - 1),
+                        per, "objects", 0, "", node == 0 ? "0 (the owner's node)" : "<= 1",
+                        node == 0 ? per == 0 : per <= 1.0001});
+      }
       std::printf("\nmemory_summary() after the broadcasts, per rank (counters since start):\n");
       for (const auto& r : manta::memory_summary().ranks)
         std::printf("  rank %d: serves %llu (of copies %llu), bytes served %.2f GB, fetches %llu\n",

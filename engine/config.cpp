@@ -230,6 +230,30 @@ const std::vector<Setting>& table() {
             throw std::invalid_argument("expected at least 1M");
           }
         });
+    add("shared-memory", "auto",
+        "where large objects live: in shared memory segments that the node's other ranks read "
+        "in place (auto: falls back to private memory, with a warning, when the shm directory is "
+        "too small; require: init fails then), or off (private memory, copies between ranks)",
+        [](Config& c, const std::string& v) {
+          if (v != "auto" && v != "require" && v != "off") {
+            throw std::invalid_argument("--manta-shared-memory=" + v +
+                                        ": expected auto, require or off");
+          }
+          c.shared_memory = v;
+        });
+    add("shm-dir", "/dev/shm",
+        "tmpfs directory for the shared memory segments of the node-shared object store; every "
+        "rank of a node must see the same one",
+        [](Config& c, const std::string& v) {
+          if (v.empty()) throw std::invalid_argument("expected a directory path, e.g. /dev/shm");
+          c.shm_dir = v;
+        });
+    add("node-size", "0",
+        "count every N consecutive ranks of a host as one node (for trying a multi-node layout on "
+        "one machine); 0: a node is a host",
+        [](Config& c, const std::string& v) {
+          c.node_size = parse_int("node-size", v, 0, 1 << 20);
+        });
     add("spill-high-water", "0.8",
         "fraction of the store's capacity past which unpinned objects are spilled to disk, least "
         "recently used first",

@@ -41,6 +41,10 @@ struct Config {
   bool keep_spill = false;                // keep the job's spill files at shutdown
   int spill_compression = 0;              // deflate level of spill files, 0: none
   std::uint64_t spill_batch = std::uint64_t{8} << 20;  // small objects are written in batches
+  // Node-shared store: large objects in shared memory that ranks of a node read in place.
+  std::string shared_memory = "auto";  // auto (fall back to private memory), require, or off
+  std::string shm_dir = "/dev/shm";
+  int node_size = 0;  // > 0: ranks count as nodes of this many consecutive ranks (tests)
   double collective_timeout_s = 300;  // a collective call waits this long for the other members
   double store_full_timeout_s = 30;   // a put waits this long for space while pins fill the store
   // The job directory: logs, status, task events and the summary (empty: none).

@@ -108,12 +108,12 @@ void Executor::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPt
     transfer_.pull(id, a.location, a.size,
                    [this, t, i, done, id, defer](SharedBuffer bytes, std::uint64_t tag,
                                                  std::shared_ptr<const ErrorInfo> err,
-                                                 std::uint64_t reserved) {
+                                                 std::uint64_t reserved, int in_place_of) {
                      TaskArg& arg = t->args[i];
                      if (err) {
                        t->set_input_error(std::move(err));
                      } else {
-                       transfer_.keep_copy(id, bytes, tag, reserved);
+                       transfer_.keep_copy(id, bytes, tag, reserved, in_place_of);
                        if (defer && bytes->size() > ctx_.config.inline_limit) {
                          arg.location = ctx_.rank;  // taken from the store when the task runs
                          arg.size = bytes->size();

@@ -50,7 +50,14 @@ void write_rank_memory(WireWriter& w, const RankMemory& m,
       .put(m.lineage_bytes)
       .put(m.lineage_evicted)
       .put(m.objects_reconstructed)
-      .put(m.objects_lost);
+      .put(m.objects_lost)
+      .put(m.shared_bytes)
+      .put(m.viewed_objects)
+      .put(m.viewed_bytes)
+      .put(m.views_held)
+      .put(m.views_held_bytes)
+      .put(m.views_served)
+      .put(m.bytes_viewed);
   w.str(m.spill_file);
   w.put(static_cast<std::uint32_t>(objects.size()));
   for (const auto& o : objects) {
@@ -58,6 +65,7 @@ void write_rank_memory(WireWriter& w, const RankMemory& m,
     w.put<std::uint8_t>(o.referenced).put<std::uint8_t>(o.pinned);
     w.put<std::uint8_t>(o.in_memory).put<std::uint8_t>(o.spilled);
     w.put<std::int32_t>(o.borrowers).put<std::int32_t>(o.locations).put<std::int32_t>(o.contained);
+    w.put<std::int32_t>(o.viewers).put<std::int32_t>(o.viewing);
   }
 }
 
@@ -92,6 +100,13 @@ void read_rank_memory(WireReader& r, RankMemory& m, std::vector<ObjectSummary>& 
   m.lineage_evicted = r.get<std::uint64_t>();
   m.objects_reconstructed = r.get<std::uint64_t>();
   m.objects_lost = r.get<std::uint64_t>();
+  m.shared_bytes = r.get<std::uint64_t>();
+  m.viewed_objects = r.get<std::uint64_t>();
+  m.viewed_bytes = r.get<std::uint64_t>();
+  m.views_held = r.get<std::uint64_t>();
+  m.views_held_bytes = r.get<std::uint64_t>();
+  m.views_served = r.get<std::uint64_t>();
+  m.bytes_viewed = r.get<std::uint64_t>();
   m.spill_file = r.str();
   objects.resize(r.get<std::uint32_t>());
   for (auto& o : objects) {
@@ -107,6 +122,8 @@ void read_rank_memory(WireReader& r, RankMemory& m, std::vector<ObjectSummary>& 
     o.borrowers = r.get<std::int32_t>();
     o.locations = r.get<std::int32_t>();
     o.contained = r.get<std::int32_t>();
+    o.viewers = r.get<std::int32_t>();
+    o.viewing = r.get<std::int32_t>();
   }
 }
 
@@ -122,6 +139,7 @@ void MemoryReports::on_request(int source, WireReader& r) {
   RankMemory m = local_memory();
   std::vector<ObjectSummary> objects;
   ctx_.store.summarize(m, objects, max_objects);
+  transfer_.summarize_views(m, objects);
   ctx_.outbox.send(source, [&](WireWriter& w) {
     w.put(MessageType::summary_reply).put(request);
     write_rank_memory(w, m, objects);

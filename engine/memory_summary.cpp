@@ -41,6 +41,13 @@ RankMemory MemorySummary::total() const {
     t.lineage_evicted += r.lineage_evicted;
     t.objects_reconstructed += r.objects_reconstructed;
     t.objects_lost += r.objects_lost;
+    t.shared_bytes += r.shared_bytes;
+    t.viewed_objects += r.viewed_objects;
+    t.viewed_bytes += r.viewed_bytes;
+    t.views_held += r.views_held;
+    t.views_held_bytes += r.views_held_bytes;
+    t.views_served += r.views_served;
+    t.bytes_viewed += r.bytes_viewed;
   }
   return t;
 }
@@ -90,16 +97,33 @@ std::string MemorySummary::to_string() const {
       "objects rebuilt, {} lost\n",
       t.lineage_objects, human_bytes(t.lineage_bytes), t.lineage_evicted, t.objects_reconstructed,
       t.objects_lost);
+  if (t.shared_bytes > 0 || t.views_served > 0) {
+    // Per rank: what neighbours read here in place, and what this rank reads in theirs.
+    s += fmt::format("{:>5} {:>11} {:>14} {:>14} {:>14} {:>14}\n", "rank", "shared", "viewed here",
+                     "viewed bytes", "views held", "served in place");
+    auto shared_row = [&](const std::string& name, const RankMemory& r) {
+      s += fmt::format("{:>5} {:>11} {:>14} {:>14} {:>14} {:>14}\n", name,
+                       human_bytes(r.shared_bytes), r.viewed_objects, human_bytes(r.viewed_bytes),
+                       fmt::format("{} ({})", r.views_held, human_bytes(r.views_held_bytes)),
+                       fmt::format("{} ({})", r.views_served, human_bytes(r.bytes_viewed)));
+    };
+    for (const auto& r : ranks) shared_row(std::to_string(r.rank), r);
+    shared_row("all", t);
+  }
   if (!objects.empty()) {
     s += fmt::format(
-        "largest objects:\n{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7}\n",
+        "largest objects:\n{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7} {}\n",
         "object", "rank", "size", "role", "state", "ref", "pinned", "borrowers", "locations",
-        "on disk");
+        "on disk", "in place");
     for (const auto& o : objects) {
-      s += fmt::format("{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7}\n",
+      // Neighbours reading it here, or the rank whose memory this view reads.
+      const std::string in_place = o.viewing >= 0  ? fmt::format("of rank {}", o.viewing)
+                                   : o.viewers > 0 ? fmt::format("{} viewers", o.viewers)
+                                                   : "";
+      s += fmt::format("{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7} {}\n",
                        o.id.to_string(), o.rank, human_bytes(o.size), o.role, o.state,
                        o.referenced ? "yes" : "no", o.pinned ? "yes" : "no", o.borrowers,
-                       o.locations, o.spilled ? "yes" : "no");
+                       o.locations, o.spilled ? "yes" : "no", in_place);
     }
   }
   if (!placement_groups.empty()) {

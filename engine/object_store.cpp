@@ -6,9 +6,6 @@
 
 namespace manta::engine {
 namespace {
-// Objects this large get one reader per copy at a time, so a broadcast fans out over copies.
-constexpr std::uint64_t kSpreadSize = std::uint64_t{1} << 20;
-
 const char* state_name(ObjectStore::State s) {
   switch (s) {
     case ObjectStore::State::pending:
@@ -78,9 +75,9 @@ void ObjectStore::add_location(Entry& e, int rank) {
 }
 
 void ObjectStore::set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained,
-                            std::uint64_t reserved, bool rerun) {
+                            std::uint64_t reserved, bool rerun, int view_of) {
   if (rerun) e.spill.reset();
-  if (e.bytes) bytes_ -= e.size;
+  bytes_ -= counted(e);
   if (e.spilling) spilling_bytes_ -= e.size;
   e.spilling = false;
   e.state = State::ready;
@@ -90,10 +87,11 @@ void ObjectStore::set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, Tok
   e.fetching = false;
   e.resolving = false;
   e.last_use = ++clock_;
-  bytes_ += e.size;
+  e.view_of = view_of;
+  bytes_ += counted(e);
   take_reserved(reserved);
   for (auto& t : contained) e.contained.push_back(std::move(t));
-  if (over_high_water() && on_pressure_) on_pressure_();
+  if (view_of < 0 && over_high_water() && on_pressure_) on_pressure_();
 }
 
 bool ObjectStore::is_pinned(const Entry& e) {
@@ -112,7 +110,7 @@ bool ObjectStore::over_high_water() const {
 std::uint64_t ObjectStore::pinned_locked() const {
   std::uint64_t n = 0;
   for (const auto& [id, e] : entries_) {
-    if (e.bytes && (is_pinned(e) || e.spilling)) n += e.size;
+    if (counted(e) && (is_pinned(e) || e.spilling)) n += e.size;
   }
   return n;
 }
@@ -138,7 +136,7 @@ ObjectStore::Freed ObjectStore::erase(std::unordered_map<ObjectId, Entry>::itera
   }
   f.contained = std::move(e.contained);
   f.decoded = std::move(e.decoded);
-  if (e.bytes) bytes_ -= e.size;
+  bytes_ -= counted(e);
   if (e.spilling) spilling_bytes_ -= e.size;
   f.spill = std::move(e.spill);
   entries_.erase(it);
@@ -325,6 +323,33 @@ void ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64
   w.run();
 }
 
+ObjectStore::Freed ObjectStore::set_view(const ObjectId& id, SharedBuffer bytes,
+                                         std::uint64_t tag, int holder) {
+  Wakeups w;
+  Freed f;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {
+      if (owned(id)) return f;  // freed meanwhile
+      it = entries_.emplace(id, Entry{}).first;  // an argument read for a task
+    }
+    Entry& e = it->second;
+    if (e.bytes && e.view_of < 0) return f;  // bytes of its own came meanwhile: keep those
+    // Not a location: the owner keeps sending readers to the holder, whose lease this is.
+    set_bytes(e, std::move(bytes), tag, {}, 0, false, holder);
+    collect(e, w, true);
+    f = free_if_unreferenced(it);
+  }
+  w.run();
+  return f;
+}
+
+void ObjectStore::set_nodes(std::vector<int> node_of) {
+  std::lock_guard lock(mutex_);
+  nodes_ = std::move(node_of);
+}
+
 ObjectStore::Freed ObjectStore::free_copy(const ObjectId& id) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
@@ -397,9 +422,10 @@ std::optional<std::vector<int>> ObjectStore::make_pending(const ObjectId& id) {
     auto it = entries_.find(id);
     if (it == entries_.end() || it->second.state == State::pending) return std::nullopt;
     Entry& e = it->second;
-    if (e.bytes) bytes_ -= e.size;
+    bytes_ -= counted(e);
     if (e.spilling) spilling_bytes_ -= e.size;
     e.bytes.reset();
+    e.view_of = -1;
     e.spilling = false;
     decoded = std::move(e.decoded);
     e.decoded.reset();
@@ -416,6 +442,7 @@ std::optional<std::vector<int>> ObjectStore::make_pending(const ObjectId& id) {
     e.resolving = false;
     readers = std::move(e.queued_readers);
     e.queued_readers.clear();
+    e.incoming_nodes.clear();
     collect(e, w, false);
     if (e.restoring) end_restore(e, w);
   }
@@ -434,9 +461,10 @@ ObjectStore::Freed ObjectStore::drop_copy(const ObjectId& id, bool* dropped) {
     Entry& e = it->second;
     if (!e.bytes && !e.spill && e.state != State::spilled) return f;
     *dropped = true;
-    if (e.bytes) bytes_ -= e.size;
+    bytes_ -= counted(e);
     if (e.spilling) spilling_bytes_ -= e.size;
     e.bytes.reset();
+    e.view_of = -1;
     e.spilling = false;
     f.decoded = std::move(e.decoded);
     e.decoded.reset();
@@ -487,80 +515,6 @@ ObjectStore::Freed ObjectStore::remove_borrower(const ObjectId& id, int rank) {
   return free_if_unreferenced(it);
 }
 
-std::optional<ObjectStore::Assignment> ObjectStore::pick(Entry& e, int requester) const {
-  Location* best = nullptr;
-  int busy = 0;
-  for (auto& l : e.locations) {
-    busy += l.readers;
-    if (l.rank == requester) continue;
-    // Fewest readers; on a tie prefer a later copy, which takes load off the first location.
-    if (!best || l.readers <= best->readers) best = &l;
-  }
-  if (!best) return std::nullopt;
-  const int limit = e.size >= kSpreadSize ? 1 : INT_MAX;
-  if (best->readers >= limit && busy > 0) return std::nullopt;
-  ++best->readers;
-  return Assignment{requester, best->rank, e.size, e.tag};
-}
-
-std::optional<ObjectStore::Assignment> ObjectStore::assign_reader(const ObjectId& id, int requester,
-                                                                  bool may_queue) {
-  std::lock_guard lock(mutex_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return std::nullopt;
-  Entry& e = it->second;
-  if (auto a = pick(e, requester)) return a;
-  if (may_queue) {
-    e.queued_readers.push_back(requester);
-    return std::nullopt;
-  }
-  // No queueing: read the least busy location anyway.
-  Location* best = nullptr;
-  for (auto& l : e.locations) {
-    if (l.rank != requester && (!best || l.readers < best->readers)) best = &l;
-  }
-  if (!best) return std::nullopt;
-  ++best->readers;
-  return Assignment{requester, best->rank, e.size, e.tag};
-}
-
-int ObjectStore::any_location(const ObjectId& id) const {
-  std::lock_guard lock(mutex_);
-  auto it = entries_.find(id);
-  if (it == entries_.end()) return -1;
-  const Entry& e = it->second;
-  if ((e.state == State::ready && e.bytes) || e.state == State::spilled) return rank_;
-  const Location* best = nullptr;
-  for (const auto& l : e.locations) {
-    if (!best || l.readers <= best->readers) best = &l;
-  }
-  return best ? best->rank : e.location;
-}
-
-std::vector<ObjectStore::Assignment> ObjectStore::reader_done(const ObjectId& id, int from,
-                                                              int copy_at, bool* known,
-                                                              Freed* freed) {
-  std::vector<Assignment> out;
-  std::lock_guard lock(mutex_);
-  auto it = entries_.find(id);
-  *known = it != entries_.end();
-  if (!*known) return out;
-  Entry& e = it->second;
-  for (auto& l : e.locations) {
-    if (l.rank == from && l.readers > 0) --l.readers;
-  }
-  if (copy_at >= 0) add_location(e, copy_at);
-  while (!e.queued_readers.empty()) {
-    auto a = pick(e, e.queued_readers.front());
-    if (!a) break;
-    out.push_back(*a);
-    e.queued_readers.erase(e.queued_readers.begin());
-  }
-  Freed f = free_if_unreferenced(it);
-  if (freed) freed->merge(std::move(f));
-  return out;
-}
-
 ObjectStore::View ObjectStore::view(const ObjectId& id) const {
   std::lock_guard lock(mutex_);
   View v;
@@ -580,6 +534,7 @@ ObjectStore::View ObjectStore::view(const ObjectId& id) const {
   v.decoded_tag = e.decoded_tag;
   v.cached_copy = e.copy;
   v.primary_copy = e.primary;
+  v.neighbour_view = e.view_of >= 0;
   return v;
 }
 
@@ -689,8 +644,12 @@ void ObjectStore::summarize(RankMemory& m, std::vector<ObjectSummary>& objects,
   m.capacity_bytes = capacity_;
   for (const auto& [id, e] : entries_) {
     const bool referenced = !e.token.expired();
-    const bool pinned = e.bytes && (is_pinned(e) || e.spilling);
-    const std::uint64_t here = e.bytes ? e.size : 0;
+    const bool pinned = counted(e) && (is_pinned(e) || e.spilling);
+    const std::uint64_t here = counted(e);
+    if (e.bytes && e.view_of >= 0) {
+      ++m.views_held;
+      m.views_held_bytes += e.size;
+    }
     if (e.spill) {
       ++m.spilled_objects;
       m.spilled_bytes += e.size;
@@ -710,14 +669,19 @@ void ObjectStore::summarize(RankMemory& m, std::vector<ObjectSummary>& objects,
     o.id = id;
     o.rank = rank_;
     o.size = e.size;
-    o.role = owned(id) ? "owned" : e.primary ? "primary copy" : e.copy ? "cached copy" : "borrowed";
+    o.role = owned(id)                         ? "owned"
+             : e.primary                       ? "primary copy"
+             : e.copy                          ? "cached copy"
+             : e.bytes && e.view_of >= 0 ? "view"
+                                               : "borrowed";
+    if (e.bytes) o.viewing = e.view_of;
     o.state = state_name(e.state);
     o.referenced = referenced;
     o.pinned = pinned;
     for (const auto& [r, n] : e.borrowers) o.borrowers += n > 0;
     o.locations = static_cast<int>(e.locations.size());
     o.contained = static_cast<int>(e.contained.size());
-    o.in_memory = e.bytes != nullptr;
+    o.in_memory = counted(e) > 0;
     o.spilled = e.spill != nullptr;
     objects.push_back(std::move(o));
   }

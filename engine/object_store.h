@@ -76,6 +76,7 @@ class ObjectStore {
     std::shared_ptr<const void> decoded;
     std::uint64_t decoded_tag = 0;
     bool cached_copy = false;   // a copy fetched from elsewhere, not the owner's or primary
+    bool neighbour_view = false;  // the bytes are a neighbour rank's memory, read in place
     bool primary_copy = false;  // bytes this rank produced for an owner elsewhere
     SpillHandle spill;          // set when the bytes are (also) in this rank's spill file
   };
@@ -220,6 +221,13 @@ class ObjectStore {
   /// the owner frees it, even when no task or reference here wants it any more.
   void store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
                   std::uint64_t reserved = 0);
+  /// Bytes read in place in a neighbour rank's memory (`holder`), under its lease: on the owner
+  /// the object becomes ready, elsewhere the entry holds them while references here want them
+  /// (never a copy the owner hands out). They take no room in this store, are never spilled,
+  /// and the lease ends when the last holder of `bytes` lets go.
+  Freed set_view(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag, int holder);
+  /// The node of every rank (one-copy-per-node reads); empty: every rank is a node of its own.
+  void set_nodes(std::vector<int> node_of);
   /// The owner freed the object: drop the primary or cached copy.
   Freed free_copy(const ObjectId& id);
 
@@ -256,8 +264,9 @@ class ObjectStore {
   /// copy. Returns the queued readers that can start now.
   /// An owned object whose last reference went while readers were queued is freed here, into
   /// `freed` (to be applied outside the lock).
-  std::vector<Assignment> reader_done(const ObjectId& id, int from, int copy_at, bool* known,
-                                      Freed* freed = nullptr);
+  /// `reader`: the rank that read (its node's read from another node is over).
+  std::vector<Assignment> reader_done(const ObjectId& id, int reader, int from, int copy_at,
+                                      bool* known, Freed* freed = nullptr);
 
   [[nodiscard]] View view(const ObjectId& id) const;
 
@@ -308,6 +317,7 @@ class ObjectStore {
     bool borrowing = false;  // this rank is registered with the owner as a borrower
     bool fetching = false;
     bool resolving = false;
+    int view_of = -1;  // >= 0: the bytes are a view of this neighbour rank's memory
     std::vector<Waiter*> waiters;
     std::vector<std::function<void()>> on_finished;
     std::shared_ptr<const void> decoded;
@@ -318,6 +328,7 @@ class ObjectStore {
     std::vector<std::pair<int, std::int64_t>> borrowers;  // rank, signed count
     std::vector<Location> locations;                      // ranks with the bytes, this one too
     std::vector<int> queued_readers;                      // waiting for a free copy
+    std::vector<int> incoming_nodes;  // nodes a copy is on its way to (one read per node)
     // Memory and spilling.
     mutable std::uint64_t last_use = 0;  // LRU clock value of the last read or write
     SpillHandle spill;                   // the bytes' place in the spill file, if written
@@ -347,8 +358,13 @@ class ObjectStore {
   static void add_location(Entry& e, int rank);
   /// Makes `e` ready with these bytes (its fetch or question is over) and keeps `contained`.
   /// `rerun`: bytes a task made again (a rebuild) replace a slot that may be the damaged one.
+  /// `view_of` >= 0: the bytes are that neighbour's memory (not counted here).
   void set_bytes(Entry& e, SharedBuffer bytes, std::uint64_t tag, TokenList&& contained,
-                 std::uint64_t reserved, bool rerun = false);
+                 std::uint64_t reserved, bool rerun = false, int view_of = -1);
+  /// Bytes this store counts against its capacity: its own, not a neighbour's viewed in place.
+  [[nodiscard]] static std::uint64_t counted(const Entry& e) {
+    return e.bytes && e.view_of < 0 ? e.size : 0;
+  }
   /// The bytes are in memory here or in this rank's spill file.
   [[nodiscard]] static bool holds_bytes(const Entry& e);
   /// Nothing but the store (and a decoded value it caches) holds the bytes.
@@ -362,8 +378,10 @@ class ObjectStore {
   /// Frees the entry's memory (its bytes are in the spill file); the decoded value goes to `out`.
   void drop_bytes(Entry& e, std::vector<std::shared_ptr<const void>>& out);
   std::optional<Assignment> pick(Entry& e, int requester) const;
+  [[nodiscard]] int node_of(int rank) const;
 
   int rank_;
+  std::vector<int> nodes_;  // set once at init, before any message
   mutable std::mutex mutex_;
   std::unordered_map<ObjectId, Entry> entries_;
   bool stopped_ = false;

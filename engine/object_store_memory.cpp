@@ -141,8 +141,9 @@ std::vector<ObjectStore::SpillItem> ObjectStore::take_spill_batch(std::uint64_t 
   std::vector<std::pair<std::uint64_t, decltype(entries_)::iterator>> candidates;
   for (auto it = entries_.begin(); it != entries_.end(); ++it) {
     const Entry& e = it->second;
-    if (e.state == State::ready && e.bytes && e.size > 0 && !e.spilling && !is_pinned(e) &&
-        (e.spill || !written_only)) {
+    // A neighbour's bytes viewed in place take no room here: nothing to spill.
+    if (e.state == State::ready && e.bytes && e.view_of < 0 && e.size > 0 && !e.spilling &&
+        !is_pinned(e) && (e.spill || !written_only)) {
       candidates.emplace_back(e.last_use, it);
     }
   }

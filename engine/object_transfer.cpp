@@ -6,6 +6,7 @@
 #include "engine/log.h"
 #include "engine/ownership.h"
 #include "engine/spill_manager.h"
+#include "transport/shared_segments.h"
 
 namespace manta::engine {
 
@@ -14,6 +15,10 @@ using transport::WireReader;
 using transport::WireWriter;
 
 namespace {
+
+// pull_request flags.
+constexpr std::uint8_t kMayReadFile = 1;  // the holder may answer with its spill file
+constexpr std::uint8_t kMayView = 2;      // a holder on this node may answer with its memory
 
 std::uint64_t lease_key(int reader, int tag) {
   return static_cast<std::uint64_t>(static_cast<std::uint32_t>(reader)) << 32 |
@@ -42,6 +47,17 @@ transport::DataPlane::FileReader spill_file_reader(RankContext& ctx) {
   };
 }
 
+ObjectTransfer::ObjectTransfer(RankContext& ctx, Ownership& ownership,
+                               transport::DataPlane& plane)
+    : ctx_(ctx), ownership_(ownership), plane_(plane) {
+  lease_returns_->outbox = &ctx_.outbox;
+}
+
+ObjectTransfer::~ObjectTransfer() {
+  std::lock_guard lock(lease_returns_->mutex);
+  lease_returns_->outbox = nullptr;
+}
+
 void ObjectTransfer::register_handlers(Dispatcher& d) {
   d.on(MessageType::resolve_object, [this](int source, WireReader& r, auto) {
     const auto id = r.get<ObjectId>();
@@ -54,7 +70,8 @@ void ObjectTransfer::register_handlers(Dispatcher& d) {
   d.on(MessageType::pull_request, [this](int source, WireReader& r, auto) {
     const auto id = r.get<ObjectId>();
     const auto tag = r.get<int>();
-    serve_pull(source, tag, id, r.get<std::uint8_t>() != 0);
+    const auto flags = r.get<std::uint8_t>();
+    serve_pull(source, tag, id, (flags & kMayReadFile) != 0, (flags & kMayView) != 0);
   });
   d.on(MessageType::pull_header,
        [this](int source, WireReader& r, auto) { on_pull_header(source, r); });
@@ -79,33 +96,48 @@ void ObjectTransfer::pull(const ObjectId& id, int from, std::uint64_t size, Pull
       id, from, size,
       [this, id, from, done = std::move(done)](SharedBuffer bytes, std::uint64_t tag,
                                                std::shared_ptr<const ErrorInfo> err,
-                                               std::uint64_t reserved) {
+                                               std::uint64_t reserved, int in_place_of) {
         // The caller fails (a task's argument); the owner learns the copy is gone first, so the
         // task's rerun finds the object rebuilt or another copy.
         if (err && err->kind == ErrorKind::object_lost) report_lost(id, from, *err, false);
-        done(std::move(bytes), tag, std::move(err), reserved);
+        done(std::move(bytes), tag, std::move(err), reserved, in_place_of);
       },
       may_read_file);
 }
 
 void ObjectTransfer::pull_bytes(const ObjectId& id, int from, std::uint64_t size, PullDone done,
                                 bool may_read_file) {
+  const bool may_view = ctx_.config.shared_memory != "off";
+  if (may_view && expect_view(from, size)) {
+    // A view takes no room here; room is reserved if the holder sends a copy after all.
+    send_pull_request(id, from, 0, std::move(done), may_read_file, true, /*room_later=*/true);
+    return;
+  }
   // Room first: a transfer never lands in a store that has none (it waits for spilling).
   auto shared = std::make_shared<PullDone>(std::move(done));
-  ctx_.store.reserve_async(size, [this, id, from, size, shared, may_read_file] {
-    send_pull_request(id, from, size, std::move(*shared), may_read_file);
+  ctx_.store.reserve_async(size, [this, id, from, size, shared, may_read_file, may_view] {
+    send_pull_request(id, from, size, std::move(*shared), may_read_file, may_view);
   });
 }
 
+bool ObjectTransfer::expect_view(int from, std::uint64_t size) const {
+  // Large blocks live in shared segments where the node's ranks enabled them (they share one
+  // directory and one setting, so this rank's state speaks for the holder's).
+  return ctx_.shared_store && from != ctx_.rank && ctx_.same_node(from) &&
+         size >= (std::uint64_t{4} << 20);
+}
+
 void ObjectTransfer::send_pull_request(const ObjectId& id, int from, std::uint64_t reserved,
-                                       PullDone done, bool may_read_file) {
+                                       PullDone done, bool may_read_file, bool may_view,
+                                       bool room_later) {
   const int tag = plane_.new_tag();
   {
     std::lock_guard lock(pulls_mutex_);
-    pulls_[tag] = {id, reserved, std::move(done)};
+    pulls_[tag] = {id, reserved, std::move(done), may_read_file, room_later};
   }
+  const std::uint8_t flags = (may_read_file ? kMayReadFile : 0) | (may_view ? kMayView : 0);
   ctx_.outbox.send(from, [&](WireWriter& w) {
-    w.put(MessageType::pull_request).put(id).put(tag).put<std::uint8_t>(may_read_file);
+    w.put(MessageType::pull_request).put(id).put(tag).put(flags);
   });
 }
 
@@ -123,16 +155,70 @@ void ObjectTransfer::on_pull_header(int source, WireReader& r) {
   if (!ok) {
     // A failed read gives its room back before the caller hears of it.
     ctx_.store.unreserve(pull.reserved);
-    pull.done(nullptr, 0, std::make_shared<const ErrorInfo>(read_error(r)), 0);
+    pull.done(nullptr, 0, std::make_shared<const ErrorInfo>(read_error(r)), 0, -1);
     return;
   }
   const auto obj_tag = r.get<std::uint64_t>();
   const auto size = r.get<std::uint64_t>();
   const auto carrier = r.get<Carrier>();
   const auto descriptor = r.bytes();
+  if (carrier == Carrier::shared) {
+    receive_in_place(source, tag, std::move(pull), obj_tag, size, descriptor);
+    return;
+  }
   fetches_.fetch_add(1, std::memory_order_relaxed);
   bytes_fetched_.fetch_add(size, std::memory_order_relaxed);
+  if (pull.room_later) {
+    // Asked for a view, answered with a copy: the copy needs room here first.
+    auto held = std::make_shared<Pull>(std::move(pull));
+    auto desc = std::make_shared<Buffer>(descriptor.data(), descriptor.size());
+    ctx_.store.reserve_async(size, [this, source, tag, held, desc, obj_tag, size, carrier] {
+      held->reserved = size;
+      held->room_later = false;
+      receive_bytes(source, tag, std::move(*held), obj_tag, size, carrier, desc->span());
+    });
+    return;
+  }
   receive_bytes(source, tag, std::move(pull), obj_tag, size, carrier, descriptor);
+}
+
+void ObjectTransfer::receive_in_place(int source, int tag, Pull pull, std::uint64_t obj_tag,
+                                      std::uint64_t size, std::span<const std::byte> descriptor) {
+  WireReader d(descriptor);
+  transport::SegmentPlace place;
+  place.name = d.str();
+  place.segment_size = d.get<std::uint64_t>();
+  place.offset = d.get<std::uint64_t>();
+  std::string error;
+  // The holder's lease ends when the view's last reference goes, wherever that happens.
+  std::weak_ptr<LeaseReturns> returns = lease_returns_;
+  SharedBuffer view = transport::map_view(
+      place, size,
+      [returns, source, tag] {
+        if (auto r = returns.lock()) {
+          std::lock_guard lock(r->mutex);
+          if (r->outbox) {
+            r->outbox->send(source,
+                            [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
+          }
+        }
+      },
+      &error);
+  if (!view) {
+    // This rank cannot map it (another mount namespace, a limit on mappings): ask for a copy.
+    ctx_.outbox.send(source, [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
+    log().warn("reading {} in place in rank {}'s shared memory failed ({}); copying it instead",
+               pull.id.to_string(), source, error);
+    auto held = std::make_shared<Pull>(std::move(pull));
+    ctx_.store.reserve_async(held->room_later ? size : 0, [this, source, held, size] {
+      send_pull_request(held->id, source, size, std::move(held->done), held->may_read_file,
+                        false);
+    });
+    return;
+  }
+  views_taken_.fetch_add(1, std::memory_order_relaxed);
+  ctx_.store.unreserve(pull.reserved);
+  pull.done(std::move(view), obj_tag, nullptr, 0, source);
 }
 
 void ObjectTransfer::receive_bytes(int source, int tag, Pull pull, std::uint64_t obj_tag,
@@ -142,7 +228,7 @@ void ObjectTransfer::receive_bytes(int source, int tag, Pull pull, std::uint64_t
     plane_.receive(
         source, tag, carrier, descriptor, size,
         [done = std::move(pull.done), obj_tag, reserved = pull.reserved](transport::Received got) {
-          done(std::move(got.bytes), obj_tag, nullptr, reserved);
+          done(std::move(got.bytes), obj_tag, nullptr, reserved, -1);
         });
     return;
   }
@@ -155,7 +241,8 @@ void ObjectTransfer::receive_bytes(int source, int tag, Pull pull, std::uint64_t
           // This rank does not see that file (node-local disk): the holder restores and sends.
           log().debug("reading {} from rank {}'s spill file failed ({}); asking it to send it",
                       pull.id.to_string(), source, got.error);
-          send_pull_request(pull.id, source, pull.reserved, pull.done, /*may_read_file=*/false);
+          send_pull_request(pull.id, source, pull.reserved, pull.done, /*may_read_file=*/false,
+                            /*may_view=*/false);
           return;
         }
         if (!got.error.empty()) {
@@ -171,15 +258,19 @@ void ObjectTransfer::receive_bytes(int source, int tag, Pull pull, std::uint64_t
           pull.done(nullptr, 0,
                     std::make_shared<const ErrorInfo>(
                         ctx_.make_error(ErrorKind::object_lost, nullptr, message)),
-                    0);
+                    0, -1);
           return;
         }
-        pull.done(std::move(got.bytes), obj_tag, nullptr, pull.reserved);
+        pull.done(std::move(got.bytes), obj_tag, nullptr, pull.reserved, -1);
       });
 }
 
 void ObjectTransfer::keep_copy(const ObjectId& id, const SharedBuffer& bytes, std::uint64_t tag,
-                               std::uint64_t reserved) {
+                               std::uint64_t reserved, int in_place_of) {
+  if (in_place_of >= 0) {
+    ownership_.apply_freed(id, ctx_.store.set_view(id, bytes, tag, in_place_of));
+    return;
+  }
   // Kept, so later tasks and gets here need no transfer.
   if (id.owner == ctx_.rank) {
     ownership_.apply_freed(id, ctx_.store.set_ready(id, bytes, tag, {}, reserved));
@@ -195,7 +286,8 @@ void ObjectTransfer::pull_copy(const ObjectId& id, int at, bool assigned) {
   pull_bytes(
       id, at, ctx_.store.view(id).size,
       [this, id, at, assigned](SharedBuffer bytes, std::uint64_t tag,
-                               std::shared_ptr<const ErrorInfo> err, std::uint64_t reserved) {
+                               std::shared_ptr<const ErrorInfo> err, std::uint64_t reserved,
+                               int in_place_of) {
         const bool ok = err == nullptr;
         if (!ok && err->kind == ErrorKind::object_lost) {
           // Not the last word: the owner drops that copy and gives another, or rebuilds it.
@@ -204,6 +296,21 @@ void ObjectTransfer::pull_copy(const ObjectId& id, int at, bool assigned) {
             read_ended(id, at, -1);
           } else {
             report_lost(id, at, *err, true);  // the entry keeps waiting for the answer
+          }
+          return;
+        }
+        if (ok && in_place_of >= 0) {
+          // A view: no copy here for the owner to hand out, but the read is over.
+          ownership_.apply_freed(id, ctx_.store.set_view(id, std::move(bytes), tag, in_place_of));
+          if (id.owner == ctx_.rank) {
+            read_ended(id, at, -1);
+          } else {
+            ctx_.outbox.send(id.owner, [&](WireWriter& w) {
+              w.put(MessageType::copy_done)
+                  .put(id)
+                  .put<std::int32_t>(assigned ? at : -1)
+                  .put<std::uint8_t>(0);
+            });
           }
           return;
         }
@@ -365,7 +472,7 @@ void ObjectTransfer::on_copy_done(int source, WireReader& r) {
   const bool ok = r.get<std::uint8_t>() != 0;
   bool known = false;
   ObjectStore::Freed freed;
-  for (const auto& a : ctx_.store.reader_done(id, from, ok ? source : -1, &known, &freed)) {
+  for (const auto& a : ctx_.store.reader_done(id, source, from, ok ? source : -1, &known, &freed)) {
     send_located(a.requester, id, a);
   }
   ownership_.apply_freed(id, std::move(freed));
@@ -378,7 +485,7 @@ void ObjectTransfer::on_copy_done(int source, WireReader& r) {
 void ObjectTransfer::read_ended(const ObjectId& id, int from, int copy_at) {
   bool known = false;
   ObjectStore::Freed freed;
-  for (const auto& a : ctx_.store.reader_done(id, from, copy_at, &known, &freed)) {
+  for (const auto& a : ctx_.store.reader_done(id, ctx_.rank, from, copy_at, &known, &freed)) {
     send_located(a.requester, id, a);
   }
   ownership_.apply_freed(id, std::move(freed));
@@ -399,7 +506,8 @@ void ObjectTransfer::send_located(int dest, const ObjectId& id, const ObjectStor
 // ---------------------------------------------------------------------------------------------
 // The holder's side.
 
-void ObjectTransfer::serve_pull(int source, int tag, const ObjectId& id, bool may_read_file) {
+void ObjectTransfer::serve_pull(int source, int tag, const ObjectId& id, bool may_read_file,
+                                bool may_view) {
   ObjectStore::View v = ctx_.store.view(id);
   if (v.exists && v.state == ObjectStore::State::spilled) {
     if (serve_spilled(source, tag, id, v, may_read_file)) return;
@@ -415,10 +523,32 @@ void ObjectTransfer::serve_pull(int source, int tag, const ObjectId& id, bool ma
                                                std::to_string(ctx_.rank)));
     return;
   }
+  if (may_view && offer_in_place(source, tag, id, v)) return;
   serves_.fetch_add(1, std::memory_order_relaxed);
   bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
   if (v.cached_copy) serves_of_copies_.fetch_add(1, std::memory_order_relaxed);
   offer_bytes(source, tag, id, v);
+}
+
+bool ObjectTransfer::offer_in_place(int reader, int tag, const ObjectId& id,
+                                    const ObjectStore::View& v) {
+  if (reader == ctx_.rank || !ctx_.same_node(reader) || !v.bytes || v.bytes->empty()) return false;
+  const auto place = transport::find_segment(v.bytes->data(), v.bytes->size());
+  if (!place) return false;
+  // The bytes stay (not freed, spilled or reused) until the reader's view goes: pull_done.
+  {
+    std::lock_guard lock(leases_mutex_);
+    leases_[lease_key(reader, tag)] = {v.bytes, 0, nullptr, id, true};
+  }
+  views_served_.fetch_add(1, std::memory_order_relaxed);
+  bytes_viewed_.fetch_add(v.size, std::memory_order_relaxed);
+  Buffer descriptor;
+  WireWriter(descriptor).str(place->name).put(place->segment_size).put(place->offset);
+  ctx_.outbox.send(reader, [&](WireWriter& w) {
+    w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
+    w.put(Carrier::shared).bytes(descriptor.span());
+  });
+  return true;
 }
 
 bool ObjectTransfer::serve_spilled(int source, int tag, const ObjectId& id,
@@ -427,7 +557,7 @@ bool ObjectTransfer::serve_spilled(int source, int tag, const ObjectId& id,
     // The reader reads the file itself when it sees it; the slot stays until pull_done.
     {
       std::lock_guard lock(leases_mutex_);
-      leases_[lease_key(source, tag)] = {nullptr, 0, v.spill};
+      leases_[lease_key(source, tag)] = {nullptr, 0, v.spill, id, false};
     }
     serves_.fetch_add(1, std::memory_order_relaxed);
     bytes_served_.fetch_add(v.size, std::memory_order_relaxed);
@@ -459,8 +589,8 @@ bool ObjectTransfer::serve_spilled(int source, int tag, const ObjectId& id,
     return true;
   }
   // It cannot read the file: read it back here, then send it.
-  if (ctx_.store.when_restored(id,
-                               [this, source, tag, id] { serve_pull(source, tag, id, false); })) {
+  if (ctx_.store.when_restored(
+          id, [this, source, tag, id] { serve_pull(source, tag, id, false, false); })) {
     ctx_.spill->restore(id);
     return true;
   }
@@ -480,7 +610,7 @@ void ObjectTransfer::offer_bytes(int reader, int tag, const ObjectId& id,
     // The reader copies straight out of this buffer; it stays alive until pull_done.
     {
       std::lock_guard lock(leases_mutex_);
-      leases_[lease_key(reader, tag)] = {v.bytes, offer.handle, nullptr};
+      leases_[lease_key(reader, tag)] = {v.bytes, offer.handle, nullptr, id, false};
     }
     ctx_.outbox.send(reader, [&](WireWriter& w) {
       w.put(MessageType::pull_header).put(tag).put<std::uint8_t>(1).put(v.tag).put(v.size);
@@ -543,7 +673,32 @@ TransferStats ObjectTransfer::stats() const {
   s.fetches = fetches_.load(std::memory_order_relaxed);
   s.serves = serves_.load(std::memory_order_relaxed);
   s.serves_of_copies = serves_of_copies_.load(std::memory_order_relaxed);
+  s.views_served = views_served_.load(std::memory_order_relaxed);
+  s.bytes_viewed = bytes_viewed_.load(std::memory_order_relaxed);
+  s.views_taken = views_taken_.load(std::memory_order_relaxed);
   return s;
+}
+
+void ObjectTransfer::summarize_views(RankMemory& m, std::vector<ObjectSummary>& objects) const {
+  std::unordered_map<ObjectId, std::pair<int, std::uint64_t>> viewed;  // viewers, size
+  {
+    std::lock_guard lock(leases_mutex_);
+    for (const auto& [key, lease] : leases_) {
+      if (!lease.in_place) continue;
+      auto& [viewers, size] = viewed[lease.id];
+      ++viewers;
+      size = lease.bytes ? lease.bytes->size() : 0;
+    }
+  }
+  m.viewed_objects = viewed.size();
+  for (const auto& [id, v] : viewed) m.viewed_bytes += v.second;
+  for (auto& o : objects) {
+    auto it = viewed.find(o.id);
+    if (it != viewed.end() && o.rank == ctx_.rank) o.viewers = it->second.first;
+  }
+  m.views_served = views_served_.load(std::memory_order_relaxed);
+  m.bytes_viewed = bytes_viewed_.load(std::memory_order_relaxed);
+  m.shared_bytes = transport::segment_stats().own_bytes;
 }
 
 std::size_t ObjectTransfer::open_leases() const {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <manta/errors.h>
 
@@ -29,6 +30,15 @@ struct RankContext {
   ObjectStore& store;
   Outbox& outbox;
   SpillManager* spill = nullptr;  // set once the store has its spill directory
+  // Set at init, before any message: the node of every rank (ranks of a node read each other's
+  // large objects in place), and whether this rank's large objects live in shared segments.
+  std::vector<int> node_of;
+  bool shared_store = false;
+  [[nodiscard]] bool same_node(int other) const noexcept {
+    return other == rank || (other >= 0 && static_cast<std::size_t>(other) < node_of.size() &&
+                             node_of[static_cast<std::size_t>(other)] ==
+                                 node_of[static_cast<std::size_t>(rank)]);
+  }
   std::atomic<bool> stopping{false};
 
   /// A sequence number no other task, object or actor of this rank uses.

@@ -16,6 +16,7 @@
 #include "engine/job_files.h"
 #include "engine/log.h"
 #include "engine/messages.h"
+#include "engine/shared_store.h"
 #include "engine/teardown_guard.h"
 #include "gpu/binding.h"
 
@@ -257,6 +258,7 @@ void Runtime::start_memory() {
     std::_Exit(1);
   }
   ctx_.spill = spill_.get();
+  start_shared_memory(capacity);
   store_.set_capacity(
       capacity,
       static_cast<std::uint64_t>(static_cast<double>(capacity) * config_.spill_high_water), [this] {
@@ -265,6 +267,37 @@ void Runtime::start_memory() {
   detail::set_buffer_pool_limit(std::min<std::uint64_t>(capacity / 4, 512ull << 20));
   log().info("object store: {} bytes, spilling past {:.0f} % to {}", capacity,
              config_.spill_high_water * 100, spill_->directory());
+}
+
+void Runtime::start_shared_memory(std::uint64_t capacity) {
+  std::vector<std::string> hosts;
+  for (const auto& r : ranks_) hosts.push_back(r.host);
+  ctx_.node_of = node_map(hosts, config_.node_size);
+  store_.set_nodes(ctx_.node_of);
+  const SharedStoreStart s = start_shared_store(config_, job_id_, world_.rank, world_.local_size,
+                                                capacity, world_.local_rank == 0);
+  for (const auto& name : s.removed)
+    log().info("removed {}/{}, a shared memory segment of a job that ended", config_.shm_dir, name);
+  if (!s.removed.empty()) {
+    log().warn("removed {} shared memory segment{} that ended jobs left in {}", s.removed.size(),
+               s.removed.size() == 1 ? "" : "s", config_.shm_dir);
+  }
+  // Every rank learns whether all could; the first that could not says why.
+  int failed_rank = s.error.empty() ? world_.size : world_.rank, first = 0;
+  MPI_Allreduce(&failed_rank, &first, 1, MPI_INT, MPI_MIN, world_.comm);
+  if (first < world_.size) {
+    if (first == world_.rank) {
+      std::fprintf(stderr, "manta: init failed on rank %d: %s\n", world_.rank, s.error.c_str());
+    }
+    stop_shared_store();
+    spill_.reset();
+    transport::finish_mpi(world_);
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
+  if (!s.warning.empty() && world_.local_rank == 0) log().warn("{}", s.warning);
+  ctx_.shared_store = s.enabled;
+  if (s.enabled) log().info("large objects live in shared memory under {}", config_.shm_dir);
 }
 
 void Runtime::start_data_plane() {
@@ -361,6 +394,7 @@ void Runtime::close_transports(int exit_code, bool process_ends) {
     guard.step(fmt::format("closing the {} data plane", data_plane_->name()));
     data_plane_.reset();
   }
+  stop_shared_store();  // no segment name outlives a rank that exits cleanly
   guard.step("MPI_Finalize");
   transport::finish_mpi(world_, process_ends);
 }

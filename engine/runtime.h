@@ -78,6 +78,8 @@ class Runtime {
   /// Sets the store's capacity and makes the spill directory; every rank agrees it worked.
   void start_memory();
   /// Collective: the data plane every rank agrees on (exits when UCX is required but absent).
+  /// Nodes, and large objects in shared memory (engine/shared_store.h). Collective.
+  void start_shared_memory(std::uint64_t capacity);
   void start_data_plane();
   void start_job_directory();
   /// Collective: cores, GPUs and binding (exits when a rank's setting or GPU list is bad).

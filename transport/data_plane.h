@@ -4,6 +4,8 @@
 //   messages  chunked MPI messages on the transfer's tag (always available);
 //   rma       the reader copies straight out of the holder's memory by a UCX RMA read;
 //   file      the reader reads the holder's spill file itself (the engine supplies the reader).
+// A fourth, `shared`, never reaches the data plane: a reader on the holder's node maps the
+// holder's shared memory segment and reads the bytes in place (engine/object_transfer.cpp).
 #pragma once
 
 #include <cstdint>
@@ -16,7 +18,7 @@
 
 namespace manta::transport {
 
-enum class Carrier : std::uint8_t { messages = 0, rma = 1, file = 2 };
+enum class Carrier : std::uint8_t { messages = 0, rma = 1, file = 2, shared = 3 };
 
 /// What a reader got: the bytes, or why not. `unreachable`: the file carrier could not see the
 /// holder's file (node-local disk), so the holder must send the bytes another way.

@@ -45,6 +45,14 @@ struct RankMemory {
   std::uint64_t lineage_evicted = 0;        // specs dropped to stay under the bound, ever
   std::uint64_t objects_reconstructed = 0;  // reruns of a task to rebuild a lost object, ever
   std::uint64_t objects_lost = 0;           // owned objects failed because every copy was lost
+  // Node-shared store: ranks of a node read each other's large objects in place.
+  std::uint64_t shared_bytes = 0;      // this rank's large blocks in shared memory segments
+  std::uint64_t viewed_objects = 0;    // objects here that neighbour ranks read in place now
+  std::uint64_t viewed_bytes = 0;      // their bytes
+  std::uint64_t views_held = 0;        // neighbours' objects this rank reads in place now
+  std::uint64_t views_held_bytes = 0;  // their bytes (not counted in `bytes`)
+  std::uint64_t views_served = 0;      // reads neighbours made in place, without a copy, ever
+  std::uint64_t bytes_viewed = 0;      // their bytes
   /// Throughput of spill writes and of restores, in MB/s (10^6 bytes), 0 if none yet.
   [[nodiscard]] double spill_mb_per_s() const;
   [[nodiscard]] double restore_mb_per_s() const;
@@ -55,7 +63,7 @@ struct ObjectSummary {
   ObjectId id;
   int rank = 0;             // the rank that holds this entry
   std::uint64_t size = 0;   // bytes (0 while pending)
-  std::string role;         // "owned", "primary copy", "cached copy" or "borrowed"
+  std::string role;         // "owned", "primary copy", "cached copy", "borrowed" or "view"
   std::string state;        // "pending", "ready", "remote" or "failed"
   bool referenced = false;  // an ObjectRef on this rank refers to it
   bool pinned = false;
@@ -64,6 +72,8 @@ struct ObjectSummary {
   int contained = 0;       // references inside it that it keeps alive
   bool in_memory = false;  // its bytes are in this rank's memory
   bool spilled = false;    // its bytes are in this rank's spill file
+  int viewers = 0;         // neighbour ranks reading its bytes here in place now
+  int viewing = -1;        // a view: the neighbour rank whose memory holds the bytes, else -1
 };
 
 /// One placement group, as rank 0's table knows it.

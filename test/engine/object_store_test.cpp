@@ -501,7 +501,7 @@ TEST(ObjectStore, BorrowerKeepsOwnedObjectAliveAndItsFreeTellsEveryCopy) {
   auto token = store.create_pending(id);
   store.set_remote(id, 3, 4096, kTag);  // the result stays on rank 3
   bool known = false;
-  EXPECT_TRUE(store.reader_done(id, -1, 4, &known).empty());  // rank 4 made a copy
+  EXPECT_TRUE(store.reader_done(id, 4, -1, 4, &known).empty());  // rank 4 made a copy
   EXPECT_TRUE(known);
   EXPECT_TRUE(store.add_borrower(id, 2));
 
@@ -522,8 +522,8 @@ TEST(ObjectStore, FreeOfOwnedObjectHeldHereTellsOnlyOtherCopies) {
   const ObjectId id{kSelf, 0, 1};
   auto token = store.create_ready(id, bytes_of(64), kTag);
   bool known = false;
-  store.reader_done(id, -1, 2, &known);
-  store.reader_done(id, -1, 2, &known);  // a location counts once
+  store.reader_done(id, 2, -1, 2, &known);
+  store.reader_done(id, 2, -1, 2, &known);  // a location counts once
   token.reset();
   EXPECT_EQ(store.release(id).freed.tell, std::vector<int>{2});
   EXPECT_EQ(store.stats().bytes, 0u);
@@ -857,7 +857,7 @@ TEST(ObjectStore, LargeObjectGetsOneReaderPerCopy) {
 
   // Rank 1 finished reading from 3 and now has a copy itself.
   bool known = false;
-  const auto next = store.reader_done(id, 3, 1, &known);
+  const auto next = store.reader_done(id, 1, 3, 1, &known);
   EXPECT_TRUE(known);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].requester, 2);
@@ -872,7 +872,7 @@ TEST(ObjectStore, LargeObjectGetsOneReaderPerCopy) {
   EXPECT_FALSE(store.assign_reader(id, 5, true).has_value()) << "both copies busy";
 
   // Each finished read frees one copy for one queued reader.
-  const auto after = store.reader_done(id, a3->at, 4, &known);
+  const auto after = store.reader_done(id, 4, a3->at, 4, &known);
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after[0].requester, 5);
   EXPECT_NE(after[0].at, next[0].at) << "rank " << next[0].at << " is still serving rank 2";
@@ -887,7 +887,7 @@ TEST(ObjectStore, NewCopyServesSeveralQueuedReaders) {
   EXPECT_FALSE(store.assign_reader(id, 2, true).has_value());
   EXPECT_FALSE(store.assign_reader(id, 4, true).has_value());
   bool known = false;
-  const auto next = store.reader_done(id, 3, 1, &known);
+  const auto next = store.reader_done(id, 1, 3, 1, &known);
   ASSERT_EQ(next.size(), 2u) << "rank 3 and rank 1's new copy are both free";
   EXPECT_EQ(next[0].requester, 2) << "in the order they asked";
   EXPECT_EQ(next[1].requester, 4);
@@ -905,7 +905,7 @@ TEST(ObjectStore, LargeObjectWithoutQueueingReadsTheLeastBusyCopy) {
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->at, 3);
   bool known = false;
-  EXPECT_TRUE(store.reader_done(id, 3, -1, &known).empty()) << "nobody queued";
+  EXPECT_TRUE(store.reader_done(id, -1, 3, -1, &known).empty()) << "nobody queued";
 }
 
 TEST(ObjectStore, SmallObjectsAreNeverQueued) {
@@ -928,7 +928,7 @@ TEST(ObjectStore, RequesterIsNeverAssignedToItself) {
   store.set_remote(id, 3, 100, kTag);
   EXPECT_FALSE(store.assign_reader(id, 3, false).has_value()) << "its only location is itself";
   bool known = false;
-  store.reader_done(id, -1, 4, &known);  // rank 4 has a copy too
+  store.reader_done(id, 4, -1, 4, &known);  // rank 4 has a copy too
   for (int i = 0; i < 3; ++i) {
     const auto a = store.assign_reader(id, 4, true);
     ASSERT_TRUE(a.has_value());
@@ -938,12 +938,12 @@ TEST(ObjectStore, RequesterIsNeverAssignedToItself) {
   const ObjectId big{kSelf, 0, 2};
   auto big_token = store.create_pending(big);
   store.set_remote(big, 3, kLarge, kTag);
-  store.reader_done(big, -1, 4, &known);
+  store.reader_done(big, 4, -1, 4, &known);
   const auto first = store.assign_reader(big, 4, true);
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->at, 3);
   EXPECT_FALSE(store.assign_reader(big, 4, true).has_value());
-  const auto next = store.reader_done(big, 3, -1, &known);
+  const auto next = store.reader_done(big, -1, 3, -1, &known);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].requester, 4);
   EXPECT_EQ(next[0].at, 3);
@@ -954,7 +954,7 @@ TEST(ObjectStore, AssignmentPrefersACopyOverTheFirstLocation) {
   const ObjectId id{kSelf, 0, 1};
   auto token = store.create_ready(id, bytes_of(64), kTag);  // first location: this rank
   bool known = false;
-  store.reader_done(id, -1, 2, &known);
+  store.reader_done(id, 2, -1, 2, &known);
   const auto a = store.assign_reader(id, 5, true);
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->at, 2) << "takes load off the owner";
@@ -968,7 +968,7 @@ TEST(ObjectStore, ReaderAssignmentOfUnknownObject) {
   const ObjectId id{kSelf, 0, 1};
   EXPECT_FALSE(store.assign_reader(id, 2, true).has_value());
   bool known = true;
-  EXPECT_TRUE(store.reader_done(id, 3, 2, &known).empty());
+  EXPECT_TRUE(store.reader_done(id, 2, 3, 2, &known).empty());
   EXPECT_FALSE(known) << "the caller tells the new copy to go";
   EXPECT_EQ(store.any_location(id), -1);
   EXPECT_FALSE(store.view(id).exists);
@@ -1005,7 +1005,7 @@ TEST(ObjectStore, QueuedReaderKeepsObjectUntilServed) {
   EXPECT_TRUE(nothing(store.release(id).freed)) << "rank 2 waits for an answer";
   EXPECT_TRUE(store.view(id).exists);
   bool known = false;
-  const auto next = store.reader_done(id, 3, 1, &known);
+  const auto next = store.reader_done(id, 1, 3, 1, &known);
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].requester, 2);
 }
@@ -1025,9 +1025,9 @@ TEST(ObjectStore, ObjectWhoseLastReferenceWentWhileReadersQueuedIsFreedOnceServe
   // Rank 2's get timed out; it dropped its reference while still queued.
   EXPECT_TRUE(nothing(store.remove_borrower(id, 2)));
   bool known = false;
-  const auto next = store.reader_done(id, 3, 1, &known);
+  const auto next = store.reader_done(id, 1, 3, 1, &known);
   // If rank 2 was still answered, its read fails (it no longer wants the object) and says so.
-  for (const auto& a : next) store.reader_done(id, a.at, -1, &known);
+  for (const auto& a : next) store.reader_done(id, -1, a.at, -1, &known);
   EXPECT_FALSE(store.view(id).exists) << "nothing refers to it and nobody is queued";
   EXPECT_EQ(store.stats().objects, 0u);
 }
@@ -1052,7 +1052,7 @@ TEST(ObjectStore, SummarizeCountsRolesBytesAndReferences) {
   store.add_borrower(a, 3);
   store.remove_borrower(a, 4);  // not yet registered: not a borrower
   bool known = false;
-  store.reader_done(a, -1, 5, &known);
+  store.reader_done(a, 5, -1, 5, &known);
   inner.reset();  // the inner object lives on through `a`
   store.release(ObjectId{kSelf, 0, 4});
 
