@@ -30,7 +30,8 @@ struct SegmentSettings {
 };
 
 /// Large blocks allocated from now on live in shared segments. Throws std::runtime_error naming
-/// the directory when it cannot be used (missing, not writable).
+/// the directory when it cannot be used (missing, not writable). A forked child makes private
+/// blocks only and leaves the parent's segments (mapped in it too) to the parent.
 void enable_shared_segments(const SegmentSettings& settings);
 /// Removes the names of every segment this process made (blocks in use stay mapped until freed,
 /// pooled ones are unmapped) and unmaps idle neighbour mappings; later large blocks are private.
@@ -52,7 +53,8 @@ std::optional<SegmentPlace> find_segment(const void* data, std::size_t size);
 /// Reader: a read-only view of `size` bytes at `place` in a neighbour's segment. The segment is
 /// mapped on first use and the mapping cached. `on_release` runs once, on whatever thread drops
 /// the view's last reference. Returns nullptr with `error` set when the segment cannot be opened
-/// or is smaller than the place says (the holder then sends the bytes another way).
+/// or is smaller than the place says (the holder then sends the bytes another way); `on_release`
+/// is not called then.
 SharedBuffer map_view(const SegmentPlace& place, std::uint64_t size,
                       std::function<void()> on_release, std::string* error);
 
@@ -61,7 +63,7 @@ struct SegmentStats {
   std::uint64_t own_bytes = 0;        // their size (in use and pooled)
   std::uint64_t mapped_segments = 0;  // neighbours' segments mapped here
   std::uint64_t mapped_bytes = 0;
-  std::uint64_t views = 0;            // live views from map_view
+  std::uint64_t views = 0;              // live views from map_view
   std::uint64_t private_fallbacks = 0;  // large blocks that went to private memory: no room
 };
 SegmentStats segment_stats();
@@ -83,8 +85,8 @@ struct SegmentName {
 std::vector<SegmentName> list_segments(const std::string& dir, const std::string& prefix);
 /// Removes those of `found` for which `ended` says their process is gone; returns the removed
 /// files' names. Never throws.
-std::vector<std::string> remove_segments_of_ended(const std::string& dir,
-                                                  const std::vector<SegmentName>& found,
-                                                  const std::function<bool(const SegmentName&)>& ended);
+std::vector<std::string> remove_segments_of_ended(
+    const std::string& dir, const std::vector<SegmentName>& found,
+    const std::function<bool(const SegmentName&)>& ended);
 
 }  // namespace manta::transport
