@@ -511,12 +511,12 @@ int main(int argc, char** argv) {
         for (const auto& r : broadcast_before.ranks)
           if (r.rank / node_size == node) fetched -= r.bytes_fetched;
         const double per = static_cast<double>(fetched) / (iters + 1) / static_cast<double>(kBig);
-        rows.push_back({fmt::format("broadcast: copies landed per broadcast on node {} (ranks "
-                                    "{}-{})",
-                                    node, node * node_size,
-                                    std::min(world, (node + 1) * node_size) - 1),
-                        per, "objects", 0, "", node == 0 ? "0 (the owner's node)" : "<= 1",
-                        node == 0 ? per == 0 : per <= 1.0001});
+        rows.push_back(
+            {fmt::format("broadcast: copies landed per broadcast on node {} (ranks "
+                         "{}-{})",
+                         node, node * node_size, std::min(world, (node + 1) * node_size) - 1),
+             per, "objects", 0, "", node == 0 ? "0 (the owner's node)" : "<= 1",
+             node == 0 ? per == 0 : per <= 1.0001});
       }
       std::printf("\nmemory_summary() after the broadcasts, per rank (counters since start):\n");
       for (const auto& r : manta::memory_summary().ranks)

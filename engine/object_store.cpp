@@ -323,15 +323,15 @@ void ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64
   w.run();
 }
 
-ObjectStore::Freed ObjectStore::set_view(const ObjectId& id, SharedBuffer bytes,
-                                         std::uint64_t tag, int holder) {
+ObjectStore::Freed ObjectStore::set_view(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
+                                         int holder) {
   Wakeups w;
   Freed f;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) {
-      if (owned(id)) return f;  // freed meanwhile
+      if (owned(id)) return f;                   // freed meanwhile
       it = entries_.emplace(id, Entry{}).first;  // an argument read for a task
     }
     Entry& e = it->second;
@@ -669,11 +669,11 @@ void ObjectStore::summarize(RankMemory& m, std::vector<ObjectSummary>& objects,
     o.id = id;
     o.rank = rank_;
     o.size = e.size;
-    o.role = owned(id)                         ? "owned"
-             : e.primary                       ? "primary copy"
-             : e.copy                          ? "cached copy"
+    o.role = owned(id)                   ? "owned"
+             : e.primary                 ? "primary copy"
+             : e.copy                    ? "cached copy"
              : e.bytes && e.view_of >= 0 ? "view"
-                                               : "borrowed";
+                                         : "borrowed";
     if (e.bytes) o.viewing = e.view_of;
     o.state = state_name(e.state);
     o.referenced = referenced;

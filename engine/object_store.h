@@ -75,10 +75,10 @@ class ObjectStore {
     std::shared_ptr<const ErrorInfo> error;
     std::shared_ptr<const void> decoded;
     std::uint64_t decoded_tag = 0;
-    bool cached_copy = false;   // a copy fetched from elsewhere, not the owner's or primary
+    bool cached_copy = false;     // a copy fetched from elsewhere, not the owner's or primary
     bool neighbour_view = false;  // the bytes are a neighbour rank's memory, read in place
-    bool primary_copy = false;  // bytes this rank produced for an owner elsewhere
-    SpillHandle spill;          // set when the bytes are (also) in this rank's spill file
+    bool primary_copy = false;    // bytes this rank produced for an owner elsewhere
+    SpillHandle spill;            // set when the bytes are (also) in this rank's spill file
   };
 
   /// What an object's end leaves to do once the store's lock is released: ranks to tell to drop

@@ -33,8 +33,8 @@ std::optional<ObjectStore::Assignment> ObjectStore::pick(Entry& e, int requester
   }
   const bool large = e.size >= kSpreadSize;
   const bool per_node = large && !nodes_.empty();  // nodes known (always, once running)
-  if (per_node && std::find(e.incoming_nodes.begin(), e.incoming_nodes.end(), node) !=
-                   e.incoming_nodes.end()) {
+  if (per_node &&
+      std::find(e.incoming_nodes.begin(), e.incoming_nodes.end(), node) != e.incoming_nodes.end()) {
     return std::nullopt;  // a copy is on its way to this node: read that one
   }
   Location* best = nullptr;

@@ -47,8 +47,7 @@ transport::DataPlane::FileReader spill_file_reader(RankContext& ctx) {
   };
 }
 
-ObjectTransfer::ObjectTransfer(RankContext& ctx, Ownership& ownership,
-                               transport::DataPlane& plane)
+ObjectTransfer::ObjectTransfer(RankContext& ctx, Ownership& ownership, transport::DataPlane& plane)
     : ctx_(ctx), ownership_(ownership), plane_(plane) {
   lease_returns_->outbox = &ctx_.outbox;
 }
@@ -136,9 +135,8 @@ void ObjectTransfer::send_pull_request(const ObjectId& id, int from, std::uint64
     pulls_[tag] = {id, reserved, std::move(done), may_read_file, room_later};
   }
   const std::uint8_t flags = (may_read_file ? kMayReadFile : 0) | (may_view ? kMayView : 0);
-  ctx_.outbox.send(from, [&](WireWriter& w) {
-    w.put(MessageType::pull_request).put(id).put(tag).put(flags);
-  });
+  ctx_.outbox.send(
+      from, [&](WireWriter& w) { w.put(MessageType::pull_request).put(id).put(tag).put(flags); });
 }
 
 void ObjectTransfer::on_pull_header(int source, WireReader& r) {
@@ -198,8 +196,7 @@ void ObjectTransfer::receive_in_place(int source, int tag, Pull pull, std::uint6
         if (auto r = returns.lock()) {
           std::lock_guard lock(r->mutex);
           if (r->outbox) {
-            r->outbox->send(source,
-                            [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
+            r->outbox->send(source, [&](WireWriter& w) { w.put(MessageType::pull_done).put(tag); });
           }
         }
       },
@@ -211,8 +208,7 @@ void ObjectTransfer::receive_in_place(int source, int tag, Pull pull, std::uint6
                pull.id.to_string(), source, error);
     auto held = std::make_shared<Pull>(std::move(pull));
     ctx_.store.reserve_async(held->room_later ? size : 0, [this, source, held, size] {
-      send_pull_request(held->id, source, size, std::move(held->done), held->may_read_file,
-                        false);
+      send_pull_request(held->id, source, size, std::move(held->done), held->may_read_file, false);
     });
     return;
   }

@@ -57,10 +57,9 @@ class ObjectTransfer {
   /// `reserved`: the room the pull held for the bytes, which storing them takes over.
   /// `in_place_of` >= 0: the bytes are a view of that neighbour rank's memory (its lease ends
   /// when the last holder of `bytes` lets go); they take no room here.
-  using PullDone =
-      std::function<void(SharedBuffer bytes, std::uint64_t tag,
-                         std::shared_ptr<const ErrorInfo> error, std::uint64_t reserved,
-                         int in_place_of)>;
+  using PullDone = std::function<void(SharedBuffer bytes, std::uint64_t tag,
+                                      std::shared_ptr<const ErrorInfo> error,
+                                      std::uint64_t reserved, int in_place_of)>;
   /// Bytes read from a spill file outside the store, or the error.
   using ReadPastStore = std::function<void(SharedBuffer, std::shared_ptr<const ErrorInfo>)>;
 

@@ -35,9 +35,9 @@ struct RankContext {
   std::vector<int> node_of;
   bool shared_store = false;
   [[nodiscard]] bool same_node(int other) const noexcept {
-    return other == rank || (other >= 0 && static_cast<std::size_t>(other) < node_of.size() &&
-                             node_of[static_cast<std::size_t>(other)] ==
-                                 node_of[static_cast<std::size_t>(rank)]);
+    return other == rank ||
+           (other >= 0 && static_cast<std::size_t>(other) < node_of.size() &&
+            node_of[static_cast<std::size_t>(other)] == node_of[static_cast<std::size_t>(rank)]);
   }
   std::atomic<bool> stopping{false};
 

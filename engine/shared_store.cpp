@@ -31,10 +31,9 @@ namespace {
 std::vector<std::string> remove_ended(const std::string& dir) {
   const std::string host = spill::this_host();
   const auto found = transport::list_segments(dir, kSegmentPrefix);
-  return transport::remove_segments_of_ended(
-      dir, found, [&host](const transport::SegmentName& s) {
-        return spill::liveness({host, s.pid, s.start_ticks}) == spill::Liveness::ended;
-      });
+  return transport::remove_segments_of_ended(dir, found, [&host](const transport::SegmentName& s) {
+    return spill::liveness({host, s.pid, s.start_ticks}) == spill::Liveness::ended;
+  });
 }
 
 }  // namespace
@@ -73,14 +72,16 @@ SharedStoreStart start_shared_store(const Config& config, const std::string& job
       "give the node more shared memory (a larger /dev/shm, e.g. docker --shm-size, or a larger "
       "tmpfs named by --manta-shm-dir), or lower --manta-object-store-memory";
   if (require) {
-    out.error = fmt::format("the node-shared object store does not fit: {}; {}, or set "
-                            "--manta-shared-memory=auto to fall back to private memory",
-                            problem, fixes);
+    out.error = fmt::format(
+        "the node-shared object store does not fit: {}; {}, or set "
+        "--manta-shared-memory=auto to fall back to private memory",
+        problem, fixes);
   } else {
-    out.warning = fmt::format("the node-shared object store does not fit, so large objects stay "
-                              "in private memory and ranks of a node copy them: {}; {} "
-                              "(--manta-shared-memory=off silences this)",
-                              problem, fixes);
+    out.warning = fmt::format(
+        "the node-shared object store does not fit, so large objects stay "
+        "in private memory and ranks of a node copy them: {}; {} "
+        "(--manta-shared-memory=off silences this)",
+        problem, fixes);
   }
   return out;
 }

@@ -17,8 +17,8 @@ std::vector<int> node_map(const std::vector<std::string>& hosts, int node_size);
 
 struct SharedStoreStart {
   bool enabled = false;
-  std::string warning;  // auto mode fell back to private memory: why
-  std::string error;    // require mode cannot be met: init fails with this
+  std::string warning;               // auto mode fell back to private memory: why
+  std::string error;                 // require mode cannot be met: init fails with this
   std::vector<std::string> removed;  // segments of ended jobs removed from the directory
 };
 

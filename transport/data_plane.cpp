@@ -44,6 +44,8 @@ class MpiDataPlane : public DataPlane {
       case Carrier::rma:
         receive_rma(holder, descriptor, size, std::move(done));
         return;
+      case Carrier::shared:
+        break;  // the engine maps shared segments itself; it never asks the data plane
     }
     done({nullptr, "unknown carrier " + std::to_string(static_cast<int>(carrier)), false});
   }

@@ -203,8 +203,10 @@ Mapping* map_segment(State& s, const std::string& path, const std::string& name,
     return nullptr;
   }
   const auto size = static_cast<std::size_t>(st.st_size);
-  // Populated at once: one call fills the page tables instead of a fault per page read.
-  void* base = ::mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  // Not populated: a view costs the same whatever the segment's size, and the reader's first
+  // touch of each page maps it (the mapping is cached, so a later view of the segment, such as
+  // its next object from the holder's pool, faults nothing).
+  void* base = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
   const int map_errno = errno;
   ::close(fd);
   if (base == MAP_FAILED) {

@@ -229,9 +229,13 @@ TEST(SharedStore, VectorsDecodeFromANeighbour) {
   auto v = manta::get(ref);
   EXPECT_EQ(mismatches(v->data(), v->size(), 41, kCount), 0u);
   if (shared_store_on()) {
-    EXPECT_EQ(rank_memory(0).bytes_fetched, before.bytes_fetched) << "decoded in place";
+    // (A task's small result may be fetched; the 64 MiB must not be.)
+    EXPECT_LT(rank_memory(0).bytes_fetched - before.bytes_fetched, std::uint64_t{1} << 20)
+        << "decoded in place";
   } else {
-    EXPECT_EQ(rank_memory(0).bytes_fetched, before.bytes_fetched + kCount * sizeof(double));
+    const std::uint64_t fetched = rank_memory(0).bytes_fetched - before.bytes_fetched;
+    EXPECT_GE(fetched, kCount * sizeof(double)) << "copied";
+    EXPECT_LT(fetched, kCount * sizeof(double) + (std::uint64_t{1} << 20));
   }
   // Small vectors and empty ones too.
   for (std::uint64_t n : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{100000}}) {
@@ -248,9 +252,9 @@ TEST(SharedStore, TaskArgumentsAreReadInPlace) {
   auto ref = manta::put(make_array(51, kCount));
   const manta::RankMemory before = rank_memory(0);
   for (int r = 1; r < world(); ++r) {
-    EXPECT_EQ(*manta::get(
-                  manta::task(check_argument).on_rank(r).remote(ref, std::uint64_t{51}, kCount)),
-              0u)
+    EXPECT_EQ(
+        *manta::get(manta::task(check_argument).on_rank(r).remote(ref, std::uint64_t{51}, kCount)),
+        0u)
         << "rank " << r << " did not read its argument in place, or read it wrong";
   }
   EXPECT_EQ(rank_memory(0).views_served, before.views_served + static_cast<unsigned>(world() - 1));
@@ -267,7 +271,8 @@ TEST(SharedStoreSmall, ViewsBlockSpillingUntilTheyGo) {
   Doubles view = *manta::get(ref);
   ASSERT_TRUE(in_segment(view.data()));
   // 36 + 36 MiB do not fit rank 1's 64 MiB store, and the viewed object may not leave.
-  const std::string full = *manta::get(manta::task(try_put).on_rank(1).remote(std::uint64_t{62}, n));
+  const std::string full =
+      *manta::get(manta::task(try_put).on_rank(1).remote(std::uint64_t{62}, n));
   EXPECT_NE(full.find("pinned"), std::string::npos) << full;
   EXPECT_EQ(mismatches(view.data(), view.size(), 61, n), 0u);
   // Once the view is gone (and this rank's reference with it), the object may spill.
@@ -299,9 +304,10 @@ TEST(SharedStore, BroadcastMakesOneCopyPerNode) {
     const manta::RankMemory now = rank_memory(r);
     fetched += now.bytes_fetched - before[static_cast<std::size_t>(r)].bytes_fetched;
     views += now.views_served - before[static_cast<std::size_t>(r)].views_served;
-    if (r / node_size == 0)
+    if (r / node_size == 0) {
       EXPECT_EQ(now.bytes_fetched, before[static_cast<std::size_t>(r)].bytes_fetched)
           << "rank " << r << " is on the owner's node";
+    }
   }
   EXPECT_EQ(fetched, static_cast<std::uint64_t>(nodes - 1) * kCount * sizeof(double))
       << "one copy per other node";
