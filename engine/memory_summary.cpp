@@ -61,6 +61,31 @@ double mb_per_s(std::uint64_t bytes, double seconds) {
 double RankMemory::spill_mb_per_s() const { return mb_per_s(bytes_spilled, spill_seconds); }
 double RankMemory::restore_mb_per_s() const { return mb_per_s(bytes_restored, restore_seconds); }
 
+namespace {
+/// Per rank: what neighbours read here in place, and what this rank reads in theirs.
+void append_shared_table(std::string& s, const std::vector<RankMemory>& ranks,
+                         const RankMemory& t) {
+  if (t.shared_bytes == 0 && t.views_served == 0) return;
+  // Per rank: what neighbours read here in place, and what this rank reads in theirs.
+  s += fmt::format("{:>5} {:>11} {:>14} {:>14} {:>14} {:>14}\n", "rank", "shared", "viewed here",
+                   "viewed bytes", "views held", "served in place");
+  auto shared_row = [&](const std::string& name, const RankMemory& r) {
+    s += fmt::format("{:>5} {:>11} {:>14} {:>14} {:>14} {:>14}\n", name,
+                     human_bytes(r.shared_bytes), r.viewed_objects, human_bytes(r.viewed_bytes),
+                     fmt::format("{} ({})", r.views_held, human_bytes(r.views_held_bytes)),
+                     fmt::format("{} ({})", r.views_served, human_bytes(r.bytes_viewed)));
+  };
+  for (const auto& r : ranks) shared_row(std::to_string(r.rank), r);
+  shared_row("all", t);
+}
+
+/// Neighbours reading an object here, or the rank whose memory a view reads.
+std::string in_place(const ObjectSummary& o) {
+  if (o.viewing >= 0) return fmt::format("of rank {}", o.viewing);
+  return o.viewers > 0 ? fmt::format("{} viewers", o.viewers) : "";
+}
+}  // namespace
+
 std::string MemorySummary::to_string() const {
   std::string s = "--- Manta object store summary ---\n";
   s += fmt::format("{:>5} {:>8} {:>11} {:>11} {:>11} {:>11} {:>7} {:>7} {:>8} {:>11} {:>11}\n",
@@ -97,33 +122,17 @@ std::string MemorySummary::to_string() const {
       "objects rebuilt, {} lost\n",
       t.lineage_objects, human_bytes(t.lineage_bytes), t.lineage_evicted, t.objects_reconstructed,
       t.objects_lost);
-  if (t.shared_bytes > 0 || t.views_served > 0) {
-    // Per rank: what neighbours read here in place, and what this rank reads in theirs.
-    s += fmt::format("{:>5} {:>11} {:>14} {:>14} {:>14} {:>14}\n", "rank", "shared", "viewed here",
-                     "viewed bytes", "views held", "served in place");
-    auto shared_row = [&](const std::string& name, const RankMemory& r) {
-      s += fmt::format("{:>5} {:>11} {:>14} {:>14} {:>14} {:>14}\n", name,
-                       human_bytes(r.shared_bytes), r.viewed_objects, human_bytes(r.viewed_bytes),
-                       fmt::format("{} ({})", r.views_held, human_bytes(r.views_held_bytes)),
-                       fmt::format("{} ({})", r.views_served, human_bytes(r.bytes_viewed)));
-    };
-    for (const auto& r : ranks) shared_row(std::to_string(r.rank), r);
-    shared_row("all", t);
-  }
+  append_shared_table(s, ranks, t);
   if (!objects.empty()) {
     s += fmt::format(
         "largest objects:\n{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7} {}\n",
         "object", "rank", "size", "role", "state", "ref", "pinned", "borrowers", "locations",
         "on disk", "in place");
     for (const auto& o : objects) {
-      // Neighbours reading it here, or the rank whose memory this view reads.
-      const std::string in_place = o.viewing >= 0  ? fmt::format("of rank {}", o.viewing)
-                                   : o.viewers > 0 ? fmt::format("{} viewers", o.viewers)
-                                                   : "";
       s += fmt::format("{:<24} {:>5} {:>11} {:<13} {:<8} {:>4} {:>6} {:>9} {:>9} {:>7} {}\n",
                        o.id.to_string(), o.rank, human_bytes(o.size), o.role, o.state,
                        o.referenced ? "yes" : "no", o.pinned ? "yes" : "no", o.borrowers,
-                       o.locations, o.spilled ? "yes" : "no", in_place);
+                       o.locations, o.spilled ? "yes" : "no", in_place(o));
     }
   }
   if (!placement_groups.empty()) {
