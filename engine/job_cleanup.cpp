@@ -9,8 +9,10 @@
 
 #include <manta/job.h>
 
+#include "engine/shared_store.h"
 #include "spill/process_owner.h"
 #include "spill/stale_spill.h"
+#include "transport/shared_segments.h"
 
 namespace manta {
 namespace {
@@ -77,10 +79,32 @@ void clean_job_directory(const fs::path& dir, bool dry_run, std::vector<CleanedP
   }
 }
 
+/// Node-shared store segments (under /dev/shm) of processes on this host that have ended.
+void clean_segments(const std::string& dir, bool dry_run, std::vector<CleanedPath>& out) {
+  const std::string host = spill::this_host();
+  for (const auto& seg : transport::list_segments(dir, engine::kSegmentPrefix)) {
+    CleanedPath c;
+    c.path = (fs::path(dir) / seg.file).string();
+    std::error_code ec;
+    c.bytes = fs::file_size(c.path, ec);
+    if (spill::liveness({host, seg.pid, seg.start_ticks}) != spill::Liveness::ended) {
+      c.why = fmt::format("a shared memory segment of process {}, which still runs", seg.pid);
+    } else {
+      c.why = fmt::format("a shared memory segment of process {}, which has ended", seg.pid);
+      if (!dry_run) {
+        c.removed = fs::remove(c.path, ec);
+        if (!c.removed) c.why += ", but it could not be removed: " + ec.message();
+      }
+    }
+    out.push_back(std::move(c));
+  }
+}
+
 }  // namespace
 
 std::vector<CleanedPath> clean_ended_jobs(const std::string& dir, bool dry_run) {
   std::vector<CleanedPath> out;
+  clean_segments(dir, dry_run, out);
   for (auto& s : spill::find_stale_spill_directories(dir, !dry_run)) {
     out.push_back({std::move(s.path), s.bytes, s.removed, "spill files: " + s.why});
   }

@@ -204,7 +204,7 @@ int clean_command(std::vector<std::string> dirs, const std::string& job_root, bo
     // Where jobs put them by default: the spill root (as the runtime picks it) and the job root.
     std::string spill = env_or("MANTA_SPILL_DIR", "");
     if (spill.empty()) spill = env_or("TMPDIR", "/tmp");
-    dirs = {spill, job_root};
+    dirs = {spill, job_root, env_or("MANTA_SHM_DIR", "/dev/shm")};
   }
   std::uint64_t bytes = 0;
   std::size_t removed = 0;
@@ -383,13 +383,14 @@ int main_command(int argc, char** argv) {
   // clean
   auto* clean = app.add_subcommand(
       "clean",
-      "remove spill directories and temporary files that ended jobs left (a rank killed); files "
-      "of running jobs are kept");
+      "remove spill directories, temporary files and shared memory segments that ended jobs left "
+      "(a rank killed); those of running jobs are kept");
   std::vector<std::string> clean_dirs;
   bool clean_dry_run = false;
   clean->add_option("dirs", clean_dirs,
-                    "spill roots or job roots (default: $MANTA_SPILL_DIR, else $TMPDIR or /tmp, "
-                    "and ./manta-jobs)");
+                    "spill roots, job roots or shared memory directories (default: "
+                    "$MANTA_SPILL_DIR, else $TMPDIR or /tmp, ./manta-jobs, and $MANTA_SHM_DIR, "
+                    "else /dev/shm)");
   clean->add_flag("--dry-run", clean_dry_run, "list what would be removed, remove nothing");
 
   static const std::vector<std::string> kCommands{"run",    "status",  "timeline",

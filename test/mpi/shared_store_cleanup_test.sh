@@ -1,25 +1,46 @@
 #!/usr/bin/env bash
 # A killed job leaves its shared memory segments behind; the next job on the node removes them
 # at start, and a job that ends cleanly leaves none of its own.
-# Usage: shared_store_cleanup_test.sh TEST_BINARY DIR MPIEXEC [MPIEXEC FLAGS...]
+# `manta clean DIR` removes them on demand too.
+# Usage: shared_store_cleanup_test.sh TEST_BINARY DIR MANTA_COMMAND MPIEXEC [MPIEXEC FLAGS...]
 set -u
-bin=$1 dir=$2
-shift 2
+bin=$1 dir=$2 manta=$3
+shift 3
 rm -rf "$dir" && mkdir -p "$dir" || exit 1
 count() { find "$dir" -maxdepth 1 -name 'manta-shm.*' | wc -l; }
 
-# 1. A job killed with its objects in shared memory.
-MANTA_TEST_KILL_JOB=1 timeout 120 "$@" -n 2 "$bin" --gtest_filter=SharedStoreKilled.* \
-  --manta-shm-dir="$dir" > "$dir.killed.log" 2>&1
-left=$(count)
-echo "segments left by the killed job: $left"
-if [ "$left" -lt 2 ]; then
-  cat "$dir.killed.log"
-  echo "FAILED: the killed job should have left segments of both ranks in $dir"
+# A job killed with its objects in shared memory.
+kill_job() {
+  MANTA_TEST_KILL_JOB=1 timeout 120 "$@" -n 2 "$bin" --gtest_filter=SharedStoreKilled.* \
+    --manta-shm-dir="$dir" > "$dir.killed.log" 2>&1
+  left=$(count)
+  echo "segments left by the killed job: $left"
+  if [ "$left" -lt 2 ]; then
+    cat "$dir.killed.log"
+    echo "FAILED: the killed job should have left segments of both ranks in $dir"
+    exit 1
+  fi
+}
+
+# 1. manta clean lists them (--dry-run keeps them), then removes them.
+kill_job "$@"
+out=$("$manta" clean --dry-run "$dir" 2>&1)
+printf '%s\n' "$out"
+if [ "$(count)" -ne "$left" ] || ! grep -q "shared memory segment of process .* which has ended" <<<"$out"; then
+  echo "FAILED: manta clean --dry-run should list the $left segments and keep them"
+  exit 1
+fi
+out=$("$manta" clean "$dir" 2>&1)
+printf '%s\n' "$out"
+if [ "$(count)" -ne 0 ] || ! grep -q "removed $left item" <<<"$out"; then
+  echo "FAILED: manta clean should have removed the $left segments"
   exit 1
 fi
 
-# 2. The next job removes them, says so, and leaves nothing when it ends.
+# 2. Killed again: the next job removes them at start.
+kill_job "$@"
+
+# 3. The next job removes them at start, says so, and leaves nothing when it ends.
 out=$(timeout 120 "$@" -n 2 "$bin" --gtest_filter=SharedStore.VectorsDecodeFromANeighbour \
   --manta-shm-dir="$dir" 2>&1)
 rc=$?
@@ -39,4 +60,4 @@ if [ "$after" -ne 0 ]; then
   exit 1
 fi
 rm -rf "$dir" "$dir.killed.log"
-echo "ok: $left segments of the killed job removed; none left by the clean one"
+echo "ok: segments of killed jobs removed by manta clean and by the next job; none left by a clean one"
