@@ -1,10 +1,10 @@
 // How values become bytes and back. Trivially copyable values, strings and contiguous vectors of
 // trivially copyable elements travel as raw memory; everything else goes through
-// Boost.Serialization (a type needs `template <class A> void serialize(A&, unsigned)`).
+// Boost.Serialization (a type needs `template <class A> void serialize(A&, unsigned)`), with
+// Manta's archives (detail/archive.h): inside such a value too, vectors and arrays of trivially
+// copyable elements are one block of memory.
 #pragma once
 
-#include <boost/archive/binary_iarchive.hpp>
-#include <boost/archive/binary_oarchive.hpp>
 #include <boost/serialization/array.hpp>
 #include <boost/serialization/map.hpp>
 #include <boost/serialization/optional.hpp>
@@ -24,12 +24,10 @@
 #include <vector>
 
 #include <manta/buffer.h>
+#include <manta/detail/archive.h>
 #include <manta/errors.h>
 
 namespace manta {
-
-template <class T>
-class ObjectRef;
 
 namespace detail {
 
@@ -67,21 +65,11 @@ std::string type_name() {
 }
 
 template <class T>
-struct is_object_ref : std::false_type {};
-template <class T>
-struct is_object_ref<ObjectRef<T>> : std::true_type {};
-
-template <class T>
 struct is_raw_vector : std::false_type {};
 template <class T, class A>
 struct is_raw_vector<std::vector<T, A>>
     : std::bool_constant<std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
                          !std::is_same_v<T, bool>> {};
-
-/// Raw memory is enough for this type: no pointers inside, same binary on every rank.
-template <class T>
-inline constexpr bool is_raw_v = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> &&
-                                 !std::is_member_pointer_v<T> && !is_object_ref<T>::value;
 
 /// Thrown by an encoding that passed the EncodeLimit of its thread. Not a std::exception, so a
 /// serialize function that catches those does not swallow it.
@@ -159,7 +147,7 @@ struct Codec {
       out.append(&value, sizeof(T));
     } else {
       detail::BufferWriteStream stream(out);
-      boost::archive::binary_oarchive archive(stream, detail::archive_flags);
+      detail::OutArchive archive(stream, detail::archive_flags);
       archive << value;
     }
   }
@@ -179,7 +167,7 @@ struct Codec {
       T value{};
       try {
         detail::ByteReadStream stream(data, size);
-        boost::archive::binary_iarchive archive(stream, detail::archive_flags);
+        detail::InArchive archive(stream, detail::archive_flags);
         archive >> value;
       } catch (const Error&) {
         throw;

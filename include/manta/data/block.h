@@ -144,7 +144,7 @@ BlockBytes encode_rows(std::span<const T> rows) {
     out.append(rows.data(), rows.size_bytes());
   } else {
     manta::detail::BufferWriteStream stream(out);
-    boost::archive::binary_oarchive archive(stream, manta::detail::archive_flags);
+    manta::detail::OutArchive archive(stream, manta::detail::archive_flags);
     const std::uint64_t n = rows.size();
     archive << n;
     for (const T& row : rows) archive << row;
@@ -173,7 +173,7 @@ Rows decode_rows(const BlockBytes& bytes) {
     std::vector<T> rows;
     try {
       manta::detail::ByteReadStream stream(bytes.data(), bytes.size());
-      boost::archive::binary_iarchive archive(stream, manta::detail::archive_flags);
+      manta::detail::InArchive archive(stream, manta::detail::archive_flags);
       std::uint64_t n = 0;
       archive >> n;
       rows.resize(n);

@@ -4,7 +4,6 @@
 // type; a function object with state goes by its Boost encoding (it needs `serialize`).
 #pragma once
 
-#include <boost/archive/binary_oarchive.hpp>
 #include <cstddef>
 #include <cstring>
 #include <string>
@@ -27,7 +26,7 @@ concept EmptyFunctionObject =
 template <class F>
 concept SerializableFunctionObject =
     std::is_class_v<F> && !std::is_empty_v<F> && std::is_default_constructible_v<F> &&
-    requires(F & f, boost::archive::binary_oarchive& ar) {
+    requires(F & f, manta::detail::OutArchive& ar) {
   f.serialize(ar, 0u);
 };
 

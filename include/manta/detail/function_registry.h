@@ -232,13 +232,12 @@ void destroy_instance(void* instance) {
 /// const` and `template <class A> void load(A&)`, or a Boost `serialize(A&, unsigned)`, and a
 /// default constructor (a restored instance is default-constructed, then loaded).
 template <class T>
-concept HasSaveLoad = requires(const T& c, T& t, boost::archive::binary_oarchive& out,
-                               boost::archive::binary_iarchive& in) {
+concept HasSaveLoad = requires(const T& c, T& t, OutArchive& out, InArchive& in) {
   c.save(out);
   t.load(in);
 };
 template <class T>
-concept HasSerialize = requires(T& t, boost::archive::binary_oarchive& out) {
+concept HasSerialize = requires(T& t, OutArchive& out) {
   t.serialize(out, 0u);
 };
 template <class T>
@@ -248,7 +247,7 @@ template <class T>
 void save_instance_state(const void* instance, Buffer& out) {
   const T& self = *static_cast<const T*>(instance);
   BufferWriteStream stream(out);
-  boost::archive::binary_oarchive archive(stream, archive_flags);
+  OutArchive archive(stream, archive_flags);
   if constexpr (HasSaveLoad<T>) {
     self.save(archive);
   } else {
@@ -260,7 +259,7 @@ template <class T>
 void* load_instance_state(const std::byte* data, std::size_t size) {
   auto instance = std::make_unique<T>();
   ByteReadStream stream(data, size);
-  boost::archive::binary_iarchive archive(stream, archive_flags);
+  InArchive archive(stream, archive_flags);
   if constexpr (HasSaveLoad<T>) {
     instance->load(archive);
   } else {
