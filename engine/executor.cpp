@@ -110,8 +110,12 @@ void Executor::fetch_arguments(const TaskPtr& t, std::function<void(const TaskPt
                                                  std::shared_ptr<const ErrorInfo> err,
                                                  std::uint64_t reserved, int in_place_of) {
                      TaskArg& arg = t->args[i];
+                     const bool deferred =
+                         defer && bytes && bytes->size() > ctx_.config.inline_limit;
                      if (err) {
                        t->set_input_error(std::move(err));
+                     } else if (in_place_of >= 0 && !deferred) {
+                       arg.take(std::move(bytes), tag);  // the task holds the view, nothing else
                      } else {
                        transfer_.keep_copy(id, bytes, tag, reserved, in_place_of);
                        if (defer && bytes->size() > ctx_.config.inline_limit) {

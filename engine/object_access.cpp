@@ -177,6 +177,8 @@ detail::StoredValue ObjectAccess::get(const ObjectId& id, detail::Timeout timeou
               " is not known on this rank (its ObjectRef is empty or was not made by Manta)"));
     }
     if (v.state == ObjectStore::State::ready) {
+      // A neighbour's bytes viewed in place stay leased only while the returned value lives.
+      if (v.neighbour_view) store.end_view(id, v.bytes);
       return {std::move(v.bytes), v.tag, std::move(v.decoded), v.decoded_tag};
     }
     if (v.state == ObjectStore::State::failed) throw_error(*v.error);

@@ -345,6 +345,26 @@ ObjectStore::Freed ObjectStore::set_view(const ObjectId& id, SharedBuffer bytes,
   return f;
 }
 
+void ObjectStore::end_view(const ObjectId& id, const SharedBuffer& bytes) {
+  std::shared_ptr<const void> decoded;  // dropped after the lock: it may hold the last view
+  SharedBuffer view;
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return;
+  Entry& e = it->second;
+  if (e.view_of < 0 || e.bytes != bytes || e.state != State::ready) return;
+  e.state = State::remote;
+  e.location = e.view_of;
+  e.view_of = -1;
+  e.fetching = false;
+  view = std::move(e.bytes);
+  e.bytes.reset();
+  decoded = std::move(e.decoded);
+  e.decoded.reset();
+  e.decoded_tag = 0;
+  e.decoded_views = false;
+}
+
 void ObjectStore::set_nodes(std::vector<int> node_of) {
   std::lock_guard lock(mutex_);
   nodes_ = std::move(node_of);
@@ -646,10 +666,6 @@ void ObjectStore::summarize(RankMemory& m, std::vector<ObjectSummary>& objects,
     const bool referenced = !e.token.expired();
     const bool pinned = counted(e) && (is_pinned(e) || e.spilling);
     const std::uint64_t here = counted(e);
-    if (e.bytes && e.view_of >= 0) {
-      ++m.views_held;
-      m.views_held_bytes += e.size;
-    }
     if (e.spill) {
       ++m.spilled_objects;
       m.spilled_bytes += e.size;

@@ -226,6 +226,9 @@ class ObjectStore {
   /// (never a copy the owner hands out). They take no room in this store, are never spilled,
   /// and the lease ends when the last holder of `bytes` lets go.
   Freed set_view(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag, int holder);
+  /// A get took the view in the entry: the entry lets go of it (back to remote), so the holder's
+  /// lease lasts as long as the values the get returned, not as long as the reference here.
+  void end_view(const ObjectId& id, const SharedBuffer& bytes);
   /// The node of every rank (one-copy-per-node reads); empty: every rank is a node of its own.
   void set_nodes(std::vector<int> node_of);
   /// The owner freed the object: drop the primary or cached copy.

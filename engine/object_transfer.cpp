@@ -694,7 +694,10 @@ void ObjectTransfer::summarize_views(RankMemory& m, std::vector<ObjectSummary>& 
   }
   m.views_served = views_served_.load(std::memory_order_relaxed);
   m.bytes_viewed = bytes_viewed_.load(std::memory_order_relaxed);
-  m.shared_bytes = transport::segment_stats().own_bytes;
+  const transport::SegmentStats segments = transport::segment_stats();
+  m.shared_bytes = segments.own_bytes;
+  m.views_held = segments.views;
+  m.views_held_bytes = segments.view_bytes;
 }
 
 std::size_t ObjectTransfer::open_leases() const {

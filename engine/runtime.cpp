@@ -273,7 +273,6 @@ void Runtime::start_shared_memory(std::uint64_t capacity) {
   std::vector<std::string> hosts;
   for (const auto& r : ranks_) hosts.push_back(r.host);
   ctx_.node_of = node_map(hosts, config_.node_size);
-  store_.set_nodes(ctx_.node_of);
   const SharedStoreStart s = start_shared_store(config_, job_id_, world_.rank, world_.local_size,
                                                 capacity, world_.local_rank == 0);
   for (const auto& name : s.removed)
@@ -297,6 +296,9 @@ void Runtime::start_shared_memory(std::uint64_t capacity) {
   }
   if (!s.warning.empty() && world_.local_rank == 0) log().warn("{}", s.warning);
   ctx_.shared_store = s.enabled;
+  // Readers go to a copy on their own node only where they can read it in place; on private
+  // memory every rank is a node of its own, so a broadcast spreads over copies as before.
+  if (s.enabled) store_.set_nodes(ctx_.node_of);
   if (s.enabled) log().info("large objects live in shared memory under {}", config_.shm_dir);
 }
 

@@ -67,7 +67,7 @@ struct State {
   std::map<std::uintptr_t, Region> regions;                            // by first byte
   std::unordered_map<std::string, std::unique_ptr<Mapping>> mappings;  // by segment name
   std::uint64_t clock = 0;
-  std::uint64_t own_segments = 0, own_bytes = 0, mapped_bytes = 0, views = 0;
+  std::uint64_t own_segments = 0, own_bytes = 0, mapped_bytes = 0, views = 0, view_bytes = 0;
 };
 State& state() {
   static State* s = new State;  // never destroyed: buffers may be freed by static destructors
@@ -166,6 +166,7 @@ void unmap_all(const Unmaps& unmaps) noexcept {
 /// callback runs, outside the lock.
 struct ViewEnd {
   Mapping* mapping;
+  std::uint64_t bytes;
   std::function<void()> on_release;
   void operator()(const void*) const {
     State& s = state();
@@ -174,6 +175,7 @@ struct ViewEnd {
       std::lock_guard lock(s.mutex);
       --mapping->views;
       --s.views;
+      s.view_bytes -= bytes;
       mapping->last_used = ++s.clock;
       if (s.closed) {
         trim_idle(s, 0, 0, unmaps);
@@ -429,7 +431,11 @@ SharedBuffer map_view(const SegmentPlace& place, std::uint64_t size,
   }
   // From here the deleter owns the view count and the callback: it runs exactly once, even when
   // making the view throws.
-  std::shared_ptr<const void> keep(m->base, ViewEnd{m, std::move(on_release)});
+  {
+    std::lock_guard lock(s.mutex);
+    s.view_bytes += size;
+  }
+  std::shared_ptr<const void> keep(m->base, ViewEnd{m, size, std::move(on_release)});
   return Buffer::view_of(m->base + place.offset, static_cast<std::size_t>(size), std::move(keep));
 }
 
@@ -442,6 +448,7 @@ SegmentStats segment_stats() {
   stats.mapped_segments = s.mappings.size();
   stats.mapped_bytes = s.mapped_bytes;
   stats.views = s.views;
+  stats.view_bytes = s.view_bytes;
   stats.private_fallbacks = s.fallbacks.load(std::memory_order_relaxed);
   return stats;
 }

@@ -64,6 +64,7 @@ struct SegmentStats {
   std::uint64_t mapped_segments = 0;  // neighbours' segments mapped here
   std::uint64_t mapped_bytes = 0;
   std::uint64_t views = 0;              // live views from map_view
+  std::uint64_t view_bytes = 0;         // the bytes those views read
   std::uint64_t private_fallbacks = 0;  // large blocks that went to private memory: no room
 };
 SegmentStats segment_stats();
