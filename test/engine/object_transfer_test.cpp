@@ -248,7 +248,7 @@ struct PullResult {
 
 ObjectTransfer::PullDone record(PullResult& out) {
   return [&out](SharedBuffer bytes, std::uint64_t tag, std::shared_ptr<const ErrorInfo> error,
-                std::uint64_t reserved) {
+                std::uint64_t reserved, int /*in_place_of*/) {
     out = {true, std::move(bytes), tag, std::move(error), reserved};
   };
 }
@@ -265,7 +265,7 @@ Request read_request(const SentMessage& m) {
   Request q;
   q.id = r.get<ObjectId>();
   q.tag = r.get<int>();
-  q.may_read_file = r.get<std::uint8_t>() != 0;
+  q.may_read_file = (r.get<std::uint8_t>() & 1) != 0;  // bit 0 of the flags
   return q;
 }
 
