@@ -324,14 +324,14 @@ void ObjectStore::store_copy(const ObjectId& id, SharedBuffer bytes, std::uint64
 }
 
 ObjectStore::Freed ObjectStore::set_view(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag,
-                                         int holder) {
+                                         int holder, bool create) {
   Wakeups w;
   Freed f;
   {
     std::lock_guard lock(mutex_);
     auto it = entries_.find(id);
     if (it == entries_.end()) {
-      if (owned(id)) return f;                   // freed meanwhile
+      if (owned(id) || !create) return f;        // nobody here wants it any more
       it = entries_.emplace(id, Entry{}).first;  // an argument read for a task
     }
     Entry& e = it->second;
@@ -340,6 +340,8 @@ ObjectStore::Freed ObjectStore::set_view(const ObjectId& id, SharedBuffer bytes,
     set_bytes(e, std::move(bytes), tag, {}, 0, false, holder);
     collect(e, w, true);
     f = free_if_unreferenced(it);
+    // A get's read that ended after its last reference went: the view ends here.
+    if (!create && unwanted(it->first, e)) f.merge(erase(it));
   }
   w.run();
   return f;
@@ -348,6 +350,7 @@ ObjectStore::Freed ObjectStore::set_view(const ObjectId& id, SharedBuffer bytes,
 void ObjectStore::end_view(const ObjectId& id, const SharedBuffer& bytes) {
   std::shared_ptr<const void> decoded;  // dropped after the lock: it may hold the last view
   SharedBuffer view;
+  Freed f;
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
@@ -363,6 +366,7 @@ void ObjectStore::end_view(const ObjectId& id, const SharedBuffer& bytes) {
   e.decoded.reset();
   e.decoded_tag = 0;
   e.decoded_views = false;
+  if (unwanted(it->first, e)) f = erase(it);
 }
 
 void ObjectStore::set_nodes(std::vector<int> node_of) {
@@ -575,10 +579,19 @@ void ObjectStore::add_waiter(const ObjectId& id, Waiter* w) {
 }
 
 void ObjectStore::remove_waiter(const ObjectId& id, Waiter* w) {
+  Freed f;  // destroyed after the lock
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
   std::erase(it->second.waiters, w);
+  // The last reference went while this waiter kept the entry: nothing else ever removes it.
+  if (unwanted(it->first, it->second)) f = erase(it);
+}
+
+bool ObjectStore::unwanted(const ObjectId& id, const Entry& e) const {
+  return !owned(id) && e.token.expired() && e.waiters.empty() && e.on_finished.empty() &&
+         !e.primary && !e.copy && !e.borrowing && !e.fetching && !e.resolving && !e.spilling &&
+         !e.restoring && e.on_restored.empty() && !e.spill;
 }
 
 bool ObjectStore::holds_bytes(const Entry& e) {

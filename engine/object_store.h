@@ -225,7 +225,10 @@ class ObjectStore {
   /// the object becomes ready, elsewhere the entry holds them while references here want them
   /// (never a copy the owner hands out). They take no room in this store, are never spilled,
   /// and the lease ends when the last holder of `bytes` lets go.
-  Freed set_view(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag, int holder);
+  /// `create`: make the entry if there is none (a task's argument); else a view nobody here
+  /// wants any more is dropped at once.
+  Freed set_view(const ObjectId& id, SharedBuffer bytes, std::uint64_t tag, int holder,
+                 bool create = true);
   /// A get took the view in the entry: the entry lets go of it (back to remote), so the holder's
   /// lease lasts as long as the values the get returned, not as long as the reference here.
   void end_view(const ObjectId& id, const SharedBuffer& bytes);
@@ -355,6 +358,8 @@ class ObjectStore {
   };
   static void collect(Entry& e, Wakeups& w, bool finished);
   [[nodiscard]] bool owned(const ObjectId& id) const noexcept { return id.owner == rank_; }
+  /// Not owned here, and nothing here wants it: no reference, waiter, copy or work in flight.
+  [[nodiscard]] bool unwanted(const ObjectId& id, const Entry& e) const;
   /// Frees an owned entry if nothing refers to it any more.
   Freed free_if_unreferenced(std::unordered_map<ObjectId, Entry>::iterator it);
   Freed erase(std::unordered_map<ObjectId, Entry>::iterator it);

@@ -297,7 +297,8 @@ void ObjectTransfer::pull_copy(const ObjectId& id, int at, bool assigned) {
         }
         if (ok && in_place_of >= 0) {
           // A view: no copy here for the owner to hand out, but the read is over.
-          ownership_.apply_freed(id, ctx_.store.set_view(id, std::move(bytes), tag, in_place_of));
+          ownership_.apply_freed(
+              id, ctx_.store.set_view(id, std::move(bytes), tag, in_place_of, /*create=*/false));
           if (id.owner == ctx_.rank) {
             read_ended(id, at, -1);
           } else {
