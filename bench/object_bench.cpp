@@ -503,8 +503,8 @@ int main(int argc, char** argv) {
                       from_copies, "reads", 0, "", copies_expected ? ">= 1" : "",
                       !copies_expected || from_copies >= 1});
       rows.push_back({fmt::format("broadcast: reads in place ({} broadcasts)", iters + 1),
-                      static_cast<double>(after.views_served - before.views_served), "reads", 0,
-                      "", "", true});
+                      static_cast<double>(after.views_served - before.views_served), "reads", 0, "",
+                      "", true});
       rows.push_back({fmt::format("broadcast: bytes served, all ranks ({} broadcasts)", iters + 1),
                       served_gb, "GB", 0, "", "", true});
       // Bytes that moved (copies, not views) per broadcast and node: 0 on the owner's node, one
