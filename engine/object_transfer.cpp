@@ -5,6 +5,7 @@
 #include "engine/dispatcher.h"
 #include "engine/log.h"
 #include "engine/ownership.h"
+#include "engine/shared_store.h"
 #include "engine/spill_manager.h"
 #include "transport/shared_segments.h"
 
@@ -122,8 +123,7 @@ void ObjectTransfer::pull_bytes(const ObjectId& id, int from, std::uint64_t size
 bool ObjectTransfer::expect_view(int from, std::uint64_t size) const {
   // Large blocks live in shared segments where the node's ranks enabled them (they share one
   // directory and one setting, so this rank's state speaks for the holder's).
-  return ctx_.shared_store && from != ctx_.rank && ctx_.same_node(from) &&
-         size >= (std::uint64_t{4} << 20);
+  return ctx_.shared_store && from != ctx_.rank && ctx_.same_node(from) && size >= kSharedMinBytes;
 }
 
 void ObjectTransfer::send_pull_request(const ObjectId& id, int from, std::uint64_t reserved,

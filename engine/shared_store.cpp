@@ -61,7 +61,7 @@ SharedStoreStart start_shared_store(const Config& config, const std::string& job
   if (problem.empty()) {
     try {
       transport::enable_shared_segments(
-          {dir, fmt::format("{}{}.r{}.", kSegmentPrefix, job_id, rank), std::size_t{4} << 20});
+          {dir, fmt::format("{}{}.r{}.", kSegmentPrefix, job_id, rank), kSharedMinBytes});
       out.enabled = true;
       return out;
     } catch (const std::exception& e) {

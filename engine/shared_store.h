@@ -31,6 +31,10 @@ SharedStoreStart start_shared_store(const Config& config, const std::string& job
 /// Removes this rank's segment names; blocks in use stay mapped until freed.
 void stop_shared_store();
 
+/// Blocks this large and up live in shared segments (smaller ones stay private, and ranks of a
+/// node copy them).
+inline constexpr std::uint64_t kSharedMinBytes = std::uint64_t{4} << 20;
+
 /// The prefix every Manta segment name starts with (for `manta clean` and the tests).
 inline constexpr const char* kSegmentPrefix = "manta-shm.";
 
