@@ -32,6 +32,10 @@ struct SpillManager::Core {
   bool broken = false;  // a write failed: spilling stops, puts then fail with the reason
   std::string error;
   SpillStats stats;
+  // File space of freed objects, given back a few pieces per I/O job: freeing thousands of
+  // spilled objects at once must not hold up a spill that a put is waiting for.
+  std::vector<spill::Extent> to_release;  // guarded by `mutex`
+  bool release_posted = false;            // a release_some job is queued; guarded by `mutex`
   spill::IoThread io;  // last, so it stops (finishing its jobs) before the file closes
 
   Core(SpillSettings s) : settings(std::move(s)), directory(settings.root, settings.job) {}
@@ -42,6 +46,43 @@ struct SpillManager::Core {
     if (stopped) return false;
     io.post(std::move(job));
     return true;
+  }
+
+  /// A spill slot's deleter: its piece of the file is free once the I/O thread gets to it.
+  void release_later(const spill::Extent& extent) {
+    std::lock_guard lock(mutex);
+    if (stopped) return;  // the file closes (and is removed) anyway
+    to_release.push_back(extent);
+    if (release_posted) return;
+    release_posted = true;
+    io.post([this] { release_some(); });
+  }
+
+  /// I/O thread: gives back a few pieces, then queues itself again behind the work posted since.
+  void release_some() {
+    constexpr std::size_t kPerJob = 8;
+    std::vector<spill::Extent> now;
+    {
+      std::lock_guard lock(mutex);
+      // Once stopping, the thread drains what is left: all of it now.
+      const std::size_t n = stopped ? to_release.size() : std::min(kPerJob, to_release.size());
+      now.assign(to_release.end() - static_cast<std::ptrdiff_t>(n), to_release.end());
+      to_release.resize(to_release.size() - n);
+    }
+    for (const spill::Extent& extent : now) {
+      try {
+        if (file) file->release(extent);
+      } catch (const std::exception& err) {
+        log().error("giving back spill file space failed: {}", err.what());
+      }
+    }
+    std::lock_guard lock(mutex);
+    stats.pieces_released += now.size();
+    if (to_release.empty() || stopped) {
+      release_posted = false;
+      return;
+    }
+    io.post([this] { release_some(); });
   }
 };
 
@@ -115,7 +156,9 @@ const std::string& SpillManager::directory() const { return core_->directory.pat
 
 SpillStats SpillManager::stats() const {
   std::lock_guard lock(core_->mutex);
-  return core_->stats;
+  SpillStats s = core_->stats;
+  s.releases_waiting = core_->to_release.size();
+  return s;
 }
 
 std::string SpillManager::last_error() const {
@@ -154,21 +197,13 @@ std::vector<ObjectStore::SpillHandle> SpillManager::write_batch(
     for (std::size_t i = 0; i < items.size(); ++i) {
       const spill::Extent e = extents[i];
       // The file space is given back once neither the entry nor a reader needs it.
-      slots[i] = ObjectStore::SpillHandle(
-          new ObjectStore::SpillSlot{e.offset, e.size, e.check},
-          [weak](const ObjectStore::SpillSlot* s) {
-            const spill::Extent extent{s->offset, s->size, s->check};
-            delete s;
-            if (auto core = weak.lock()) {
-              core->post([core = core.get(), extent] {
-                try {
-                  if (core->file) core->file->release(extent);
-                } catch (const std::exception& err) {
-                  log().error("giving back spill file space failed: {}", err.what());
-                }
-              });
-            }
-          });
+      slots[i] =
+          ObjectStore::SpillHandle(new ObjectStore::SpillSlot{e.offset, e.size, e.check},
+                                   [weak](const ObjectStore::SpillSlot* s) {
+                                     const spill::Extent extent{s->offset, s->size, s->check};
+                                     delete s;
+                                     if (auto core = weak.lock()) core->release_later(extent);
+                                   });
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

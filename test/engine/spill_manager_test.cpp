@@ -156,6 +156,44 @@ TEST_F(SpillManagerTest, AfterTheDiskFillsARestoreGivesUpAtOnceAndTheObjectReads
   spill.stop();
 }
 
+TEST_F(SpillManagerTest, FreeingManySpilledObjectsDoesNotHoldUpTheNextSpill) {
+  // Thousands of spilled objects freed at once each give their piece of the file back on the
+  // I/O thread. A put that needs a spill right after must not wait behind all of that.
+  ObjectStore store(0);
+  SpillManager spill(settings(), store);
+  store.set_capacity(8 * kMiB, 4 * kMiB, [&] { spill.kick(); });
+  constexpr std::uint64_t kSmall = 16 * 1024, kCount = 3000;
+  std::vector<std::shared_ptr<manta::detail::RefToken>> tokens;
+  std::uint64_t seq = 1;
+  for (std::uint64_t i = 0; i < kCount; ++i, ++seq) {
+    ASSERT_TRUE(store.reserve(kSmall, std::chrono::seconds(20)).ok);
+    tokens.push_back(store.create_ready(ObjectId{0, 0, seq}, filled(kSmall, 3), 7, {}, kSmall));
+  }
+  ASSERT_TRUE(eventually([&] { return store.stats().bytes <= 4 * kMiB; }));
+  const std::uint64_t released_before = spill.stats().pieces_released;
+  tokens.clear();  // every spilled piece of the file is free now
+  for (std::uint64_t i = 1; i <= kCount; ++i) store.release(ObjectId{0, 0, i});
+  const std::uint64_t backlog = spill.stats().releases_waiting;
+  ASSERT_GT(backlog, 1000u) << "too few spilled objects were freed to test anything";
+  // Past the store's capacity again: each reservation needs a spill first.
+  for (std::uint64_t i = 0; i < 12; ++i, ++seq) {
+    ASSERT_TRUE(store.reserve(kMiB, std::chrono::seconds(20)).ok) << "reservation " << i;
+    tokens.push_back(store.create_ready(ObjectId{0, 0, seq}, filled(kMiB, 5), 7, {}, kMiB));
+  }
+  ASSERT_TRUE(eventually([&] { return store.stats().bytes <= 4 * kMiB; }));
+  // The spills ran between small batches of the backlog, not after all of it.
+  EXPECT_GT(spill.stats().releases_waiting, 0u)
+      << "the spills waited for " << backlog << " releases of file space";
+  // And the backlog still drains.
+  EXPECT_TRUE(eventually([&] {
+    const auto st = spill.stats();
+    return st.releases_waiting == 0 && st.pieces_released - released_before >= backlog;
+  })) << spill.stats().pieces_released - released_before
+      << " of " << backlog << " given back";
+  tokens.clear();
+  spill.stop();
+}
+
 TEST_F(SpillManagerTest, KeptDirectoryStays) {
   ObjectStore store(0);
   SpillSettings s = settings();
