@@ -1,0 +1,256 @@
+#include "engine/lease_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <unordered_set>
+
+namespace manta::engine {
+namespace {
+
+ResourceSet scaled(const ResourceSet& shape, double n) {
+  ResourceSet out;
+  for (const auto& [name, amount] : shape.items()) out.set(name, amount * n);
+  return out;
+}
+
+/// How many tasks shaped `shape` fit in `room` (capped: a shape that asks for nothing fits
+/// any number of times).
+std::uint64_t fits(const ResourceSet& room, const ResourceSet& shape, std::uint64_t cap) {
+  std::uint64_t n = cap;
+  for (const auto& [name, amount] : shape.items()) {
+    if (amount <= 0) continue;
+    const double left = room.get(name) / amount;
+    n = std::min<std::uint64_t>(n, left <= 0 ? 0 : static_cast<std::uint64_t>(left + 1e-9));
+  }
+  return n;
+}
+
+double load_per_cpu(const RankLoad& l) {
+  const double cpus = std::max(1.0, l.total.get("CPU"));
+  return static_cast<double>(l.queued + l.assigned) / cpus;
+}
+
+}  // namespace
+
+LeaseTable::LeaseTable(std::vector<ResourceSet> totals, LeaseSettings settings)
+    : totals_(std::move(totals)), settings_(settings) {
+  lendable_.reserve(totals_.size());
+  for (const ResourceSet& t : totals_) lendable_.push_back(scaled(t, settings_.oversubscribe));
+  lent_.resize(totals_.size());
+  lost_.assign(totals_.size(), false);
+}
+
+std::uint32_t LeaseTable::free_slots(int rank, const ResourceSet& shape) const {
+  if (rank < 0 || static_cast<std::size_t>(rank) >= totals_.size()) return 0;
+  const auto k = static_cast<std::size_t>(rank);
+  if (lost_[k] || !shape.fits_in(totals_[k])) return 0;  // gone, or too small for the task
+  // A shape that asks for nothing still gets a bound: a few leases' worth per rank.
+  std::uint64_t n = 4ull * settings_.max_slots;
+  for (const auto& [name, amount] : shape.items()) {
+    if (amount <= 0) continue;
+    const double left = (lendable_[k].get(name) - lent_[k].get(name)) / amount;
+    n = std::min<std::uint64_t>(n, left <= 0 ? 0 : static_cast<std::uint64_t>(left + 1e-9));
+  }
+  return static_cast<std::uint32_t>(n);
+}
+
+std::uint64_t LeaseTable::capacity(const ResourceSet& shape) const {
+  std::uint64_t n = 0;
+  for (std::size_t k = 0; k < totals_.size(); ++k) {
+    if (!lost_[k] && shape.fits_in(totals_[k]))
+      n += fits(lendable_[k], shape, 4ull * settings_.max_slots);
+  }
+  return n;
+}
+
+std::size_t LeaseTable::contenders(int also) const {
+  std::unordered_set<int> holders;
+  if (also >= 0) holders.insert(also);
+  for (const auto& [holder, slots] : held_slots_) {
+    if (slots > 0) holders.insert(holder);
+  }
+  for (const Waiting& w : waiting_) holders.insert(w.holder);
+  return std::max<std::size_t>(1, holders.size());
+}
+
+bool LeaseTable::others_wait(int holder) const {
+  return std::any_of(waiting_.begin(), waiting_.end(),
+                     [&](const Waiting& w) { return w.holder != holder; });
+}
+
+std::uint64_t LeaseTable::slots_held_by(int holder) const {
+  auto it = held_slots_.find(holder);
+  return it == held_slots_.end() ? 0 : it->second;
+}
+
+std::uint64_t LeaseTable::share_left(int holder, const ResourceSet& shape) const {
+  const std::uint64_t fair = std::max<std::uint64_t>(1, capacity(shape) / contenders(holder));
+  const std::uint64_t held = slots_held_by(holder);
+  return held >= fair ? 0 : fair - held;
+}
+
+std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::uint32_t wanted,
+                                     const std::vector<RankLoad>& loads,
+                                     LeaseClock::time_point now) {
+  std::vector<Lease> out;
+  if (wanted == 0) return out;
+  struct Candidate {
+    double load;
+    std::uint32_t free;
+    std::size_t order;
+    int rank;
+  };
+  std::vector<Candidate> candidates;
+  const std::size_t n = totals_.size();
+  const std::size_t start = n ? rotate_++ % n : 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const int r = static_cast<int>((start + i) % n);
+    if (r == holder) continue;  // its own rank runs its tasks without a lease
+    const std::uint32_t free = free_slots(r, shape);
+    if (free == 0) continue;
+    const double load = loads.size() == n ? load_per_cpu(loads[static_cast<std::size_t>(r)]) : 0;
+    candidates.push_back({load, free, i, r});
+  }
+  // Least loaded first, then the most room; the rotation breaks the remaining ties.
+  auto better = [](const Candidate& a, const Candidate& b) {
+    if (a.load != b.load) return a.load < b.load;
+    if (a.free != b.free) return a.free > b.free;
+    return a.order < b.order;
+  };
+  // Every rank could give a single slot: sort no more than the request could use.
+  const std::size_t need = std::min<std::size_t>(candidates.size(), wanted);
+  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(need),
+                    candidates.end(), better);
+  candidates.resize(need);
+  // One lease per rank in each pass, so a request spreads over ranks before it stacks leases
+  // (of at most max_slots each) on one.
+  std::uint32_t left = wanted;
+  for (bool progress = true; left > 0 && progress;) {
+    progress = false;
+    for (Candidate& c : candidates) {
+      const std::uint32_t slots = std::min({left, c.free, settings_.max_slots});
+      if (slots == 0) continue;
+      Lease l;
+      l.id = next_id_++;
+      l.holder = holder;
+      l.rank = c.rank;
+      l.shape = shape;
+      l.slots = slots;
+      l.expires = now + settings_.term;
+      lent_[static_cast<std::size_t>(c.rank)].add(scaled(shape, slots));
+      held_slots_[holder] += slots;
+      ++granted_;
+      c.free -= slots;
+      left -= slots;
+      progress = true;
+      leases_.emplace(l.id, l);
+      out.push_back(std::move(l));
+      if (left == 0) break;
+    }
+  }
+  return out;
+}
+
+std::vector<Lease> LeaseTable::request(int holder, const ResourceSet& shape, std::uint32_t wanted,
+                                       const std::vector<RankLoad>& loads,
+                                       LeaseClock::time_point now) {
+  // A new request replaces the holder's waiting one for the same shape.
+  std::erase_if(waiting_, [&](const Waiting& w) { return w.holder == holder && w.shape == shape; });
+  std::uint32_t limit = wanted;
+  if (others_wait(holder)) {
+    limit = static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, share_left(holder, shape)));
+  }
+  std::vector<Lease> out = grant(holder, shape, limit, loads, now);
+  std::uint32_t got = 0;
+  for (const Lease& l : out) got += l.slots;
+  if (got < wanted) waiting_.push_back({holder, shape, wanted - got});
+  return out;
+}
+
+void LeaseTable::end(const Lease& l) {
+  auto& lent = lent_[static_cast<std::size_t>(l.rank)];
+  lent.subtract(scaled(l.shape, l.slots));
+  auto it = held_slots_.find(l.holder);
+  if (it != held_slots_.end()) {
+    it->second -= std::min<std::uint64_t>(it->second, l.slots);
+    if (it->second == 0) held_slots_.erase(it);
+  }
+  leases_.erase(l.id);
+}
+
+bool LeaseTable::give_back(int holder, std::uint64_t id) {
+  auto it = leases_.find(id);
+  if (it == leases_.end() || it->second.holder != holder) return false;
+  const Lease l = it->second;
+  end(l);
+  return true;
+}
+
+std::vector<Lease> LeaseTable::renew(int holder, const std::vector<std::uint64_t>& ids,
+                                     LeaseClock::time_point now) {
+  std::vector<Lease> out;
+  const bool contested = others_wait(holder);
+  std::uint64_t fair = std::numeric_limits<std::uint64_t>::max();
+  std::uint64_t kept = 0;
+  for (std::uint64_t id : ids) {
+    auto it = leases_.find(id);
+    if (it == leases_.end() || it->second.holder != holder) continue;
+    Lease& l = it->second;
+    if (contested) {
+      if (fair == std::numeric_limits<std::uint64_t>::max()) {
+        fair = std::max<std::uint64_t>(1, capacity(l.shape) / contenders(holder));
+      }
+      // Past its share the lease runs out; the first one is always kept so no holder starves.
+      if (kept > 0 && kept + l.slots > fair) continue;
+    }
+    kept += l.slots;
+    l.expires = now + settings_.term;
+    out.push_back(l);
+  }
+  return out;
+}
+
+std::vector<Lease> LeaseTable::expire(LeaseClock::time_point now) {
+  std::vector<Lease> out;
+  for (const auto& [id, l] : leases_) {
+    if (l.expires <= now) out.push_back(l);
+  }
+  for (const Lease& l : out) end(l);
+  return out;
+}
+
+std::vector<Lease> LeaseTable::grant_waiting(const std::vector<RankLoad>& loads,
+                                             LeaseClock::time_point now) {
+  std::vector<Lease> out;
+  // Each waiting request in turn gets what room and its share allow (the share counts every
+  // holder still waiting); the ones not fully served keep their place.
+  for (Waiting& w : waiting_) {
+    std::uint32_t limit = w.wanted;
+    if (others_wait(w.holder)) {
+      limit =
+          static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, share_left(w.holder, w.shape)));
+    }
+    for (Lease& l : grant(w.holder, w.shape, limit, loads, now)) {
+      w.wanted -= std::min(w.wanted, l.slots);
+      out.push_back(std::move(l));
+    }
+  }
+  std::erase_if(waiting_, [](const Waiting& w) { return w.wanted == 0; });
+  return out;
+}
+
+std::vector<Lease> LeaseTable::rank_lost(int rank) {
+  std::vector<Lease> out;
+  for (const auto& [id, l] : leases_) {
+    if (l.rank == rank || l.holder == rank) out.push_back(l);
+  }
+  for (const Lease& l : out) end(l);
+  std::erase_if(waiting_, [&](const Waiting& w) { return w.holder == rank; });
+  if (rank >= 0 && static_cast<std::size_t>(rank) < lendable_.size()) {
+    lost_[static_cast<std::size_t>(rank)] = true;
+  }
+  return out;
+}
+
+}  // namespace manta::engine
