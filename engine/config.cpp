@@ -135,6 +135,24 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.forward_threshold = parse_int("forward-threshold", v, 1, 1 << 30);
         });
+    add("leases", "on",
+        "on: past the threshold a rank sends tasks straight to ranks rank 0 lends it; off: each "
+        "such task goes through rank 0",
+        [](Config& c, const std::string& v) {
+          if (v != "on" && v != "off") {
+            throw std::invalid_argument("--manta-leases=" + v + ": expected on or off");
+          }
+          c.leases = v == "on";
+        });
+    add("lease-term-ms", "2000", "how long a lease lasts unless its holder renews it",
+        [](Config& c, const std::string& v) {
+          c.lease_term_ms = parse_int("lease-term-ms", v, 10, 3600 * 1000);
+        });
+    add("lease-depth", "16",
+        "tasks a lease may keep running or queued on a rank, per CPU the rank offers",
+        [](Config& c, const std::string& v) {
+          c.lease_depth = parse_int("lease-depth", v, 1, 1 << 16);
+        });
     add("chunk-size", "4M", "bytes per message when large objects move between ranks",
         [](Config& c, const std::string& v) {
           c.chunk_size = parse_size(v);

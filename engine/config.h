@@ -20,6 +20,10 @@ struct Config {
   ResourceMap custom_resources;  // extra resources this rank offers, e.g. {"GPU": 1}
   std::uint64_t inline_limit = 100 * 1024;
   int forward_threshold = 0;  // 0: 4 x the rank's CPUs
+  // Leases (docs/leases.md): past the threshold, tasks go straight to ranks rank 0 lent.
+  bool leases = true;
+  int lease_term_ms = 2000;  // a lease lasts this long unless renewed
+  int lease_depth = 16;      // tasks a lease may keep on a rank per CPU it offers
   std::uint64_t chunk_size = std::uint64_t{4} << 20;
   int progress_spin_us = 200;
   int progress_max_sleep_us = 1000;

@@ -87,6 +87,7 @@ void EngineParts::wire_lineage(RankContext& ctx) {
   transfer.set_lost_hook(
       [this](const ObjectId& id, const ErrorInfo& cause) { lineage.object_lost(id, cause); });
   tasks.set_rerun([this](const TaskPtr& t) { submitter.resolve_arguments(t); });
+  tasks.set_lease_done([this](std::uint64_t lease) { submitter.lease_slot_free(lease); });
   // A spill region found gone or damaged is a lost copy, not yet a lost object.
   ctx.store.set_lost_handler([this, &ctx](const ObjectId& id, std::shared_ptr<const ErrorInfo> e) {
     transfer.copy_lost(id, ctx.rank, *e);

@@ -9,6 +9,7 @@
 #include "engine/messages.h"
 #include "engine/object_access.h"
 #include "engine/object_transfer.h"
+#include "engine/scheduling_policy.h"
 #include "engine/spill_manager.h"
 #include "engine/task_manager.h"
 #include "engine/timeline.h"
@@ -24,6 +25,13 @@ void Executor::register_handlers(Dispatcher& d) {
     TaskPtr t = read_task(m.reader, m.bytes);
     if (ctx_.stopping) return;
     if (source == 0) placed_by_rank0_.fetch_add(1, std::memory_order_relaxed);  // cumulative
+    if (t->lease != 0 && refuses_leased(*t)) {
+      // Spillback: its submitter sends it to its next choice instead of it waiting here.
+      refused_.fetch_add(1, std::memory_order_relaxed);
+      ctx_.outbox.send(t->id.submitter,
+                       [&](WireWriter& w) { w.put(MessageType::task_refused).put(t->id); });
+      return;
+    }
     prepare_and_enqueue(t);
   });
   d.on(MessageType::host_actor, [this](int, WireReader&, auto message) {
@@ -49,6 +57,14 @@ void Executor::register_handlers(Dispatcher& d) {
     const auto id = r.get<ActorId>();
     actors_->kill(id, r.get<std::uint8_t>() != 0);
   });
+}
+
+bool Executor::refuses_leased(const TaskSpec& t) const {
+  if (t.hand_ons >= kMaxHandOns || !local_) return false;  // it has been passed on enough
+  // Rank 0 lends no more than lease_depth tasks per CPU here, so a queue that long means this
+  // rank's own work fills it: a leased task would wait behind all of it.
+  const double depth = ctx_.config.lease_depth * std::max(1.0, local_->total().get("CPU"));
+  return static_cast<double>(local_->queued()) >= depth;
 }
 
 void Executor::prepare_and_enqueue(const TaskPtr& t) {

@@ -55,6 +55,8 @@ class Executor {
   [[nodiscard]] std::uint64_t placed_by_rank0() const noexcept {
     return placed_by_rank0_.load(std::memory_order_relaxed);
   }
+  /// Leased tasks handed back to their submitters because this rank was too busy.
+  [[nodiscard]] std::uint64_t refused() const noexcept { return refused_.load(); }
 
  private:
   /// Pulls reference arguments that are elsewhere, then calls `then` (on any thread).
@@ -72,6 +74,8 @@ class Executor {
   void report(const TaskPtr& t, detail::CallResult&& result, std::shared_ptr<const ErrorInfo> error,
               std::uint64_t reserved);
   void start_actor(const TaskPtr& creation);
+  /// Whether a task sent on a lease would wait here too long (the submitter places it again).
+  [[nodiscard]] bool refuses_leased(const TaskSpec& t) const;
 
   RankContext& ctx_;
   TaskManager& tasks_;
@@ -83,6 +87,7 @@ class Executor {
 
   std::atomic<std::uint64_t> executed_{0};
   std::atomic<std::uint64_t> placed_by_rank0_{0};
+  std::atomic<std::uint64_t> refused_{0};
 };
 
 }  // namespace manta::engine

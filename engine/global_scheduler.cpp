@@ -169,6 +169,17 @@ std::vector<RankLoad> GlobalScheduler::loads() const {
   return loads_;
 }
 
+std::vector<double> GlobalScheduler::busy_per_cpu() {
+  std::lock_guard lock(mutex_);
+  refresh_rank0();
+  std::vector<double> out(loads_.size());
+  for (std::size_t r = 0; r < loads_.size(); ++r) {
+    const double cpus = std::max(1.0, loads_[r].total.get("CPU"));
+    out[r] = static_cast<double>(loads_[r].queued + loads_[r].assigned) / cpus;
+  }
+  return out;
+}
+
 std::uint64_t GlobalScheduler::actors_on(int rank) const {
   std::lock_guard lock(mutex_);
   return actors_on_.at(static_cast<std::size_t>(rank));

@@ -63,6 +63,8 @@ class GlobalScheduler {
   void report(int rank, std::uint64_t queued, std::uint64_t received, ResourceSet available);
 
   [[nodiscard]] std::vector<RankLoad> loads() const;
+  /// Tasks waiting or on their way per CPU, by rank: the load leases are granted by.
+  [[nodiscard]] std::vector<double> busy_per_cpu();
   [[nodiscard]] std::uint64_t actors_on(int rank) const;
   [[nodiscard]] const std::vector<ResourceSet>& totals() const noexcept { return totals_; }
 

@@ -26,11 +26,6 @@ std::uint64_t fits(const ResourceSet& room, const ResourceSet& shape, std::uint6
   return n;
 }
 
-double load_per_cpu(const RankLoad& l) {
-  const double cpus = std::max(1.0, l.total.get("CPU"));
-  return static_cast<double>(l.queued + l.assigned) / cpus;
-}
-
 }  // namespace
 
 LeaseTable::LeaseTable(std::vector<ResourceSet> totals, LeaseSettings settings)
@@ -91,8 +86,7 @@ std::uint64_t LeaseTable::share_left(int holder, const ResourceSet& shape) const
 }
 
 std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::uint32_t wanted,
-                                     const std::vector<RankLoad>& loads,
-                                     LeaseClock::time_point now) {
+                                     const std::vector<double>& busy, LeaseClock::time_point now) {
   std::vector<Lease> out;
   if (wanted == 0) return out;
   struct Candidate {
@@ -109,7 +103,7 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
     if (r == holder) continue;  // its own rank runs its tasks without a lease
     const std::uint32_t free = free_slots(r, shape);
     if (free == 0) continue;
-    const double load = loads.size() == n ? load_per_cpu(loads[static_cast<std::size_t>(r)]) : 0;
+    const double load = busy.size() == n ? busy[static_cast<std::size_t>(r)] : 0;
     candidates.push_back({load, free, i, r});
   }
   // Least loaded first, then the most room; the rotation breaks the remaining ties.
@@ -153,7 +147,7 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
 }
 
 std::vector<Lease> LeaseTable::request(int holder, const ResourceSet& shape, std::uint32_t wanted,
-                                       const std::vector<RankLoad>& loads,
+                                       const std::vector<double>& busy,
                                        LeaseClock::time_point now) {
   // A new request replaces the holder's waiting one for the same shape.
   std::erase_if(waiting_, [&](const Waiting& w) { return w.holder == holder && w.shape == shape; });
@@ -161,7 +155,7 @@ std::vector<Lease> LeaseTable::request(int holder, const ResourceSet& shape, std
   if (others_wait(holder)) {
     limit = static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, share_left(holder, shape)));
   }
-  std::vector<Lease> out = grant(holder, shape, limit, loads, now);
+  std::vector<Lease> out = grant(holder, shape, limit, busy, now);
   std::uint32_t got = 0;
   for (const Lease& l : out) got += l.slots;
   if (got < wanted) waiting_.push_back({holder, shape, wanted - got});
@@ -220,7 +214,7 @@ std::vector<Lease> LeaseTable::expire(LeaseClock::time_point now) {
   return out;
 }
 
-std::vector<Lease> LeaseTable::grant_waiting(const std::vector<RankLoad>& loads,
+std::vector<Lease> LeaseTable::grant_waiting(const std::vector<double>& busy,
                                              LeaseClock::time_point now) {
   std::vector<Lease> out;
   // Each waiting request in turn gets what room and its share allow (the share counts every
@@ -231,7 +225,7 @@ std::vector<Lease> LeaseTable::grant_waiting(const std::vector<RankLoad>& loads,
       limit =
           static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, share_left(w.holder, w.shape)));
     }
-    for (Lease& l : grant(w.holder, w.shape, limit, loads, now)) {
+    for (Lease& l : grant(w.holder, w.shape, limit, busy, now)) {
       w.wanted -= std::min(w.wanted, l.slots);
       out.push_back(std::move(l));
     }

@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "engine/resources.h"
-#include "engine/scheduling_policy.h"
 
 namespace manta::engine {
 
@@ -50,12 +49,13 @@ class LeaseTable {
   LeaseTable(std::vector<ResourceSet> totals, LeaseSettings settings);
 
   /// `holder` asks for `wanted` more slots for tasks shaped `shape`. Grants what is free now,
-  /// least loaded ranks first (`loads`: the global scheduler's view; may be empty), never on the
+  /// least loaded ranks first (`busy`: tasks queued or on their way per CPU, by rank, from the
+  /// global scheduler's view; may be empty), never on the
   /// holder's own rank, and no more than the holder's fair share while other holders wait. What
   /// it cannot grant now waits (one request per holder and shape; a new one replaces it) and is
   /// served by grant_waiting() as leases end.
   std::vector<Lease> request(int holder, const ResourceSet& shape, std::uint32_t wanted,
-                             const std::vector<RankLoad>& loads, LeaseClock::time_point now);
+                             const std::vector<double>& busy, LeaseClock::time_point now);
 
   /// The holder gives a lease back: its slots are free. False when no such lease is held by it
   /// (already expired, or never granted).
@@ -72,7 +72,7 @@ class LeaseTable {
   std::vector<Lease> expire(LeaseClock::time_point now);
 
   /// Serves waiting requests in turn, one holder after another, as far as room allows.
-  std::vector<Lease> grant_waiting(const std::vector<RankLoad>& loads, LeaseClock::time_point now);
+  std::vector<Lease> grant_waiting(const std::vector<double>& busy, LeaseClock::time_point now);
 
   /// A rank is gone: the leases on it and those it held end, its waiting request is dropped.
   std::vector<Lease> rank_lost(int rank);
@@ -94,7 +94,7 @@ class LeaseTable {
 
   /// Grants up to `wanted` slots to `holder`, least loaded ranks first.
   std::vector<Lease> grant(int holder, const ResourceSet& shape, std::uint32_t wanted,
-                           const std::vector<RankLoad>& loads, LeaseClock::time_point now);
+                           const std::vector<double>& busy, LeaseClock::time_point now);
   /// Slots of `shape` the whole job could lend at once (its fair-share base).
   [[nodiscard]] std::uint64_t capacity(const ResourceSet& shape) const;
   /// Slots `holder` may still take while others wait: its fair share minus what it holds.

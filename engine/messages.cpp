@@ -24,7 +24,10 @@ const char* message_name(MessageType type) noexcept {
       // Checkpoints.
       "checkpoint_begin",
       // Lineage reconstruction.
-      "copy_lost"};
+      "copy_lost",
+      // Leases.
+      "lease_request", "lease_grant", "lease_renew", "lease_renewed", "lease_return",
+      "task_refused"};
   static_assert(kNames.size() == static_cast<std::size_t>(kLastMessageType) -
                                      static_cast<std::size_t>(kFirstMessageType) + 1,
                 "a message type without a name");
@@ -89,7 +92,8 @@ void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, in
       .put(s.max_retries)
       .put(static_cast<std::uint8_t>(s.retry_exceptions))
       .put(s.attempt)
-      .put(s.hand_ons);
+      .put(s.hand_ons)
+      .put(s.lease);
   w.put(static_cast<std::uint32_t>(s.args.size()));
   for (const auto& a : s.args) {
     const bool send_as_ref = a.is_ref || (a.ref.valid() && a.size > inline_limit);
@@ -127,6 +131,7 @@ TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
   s->retry_exceptions = r.get<std::uint8_t>() != 0;
   s->attempt = r.get<std::int32_t>();
   s->hand_ons = r.get<std::int32_t>();
+  s->lease = r.get<std::uint64_t>();
   // Each argument: its kind, its tag and at least a length.
   s->args.resize(r.count<std::uint32_t>(1 + 2 * sizeof(std::uint64_t)));
   for (auto& a : s->args) {

@@ -64,11 +64,18 @@ enum class MessageType : std::uint8_t {
   checkpoint_begin,  // rank 0 -> the others: hold your actors, save them, write your part
   // Lineage reconstruction (docs/lineage.md).
   copy_lost,  // reader or holder -> owner: the copy on rank R is gone (why); answer me again
+  // Leases (docs/leases.md).
+  lease_request,  // submitter -> rank 0: room for N more tasks shaped like this
+  lease_grant,    // rank 0 -> submitter: leases (rank, slots, time left), or none yet
+  lease_renew,    // submitter -> rank 0: extend these leases, still in use
+  lease_renewed,  // rank 0 -> submitter: these leases were extended (the others run out)
+  lease_return,   // submitter -> rank 0: these leases are no longer needed
+  task_refused,   // leased rank -> submitter: this task cannot start here soon; place it again
 };
 
 /// The first and last message types; every value between names one.
 inline constexpr MessageType kFirstMessageType = MessageType::submit_task;
-inline constexpr MessageType kLastMessageType = MessageType::copy_lost;
+inline constexpr MessageType kLastMessageType = MessageType::task_refused;
 
 /// The type's name as written in the enum ("unknown" outside it), for errors and docs.
 const char* message_name(MessageType type) noexcept;

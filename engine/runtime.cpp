@@ -450,6 +450,7 @@ void Runtime::on_tick() {
     spill_->kick();
     store_.serve_reservations();
   }
+  if (world_.size > 1) parts_->submitter.tick_leases();
   if (world_.rank == 0) {
     if (world_.size > 1) parts_->submitter.balance_waiting_work();
     return;

@@ -28,11 +28,20 @@ Submitter::Submitter(RankContext& ctx, std::vector<ResourceSet> totals, TaskMana
       local_(local),
       global_(global),
       hooks_(std::move(hooks)),
-      default_resources_(std::make_shared<const ResourceSet>(ResourceSet::cpus(1))) {
+      default_resources_(std::make_shared<const ResourceSet>(ResourceSet::cpus(1))),
+      // A lease unused for ten load reports goes back.
+      leases_(ctx, std::chrono::milliseconds(ctx.config.lease_term_ms),
+              std::chrono::milliseconds(10 * ctx.config.report_interval_ms)) {
   forward_threshold_ = ctx_.config.forward_threshold > 0
                            ? static_cast<std::uint64_t>(ctx_.config.forward_threshold)
                            : static_cast<std::uint64_t>(
                                  4 * totals_.at(static_cast<std::size_t>(ctx_.rank)).get("CPU"));
+  if (global_) {
+    LeaseSettings s;
+    s.oversubscribe = ctx_.config.lease_depth;
+    s.term = std::chrono::milliseconds(ctx_.config.lease_term_ms);
+    granter_ = std::make_unique<LeaseGranter>(ctx_, totals_, s, *global_);
+  }
 }
 
 void Submitter::register_handlers(Dispatcher& d) {
@@ -49,6 +58,10 @@ void Submitter::register_handlers(Dispatcher& d) {
   });
   d.on(MessageType::spill_hint,
        [this](int, WireReader& r, auto) { on_spill_hint(r.get<std::uint64_t>()); });
+  d.on(MessageType::task_refused,
+       [this](int, WireReader& r, auto) { on_task_refused(r.get<TaskId>()); });
+  leases_.register_handlers(d, [this] { fill_leases(); });
+  if (granter_) granter_->register_handlers(d);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,18 +253,88 @@ void Submitter::place(const TaskPtr& t) {
   spill.starts_now = here.starts_now;
   // Only work that would wait here looks at the other ranks: the hot path sends nothing.
   if (!here.starts_now && t->hand_ons < kMaxHandOns) spill.free_elsewhere = free_elsewhere(req);
-  switch (decide_locally(req, local_.total(), here.queued, forward_threshold_, ctx_.rank,
-                         input_bytes_by_rank(*t), spill)) {
+  const std::vector<std::uint64_t> inputs = input_bytes_by_rank(*t);
+  switch (decide_locally(req, local_.total(), here.queued, forward_threshold_, ctx_.rank, inputs,
+                         spill)) {
     case LocalDecision::run_here:
       hooks_.run_here(t);
       break;
     case LocalDecision::forward:
-      forward(t);
+      // Past the threshold: out on a lease, or wait here for a slot, asking rank 0 for room.
+      // Inputs held elsewhere still go through rank 0, which places by locality.
+      if (!leasable(*t) || heaviest_input_rank(inputs) >= 0) {
+        forward(t);
+      } else if (!send_on_lease(t)) {
+        hooks_.run_here(t);
+        leases_.want(req, here.queued + 1);
+      }
       break;
     case LocalDecision::spill_back:
-      hand_on(t);
+      if (!leasable(*t) || !send_on_lease(t)) hand_on(t);
       break;
   }
+}
+
+bool Submitter::leasable(const TaskSpec& t) const {
+  // Rank 0 places with its own view and sends no message to itself: it keeps doing that.
+  return ctx_.config.leases && !global_ && ctx_.size > 1 && t.kind == TaskKind::task &&
+         t.on_rank < 0 && !t.placement_group.valid() && t.id.submitter == ctx_.rank &&
+         t.hand_ons < kMaxHandOns;
+}
+
+bool Submitter::send_on_lease(const TaskPtr& t) {
+  const auto use = leases_.take(*t->resources);
+  if (!use) return false;
+  t->lease = use->lease;
+  send_task(use->rank, t);
+  return true;
+}
+
+void Submitter::fill_leases() {
+  if (ctx_.stopping || global_) return;
+  // Only this rank's own tasks that can leave (small inputs) and fit a free slot; a result
+  // coming back frees one slot, so this usually moves one task.
+  auto fits_a_lease = [this](const TaskSpec& s) {
+    return leasable(s) && movable(s) && s.lease == 0 && leases_.free_slots(*s.resources) > 0;
+  };
+  for (;;) {
+    std::vector<TaskPtr> out = local_.take_waiting(64, fits_a_lease);
+    if (out.empty()) return;
+    for (const TaskPtr& t : out) {
+      if (!send_on_lease(t)) local_.enqueue(t);  // the slots went meanwhile: it waits here again
+    }
+    if (out.size() < 64) return;
+  }
+}
+
+void Submitter::lease_slot_free(std::uint64_t lease) {
+  leases_.done(lease);
+  fill_leases();
+}
+
+void Submitter::on_task_refused(const TaskId& id) {
+  TaskPtr t = tasks_.take_kept(id);
+  if (!t) return;
+  // The leased rank is busier than rank 0 knew: its next choice is another lease, or here.
+  leases_.refused(t->lease);
+  t->lease = 0;
+  ++t->hand_ons;
+  if (ctx_.stopping) return;
+  if (!send_on_lease(t)) hooks_.run_here(t);
+}
+
+void Submitter::tick_leases() {
+  leases_.tick();
+  if (granter_) {
+    granter_->tick();
+    return;
+  }
+  if (!ctx_.config.leases) return;
+  // A backlog that outlived its request (rank 0 had no room then) asks again; waiting tasks
+  // take slots that freed without a result (a renewal, a grant that came while busy).
+  const LocalScheduler::Admission a = local_.admission(*default_resources_);
+  if (!a.starts_now && a.queued > forward_threshold_) leases_.want(*default_resources_, a.queued);
+  fill_leases();
 }
 
 void Submitter::place_on_rank(const TaskPtr& t) {

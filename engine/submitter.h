@@ -4,7 +4,11 @@
 // resources (spillback). Actor creations and calls take the same path to their arguments, then
 // go to rank 0 and to the actor routing.
 //
-// Handles: forward_task (rank 0), spill_hint.
+// Past the forwarding threshold a rank sends tasks on leases: straight to ranks that rank 0
+// lent it room on (lease_holder.h; rank 0's side: lease_granter.h). Tasks wait in the local
+// queue for a free slot, and each result that comes back pulls the next one out.
+//
+// Handles: forward_task (rank 0), spill_hint, task_refused; lease messages through its parts.
 #pragma once
 
 #include <atomic>
@@ -16,6 +20,8 @@
 #include <manta/detail/runtime_api.h>
 #include <manta/options.h>
 
+#include "engine/lease_granter.h"
+#include "engine/lease_holder.h"
 #include "engine/rank_context.h"
 #include "engine/resources.h"
 #include "engine/task_spec.h"
@@ -66,6 +72,14 @@ class Submitter {
   /// Rank 0, each tick: hands its own waiting tasks to idle ranks and tells busy ranks how many
   /// tasks others could start.
   void balance_waiting_work();
+  /// Each tick: renews and gives back leases (every rank), ends expired ones and serves waiting
+  /// requests (rank 0).
+  void tick_leases();
+  /// A task that went out on `lease` came back: the slot takes the next waiting task.
+  void lease_slot_free(std::uint64_t lease);
+  [[nodiscard]] LeaseHolderStats lease_stats() const { return leases_.stats(); }
+  /// Rank 0's granter (null elsewhere).
+  [[nodiscard]] const LeaseGranter* lease_granter() const noexcept { return granter_.get(); }
 
   [[nodiscard]] std::uint64_t submitted() const noexcept { return submitted_.load(); }
   [[nodiscard]] std::uint64_t forwarded() const noexcept { return forwarded_.load(); }
@@ -88,6 +102,13 @@ class Submitter {
   /// Whether a queued task may leave this rank for an idle one.
   [[nodiscard]] bool movable(const TaskSpec& t) const;
   void on_spill_hint(std::uint64_t hint);
+  /// Whether a task past the threshold goes out on a lease rather than through rank 0.
+  [[nodiscard]] bool leasable(const TaskSpec& t) const;
+  /// Sends `t` on a free lease slot (true), or leaves it to the caller (false).
+  bool send_on_lease(const TaskPtr& t);
+  /// Tasks waiting here go out on the free lease slots.
+  void fill_leases();
+  void on_task_refused(const TaskId& id);
   /// Bytes of the task's reference arguments held on each rank (empty when it has none worth
   /// following), for locality-aware placement.
   std::vector<std::uint64_t> input_bytes_by_rank(const TaskSpec& t) const;
@@ -108,6 +129,9 @@ class Submitter {
   // Tasks other ranks could start now, from rank 0's last spill hint: how many this rank may
   // still hand on before it hears again.
   std::atomic<std::uint64_t> spill_credit_{0};
+
+  LeaseHolder leases_;
+  std::unique_ptr<LeaseGranter> granter_;  // rank 0 only
 
   std::atomic<std::uint64_t> submitted_{0};
   std::atomic<std::uint64_t> forwarded_{0};

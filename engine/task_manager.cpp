@@ -1,5 +1,7 @@
 #include "engine/task_manager.h"
 
+#include <utility>
+
 #include "engine/dispatcher.h"
 #include "engine/log.h"
 #include "engine/messages.h"
@@ -25,16 +27,22 @@ std::size_t TaskManager::pending() const {
   return away_.size();
 }
 
+TaskPtr TaskManager::take_kept(const TaskId& id) {
+  std::lock_guard lock(mutex_);
+  auto it = away_.find(id);
+  if (it == away_.end()) return nullptr;
+  TaskPtr t = std::move(it->second);
+  away_.erase(it);
+  return t;
+}
+
 void TaskManager::on_task_done(WireReader& r) {
   const auto id = r.get<TaskId>();
   const auto kind = r.get<ResultKind>();
-  TaskPtr t;
-  {
-    std::lock_guard lock(mutex_);
-    if (auto it = away_.find(id); it != away_.end()) {
-      t = std::move(it->second);
-      away_.erase(it);
-    }
+  TaskPtr t = take_kept(id);
+  if (t && t->lease != 0 && lease_done_) {
+    const std::uint64_t lease = std::exchange(t->lease, 0);  // a retry may take another
+    lease_done_(lease);
   }
   if (kind == ResultKind::failed && t) {
     ErrorInfo e = read_error(r);

@@ -36,11 +36,17 @@ class TaskManager {
   void register_handlers(Dispatcher& d);
   /// Where a task whose input was lost goes again: resolving its arguments, then placing it.
   void set_rerun(std::function<void(const TaskPtr&)> rerun) { rerun_ = std::move(rerun); }
+  /// Told when a task that went out on a lease came back (its slot is free).
+  void set_lease_done(std::function<void(std::uint64_t lease)> done) {
+    lease_done_ = std::move(done);
+  }
 
   /// A task this rank owns leaves it: kept until its task_done comes back.
   void keep(const TaskPtr& t);
   /// How many owned tasks are away (for tests and status).
   [[nodiscard]] std::size_t pending() const;
+  /// Takes back a task kept while away (a leased rank refused it), or null.
+  TaskPtr take_kept(const TaskId& id);
 
   /// An owned task ended here: records its result, or retries it.
   void finish_here(const TaskPtr& t, SharedBuffer bytes, std::uint64_t tag,
@@ -66,6 +72,7 @@ class TaskManager {
   ObjectTransfer& transfer_;
   std::function<void(const TaskPtr&)> resubmit_;
   std::function<void(const TaskPtr&)> rerun_;
+  std::function<void(std::uint64_t)> lease_done_;
 
   mutable std::mutex mutex_;
   std::unordered_map<TaskId, TaskPtr> away_;

@@ -70,6 +70,7 @@ struct TaskSpec {
   bool retry_exceptions = false;
   std::int32_t attempt = 0;
   std::int32_t hand_ons = 0;  // times a busy rank passed it on to a free one (spillback)
+  std::uint64_t lease = 0;    // the lease it went out on (lease_table.h); 0: none
   std::vector<TaskArg> args;
   std::vector<std::shared_ptr<detail::RefToken>> keep_alive;
 

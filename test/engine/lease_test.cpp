@@ -17,7 +17,6 @@ using manta::engine::LeaseClock;
 using manta::engine::LeaseSet;
 using manta::engine::LeaseSettings;
 using manta::engine::LeaseTable;
-using manta::engine::RankLoad;
 using manta::engine::ResourceSet;
 using namespace std::chrono_literals;
 
@@ -60,10 +59,9 @@ TEST(LeaseTable, GrantsRoomOnOtherRanksNeverOnTheHoldersOwn) {
 
 TEST(LeaseTable, LeastLoadedRanksFirstAndLeasesCarryAtMostMaxSlots) {
   LeaseTable table(ranks_of(4, 8), settings(/*max_slots=*/4));
-  std::vector<RankLoad> loads(4);
-  for (auto& l : loads) l.total = ResourceSet::cpus(8);
-  loads[2].queued = 40;  // busy
-  const auto got = table.request(0, kOneCpu, 8, loads, t0);
+  std::vector<double> busy(4, 0.0);
+  busy[2] = 5;  // tasks waiting per CPU
+  const auto got = table.request(0, kOneCpu, 8, busy, t0);
   ASSERT_EQ(got.size(), 2u);
   for (const Lease& l : got) {
     EXPECT_NE(l.rank, 2) << "a busy rank was leased while idle ones had room";
