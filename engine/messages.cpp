@@ -24,12 +24,28 @@ const char* message_name(MessageType type) noexcept {
       // Checkpoints.
       "checkpoint_begin",
       // Lineage reconstruction.
-      "copy_lost"};
+      "copy_lost",
+      // Results batched per owner.
+      "task_results"};
   static_assert(kNames.size() == static_cast<std::size_t>(kLastMessageType) -
                                      static_cast<std::size_t>(kFirstMessageType) + 1,
                 "a message type without a name");
   const auto i = static_cast<std::size_t>(type) - static_cast<std::size_t>(kFirstMessageType);
   return i < kNames.size() ? kNames[i] : "unknown";
+}
+
+void write_task_results(WireWriter& w, std::uint32_t count,
+                        std::span<const std::byte> framed_bodies) {
+  w.put(MessageType::task_results).put(count);
+  w.buffer().append(framed_bodies.data(), framed_bodies.size());
+}
+
+std::vector<std::span<const std::byte>> read_task_results(WireReader& r) {
+  // Each body: at least its length.
+  std::vector<std::span<const std::byte>> bodies(r.count<std::uint32_t>(sizeof(std::uint64_t)));
+  for (auto& body : bodies) body = r.bytes();
+  if (!r.done()) throw std::runtime_error("manta: task_results holds bytes past its last result");
+  return bodies;
 }
 
 void write_error(WireWriter& w, const ErrorInfo& e) {
