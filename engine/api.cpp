@@ -236,6 +236,8 @@ RankStats local_stats() {
   out.batches_sent = s.channel.batches_sent;
   out.bytes_transferred = s.channel.bytes_transferred;
   out.messages_to = s.channel.messages_to;
+  out.results_sent = s.results_sent;
+  out.result_batches = s.result_batches;
   out.objects = s.objects;
   out.object_bytes = s.object_bytes;
   out.worker_threads = s.worker_threads;

@@ -29,9 +29,10 @@ EngineParts::EngineParts(RankContext& ctx, transport::DataPlane& plane, EngineSe
       ownership(ctx),
       transfer(ctx, ownership, plane),
       objects(ctx, transfer, &local, s.poll),
-      tasks(ctx, ownership, transfer, [this](const TaskPtr& t) { submitter.place(t); }),
+      results(ctx.outbox),
+      tasks(ctx, ownership, transfer, results, [this](const TaskPtr& t) { submitter.place(t); }),
       global(make_global(ctx, s, local)),
-      executor(ctx, tasks, transfer, objects),
+      executor(ctx, tasks, transfer, objects, results),
       submitter(ctx, s.totals, tasks, transfer, local, global.get(),
                 {[this](const TaskPtr& t) { executor.prepare_and_enqueue(t); },
                  [this](const TaskPtr& t) { routing.route_call(t); },
@@ -90,6 +91,10 @@ void EngineParts::wire_lineage(RankContext& ctx) {
   tasks.set_lease_done([this](std::uint64_t lease) { submitter.lease_slot_free(lease); });
   // A spill region found gone or damaged is a lost copy, not yet a lost object.
   ctx.store.set_lost_handler([this, &ctx](const ObjectId& id, std::shared_ptr<const ErrorInfo> e) {
+    // The copy may be the primary of a result still in the owner's batch: the owner hears of
+    // the result first, or it would take the loss for a pending object's and later list this
+    // rank as holding a copy that is gone.
+    if (id.owner != ctx.rank) results.flush(id.owner);
     transfer.copy_lost(id, ctx.rank, *e);
   });
 }

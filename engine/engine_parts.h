@@ -26,6 +26,7 @@
 #include "engine/ownership.h"
 #include "engine/placement_groups.h"
 #include "engine/rank_context.h"
+#include "engine/result_batches.h"
 #include "engine/stop_handshake.h"
 #include "engine/submitter.h"
 #include "engine/task_manager.h"
@@ -67,6 +68,7 @@ class EngineParts {
   Ownership ownership;
   ObjectTransfer transfer;
   ObjectAccess objects;
+  ResultBatches results;  // results for owners on other ranks, batched per owner
   TaskManager tasks;
   std::unique_ptr<GlobalScheduler> global;  // rank 0 only
   Executor executor;

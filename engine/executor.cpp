@@ -9,6 +9,7 @@
 #include "engine/messages.h"
 #include "engine/object_access.h"
 #include "engine/object_transfer.h"
+#include "engine/result_batches.h"
 #include "engine/scheduling_policy.h"
 #include "engine/spill_manager.h"
 #include "engine/task_manager.h"
@@ -299,38 +300,37 @@ void Executor::finish_task(const TaskPtr& t, detail::CallResult&& result,
 
 void Executor::report(const TaskPtr& t, detail::CallResult&& result,
                       std::shared_ptr<const ErrorInfo> error, std::uint64_t reserved) {
-  const int owner = t->id.submitter;
-  Outbox& out = ctx_.outbox;
-  // Replies release the submitter's hold on the arguments: they wait for this rank's borrows.
-  if (error) {
-    out.send_gated(owner, [&](WireWriter& w) {
-      w.put(MessageType::task_done).put(t->id).put(ResultKind::failed);
-      write_error(w, *error);
-    });
-  } else if (result.size() <= ctx_.config.inline_limit && result.contained.empty()) {
-    out.send_gated(owner, [&](WireWriter& w) {
-      w.put(MessageType::task_done).put(t->id).put(ResultKind::value).put(result.tag);
-      w.bytes(result.shared ? result.shared->span() : result.bytes.span());
-    });
-  } else {
-    // Large results stay here; the owner learns where, and getters pull them. So do results
-    // holding references: this copy keeps them alive for as long as the owner keeps the result.
-    const std::uint64_t size = result.size();
+  const std::uint64_t size = result.size();
+  // Large results stay here; the owner learns where, and getters pull them. So do results
+  // holding references: this copy keeps them alive for as long as the owner keeps the result.
+  const bool located = !error && (size > ctx_.config.inline_limit || !result.contained.empty());
+  if (located) {
     ctx_.store.store_primary(t->return_object(),
                              result.shared
                                  ? std::move(result.shared)
                                  : std::make_shared<const Buffer>(std::move(result.bytes)),
                              result.tag, std::move(result.contained), reserved);
-    out.send_gated(owner, [&](WireWriter& w) {
-      w.put(MessageType::task_done)
-          .put(t->id)
-          .put(ResultKind::located)
-          .put(result.tag)
-          .put(ctx_.rank)
-          .put(size)
-          .put<std::uint8_t>(0);
-    });
   }
+  // Results join the owner's batch while tasks wait in the queue here: their results follow in
+  // microseconds. The last one, and actor work (queued in the actor host, not here), sends what
+  // is open at once, so an idle rank holds nothing back.
+  const bool more_here = t->kind == TaskKind::task && local_ && local_->queued() > 0;
+  // A result releases the owner's hold on the arguments: the batches leave through the gate.
+  results_.add(
+      t->id.submitter,
+      [&](WireWriter& w) {
+        w.put(t->id);
+        if (error) {
+          w.put(ResultKind::failed);
+          write_error(w, *error);
+        } else if (located) {
+          w.put(ResultKind::located).put(result.tag).put(ctx_.rank).put(size).put<std::uint8_t>(0);
+        } else {
+          w.put(ResultKind::value).put(result.tag);
+          w.bytes(result.shared ? result.shared->span() : result.bytes.span());
+        }
+      },
+      more_here);
 }
 
 void Executor::start_actor(const TaskPtr& creation) {

@@ -23,13 +23,16 @@ class Dispatcher;
 class LocalScheduler;
 class ObjectAccess;
 class ObjectTransfer;
+class ResultBatches;
 class TaskManager;
 class Timeline;
 
 class Executor {
  public:
-  Executor(RankContext& ctx, TaskManager& tasks, ObjectTransfer& transfer, ObjectAccess& objects)
-      : ctx_(ctx), tasks_(tasks), transfer_(transfer), objects_(objects) {}
+  /// Results for owners on other ranks leave through `results`.
+  Executor(RankContext& ctx, TaskManager& tasks, ObjectTransfer& transfer, ObjectAccess& objects,
+           ResultBatches& results)
+      : ctx_(ctx), tasks_(tasks), transfer_(transfer), objects_(objects), results_(results) {}
 
   /// The queue and the actor host, which call back into this executor (run_task, finish_task).
   void attach(LocalScheduler* local, ActorHost* actors, Timeline* timeline) {
@@ -70,7 +73,7 @@ class Executor {
   std::shared_ptr<const ErrorInfo> materialize_arguments(const TaskPtr& t);
   /// Calls the task's function; the error it raised, if any.
   std::shared_ptr<const ErrorInfo> invoke(const TaskPtr& t, detail::CallResult& result);
-  /// Sends a result computed here to the owner on another rank.
+  /// Sends a result computed here to the owner on another rank, in that owner's batch.
   void report(const TaskPtr& t, detail::CallResult&& result, std::shared_ptr<const ErrorInfo> error,
               std::uint64_t reserved);
   void start_actor(const TaskPtr& creation);
@@ -81,6 +84,7 @@ class Executor {
   TaskManager& tasks_;
   ObjectTransfer& transfer_;
   ObjectAccess& objects_;
+  ResultBatches& results_;
   LocalScheduler* local_ = nullptr;
   ActorHost* actors_ = nullptr;
   Timeline* timeline_ = nullptr;

@@ -25,6 +25,8 @@ const char* message_name(MessageType type) noexcept {
       "checkpoint_begin",
       // Lineage reconstruction.
       "copy_lost",
+      // Results batched per owner.
+      "task_results",
       // Leases.
       "lease_request", "lease_grant", "lease_renew", "lease_renewed", "lease_return",
       "task_refused"};
@@ -33,6 +35,20 @@ const char* message_name(MessageType type) noexcept {
                 "a message type without a name");
   const auto i = static_cast<std::size_t>(type) - static_cast<std::size_t>(kFirstMessageType);
   return i < kNames.size() ? kNames[i] : "unknown";
+}
+
+void write_task_results(WireWriter& w, std::uint32_t count,
+                        std::span<const std::byte> framed_bodies) {
+  w.put(MessageType::task_results).put(count);
+  w.buffer().append(framed_bodies.data(), framed_bodies.size());
+}
+
+std::vector<std::span<const std::byte>> read_task_results(WireReader& r) {
+  // Each body: at least its length.
+  std::vector<std::span<const std::byte>> bodies(r.count<std::uint32_t>(sizeof(std::uint64_t)));
+  for (auto& body : bodies) body = r.bytes();
+  if (!r.done()) throw std::runtime_error("manta: task_results holds bytes past its last result");
+  return bodies;
 }
 
 void write_error(WireWriter& w, const ErrorInfo& e) {

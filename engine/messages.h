@@ -2,8 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include <manta/buffer.h>
 #include <manta/errors.h>
@@ -64,6 +66,8 @@ enum class MessageType : std::uint8_t {
   checkpoint_begin,  // rank 0 -> the others: hold your actors, save them, write your part
   // Lineage reconstruction (docs/lineage.md).
   copy_lost,  // reader or holder -> owner: the copy on rank R is gone (why); answer me again
+  // Results batched per owner (engine/result_batches.h).
+  task_results,  // executor -> owner: a count, then that many task_done bodies, each framed
   // Leases (docs/leases.md).
   lease_request,  // submitter -> rank 0: room for N more tasks shaped like this
   lease_grant,    // rank 0 -> submitter: leases (rank, slots, time left), or none yet
@@ -82,6 +86,26 @@ const char* message_name(MessageType type) noexcept;
 
 /// How an object's state is described in task_done and object_status.
 enum class ResultKind : std::uint8_t { value = 0, located = 1, failed = 2 };
+
+/// task_results carries `count` task_done bodies (the fields task_done carries after its type
+/// byte), each framed by its length as WireWriter::bytes frames bytes, so that a body that fails
+/// to apply does not take the others with it.
+///
+/// Appends one framed body to `out`; `fill(WireWriter&)` writes the body.
+template <class Fill>
+void append_framed_body(Buffer& out, Fill&& fill) {
+  const std::size_t at = out.size();
+  out.extend(sizeof(std::uint64_t));
+  transport::WireWriter w(out);
+  fill(w);
+  const std::uint64_t length = out.size() - at - sizeof(std::uint64_t);
+  std::memcpy(out.data() + at, &length, sizeof length);
+}
+/// A whole task_results message: its type, the count, and `count` framed bodies.
+void write_task_results(transport::WireWriter& w, std::uint32_t count,
+                        std::span<const std::byte> framed_bodies);
+/// The bodies of a task_results message, in order; `r` is positioned after the type byte.
+std::vector<std::span<const std::byte>> read_task_results(transport::WireReader& r);
 
 void write_error(transport::WireWriter& w, const ErrorInfo& e);
 ErrorInfo read_error(transport::WireReader& r);

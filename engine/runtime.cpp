@@ -122,6 +122,8 @@ void Runtime::start() {
   parts_->objects.set_store_capacity(store_.capacity());
   parts_->register_handlers(dispatcher_);
   channel_->add_extra_progress([this] { return parts_->collectives.progress(); });
+  // Result batches that waited long enough leave from the progress loop (cheap when none).
+  channel_->add_extra_progress([this] { return parts_->results.flush_due(); });
   // Open before the first message: a task from another rank may call the API at once.
   open_.store(true, std::memory_order_release);
   // Messages start only now: other ranks may already call actors here, and the progress thread
@@ -339,6 +341,7 @@ int Runtime::serve() {
   parts_->stop.wait_for_stop();
   ctx_.stopping = true;
   stop_local_work();
+  parts_->results.stop();  // the workers are gone: what they left in batches goes now
   if (job_dir_) job_dir_->finish("", "", "");
   parts_->reports.send_timeline();
   outbox_.send(0, [](WireWriter& w) { w.put(MessageType::shutdown_ack); });
@@ -363,6 +366,7 @@ void Runtime::shutdown(bool failed, const std::string& reason) {
   }
   if (ctx_.stopping.exchange(true)) return;
   stop_local_work();
+  parts_->results.stop();  // results of tasks run here for other ranks, before they stop
   for (int r = 1; r < world_.size; ++r) {
     outbox_.send(r, [&](WireWriter& w) { w.put(MessageType::shutdown).put<std::uint8_t>(failed); });
   }
@@ -425,6 +429,9 @@ RuntimeStats Runtime::stats() const {
   s.objects = objects.objects;
   s.object_bytes = objects.bytes;
   s.worker_threads = parts_->local.thread_count();
+  const ResultBatches::Counts results = parts_->results.counts();
+  s.results_sent = results.results;
+  s.result_batches = results.messages;
   return s;
 }
 

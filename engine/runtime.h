@@ -35,6 +35,8 @@ struct RuntimeStats {
   std::uint64_t objects = 0;
   std::uint64_t object_bytes = 0;
   std::uint64_t worker_threads = 0;
+  std::uint64_t results_sent = 0;    // results of tasks run here, to owners on other ranks
+  std::uint64_t result_batches = 0;  // messages that carried them
   transport::ChannelStats channel;
 };
 

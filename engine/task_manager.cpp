@@ -1,5 +1,6 @@
 #include "engine/task_manager.h"
 
+#include <span>
 #include <utility>
 
 #include "engine/dispatcher.h"
@@ -7,6 +8,7 @@
 #include "engine/messages.h"
 #include "engine/object_transfer.h"
 #include "engine/ownership.h"
+#include "engine/result_batches.h"
 
 namespace manta::engine {
 
@@ -14,7 +16,20 @@ using transport::WireReader;
 using transport::WireWriter;
 
 void TaskManager::register_handlers(Dispatcher& d) {
-  d.on(MessageType::task_done, [this](int, WireReader& r, auto) { on_task_done(r); });
+  d.on(MessageType::task_done, [this](int, WireReader& r, auto) { apply_task_done(r); });
+  d.on(MessageType::task_results, [this](int source, WireReader& r, auto) {
+    for (std::span<const std::byte> body : read_task_results(r)) {
+      // Each result on its own: one that cannot be applied must not leave the others' gets
+      // waiting forever.
+      try {
+        WireReader one(body);
+        apply_task_done(one);
+      } catch (const std::exception& e) {
+        log().error("dropped a task result from rank {} that could not be applied: {}", source,
+                    e.what());
+      }
+    }
+  });
 }
 
 void TaskManager::keep(const TaskPtr& t) {
@@ -36,7 +51,7 @@ TaskPtr TaskManager::take_kept(const TaskId& id) {
   return t;
 }
 
-void TaskManager::on_task_done(WireReader& r) {
+void TaskManager::apply_task_done(WireReader& r) {
   const auto id = r.get<TaskId>();
   const auto kind = r.get<ResultKind>();
   TaskPtr t = take_kept(id);
@@ -88,10 +103,14 @@ void TaskManager::fail(const TaskPtr& t, ErrorInfo error) {
   if (t->id.submitter == ctx_.rank) {
     complete(t, nullptr, 0, err);
   } else {
-    ctx_.outbox.send_gated(t->id.submitter, [&](WireWriter& w) {
-      w.put(MessageType::task_done).put(t->id).put(ResultKind::failed);
-      write_error(w, *err);
-    });
+    // Nothing says more results follow from here soon: the batches leave now.
+    results_.add(
+        t->id.submitter,
+        [&](WireWriter& w) {
+          w.put(t->id).put(ResultKind::failed);
+          write_error(w, *err);
+        },
+        /*more_here=*/false);
   }
 }
 

@@ -6,7 +6,7 @@
 // gone) resolves its arguments again, within its max_retries: the owner of the input has
 // heard of the loss and gives another copy or rebuilds it (lineage.h).
 //
-// Handles: task_done.
+// Handles: task_done, task_results (results batched by the executing rank).
 #pragma once
 
 #include <functional>
@@ -25,13 +25,19 @@ namespace manta::engine {
 class Dispatcher;
 class ObjectTransfer;
 class Ownership;
+class ResultBatches;
 
 class TaskManager {
  public:
-  /// `resubmit` places a task again for a retry (the submitter's place).
+  /// `resubmit` places a task again for a retry (the submitter's place). Results of tasks owned
+  /// elsewhere leave through `results`.
   TaskManager(RankContext& ctx, Ownership& ownership, ObjectTransfer& transfer,
-              std::function<void(const TaskPtr&)> resubmit)
-      : ctx_(ctx), ownership_(ownership), transfer_(transfer), resubmit_(std::move(resubmit)) {}
+              ResultBatches& results, std::function<void(const TaskPtr&)> resubmit)
+      : ctx_(ctx),
+        ownership_(ownership),
+        transfer_(transfer),
+        results_(results),
+        resubmit_(std::move(resubmit)) {}
 
   void register_handlers(Dispatcher& d);
   /// Where a task whose input was lost goes again: resolving its arguments, then placing it.
@@ -41,7 +47,7 @@ class TaskManager {
     lease_done_ = std::move(done);
   }
 
-  /// A task this rank owns leaves it: kept until its task_done comes back.
+  /// A task this rank owns leaves it: kept until its result comes back.
   void keep(const TaskPtr& t);
   /// How many owned tasks are away (for tests and status).
   [[nodiscard]] std::size_t pending() const;
@@ -56,7 +62,7 @@ class TaskManager {
   void complete(const TaskPtr& t, SharedBuffer bytes, std::uint64_t tag,
                 std::shared_ptr<const ErrorInfo> error, TokenList contained = {},
                 std::uint64_t reserved = 0);
-  /// The task cannot run: its owner hears the error (here, or by task_done).
+  /// The task cannot run: its owner hears the error (here, or by a result message).
   void fail(const TaskPtr& t, ErrorInfo error);
   /// Runs the task again when its options allow a retry after `error`.
   bool retry(const TaskPtr& t, const ErrorInfo& error);
@@ -65,11 +71,13 @@ class TaskManager {
   /// A lost input: resolve the arguments again (false when the spec cannot).
   bool rerun_after_lost_input(const TaskPtr& t, const ErrorInfo& error);
 
-  void on_task_done(transport::WireReader& r);
+  /// One result from another rank: a task_done body (alone, or one of a task_results).
+  void apply_task_done(transport::WireReader& r);
 
   RankContext& ctx_;
   Ownership& ownership_;
   ObjectTransfer& transfer_;
+  ResultBatches& results_;
   std::function<void(const TaskPtr&)> resubmit_;
   std::function<void(const TaskPtr&)> rerun_;
   std::function<void(std::uint64_t)> lease_done_;

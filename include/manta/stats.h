@@ -17,6 +17,8 @@ struct RankStats {
   std::uint64_t batches_sent = 0;          // MPI sends carrying them
   std::uint64_t bytes_transferred = 0;     // large-object payload, in and out
   std::vector<std::uint64_t> messages_to;  // control messages per destination rank
+  std::uint64_t results_sent = 0;          // results of tasks run here, to owners elsewhere
+  std::uint64_t result_batches = 0;        // control messages that carried them, in batches
   std::uint64_t objects = 0;               // entries in this rank's object store
   std::uint64_t object_bytes = 0;          // bytes they hold here
   std::uint64_t worker_threads = 0;

@@ -16,6 +16,7 @@
 #include "engine/messages.h"
 #include "engine/object_transfer.h"
 #include "engine/ownership.h"
+#include "engine/result_batches.h"
 #include "engine/submitter.h"
 #include "engine/task_manager.h"
 #include "fake_rank.h"
@@ -64,7 +65,8 @@ struct Rank : FakeRank {
   detail::FunctionEntry method;
   Ownership ownership{ctx};
   ObjectTransfer transfer{ctx, ownership, plane};
-  TaskManager tasks{ctx, ownership, transfer, [](const TaskPtr&) {}};
+  ResultBatches results{outbox};
+  TaskManager tasks{ctx, ownership, transfer, results, [](const TaskPtr&) {}};
   LocalScheduler local{totals[1], 1, 1, [](const TaskPtr&) { ADD_FAILURE() << "ran a task"; }};
   Submitter submitter{ctx,
                       totals,

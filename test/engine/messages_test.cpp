@@ -310,4 +310,52 @@ TEST(ResourcesMessage, AmountThatIsNotFiniteThrows) {
   }
 }
 
+// task_results: added after copy_lost, so the types before it keep their numbers; a count,
+// then each task_done body framed by its length.
+TEST(TaskResultsMessage, CarriesTaskDoneBodiesInOrder) {
+  using manta::engine::MessageType;
+  EXPECT_EQ(static_cast<int>(MessageType::task_done), 3);
+  EXPECT_EQ(static_cast<int>(MessageType::copy_lost) + 1,
+            static_cast<int>(MessageType::task_results));
+  EXPECT_EQ(manta::engine::kLastMessageType, MessageType::task_refused);
+  EXPECT_STREQ(manta::engine::message_name(MessageType::lease_grant), "lease_grant");
+  EXPECT_STREQ(manta::engine::message_name(MessageType::task_results), "task_results");
+
+  Buffer bodies;
+  for (std::uint64_t seq = 0; seq < 3; ++seq) {
+    manta::engine::append_framed_body(bodies, [&](WireWriter& w) {
+      w.put(TaskId{2, seq}).put(manta::engine::ResultKind::value).put<std::uint64_t>(seq);
+      w.str(std::string(seq, 'x'));
+    });
+  }
+  Buffer message;
+  WireWriter w(message);
+  manta::engine::write_task_results(w, 3, bodies.span());
+  WireReader r(message.span());
+  EXPECT_EQ(r.get<MessageType>(), MessageType::task_results);
+  const auto read = manta::engine::read_task_results(r);
+  ASSERT_EQ(read.size(), 3u);
+  for (std::uint64_t seq = 0; seq < 3; ++seq) {
+    WireReader body(read[seq]);
+    EXPECT_EQ(body.get<TaskId>(), (TaskId{2, seq}));
+    EXPECT_EQ(body.get<manta::engine::ResultKind>(), manta::engine::ResultKind::value);
+    EXPECT_EQ(body.get<std::uint64_t>(), seq);
+    EXPECT_EQ(body.str(), std::string(seq, 'x'));
+    EXPECT_TRUE(body.done()) << "body " << seq << " ends where its frame says";
+  }
+}
+
+TEST(TaskResultsMessage, ACountItDoesNotHoldOrBytesPastTheLastResultThrow) {
+  Buffer body;
+  manta::engine::append_framed_body(body, [](WireWriter& w) { w.put(std::uint64_t{1}); });
+  for (const std::uint32_t count : {0u, 2u}) {
+    Buffer message;
+    WireWriter w(message);
+    manta::engine::write_task_results(w, count, body.span());
+    WireReader r(message.span());
+    r.get<manta::engine::MessageType>();
+    EXPECT_THROW((void)manta::engine::read_task_results(r), std::runtime_error) << count;
+  }
+}
+
 }  // namespace

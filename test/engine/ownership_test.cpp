@@ -9,6 +9,7 @@
 #include "engine/messages.h"
 #include "engine/object_transfer.h"
 #include "engine/ownership.h"
+#include "engine/result_batches.h"
 #include "engine/task_manager.h"
 #include "fake_rank.h"
 
@@ -29,7 +30,8 @@ struct Rank : FakeRank {
   }
   Ownership ownership{ctx};
   ObjectTransfer transfer{ctx, ownership, plane};
-  TaskManager tasks{ctx, ownership, transfer, [](const TaskPtr&) {}};
+  ResultBatches results{outbox};
+  TaskManager tasks{ctx, ownership, transfer, results, [](const TaskPtr&) {}};
 };
 
 ObjectId id_of(const SentMessage& m) { return m.reader().get<ObjectId>(); }

@@ -15,6 +15,7 @@
 #include "engine/messages.h"
 #include "engine/object_transfer.h"
 #include "engine/ownership.h"
+#include "engine/result_batches.h"
 #include "engine/submitter.h"
 #include "engine/task_manager.h"
 #include "fake_rank.h"
@@ -84,7 +85,8 @@ struct Rank : FakeRank {
   Ownership ownership{ctx};
   ObjectTransfer transfer{ctx, ownership, plane};
   std::vector<TaskPtr> resubmitted;
-  TaskManager tasks{ctx, ownership, transfer,
+  ResultBatches results{outbox};
+  TaskManager tasks{ctx, ownership, transfer, results,
                     [this](const TaskPtr& t) { resubmitted.push_back(t); }};
   std::unique_ptr<LocalScheduler> local;
   std::unique_ptr<GlobalScheduler> global;

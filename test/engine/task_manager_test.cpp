@@ -1,5 +1,6 @@
 // The task manager: a failed task is retried through the resubmit callback while its options
-// allow, then its return object fails; task_done messages make return objects ready or failed.
+// allow, then its return object fails; task_done and task_results messages make return objects
+// ready, remote or failed.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include "engine/messages.h"
 #include "engine/object_transfer.h"
 #include "engine/ownership.h"
+#include "engine/result_batches.h"
 #include "engine/task_manager.h"
 #include "fake_rank.h"
 
@@ -39,7 +41,8 @@ struct Rank : FakeRank {
   Ownership ownership{ctx};
   ObjectTransfer transfer{ctx, ownership, plane};
   std::vector<TaskPtr> resubmitted;
-  TaskManager tasks{ctx, ownership, transfer,
+  ResultBatches results{outbox};
+  TaskManager tasks{ctx, ownership, transfer, results,
                     [this](const TaskPtr& t) { resubmitted.push_back(t); }};
 };
 
@@ -149,6 +152,73 @@ TEST(TaskManager, FailingATaskOwnedElsewhereTellsItsOwner) {
   rank.tasks.fail(own, error_of(ErrorKind::unschedulable, "no rank offers that"));
   EXPECT_EQ(rank.store.view(own->return_object()).state, ObjectStore::State::failed);
   EXPECT_EQ(rank.outbox.count(MessageType::task_done), 0u);
+}
+
+TEST(TaskManager, TaskResultsApplyEachResultOnItsOwn) {
+  Rank rank(0, 3);
+  std::vector<TaskPtr> tasks;
+  std::vector<std::shared_ptr<detail::RefToken>> tokens;
+  for (std::uint64_t seq = 20; seq < 24; ++seq) {
+    tasks.push_back(make_task(0, seq));
+    tokens.push_back(rank.store.create_pending(tasks.back()->return_object()));
+    rank.tasks.keep(tasks.back());
+  }
+  const std::vector<std::byte> value{std::byte{9}};
+  Buffer bodies;
+  append_framed_body(bodies, [&](WireWriter& w) {
+    w.put(tasks[0]->id).put(ResultKind::value).put<std::uint64_t>(5);
+    w.bytes(value);
+  });
+  // A body cut short: it is dropped, and the results after it still count.
+  append_framed_body(bodies, [&](WireWriter& w) {
+    w.put(tasks[1]->id).put(ResultKind::value).put<std::uint64_t>(5);
+  });
+  append_framed_body(bodies, [&](WireWriter& w) {
+    w.put(tasks[2]->id).put(ResultKind::failed);
+    write_error(w, error_of(ErrorKind::task, "boom", 2));
+  });
+  append_framed_body(bodies, [&](WireWriter& w) {
+    w.put(tasks[3]->id)
+        .put(ResultKind::located)
+        .put<std::uint64_t>(5)
+        .put<std::int32_t>(2)
+        .put<std::uint64_t>(1 << 20)
+        .put<std::uint8_t>(0);
+  });
+  rank.deliver(2, [&](WireWriter& w) { write_task_results(w, 4, bodies.span()); });
+  EXPECT_EQ(rank.store.view(tasks[0]->return_object()).state, ObjectStore::State::ready);
+  EXPECT_EQ(rank.store.view(tasks[1]->return_object()).state, ObjectStore::State::pending);
+  const auto failed = rank.store.view(tasks[2]->return_object());
+  ASSERT_EQ(failed.state, ObjectStore::State::failed);
+  EXPECT_EQ(failed.error->message, "boom");
+  const auto located = rank.store.view(tasks[3]->return_object());
+  EXPECT_EQ(located.state, ObjectStore::State::remote);
+  EXPECT_EQ(located.size, 1u << 20);
+}
+
+TEST(TaskManager, AFailureForAnotherOwnerGoesWithTheResultsWaitingForIt) {
+  Rank rank(1, 2);
+  // A result of a task run here waits in rank 0's batch (more work is queued here).
+  rank.results.add(
+      0,
+      [](WireWriter& w) {
+        w.put(TaskId{0, 30}).put(ResultKind::value).put<std::uint64_t>(1);
+        w.bytes({});
+      },
+      /*more_here=*/true);
+  EXPECT_TRUE(rank.outbox.sent().empty());
+  rank.tasks.fail(make_task(0, 31), error_of(ErrorKind::unschedulable, "no rank offers that"));
+  const auto sent = rank.outbox.take_all();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].type, MessageType::task_results);
+  auto r = sent[0].reader();
+  const auto bodies = read_task_results(r);
+  ASSERT_EQ(bodies.size(), 2u);
+  transport::WireReader first(bodies[0]), second(bodies[1]);
+  EXPECT_EQ(first.get<TaskId>(), (TaskId{0, 30}));
+  EXPECT_EQ(second.get<TaskId>(), (TaskId{0, 31}));
+  EXPECT_EQ(second.get<ResultKind>(), ResultKind::failed);
+  EXPECT_EQ(read_error(second).kind, ErrorKind::unschedulable);
 }
 
 }  // namespace
