@@ -39,7 +39,18 @@ double seconds_since(Clock::time_point t0) {
 int small_value() { return 0; }
 
 // The counters of the rank that runs it, in the order of the Field enum.
-enum Field { kToRank0, kMessages, kBatches, kForwarded, kWorkers, kFields };
+enum Field {
+  kToRank0,
+  kMessages,
+  kBatches,
+  kForwarded,
+  kWorkers,
+  kLeased,
+  kLeaseRequests,
+  kResults,
+  kResultBatches,
+  kFields
+};
 Counters counters_here() {
   const manta::RankStats s = manta::local_stats();
   Counters c(kFields, 0);
@@ -48,6 +59,10 @@ Counters counters_here() {
   c[kBatches] = s.batches_sent;
   c[kForwarded] = s.tasks_forwarded;
   c[kWorkers] = s.worker_threads;
+  c[kLeased] = s.tasks_leased;
+  c[kLeaseRequests] = s.lease_requests;
+  c[kResults] = s.results_sent;
+  c[kResultBatches] = s.result_batches;
   return c;
 }
 
@@ -187,6 +202,15 @@ int main(int argc, char** argv) {
                     "", "", true});
     rows.push_back({shape + ": tasks forwarded to the global scheduler",
                     100.0 * per_task(m, kForwarded), "%", 0, "", "", true});
+    rows.push_back(
+        {shape + ": tasks sent on leases", 100.0 * per_task(m, kLeased), "%", 0, "", "", true});
+    rows.push_back({shape + ": lease requests per task", per_task(m, kLeaseRequests), "msgs", 0, "",
+                    "", true});
+    const double result_msgs = delta(m.before, m.after, idle0, idle1, kResultBatches);
+    rows.push_back(
+        {shape + ": results per result message",
+         result_msgs > 0 ? delta(m.before, m.after, idle0, idle1, kResults) / result_msgs : 0,
+         "results", 0, "", "", true});
   }
   double workers = 0;
   for (const auto& c : idle1) workers += static_cast<double>(c[kWorkers]);

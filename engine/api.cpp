@@ -238,6 +238,9 @@ RankStats local_stats() {
   out.messages_to = s.channel.messages_to;
   out.results_sent = s.results_sent;
   out.result_batches = s.result_batches;
+  out.tasks_leased = s.tasks_leased;
+  out.lease_requests = s.lease_requests;
+  out.tasks_refused = s.tasks_refused;
   out.objects = s.objects;
   out.object_bytes = s.object_bytes;
   out.worker_threads = s.worker_threads;

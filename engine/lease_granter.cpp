@@ -25,7 +25,7 @@ void LeaseGranter::register_handlers(Dispatcher& d) {
   d.on(MessageType::lease_renew, [this](int source, WireReader& r, auto) {
     std::vector<std::uint64_t> ids(r.count<std::uint32_t>(sizeof(std::uint64_t)));
     for (auto& id : ids) id = r.get<std::uint64_t>();
-    const auto now = LeaseClock::now();
+    const auto now = clock_();
     std::vector<Lease> renewed;
     {
       std::lock_guard lock(mutex_);
@@ -45,7 +45,7 @@ void LeaseGranter::register_handlers(Dispatcher& d) {
     std::vector<std::uint64_t> ids(r.count<std::uint32_t>(sizeof(std::uint64_t)));
     for (auto& id : ids) id = r.get<std::uint64_t>();
     std::vector<Lease> granted;
-    const auto now = LeaseClock::now();
+    const auto now = clock_();
     const std::vector<double> busy = global_.busy_per_cpu();
     {
       std::lock_guard lock(mutex_);
@@ -59,7 +59,7 @@ void LeaseGranter::register_handlers(Dispatcher& d) {
 }
 
 void LeaseGranter::on_request(int holder, const ResourceSet& shape, std::uint32_t wanted) {
-  const auto now = LeaseClock::now();
+  const auto now = clock_();
   std::vector<Lease> granted;
   {
     const std::vector<double> busy = global_.busy_per_cpu();
@@ -99,7 +99,7 @@ void LeaseGranter::send(const std::vector<Lease>& leases, LeaseClock::time_point
 }
 
 void LeaseGranter::tick() {
-  const auto now = LeaseClock::now();
+  const auto now = clock_();
   std::vector<Lease> granted;
   {
     std::lock_guard lock(mutex_);

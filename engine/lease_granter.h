@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -39,6 +40,8 @@ class LeaseGranter {
   /// Each tick: ends expired leases, then grants waiting requests the room that freed up.
   void tick();
   [[nodiscard]] LeaseGranterStats stats() const;
+  /// The clock terms are measured with (the control-plane simulator runs on its own time).
+  void set_clock(std::function<LeaseClock::time_point()> clock) { clock_ = std::move(clock); }
 
  private:
   void on_request(int holder, const ResourceSet& shape, std::uint32_t wanted);
@@ -51,6 +54,7 @@ class LeaseGranter {
   mutable std::mutex mutex_;
   LeaseTable table_;
   LeaseGranterStats stats_;
+  std::function<LeaseClock::time_point()> clock_ = [] { return LeaseClock::now(); };
 };
 
 }  // namespace manta::engine

@@ -51,22 +51,31 @@ std::uint32_t LeaseTable::free_slots(int rank, const ResourceSet& shape) const {
 }
 
 std::uint64_t LeaseTable::capacity(const ResourceSet& shape) const {
+  // Depends only on what ranks offer (and which are gone): computed once per shape.
+  const std::string key = shape.to_string();
+  if (auto it = capacity_.find(key); it != capacity_.end()) return it->second;
   std::uint64_t n = 0;
   for (std::size_t k = 0; k < totals_.size(); ++k) {
     if (!lost_[k] && shape.fits_in(totals_[k]))
       n += fits(lendable_[k], shape, 4ull * settings_.max_slots);
   }
+  capacity_.emplace(key, n);
   return n;
 }
 
 std::size_t LeaseTable::contenders(int also) const {
-  std::unordered_set<int> holders;
-  if (also >= 0) holders.insert(also);
-  for (const auto& [holder, slots] : held_slots_) {
-    if (slots > 0) holders.insert(holder);
-  }
-  for (const Waiting& w : waiting_) holders.insert(w.holder);
-  return std::max<std::size_t>(1, holders.size());
+  // Holders with leases, plus waiting holders (and `also`) without any.
+  std::size_t n = held_slots_.size();
+  std::vector<int> extra;
+  auto count = [&](int h) {
+    if (h < 0 || held_slots_.count(h) || std::find(extra.begin(), extra.end(), h) != extra.end()) {
+      return;
+    }
+    extra.push_back(h);
+  };
+  count(also);
+  for (const Waiting& w : waiting_) count(w.holder);
+  return std::max<std::size_t>(1, n + extra.size());
 }
 
 bool LeaseTable::others_wait(int holder) const {
@@ -98,14 +107,26 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
   std::vector<Candidate> candidates;
   const std::size_t n = totals_.size();
   const std::size_t start = n ? rotate_++ % n : 0;
+  // Past a few hundred ranks a request looks at a window of ranks, not all of them, so a
+  // decision costs the same at 10,000 ranks as at 500 (the window rotates; a request it cannot
+  // fill looks further).
+  const std::size_t window =
+      std::max<std::size_t>(kSampleRanks, 2 * static_cast<std::size_t>(wanted));
+  std::uint64_t found = 0;
   for (std::size_t i = 0; i < n; ++i) {
+    if (i >= window && found >= wanted) break;
     const int r = static_cast<int>((start + i) % n);
-    if (r == holder) continue;  // its own rank runs its tasks without a lease
+    ++examined_;
+    // Its own rank runs its tasks without a lease; rank 0, which takes in the job's control
+    // traffic, is kept off the path of bulk work unless it is the only other rank.
+    if (r == holder || (r == 0 && n > 2 && !settings_.lend_rank0)) continue;
     const std::uint32_t free = free_slots(r, shape);
     if (free == 0) continue;
     const double load = busy.size() == n ? busy[static_cast<std::size_t>(r)] : 0;
     candidates.push_back({load, free, i, r});
+    found += free;
   }
+  if (n > kSampleRanks) rotate_ += window;  // the next request starts where this one stopped
   // Least loaded first, then the most room; the rotation breaks the remaining ties.
   auto better = [](const Candidate& a, const Candidate& b) {
     if (a.load != b.load) return a.load < b.load;
@@ -243,6 +264,7 @@ std::vector<Lease> LeaseTable::rank_lost(int rank) {
   std::erase_if(waiting_, [&](const Waiting& w) { return w.holder == rank; });
   if (rank >= 0 && static_cast<std::size_t>(rank) < lendable_.size()) {
     lost_[static_cast<std::size_t>(rank)] = true;
+    capacity_.clear();
   }
   return out;
 }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -41,10 +42,16 @@ struct LeaseSettings {
   double oversubscribe = 2.0;
   /// How long a lease lasts unless renewed; a holder that goes silent loses its leases then.
   LeaseClock::duration term = std::chrono::seconds(2);
+  /// Whether rank 0 is lent when other ranks could be: it takes in the job's control traffic,
+  /// so by default bulk work stays off it (with two ranks it is the only other one).
+  bool lend_rank0 = false;
 };
 
 class LeaseTable {
  public:
+  /// Past this many ranks, a request looks at a rotating window of ranks rather than all.
+  static constexpr std::size_t kSampleRanks = 256;
+
   /// `totals`: what each rank offers.
   LeaseTable(std::vector<ResourceSet> totals, LeaseSettings settings);
 
@@ -83,6 +90,8 @@ class LeaseTable {
   [[nodiscard]] std::size_t waiting() const noexcept { return waiting_.size(); }
   [[nodiscard]] std::uint64_t slots_held_by(int holder) const;
   [[nodiscard]] std::uint64_t granted() const noexcept { return granted_; }
+  /// Ranks looked at by all requests so far (a request's cost).
+  [[nodiscard]] std::uint64_t ranks_examined() const noexcept { return examined_; }
   [[nodiscard]] const LeaseSettings& settings() const noexcept { return settings_; }
 
  private:
@@ -112,8 +121,10 @@ class LeaseTable {
   std::unordered_map<std::uint64_t, Lease> leases_;
   std::unordered_map<int, std::uint64_t> held_slots_;  // holder -> slots of its leases
   std::deque<Waiting> waiting_;
+  mutable std::unordered_map<std::string, std::uint64_t> capacity_;  // by shape
   std::uint64_t next_id_ = 1;
   std::uint64_t granted_ = 0;
+  std::uint64_t examined_ = 0;
   std::uint64_t rotate_ = 0;  // spreads ties between equally loaded ranks
 };
 

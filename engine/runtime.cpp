@@ -432,6 +432,10 @@ RuntimeStats Runtime::stats() const {
   const ResultBatches::Counts results = parts_->results.counts();
   s.results_sent = results.results;
   s.result_batches = results.messages;
+  const LeaseHolderStats leases = parts_->submitter.lease_stats();
+  s.tasks_leased = leases.sent;
+  s.lease_requests = leases.requests;
+  s.tasks_refused = parts_->executor.refused();
   return s;
 }
 

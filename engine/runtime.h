@@ -37,6 +37,9 @@ struct RuntimeStats {
   std::uint64_t worker_threads = 0;
   std::uint64_t results_sent = 0;    // results of tasks run here, to owners on other ranks
   std::uint64_t result_batches = 0;  // messages that carried them
+  std::uint64_t tasks_leased = 0;    // sent on leases (docs/leases.md)
+  std::uint64_t lease_requests = 0;
+  std::uint64_t tasks_refused = 0;  // leased tasks handed back by this rank
   transport::ChannelStats channel;
 };
 

@@ -270,7 +270,13 @@ void Submitter::place(const TaskPtr& t) {
       }
       break;
     case LocalDecision::spill_back:
-      if (!leasable(*t) || !send_on_lease(t)) hand_on(t);
+      // With leases, room elsewhere comes from rank 0 once, not with each task.
+      if (!leasable(*t)) {
+        hand_on(t);
+      } else if (!send_on_lease(t)) {
+        hooks_.run_here(t);
+        leases_.want(req, here.queued + 1);
+      }
       break;
   }
 }
@@ -401,6 +407,16 @@ void Submitter::balance_waiting_work() {
 }
 
 void Submitter::on_spill_hint(std::uint64_t hint) {
+  if (ctx_.config.leases && !global_) {
+    // Other ranks are idle: this rank's waiting tasks go to them on leases, asked for once,
+    // rather than one by one through rank 0.
+    if (hint > 0 && !ctx_.stopping) {
+      leases_.want(*default_resources_, local_.queued());
+      fill_leases();
+    }
+    spill_credit_.store(0, std::memory_order_relaxed);
+    return;
+  }
   std::uint64_t left = hint;
   if (hint > 0 && !ctx_.stopping) {
     // Tasks already waiting here go first: they have waited longest for a free CPU.

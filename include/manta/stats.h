@@ -19,6 +19,9 @@ struct RankStats {
   std::vector<std::uint64_t> messages_to;  // control messages per destination rank
   std::uint64_t results_sent = 0;          // results of tasks run here, to owners elsewhere
   std::uint64_t result_batches = 0;        // control messages that carried them, in batches
+  std::uint64_t tasks_leased = 0;          // sent straight to a rank rank 0 lent room on
+  std::uint64_t lease_requests = 0;        // requests for such room sent to rank 0
+  std::uint64_t tasks_refused = 0;         // leased tasks this busy rank handed back
   std::uint64_t objects = 0;               // entries in this rank's object store
   std::uint64_t object_bytes = 0;          // bytes they hold here
   std::uint64_t worker_threads = 0;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "engine/lease_set.h"
@@ -29,6 +30,7 @@ LeaseSettings settings(std::uint32_t max_slots = 64) {
   s.max_slots = max_slots;
   s.oversubscribe = 2.0;
   s.term = 2s;
+  s.lend_rank0 = true;  // the rules below treat every rank alike
   return s;
 }
 
@@ -55,6 +57,19 @@ TEST(LeaseTable, GrantsRoomOnOtherRanksNeverOnTheHoldersOwn) {
   EXPECT_EQ(table.waiting(), 1u);
   EXPECT_EQ(table.free_slots(0, kOneCpu), 0u);
   EXPECT_EQ(table.free_slots(1, kOneCpu), 4u);
+}
+
+TEST(LeaseTable, RankZeroIsLentNothingUnlessItIsTheOnlyOtherRank) {
+  LeaseSettings s = settings();
+  s.lend_rank0 = false;  // the default
+  LeaseTable table(ranks_of(4, 2), s);
+  const auto got = table.request(1, kOneCpu, 100, {}, t0);
+  EXPECT_EQ(slots(got), 8u);  // ranks 2 and 3
+  for (const Lease& l : got) EXPECT_NE(l.rank, 0);
+  LeaseTable two(ranks_of(2, 2), s);
+  const auto other = two.request(1, kOneCpu, 4, {}, t0);
+  ASSERT_EQ(slots(other), 4u);
+  EXPECT_EQ(other[0].rank, 0);
 }
 
 TEST(LeaseTable, LeastLoadedRanksFirstAndLeasesCarryAtMostMaxSlots) {
@@ -177,6 +192,22 @@ TEST(LeaseTable, TenThousandRanksGrantQuickly) {
   }
   EXPECT_EQ(granted, 200u * 256u);
   EXPECT_EQ(table.waiting(), 0u);
+}
+
+TEST(LeaseTable, AtTenThousandRanksARequestLooksAtAWindowAndLeasesStillSpread) {
+  LeaseSettings s = settings();
+  s.oversubscribe = 2;  // 2 slots per one-CPU rank
+  LeaseTable table(ranks_of(10000, 1), s);
+  std::set<int> ranks;
+  for (int i = 0; i < 100; ++i) {
+    for (const Lease& l : table.request(0, kOneCpu, 10, {}, t0)) ranks.insert(l.rank);
+  }
+  EXPECT_LE(table.ranks_examined(), 100u * LeaseTable::kSampleRanks)
+      << "requests scanned the whole job";
+  EXPECT_GE(ranks.size(), 500u) << "leases piled onto the same few ranks";
+  // A request larger than the window still finds its room further on.
+  const auto big = table.request(1, kOneCpu, 4000, {}, t0);
+  EXPECT_EQ(slots(big), 4000u);
 }
 
 // ---- the submitter's side -------------------------------------------------------------------
