@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -160,7 +161,8 @@ class Sim {
     push(s_.report_s, Kind::tick, 0);
     std::uint64_t queue_samples = 0;
     double queue_sum = 0;
-    while (!events_.empty()) {
+    // A guard against a model that never drains: a minute of simulated time at most.
+    while (!events_.empty() && now_ < 60.0) {
       Event e = events_.top();
       events_.pop();
       now_ = e.t;
@@ -518,7 +520,10 @@ int main(int argc, char** argv) {
                     {"burst_placed_s", r.placed_s},
                     {"saturating_load_tasks_per_s", saturates}});
   };
-  const std::vector<int> sizes = {1000, 10000};
+  std::vector<int> sizes = {1000, 10000};
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (!std::strcmp(argv[i], "--ranks")) sizes = {std::atoi(argv[i + 1])};
+  }
   for (int ranks : sizes) {
     for (bool leases : {true, false}) {
       Settings s;
@@ -527,6 +532,7 @@ int main(int argc, char** argv) {
       s.load = 1e6;
       s.duration_s = quick ? 0.2 : 1.0;
       report(s, "steady 1M tasks/s", Sim(s).run());
+      std::fflush(stdout);
       Settings b = s;
       b.load = 0;
       b.burst = quick ? 200000 : 1000000;
