@@ -42,7 +42,7 @@ struct SpillStats {
   double restore_seconds = 0;
   std::uint64_t file_bytes = 0;
   std::uint64_t pieces_released = 0;   // file space of freed objects given back
-  std::uint64_t releases_waiting = 0;  // freed objects whose file space is not given back yet
+  std::uint64_t releases_waiting = 0;  // freed objects whose file space waits for the I/O thread
   bool has_file = false;
 };
 
