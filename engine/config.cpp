@@ -153,6 +153,12 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.lease_depth = parse_int("lease-depth", v, 1, 1 << 16);
         });
+    add("lease-backlog-ms", "5",
+        "past the threshold, a rank asks for leases only when its waiting tasks would take longer "
+        "than this to run here (0: always)",
+        [](Config& c, const std::string& v) {
+          c.lease_backlog_ms = parse_int("lease-backlog-ms", v, 0, 3600 * 1000);
+        });
     add("chunk-size", "4M", "bytes per message when large objects move between ranks",
         [](Config& c, const std::string& v) {
           c.chunk_size = parse_size(v);

@@ -24,6 +24,7 @@ struct Config {
   bool leases = true;
   int lease_term_ms = 2000;  // a lease lasts this long unless renewed
   int lease_depth = 16;      // tasks a lease may keep on a rank per CPU it offers
+  int lease_backlog_ms = 5;  // a shorter backlog than this runs here: not worth a lease
   std::uint64_t chunk_size = std::uint64_t{4} << 20;
   int progress_spin_us = 200;
   int progress_max_sleep_us = 1000;

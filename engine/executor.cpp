@@ -1,5 +1,7 @@
 #include "engine/executor.h"
 
+#include <chrono>
+
 #include "engine/actor_host.h"
 #include "engine/crash_report.h"
 #include "engine/dispatcher.h"
@@ -210,7 +212,13 @@ void Executor::run_task(const TaskPtr& t) {
   detail::CallResult result;
   // An input that cannot be read back (e.g. its spill file is damaged) fails the task with it.
   std::shared_ptr<const ErrorInfo> error = materialize_arguments(t);
-  if (!error) error = invoke(t, result);
+  if (!error) {
+    const auto start = std::chrono::steady_clock::now();
+    error = invoke(t, result);
+    if (local_ && t->kind == TaskKind::task) {
+      local_->note_run_time(std::chrono::steady_clock::now() - start);
+    }
+  }
   executed_.fetch_add(1, std::memory_order_relaxed);
   // Inputs go back to the store's keeping (spillable) as soon as the task is done with them.
   for (TaskArg& a : t->args) {

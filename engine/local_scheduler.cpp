@@ -177,6 +177,19 @@ std::uint64_t LocalScheduler::queued() const {
   return queued_by_id_.size();
 }
 
+void LocalScheduler::note_run_time(std::chrono::nanoseconds d) noexcept {
+  // Workers race on the update; a lost sample only slows the mean down, which is harmless.
+  const std::int64_t m = mean_run_ns_.load(std::memory_order_relaxed);
+  mean_run_ns_.store(m + (d.count() - m) / 16, std::memory_order_relaxed);
+}
+
+std::chrono::nanoseconds LocalScheduler::drain_time(std::uint64_t queued) const noexcept {
+  const double cpus = std::max(1.0, total_.get("CPU"));
+  const double ns = static_cast<double>(queued) *
+                    static_cast<double>(mean_run_ns_.load(std::memory_order_relaxed)) / cpus;
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(ns, 1e18)));
+}
+
 LocalScheduler::Admission LocalScheduler::admission(const ResourceSet& request) const {
   std::lock_guard lock(mutex_);
   Admission a;
@@ -491,12 +504,24 @@ bool LocalScheduler::run_inline(const TaskId& id) {
     if (it == queued_by_id_.end() || !it->second->resources->fits_in(*t_worker.held)) return false;
     // A task with GPUs of its own waits for a grant of devices; it does not borrow the caller's.
     if (!gpus_.empty() && GpuPool::amount(*it->second->resources) > 0) return false;
-    // The awaited task was usually submitted just now: look for it from the back.
-    auto pos = std::find(queue_.rbegin(), queue_.rend(), it->second);
-    if (pos == queue_.rend()) return false;
+    // The awaited task is usually the newest (a call waited for at once) or the oldest (a get
+    // over a wave, in order, while the workers take from the front): look from both ends, so a
+    // wave of n tasks costs n steps, not n * n / 2.
+    std::size_t pos = queue_.size();
+    for (std::size_t lo = 0, hi = queue_.size(); lo < hi; ++lo) {
+      if (queue_[lo] == it->second) {
+        pos = lo;
+        break;
+      }
+      if (queue_[--hi] == it->second) {
+        pos = hi;
+        break;
+      }
+    }
+    if (pos == queue_.size()) return false;
     task = std::move(it->second);
     queued_by_id_.erase(it);
-    queue_.erase(std::next(pos).base());
+    queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(pos));
   }
   run_claimed(task);
   return true;

@@ -5,6 +5,7 @@
 // this queue runs that task itself instead of waiting (work helping).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -65,6 +66,12 @@ class LocalScheduler {
   [[nodiscard]] ResourceSet available() const;
   [[nodiscard]] const ResourceSet& total() const noexcept { return total_; }
   [[nodiscard]] std::size_t thread_count() const;
+
+  /// A task ran here for `d`. The recent mean (newer tasks weigh most) says how long the queue
+  /// takes to drain: a backlog of tiny tasks is over before a lease could help, so it stays.
+  void note_run_time(std::chrono::nanoseconds d) noexcept;
+  /// How long `queued` tasks take to run on this rank's CPUs, by that mean.
+  [[nodiscard]] std::chrono::nanoseconds drain_time(std::uint64_t queued) const noexcept;
 
   /// Resources held outside the pool (by an actor) for as long as it lives, with the GPUs its
   /// creation task was granted (the actor keeps those devices).
@@ -138,6 +145,9 @@ class LocalScheduler {
   std::function<bool()> idle_poll_;
   std::function<void(std::size_t)> thread_start_;
   std::size_t max_threads_;
+
+  // Until a task ran, long enough that a backlog is worth a lease (as before the mean existed).
+  std::atomic<std::int64_t> mean_run_ns_{1'000'000};
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

@@ -254,6 +254,13 @@ void Submitter::place(const TaskPtr& t) {
   // Only work that would wait here looks at the other ranks: the hot path sends nothing.
   if (!here.starts_now && t->hand_ons < kMaxHandOns) spill.free_elsewhere = free_elsewhere(req);
   const std::vector<std::uint64_t> inputs = input_bytes_by_rank(*t);
+  // Rank 0 places its own backlog itself, but by the same rule: a queue of tiny tasks that
+  // drains here sooner than a trip elsewhere stays.
+  if (global_ && ctx_.config.leases && !here.starts_now && t->on_rank < 0 &&
+      heaviest_input_rank(inputs) < 0 && !worth_a_lease(here.queued + 1)) {
+    hooks_.run_here(t);
+    return;
+  }
   switch (decide_locally(req, local_.total(), here.queued, forward_threshold_, ctx_.rank, inputs,
                          spill)) {
     case LocalDecision::run_here:
@@ -264,18 +271,18 @@ void Submitter::place(const TaskPtr& t) {
       // Inputs held elsewhere still go through rank 0, which places by locality.
       if (!leasable(*t) || heaviest_input_rank(inputs) >= 0) {
         forward(t);
-      } else if (!send_on_lease(t)) {
+      } else if (!worth_a_lease(here.queued + 1) || !send_on_lease(t)) {
         hooks_.run_here(t);
-        leases_.want(req, here.queued + 1);
+        if (worth_a_lease(here.queued + 1)) leases_.want(req, here.queued + 1);
       }
       break;
     case LocalDecision::spill_back:
       // With leases, room elsewhere comes from rank 0 once, not with each task.
       if (!leasable(*t)) {
         hand_on(t);
-      } else if (!send_on_lease(t)) {
+      } else if (!worth_a_lease(here.queued + 1) || !send_on_lease(t)) {
         hooks_.run_here(t);
-        leases_.want(req, here.queued + 1);
+        if (worth_a_lease(here.queued + 1)) leases_.want(req, here.queued + 1);
       }
       break;
   }
@@ -286,6 +293,12 @@ bool Submitter::leasable(const TaskSpec& t) const {
   return ctx_.config.leases && !global_ && ctx_.size > 1 && t.kind == TaskKind::task &&
          t.on_rank < 0 && !t.placement_group.valid() && t.id.submitter == ctx_.rank &&
          t.hand_ons < kMaxHandOns;
+}
+
+bool Submitter::worth_a_lease(std::uint64_t queued) const {
+  // Sending a task away costs a message each way and a wait on another rank; a queue that
+  // drains here sooner than that is better left alone (a wave of tiny tasks on a busy rank).
+  return local_.drain_time(queued) >= std::chrono::milliseconds(ctx_.config.lease_backlog_ms);
 }
 
 bool Submitter::send_on_lease(const TaskPtr& t) {
@@ -304,7 +317,11 @@ void Submitter::fill_leases() {
     return leasable(s) && movable(s) && s.lease == 0 && leases_.free_slots(*s.resources) > 0;
   };
   for (;;) {
-    std::vector<TaskPtr> out = local_.take_waiting(64, fits_a_lease);
+    // Most calls come with a result and find nothing to move: two cheap looks before a scan.
+    const std::uint64_t free = leases_.free_slots(*default_resources_);
+    const std::uint64_t queued = local_.queued();
+    if (free == 0 || !worth_a_lease(queued)) return;
+    std::vector<TaskPtr> out = local_.take_waiting(std::min<std::uint64_t>(free, 64), fits_a_lease);
     if (out.empty()) return;
     for (const TaskPtr& t : out) {
       if (!send_on_lease(t)) local_.enqueue(t);  // the slots went meanwhile: it waits here again
@@ -339,7 +356,9 @@ void Submitter::tick_leases() {
   // A backlog that outlived its request (rank 0 had no room then) asks again; waiting tasks
   // take slots that freed without a result (a renewal, a grant that came while busy).
   const LocalScheduler::Admission a = local_.admission(*default_resources_);
-  if (!a.starts_now && a.queued > forward_threshold_) leases_.want(*default_resources_, a.queued);
+  if (!a.starts_now && a.queued > forward_threshold_ && worth_a_lease(a.queued)) {
+    leases_.want(*default_resources_, a.queued);
+  }
   fill_leases();
 }
 
@@ -398,6 +417,7 @@ void Submitter::balance_waiting_work() {
                      [&, hint = hint](WireWriter& w) { w.put(MessageType::spill_hint).put(hint); });
   }
   if (b.free_for_rank0 == 0) return;
+  if (ctx_.config.leases && !worth_a_lease(local_.queued())) return;
   for (const TaskPtr& t :
        local_.take_waiting(b.free_for_rank0, [this](const TaskSpec& s) { return movable(s); })) {
     ++t->hand_ons;
@@ -410,8 +430,9 @@ void Submitter::on_spill_hint(std::uint64_t hint) {
   if (ctx_.config.leases && !global_) {
     // Other ranks are idle: this rank's waiting tasks go to them on leases, asked for once,
     // rather than one by one through rank 0.
-    if (hint > 0 && !ctx_.stopping) {
-      leases_.want(*default_resources_, local_.queued());
+    const std::uint64_t queued = local_.queued();
+    if (hint > 0 && !ctx_.stopping && worth_a_lease(queued)) {
+      leases_.want(*default_resources_, queued);
       fill_leases();
     }
     spill_credit_.store(0, std::memory_order_relaxed);

@@ -105,6 +105,8 @@ class Submitter {
   /// Whether a task past the threshold goes out on a lease rather than through rank 0.
   [[nodiscard]] bool leasable(const TaskSpec& t) const;
   /// Sends `t` on a free lease slot (true), or leaves it to the caller (false).
+  /// Whether `queued` tasks here take long enough to run that some should go out on leases.
+  [[nodiscard]] bool worth_a_lease(std::uint64_t queued) const;
   bool send_on_lease(const TaskPtr& t);
   /// Tasks waiting here go out on the free lease slots.
   void fill_leases();
