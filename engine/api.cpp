@@ -245,6 +245,8 @@ RankStats local_stats() {
   out.object_bytes = s.object_bytes;
   out.worker_threads = s.worker_threads;
   out.transport = r.transport_name();
+  out.endpoints_eager = s.data_plane.endpoints_eager;
+  out.endpoints_on_first_use = s.data_plane.endpoints_on_first_use;
   return out;
 }
 

@@ -239,6 +239,12 @@ const std::vector<Setting>& table() {
           }
           c.transport = v;
         });
+    add("ucx-eager-endpoints", "64",
+        "in jobs of up to this many ranks UCX connects every rank to every other at start; in "
+        "larger ones a rank connects to another when it first reads from it",
+        [](Config& c, const std::string& v) {
+          c.ucx_eager_endpoints = parse_int("ucx-eager-endpoints", v, 0, 1 << 30);
+        });
     add("summary", "",
         "at shutdown, print memory_summary() (objects and bytes per rank) to stderr, or write "
         "it to the file given as the value",

@@ -38,6 +38,7 @@ struct Config {
   std::string bind = "auto";  // auto, none or cores
   std::string timeline;       // write a Chrome trace of all tasks here at shutdown
   std::string transport = "auto";  // auto, ucx or mpi
+  int ucx_eager_endpoints = 64;    // past this many ranks, UCX endpoints are made on first use
   std::string summary;             // at shutdown: "-" prints memory_summary to stderr, else a file
   // Object store memory and spilling.
   std::uint64_t object_store_memory = 0;  // 0: 30 % of this rank's share of node memory

@@ -308,6 +308,7 @@ void Runtime::start_data_plane() {
   transport::DataPlaneOptions o;
   o.chunk_size = config_.chunk_size;
   o.want_ucx = config_.transport != "mpi";
+  o.eager_endpoints = config_.ucx_eager_endpoints;
   std::string why;
   data_plane_ =
       transport::open_data_plane(world_.comm, *channel_, o, spill_file_reader(ctx_), &why);
@@ -425,6 +426,7 @@ RuntimeStats Runtime::stats() const {
   s.tasks_forwarded = parts_->submitter.forwarded();
   s.tasks_handed_on = parts_->submitter.handed_on();
   s.channel = channel_->stats();
+  if (data_plane_) s.data_plane = data_plane_->stats();
   const auto objects = store_.stats();
   s.objects = objects.objects;
   s.object_bytes = objects.bytes;

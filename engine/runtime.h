@@ -41,6 +41,7 @@ struct RuntimeStats {
   std::uint64_t lease_requests = 0;
   std::uint64_t tasks_refused = 0;  // leased tasks handed back by this rank
   transport::ChannelStats channel;
+  transport::DataPlaneStats data_plane;
 };
 
 class Runtime {

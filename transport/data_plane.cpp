@@ -78,6 +78,10 @@ class UcxRmaDataPlane final : public MpiDataPlane {
   }
 
   [[nodiscard]] const char* name() const noexcept override { return "ucx"; }
+  [[nodiscard]] DataPlaneStats stats() const override {
+    const UcxDataPlane::Stats s = ucx_->stats();
+    return {s.endpoints_eager, s.endpoints_on_first_use};
+  }
 
   Offer offer(const SharedBuffer& bytes) override {
     Offer o;
@@ -128,6 +132,7 @@ std::unique_ptr<DataPlane> open_data_plane(MPI_Comm comm, ControlChannel& channe
   if (want_ucx) {
     UcxDataPlane::Options o;
     o.chunk_size = options.chunk_size;
+    o.eager_endpoints = options.eager_endpoints;
     std::shared_ptr<UcxDataPlane> ucx = UcxDataPlane::create(comm, o, &why);
     if (ucx) return std::make_unique<UcxRmaDataPlane>(channel, std::move(files), std::move(ucx));
   } else {

@@ -28,6 +28,12 @@ struct Received {
   bool unreachable = false;
 };
 
+/// Connections the rma carrier made to other ranks (none for the others).
+struct DataPlaneStats {
+  std::uint64_t endpoints_eager = 0;         // at start
+  std::uint64_t endpoints_on_first_use = 0;  // by the first read from a rank
+};
+
 class DataPlane {
  public:
   using ReceiveDone = std::function<void(Received)>;
@@ -49,6 +55,7 @@ class DataPlane {
   [[nodiscard]] virtual const char* name() const noexcept = 0;
   /// A tag no other transfer of this rank uses.
   virtual int new_tag() = 0;
+  [[nodiscard]] virtual DataPlaneStats stats() const { return {}; }
 
   /// Holder: makes `bytes` readable for one pull: rma when it can register them, else messages.
   /// Throws std::runtime_error when registration fails (the caller then sends by messages).

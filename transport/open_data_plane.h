@@ -15,7 +15,8 @@ class ControlChannel;
 
 struct DataPlaneOptions {
   std::size_t chunk_size = 4u << 20;
-  bool want_ucx = true;  // false: every rank moves bytes over MPI
+  bool want_ucx = true;      // false: every rank moves bytes over MPI
+  int eager_endpoints = 64;  // UCX connects to every rank at start in jobs up to this size
 };
 
 /// Collective. UCX RMA when it is built in, wanted by every rank and starts on every rank;

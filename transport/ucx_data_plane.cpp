@@ -16,7 +16,6 @@
 #include <utility>
 #include <vector>
 
-#include "transport/mpi_world.h"
 #include "transport/wire.h"
 
 namespace manta::transport {
@@ -124,8 +123,17 @@ struct UcxDataPlane::State {
   int size = 1;
   ucp_context_h context = nullptr;
   ucp_worker_h worker = nullptr;
-  Buffer address;                   // this worker's, for the other ranks
-  std::vector<ucp_ep_h> endpoints;  // by rank; none to this rank
+  Buffer address;  // this worker's, for the other ranks
+  // Every rank's worker address, back to back (rank r's from offsets[r] to offsets[r + 1]); kept
+  // only while endpoints are made on first use. One buffer, not one allocation per rank.
+  Buffer address_book;
+  std::vector<std::size_t> address_offsets;
+  std::uint64_t address_bytes = 0;  // what the exchange brought, kept or not
+  // By rank; none to this rank. Made, read and closed only with `mutex` held, like every other
+  // use of the serialized worker, so making one on first use needs no lock of its own.
+  std::vector<ucp_ep_h> endpoints;
+  std::uint64_t endpoints_eager = 0;
+  std::uint64_t endpoints_on_first_use = 0;
 
   mutable std::mutex mutex;
   std::map<std::uint64_t, Region> regions;                                    // by handle
@@ -149,6 +157,7 @@ struct UcxDataPlane::State {
     if (options.chunk_size == 0 || options.chunks_in_flight == 0) {
       return "the chunk size and chunks in flight must be at least 1";
     }
+    if (options.eager_endpoints < 0) return "the eager endpoint limit must be at least 0";
     ucp_config_t* config = nullptr;
     // No prefix and no file: UCX_* environment variables still apply.
     ucs_status_t st = ucp_config_read(nullptr, nullptr, &config);
@@ -165,6 +174,7 @@ struct UcxDataPlane::State {
                         UCP_PARAM_FIELD_ESTIMATED_NUM_EPS | UCP_PARAM_FIELD_NAME;
     params.features = UCP_FEATURE_RMA;
     params.mt_workers_shared = 0;
+    // The job's size even when few endpoints are made: UCX picks transports that scale to it.
     params.estimated_num_eps = static_cast<std::size_t>(size);
     params.name = "manta";
     st = ucp_init(&params, config, &context);
@@ -190,29 +200,70 @@ struct UcxDataPlane::State {
     return {};
   }
 
-  /// An endpoint to every other rank; empty on success, else why not.
-  std::string connect(const std::vector<Buffer>& addresses) {
-    endpoints.assign(static_cast<std::size_t>(size), nullptr);
-    for (int r = 0; r < size; ++r) {
-      if (r == rank) continue;  // reads from this rank are plain copies
-      ucp_ep_params_t ep{};
-      // No peer error handling: UCX 1.13 then drops the shared-memory transports (they cannot
-      // detect peer failure) and reads within a node go over tcp loopback, ~8x slower.
-      ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
-      ep.address =
-          reinterpret_cast<const ucp_address_t*>(addresses[static_cast<std::size_t>(r)].data());
-      ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
-      const ucs_status_t st = ucp_ep_create(worker, &ep, &endpoints[static_cast<std::size_t>(r)]);
-      if (st != UCS_OK) {
-        endpoints[static_cast<std::size_t>(r)] = nullptr;
-        return "ucp_ep_create to rank " + std::to_string(r) + ": " + status_text(st);
-      }
+  /// Collective: every rank's worker address into the address book.
+  void exchange_addresses(MPI_Comm comm) {
+    const int mine = static_cast<int>(address.size());
+    std::vector<int> counts(static_cast<std::size_t>(size)), displs(counts.size());
+    MPI_Allgather(&mine, 1, MPI_INT, counts.data(), 1, MPI_INT, comm);
+    address_offsets.assign(counts.size() + 1, 0);
+    for (std::size_t r = 0; r < counts.size(); ++r) {
+      displs[r] = static_cast<int>(address_offsets[r]);
+      address_offsets[r + 1] = address_offsets[r] + static_cast<std::size_t>(counts[r]);
+    }
+    address_book = Buffer(address_offsets.back());
+    MPI_Allgatherv(address.data(), mine, MPI_BYTE, address_book.data(), counts.data(),
+                   displs.data(), MPI_BYTE, comm);
+    address_bytes = address_book.size();
+  }
+
+  /// Makes the endpoint to rank `r` from its address; empty on success, else why not.
+  std::string make_endpoint(int r) {
+    const auto at = static_cast<std::size_t>(r);
+    ucp_ep_params_t ep{};
+    // No peer error handling: UCX 1.13 then drops the shared-memory transports (they cannot
+    // detect peer failure) and reads within a node go over tcp loopback, ~8x slower.
+    ep.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+    ep.address = reinterpret_cast<const ucp_address_t*>(address_book.data() + address_offsets[at]);
+    ep.err_mode = UCP_ERR_HANDLING_MODE_NONE;
+    const ucs_status_t st = ucp_ep_create(worker, &ep, &endpoints[at]);
+    if (st != UCS_OK) {
+      endpoints[at] = nullptr;
+      return "ucp_ep_create to rank " + std::to_string(r) + ": " + status_text(st);
     }
     return {};
   }
 
-  /// Flushes every endpoint while all ranks progress, so that connections (tcp connects
-  /// lazily) are up before any rank may leave: connection attempts to a rank that has gone
+  /// Up to eager_endpoints ranks, an endpoint to every other rank now (and the addresses are
+  /// dropped); past it none, and the addresses are kept for first use. Empty on success.
+  std::string connect() {
+    endpoints.assign(static_cast<std::size_t>(size), nullptr);
+    if (size > options.eager_endpoints) return {};
+    for (int r = 0; r < size; ++r) {
+      if (r == rank) continue;  // reads from this rank are plain copies
+      if (auto why = make_endpoint(r); !why.empty()) return why;
+      ++endpoints_eager;
+    }
+    address_book = Buffer();
+    address_offsets = {};
+    return {};
+  }
+
+  /// The endpoint to another rank, made now if this is the first read from it; null with
+  /// *why_not on failure. With `mutex` held: concurrent first reads make one endpoint.
+  ucp_ep_h endpoint(int r, std::string* why_not) {
+    ucp_ep_h& ep = endpoints[static_cast<std::size_t>(r)];
+    if (ep) return ep;
+    if (address_offsets.empty()) {
+      *why_not = "no endpoint to the rank and no address to make one";
+      return nullptr;
+    }
+    *why_not = make_endpoint(r);
+    if (ep) ++endpoints_on_first_use;
+    return ep;
+  }
+
+  /// Flushes every endpoint made at start while all ranks progress, so that connections (tcp
+  /// connects lazily) are up before any rank may leave: connection attempts to a rank that has gone
   /// fail noisily. Collective; empty on success, else why not.
   std::string settle(MPI_Comm comm) {
     std::string error;
@@ -276,11 +327,13 @@ struct UcxDataPlane::State {
       return {};
     }
     if (d.rkey.empty()) return "the descriptor has no remote key";
+    std::string why;
+    ucp_ep_h ep = endpoint(r.peer, &why);
+    if (!ep) return why;
     // ucp parses the key with word loads: give it an aligned copy.
     std::vector<std::uint64_t> key((d.rkey.size() + 7) / 8);
     std::memcpy(key.data(), d.rkey.data(), d.rkey.size());
-    const ucs_status_t st =
-        ucp_ep_rkey_unpack(endpoints[static_cast<std::size_t>(r.peer)], key.data(), &r.rkey);
+    const ucs_status_t st = ucp_ep_rkey_unpack(ep, key.data(), &r.rkey);
     if (st != UCS_OK) {
       r.rkey = nullptr;
       return "ucp_ep_rkey_unpack: " + status_text(st);
@@ -446,8 +499,8 @@ std::unique_ptr<UcxDataPlane> UcxDataPlane::create(MPI_Comm comm, Options option
   MPI_Comm_free(&node);
   const bool node_local = node_size == state->size;
   if (!agree(comm, state->rank, state->open(node_local), why_not)) return nullptr;
-  const auto addresses = allgather_bytes(comm, state->address.span());
-  if (!agree(comm, state->rank, state->connect(addresses), why_not)) return nullptr;
+  state->exchange_addresses(comm);
+  if (!agree(comm, state->rank, state->connect(), why_not)) return nullptr;
   if (!agree(comm, state->rank, state->settle(comm), why_not)) return nullptr;
   if (why_not) why_not->clear();
   return std::unique_ptr<UcxDataPlane>(new UcxDataPlane(std::move(state)));
@@ -582,6 +635,18 @@ std::string UcxDataPlane::transports(int peer) const {
   const std::string info(text ? text : "", length);
   std::free(text);
   return summarize_lanes(info);
+}
+
+bool UcxDataPlane::connected(int peer) const {
+  if (peer < 0 || peer >= size_) return false;
+  std::lock_guard lock(state_->mutex);
+  return state_->endpoints[static_cast<std::size_t>(peer)] != nullptr;
+}
+
+UcxDataPlane::Stats UcxDataPlane::stats() const {
+  const State& s = *state_;
+  std::lock_guard lock(s.mutex);
+  return {s.endpoints_eager, s.endpoints_on_first_use, s.address_bytes};
 }
 
 }  // namespace manta::transport

@@ -20,6 +20,11 @@ namespace manta::transport {
 /// RMA reads of other ranks' memory over UCX. All methods are thread-safe: one internal mutex
 /// guards the ucp worker, which runs in UCS_THREAD_MODE_SERIALIZED.
 ///
+/// In a job of at most Options::eager_endpoints ranks, create() connects to every rank. In a
+/// larger one it connects to none: the endpoint to a peer is made by the first get from it, so
+/// start-up and idle cost per rank do not grow with the job. A rank that only serves reads needs
+/// no endpoint of its own: UCX answers on the one the reader's connection made.
+///
 /// Where no transport can read registered memory directly (UCX 1.13 within a node, and over
 /// tcp), UCX emulates the read with messages that the owner's worker answers: every rank keeps
 /// calling progress() while other ranks may read from it, not only while it reads itself.
@@ -28,13 +33,21 @@ class UcxDataPlane {
   struct Options {
     std::size_t chunk_size = std::size_t{4} << 20;  // bytes per ucp_get_nbx
     std::size_t chunks_in_flight = 8;               // per read
+    // Jobs of up to this many ranks connect to every rank at start; larger ones on first use.
+    int eager_endpoints = 64;
+  };
+  /// Endpoints this rank made and the addresses it keeps to make more, for tests and logs.
+  struct Stats {
+    std::uint64_t endpoints_eager = 0;         // at create()
+    std::uint64_t endpoints_on_first_use = 0;  // by a get from a peer with none yet
+    std::uint64_t address_bytes = 0;  // every rank's worker address, kept for later endpoints
   };
   using Done = std::function<void(std::string error)>;  // empty string on success
 
   /// Collective over `comm`: creates the ucp context (RMA) and one worker, exchanges worker
-  /// addresses over `comm` and connects to every other rank. If UCX cannot start on any rank,
-  /// every rank returns nullptr with the reason in *why_not, so ranks agree on the transport.
-  /// Init-time only: it calls MPI collectives on `comm`.
+  /// addresses over `comm` and connects to every other rank (up to eager_endpoints ranks). If UCX
+  /// cannot start on any rank, every rank returns nullptr with the reason in *why_not, so ranks
+  /// agree on the transport. Init-time only: it calls MPI collectives on `comm`.
   static std::unique_ptr<UcxDataPlane> create(MPI_Comm comm, Options options, std::string* why_not);
 
   /// Not collective and bounded in time, even when peers are gone. Reads still in flight end
@@ -72,8 +85,13 @@ class UcxDataPlane {
   [[nodiscard]] int size() const noexcept { return size_; }
 
   /// The transports UCX uses to reach `peer`, for logs: e.g. "sysv/memory (am am_bw),
-  /// posix/memory"; "memcpy" for this rank; empty if unknown.
+  /// posix/memory"; "memcpy" for this rank; empty if unknown or not connected yet (it makes no
+  /// endpoint).
   [[nodiscard]] std::string transports(int peer) const;
+
+  /// Whether this rank has an endpoint to `peer` (false for itself and for no such rank).
+  [[nodiscard]] bool connected(int peer) const;
+  [[nodiscard]] Stats stats() const;
 
  private:
   struct State;

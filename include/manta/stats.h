@@ -26,6 +26,10 @@ struct RankStats {
   std::uint64_t object_bytes = 0;          // bytes they hold here
   std::uint64_t worker_threads = 0;
   std::string transport;  // how large objects move: "ucx" or "mpi"
+  // UCX endpoints to other ranks, made at start (jobs up to --manta-ucx-eager-endpoints ranks)
+  // or by the first read from a rank (larger jobs).
+  std::uint64_t endpoints_eager = 0;
+  std::uint64_t endpoints_on_first_use = 0;
 };
 
 /// This rank's counters (call it inside a task to read another rank's).

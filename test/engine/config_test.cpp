@@ -113,6 +113,7 @@ TEST_F(ConfigTest, DefaultsWithoutFlagsOrEnvironment) {
   EXPECT_EQ(c.inline_limit, 100u * 1024);
   EXPECT_EQ(c.chunk_size, std::uint64_t{4} << 20);
   EXPECT_EQ(c.log_level, "warn");
+  EXPECT_EQ(c.ucx_eager_endpoints, 64);
   EXPECT_TRUE(c.custom_resources.empty());
   EXPECT_FALSE(c.help);
   EXPECT_EQ(a.argc, 1);
@@ -146,7 +147,8 @@ TEST_F(ConfigTest, ReadsEverySettingFromFlags) {
          "--manta-idle-spin-us=0",
          "--manta-report-interval-ms=5",
          "--manta-shutdown-timeout=7",
-         "--manta-topology-xml=/tmp/machine.xml"};
+         "--manta-topology-xml=/tmp/machine.xml",
+         "--manta-ucx-eager-endpoints=0"};
   const Config c = parse_config(a.argc, a.argv);
   EXPECT_EQ(a.argc, 1);
   EXPECT_EQ(c.max_workers, 12);
@@ -160,6 +162,7 @@ TEST_F(ConfigTest, ReadsEverySettingFromFlags) {
   EXPECT_EQ(c.report_interval_ms, 5);
   EXPECT_EQ(c.shutdown_timeout_s, 7);
   EXPECT_EQ(c.topology_xml, "/tmp/machine.xml");
+  EXPECT_EQ(c.ucx_eager_endpoints, 0);
 }
 
 // A waiting thread polls long enough to catch the reply of a millisecond-long call on another
@@ -198,6 +201,7 @@ TEST_F(ConfigTest, BadValuesNameTheFlag) {
       {"--manta-resources=CPU=2", "--manta-num-cpus"},  // points at the right setting
       {"--manta-chunk-size=0", "--manta-chunk-size"},
       {"--manta-max-workers=0", "--manta-max-workers"},
+      {"--manta-ucx-eager-endpoints=-1", "--manta-ucx-eager-endpoints"},
   };
   for (const auto& [flag, named] : cases) {
     Args a{"prog", flag};

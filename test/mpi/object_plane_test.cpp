@@ -1,10 +1,12 @@
 // The object plane: distributed reference counting, cached copies and broadcast, zero-copy
-// arrays and memory_summary. Runs on 1, 2 and 4 ranks, over UCX and over MPI.
+// arrays, memory_summary and the UCX endpoints made at start or on first use. Runs on 1, 2 and 4
+// ranks, over UCX and over MPI.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <numeric>
 #include <thread>
@@ -82,8 +84,14 @@ Doubles make_remote_array(std::uint64_t seed, std::uint64_t count) {
   return make_array(seed, count);
 }
 
+// This rank's UCX endpoints: made at start, made by a first read.
+std::vector<std::uint64_t> endpoint_counts() {
+  const manta::RankStats s = manta::local_stats();
+  return {s.endpoints_eager, s.endpoints_on_first_use};
+}
+
 MANTA_REMOTE(check_remote, address_of, Keeper::create, &Keeper::keep, &Keeper::check,
-             &Keeper::forget, make_holder, make_remote_array);
+             &Keeper::forget, make_holder, make_remote_array, endpoint_counts);
 
 int other_rank() { return manta::world_size() > 1 ? 1 : 0; }
 
@@ -227,6 +235,30 @@ TEST(Copies, BroadcastIsServedFromSeveralCopies) {
   if (world >= 3) {
     // Copies finished during the broadcast served some of the reads, not the owner alone.
     EXPECT_GE(after.serves_of_copies - before.serves_of_copies, 1u);
+  }
+}
+
+// Up to --manta-ucx-eager-endpoints ranks (MANTA_UCX_EAGER_ENDPOINTS in a variant) every rank
+// connects to all others at start; past it a rank connects to another only to read from it.
+TEST(UcxEndpoints, MadeAtStartUpToTheLimitElseByTheFirstRead) {
+  if (manta::local_stats().transport != "ucx") GTEST_SKIP() << "large objects move over MPI";
+  const char* text = std::getenv("MANTA_UCX_EAGER_ENDPOINTS");
+  const int limit = text ? std::atoi(text) : 64;
+  const int world = manta::world_size();
+  const auto others = static_cast<std::uint64_t>(world - 1);
+  const std::uint64_t eager = world <= limit ? others : 0;
+
+  // Rank 0 reads an object from the last rank (other tests may have connected them already).
+  constexpr std::uint64_t kCount = 4 * kMiB / sizeof(double);
+  auto ref = manta::task(make_remote_array).on_rank(world - 1).remote(21, kCount);
+  EXPECT_EQ(mismatches(*manta::get(ref), 21, kCount), 0u);
+  for (int r = 0; r < world; ++r) {
+    const auto counts = *manta::get(manta::task(endpoint_counts).on_rank(r).remote());
+    EXPECT_EQ(counts[0], eager) << "rank " << r;
+    EXPECT_LE(counts[1], others - eager) << "rank " << r;
+    if (r == 0 && world > 1 && eager == 0) {
+      EXPECT_GE(counts[1], 1u) << "the read from rank " << world - 1 << " made no endpoint";
+    }
   }
 }
 

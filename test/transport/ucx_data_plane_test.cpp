@@ -1,14 +1,21 @@
 // UcxDataPlane on 1, 2 and 4 ranks, used directly with MPI collectives (no channel): whole and
 // partial reads of other ranks' exposed memory in many chunks, odd sizes, concurrent reads from
 // every rank, malformed descriptors, reference-counted exposure, reads from this rank, and
-// shutting down with reads in flight.
+// shutting down with reads in flight. Endpoints made at start up to the size limit and on first
+// use past it, also from threads racing to read from one peer first. With
+// MANTA_TEST_UCX_EAGER_ENDPOINTS set, every plane a test opens by default uses that limit (0: all
+// the tests above read through endpoints made on first use).
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <latch>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,12 +38,25 @@ struct Outcome {
   bool ran_inside_get = false;
 };
 
-/// A data plane on `comm`; a failed test (on every rank) if UCX is unavailable.
-std::unique_ptr<UcxDataPlane> open_plane(MPI_Comm comm, UcxDataPlane::Options options) {
+/// The eager endpoint limit of planes opened without one: the environment's, else the default.
+int default_eager_limit() {
+  const char* text = std::getenv("MANTA_TEST_UCX_EAGER_ENDPOINTS");
+  return text ? std::atoi(text) : UcxDataPlane::Options{}.eager_endpoints;
+}
+
+/// A data plane on `comm` with exactly these options; a failed test (on every rank) if UCX is
+/// unavailable.
+std::unique_ptr<UcxDataPlane> open_exact(MPI_Comm comm, UcxDataPlane::Options options) {
   std::string why;
   auto plane = UcxDataPlane::create(comm, options, &why);
   EXPECT_TRUE(plane) << why;
   return plane;
+}
+
+/// As open_exact, with the eager endpoint limit of default_eager_limit().
+std::unique_ptr<UcxDataPlane> open_plane(MPI_Comm comm, UcxDataPlane::Options options) {
+  options.eager_endpoints = default_eager_limit();
+  return open_exact(comm, options);
 }
 
 /// Starts a read whose outcome lands in `o`, noting a `done` that runs inside get itself.
@@ -103,9 +123,14 @@ TEST_F(UcxDataPlaneTest, CreateSucceedsOnEveryRank) {
   EXPECT_EQ(plane->size(), size_);
   EXPECT_FALSE(plane->busy());
   EXPECT_EQ(plane->transports(rank_), "memcpy");
+  const bool eager = size_ <= default_eager_limit();
   for (int r = 0; r < size_; ++r) {
-    EXPECT_FALSE(plane->transports(r).empty()) << "no transport to rank " << r;
+    if (r == rank_) continue;
+    // Asking does not connect: past the limit there is nothing to describe before a read.
+    EXPECT_EQ(plane->transports(r).empty(), !eager) << "transports to rank " << r;
+    EXPECT_EQ(plane->connected(r), eager) << "rank " << r;
   }
+  EXPECT_FALSE(plane->connected(rank_));
   EXPECT_EQ(plane->transports(-1), "");
   EXPECT_EQ(plane->transports(size_), "");
   // Connecting may leave a little to do; then an idle plane says it has nothing to do.
@@ -375,6 +400,157 @@ TEST_F(UcxDataPlaneTest, DestroyingWithReadsInFlightRunsTheirDone) {
   if (!o.error.empty()) {
     EXPECT_NE(o.error.find("rank " + std::to_string(from)), std::string::npos) << o.error;
   }
+}
+
+TEST_F(UcxDataPlaneTest, ANegativeEagerLimitFailsOnEveryRank) {
+  UcxDataPlane::Options options;
+  if (rank_ == 0) options.eager_endpoints = -1;
+  std::string why;
+  auto plane = UcxDataPlane::create(comm_, options, &why);
+  EXPECT_FALSE(plane);
+  EXPECT_NE(why, "");
+}
+
+TEST_F(UcxDataPlaneTest, UpToTheLimitEveryEndpointIsMadeAtStart) {
+  // A limit of exactly the job's size still connects at start.
+  auto plane = open_exact(comm_, {.chunk_size = std::size_t{64} << 10, .eager_endpoints = size_});
+  ASSERT_TRUE(plane);
+  const auto made = static_cast<std::uint64_t>(size_ - 1);
+  EXPECT_EQ(plane->stats().endpoints_eager, made);
+  EXPECT_EQ(plane->stats().endpoints_on_first_use, 0u);
+  for (int r = 0; r < size_; ++r) EXPECT_EQ(plane->connected(r), r != rank_) << "rank " << r;
+
+  constexpr std::size_t kRegion = (std::size_t{1} << 20) + 17;
+  const Buffer mine = make_pattern(static_cast<std::uint64_t>(rank_) + 41, kRegion);
+  std::uint64_t handle = 0;
+  const auto descriptors = expose_everywhere(*plane, comm_, mine, handle);
+  for (int peer = 0; peer < size_; ++peer) {
+    Buffer dest(kRegion);
+    Outcome o;
+    start_get(*plane, peer, descriptors[static_cast<std::size_t>(peer)].span(), dest.data(),
+              kRegion, o);
+    EXPECT_TRUE(progress_until(*plane, [&] { return o.calls > 0; }));
+    expect_success(o, "from rank " + std::to_string(peer));
+    expect_pattern(static_cast<std::uint64_t>(peer) + 41, dest.span(), "eager read");
+  }
+  EXPECT_EQ(plane->stats().endpoints_eager, made);
+  EXPECT_EQ(plane->stats().endpoints_on_first_use, 0u) << "reads made endpoints of their own";
+  progress_barrier(*plane, comm_);
+  plane->unexpose(handle);
+}
+
+TEST_F(UcxDataPlaneTest, PastTheLimitTheFirstReadFromAPeerMakesItsEndpoint) {
+  // One rank below the job's size: nothing is connected at start.
+  auto plane =
+      open_exact(comm_, {.chunk_size = std::size_t{64} << 10, .eager_endpoints = size_ - 1});
+  ASSERT_TRUE(plane);
+  const UcxDataPlane::Stats start = plane->stats();
+  EXPECT_EQ(start.endpoints_eager, 0u);
+  EXPECT_EQ(start.endpoints_on_first_use, 0u);
+  EXPECT_GT(start.address_bytes, 0u) << "the addresses for later endpoints were not kept";
+  for (int r = 0; r < size_; ++r) EXPECT_FALSE(plane->connected(r)) << "rank " << r;
+  if (rank_ == 0) {
+    std::printf("worker addresses kept per rank: %llu bytes for %d ranks\n",
+                static_cast<unsigned long long>(start.address_bytes), size_);
+  }
+
+  constexpr std::size_t kRegion = (std::size_t{2} << 20) + 3;
+  const Buffer mine = make_pattern(static_cast<std::uint64_t>(rank_) + 51, kRegion);
+  std::uint64_t handle = 0;
+  const auto descriptors = expose_everywhere(*plane, comm_, mine, handle);
+  const auto read_from = [&](int peer) {
+    Buffer dest(kRegion);
+    Outcome o;
+    start_get(*plane, peer, descriptors[static_cast<std::size_t>(peer)].span(), dest.data(),
+              kRegion, o);
+    EXPECT_TRUE(progress_until(*plane, [&] { return o.calls > 0; }));
+    expect_success(o, "from rank " + std::to_string(peer));
+    expect_pattern(static_cast<std::uint64_t>(peer) + 51, dest.span(),
+                   "read from rank " + std::to_string(peer));
+  };
+
+  // From the right neighbour: one endpoint, to it alone. The left neighbour reads from this
+  // rank meanwhile, which needs no endpoint here.
+  const int right = (rank_ + 1) % size_;
+  const int left = (rank_ + size_ - 1) % size_;
+  read_from(right);
+  read_from(right);  // the second read reuses it
+  progress_barrier(*plane, comm_);
+  const std::uint64_t one = size_ > 1 ? 1 : 0;
+  EXPECT_EQ(plane->stats().endpoints_on_first_use, one);
+  EXPECT_EQ(plane->stats().endpoints_eager, 0u);
+  for (int r = 0; r < size_; ++r) {
+    EXPECT_EQ(plane->connected(r), r == right && r != rank_) << "rank " << r;
+  }
+  if (left != right) {
+    EXPECT_TRUE(plane->transports(left).empty()) << "serving a read made an endpoint";
+  }
+  if (right != rank_) {
+    EXPECT_FALSE(plane->transports(right).empty()) << "no transport to rank " << right;
+  }
+
+  // From every rank: one endpoint per other rank in all, and the data still right.
+  for (int peer = 0; peer < size_; ++peer) read_from(peer);
+  progress_barrier(*plane, comm_);
+  EXPECT_EQ(plane->stats().endpoints_on_first_use, static_cast<std::uint64_t>(size_ - 1));
+  for (int r = 0; r < size_; ++r) EXPECT_EQ(plane->connected(r), r != rank_) << "rank " << r;
+  plane->unexpose(handle);
+}
+
+TEST_F(UcxDataPlaneTest, ThreadsRacingToReadFromAPeerFirstMakeOneEndpoint) {
+  auto plane = open_exact(
+      comm_, {.chunk_size = std::size_t{16} << 10, .chunks_in_flight = 2, .eager_endpoints = 0});
+  ASSERT_TRUE(plane);
+  constexpr std::size_t kRegion = std::size_t{1} << 20;
+  const Buffer mine = make_pattern(static_cast<std::uint64_t>(rank_) + 61, kRegion);
+  std::uint64_t handle = 0;
+  const auto descriptors = expose_everywhere(*plane, comm_, mine, handle);
+  const int right = (rank_ + 1) % size_;
+  const auto descriptor = descriptors[static_cast<std::size_t>(right)].span();
+
+  // Every thread starts its read at once and then progresses until its own read is done
+  // (its done may run on any of the threads).
+  constexpr int kThreads = 8;
+  struct Reader {
+    Buffer dest;
+    std::atomic<int> calls{0};
+    std::string error;  // written before calls counts up
+  };
+  std::vector<std::unique_ptr<Reader>> readers;
+  for (int t = 0; t < kThreads; ++t) {
+    readers.push_back(std::make_unique<Reader>());
+    readers.back()->dest = Buffer(kRegion - static_cast<std::size_t>(t) * 1000);
+  }
+  std::latch go(kThreads);
+  std::atomic<int> late{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Reader& r = *readers[static_cast<std::size_t>(t)];
+      go.arrive_and_wait();
+      plane->get(right, descriptor, r.dest.data(), r.dest.size(), [&r](std::string error) {
+        r.error = std::move(error);
+        r.calls.fetch_add(1, std::memory_order_release);
+      });
+      if (!progress_until(*plane, [&] { return r.calls.load(std::memory_order_acquire) > 0; })) {
+        late.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(late.load(), 0) << "reads timed out";
+  for (int t = 0; t < kThreads; ++t) {
+    const Reader& r = *readers[static_cast<std::size_t>(t)];
+    const std::string what = "thread " + std::to_string(t);
+    EXPECT_EQ(r.calls.load(), 1) << what;
+    EXPECT_EQ(r.error, "") << what;
+    expect_pattern(static_cast<std::uint64_t>(right) + 61, r.dest.span(), what);
+  }
+  progress_barrier(*plane, comm_);
+  EXPECT_EQ(plane->stats().endpoints_on_first_use, size_ > 1 ? 1u : 0u);
+  EXPECT_EQ(plane->stats().endpoints_eager, 0u);
+  EXPECT_EQ(plane->connected(right), right != rank_);
+  plane->unexpose(handle);
 }
 
 }  // namespace
