@@ -153,7 +153,7 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.lease_depth = parse_int("lease-depth", v, 1, 1 << 16);
         });
-    add("lease-backlog-ms", "5",
+    add("lease-backlog-ms", "10",
         "past the threshold, a rank asks for leases only when its waiting tasks would take longer "
         "than this to run here (0: always)",
         [](Config& c, const std::string& v) {
@@ -183,6 +183,12 @@ const std::vector<Setting>& table() {
     add("progress-max-sleep-us", "1000", "longest sleep of an idle progress thread",
         [](Config& c, const std::string& v) {
           c.progress_max_sleep_us = parse_int("progress-max-sleep-us", v, 1, 1000000);
+        });
+    add("progress-idle-sleep-us", "10000",
+        "longest sleep of a progress thread idle for a second or more (a message reaching such a "
+        "rank waits at most this long)",
+        [](Config& c, const std::string& v) {
+          c.progress_idle_sleep_us = parse_int("progress-idle-sleep-us", v, 1, 1000000);
         });
     add("report-interval-ms", "20", "how often ranks report their load to the global scheduler",
         [](Config& c, const std::string& v) {

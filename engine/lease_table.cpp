@@ -139,12 +139,18 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
                     candidates.end(), better);
   candidates.resize(need);
   // One lease per rank in each pass, so a request spreads over ranks before it stacks leases
-  // (of at most max_slots each) on one.
+  // (of at most max_slots each) on one: the first pass splits what is wanted evenly over the
+  // chosen ranks (seven long tasks land on seven idle ranks, not sixteen deep on one).
   std::uint32_t left = wanted;
-  for (bool progress = true; left > 0 && progress;) {
+  for (bool progress = true, first = true; left > 0 && progress; first = false) {
     progress = false;
-    for (Candidate& c : candidates) {
-      const std::uint32_t slots = std::min({left, c.free, settings_.max_slots});
+    for (std::size_t i = 0; i < candidates.size() && left > 0; ++i) {
+      Candidate& c = candidates[i];
+      const std::uint32_t share =
+          first ? static_cast<std::uint32_t>((left + (candidates.size() - i) - 1) /
+                                             (candidates.size() - i))
+                : left;
+      const std::uint32_t slots = std::min({share, c.free, settings_.max_slots});
       if (slots == 0) continue;
       Lease l;
       l.id = next_id_++;
@@ -161,7 +167,6 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
       progress = true;
       leases_.emplace(l.id, l);
       out.push_back(std::move(l));
-      if (left == 0) break;
     }
   }
   return out;

@@ -179,8 +179,12 @@ std::uint64_t LocalScheduler::queued() const {
 
 void LocalScheduler::note_run_time(std::chrono::nanoseconds d) noexcept {
   // Workers race on the update; a lost sample only slows the mean down, which is harmless.
+  // One sample counts at most four times the mean: a tiny task that lost its core for a few
+  // milliseconds on a loaded node does not make the backlog look long, while tasks that really
+  // got longer still take the mean up within a few dozen runs.
   const std::int64_t m = mean_run_ns_.load(std::memory_order_relaxed);
-  mean_run_ns_.store(m + (d.count() - m) / 16, std::memory_order_relaxed);
+  const std::int64_t sample = std::min<std::int64_t>(d.count(), 4 * m + 1000);
+  mean_run_ns_.store(m + (sample - m) / 16, std::memory_order_relaxed);
 }
 
 std::chrono::nanoseconds LocalScheduler::drain_time(std::uint64_t queued) const noexcept {

@@ -82,6 +82,7 @@ void Runtime::start() {
   transport::ChannelOptions opts;
   opts.spin = std::chrono::microseconds(config_.progress_spin_us);
   opts.max_sleep = std::chrono::microseconds(config_.progress_max_sleep_us);
+  opts.deep_sleep = std::chrono::microseconds(config_.progress_idle_sleep_us);
   opts.chunk_size = config_.chunk_size;
   opts.tick = std::chrono::milliseconds(config_.report_interval_ms);
   opts.on_thread_start = [this] { bind_thread(hardware_, -1); };

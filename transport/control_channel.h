@@ -29,6 +29,11 @@ struct ChannelOptions {
   // bursts, and a request that arrives mid-burst is then noticed within 100 µs, not 1 ms.
   std::chrono::milliseconds linger{50};
   std::chrono::microseconds linger_sleep{100};
+  // Idle for longer than `deep_idle`, sleeps grow to `deep_sleep`: many ranks sharing a core
+  // (64 on a workstation) each polling MPI 1,000 times a second would keep cores busy doing
+  // nothing; the first message after a long quiet waits at most this long.
+  std::chrono::milliseconds deep_idle{1000};
+  std::chrono::microseconds deep_sleep{10000};
   std::size_t chunk_size = std::size_t{4} << 20;  // bytes per MPI message of a large payload
   std::size_t chunks_in_flight = 8;               // per transfer
   std::chrono::milliseconds tick{20};             // period of the tick callback

@@ -119,6 +119,22 @@ TEST(LocalScheduler, AdmissionCountsTheQueueAhead) {
   sched.stop();
 }
 
+TEST(LocalScheduler, DrainTimeFollowsTheRecentRunTimesPerCpu) {
+  Probe p;
+  LocalScheduler sched(ResourceSet::cpus(4), 1, 4, [&](const TaskPtr& t) { p.run(t); });
+  // Before any task ran, a backlog counts as long (1 ms a task): worth a lease, as before.
+  EXPECT_EQ(sched.drain_time(4), std::chrono::milliseconds(1));
+  for (int i = 0; i < 200; ++i) sched.note_run_time(std::chrono::microseconds(2));
+  // 1000 tasks of about 2 us on 4 CPUs: about half a millisecond.
+  const auto tiny = sched.drain_time(1000);
+  EXPECT_GT(tiny, std::chrono::microseconds(400));
+  EXPECT_LT(tiny, std::chrono::microseconds(600));
+  // Long tasks take over within a few dozen runs: the mean weighs recent tasks most.
+  for (int i = 0; i < 200; ++i) sched.note_run_time(std::chrono::milliseconds(8));
+  EXPECT_GT(sched.drain_time(4), std::chrono::milliseconds(7));
+  EXPECT_EQ(sched.drain_time(0), std::chrono::nanoseconds(0));
+}
+
 TEST(LocalScheduler, TakeWaitingTakesWhatCannotStartAndMayLeave) {
   Probe p;
   LocalScheduler sched(ResourceSet::cpus(2), 2, 4, [&](const TaskPtr& t) { p.run(t); });

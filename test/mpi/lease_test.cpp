@@ -3,6 +3,7 @@
 // per task, and a leased rank busy with its own work hands tasks back without losing any.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -114,3 +115,22 @@ TEST(Leases, IdleLeasesGoBackAndTheNextBurstGetsNewOnes) {
   EXPECT_GT(second.leased, 0u);
   EXPECT_GE(second.requests, 1u) << "the second burst used leases that should have gone back";
 }
+
+TEST(Leases, ABacklogOfTinyTasksStaysOnItsRankButLongTasksStillGoOut) {
+  if (manta::world_size() < 3) GTEST_SKIP() << "needs 3 ranks";
+  // Rank 1 learns that its tasks take microseconds; 1000 of them past the threshold drain here
+  // in a few milliseconds, sooner than a trip to another rank would bring them back.
+  run_burst(1, 300, 0);
+  const Burst tiny = run_burst(1, 1000, 0);
+  const auto here = std::count(tiny.ranks.begin(), tiny.ranks.end(), 1);
+  EXPECT_GE(here, 996) << tiny.leased << " leased, " << tiny.forwarded << " forwarded";
+  EXPECT_LE(tiny.leased, 4u);
+  EXPECT_LE(tiny.requests, 1u);
+  // Then tasks of 5 ms: the mean catches up as the first ones run, and the rest go out on
+  // leases (the progress thread's tick moves waiting tasks onto them).
+  const Burst slow = run_burst(1, 200, 5);
+  std::set<int> used(slow.ranks.begin(), slow.ranks.end());
+  EXPECT_GE(used.size(), 3u) << "long tasks stayed on the rank that had run tiny ones";
+  EXPECT_GT(slow.leased, 20u);
+}
+
