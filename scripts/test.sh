@@ -4,7 +4,8 @@
 # (build-asan), and a short run of each fuzz target (build-fuzz, when clang has libFuzzer).
 # Usage: scripts/test.sh   (from any directory)
 # MANTA_CTEST_ARGS: extra arguments appended to the main ctest, e.g. MANTA_CTEST_ARGS="-L unit".
-# MANTA_SKIP_ASAN=1 / MANTA_SKIP_FUZZ=1: leave out the sanitizer run / the fuzz runs.
+# MANTA_SKIP_ASAN=1 / MANTA_SKIP_FUZZ=1 / MANTA_SKIP_RANKS=1: leave out the sanitizer run / the
+# fuzz runs / the 8- and 64-rank runs (labels ranks8, ranks64).
 # Exit status: 0 when every part passed, else the first failing part's.
 set -euo pipefail
 
@@ -25,7 +26,21 @@ read -r -a extra_args <<<"${MANTA_CTEST_ARGS:-}"
 
 status=0
 keep() { [ "$status" -ne 0 ] || status=$1; }
-ctest --test-dir build --output-on-failure --timeout 300 -j2 "${extra_args[@]}" || keep $?
+ctest --test-dir build --output-on-failure --timeout 300 -j2 -LE '^ranks(8|64)$' "${extra_args[@]}" ||
+  keep $?
+
+# More ranks than cores: every multi-rank test on 8 ranks, then tasks, actors, objects and
+# spilling on 64, and the start-up and idle figures of 64 ranks (printed: ctest -V); the 64-rank
+# jobs one at a time, as they fill the machine. MANTA_SKIP_RANKS=1 leaves them out.
+if [ "${MANTA_SKIP_RANKS:-0}" != 1 ]; then
+  start=$SECONDS
+  ctest --test-dir build --output-on-failure -j2 -L '^ranks8$' || keep $?
+  echo "test.sh: 8-rank tests $((SECONDS - start)) s"
+  start=$SECONDS
+  ctest --test-dir build --output-on-failure -j1 -L '^ranks64$' -E startup || keep $?
+  ctest --test-dir build --output-on-failure -V -L '^ranks64$' -R startup || keep $?
+  echo "test.sh: 64-rank tests $((SECONDS - start)) s"
+fi
 
 # The sanitizer build needs a few GiB. Where the disk is short, the main build's objects go first
 # (its programs stay; the next build there compiles again), so that the rest still runs.

@@ -21,6 +21,12 @@ constexpr auto kLimit = std::chrono::seconds(30);
 
 int gpus_per_rank() { return kNodeGpus / manta::world_size(); }
 
+// Tests that put two GPUs on one rank need the node's 8 over at most 4 ranks.
+#define SKIP_UNLESS_TWO_GPUS_PER_RANK()                                                        \
+  if (gpus_per_rank() < 2)                                                                     \
+  GTEST_SKIP() << "needs 2 GPUs per rank: " << kNodeGpus << " GPUs on " << manta::world_size() \
+               << " ranks"
+
 // The node indices of the calling rank's GPUs, then its ordinals.
 std::vector<int> node_indices() {
   std::vector<int> out;
@@ -117,6 +123,7 @@ TEST(Gpus, WholeGpuHoldersGetDistinctDevices) {
 }
 
 TEST(Gpus, TwoGpuTasksGetTwoDevices) {
+  SKIP_UNLESS_TWO_GPUS_PER_RANK();
   const auto reports = run_holders(2, 2, 50);
   for (const auto& r : reports) {
     ASSERT_EQ(r.size(), 5u);
@@ -164,6 +171,7 @@ TEST(Gpus, NoGpusOutsideTasksOrWhenNoneAsked) {
 }
 
 TEST(Gpus, ActorsKeepTheirDevices) {
+  SKIP_UNLESS_TWO_GPUS_PER_RANK();
   const int last = manta::world_size() - 1;
   auto a = manta::actor(Trainer::create).resources({{"CPU", 0}, {"GPU", 1}}).on_rank(last).remote();
   auto b = manta::actor(Trainer::create).resources({{"CPU", 0}, {"GPU", 1}}).on_rank(last).remote();
@@ -189,6 +197,7 @@ TEST(Gpus, ActorsKeepTheirDevices) {
 }
 
 TEST(Gpus, BundleGpusGoToItsTasksDistinctly) {
+  SKIP_UNLESS_TWO_GPUS_PER_RANK();
   // A bundle of two GPUs: its two concurrent one-GPU tasks get different devices of that rank.
   const manta::PlacementGroup pg =
       manta::placement_group({{{"CPU", 1}, {"GPU", 2}}}, manta::PlacementStrategy::strict_pack);
