@@ -181,6 +181,7 @@ class Sim {
     rs.budget = s.budget;
     rs.forward_threshold = threshold_;
     rs.cpus = s.cpus;
+    rs.total = ResourceSet::cpus(s.cpus);
     for (auto& r : ranks_) r.reports = std::make_unique<LoadReportPolicy>(rs);
     spacing_s_ = std::chrono::duration<double>(ranks_[0].reports->spacing()).count();
     submitters_ = std::clamp(s.submitters, 1, s.ranks - 1);
@@ -630,6 +631,12 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
+// Rank 0's busy share; a run stopped with rank 0 behind counts the time rank 0 needs for what
+// arrived.
+double busy_share(const Result& r) {
+  return r.rank0_busy_s / std::max({r.sim_seconds, r.fell_behind ? r.rank0_busy_s : 0, 1e-9});
+}
+
 // Rank 0 is saturated when its handlers take 90 % of the time or more: its queue then grows.
 bool saturated(const Result& r) {
   return r.fell_behind || (r.sim_seconds > 0 && r.rank0_busy_s / r.sim_seconds >= 0.9);
@@ -695,6 +702,10 @@ int main(int argc, char** argv) {
          {"wall_s", r.wall_s},
          {"messages_to_rank0_per_s", static_cast<double>(r.to_rank0) / span},
          {"load_reports_per_s", static_cast<double>(r.reports) / span},
+         // Stopped runs: the rate messages came in at until the stop (what rank 0 was asked for).
+         {"messages_arriving_per_s", r.fell_behind && s.load > 0 && r.sim_seconds > 0
+                                         ? static_cast<double>(r.to_rank0) / r.sim_seconds
+                                         : static_cast<double>(r.to_rank0) / span},
          {"messages_to_rank0_per_task", per_task},
          {"decisions_per_s", static_cast<double>(r.decisions) / span},
          {"rank0_busy_fraction", util},
@@ -749,29 +760,43 @@ int main(int argc, char** argv) {
                               {"saturated", saturated(p)}});
           };
           point(s.load, r);
-          const bool up = !saturated(r);
-          const double limit = 0.8 * capacity * (ranks - 1);
-          double below = up ? s.load : 0, above = up ? 0 : s.load;
-          double below_util = up ? r.rank0_busy_s / r.sim_seconds : 0;
-          for (double load = up ? 2 * s.load : s.load / 2;
-               up ? load <= limit && load <= 3.2e7 : load >= 15625;
-               load = up ? 2 * load : load / 2) {
+          auto try_load = [&](double load) {
             Settings w = s;
             w.load = load;
             w.duration_s = o.quick ? 0.1 : 0.2;
             const Result p = Sim(w).run();
             point(load, p);
             std::printf("  sweep %.3g tasks/s: rank 0 %.1f%%, wait max %.1f ms, %.1f s wall\n",
-                        load, 100 * p.rank0_busy_s / std::max(p.sim_seconds, 1e-9),
-                        1e3 * p.max_wait_s, p.wall_s);
+                        load, 100 * busy_share(p), 1e3 * p.max_wait_s, p.wall_s);
             std::fflush(stdout);
-            if (saturated(p) == up) {
-              (up ? above : below) = load;
-              if (!up) below_util = p.rank0_busy_s / p.sim_seconds;
-              break;
+            return p;
+          };
+          const bool up = !saturated(r);
+          const double limit = 0.8 * capacity * (ranks - 1);
+          double below = up ? s.load : 0, above = up ? 0 : s.load;
+          double below_util = up ? busy_share(r) : 0;
+          for (double load = up ? 2 * s.load : s.load / 2;
+               up ? load <= limit && load <= 3.2e7 : load >= 15625;
+               load = up ? 2 * load : load / 2) {
+            const Result p = try_load(load);
+            if (saturated(p)) {
+              above = load;
+            } else {
+              below = load;
+              below_util = busy_share(p);
             }
-            (up ? below : above) = load;
-            if (up) below_util = p.rank0_busy_s / p.sim_seconds;
+            if (saturated(p) == up) break;
+          }
+          // Narrowed down to an eighth of the bracket's ratio.
+          for (int step = 0; step < 3 && below > 0 && above > 0; ++step) {
+            const double load = std::sqrt(below * above);
+            const Result p = try_load(load);
+            if (saturated(p)) {
+              above = load;
+            } else {
+              below = load;
+              below_util = busy_share(p);
+            }
           }
           // Between the last load it kept up with and the first it did not; the estimate
           // extrapolates the former's busy share to 1.

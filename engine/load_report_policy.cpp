@@ -18,6 +18,7 @@ bool same_free_kinds(const ResourceSet& a, const ResourceSet& b) {
 }  // namespace
 
 LoadReportPolicy::LoadReportPolicy(const LoadReportSettings& s) : s_(s), spacing_(s.tick) {
+  last_.available = s_.total;
   if (s_.budget > 0 && s_.ranks > 1) {
     const std::chrono::duration<double> share(static_cast<double>(s_.ranks - 1) / s_.budget);
     spacing_ = std::max(spacing_, std::chrono::duration_cast<ReportClock::duration>(share));
@@ -40,16 +41,17 @@ bool LoadReportPolicy::significant(const LoadSnapshot& last, const LoadSnapshot&
 }
 
 bool LoadReportPolicy::due(const LoadSnapshot& load, ReportClock::time_point now) const {
-  if (!last_) return true;
-  if (*last_ == load) return false;
+  if (last_ == load) return false;
+  if (!started_) return true;
   const auto age = now - last_at_;
   if (age < spacing_) return false;
-  return age >= max_staleness() || significant(*last_, load);
+  return age >= max_staleness() || significant(last_, load);
 }
 
 void LoadReportPolicy::sent(const LoadSnapshot& load, ReportClock::time_point now) {
   last_ = load;
   last_at_ = now;
+  started_ = true;
 }
 
 bool LoadReportPolicy::report(const LoadSnapshot& load, ReportClock::time_point now) {

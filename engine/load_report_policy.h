@@ -13,7 +13,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 
 #include "engine/resources.h"
 
@@ -27,6 +26,9 @@ struct LoadReportSettings {
   double budget = 50000;                // reports a second into rank 0 from all ranks; 0: no cap
   std::uint64_t forward_threshold = 4;  // queued tasks past which tasks leave the rank
   double cpus = 1;                      // the rank's CPUs: the smallest queue change that matters
+  // What rank 0 assumes before the first report: nothing waiting, `total` free. A rank that
+  // starts idle has nothing to say, so 10,000 ranks starting do not flood rank 0.
+  ResourceSet total;
 };
 
 /// What a load report carries.
@@ -51,7 +53,8 @@ class LoadReportPolicy {
     return kStaleSpacings * spacing_;
   }
 
-  /// Whether `load` should be reported at `now`. The first call always says yes.
+  /// Whether `load` should be reported at `now`. A load other than the idle one rank 0 assumes
+  /// at the start is reported at the first call.
   [[nodiscard]] bool due(const LoadSnapshot& load, ReportClock::time_point now) const;
   /// The report of `load` was sent at `now`.
   void sent(const LoadSnapshot& load, ReportClock::time_point now);
@@ -64,7 +67,8 @@ class LoadReportPolicy {
  private:
   LoadReportSettings s_;
   ReportClock::duration spacing_;
-  std::optional<LoadSnapshot> last_;
+  LoadSnapshot last_;
+  bool started_ = false;  // a report went: last_at_ holds when
   ReportClock::time_point last_at_{};
 };
 

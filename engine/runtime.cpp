@@ -475,7 +475,8 @@ void Runtime::report_load() {
     s.ranks = world_.size;
     s.tick = std::chrono::milliseconds(config_.report_interval_ms);
     s.budget = config_.report_budget;
-    s.cpus = parts_->local.total().get("CPU");
+    s.total = parts_->local.total();
+    s.cpus = s.total.get("CPU");
     // The submitter's threshold: past it tasks leave this rank, which rank 0 should know.
     s.forward_threshold = config_.forward_threshold > 0
                               ? static_cast<std::uint64_t>(config_.forward_threshold)

@@ -23,6 +23,7 @@ LoadReportSettings settings(int ranks, double budget = 50000) {
   s.budget = budget;
   s.forward_threshold = 16;
   s.cpus = 4;
+  s.total = ResourceSet::cpus(4);
   return s;
 }
 
@@ -51,7 +52,7 @@ TEST(LoadReportPolicy, BusyRanksTogetherStayWithinTheBudget) {
   const int ranks = 10001;
   LoadReportPolicy p(settings(ranks));
   int sent = 0;
-  bool free_reported = false;
+  bool free_reported = true;                // as rank 0 assumes at the start
   for (int tick = 0; tick < 500; ++tick) {  // 10 s, each tick the opposite of the last report
     const LoadSnapshot now = free_reported ? load(100, 0) : load(0, 4);
     if (p.report(now, t0 + tick * 20ms)) {
@@ -68,6 +69,16 @@ TEST(LoadReportPolicy, FirstReportGoesAndAnUnchangedLoadNeverAgain) {
   EXPECT_TRUE(p.report(load(3, 0), t0));
   EXPECT_FALSE(p.due(load(3, 0), t0 + 20ms));
   EXPECT_FALSE(p.due(load(3, 0), t0 + 1h));
+}
+
+// Rank 0 starts out believing every rank idle: an idle rank starting says nothing, one that
+// is already busy at its first tick says so at once.
+TEST(LoadReportPolicy, AnIdleRankStartingSendsNothing) {
+  LoadReportPolicy idle(settings(10001));
+  EXPECT_FALSE(idle.due(load(0, 4), t0));
+  EXPECT_FALSE(idle.due(load(0, 4), t0 + 1h));
+  EXPECT_TRUE(idle.report(load(0, 3), t0 + 1ms));
+  EXPECT_FALSE(idle.due(load(0, 0), t0 + 2ms));  // then the spacing holds
 }
 
 TEST(LoadReportPolicy, SmallChangesWaitForTheStalenessBound) {
