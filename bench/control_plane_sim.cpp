@@ -8,15 +8,27 @@
 // it), and what rank 0 sends leaves when the handler is done. So the figures are rank 0's
 // message rate and decision rate, how busy it is, how long messages wait for it, and where it
 // saturates, for a steady load and for a burst.
-//   ./manta_control_plane_sim [--quick] [--json out.json]
+//
+// The simulated ranks report their load with the runtime's LoadReportPolicy (spaced so that all
+// ranks together stay within --budget reports a second, sent on significant changes), each
+// rank on its own phase of the report interval as independent processes would be.
+// The submitters are few enough that each is offered well past what it runs itself (2.5 times
+// by default), so their queues pass the forwarding threshold and the leases (or, with leases
+// off, rank 0's placements) are really used; --heavy F makes a fraction F of the ranks submit.
+//   ./manta_control_plane_sim [--quick] [--ranks N] [--leases on|off] [--heavy F] [--budget N]
+//                             [--old-reports] [--sweep] [--json out.json]
+// --old-reports: every rank reports each interval its load changed (before LoadReportPolicy).
+// --sweep: also raise (or lower) the steady load by factors of 2 to find where rank 0 saturates.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <queue>
 #include <random>
@@ -24,6 +36,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <time.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -33,6 +47,7 @@
 #include "engine/global_scheduler.h"
 #include "engine/lease_granter.h"
 #include "engine/lease_set.h"
+#include "engine/load_report_policy.h"
 #include "engine/messages.h"
 #include "engine/object_store.h"
 #include "engine/outbox.h"
@@ -43,6 +58,8 @@ namespace {
 using manta::engine::Lease;
 using manta::engine::LeaseClock;
 using manta::engine::LeaseSet;
+using manta::engine::LoadReportPolicy;
+using manta::engine::LoadSnapshot;
 using manta::engine::MessageType;
 using manta::engine::ResourceSet;
 using manta::transport::WireReader;
@@ -54,7 +71,9 @@ struct Settings {
   double task_s = 1e-3;      // each task runs this long
   double latency_s = 10e-6;  // one message, rank to rank
   double report_s = 20e-3;   // load reports and lease ticks
-  double heavy = 0.1;        // fraction of ranks that submit
+  int submitters = 100;      // ranks 1..submitters submit all the work
+  double budget = 50000;     // --manta-report-budget
+  bool old_reports = false;  // report every change each interval (no LoadReportPolicy)
   bool leases = true;
   double load = 1e6;        // tasks/s in all, steady; 0: a burst
   std::uint64_t burst = 0;  // tasks submitted at time 0 (split over the submitters)
@@ -71,7 +90,15 @@ struct Result {
   double rank0_busy_s = 0;      // CPU time of rank 0's handlers
   double max_wait_s = 0;        // longest a message waited for rank 0
   double mean_wait_s = 0;
-  double mean_queue = 0;  // tasks waiting per rank, sampled each report interval
+  double mean_queue = 0;        // tasks waiting per rank, sampled each report interval
+  std::uint64_t max_queue = 0;  // the longest any rank's task queue got
+  double rank0_queue_mean = 0;  // messages waiting for rank 0, as each new one arrives
+  std::uint64_t rank0_queue_max = 0;
+  std::uint64_t reports = 0;  // load reports among the messages into rank 0
+  // Per message type: how many rank 0 handled and its CPU time on them.
+  std::map<std::string, std::pair<std::uint64_t, double>> by_type;
+  bool fell_behind = false;  // stopped early: rank 0 was kBehindS behind its messages
+  double wall_s = 0;         // how long the simulation itself took
   std::uint64_t leased = 0, refused = 0, forwarded = 0;
   double placed_s = 0;  // burst: when the last task was placed (started, queued or sent on)
 };
@@ -94,8 +121,11 @@ struct Rank {
   int running = 0;
   std::deque<Task> queue;
   std::unique_ptr<LeaseSet> leases;
-  std::uint64_t placed_by_rank0 = 0, reported_queue = ~0ull, reported_running = ~0ull;
-  std::uint64_t to_submit = 0;  // burst tasks not submitted yet
+  std::unique_ptr<LoadReportPolicy> reports;
+  LoadSnapshot reported;  // --old-reports: the last load sent
+  bool ever_reported = false;
+  std::uint64_t placed_by_rank0 = 0;  // rank 0's placements received
+  std::uint64_t to_submit = 0;        // burst tasks not submitted yet
 };
 
 enum class Kind : std::uint8_t {
@@ -113,7 +143,7 @@ struct Event {
   double t;
   std::uint64_t seq;
   Kind kind;
-  int rank;                                       // where it happens
+  int rank;                                       // where it happens (tick: the phase group)
   Task task;                                      // arrive, leased_task, result, refused
   std::shared_ptr<std::vector<std::byte>> bytes;  // to_rank0, from_rank0
   bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
@@ -127,7 +157,13 @@ class Sim {
         store_(0),
         ctx_(0, s.ranks, config_, store_, out_),
         totals_(static_cast<std::size_t>(s.ranks), cpus_with_slots(s.cpus)),
-        global_(totals_, 10000, {}),
+        // Rank 0's own queue and free CPUs, as the runtime's callback gives them: without them
+        // rank 0 would look idle forever and take every task it places.
+        global_(totals_, 10000,
+                [this](manta::engine::RankLoad& l) {
+                  l.queued = ranks_[0].queue.size();
+                  l.available = ResourceSet::cpus(std::max(0, s_.cpus - ranks_[0].running));
+                }),
         granter_(ctx_, totals_, lease_settings(s), global_) {
     global_.register_handlers(dispatcher_);
     granter_.register_handlers(dispatcher_);
@@ -138,8 +174,20 @@ class Sim {
           std::chrono::duration<double>(s.term_s)));
     }
     threshold_ = 4ull * static_cast<std::uint64_t>(s.cpus);
-    submitters_ = std::max(1, static_cast<int>(s.heavy * (s.ranks - 1)));
+    manta::engine::LoadReportSettings rs;
+    rs.ranks = s.ranks;
+    rs.tick = std::chrono::duration_cast<manta::engine::ReportClock::duration>(
+        std::chrono::duration<double>(s.report_s));
+    rs.budget = s.budget;
+    rs.forward_threshold = threshold_;
+    rs.cpus = s.cpus;
+    rs.total = ResourceSet::cpus(s.cpus);
+    for (auto& r : ranks_) r.reports = std::make_unique<LoadReportPolicy>(rs);
+    spacing_s_ = std::chrono::duration<double>(ranks_[0].reports->spacing()).count();
+    submitters_ = std::clamp(s.submitters, 1, s.ranks - 1);
   }
+
+  [[nodiscard]] double report_spacing_s() const { return spacing_s_; }
 
   Result run() {
     std::mt19937_64 rng(7);
@@ -158,13 +206,24 @@ class Sim {
         for (double t = gap(rng); t < s_.duration_s; t += gap(rng)) push(t, Kind::arrive, 1 + i);
       }
     }
-    push(s_.report_s, Kind::tick, 0);
+    // Ranks tick on their own phases (as separate processes do), in kPhases groups.
+    for (int g = 0; g < kPhases; ++g)
+      push(s_.report_s * (1.0 + g / double(kPhases)), Kind::tick, g);
     std::uint64_t queue_samples = 0;
     double queue_sum = 0;
+    const auto wall0 = std::chrono::steady_clock::now();
     // A guard against a model that never drains: a minute of simulated time at most.
+    // And one against a saturated rank 0, whose handlers would otherwise run for every message
+    // however far behind it is: the run stops once rank 0 is kBehindS behind.
     while (!events_.empty() && now_ < 60.0) {
+      if (rank0_free_ - now_ > kBehindS) {
+        r_.fell_behind = true;
+        last_finish_ = std::max(last_finish_, now_);
+        break;
+      }
       Event e = events_.top();
       events_.pop();
+      if (e.kind != Kind::tick) --other_events_;
       now_ = e.t;
       switch (e.kind) {
         case Kind::arrive:
@@ -189,15 +248,21 @@ class Sim {
           from_rank0(e.rank, *e.bytes);
           break;
         case Kind::tick: {
-          for (const Rank& r : ranks_) queue_sum += static_cast<double>(r.queue.size());
-          queue_samples += ranks_.size();
-          tick();
-          if (busy()) push(now_ + s_.report_s, Kind::tick, 0);
+          for (int k = 1 + e.rank; k < s_.ranks; k += kPhases) {
+            const std::size_t q = at(k).queue.size();
+            queue_sum += static_cast<double>(q);
+            r_.max_queue = std::max<std::uint64_t>(r_.max_queue, q);
+            ++queue_samples;
+          }
+          tick(e.rank);
+          if (busy()) push(now_ + s_.report_s, Kind::tick, e.rank);
           break;
         }
       }
     }
+    r_.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     r_.mean_queue = queue_samples ? queue_sum / static_cast<double>(queue_samples) : 0;
+    r_.rank0_queue_mean = waits_ ? rank0_queue_sum_ / static_cast<double>(waits_) : 0;
     r_.mean_wait_s = waits_ ? wait_sum_ / static_cast<double>(waits_) : 0;
     r_.sim_seconds = last_finish_;
     r_.decisions += granter_.stats().granted + granter_.stats().renewed + granter_.stats().returned;
@@ -223,10 +288,11 @@ class Sim {
     return LeaseClock::time_point{} + std::chrono::hours(1) +
            std::chrono::duration_cast<LeaseClock::duration>(std::chrono::duration<double>(t));
   }
-  [[nodiscard]] bool busy() const { return pending_tasks_ > 0 || !events_.empty(); }
+  [[nodiscard]] bool busy() const { return pending_tasks_ > 0 || other_events_ > 0; }
 
   void push(double t, Kind k, int rank, Task task = {},
             std::shared_ptr<std::vector<std::byte>> bytes = nullptr) {
+    if (k != Kind::tick) ++other_events_;
     events_.push(Event{t, seq_++, k, rank, task, std::move(bytes)});
   }
   Rank& at(int r) { return ranks_[static_cast<std::size_t>(r)]; }
@@ -307,6 +373,7 @@ class Sim {
       push(now_ + s_.latency_s, Kind::refused, t.owner, t);
       return;
     }
+    if (t.lease == 0) ++r.placed_by_rank0;
     placed();
     if (r.running < s_.cpus) {
       ++r.running;
@@ -337,23 +404,27 @@ class Sim {
     if (!send_on_lease(k)) r.queue.push_back(Task{k, 0});
   }
 
-  void tick() {
+  // One phase group of ranks reaches its report interval.
+  void tick(int group) {
     const LeaseClock::time_point now = clock_at(now_);
     const auto idle = std::chrono::duration_cast<LeaseClock::duration>(
         std::chrono::duration<double>(10 * s_.report_s));
-    for (int k = 1; k < s_.ranks; ++k) {
+    for (int k = 1 + group; k < s_.ranks; k += kPhases) {
       Rank& r = at(k);
-      // Load reports, only when something changed (as Runtime::report_load).
-      if (r.queue.size() != r.reported_queue ||
-          static_cast<std::uint64_t>(r.running) != r.reported_running) {
-        r.reported_queue = r.queue.size();
-        r.reported_running = static_cast<std::uint64_t>(r.running);
-        const std::uint64_t waiting = r.queue.size();
-        const ResourceSet free = ResourceSet::cpus(std::max(0, s_.cpus - r.running));
-        const std::uint64_t placed = r.placed_by_rank0;
+      // Load reports as Runtime::report_load sends them.
+      LoadSnapshot load;
+      load.queued = r.queue.size();
+      load.placed = r.placed_by_rank0;
+      load.available = ResourceSet::cpus(std::max(0, s_.cpus - r.running));
+      const bool send =
+          s_.old_reports ? !r.ever_reported || !(load == r.reported) : r.reports->report(load, now);
+      if (send) {
+        r.reported = load;
+        r.ever_reported = true;
+        ++r_.reports;
         send_to_rank0(k, [&](WireWriter& w) {
-          w.put(MessageType::load_report).put(waiting).put(placed);
-          manta::engine::write_resources(w, free);
+          w.put(MessageType::load_report).put(load.queued).put(load.placed);
+          manta::engine::write_resources(w, load.available);
         });
       }
       if (!s_.leases || r.leases->held() == 0) {
@@ -374,7 +445,7 @@ class Sim {
       if (r.queue.size() > threshold_) want(k);
       pull_onto_leases(k);
     }
-    if (s_.leases) run_rank0(-1, {}, [&] { granter_.tick(); });
+    if (s_.leases && group == 0) run_rank0(-1, {}, [&] { granter_.tick(); });
   }
 
   // ---- rank 0 -------------------------------------------------------------------------------
@@ -399,7 +470,6 @@ class Sim {
       run_rank0(from, bytes, [&] { target = global_.place_task(ResourceSet::cpus(1), {}); });
       ++r_.decisions;
       if (target) {
-        at(*target).placed_by_rank0++;
         push(rank0_free_ + s_.latency_s, Kind::leased_task, *target, Task{owner, 0});
       }
       return;
@@ -409,20 +479,47 @@ class Sim {
 
   // Runs rank 0's work for a message that arrived now: it starts when rank 0 is free, takes the
   // handler's measured time, and what it sends leaves when it ends.
+  static const char* type_name(std::span<const std::byte> bytes) {
+    if (bytes.empty()) return "tick";
+    switch (static_cast<MessageType>(bytes[0])) {
+      case MessageType::load_report:
+        return "load_report";
+      case MessageType::lease_request:
+        return "lease_request";
+      case MessageType::lease_renew:
+        return "lease_renew";
+      case MessageType::lease_return:
+        return "lease_return";
+      case MessageType::forward_task:
+        return "forward_task";
+      default:
+        return "other";
+    }
+  }
+
   template <class Work>
-  void run_rank0(int from, std::span<const std::byte>, Work&& work) {
+  void run_rank0(int from, std::span<const std::byte> bytes, Work&& work) {
     const double begin = std::max(now_, rank0_free_);
     if (from >= 0) {
       wait_sum_ += begin - now_;
       r_.max_wait_s = std::max(r_.max_wait_s, begin - now_);
       ++waits_;
+      // Messages that came before this one and have not started yet: rank 0's queue.
+      while (!rank0_starts_.empty() && rank0_starts_.front() <= now_) rank0_starts_.pop_front();
+      rank0_queue_sum_ += static_cast<double>(rank0_starts_.size());
+      r_.rank0_queue_max = std::max<std::uint64_t>(r_.rank0_queue_max, rank0_starts_.size());
+      if (begin > now_) rank0_starts_.push_back(begin);
     }
     out_.sent.clear();
-    const auto t0 = std::chrono::steady_clock::now();
+    // This thread's CPU time, not the wall clock: other processes on the machine that runs the
+    // simulation must not count as rank 0's work.
+    const double t0 = thread_cpu_s();
     work();
-    const double cost =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cost = thread_cpu_s() - t0;
     r_.rank0_busy_s += cost;
+    auto& [count, spent] = r_.by_type[type_name(bytes)];
+    ++count;
+    spent += cost;
     rank0_free_ = begin + cost;
     for (auto& [dest, msg] : out_.sent) {
       push(rank0_free_ + s_.latency_s, Kind::from_rank0, dest, {},
@@ -460,6 +557,14 @@ class Sim {
     }
   }
 
+  static double thread_cpu_s() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+
+  static constexpr int kPhases = 20;
+  static constexpr double kBehindS = 5.0;
   Settings s_;
   manta::engine::Config config_;
   manta::engine::ObjectStore store_;
@@ -471,81 +576,263 @@ class Sim {
   manta::engine::Dispatcher dispatcher_;
   std::vector<Rank> ranks_;
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
-  std::uint64_t seq_ = 0, threshold_ = 0, pending_tasks_ = 0, waits_ = 0;
+  std::uint64_t seq_ = 0, threshold_ = 0, pending_tasks_ = 0, waits_ = 0, other_events_ = 0;
   int submitters_ = 1;
-  double now_ = 0, rank0_free_ = 0, wait_sum_ = 0, last_finish_ = 0;
+  double now_ = 0, rank0_free_ = 0, wait_sum_ = 0, last_finish_ = 0, spacing_s_ = 0;
+  std::deque<double> rank0_starts_;  // when the messages waiting for rank 0 start
+  double rank0_queue_sum_ = 0;
   Result r_;
 };
+
+struct Options {
+  bool quick = false, sweep = false, old_reports = false;
+  std::string json_path;
+  std::vector<int> sizes = {1000, 10000};
+  std::vector<bool> leases = {true, false};
+  double heavy = 0;  // 0: submitters offered 2.5 times what they run
+  double budget = 50000;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool more = i + 1 < argc;
+    if (a == "--quick") {
+      o.quick = true;
+    } else if (a == "--sweep") {
+      o.sweep = true;
+    } else if (a == "--old-reports") {
+      o.old_reports = true;
+    } else if (a == "--json" && more) {
+      o.json_path = argv[++i];
+    } else if (a == "--ranks" && more) {
+      o.sizes = {std::atoi(argv[++i])};
+    } else if (a == "--leases" && more) {
+      o.leases = {std::string(argv[++i]) != "off"};
+    } else if (a == "--heavy" && more) {
+      o.heavy = std::atof(argv[++i]);
+    } else if (a == "--budget" && more) {
+      o.budget = std::atof(argv[++i]);
+    } else {
+      std::fprintf(stderr,
+                   "unknown argument %s: expected --quick, --sweep, --old-reports, --json FILE, "
+                   "--ranks N, --leases on|off, --heavy F, --budget N\n",
+                   a.c_str());
+      std::exit(2);
+    }
+  }
+  for (int n : o.sizes) {
+    if (n < 2) {
+      std::fprintf(stderr, "--ranks %d: a simulation needs rank 0 and at least one other\n", n);
+      std::exit(2);
+    }
+  }
+  return o;
+}
+
+// Rank 0's busy share; a run stopped with rank 0 behind counts the time rank 0 needs for what
+// arrived.
+double busy_share(const Result& r) {
+  return r.rank0_busy_s / std::max({r.sim_seconds, r.fell_behind ? r.rank0_busy_s : 0, 1e-9});
+}
+
+// Rank 0 is saturated when its handlers take 90 % of the time or more: its queue then grows.
+bool saturated(const Result& r) {
+  return r.fell_behind || (r.sim_seconds > 0 && r.rank0_busy_s / r.sim_seconds >= 0.9);
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
-  std::string json_path;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--quick")) quick = true;
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
-  }
+  const Options o = parse(argc, argv);
   nlohmann::json rows = nlohmann::json::array();
-  std::printf("%-8s %-7s %-22s %10s %12s %12s %9s %11s %11s %10s %9s\n", "ranks", "leases", "load",
-              "tasks", "to rank 0/s", "decisions/s", "rank 0 %", "wait max", "queue/rank",
-              "per task", "saturates");
-  auto report = [&](const Settings& s, const std::string& load, const Result& r) {
-    const double span = std::max(r.sim_seconds, 1e-9);
+  nlohmann::json sweeps = nlohmann::json::array();
+  std::printf("%-6s %-6s %-5s %-24s %9s %11s %10s %11s %8s %9s %15s %15s %8s %9s %7s\n", "ranks",
+              "leases", "subm", "load", "tasks", "to rank 0/s", "reports/s", "decisions/s",
+              "rank 0 %", "wait max", "r0 queue mean/max", "task queue mean/max", "per task",
+              "saturates", "wall s");
+  auto report = [&](const Settings& s, double spacing_s, const std::string& load, const Result& r) {
+    // A run stopped with rank 0 behind counts the time rank 0 needs for what arrived.
+    const double span = std::max({r.sim_seconds, r.fell_behind ? r.rank0_busy_s : 0, 1e-9});
     const double util = r.rank0_busy_s / span;
-    // Rank 0 runs out of time where its busy share reaches 1: the load scaled by 1/util.
+    // Extrapolated: rank 0 runs out of time where its busy share reaches 1.
     const double saturates = s.load > 0 && util > 0 ? s.load / util : 0;
-    std::printf("%-8d %-7s %-22s %10llu %12.0f %12.0f %8.1f%% %9.2fms %11.1f %10.4f %9s\n", s.ranks,
-                s.leases ? "on" : "off", load.c_str(), static_cast<unsigned long long>(r.tasks),
-                static_cast<double>(r.to_rank0) / span, static_cast<double>(r.decisions) / span,
-                100 * util, 1e3 * r.max_wait_s, r.mean_queue,
-                r.tasks ? static_cast<double>(r.to_rank0) / static_cast<double>(r.tasks) : 0,
-                saturates > 0 ? fmt::format("{:.2g}/s", saturates).c_str() : "-");
-    rows.push_back({{"ranks", s.ranks},
-                    {"leases", s.leases},
-                    {"load", load},
-                    {"tasks", r.tasks},
-                    {"simulated_s", r.sim_seconds},
-                    {"messages_to_rank0_per_s", static_cast<double>(r.to_rank0) / span},
-                    {"messages_to_rank0_per_task",
-                     r.tasks ? static_cast<double>(r.to_rank0) / static_cast<double>(r.tasks) : 0},
-                    {"decisions_per_s", static_cast<double>(r.decisions) / span},
-                    {"rank0_busy_fraction", util},
-                    {"rank0_wait_max_s", r.max_wait_s},
-                    {"rank0_wait_mean_s", r.mean_wait_s},
-                    {"queue_per_rank", r.mean_queue},
-                    {"leased", r.leased},
-                    {"refused", r.refused},
-                    {"forwarded", r.forwarded},
-                    {"burst_placed_s", r.placed_s},
-                    {"saturating_load_tasks_per_s", saturates}});
+    nlohmann::json by_type = nlohmann::json::object();
+    double handled = 0;
+    for (const auto& [type, cs] : r.by_type) {
+      by_type[type] = {{"count", cs.first},
+                       {"per_s", static_cast<double>(cs.first) / span},
+                       {"cpu_s", cs.second},
+                       {"cpu_per_message_us", cs.first ? 1e6 * cs.second / cs.first : 0}};
+      if (type != "tick") handled += static_cast<double>(cs.first);
+    }
+    const double per_task =
+        r.tasks ? static_cast<double>(r.to_rank0) / static_cast<double>(r.tasks) : 0;
+    std::printf(
+        "%-6d %-6s %-5d %-24s %9llu %11.0f %10.0f %11.0f %7.1f%% %7.1fms %7.1f/%-7llu %7.2f/%-7llu "
+        "%8.4f %9s %7.1f\n",
+        s.ranks, s.leases ? "on" : "off", s.submitters, load.c_str(),
+        static_cast<unsigned long long>(r.tasks), static_cast<double>(r.to_rank0) / span,
+        static_cast<double>(r.reports) / span, static_cast<double>(r.decisions) / span, 100 * util,
+        1e3 * r.max_wait_s, r.rank0_queue_mean, static_cast<unsigned long long>(r.rank0_queue_max),
+        r.mean_queue, static_cast<unsigned long long>(r.max_queue), per_task,
+        saturates > 0 ? fmt::format("{:.2g}/s", saturates).c_str() : "-", r.wall_s);
+    if (r.fell_behind) {
+      std::printf("       stopped at %.2f s simulated: rank 0 was %.0f s behind its messages\n",
+                  r.sim_seconds, 5.0);
+    }
+    std::fflush(stdout);
+    rows.push_back(
+        {{"ranks", s.ranks},
+         {"leases", s.leases},
+         {"load", load},
+         {"offered_tasks_per_s", s.load},
+         {"burst_tasks", s.burst},
+         {"submitters", s.submitters},
+         {"per_submitter_tasks_per_s", s.load / s.submitters},
+         {"per_rank_capacity_tasks_per_s", s.cpus / s.task_s},
+         {"cpus_per_rank", s.cpus},
+         {"task_s", s.task_s},
+         {"report_policy", s.old_reports ? "every change, each interval" : "LoadReportPolicy"},
+         {"report_budget_per_s", s.budget},
+         {"report_spacing_s", s.old_reports ? s.report_s : spacing_s},
+         {"tasks", r.tasks},
+         {"simulated_s", r.sim_seconds},
+         {"wall_s", r.wall_s},
+         {"messages_to_rank0_per_s", static_cast<double>(r.to_rank0) / span},
+         {"load_reports_per_s", static_cast<double>(r.reports) / span},
+         // Stopped runs: the rate messages came in at until the stop (what rank 0 was asked for).
+         {"messages_arriving_per_s", r.fell_behind && s.load > 0 && r.sim_seconds > 0
+                                         ? static_cast<double>(r.to_rank0) / r.sim_seconds
+                                         : static_cast<double>(r.to_rank0) / span},
+         {"messages_to_rank0_per_task", per_task},
+         {"decisions_per_s", static_cast<double>(r.decisions) / span},
+         {"rank0_busy_fraction", util},
+         {"rank0_wait_max_s", r.max_wait_s},
+         {"rank0_wait_mean_s", r.mean_wait_s},
+         {"rank0_queue_mean", r.rank0_queue_mean},
+         {"rank0_queue_max", r.rank0_queue_max},
+         {"task_queue_per_rank_mean", r.mean_queue},
+         {"task_queue_per_rank_max", r.max_queue},
+         {"leased", r.leased},
+         {"refused", r.refused},
+         {"forwarded", r.forwarded},
+         {"burst_placed_s", r.placed_s},
+         {"stopped_rank0_behind", r.fell_behind},
+         {"rank0_cpu_per_message_us", handled ? 1e6 * r.rank0_busy_s / handled : 0},
+         {"rank0_by_message", by_type},
+         {"saturating_load_extrapolated_tasks_per_s", saturates}});
   };
-  std::vector<int> sizes = {1000, 10000};
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (!std::strcmp(argv[i], "--ranks")) sizes = {std::atoi(argv[i + 1])};
-  }
-  for (int ranks : sizes) {
-    for (bool leases : {true, false}) {
+  for (int ranks : o.sizes) {
+    for (bool leases : o.leases) {
       Settings s;
       s.ranks = ranks;
       s.leases = leases;
       s.load = 1e6;
-      s.duration_s = quick ? 0.2 : 1.0;
-      report(s, "steady 1M tasks/s", Sim(s).run());
-      std::fflush(stdout);
+      s.budget = o.budget;
+      s.old_reports = o.old_reports;
+      // Few enough submitters that each is offered 2.5 times what it runs itself: past the
+      // forwarding threshold, so leases (or rank 0's placements) carry the rest.
+      const double capacity = s.cpus / s.task_s;
+      s.submitters = o.heavy > 0 ? static_cast<int>(o.heavy * (ranks - 1))
+                                 : static_cast<int>(std::lround(s.load / (2.5 * capacity)));
+      s.submitters = std::clamp(s.submitters, 1, ranks - 1);
+      s.duration_s = o.quick ? 0.2 : 1.0;
+      {
+        Sim sim(s);
+        const Result r = sim.run();
+        report(s, sim.report_spacing_s(), "steady 1M tasks/s", r);
+        if (o.sweep) {
+          // Doubling (or halving) the steady load until rank 0 saturates (or, going up, until
+          // the ranks themselves run out of room).
+          nlohmann::json points = nlohmann::json::array();
+          auto point = [&](double load, const Result& p) {
+            const double util = p.rank0_busy_s / std::max(p.sim_seconds, 1e-9);
+            points.push_back({{"offered_tasks_per_s", load},
+                              {"rank0_busy_fraction", util},
+                              {"messages_to_rank0_per_s",
+                               static_cast<double>(p.to_rank0) / std::max(p.sim_seconds, 1e-9)},
+                              {"rank0_wait_max_s", p.max_wait_s},
+                              {"rank0_queue_max", p.rank0_queue_max},
+                              {"simulated_s", p.sim_seconds},
+                              {"wall_s", p.wall_s},
+                              {"saturated", saturated(p)}});
+          };
+          point(s.load, r);
+          auto try_load = [&](double load) {
+            Settings w = s;
+            w.load = load;
+            w.duration_s = o.quick ? 0.1 : 0.2;
+            const Result p = Sim(w).run();
+            point(load, p);
+            std::printf("  sweep %.3g tasks/s: rank 0 %.1f%%, wait max %.1f ms, %.1f s wall\n",
+                        load, 100 * busy_share(p), 1e3 * p.max_wait_s, p.wall_s);
+            std::fflush(stdout);
+            return p;
+          };
+          const bool up = !saturated(r);
+          const double limit = 0.8 * capacity * (ranks - 1);
+          double below = up ? s.load : 0, above = up ? 0 : s.load;
+          double below_util = up ? busy_share(r) : 0;
+          for (double load = up ? 2 * s.load : s.load / 2;
+               up ? load <= limit && load <= 3.2e7 : load >= 15625;
+               load = up ? 2 * load : load / 2) {
+            const Result p = try_load(load);
+            if (saturated(p)) {
+              above = load;
+            } else {
+              below = load;
+              below_util = busy_share(p);
+            }
+            if (saturated(p) == up) break;
+          }
+          // Narrowed down to an eighth of the bracket's ratio.
+          for (int step = 0; step < 3 && below > 0 && above > 0; ++step) {
+            const double load = std::sqrt(below * above);
+            const Result p = try_load(load);
+            if (saturated(p)) {
+              above = load;
+            } else {
+              below = load;
+              below_util = busy_share(p);
+            }
+          }
+          // Between the last load it kept up with and the first it did not; the estimate
+          // extrapolates the former's busy share to 1.
+          const double estimate =
+              below > 0 && below_util > 0
+                  ? (above > 0 ? std::min(above, below / below_util) : below / below_util)
+                  : 0;
+          std::printf("  rank 0 saturates: %s\n",
+                      above > 0 ? fmt::format("between {:.3g} and {:.3g} tasks/s (about {:.2g})",
+                                              below, above, estimate)
+                                      .c_str()
+                                : fmt::format("not below {:.3g} tasks/s, where the ranks are "
+                                              "nearly full (extrapolated {:.2g})",
+                                              below, estimate)
+                                      .c_str());
+          sweeps.push_back({{"ranks", ranks},
+                            {"leases", leases},
+                            {"submitters", s.submitters},
+                            {"points", points},
+                            {"kept_up_tasks_per_s", below},
+                            {"saturated_tasks_per_s", above},
+                            {"saturation_estimate_tasks_per_s", estimate}});
+        }
+      }
       Settings b = s;
       b.load = 0;
-      b.burst = quick ? 200000 : 1000000;
-      const Result r = Sim(b).run();
-      report(b, fmt::format("burst {} (placed {:.2f}s)", b.burst, r.placed_s), r);
+      b.burst = o.quick ? 200000 : 1000000;
+      Sim burst(b);
+      const Result r = burst.run();
+      report(b, burst.report_spacing_s(),
+             fmt::format("burst {} (placed {:.2f}s)", b.burst, r.placed_s), r);
     }
   }
-  if (!json_path.empty()) {
-    std::ofstream(json_path)
-        << nlohmann::json{{"benchmark", "control plane simulator"}, {"rows", rows}}.dump(2) << "\n";
-  }
-  std::printf(
-      "%s\n",
-      nlohmann::json{{"benchmark", "control plane simulator"}, {"rows", rows}}.dump().c_str());
+  const nlohmann::json doc{
+      {"benchmark", "control plane simulator"}, {"rows", rows}, {"saturation_sweeps", sweeps}};
+  if (!o.json_path.empty()) std::ofstream(o.json_path) << doc.dump(2) << "\n";
+  std::printf("%s\n", doc.dump().c_str());
   return 0;
 }

@@ -194,6 +194,12 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.report_interval_ms = parse_int("report-interval-ms", v, 1, 60000);
         });
+    add("report-budget", "50000",
+        "load reports a second rank 0 takes in from all ranks together: with many ranks each "
+        "reports less often (0: every interval)",
+        [](Config& c, const std::string& v) {
+          c.report_budget = parse_int("report-budget", v, 0, 1 << 30);
+        });
     add("shutdown-timeout", "30",
         "seconds rank 0 waits for other ranks to stop before aborting, and that each rank gives "
         "a last teardown step (UCX, MPI_Finalize) before it ends anyway",

@@ -32,6 +32,7 @@ struct Config {
   int wait_spin_us = 1000;  // a blocked get or wait polls this long before sleeping
   int idle_spin_us = 1000;  // an idle worker or actor thread polls this long before sleeping
   int report_interval_ms = 20;
+  int report_budget = 50000;  // load reports a second into rank 0 from all ranks; 0: no cap
   int shutdown_timeout_s = 30;
   std::string log_level = "warn";
   std::string topology_xml;

@@ -473,20 +473,28 @@ void Runtime::on_tick() {
 }
 
 void Runtime::report_load() {
-  const std::uint64_t waiting = parts_->local.queued();
-  ResourceSet available = parts_->local.available();
-  // Report changes, including new placements by rank 0: it counts those not yet reported.
-  const std::uint64_t placed = parts_->executor.placed_by_rank0();
-  if (placed == reported_placed_ && waiting == reported_waiting_ &&
-      available == reported_available_) {
-    return;
+  if (!report_policy_) {
+    LoadReportSettings s;
+    s.ranks = world_.size;
+    s.tick = std::chrono::milliseconds(config_.report_interval_ms);
+    s.budget = config_.report_budget;
+    s.total = parts_->local.total();
+    s.cpus = s.total.get("CPU");
+    // The submitter's threshold: past it tasks leave this rank, which rank 0 should know.
+    s.forward_threshold = config_.forward_threshold > 0
+                              ? static_cast<std::uint64_t>(config_.forward_threshold)
+                              : static_cast<std::uint64_t>(4 * s.cpus);
+    report_policy_.emplace(s);
   }
-  reported_placed_ = placed;
-  reported_waiting_ = waiting;
-  reported_available_ = available;
+  LoadSnapshot load;
+  load.queued = parts_->local.queued();
+  load.available = parts_->local.available();
+  // New placements by rank 0 count too: it counts those not yet reported as waiting here.
+  load.placed = parts_->executor.placed_by_rank0();
+  if (!report_policy_->report(load, ReportClock::now())) return;
   outbox_.send(0, [&](WireWriter& w) {
-    w.put(MessageType::load_report).put(waiting).put(placed);
-    write_resources(w, available);
+    w.put(MessageType::load_report).put(load.queued).put(load.placed);
+    write_resources(w, load.available);
   });
 }
 

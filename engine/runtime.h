@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "engine/dispatcher.h"
 #include "engine/engine_parts.h"
 #include "engine/job_directory.h"
+#include "engine/load_report_policy.h"
 #include "engine/object_store.h"
 #include "engine/outbox.h"
 #include "engine/rank_context.h"
@@ -91,7 +93,8 @@ class Runtime {
   /// Collective: cores, GPUs and binding (exits when a rank's setting or GPU list is bad).
   void start_hardware();
   void on_tick();
-  /// Ranks > 0: the load rank 0's global scheduler sees, when it changed.
+  /// Ranks > 0: the load rank 0's global scheduler sees, when it changed enough or got old
+  /// (LoadReportPolicy).
   void report_load();
   /// This rank's state for the job directory's status file.
   RankStatus rank_status() const;
@@ -119,10 +122,8 @@ class Runtime {
   std::unique_ptr<JobDirectory> job_dir_;
   std::atomic<bool> open_{false};
 
-  // Load last reported to rank 0 (ranks > 0; the progress thread's).
-  std::uint64_t reported_waiting_ = ~0ull;
-  ResourceSet reported_available_;
-  std::uint64_t reported_placed_ = 0;
+  // When to report load to rank 0 (ranks > 0; the progress thread's, made at the first report).
+  std::optional<LoadReportPolicy> report_policy_;
 };
 
 }  // namespace manta::engine

@@ -146,6 +146,7 @@ TEST_F(ConfigTest, ReadsEverySettingFromFlags) {
          "--manta-wait-spin-us=10",
          "--manta-idle-spin-us=0",
          "--manta-report-interval-ms=5",
+         "--manta-report-budget=1000",
          "--manta-shutdown-timeout=7",
          "--manta-topology-xml=/tmp/machine.xml",
          "--manta-ucx-eager-endpoints=0"};
@@ -160,6 +161,7 @@ TEST_F(ConfigTest, ReadsEverySettingFromFlags) {
   EXPECT_EQ(c.wait_spin_us, 10);
   EXPECT_EQ(c.idle_spin_us, 0);
   EXPECT_EQ(c.report_interval_ms, 5);
+  EXPECT_EQ(c.report_budget, 1000);
   EXPECT_EQ(c.shutdown_timeout_s, 7);
   EXPECT_EQ(c.topology_xml, "/tmp/machine.xml");
   EXPECT_EQ(c.ucx_eager_endpoints, 0);
