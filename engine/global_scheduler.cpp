@@ -18,6 +18,7 @@ GlobalScheduler::GlobalScheduler(std::vector<ResourceSet> totals, int max_actors
   spill_hint_sent_.assign(totals_.size(), 0);
   for (std::size_t r = 0; r < totals_.size(); ++r) {
     loads_[r].total = loads_[r].available = totals_[r];
+    cpus_.push_back(std::max(1.0, totals_[r].get("CPU")));
   }
 }
 
@@ -174,8 +175,7 @@ std::vector<double> GlobalScheduler::busy_per_cpu() {
   refresh_rank0();
   std::vector<double> out(loads_.size());
   for (std::size_t r = 0; r < loads_.size(); ++r) {
-    const double cpus = std::max(1.0, loads_[r].total.get("CPU"));
-    out[r] = static_cast<double>(loads_[r].queued + loads_[r].assigned) / cpus;
+    out[r] = static_cast<double>(loads_[r].queued + loads_[r].assigned) / cpus_[r];
   }
   return out;
 }

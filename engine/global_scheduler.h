@@ -78,6 +78,7 @@ class GlobalScheduler {
 
   mutable std::mutex mutex_;
   std::vector<RankLoad> loads_;
+  std::vector<double> cpus_;  // each rank's CPUs (at least 1), looked up once: busy_per_cpu
   std::vector<std::uint64_t> sent_to_;          // placements sent to each rank, ever
   std::vector<std::uint64_t> actors_on_;        // live actors placed on each rank
   std::vector<std::uint64_t> spill_hint_sent_;  // last spill hint sent to each rank

@@ -101,6 +101,7 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
   struct Candidate {
     double load;
     std::uint32_t free;
+    std::uint32_t idle;  // tasks of this shape it could start now, by its load and what is lent
     std::size_t order;
     int rank;
   };
@@ -113,9 +114,25 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
   const std::size_t window =
       std::max<std::size_t>(kSampleRanks, 2 * static_cast<std::size_t>(wanted));
   std::uint64_t found = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (i >= window && found >= wanted) break;
-    const int r = static_cast<int>((start + i) % n);
+  const double want_cpu = shape.get("CPU");
+  // With little free anywhere, a request stops after a few windows rather than looking at
+  // every rank; the rotation takes the next look further.
+  std::size_t looked = 0;
+  // Ranks where leases ended since the last look come first: in a full job that is where
+  // the room is, wherever the window happens to be.
+  std::vector<bool> seen;
+  if (!freed_.empty()) seen.assign(n, false);
+  const std::size_t hinted = freed_.size();
+  for (std::size_t i = 0; i < n + hinted; ++i) {
+    const bool hint = i < hinted;
+    const std::size_t j = i - (hint ? 0 : hinted);  // position in the window
+    if (!hint && j >= window && (found >= wanted || j >= 4 * window)) break;
+    const int r = hint ? freed_[i] : static_cast<int>((start + j) % n);
+    if (!seen.empty()) {
+      if (seen[static_cast<std::size_t>(r)]) continue;
+      seen[static_cast<std::size_t>(r)] = true;
+    }
+    if (!hint) ++looked;
     ++examined_;
     // Its own rank runs its tasks without a lease; rank 0, which takes in the job's control
     // traffic, is kept off the path of bulk work unless it is the only other rank.
@@ -123,10 +140,19 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
     const std::uint32_t free = free_slots(r, shape);
     if (free == 0) continue;
     const double load = busy.size() == n ? busy[static_cast<std::size_t>(r)] : 0;
-    candidates.push_back({load, free, i, r});
+    std::uint32_t idle = free;
+    if (want_cpu > 0) {
+      const double cpus = totals_[static_cast<std::size_t>(r)].get("CPU");
+      const double idle_cpus = cpus * (1 - load) - lent_[static_cast<std::size_t>(r)].get("CPU");
+      idle = std::min<std::uint32_t>(
+          free, idle_cpus <= 0
+                    ? 1
+                    : std::max<std::uint32_t>(1, static_cast<std::uint32_t>(idle_cpus / want_cpu)));
+    }
+    candidates.push_back({load, free, idle, i, r});
     found += free;
   }
-  if (n > kSampleRanks) rotate_ += window;  // the next request starts where this one stopped
+  if (n > kSampleRanks) rotate_ += looked;  // the next request starts where this one stopped
   // Least loaded first, then the most room; the rotation breaks the remaining ties.
   auto better = [](const Candidate& a, const Candidate& b) {
     if (a.load != b.load) return a.load < b.load;
@@ -139,18 +165,14 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
                     candidates.end(), better);
   candidates.resize(need);
   // One lease per rank in each pass, so a request spreads over ranks before it stacks leases
-  // (of at most max_slots each) on one: the first pass splits what is wanted evenly over the
-  // chosen ranks (seven long tasks land on seven idle ranks, not sixteen deep on one).
+  // (of at most max_slots each) on one. The first pass gives each rank what it could start
+  // now (at least one): seven long tasks land on seven idle ranks, not stacked on a few.
   std::uint32_t left = wanted;
   for (bool progress = true, first = true; left > 0 && progress; first = false) {
     progress = false;
-    for (std::size_t i = 0; i < candidates.size() && left > 0; ++i) {
-      Candidate& c = candidates[i];
-      const std::uint32_t share =
-          first ? static_cast<std::uint32_t>((left + (candidates.size() - i) - 1) /
-                                             (candidates.size() - i))
-                : left;
-      const std::uint32_t slots = std::min({share, c.free, settings_.max_slots});
+    for (Candidate& c : candidates) {
+      if (left == 0) break;
+      const std::uint32_t slots = std::min({left, first ? c.idle : c.free, settings_.max_slots});
       if (slots == 0) continue;
       Lease l;
       l.id = next_id_++;
@@ -163,6 +185,7 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
       held_slots_[holder] += slots;
       ++granted_;
       c.free -= slots;
+      c.idle -= std::min(c.idle, slots);
       left -= slots;
       progress = true;
       leases_.emplace(l.id, l);
@@ -176,7 +199,10 @@ std::vector<Lease> LeaseTable::request(int holder, const ResourceSet& shape, std
                                        const std::vector<double>& busy,
                                        LeaseClock::time_point now) {
   // A new request replaces the holder's waiting one for the same shape.
-  std::erase_if(waiting_, [&](const Waiting& w) { return w.holder == holder && w.shape == shape; });
+  if (std::erase_if(waiting_,
+                    [&](const Waiting& w) { return w.holder == holder && w.shape == shape; })) {
+    room_changed_ = true;  // the others' fair shares grew
+  }
   std::uint32_t limit = wanted;
   if (others_wait(holder)) {
     limit = static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, share_left(holder, shape)));
@@ -189,6 +215,8 @@ std::vector<Lease> LeaseTable::request(int holder, const ResourceSet& shape, std
 }
 
 void LeaseTable::end(const Lease& l) {
+  room_changed_ = true;
+  if (freed_.size() < 4 * kSampleRanks) freed_.push_back(l.rank);
   auto& lent = lent_[static_cast<std::size_t>(l.rank)];
   lent.subtract(scaled(l.shape, l.slots));
   auto it = held_slots_.find(l.holder);
@@ -243,20 +271,34 @@ std::vector<Lease> LeaseTable::expire(LeaseClock::time_point now) {
 std::vector<Lease> LeaseTable::grant_waiting(const std::vector<double>& busy,
                                              LeaseClock::time_point now) {
   std::vector<Lease> out;
+  if (!room_changed_ || waiting_.empty()) {
+    if (waiting_.empty()) freed_.clear();
+    return out;
+  }
+  room_changed_ = false;
   // Each waiting request in turn gets what room and its share allow (the share counts every
-  // holder still waiting); the ones not fully served keep their place.
+  // holder still waiting); the ones not fully served keep their place. A shape that ran out
+  // for one request is not looked for again in this pass.
+  std::vector<const ResourceSet*> ran_out;
   for (Waiting& w : waiting_) {
+    if (std::any_of(ran_out.begin(), ran_out.end(),
+                    [&](const ResourceSet* r) { return *r == w.shape; }))
+      continue;
     std::uint32_t limit = w.wanted;
     if (others_wait(w.holder)) {
       limit =
           static_cast<std::uint32_t>(std::min<std::uint64_t>(limit, share_left(w.holder, w.shape)));
     }
+    std::uint32_t got = 0;
     for (Lease& l : grant(w.holder, w.shape, limit, busy, now)) {
+      got += l.slots;
       w.wanted -= std::min(w.wanted, l.slots);
       out.push_back(std::move(l));
     }
+    if (got < limit) ran_out.push_back(&w.shape);
   }
   std::erase_if(waiting_, [](const Waiting& w) { return w.wanted == 0; });
+  freed_.clear();  // looked at by every request above
   return out;
 }
 
@@ -267,6 +309,7 @@ std::vector<Lease> LeaseTable::rank_lost(int rank) {
   }
   for (const Lease& l : out) end(l);
   std::erase_if(waiting_, [&](const Waiting& w) { return w.holder == rank; });
+  room_changed_ = true;
   if (rank >= 0 && static_cast<std::size_t>(rank) < lendable_.size()) {
     lost_[static_cast<std::size_t>(rank)] = true;
     capacity_.clear();

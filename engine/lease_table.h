@@ -126,6 +126,10 @@ class LeaseTable {
   std::uint64_t granted_ = 0;
   std::uint64_t examined_ = 0;
   std::uint64_t rotate_ = 0;  // spreads ties between equally loaded ranks
+  // Room came back (a lease ended, a waiter left) since waiting requests were last looked at:
+  // until then another look would find nothing, and at 10,000 ranks a look is not free.
+  bool room_changed_ = true;
+  std::vector<int> freed_;  // ranks where leases ended since then (bounded)
 };
 
 }  // namespace manta::engine

@@ -199,10 +199,10 @@ void ControlChannel::run() {
     if (!pending && !stopping_.load()) wake_cv_.wait_for(lock, sleep);
     sleeping_.store(false, std::memory_order_release);
     const auto quiet = now - last_active;
-    const auto cap = quiet < options_.linger || polled
-                         ? std::min(options_.linger_sleep, options_.max_sleep)
-                     : quiet < options_.deep_idle ? options_.max_sleep
-                                                  : std::max(options_.max_sleep, options_.deep_sleep);
+    const auto cap =
+        quiet < options_.linger || polled ? std::min(options_.linger_sleep, options_.max_sleep)
+        : quiet < options_.deep_idle      ? options_.max_sleep
+                                          : std::max(options_.max_sleep, options_.deep_sleep);
     sleep = std::min(sleep * 2, cap);
   }
   std::lock_guard lock(progress_mutex_);

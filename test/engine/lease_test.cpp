@@ -102,7 +102,7 @@ TEST(LeaseTable, GivingBackFreesTheSlotsForTheNextRequest) {
   ASSERT_EQ(slots(first), 4u);
   EXPECT_TRUE(table.request(0, kOneCpu, 4, {}, t0).empty());
   EXPECT_FALSE(table.give_back(1, first[0].id)) << "a lease went back for another holder";
-  EXPECT_TRUE(table.give_back(0, first[0].id));
+  for (const Lease& l : first) EXPECT_TRUE(table.give_back(0, l.id));
   EXPECT_FALSE(table.give_back(0, first[0].id)) << "a lease went back twice";
   EXPECT_EQ(table.free_slots(1, kOneCpu), 4u);
   const auto again = table.grant_waiting({}, t0);
@@ -208,6 +208,47 @@ TEST(LeaseTable, AtTenThousandRanksARequestLooksAtAWindowAndLeasesStillSpread) {
   // A request larger than the window still finds its room further on.
   const auto big = table.request(1, kOneCpu, 4000, {}, t0);
   EXPECT_EQ(slots(big), 4000u);
+}
+
+TEST(LeaseTable, AFewLongTasksGetASlotOnEachOfAsManyRanks) {
+  // Two slots per one-CPU rank: without the even first pass, seven tasks would sit on four
+  // ranks, two deep, while three ranks stayed idle.
+  LeaseTable table(ranks_of(8, 1), settings());
+  const auto got = table.request(0, kOneCpu, 7, {}, t0);
+  std::set<int> ranks;
+  for (const Lease& l : got) {
+    EXPECT_EQ(l.slots, 1u);
+    ranks.insert(l.rank);
+  }
+  EXPECT_EQ(ranks.size(), 7u);
+  EXPECT_EQ(slots(got), 7u);
+}
+
+TEST(LeaseTable, AFullJobCostsNothingUntilALeaseEnds) {
+  // 2 slots on each rank: 19,998 in all for holder 0 (never leased its own rank).
+  LeaseTable table(ranks_of(10000, 1), settings());
+  std::vector<Lease> held;
+  for (int i = 0; i < 5; ++i) {
+    for (Lease& l : table.request(0, kOneCpu, i < 4 ? 4000 : 3998, {}, t0)) held.push_back(l);
+  }
+  ASSERT_EQ(slots(held), 19998u);
+  // Nothing is free: a new request looks at a few windows, not at all 10,000 ranks, and waits.
+  std::uint64_t before = table.ranks_examined();
+  EXPECT_TRUE(table.request(1, kOneCpu, 100, {}, t0).empty());
+  EXPECT_LE(table.ranks_examined() - before, 4 * LeaseTable::kSampleRanks + 1);
+  EXPECT_EQ(table.waiting(), 1u);
+  // Ticks while nothing ended look at no rank at all (after one look at what was there).
+  EXPECT_TRUE(table.grant_waiting({}, t0).empty());
+  before = table.ranks_examined();
+  for (int tick = 0; tick < 50; ++tick) EXPECT_TRUE(table.grant_waiting({}, t0).empty());
+  EXPECT_EQ(table.ranks_examined(), before);
+  // A lease given back is found by the waiting request at the next look, wherever the rank.
+  const Lease back = held[held.size() / 2];
+  ASSERT_NE(back.rank, 1);
+  ASSERT_TRUE(table.give_back(0, back.id));
+  const auto got = table.grant_waiting({}, t0);
+  EXPECT_EQ(slots(got), back.slots);
+  for (const Lease& l : got) EXPECT_EQ(l.rank, back.rank);
 }
 
 // ---- the submitter's side -------------------------------------------------------------------

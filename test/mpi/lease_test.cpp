@@ -133,4 +133,3 @@ TEST(Leases, ABacklogOfTinyTasksStaysOnItsRankButLongTasksStillGoOut) {
   EXPECT_GE(used.size(), 3u) << "long tasks stayed on the rank that had run tiny ones";
   EXPECT_GT(slow.leased, 20u);
 }
-
