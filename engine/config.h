@@ -22,14 +22,14 @@ struct Config {
   int forward_threshold = 0;  // 0: 4 x the rank's CPUs
   // Leases (docs/leases.md): past the threshold, tasks go straight to ranks rank 0 lent.
   bool leases = true;
-  int lease_term_ms = 2000;  // a lease lasts this long unless renewed
-  int lease_depth = 16;      // tasks a lease may keep on a rank per CPU it offers
+  int lease_term_ms = 2000;   // a lease lasts this long unless renewed
+  int lease_depth = 16;       // tasks a lease may keep on a rank per CPU it offers
   int lease_backlog_ms = 10;  // a shorter backlog than this runs here: not worth a lease
   std::uint64_t chunk_size = std::uint64_t{4} << 20;
   int progress_spin_us = 200;
   int progress_max_sleep_us = 1000;
   int progress_idle_sleep_us = 10000;  // the same, once idle for a second
-  int wait_spin_us = 1000;  // a blocked get or wait polls this long before sleeping
+  int wait_spin_us = 1000;             // a blocked get or wait polls this long before sleeping
   int idle_spin_us = 1000;  // an idle worker or actor thread polls this long before sleeping
   int report_interval_ms = 20;
   int report_budget = 50000;  // load reports a second into rank 0 from all ranks; 0: no cap

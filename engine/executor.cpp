@@ -214,8 +214,11 @@ void Executor::run_task(const TaskPtr& t) {
   std::shared_ptr<const ErrorInfo> error = materialize_arguments(t);
   if (!error) {
     const auto start = std::chrono::steady_clock::now();
+    const std::uint64_t waits = LocalScheduler::waits_here();
     error = invoke(t, result);
-    if (local_ && t->kind == TaskKind::task) {
+    // A task that waited for others (a driver-like task submitting a wave) says nothing about
+    // how long tasks take.
+    if (local_ && t->kind == TaskKind::task && LocalScheduler::waits_here() == waits) {
       local_->note_run_time(std::chrono::steady_clock::now() - start);
     }
   }

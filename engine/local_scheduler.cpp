@@ -17,6 +17,7 @@ struct WorkerContext {
   const ResourceSet* held = nullptr;  // resources of the task this thread runs
   int blocked_depth = 0;
   int inline_depth = 0;
+  std::uint64_t waits = 0;  // blocked or ran another task inline: see waits_here()
 };
 thread_local WorkerContext t_worker;
 
@@ -35,6 +36,8 @@ LocalScheduler::LocalScheduler(ResourceSet total, int threads, int max_threads, 
 LocalScheduler::~LocalScheduler() { stop(); }
 
 LocalScheduler* LocalScheduler::current() noexcept { return t_worker.scheduler; }
+
+std::uint64_t LocalScheduler::waits_here() noexcept { return t_worker.waits; }
 
 void LocalScheduler::set_gpus(std::vector<int> ordinals) {
   std::lock_guard lock(mutex_);
@@ -179,18 +182,20 @@ std::uint64_t LocalScheduler::queued() const {
 
 void LocalScheduler::note_run_time(std::chrono::nanoseconds d) noexcept {
   // Workers race on the update; a lost sample only slows the mean down, which is harmless.
-  // One sample counts at most four times the mean: a tiny task that lost its core for a few
-  // milliseconds on a loaded node does not make the backlog look long, while tasks that really
-  // got longer still take the mean up within a few dozen runs.
+  // One long task takes the mean up at once (a backlog behind it is worth moving); a run of
+  // short ones brings it down within a few dozen.
   const std::int64_t m = mean_run_ns_.load(std::memory_order_relaxed);
-  const std::int64_t sample = std::min<std::int64_t>(d.count(), 4 * m + 1000);
-  mean_run_ns_.store(m + (sample - m) / 16, std::memory_order_relaxed);
+  mean_run_ns_.store(m < 0 ? d.count() : m + (d.count() - m) / 16, std::memory_order_relaxed);
 }
 
 std::chrono::nanoseconds LocalScheduler::drain_time(std::uint64_t queued) const noexcept {
-  const double cpus = std::max(1.0, total_.get("CPU"));
+  // CPUs that actors hold (outside the pool) do not work through the queue: with none left,
+  // the queue never drains here.
+  const double cpus = total_.get("CPU") - reserved_cpus_.load(std::memory_order_relaxed);
+  const std::int64_t mean = mean_run_ns_.load(std::memory_order_relaxed);
+  if (queued > 0 && (cpus < 0.5 || mean < 0)) return std::chrono::nanoseconds::max();
   const double ns = static_cast<double>(queued) *
-                    static_cast<double>(mean_run_ns_.load(std::memory_order_relaxed)) / cpus;
+                    static_cast<double>(std::max<std::int64_t>(0, mean)) / std::max(1.0, cpus);
   return std::chrono::nanoseconds(static_cast<std::int64_t>(std::min(ns, 1e18)));
 }
 
@@ -246,6 +251,8 @@ void LocalScheduler::reserve(const ResourceSet& r, const std::vector<int>& gpu_i
   std::lock_guard lock(mutex_);
   subtract_counted(r);
   gpus_.hold(gpu_ids, GpuPool::amount(r));
+  reserved_cpus_.store(reserved_cpus_.load(std::memory_order_relaxed) + r.get("CPU"),
+                       std::memory_order_relaxed);
 }
 
 void LocalScheduler::release(const ResourceSet& r, const std::vector<int>& gpu_ids) {
@@ -254,6 +261,8 @@ void LocalScheduler::release(const ResourceSet& r, const std::vector<int>& gpu_i
     std::lock_guard lock(mutex_);
     add_counted(r);
     gpus_.give_back(gpu_ids, GpuPool::amount(r));
+    reserved_cpus_.store(reserved_cpus_.load(std::memory_order_relaxed) - r.get("CPU"),
+                         std::memory_order_relaxed);
     if (has_runnable()) kick = kick_locked();
   }
   cv_.notify_all();  // a queued task may fit now
@@ -407,6 +416,7 @@ void LocalScheduler::worker_loop(std::size_t index) {
 
 void LocalScheduler::worker_blocked(const void* key, std::function<void()> wake) {
   if (t_worker.scheduler != this || !t_worker.held) return;
+  ++t_worker.waits;
   if (t_worker.blocked_depth++ > 0) return;
   Kick kick;
   {
@@ -487,6 +497,7 @@ void LocalScheduler::run_claimed(const TaskPtr& task) {
   t_worker.held = task->resources.get();
   t_worker.blocked_depth = 0;
   ++t_worker.inline_depth;
+  ++t_worker.waits;
   run_(task);
   --t_worker.inline_depth;
   t_worker.blocked_depth = blocked;

@@ -104,6 +104,9 @@ class LocalScheduler {
 
   /// The scheduler whose worker is the calling thread, if any.
   static LocalScheduler* current() noexcept;
+  /// How often the calling thread blocked in a get or wait, or ran a task inline: a task
+  /// during which it did is not timed (its time is mostly other tasks').
+  static std::uint64_t waits_here() noexcept;
 
  private:
   void worker_loop(std::size_t index);
@@ -146,8 +149,9 @@ class LocalScheduler {
   std::function<void(std::size_t)> thread_start_;
   std::size_t max_threads_;
 
-  // Until a task ran, long enough that a backlog is worth a lease (as before the mean existed).
-  std::atomic<std::int64_t> mean_run_ns_{1'000'000};
+  // Negative until a task ran: a backlog of tasks of unknown length is worth a lease.
+  std::atomic<std::int64_t> mean_run_ns_{-1};
+  std::atomic<double> reserved_cpus_{0};  // held by actors, outside the pool
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

@@ -122,17 +122,28 @@ TEST(LocalScheduler, AdmissionCountsTheQueueAhead) {
 TEST(LocalScheduler, DrainTimeFollowsTheRecentRunTimesPerCpu) {
   Probe p;
   LocalScheduler sched(ResourceSet::cpus(4), 1, 4, [&](const TaskPtr& t) { p.run(t); });
-  // Before any task ran, a backlog counts as long (1 ms a task): worth a lease, as before.
-  EXPECT_EQ(sched.drain_time(4), std::chrono::milliseconds(1));
+  // Before any task ran, tasks are of unknown length: a backlog is worth a lease.
+  EXPECT_EQ(sched.drain_time(4), std::chrono::nanoseconds::max());
+  EXPECT_EQ(sched.drain_time(0), std::chrono::nanoseconds(0));
   for (int i = 0; i < 200; ++i) sched.note_run_time(std::chrono::microseconds(2));
   // 1000 tasks of about 2 us on 4 CPUs: about half a millisecond.
   const auto tiny = sched.drain_time(1000);
   EXPECT_GT(tiny, std::chrono::microseconds(400));
   EXPECT_LT(tiny, std::chrono::microseconds(600));
-  // Long tasks take over within a few dozen runs: the mean weighs recent tasks most.
+  // One long task makes a backlog behind it worth moving at once ...
+  sched.note_run_time(std::chrono::seconds(1));
+  EXPECT_GT(sched.drain_time(4), std::chrono::milliseconds(50));
+  // ... and long tasks take over within a few dozen runs: the mean weighs recent tasks most.
   for (int i = 0; i < 200; ++i) sched.note_run_time(std::chrono::milliseconds(8));
   EXPECT_GT(sched.drain_time(4), std::chrono::milliseconds(7));
   EXPECT_EQ(sched.drain_time(0), std::chrono::nanoseconds(0));
+  // CPUs an actor holds do not drain the queue; with none left it never drains here.
+  sched.reserve(ResourceSet::cpus(2));
+  EXPECT_GT(sched.drain_time(4), std::chrono::milliseconds(14));
+  sched.reserve(ResourceSet::cpus(2));
+  EXPECT_EQ(sched.drain_time(1), std::chrono::nanoseconds::max());
+  sched.release(ResourceSet::cpus(4));
+  EXPECT_LT(sched.drain_time(4), std::chrono::milliseconds(9));
 }
 
 TEST(LocalScheduler, TakeWaitingTakesWhatCannotStartAndMayLeave) {
