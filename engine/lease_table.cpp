@@ -7,6 +7,24 @@
 
 namespace manta::engine {
 namespace {
+// A rank a request could lease, as the request sees it.
+struct Candidate {
+  double load;
+  std::uint32_t free;
+  std::uint32_t idle;  // tasks of this shape it could start now, by its load and what is lent
+  std::size_t order;
+  int rank;
+};
+
+// Tasks of a shape asking `want_cpu` CPUs a rank could start now: its CPUs less its load and
+// what is lent there already, at least one (and no more than its free slots).
+std::uint32_t idle_slots(std::uint32_t free, double cpus, double load, double lent_cpus,
+                         double want_cpu) {
+  if (want_cpu <= 0) return free;
+  const double idle_cpus = cpus * (1 - load) - lent_cpus;
+  if (idle_cpus <= want_cpu) return std::min<std::uint32_t>(free, 1);
+  return std::min<std::uint32_t>(free, static_cast<std::uint32_t>(idle_cpus / want_cpu));
+}
 
 ResourceSet scaled(const ResourceSet& shape, double n) {
   ResourceSet out;
@@ -98,13 +116,6 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
                                      const std::vector<double>& busy, LeaseClock::time_point now) {
   std::vector<Lease> out;
   if (wanted == 0) return out;
-  struct Candidate {
-    double load;
-    std::uint32_t free;
-    std::uint32_t idle;  // tasks of this shape it could start now, by its load and what is lent
-    std::size_t order;
-    int rank;
-  };
   std::vector<Candidate> candidates;
   const std::size_t n = totals_.size();
   const std::size_t start = n ? rotate_++ % n : 0;
@@ -140,15 +151,9 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
     const std::uint32_t free = free_slots(r, shape);
     if (free == 0) continue;
     const double load = busy.size() == n ? busy[static_cast<std::size_t>(r)] : 0;
-    std::uint32_t idle = free;
-    if (want_cpu > 0) {
-      const double cpus = totals_[static_cast<std::size_t>(r)].get("CPU");
-      const double idle_cpus = cpus * (1 - load) - lent_[static_cast<std::size_t>(r)].get("CPU");
-      idle = std::min<std::uint32_t>(
-          free, idle_cpus <= 0
-                    ? 1
-                    : std::max<std::uint32_t>(1, static_cast<std::uint32_t>(idle_cpus / want_cpu)));
-    }
+    const std::uint32_t idle =
+        idle_slots(free, totals_[static_cast<std::size_t>(r)].get("CPU"), load,
+                   lent_[static_cast<std::size_t>(r)].get("CPU"), want_cpu);
     candidates.push_back({load, free, idle, i, r});
     found += free;
   }
@@ -174,25 +179,30 @@ std::vector<Lease> LeaseTable::grant(int holder, const ResourceSet& shape, std::
       if (left == 0) break;
       const std::uint32_t slots = std::min({left, first ? c.idle : c.free, settings_.max_slots});
       if (slots == 0) continue;
-      Lease l;
-      l.id = next_id_++;
-      l.holder = holder;
-      l.rank = c.rank;
-      l.shape = shape;
-      l.slots = slots;
-      l.expires = now + settings_.term;
-      lent_[static_cast<std::size_t>(c.rank)].add(scaled(shape, slots));
-      held_slots_[holder] += slots;
-      ++granted_;
+      out.push_back(lend(holder, c.rank, shape, slots, now));
       c.free -= slots;
       c.idle -= std::min(c.idle, slots);
       left -= slots;
       progress = true;
-      leases_.emplace(l.id, l);
-      out.push_back(std::move(l));
     }
   }
   return out;
+}
+
+Lease LeaseTable::lend(int holder, int rank, const ResourceSet& shape, std::uint32_t slots,
+                       LeaseClock::time_point now) {
+  Lease l;
+  l.id = next_id_++;
+  l.holder = holder;
+  l.rank = rank;
+  l.shape = shape;
+  l.slots = slots;
+  l.expires = now + settings_.term;
+  lent_[static_cast<std::size_t>(rank)].add(scaled(shape, slots));
+  held_slots_[holder] += slots;
+  ++granted_;
+  leases_.emplace(l.id, l);
+  return l;
 }
 
 std::vector<Lease> LeaseTable::request(int holder, const ResourceSet& shape, std::uint32_t wanted,

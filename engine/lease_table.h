@@ -104,6 +104,9 @@ class LeaseTable {
   /// Grants up to `wanted` slots to `holder`, least loaded ranks first.
   std::vector<Lease> grant(int holder, const ResourceSet& shape, std::uint32_t wanted,
                            const std::vector<double>& busy, LeaseClock::time_point now);
+  /// Records a lease of `slots` on `rank` for `holder`.
+  Lease lend(int holder, int rank, const ResourceSet& shape, std::uint32_t slots,
+             LeaseClock::time_point now);
   /// Slots of `shape` the whole job could lend at once (its fair-share base).
   [[nodiscard]] std::uint64_t capacity(const ResourceSet& shape) const;
   /// Slots `holder` may still take while others wait: its fair share minus what it holds.

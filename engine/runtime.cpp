@@ -27,6 +27,17 @@ using transport::WireWriter;
 
 namespace {
 
+// The progress thread's polling and sleeping, from the --manta-progress-* options.
+transport::ChannelOptions channel_options(const Config& c) {
+  transport::ChannelOptions opts;
+  opts.spin = std::chrono::microseconds(c.progress_spin_us);
+  opts.max_sleep = std::chrono::microseconds(c.progress_max_sleep_us);
+  opts.deep_sleep = std::chrono::microseconds(c.progress_idle_sleep_us);
+  opts.chunk_size = c.chunk_size;
+  opts.tick = std::chrono::milliseconds(c.report_interval_ms);
+  return opts;
+}
+
 // The one runtime of this process. Leaked on purpose (it must outlive static destructors, which
 // may drop ObjectRefs), so it stays set after shutdown; is_open says whether it takes calls.
 std::atomic<Runtime*> g_runtime{nullptr};
@@ -79,12 +90,7 @@ void Runtime::start() {
     total.set("memory", static_cast<double>(node_memory_share(world_.local_size)));
   ranks_ = exchange_rank_table(world_.comm, {world_.rank, world_.hostname, total});
   start_memory();
-  transport::ChannelOptions opts;
-  opts.spin = std::chrono::microseconds(config_.progress_spin_us);
-  opts.max_sleep = std::chrono::microseconds(config_.progress_max_sleep_us);
-  opts.deep_sleep = std::chrono::microseconds(config_.progress_idle_sleep_us);
-  opts.chunk_size = config_.chunk_size;
-  opts.tick = std::chrono::milliseconds(config_.report_interval_ms);
+  transport::ChannelOptions opts = channel_options(config_);
   opts.on_thread_start = [this] { bind_thread(hardware_, -1); };
   channel_ = std::make_unique<transport::ControlChannel>(world_.comm, opts);
   outbox_.attach(*channel_);
