@@ -116,6 +116,17 @@ void expect_success(const Outcome& o, const std::string& what) {
   EXPECT_FALSE(o.ran_inside_get) << what;
 }
 
+/// Reads `size` bytes from `peer` through its descriptor: one call, no error, `seed`'s pattern.
+void expect_read(UcxDataPlane& plane, int peer, std::span<const std::byte> descriptor,
+                 std::size_t size, std::uint64_t seed, const std::string& what) {
+  Buffer dest(size);
+  Outcome o;
+  start_get(plane, peer, descriptor, dest.data(), size, o);
+  EXPECT_TRUE(progress_until(plane, [&] { return o.calls > 0; }));
+  expect_success(o, what);
+  expect_pattern(seed, dest.span(), what);
+}
+
 TEST_F(UcxDataPlaneTest, CreateSucceedsOnEveryRank) {
   auto plane = open_plane(comm_, {});
   ASSERT_TRUE(plane);
@@ -321,13 +332,9 @@ TEST_F(UcxDataPlaneTest, ExposingARangeTwiceNeedsTwoUnexposes) {
   const auto descriptors = allgather_bytes(comm_, second.span());
   const int right = (rank_ + 1) % size_;
   for (const int peer : {right, rank_}) {
-    Buffer dest(kRegion);
-    Outcome o;
-    start_get(*plane, peer, descriptors[static_cast<std::size_t>(peer)].span(), dest.data(),
-              kRegion, o);
-    EXPECT_TRUE(progress_until(*plane, [&] { return o.calls > 0; }));
-    expect_success(o, "after one unexpose, from rank " + std::to_string(peer));
-    expect_pattern(static_cast<std::uint64_t>(peer) + 3, dest.span(), "after one unexpose");
+    expect_read(*plane, peer, descriptors[static_cast<std::size_t>(peer)].span(), kRegion,
+                static_cast<std::uint64_t>(peer) + 3,
+                "after one unexpose, from rank " + std::to_string(peer));
   }
   progress_barrier(*plane, comm_);
 
@@ -425,13 +432,9 @@ TEST_F(UcxDataPlaneTest, UpToTheLimitEveryEndpointIsMadeAtStart) {
   std::uint64_t handle = 0;
   const auto descriptors = expose_everywhere(*plane, comm_, mine, handle);
   for (int peer = 0; peer < size_; ++peer) {
-    Buffer dest(kRegion);
-    Outcome o;
-    start_get(*plane, peer, descriptors[static_cast<std::size_t>(peer)].span(), dest.data(),
-              kRegion, o);
-    EXPECT_TRUE(progress_until(*plane, [&] { return o.calls > 0; }));
-    expect_success(o, "from rank " + std::to_string(peer));
-    expect_pattern(static_cast<std::uint64_t>(peer) + 41, dest.span(), "eager read");
+    expect_read(*plane, peer, descriptors[static_cast<std::size_t>(peer)].span(), kRegion,
+                static_cast<std::uint64_t>(peer) + 41,
+                "eager read from rank " + std::to_string(peer));
   }
   EXPECT_EQ(plane->stats().endpoints_eager, made);
   EXPECT_EQ(plane->stats().endpoints_on_first_use, 0u) << "reads made endpoints of their own";
@@ -459,14 +462,8 @@ TEST_F(UcxDataPlaneTest, PastTheLimitTheFirstReadFromAPeerMakesItsEndpoint) {
   std::uint64_t handle = 0;
   const auto descriptors = expose_everywhere(*plane, comm_, mine, handle);
   const auto read_from = [&](int peer) {
-    Buffer dest(kRegion);
-    Outcome o;
-    start_get(*plane, peer, descriptors[static_cast<std::size_t>(peer)].span(), dest.data(),
-              kRegion, o);
-    EXPECT_TRUE(progress_until(*plane, [&] { return o.calls > 0; }));
-    expect_success(o, "from rank " + std::to_string(peer));
-    expect_pattern(static_cast<std::uint64_t>(peer) + 51, dest.span(),
-                   "read from rank " + std::to_string(peer));
+    expect_read(*plane, peer, descriptors[static_cast<std::size_t>(peer)].span(), kRegion,
+                static_cast<std::uint64_t>(peer) + 51, "read from rank " + std::to_string(peer));
   };
 
   // From the right neighbour: one endpoint, to it alone. The left neighbour reads from this
