@@ -254,13 +254,6 @@ void Submitter::place(const TaskPtr& t) {
   // Only work that would wait here looks at the other ranks: the hot path sends nothing.
   if (!here.starts_now && t->hand_ons < kMaxHandOns) spill.free_elsewhere = free_elsewhere(req);
   const std::vector<std::uint64_t> inputs = input_bytes_by_rank(*t);
-  // Rank 0 places its own backlog itself, but by the same rule: a queue of tiny tasks that
-  // drains here sooner than a trip elsewhere stays.
-  if (global_ && ctx_.config.leases && !here.starts_now && t->on_rank < 0 &&
-      heaviest_input_rank(inputs) < 0 && !worth_a_lease(here.queued + 1)) {
-    hooks_.run_here(t);
-    return;
-  }
   switch (decide_locally(req, local_.total(), here.queued, forward_threshold_, ctx_.rank, inputs,
                          spill)) {
     case LocalDecision::run_here:
@@ -269,7 +262,8 @@ void Submitter::place(const TaskPtr& t) {
     case LocalDecision::forward:
       // Past the threshold: out on a lease, or wait here for a slot, asking rank 0 for room.
       // Inputs held elsewhere still go through rank 0, which places by locality.
-      if (!leasable(*t) || heaviest_input_rank(inputs) >= 0) {
+      // So does a task this rank could never run (it asks for what this rank lacks).
+      if (!leasable(*t) || heaviest_input_rank(inputs) >= 0 || !req.fits_in(local_.total())) {
         forward(t);
       } else if (!worth_a_lease(here.queued + 1) || !send_on_lease(t)) {
         hooks_.run_here(t);
@@ -417,7 +411,6 @@ void Submitter::balance_waiting_work() {
                      [&, hint = hint](WireWriter& w) { w.put(MessageType::spill_hint).put(hint); });
   }
   if (b.free_for_rank0 == 0) return;
-  if (ctx_.config.leases && !worth_a_lease(local_.queued())) return;
   for (const TaskPtr& t :
        local_.take_waiting(b.free_for_rank0, [this](const TaskSpec& s) { return movable(s); })) {
     ++t->hand_ons;

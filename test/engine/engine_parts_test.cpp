@@ -53,9 +53,11 @@ TEST(EngineParts, OtherRanksLackExactlyRankZerosHandlers) {
   Dispatcher d;
   parts.register_handlers(d);
   // load_report: the global scheduler; then the control store (see engine_parts.cpp); the pg_*
-  // messages: rank 0's placement-group table; the collective_* requests: the group registry.
+  // messages: rank 0's placement-group table; the collective_* requests: the group registry;
+  // lease_request/renew/return: rank 0's lease granter.
   EXPECT_EQ(names(d.unhandled()),
-            names({MessageType::load_report, MessageType::create_actor, MessageType::actor_lookup,
+            names({MessageType::load_report, MessageType::lease_request, MessageType::lease_renew,
+                   MessageType::lease_return, MessageType::create_actor, MessageType::actor_lookup,
                    MessageType::actor_kill, MessageType::actor_died, MessageType::name_lookup,
                    MessageType::pg_create, MessageType::pg_committed, MessageType::pg_remove,
                    MessageType::pg_lookup, MessageType::collective_create,

@@ -45,9 +45,10 @@ ResourceSet gpus(double n) {
 // One rank's submitter and the parts it places through. Nothing runs: run_here and route_call
 // only record, and the local scheduler is never started.
 struct Rank : FakeRank {
-  Rank(int rank, std::vector<ResourceSet> offered, int forward_threshold = 0)
+  Rank(int rank, std::vector<ResourceSet> offered, int forward_threshold = 0, bool leases = true)
       : FakeRank(rank, static_cast<int>(offered.size())), totals(std::move(offered)) {
     config.forward_threshold = forward_threshold;
+    config.leases = leases;
     local = std::make_unique<LocalScheduler>(totals[static_cast<std::size_t>(rank)], 1, 1,
                                              [](const TaskPtr&) { ADD_FAILURE() << "ran a task"; });
     if (rank == 0) {
@@ -124,8 +125,25 @@ TEST(Submitter, WaitsHereBehindAShortQueue) {
   EXPECT_TRUE(rank.outbox.sent().empty());
 }
 
-TEST(Submitter, ForwardsToRankZeroWhenTheLocalQueueIsLong) {
+TEST(Submitter, AsksRankZeroForALeaseWhenTheLocalQueueIsLong) {
   Rank rank(1, three_ranks(), /*forward_threshold=*/2);
+  rank.busy(2);
+  TaskPtr t = rank.task();
+  rank.submitter->place(t);
+  // No lease yet: the task waits here, and rank 0 hears one request, not the task.
+  ASSERT_EQ(rank.ran_here.size(), 1u);
+  EXPECT_EQ(rank.ran_here[0], t);
+  EXPECT_EQ(rank.outbox.count(MessageType::forward_task), 0u);
+  const auto ask = rank.outbox.pop(MessageType::lease_request);
+  ASSERT_TRUE(ask);
+  EXPECT_EQ(ask->dest, 0);
+  // The next task past the threshold asks nothing more: one request per shape is out.
+  rank.submitter->place(rank.task());
+  EXPECT_EQ(rank.outbox.count(MessageType::lease_request), 0u);
+}
+
+TEST(Submitter, ForwardsToRankZeroWhenTheLocalQueueIsLongWithLeasesOff) {
+  Rank rank(1, three_ranks(), /*forward_threshold=*/2, /*leases=*/false);
   rank.busy(2);
   TaskPtr t = rank.task();
   rank.submitter->place(t);
@@ -149,8 +167,8 @@ TEST(Submitter, ForwardsWhatThisRankDoesNotOffer) {
   EXPECT_EQ(task_in(*fwd)->resources->get("GPU"), 1.0);
 }
 
-TEST(Submitter, ASpillHintHandsWaitingTasksOnAndLeavesCredit) {
-  Rank rank(1, three_ranks(), /*forward_threshold=*/100);
+TEST(Submitter, ASpillHintHandsWaitingTasksOnAndLeavesCreditWithLeasesOff) {
+  Rank rank(1, three_ranks(), /*forward_threshold=*/100, /*leases=*/false);
   rank.busy(2);
   rank.deliver(0, [](WireWriter& w) { w.put(MessageType::spill_hint).put<std::uint64_t>(3); });
   EXPECT_EQ(rank.outbox.count(MessageType::forward_task), 2u);
