@@ -20,6 +20,7 @@
 // --old-reports: every rank reports each interval its load changed (before LoadReportPolicy).
 // --sweep: also raise (or lower) the steady load by factors of 2 to find where rank 0 saturates.
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -593,6 +594,21 @@ struct Options {
   double budget = 50000;
 };
 
+[[noreturn]] void bad_argument(const std::string& what) {
+  std::fprintf(stderr, "%s\n", what.c_str());
+  std::exit(2);
+}
+
+// A number from lo to hi, all of the text; anything else names the option and what it takes.
+double number(const std::string& option, const char* text, double lo, double hi) {
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  if (*text == '\0' || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) {
+    bad_argument(fmt::format("{} {}: expected a number from {} to {}", option, text, lo, hi));
+  }
+  return v;
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -606,26 +622,29 @@ Options parse(int argc, char** argv) {
       o.old_reports = true;
     } else if (a == "--json" && more) {
       o.json_path = argv[++i];
+      // A path that cannot be written fails now, not after minutes of simulation.
+      if (!std::ofstream(o.json_path, std::ios::app)) {
+        bad_argument(fmt::format("--json {}: cannot write there ({}); give a writable path",
+                                 o.json_path, std::strerror(errno)));
+      }
     } else if (a == "--ranks" && more) {
-      o.sizes = {std::atoi(argv[++i])};
+      // Every simulated rank lives in this process; past 100,000 a run takes hours here.
+      const double n = number("--ranks", argv[++i], 2, 100000);
+      if (n != std::floor(n)) bad_argument(fmt::format("--ranks {}: expected a whole number", n));
+      o.sizes = {static_cast<int>(n)};
     } else if (a == "--leases" && more) {
-      o.leases = {std::string(argv[++i]) != "off"};
+      const std::string v = argv[++i];
+      if (v != "on" && v != "off") bad_argument("--leases " + v + ": expected on or off");
+      o.leases = {v == "on"};
     } else if (a == "--heavy" && more) {
-      o.heavy = std::atof(argv[++i]);
+      o.heavy = number("--heavy", argv[++i], 1e-6, 1);
     } else if (a == "--budget" && more) {
-      o.budget = std::atof(argv[++i]);
+      o.budget = number("--budget", argv[++i], 0, 1e9);
     } else {
-      std::fprintf(stderr,
-                   "unknown argument %s: expected --quick, --sweep, --old-reports, --json FILE, "
-                   "--ranks N, --leases on|off, --heavy F, --budget N\n",
-                   a.c_str());
-      std::exit(2);
-    }
-  }
-  for (int n : o.sizes) {
-    if (n < 2) {
-      std::fprintf(stderr, "--ranks %d: a simulation needs rank 0 and at least one other\n", n);
-      std::exit(2);
+      bad_argument(fmt::format(
+          "unknown argument {}{}: expected --quick, --sweep, --old-reports, --json FILE, "
+          "--ranks N (2 to 100000), --leases on|off, --heavy F (a fraction), --budget N",
+          a, more ? "" : " (or its value is missing)"));
     }
   }
   return o;
@@ -832,7 +851,15 @@ int main(int argc, char** argv) {
   }
   const nlohmann::json doc{
       {"benchmark", "control plane simulator"}, {"rows", rows}, {"saturation_sweeps", sweeps}};
-  if (!o.json_path.empty()) std::ofstream(o.json_path) << doc.dump(2) << "\n";
+  if (!o.json_path.empty()) {
+    std::ofstream out(o.json_path);
+    out << doc.dump(2) << "\n";
+    if (!out.flush()) {
+      std::fprintf(stderr, "--json %s: writing failed (%s)\n", o.json_path.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+  }
   std::printf("%s\n", doc.dump().c_str());
   return 0;
 }

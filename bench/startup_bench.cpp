@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -121,8 +122,17 @@ std::vector<double> column(const std::vector<std::vector<double>>& s, Field f) {
 int main(int argc, char** argv) {
   g_process_start = process_start_seconds();
   double idle_s = 0;
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--idle") idle_s = std::stod(argv[i + 1]);
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) != "--idle") continue;
+    // Every rank reads the same arguments, so every rank stops here alike, before MPI starts.
+    const char* text = i + 1 < argc ? argv[i + 1] : "";
+    char* end = nullptr;
+    idle_s = std::strtod(text, &end);
+    if (*text == '\0' || *end != '\0' || !(idle_s >= 0.1 && idle_s <= 3600)) {
+      std::fprintf(stderr, "--idle %s: expected seconds from 0.1 to 3600\n", text);
+      return 2;
+    }
+  }
   const auto [quick, json_path, world, scale] = manta::bench::start(argc, argv);
   (void)scale;
   if (idle_s <= 0) idle_s = quick ? 2 : 5;
