@@ -184,9 +184,9 @@ const std::vector<Setting>& table() {
         [](Config& c, const std::string& v) {
           c.progress_max_sleep_us = parse_int("progress-max-sleep-us", v, 1, 1000000);
         });
-    add("progress-idle-sleep-us", "10000",
-        "longest sleep of a progress thread idle for a second or more (a message reaching such a "
-        "rank waits at most this long)",
+    add("progress-idle-sleep-us", "50000",
+        "longest sleep of a progress thread idle for a second or more; its sleeps grow to 1 % of "
+        "its idle time up to this (a message reaching such a rank waits at most this long)",
         [](Config& c, const std::string& v) {
           c.progress_idle_sleep_us = parse_int("progress-idle-sleep-us", v, 1, 1000000);
         });

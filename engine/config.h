@@ -28,7 +28,7 @@ struct Config {
   std::uint64_t chunk_size = std::uint64_t{4} << 20;
   int progress_spin_us = 200;
   int progress_max_sleep_us = 1000;
-  int progress_idle_sleep_us = 10000;  // the same, once idle for a second
+  int progress_idle_sleep_us = 50000;  // the cap once idle for a second: 1 % of the idle time
   int wait_spin_us = 1000;             // a blocked get or wait polls this long before sleeping
   int idle_spin_us = 1000;  // an idle worker or actor thread polls this long before sleeping
   int report_interval_ms = 20;

@@ -201,8 +201,10 @@ void ControlChannel::run() {
     const auto quiet = now - last_active;
     const auto cap =
         quiet < options_.linger || polled ? std::min(options_.linger_sleep, options_.max_sleep)
-        : quiet < options_.deep_idle      ? options_.max_sleep
-                                          : std::max(options_.max_sleep, options_.deep_sleep);
+        : quiet < options_.deep_idle
+            ? options_.max_sleep
+            : std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(quiet / 100),
+                         options_.max_sleep, std::max(options_.max_sleep, options_.deep_sleep));
     sleep = std::min(sleep * 2, cap);
   }
   std::lock_guard lock(progress_mutex_);

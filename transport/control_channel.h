@@ -29,11 +29,12 @@ struct ChannelOptions {
   // bursts, and a request that arrives mid-burst is then noticed within 100 µs, not 1 ms.
   std::chrono::milliseconds linger{50};
   std::chrono::microseconds linger_sleep{100};
-  // Idle for longer than `deep_idle`, sleeps grow to `deep_sleep`: many ranks sharing a core
-  // (64 on a workstation) each polling MPI 1,000 times a second would keep cores busy doing
-  // nothing; the first message after a long quiet waits at most this long.
+  // Idle for longer than `deep_idle`, sleeps grow with the quiet, to 1 % of it and at most
+  // `deep_sleep`: many ranks sharing a core (64 on a workstation) each waking even 100 times a
+  // second keep a core busy doing nothing (a wake-up is a context switch). The first message
+  // after a quiet of q waits at most min(q / 100, deep_sleep); ticks run at that pace then.
   std::chrono::milliseconds deep_idle{1000};
-  std::chrono::microseconds deep_sleep{10000};
+  std::chrono::microseconds deep_sleep{50000};
   std::size_t chunk_size = std::size_t{4} << 20;  // bytes per MPI message of a large payload
   std::size_t chunks_in_flight = 8;               // per transfer
   std::chrono::milliseconds tick{20};             // period of the tick callback

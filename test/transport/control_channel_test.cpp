@@ -430,6 +430,44 @@ TEST_F(ControlChannelTest, IdleProgressThreadDoesNotSpin) {
 
 // ---------------------------------------------------------------------------------------------
 
+// A rank quiet for long wakes less and less often (1 % of its quiet, up to deep_sleep), yet a
+// message still reaches it: with a 1 ms tick every wake-up runs one tick, so ticks count wakes.
+TEST_F(ControlChannelTest, DeepIdleWakesLessButStillHearsMessages) {
+  ChannelOptions o;
+  o.tick = 1ms;
+  o.max_sleep = 1000us;
+  o.deep_idle = 100ms;
+  o.deep_sleep = 200ms;  // the cap is not reached after 2 s: 1 % of 2 s is 20 ms
+  std::atomic<int> ticks{0};
+  auto st = std::make_shared<Numbered>(size_);
+  const int self = rank_;
+  start(
+      o, [st, self](int source, WireReader& r) { st->check(source, self, r); },
+      [&] { ticks.fetch_add(1); });
+  std::this_thread::sleep_for(2s);  // quiet: sleeps have grown to 20 ms (2 s / 100)
+  const int before = ticks.load();
+  std::this_thread::sleep_for(1s);
+  const int wakes = ticks.load() - before;
+  // 1 ms sleeps would give about 1,000, 20 ms about 50, the 200 ms cap about 5. A loaded
+  // machine wakes late, not early.
+  EXPECT_LT(wakes, 200) << "a progress thread quiet for 2 s still wakes every millisecond";
+  EXPECT_GT(wakes, 15) << "a progress thread quiet for 2 s sleeps past 1 % of its quiet";
+  // A message from another rank (or this one, on one rank) still arrives.
+  const int next = (rank_ + 1) % size_;
+  send_user(next, [&](WireWriter& w) { write_numbered(w, rank_, next, 0); });
+  EXPECT_TRUE(st->wait([&] { return st->received == 1; })) << "a message after a long quiet";
+  finish_channel();
+  const auto all = gather_doubles(wakes);
+  if (rank_ == 0) {
+    std::printf(
+        "[   info   ] wake-ups in 1 s after 2 s quiet (20 ms sleeps, 1 %% of it), per rank:");
+    for (double w : all) std::printf(" %.0f", w);
+    std::printf("\n");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
 TEST_F(ControlChannelTest, PollFromAnotherThreadKeepsOrderAndLosesNothing) {
   constexpr std::uint32_t kCount = 5000;
   const std::uint64_t total = std::uint64_t{kCount} * static_cast<std::uint64_t>(size_);
