@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev            # unit and multi-rank tests
   libbenchmark-dev                     # microbenchmark helpers
   libfmt-dev libspdlog-dev             # formatting and logging
+  libjemalloc-dev                      # the allocator of programs using Manta (many small objects)
   nlohmann-json3-dev                   # JSON for benchmarks, status and traces
   libcli11-dev                         # the manta command's argument parsing
   slurm-wlm munge                      # a real one-node Slurm for the slurm-labelled tests
