@@ -25,7 +25,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <fstream>
@@ -43,6 +42,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "control_plane_sim_options.h"
 #include "engine/config.h"
 #include "engine/dispatcher.h"
 #include "engine/global_scheduler.h"
@@ -585,71 +585,6 @@ class Sim {
   Result r_;
 };
 
-struct Options {
-  bool quick = false, sweep = false, old_reports = false;
-  std::string json_path;
-  std::vector<int> sizes = {1000, 10000};
-  std::vector<bool> leases = {true, false};
-  double heavy = 0;  // 0: submitters offered 2.5 times what they run
-  double budget = 50000;
-};
-
-[[noreturn]] void bad_argument(const std::string& what) {
-  std::fprintf(stderr, "%s\n", what.c_str());
-  std::exit(2);
-}
-
-// A number from lo to hi, all of the text; anything else names the option and what it takes.
-double number(const std::string& option, const char* text, double lo, double hi) {
-  char* end = nullptr;
-  const double v = std::strtod(text, &end);
-  if (*text == '\0' || *end != '\0' || !std::isfinite(v) || v < lo || v > hi) {
-    bad_argument(fmt::format("{} {}: expected a number from {} to {}", option, text, lo, hi));
-  }
-  return v;
-}
-
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const bool more = i + 1 < argc;
-    if (a == "--quick") {
-      o.quick = true;
-    } else if (a == "--sweep") {
-      o.sweep = true;
-    } else if (a == "--old-reports") {
-      o.old_reports = true;
-    } else if (a == "--json" && more) {
-      o.json_path = argv[++i];
-      // A path that cannot be written fails now, not after minutes of simulation.
-      if (!std::ofstream(o.json_path, std::ios::app)) {
-        bad_argument(fmt::format("--json {}: cannot write there ({}); give a writable path",
-                                 o.json_path, std::strerror(errno)));
-      }
-    } else if (a == "--ranks" && more) {
-      // Every simulated rank lives in this process; past 100,000 a run takes hours here.
-      const double n = number("--ranks", argv[++i], 2, 100000);
-      if (n != std::floor(n)) bad_argument(fmt::format("--ranks {}: expected a whole number", n));
-      o.sizes = {static_cast<int>(n)};
-    } else if (a == "--leases" && more) {
-      const std::string v = argv[++i];
-      if (v != "on" && v != "off") bad_argument("--leases " + v + ": expected on or off");
-      o.leases = {v == "on"};
-    } else if (a == "--heavy" && more) {
-      o.heavy = number("--heavy", argv[++i], 1e-6, 1);
-    } else if (a == "--budget" && more) {
-      o.budget = number("--budget", argv[++i], 0, 1e9);
-    } else {
-      bad_argument(fmt::format(
-          "unknown argument {}{}: expected --quick, --sweep, --old-reports, --json FILE, "
-          "--ranks N (2 to 100000), --leases on|off, --heavy F (a fraction), --budget N",
-          a, more ? "" : " (or its value is missing)"));
-    }
-  }
-  return o;
-}
-
 // Rank 0's busy share; a run stopped with rank 0 behind counts the time rank 0 needs for what
 // arrived.
 double busy_share(const Result& r) {
@@ -664,7 +599,7 @@ bool saturated(const Result& r) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+  const manta::bench::SimOptions o = manta::bench::parse_sim_options(argc, argv);
   nlohmann::json rows = nlohmann::json::array();
   nlohmann::json sweeps = nlohmann::json::array();
   std::printf("%-6s %-6s %-5s %-24s %9s %11s %10s %11s %8s %9s %15s %15s %8s %9s %7s\n", "ranks",

@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <numeric>
 #include <sstream>
@@ -24,6 +23,7 @@
 
 #include <manta/manta.h>
 
+#include "cli_args.h"
 #include "mpi_baselines.h"
 #include "report.h"
 
@@ -125,13 +125,8 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) != "--idle") continue;
     // Every rank reads the same arguments, so every rank stops here alike, before MPI starts.
-    const char* text = i + 1 < argc ? argv[i + 1] : "";
-    char* end = nullptr;
-    idle_s = std::strtod(text, &end);
-    if (*text == '\0' || *end != '\0' || !(idle_s >= 0.1 && idle_s <= 3600)) {
-      std::fprintf(stderr, "--idle %s: expected seconds from 0.1 to 3600\n", text);
-      return 2;
-    }
+    idle_s = manta::bench::number_argument("--idle (seconds)", i + 1 < argc ? argv[i + 1] : "", 0.1,
+                                           3600);
   }
   const auto [quick, json_path, world, scale] = manta::bench::start(argc, argv);
   (void)scale;

@@ -198,14 +198,7 @@ void ControlChannel::run() {
     }
     if (!pending && !stopping_.load()) wake_cv_.wait_for(lock, sleep);
     sleeping_.store(false, std::memory_order_release);
-    const auto quiet = now - last_active;
-    const auto cap =
-        quiet < options_.linger || polled ? std::min(options_.linger_sleep, options_.max_sleep)
-        : quiet < options_.deep_idle
-            ? options_.max_sleep
-            : std::clamp(std::chrono::duration_cast<std::chrono::microseconds>(quiet / 100),
-                         options_.max_sleep, std::max(options_.max_sleep, options_.deep_sleep));
-    sleep = std::min(sleep * 2, cap);
+    sleep = std::min(sleep * 2, sleep_cap(now - last_active, polled));
   }
   std::lock_guard lock(progress_mutex_);
   running_ = false;  // poll() from other threads stops touching MPI from here on
@@ -216,6 +209,16 @@ void ControlChannel::run() {
     }
   }
   transfers_.clear();
+}
+
+std::chrono::microseconds ControlChannel::sleep_cap(std::chrono::steady_clock::duration quiet,
+                                                    bool polled) const {
+  using std::chrono::microseconds;
+  if (quiet < options_.linger || polled) return std::min(options_.linger_sleep, options_.max_sleep);
+  if (quiet < options_.deep_idle) return options_.max_sleep;
+  // Deep idle: 1 % of the quiet, between max_sleep and deep_sleep.
+  return std::clamp(std::chrono::duration_cast<microseconds>(quiet / 100), options_.max_sleep,
+                    std::max(options_.max_sleep, options_.deep_sleep));
 }
 
 bool ControlChannel::progress_once() {

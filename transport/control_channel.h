@@ -128,6 +128,8 @@ class ControlChannel {
 
   void run();
   bool progress_once();  // with progress_mutex_ held
+  /// The longest sleep of an idle progress thread quiet for `quiet` (ChannelOptions).
+  std::chrono::microseconds sleep_cap(std::chrono::steady_clock::duration quiet, bool polled) const;
   bool flush_outboxes();
   bool poll_sends();
   bool poll_incoming();
