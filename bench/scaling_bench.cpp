@@ -3,7 +3,9 @@
 // submitting tasks pinned to itself; every rank submitting with no placement, few at a time
 // (under the local scheduler's forwarding threshold) and many at a time (over it). Message
 // counts come from each rank's own counters, so they do not depend on how many cores the ranks
-// share. Raw MPI fan-out is measured in the same job.
+// share. Raw MPI fan-out is measured in the same job. Each shape runs once to warm up, then
+// five times (two with --quick): a run lasts a tenth of a second, so one run is at the mercy of
+// the machine; the table gives the median and the slowest run, the counters their sum.
 // Prints a table and JSON (also written to --json FILE); bench/run_peers.sh runs it at 1-8 ranks.
 //   mpirun -n 4 ./manta_scaling_bench [--quick] [--json out.json]
 #include <mpi.h>
@@ -124,22 +126,29 @@ int main(int argc, char** argv) {
   const auto idle0 = read_all(world);
   const auto idle1 = read_all(world);
 
-  // Runs `work`, returns its seconds and the counters around it.
+  // Runs `work` once untimed, then `reps` times timed: the seconds of each timed run and the
+  // counters around them all.
+  const int reps = quick ? 2 : 5;
   struct Measured {
-    double seconds;
+    std::vector<double> seconds;  // sorted
     std::vector<Counters> before, after;
   };
   auto measure = [&](auto&& work) {
     Measured m;
-    m.before = read_all(world);
-    const auto t0 = Clock::now();
     work();
-    m.seconds = seconds_since(t0);
+    m.before = read_all(world);
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = Clock::now();
+      work();
+      m.seconds.push_back(seconds_since(t0));
+    }
     m.after = read_all(world);
+    std::sort(m.seconds.begin(), m.seconds.end());
     return m;
   };
+  // Counters over all timed runs, per task; the idle reading is taken once per measurement.
   auto per_task = [&](const Measured& m, Field f) {
-    return delta(m.before, m.after, idle0, idle1, f) / n;
+    return delta(m.before, m.after, idle0, idle1, f) / (static_cast<double>(n) * reps);
   };
 
   // Driver fan-out: task i on rank i % N, batches of `batch` in flight.
@@ -184,16 +193,22 @@ int main(int argc, char** argv) {
   for (const auto& [shape, work] : shapes) {
     const Measured m = measure(work);
     const bool fan = shape == "driver fan-out";
+    const double median = m.seconds[m.seconds.size() / 2];
+    double all_seconds = 0;
+    for (double sec : m.seconds) all_seconds += sec;
     rows.push_back(
-        {shape + ": tasks/s", n / m.seconds, "tasks/s", fan ? mpi_rate : 0,
+        {shape + ": tasks/s", n / median, "tasks/s", fan ? mpi_rate : 0,
          fan ? "MPI request+reply, rank 0 to ranks 1..N-1, best of 16/64/256 in flight" : "", "",
          true});
+    rows.push_back(
+        {shape + ": tasks/s, slowest run", n / m.seconds.back(), "tasks/s", 0, "", "", true});
     rows.push_back({shape + ": control messages to rank 0 per task", per_task(m, kToRank0), "msgs",
                     0, "", "", true});
     // Traffic that comes with time rather than tasks (load reports, at most one per rank per
     // report interval) shows as a rate per rank.
     const double per_rank_s =
-        world > 1 ? delta(m.before, m.after, idle0, idle1, kToRank0) / (world - 1) / m.seconds : 0;
+        world > 1 ? delta(m.before, m.after, idle0, idle1, kToRank0) / (world - 1) / all_seconds
+                  : 0;
     rows.push_back({shape + ": control messages to rank 0 per rank per second", per_rank_s,
                     "msgs/s", 0, "", "", true});
     rows.push_back({shape + ": control messages per task, all ranks", per_task(m, kMessages),

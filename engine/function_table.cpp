@@ -104,7 +104,7 @@ const FunctionEntry* find_function_named(const std::string& name) {
   return table.sealed() ? table.named(name) : nullptr;
 }
 
-const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& signature,
+const FunctionEntry& lookup_function(const FunctionKey& key, std::string (*signature)(),
                                      const void* address) {
   auto& table = engine::FunctionTable::instance();
   if (!table.sealed()) {
@@ -125,7 +125,7 @@ const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& 
   info.task_name = name;
   info.message =
       fmt::format("function {}{} at {} is not registered; add MANTA_REMOTE({}) at namespace scope",
-                  name.empty() ? "" : "'" + name + "' ", "of type " + signature, address,
+                  name.empty() ? "" : "'" + name + "' ", "of type " + signature(), address,
                   name.empty() ? "f" : name.substr(0, name.find('(')));
   throw UnregisteredFunctionError(std::move(info));
 }

@@ -26,6 +26,7 @@ thread_local WorkerContext t_worker;
 LocalScheduler::LocalScheduler(ResourceSet total, int threads, int max_threads, Runner run,
                                std::chrono::microseconds idle_spin, std::function<bool()> idle_poll)
     : total_(std::move(total)),
+      total_cpus_(total_.get("CPU")),
       run_(std::move(run)),
       initial_threads_(threads),
       idle_spin_(idle_spin),
@@ -191,7 +192,7 @@ void LocalScheduler::note_run_time(std::chrono::nanoseconds d) noexcept {
 std::chrono::nanoseconds LocalScheduler::drain_time(std::uint64_t queued) const noexcept {
   // CPUs that actors hold (outside the pool) do not work through the queue: with none left,
   // the queue never drains here.
-  const double cpus = total_.get("CPU") - reserved_cpus_.load(std::memory_order_relaxed);
+  const double cpus = total_cpus_ - reserved_cpus_.load(std::memory_order_relaxed);
   const std::int64_t mean = mean_run_ns_.load(std::memory_order_relaxed);
   if (queued > 0 && (cpus < 0.5 || mean < 0)) return std::chrono::nanoseconds::max();
   const double ns = static_cast<double>(queued) *

@@ -141,6 +141,7 @@ class LocalScheduler {
   void subtract_counted(const ResourceSet& r);                  // with mutex_ held
 
   const ResourceSet total_;
+  const double total_cpus_;  // total_'s CPUs, read with each submission past the threshold
   Runner run_;
   Runner rejected_;
   int initial_threads_;

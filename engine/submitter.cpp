@@ -143,6 +143,7 @@ std::shared_ptr<detail::RefToken> Submitter::submit(detail::Submission&& s,
   const CallName call{"manta::task", s.function->name};
   check_task_options(options, ctx_.size, call);
   TaskPtr t = make_spec(std::move(s), options);
+  t->nested = LocalScheduler::current() == &local_;
   if (options.placement_group.group.valid()) {
     apply_group(*t, options.placement_group, options.on_rank, call);
   }
@@ -263,7 +264,11 @@ void Submitter::place(const TaskPtr& t) {
       // Past the threshold: out on a lease, or wait here for a slot, asking rank 0 for room.
       // Inputs held elsewhere still go through rank 0, which places by locality.
       // So does a task this rank could never run (it asks for what this rank lacks).
-      if (!leasable(*t) || heaviest_input_rank(inputs) >= 0 || !req.fits_in(local_.total())) {
+      if (heaviest_input_rank(inputs) >= 0 || !req.fits_in(local_.total())) {
+        forward(t);
+      } else if (keeps_nested_wave(*t, here.queued + 1)) {
+        hooks_.run_here(t);
+      } else if (!leasable(*t)) {
         forward(t);
       } else if (!worth_a_lease(here.queued + 1) || !send_on_lease(t)) {
         hooks_.run_here(t);
@@ -272,7 +277,9 @@ void Submitter::place(const TaskPtr& t) {
       break;
     case LocalDecision::spill_back:
       // With leases, room elsewhere comes from rank 0 once, not with each task.
-      if (!leasable(*t)) {
+      if (keeps_nested_wave(*t, here.queued + 1)) {
+        hooks_.run_here(t);
+      } else if (!leasable(*t)) {
         hand_on(t);
       } else if (!worth_a_lease(here.queued + 1) || !send_on_lease(t)) {
         hooks_.run_here(t);
@@ -287,6 +294,14 @@ bool Submitter::leasable(const TaskSpec& t) const {
   return ctx_.config.leases && !global_ && ctx_.size > 1 && t.kind == TaskKind::task &&
          t.on_rank < 0 && !t.placement_group.valid() && t.id.submitter == ctx_.rank &&
          t.hand_ons < kMaxHandOns;
+}
+
+bool Submitter::keeps_nested_wave(const TaskSpec& t, std::uint64_t queued) const {
+  // Rank 0 places the driver's work over the job (a pipeline's blocks must not pile up in one
+  // store). A task running on rank 0 that submits a wave of tiny tasks is treated as on any
+  // other rank: a queue that drains here soon stays here.
+  return global_ && t.nested && ctx_.config.leases && ctx_.size > 1 && t.kind == TaskKind::task &&
+         t.on_rank < 0 && !t.placement_group.valid() && t.hand_ons == 0 && !worth_a_lease(queued);
 }
 
 bool Submitter::worth_a_lease(std::uint64_t queued) const {

@@ -78,6 +78,7 @@ struct TaskSpec {
   std::atomic<int> unresolved{0};
   std::vector<int> gpu_ids;  // devices granted while it runs here (an actor's creation: for life)
   bool from_wire = false;    // decoded from a message (the owner may hold the original)
+  bool nested = false;       // submitted by a task running on this rank, not by the driver
 
   /// The first failure among the inputs; arguments resolve on several threads.
   void set_input_error(std::shared_ptr<const ErrorInfo> e) {

@@ -68,7 +68,7 @@ class ActorMethodCall {
     }
     if (!s.function) {
       s.function =
-          &detail::lookup_function(detail::key_of(method_), detail::type_name<M>(), nullptr);
+          &detail::lookup_function(detail::key_of(method_), &detail::type_name<M>, nullptr);
     }
     s.args.reserve(sizeof...(A));
     detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
@@ -163,7 +163,7 @@ class ActorBuilder {
     static_assert(sizeof...(A) == Traits::arity,
                   "manta::actor(f).remote: wrong number of arguments");
     detail::Submission s;
-    s.function = &detail::lookup_function(detail::key_of(factory_), detail::type_name<F>(),
+    s.function = &detail::lookup_function(detail::key_of(factory_), &detail::type_name<F>,
                                           reinterpret_cast<const void*>(factory_));
     detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
                                               std::forward<A>(args)...);

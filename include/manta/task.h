@@ -103,7 +103,7 @@ class TaskBuilder {
     static_assert(sizeof...(A) == Traits::arity,
                   "manta::task(f).remote: wrong number of arguments for f");
     detail::Submission s;
-    s.function = &detail::lookup_function(detail::key_of(f_), detail::type_name<F>(),
+    s.function = &detail::lookup_function(detail::key_of(f_), &detail::type_name<F>,
                                           reinterpret_cast<const void*>(f_));
     s.args.reserve(sizeof...(A));
     detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},

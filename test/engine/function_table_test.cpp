@@ -345,7 +345,8 @@ TEST(FunctionEntry, BaseMethodOnDerivedInstanceDispatchesVirtually) {
 TEST(Singleton, MantaRemoteRegistersByNameAndLookupNeedsSeal) {
   auto& table = FunctionTable::instance();
   if (!table.sealed()) {  // (sealed already when gtest repeats the test in one process)
-    EXPECT_THROW((void)manta::detail::lookup_function(key_of(&add), "int (*)(int, int)",
+    EXPECT_THROW((void)manta::detail::lookup_function(key_of(&add),
+                                                      &manta::detail::type_name<decltype(&add)>,
                                                       reinterpret_cast<const void*>(&add)),
                  manta::UnregisteredFunctionError);
   }
@@ -356,9 +357,12 @@ TEST(Singleton, MantaRemoteRegistersByNameAndLookupNeedsSeal) {
   ASSERT_NE(s, nullptr);
   EXPECT_EQ(a->name, "add");
   EXPECT_EQ(s->name, "ns::sub");
-  EXPECT_EQ(&manta::detail::lookup_function(key_of(&add), "", nullptr), a);
+  EXPECT_EQ(&manta::detail::lookup_function(key_of(&add), &manta::detail::type_name<decltype(&add)>,
+                                            nullptr),
+            a);
   try {
-    (void)manta::detail::lookup_function(key_of(&never_registered), "int (*)(int)",
+    (void)manta::detail::lookup_function(key_of(&never_registered),
+                                         &manta::detail::type_name<decltype(&never_registered)>,
                                          reinterpret_cast<const void*>(&never_registered));
     FAIL() << "an unregistered function was found";
   } catch (const manta::UnregisteredFunctionError& e) {

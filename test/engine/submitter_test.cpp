@@ -271,6 +271,64 @@ TEST(Submitter, RankZeroPlacesAForwardedTaskByTheLoadItSees) {
   EXPECT_EQ(read_error(r).kind, ErrorKind::unschedulable);
 }
 
+// Rank 0 of 3 CPUs (the others as in three_ranks()). Then 2 CPUs held by an actor (so 1 CPU
+// works through the queue) and two tasks of 2 CPUs waiting: a task of 2 CPUs cannot start, and
+// is past a threshold of 2.
+std::vector<ResourceSet> three_cpus_on_rank_zero() {
+  std::vector<ResourceSet> totals = three_ranks();
+  totals[0] = ResourceSet::cpus(3);
+  return totals;
+}
+void queue_behind_an_actor(Rank& rank, std::chrono::nanoseconds mean_run) {
+  rank.local->reserve(ResourceSet::cpus(2));
+  for (std::uint64_t i = 0; i < 2; ++i)
+    rank.local->enqueue(make_task(0, 1000 + i, ResourceSet::cpus(2)));
+  rank.local->note_run_time(mean_run);
+}
+
+// Rank 0 spreads the driver's work over the job, but a task running on rank 0 that submits a
+// wave of tiny tasks keeps it, as any other rank would: moving each costs more than running it.
+TEST(Submitter, RankZeroKeepsAShortWaveItsOwnTasksSubmitButSpreadsTheDrivers) {
+  Rank rank(0, three_cpus_on_rank_zero(), /*forward_threshold=*/2);
+  queue_behind_an_actor(rank, std::chrono::microseconds(5));  // 15 us to drain
+
+  TaskPtr nested = rank.task(ResourceSet::cpus(2));
+  nested->nested = true;
+  rank.submitter->place(nested);
+  ASSERT_EQ(rank.ran_here.size(), 1u);
+  EXPECT_EQ(rank.ran_here[0], nested);
+  EXPECT_EQ(rank.outbox.count(MessageType::submit_task), 0u);
+
+  TaskPtr driver = rank.task(ResourceSet::cpus(2));
+  rank.submitter->place(driver);
+  EXPECT_EQ(rank.ran_here.size(), 1u) << "the driver's task went to a free rank";
+  const auto sent = rank.outbox.pop(MessageType::submit_task);
+  ASSERT_TRUE(sent);
+  EXPECT_NE(sent->dest, 0);
+  EXPECT_EQ(task_in(*sent)->id, driver->id);
+
+  // A nested task this rank cannot run (a GPU) still goes where it can.
+  TaskPtr gpu = rank.task(gpus(1));
+  gpu->nested = true;
+  rank.submitter->place(gpu);
+  const auto to_gpu = rank.outbox.pop(MessageType::submit_task);
+  ASSERT_TRUE(to_gpu);
+  EXPECT_EQ(to_gpu->dest, 2);
+}
+
+// A backlog worth moving leaves rank 0 whoever submitted it.
+TEST(Submitter, RankZeroSpreadsANestedWaveThatWouldTakeLongHere) {
+  Rank rank(0, three_cpus_on_rank_zero(), /*forward_threshold=*/2);
+  queue_behind_an_actor(rank, std::chrono::milliseconds(50));  // 150 ms, over 10 ms
+  TaskPtr nested = rank.task(ResourceSet::cpus(2));
+  nested->nested = true;
+  rank.submitter->place(nested);
+  EXPECT_TRUE(rank.ran_here.empty());
+  const auto sent = rank.outbox.pop(MessageType::submit_task);
+  ASSERT_TRUE(sent);
+  EXPECT_NE(sent->dest, 0);
+}
+
 // A task taking `input` (an object of any rank) as its only argument.
 TaskPtr dependent(Rank& rank, const ObjectId& input, std::shared_ptr<detail::RefToken> token) {
   TaskPtr t = rank.task();

@@ -135,3 +135,21 @@ TEST(Leases, ABacklogOfTinyTasksStaysOnItsRankButLongTasksStillGoOut) {
   EXPECT_GE(used.size(), 2u) << "long tasks stayed on the rank that had run tiny ones";
   EXPECT_GT(slow.leased, 20u) << slow.requests << " requests";
 }
+
+TEST(Leases, RankZeroKeepsAWaveOfTinyTasksItsTaskSubmitsButSpreadsTheDrivers) {
+  if (manta::world_size() < 3) GTEST_SKIP() << "needs 3 ranks";
+  // A task on rank 0 is like a task on any rank: its wave of tiny tasks drains there sooner
+  // than the scheduler could move it.
+  run_burst(0, 300, 0);
+  run_burst(0, 300, 0);
+  const Burst tiny = run_burst(0, 1000, 0);
+  const auto here = std::count(tiny.ranks.begin(), tiny.ranks.end(), 0);
+  EXPECT_GE(here, 990) << tiny.forwarded << " placed by the global scheduler";
+  EXPECT_LE(tiny.forwarded, 10u);
+  // The driver's own tasks past the threshold are spread over the job, as before.
+  std::vector<manta::ObjectRef<int>> refs;
+  for (int i = 0; i < 1000; ++i) refs.push_back(manta::task(where_after).remote(0));
+  std::set<int> used;
+  for (auto& v : manta::get(refs)) used.insert(*v);
+  EXPECT_GE(used.size(), 2u) << "the driver's wave stayed on rank 0";
+}

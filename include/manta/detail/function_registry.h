@@ -141,8 +141,9 @@ void register_function(FunctionEntry entry);
 /// The entry for a callable, or nullptr (also before init).
 const FunctionEntry* find_function(const FunctionKey& key);
 
-/// The entry for a callable, or throws UnregisteredFunctionError naming it.
-const FunctionEntry& lookup_function(const FunctionKey& key, const std::string& signature,
+/// The entry for a callable, or throws UnregisteredFunctionError naming it. `signature` names
+/// its type; it is called only for the error (demangling costs more than a whole submission).
+const FunctionEntry& lookup_function(const FunctionKey& key, std::string (*signature)(),
                                      const void* address);
 
 /// Turns an actor instance (a `From*` as void*) into a pointer to its base class `To`, so that a
