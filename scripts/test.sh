@@ -76,9 +76,12 @@ asan_ctest() {
 
 # ASan + UBSan: any finding ends the test with an error. No examples or benchmarks: the tests
 # run here do not need them. Suppressions (MPI stack only): test/sanitizers/.
+# -O1 -g1 (line tables, no variables): the sanitizers' reports keep their files and lines, and the
+# build takes about 40 % less time than with -O2 -g, which CI's time limit needs.
 if [ "${MANTA_SKIP_ASAN:-0}" != 1 ]; then
   start=$SECONDS
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMANTA_WERROR=ON \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" \
     -DMANTA_SANITIZE=address -DMANTA_BUILD_BENCH=OFF -DMANTA_BUILD_EXAMPLES=OFF
   cmake --build build-asan -j"$(nproc)"
   built=$SECONDS
