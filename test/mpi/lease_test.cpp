@@ -67,6 +67,13 @@ Burst run_burst(int from, int n, int ms) {
   return b;
 }
 
+// Rank `from` first learns that its tasks take microseconds, then submits 1000 of them at once.
+Burst tiny_wave_from(int from) {
+  run_burst(from, 300, 0);
+  run_burst(from, 300, 0);
+  return run_burst(from, 1000, 0);
+}
+
 }  // namespace
 
 TEST(Leases, ABusyRankSendsItsTasksOnLeasesNotThroughRankZero) {
@@ -118,12 +125,10 @@ TEST(Leases, IdleLeasesGoBackAndTheNextBurstGetsNewOnes) {
 
 TEST(Leases, ABacklogOfTinyTasksStaysOnItsRankButLongTasksStillGoOut) {
   if (manta::world_size() < 3) GTEST_SKIP() << "needs 3 ranks";
-  // Rank 1 learns that its tasks take microseconds; 1000 of them past the threshold drain here
-  // in a few milliseconds, sooner than a trip to another rank would bring them back.
-  // (Leasing every task past the threshold here sends about 40 away, two slots per rank.)
-  run_burst(1, 300, 0);
-  run_burst(1, 300, 0);
-  const Burst tiny = run_burst(1, 1000, 0);
+  // 1000 tiny tasks past the threshold drain on rank 1 in a few milliseconds, sooner than a trip
+  // to another rank would bring them back. (Leasing every task past the threshold here sends
+  // about 40 away, two slots per rank.)
+  const Burst tiny = tiny_wave_from(1);
   const auto here = std::count(tiny.ranks.begin(), tiny.ranks.end(), 1);
   EXPECT_GE(here, 990) << tiny.leased << " leased, " << tiny.forwarded << " forwarded";
   EXPECT_LE(tiny.leased, 10u);
@@ -140,9 +145,7 @@ TEST(Leases, RankZeroKeepsAWaveOfTinyTasksItsTaskSubmitsButSpreadsTheDrivers) {
   if (manta::world_size() < 3) GTEST_SKIP() << "needs 3 ranks";
   // A task on rank 0 is like a task on any rank: its wave of tiny tasks drains there sooner
   // than the scheduler could move it.
-  run_burst(0, 300, 0);
-  run_burst(0, 300, 0);
-  const Burst tiny = run_burst(0, 1000, 0);
+  const Burst tiny = tiny_wave_from(0);
   const auto here = std::count(tiny.ranks.begin(), tiny.ranks.end(), 0);
   EXPECT_GE(here, 990) << tiny.forwarded << " placed by the global scheduler";
   EXPECT_LE(tiny.forwarded, 10u);
