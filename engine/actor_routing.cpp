@@ -70,10 +70,12 @@ ActorId ActorRouting::create_actor(detail::Submission&& s, const ActorOptions& o
 }
 
 std::shared_ptr<detail::RefToken> ActorRouting::submit_call(const ActorId& actor,
-                                                            detail::Submission&& s) {
+                                                            detail::Submission&& s,
+                                                            const std::string& name) {
   if (!actor.valid()) throw std::invalid_argument("call on an empty ActorHandle");
   TaskOptions to;
   to.max_retries = 0;
+  to.name = name;
   TaskPtr t = submitter_.make_spec(std::move(s), to);
   t->resources = std::make_shared<const ResourceSet>();
   t->kind = TaskKind::actor_call;

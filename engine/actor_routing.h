@@ -39,7 +39,9 @@ class ActorRouting {
 
   ActorId create_actor(detail::Submission&& s, const ActorOptions& options,
                        std::uint64_t class_tag);
-  std::shared_ptr<detail::RefToken> submit_call(const ActorId& actor, detail::Submission&& s);
+  /// `name`: the call's name in errors and timelines; empty: the method's.
+  std::shared_ptr<detail::RefToken> submit_call(const ActorId& actor, detail::Submission&& s,
+                                                const std::string& name = {});
   void kill_actor(const ActorId& actor, bool no_restart);
   std::optional<ActorId> lookup_actor(const std::string& name, std::uint64_t class_tag,
                                       const std::string& class_name);

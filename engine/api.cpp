@@ -330,8 +330,9 @@ ActorId create_actor(Submission&& factory_call, const ActorOptions& options,
   return rt().parts().routing.create_actor(std::move(factory_call), options, class_tag);
 }
 
-std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call) {
-  return rt().parts().routing.submit_call(actor, std::move(call));
+std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call,
+                                            const std::string& name) {
+  return rt().parts().routing.submit_call(actor, std::move(call), name);
 }
 
 void kill_actor(const ActorId& actor, bool no_restart) {

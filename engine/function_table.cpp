@@ -160,14 +160,36 @@ Upcast find_upcast(std::uint64_t from_class, std::uint64_t to_class) {
   return to == from->second.end() ? nullptr : to->second;
 }
 
+namespace {
+
+std::string trimmed(std::string_view text) {
+  std::size_t b = text.find_first_not_of(" \t\n&");
+  std::size_t e = text.find_last_not_of(" \t\n");
+  return b == std::string_view::npos ? std::string() : std::string(text.substr(b, e - b + 1));
+}
+
+/// "MANTA_FUNC(f, int, double)" (or Ray's RAY_FUNC) -> "f(int, double)": each overload gets a
+/// name of its own, which errors and the registry's listing show.
+std::string overload_name(std::string name) {
+  for (std::string_view macro : {"MANTA_FUNC(", "RAY_FUNC("}) {
+    if (name.rfind(macro, 0) != 0 || name.empty() || name.back() != ')') continue;
+    std::string_view inner(name);
+    inner = inner.substr(macro.size(), inner.size() - macro.size() - 1);
+    const std::size_t comma = inner.find(',');
+    if (comma == std::string_view::npos) return trimmed(inner) + "()";
+    return trimmed(inner.substr(0, comma)) + "(" + trimmed(inner.substr(comma + 1)) + ")";
+  }
+  return name;
+}
+
+}  // namespace
+
 std::vector<std::string> split_registered_names(std::string_view text) {
   std::vector<std::string> out;
   int depth = 0;
   std::string cur;
   auto flush = [&] {
-    std::size_t b = cur.find_first_not_of(" \t\n&");
-    std::size_t e = cur.find_last_not_of(" \t\n");
-    out.push_back(b == std::string::npos ? std::string() : cur.substr(b, e - b + 1));
+    out.push_back(overload_name(trimmed(cur)));
     cur.clear();
   };
   for (char c : text) {

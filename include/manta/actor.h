@@ -12,6 +12,7 @@
 #include <manta/detail/function_registry.h>
 #include <manta/detail/runtime_api.h>
 #include <manta/ids.h>
+#include <manta/init.h>
 #include <manta/object_ref.h>
 #include <manta/options.h>
 #include <manta/placement_group.h>
@@ -32,7 +33,9 @@ struct ActorOptions {
 namespace detail {
 ActorId create_actor(Submission&& factory_call, const ActorOptions& options,
                      std::uint64_t class_tag);
-std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call);
+/// `name`: shown in errors and timelines instead of the method's name (empty: the method's).
+std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call,
+                                            const std::string& name);
 void kill_actor(const ActorId& actor, bool no_restart);
 std::optional<ActorId> lookup_actor(const std::string& name, std::uint64_t class_tag,
                                     const std::string& class_name);
@@ -48,37 +51,49 @@ class ActorMethodCall {
   static_assert(std::is_base_of_v<typename Traits::object, T>,
                 "handle.task(&C::method): the method must belong to the actor's class");
 
-  ActorMethodCall(ActorId actor, M method) : actor_(actor), method_(method) {}
+  /// An unregistered method fails here once the runtime is up (before init, at .remote()).
+  ActorMethodCall(ActorId actor, M method) : actor_(actor), method_(method) {
+    if (is_initialized()) function_ = &lookup();
+  }
+
+  /// Names this call in errors and timelines (as Ray's .SetName on an actor task).
+  ActorMethodCall& name(std::string n) {
+    name_ = std::move(n);
+    return *this;
+  }
 
   template <class... A>
   ObjectRef<Value> remote(A&&... args) const {
     static_assert(sizeof...(A) == Traits::arity,
                   "handle.task(&C::m).remote: wrong number of arguments for the method");
     detail::Submission s;
-    s.function = detail::find_function(detail::key_of(method_));
+    s.function = function_ ? function_ : &lookup();
+    s.args.reserve(sizeof...(A));
+    detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
+                                              std::forward<A>(args)...);
+    return ObjectRef<Value>(detail::submit_actor_call(actor_, std::move(s), name_));
+  }
+
+ private:
+  const detail::FunctionEntry& lookup() const {
+    const detail::FunctionEntry* found = detail::find_function(detail::key_of(method_));
     if constexpr (!std::is_same_v<T, typename Traits::object>) {
       // A base-class method on a derived actor: its host converts the instance first.
       static_cast<void>(detail::upcast_registered<T, typename Traits::object>);
       using Own = typename detail::rebind_method<M, T>::type;
       if constexpr (std::is_convertible_v<M, Own>) {
         // Registered only as the actor's own (&T::f): as a member of T it is that function.
-        if (!s.function)
-          s.function = detail::find_function(detail::key_of(static_cast<Own>(method_)));
+        if (!found) found = detail::find_function(detail::key_of(static_cast<Own>(method_)));
       }
     }
-    if (!s.function) {
-      s.function =
-          &detail::lookup_function(detail::key_of(method_), &detail::type_name<M>, nullptr);
-    }
-    s.args.reserve(sizeof...(A));
-    detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
-                                              std::forward<A>(args)...);
-    return ObjectRef<Value>(detail::submit_actor_call(actor_, std::move(s)));
+    if (found) return *found;
+    return detail::lookup_function(detail::key_of(method_), &detail::type_name<M>, nullptr);
   }
 
- private:
   ActorId actor_;
   M method_;
+  const detail::FunctionEntry* function_ = nullptr;
+  std::string name_;
 };
 
 /// A reference to an actor. Copyable and serializable: pass it to tasks and other actors.
@@ -125,7 +140,10 @@ class ActorBuilder {
  public:
   using Class = std::remove_cv_t<std::remove_pointer_t<Pointer>>;
 
-  explicit ActorBuilder(F factory) : factory_(factory) {}
+  /// An unregistered factory fails here once the runtime is up (before init, at .remote()).
+  explicit ActorBuilder(F factory) : factory_(factory) {
+    if (is_initialized()) function_ = &lookup();
+  }
 
   ActorBuilder& name(std::string n) {
     options_.name = std::move(n);
@@ -163,8 +181,7 @@ class ActorBuilder {
     static_assert(sizeof...(A) == Traits::arity,
                   "manta::actor(f).remote: wrong number of arguments");
     detail::Submission s;
-    s.function = &detail::lookup_function(detail::key_of(factory_), &detail::type_name<F>,
-                                          reinterpret_cast<const void*>(factory_));
+    s.function = function_ ? function_ : &lookup();
     detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
                                               std::forward<A>(args)...);
     return ActorHandle<Class>(
@@ -172,7 +189,13 @@ class ActorBuilder {
   }
 
  private:
+  const detail::FunctionEntry& lookup() const {
+    return detail::lookup_function(detail::key_of(factory_), &detail::type_name<F>,
+                                   reinterpret_cast<const void*>(factory_));
+  }
+
   F factory_;
+  const detail::FunctionEntry* function_ = nullptr;
   ActorOptions options_;
 };
 

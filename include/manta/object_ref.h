@@ -2,7 +2,9 @@
 #pragma once
 
 #include <boost/serialization/split_member.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <manta/buffer.h>
@@ -69,6 +71,12 @@ class ObjectRef {
   /// The rank that owns (tracks) this object.
   [[nodiscard]] int owner() const noexcept { return id().owner; }
   [[nodiscard]] const std::shared_ptr<detail::RefToken>& token() const noexcept { return token_; }
+
+  /// The value, as manta::get(ref, timeout) returns it: waits for it, throws the task's error
+  /// or GetTimeoutError. Defined in objects.h (<manta/manta.h> includes it), after manta::get.
+  auto get(std::optional<std::chrono::nanoseconds> timeout = std::nullopt) const;
+  /// The same with a timeout in milliseconds, as Ray takes it; a negative one waits forever.
+  auto get(int timeout_ms) const;
 
   friend bool operator==(const ObjectRef& a, const ObjectRef& b) noexcept {
     return a.id() == b.id();

@@ -16,6 +16,14 @@ namespace manta {
 
 using Timeout = detail::Timeout;
 
+namespace detail {
+/// Ray's timeouts are milliseconds as an int, negative meaning none.
+inline Timeout timeout_of_ms(int timeout_ms) noexcept {
+  if (timeout_ms < 0) return std::nullopt;
+  return std::chrono::milliseconds(timeout_ms);
+}
+}  // namespace detail
+
 /// Stores a value in this rank's object store; this rank owns it. A manta::Array is adopted
 /// without a copy; ObjectRefs inside the value keep their objects alive while it lives. A value
 /// larger than the whole store fails with ObjectStoreFullError before it is copied (or, for
@@ -75,6 +83,25 @@ std::vector<std::shared_ptr<const T>> get(const std::vector<ObjectRef<T>>& refs,
   return out;
 }
 
+/// get with a timeout in milliseconds (negative: none), as Ray's C++ API takes it.
+template <class T>
+auto get(const ObjectRef<T>& ref, int timeout_ms) {
+  return get(ref, detail::timeout_of_ms(timeout_ms));
+}
+template <class T>
+auto get(const std::vector<ObjectRef<T>>& refs, int timeout_ms) {
+  return get(refs, detail::timeout_of_ms(timeout_ms));
+}
+
+template <class T>
+auto ObjectRef<T>::get(std::optional<std::chrono::nanoseconds> timeout) const {
+  return manta::get(*this, timeout);
+}
+template <class T>
+auto ObjectRef<T>::get(int timeout_ms) const {
+  return manta::get(*this, detail::timeout_of_ms(timeout_ms));
+}
+
 template <class T>
 struct WaitResult {
   std::vector<ObjectRef<T>> ready;
@@ -97,6 +124,13 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
         .push_back(refs[i]);
   }
   return result;
+}
+
+/// wait with a timeout in milliseconds (negative: none), as Ray's C++ API takes it.
+template <class T>
+WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns,
+                   int timeout_ms) {
+  return wait(refs, num_returns, detail::timeout_of_ms(timeout_ms));
 }
 
 }  // namespace manta

@@ -7,6 +7,7 @@
 #include <manta/detail/function_registry.h>
 #include <manta/detail/function_traits.h>
 #include <manta/detail/runtime_api.h>
+#include <manta/init.h>
 #include <manta/object_ref.h>
 #include <manta/options.h>
 #include <manta/placement_group.h>
@@ -16,7 +17,7 @@ namespace detail {
 
 template <class Param, class Arg>
 void add_arg(Submission& s, Arg&& arg) {
-  using P = std::decay_t<Param>;
+  using P = arg_t<Param>;
   using A = std::decay_t<Arg>;
   ArgSlot slot;
   if constexpr (is_object_ref<A>::value && !is_object_ref<P>::value) {
@@ -64,7 +65,11 @@ class TaskBuilder {
   using Result = typename Traits::result;
   using Value = std::conditional_t<std::is_void_v<Result>, void, std::decay_t<Result>>;
 
-  explicit TaskBuilder(F f) : f_(f) {}
+  /// As in Ray, a function that was never registered fails here, where the call is written,
+  /// once the runtime is up (before init, at .remote()).
+  explicit TaskBuilder(F f) : f_(f) {
+    if (is_initialized()) function_ = &lookup();
+  }
 
   TaskBuilder& name(std::string n) {
     options_.name = std::move(n);
@@ -103,8 +108,7 @@ class TaskBuilder {
     static_assert(sizeof...(A) == Traits::arity,
                   "manta::task(f).remote: wrong number of arguments for f");
     detail::Submission s;
-    s.function = &detail::lookup_function(detail::key_of(f_), &detail::type_name<F>,
-                                          reinterpret_cast<const void*>(f_));
+    s.function = function_ ? function_ : &lookup();
     s.args.reserve(sizeof...(A));
     detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
                                               std::forward<A>(args)...);
@@ -112,7 +116,13 @@ class TaskBuilder {
   }
 
  private:
+  const detail::FunctionEntry& lookup() const {
+    return detail::lookup_function(detail::key_of(f_), &detail::type_name<F>,
+                                   reinterpret_cast<const void*>(f_));
+  }
+
   F f_;
+  const detail::FunctionEntry* function_ = nullptr;
   TaskOptions options_;
 };
 

@@ -90,6 +90,27 @@ TEST(SplitRegisteredNames, SplitsAtTopLevelCommasAndTrims) {
   EXPECT_EQ(manta::detail::split_registered_names("  a ,\n b::c,f(int, int)  "), spaced);
 }
 
+// Each overload picked with MANTA_FUNC (or Ray's RAY_FUNC) gets its own name.
+TEST(FunctionTable, OverloadsPickedByParameterTypesAreNamedByThem) {
+  const std::vector<std::string> expected = {"area(double)", "area(double, double)", "ns::f()",
+                                             "g(std::vector<int>, int)"};
+  EXPECT_EQ(manta::detail::split_registered_names(
+                "MANTA_FUNC(area, double), RAY_FUNC(area, double, double), MANTA_FUNC(ns::f),"
+                " MANTA_FUNC( g , std::vector<int>, int )"),
+            expected);
+}
+
+double area_of(double r) { return r * r; }
+double area_of(double w, double h) { return w * h; }
+
+TEST(FunctionTable, MantaFuncPicksTheOverloadWithThoseParameters) {
+  auto one = MANTA_FUNC(area_of, double);
+  auto two = MANTA_FUNC(area_of, double, double);
+  EXPECT_DOUBLE_EQ(one(3.0), 9.0);
+  EXPECT_DOUBLE_EQ(two(2.0, 5.0), 10.0);
+  EXPECT_FALSE(key_of(one) == key_of(two));
+}
+
 TEST(FunctionTable, SealSortsByNameAndNumbersEntries) {
   FunctionTable t;
   t.add(make_entry("mul", &mul));

@@ -560,6 +560,24 @@ TEST(Actors, ExceptionInAMethodKeepsTheActor) {
   EXPECT_EQ(value(c.task(&Counter::incr).remote(1)), 6);
 }
 
+// A call's own name (Ray's .SetName on an actor task) is what its error names.
+TEST(Actors, ANamedCallIsNamedInItsError) {
+  auto c = manta::actor(Counter::create).on_rank(last_rank()).remote(0);
+  try {
+    manta::get(c.task(&Counter::fail).name("checked_call").remote(std::string("why")), kLimit);
+    FAIL() << "expected TaskError";
+  } catch (const manta::TaskError& e) {
+    EXPECT_EQ(e.task_name(), "checked_call");
+    EXPECT_NE(std::string(e.what()).find("checked_call"), std::string::npos) << e.what();
+  }
+  try {
+    manta::get(c.task(&Counter::fail).remote(std::string("why")), kLimit);
+    FAIL() << "expected TaskError";
+  } catch (const manta::TaskError& e) {
+    EXPECT_NE(e.task_name().find("fail"), std::string::npos) << e.task_name();
+  }
+}
+
 // ---- resources ------------------------------------------------------------------------------
 
 TEST(Actors, ActorHoldsItsResourcesUntilKilled) {

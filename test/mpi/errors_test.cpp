@@ -84,6 +84,11 @@ TEST(Errors, NonStdException) {
   }
 }
 
+// As in Ray: the error comes where the call is written, before any argument is encoded.
+TEST(Errors, UnregisteredFunctionFailsWhenTheBuilderIsMade) {
+  EXPECT_THROW(manta::task(not_registered), manta::UnregisteredFunctionError);
+}
+
 TEST(Errors, UnregisteredFunction) {
   try {
     manta::task(not_registered).remote(1);

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <numeric>
+#include <span>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -33,6 +35,10 @@ int slow(int ms) {
   return ms;
 }
 std::string greet(const std::string& who) { return "hello " + who; }
+// Views as parameters: they receive owning values (std::string, std::vector<double>).
+double weigh(std::string_view label, std::span<const double> xs) {
+  return static_cast<double>(label.size()) + std::accumulate(xs.begin(), xs.end(), 0.0);
+}
 
 struct Particle {
   double x, y, z;
@@ -79,7 +85,8 @@ std::vector<std::uint64_t> wait_for_usage(int rank, std::uint64_t objects) {
 
 }  // namespace
 
-MANTA_REMOTE(count_mismatches, make_big, slow, greet, move_particle, enrich, store_usage, megabyte);
+MANTA_REMOTE(count_mismatches, make_big, slow, greet, move_particle, enrich, store_usage, megabyte,
+             weigh);
 
 TEST(Objects, PutGetLocal) {
   auto r = manta::put(std::vector<int>{1, 2, 3});
@@ -148,6 +155,34 @@ TEST(Objects, GetVectorWithTimeout) {
   auto all = manta::get(refs);
   EXPECT_EQ(*all[0], 1);
   EXPECT_EQ(*all[1], 500);
+}
+
+// As Ray's C++ API: ref.get() as a member, and timeouts in int milliseconds (negative: none).
+TEST(Objects, MemberGetAndTimeoutsInMilliseconds) {
+  auto put = manta::put(std::string("member"));
+  std::shared_ptr<const std::string> v = put.get();
+  EXPECT_EQ(*v, "member");
+  auto r = manta::task(slow).remote(400);
+  EXPECT_THROW(r.get(30), manta::GetTimeoutError);
+  EXPECT_THROW(manta::get(r, 30), manta::GetTimeoutError);
+  EXPECT_TRUE(manta::wait(std::vector{r}, 1, 0).ready.empty());
+  EXPECT_EQ(*r.get(-1), 400);
+  EXPECT_EQ(*r.get(std::chrono::seconds(5)), 400);
+  std::vector<manta::ObjectRef<int>> refs{manta::task(slow).remote(1), r};
+  EXPECT_EQ(manta::get(refs, 5000).size(), 2u);
+  EXPECT_EQ(manta::wait(refs, 2, -1).ready.size(), 2u);
+}
+
+TEST(Objects, StringViewAndSpanParametersReceiveOwningValues) {
+  const std::string label = "four";
+  const std::vector<double> xs{1.5, 2.5};
+  for (int r = 0; r < manta::world_size(); ++r) {
+    auto w = manta::task(weigh).on_rank(r).remote(std::string_view(label), xs);
+    EXPECT_DOUBLE_EQ(*w.get(), 8.0) << "rank " << r;
+  }
+  EXPECT_DOUBLE_EQ(*manta::task(weigh).remote("ab", std::vector<double>{}).get(), 2.0);
+  auto stored = manta::put(std::vector<double>{10.0});
+  EXPECT_DOUBLE_EQ(*manta::task(weigh).remote("", stored).get(), 10.0);
 }
 
 TEST(Objects, WaitReturnsReadyFirst) {

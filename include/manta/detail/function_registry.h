@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -29,6 +30,46 @@ struct ArgView {
   std::uint64_t tag = 0;
   const SharedBuffer* owner = nullptr;  // the buffer holding data, so views can keep it alive
 };
+
+/// How a parameter travels and is held while the call runs: by value, except that a
+/// std::string_view parameter receives a std::string and a std::span<const T> a std::vector<T>
+/// (a view of the caller's memory means nothing on another rank; these own what they show).
+template <class P>
+struct arg_wire {
+  using type = std::decay_t<P>;
+  static_assert(!std::is_pointer_v<type>,
+                "a remote function or method cannot take a pointer: its address means nothing on "
+                "another rank; take the value (or an ObjectRef<T> to share one object)");
+};
+template <class P>
+  requires std::is_same_v<std::decay_t<P>, std::string_view>
+struct arg_wire<P> {
+  using type = std::string;
+};
+template <class P>
+  requires requires { typename std::decay_t<P>::element_type; } &&
+           std::is_same_v<std::decay_t<P>, std::span<typename std::decay_t<P>::element_type>>
+struct arg_wire<P> {
+  using E = typename std::decay_t<P>::element_type;
+  static_assert(std::is_const_v<E>,
+                "a remote function cannot take std::span<T>: changes would not reach the caller; "
+                "take std::span<const T> (it receives a std::vector<T>) or return the result");
+  using type = std::vector<std::remove_const_t<E>>;
+};
+template <class P>
+using arg_t = typename arg_wire<P>::type;
+
+/// A result is returned by value; one that views memory would outlive what it views.
+template <class R>
+constexpr void check_result_type() {
+  using V = std::decay_t<R>;
+  static_assert(!std::is_same_v<V, std::string_view>,
+                "a remote function cannot return std::string_view: the memory it shows is gone "
+                "once the call returns; return std::string");
+  static_assert(!(std::is_pointer_v<V> && !std::is_class_v<std::remove_pointer_t<V>>),
+                "a remote function cannot return a pointer: its address means nothing on another "
+                "rank; return the value");
+}
 
 /// What a call produced: encoded bytes (or a buffer adopted whole, without a copy), the type tag
 /// of the value, and the references encoded inside it.
@@ -164,7 +205,8 @@ template <class From, class To>
 inline const bool upcast_registered = register_upcast(type_tag<From>(), type_tag<To>(),
                                                       &upcast<From, To>);
 
-/// Splits "a, ns::b, &C::m" at top-level commas into trimmed names ("a", "ns::b", "C::m").
+/// Splits "a, ns::b, &C::m" at top-level commas into trimmed names ("a", "ns::b", "C::m"). An
+/// overload picked with MANTA_FUNC(f, int, double) is named "f(int, double)".
 std::vector<std::string> split_registered_names(std::string_view text);
 
 template <class T>
@@ -189,7 +231,7 @@ decltype(auto) pass_arg(V& value) {
 template <class R, class... A, std::size_t... I>
 void call_with_args(R (*f)(A...), const ArgView* args, CallResult& out, std::index_sequence<I...>) {
   // Braced initialisation evaluates left to right, so arguments decode in order.
-  std::tuple<std::decay_t<A>...> values{decode_arg<std::decay_t<A>>(args[I], I)...};
+  std::tuple<arg_t<A>...> values{decode_arg<arg_t<A>>(args[I], I)...};
   if constexpr (std::is_void_v<R>) {
     f(pass_arg<A>(std::get<I>(values))...);
     out.tag = type_tag<void>();
@@ -213,7 +255,7 @@ void invoke_free_function(const FunctionKey& key, void* /*instance*/, const ArgV
   if constexpr (std::is_pointer_v<R> && std::is_class_v<std::remove_pointer_t<R>>) {
     // A factory: the new instance stays on this rank; the result carries its address.
     auto call = [&]<std::size_t... I>(std::index_sequence<I...>) {
-      std::tuple<std::decay_t<A>...> values{decode_arg<std::decay_t<A>>(args[I], I)...};
+      std::tuple<arg_t<A>...> values{decode_arg<arg_t<A>>(args[I], I)...};
       return f(pass_arg<A>(std::get<I>(values))...);
     };
     R instance = call(std::index_sequence_for<A...>{});
@@ -271,6 +313,7 @@ void* load_instance_state(const std::byte* data, std::size_t size) {
 
 template <class R, class... A>
 FunctionEntry make_entry(std::string name, R (*f)(A...)) {
+  check_result_type<R>();
   FunctionEntry e;
   e.name = std::move(name);
   e.signature = type_name<R (*)(A...)>();
@@ -295,7 +338,7 @@ FunctionEntry make_entry(std::string name, R (*f)(A...)) {
     (void)type_tag<std::decay_t<R>>();
   }
   // Instantiating the tags now records their names, so mismatches can be reported by name.
-  ((void)type_tag<std::decay_t<A>>(), ...);
+  ((void)type_tag<arg_t<A>>(), ...);
   return e;
 }
 template <class R, class... A>
@@ -315,7 +358,7 @@ void invoke_method(const FunctionKey& key, void* instance, const ArgView* args, 
   std::memcpy(&m, key.bytes.data(), sizeof m);
   T* self = static_cast<T*>(instance);
   [&]<std::size_t... I>(std::index_sequence<I...>) {
-    std::tuple<std::decay_t<A>...> values{decode_arg<std::decay_t<A>>(args[I], I)...};
+    std::tuple<arg_t<A>...> values{decode_arg<arg_t<A>>(args[I], I)...};
     if constexpr (std::is_void_v<R>) {
       (self->*m)(pass_arg<A>(std::get<I>(values))...);
       out.tag = type_tag<void>();
@@ -330,6 +373,7 @@ void invoke_method(const FunctionKey& key, void* instance, const ArgView* args, 
 
 template <class M, class T, class R, class... A>
 FunctionEntry make_method_entry(std::string name, M m, std::tuple<A...>*) {
+  check_result_type<R>();
   FunctionEntry e;
   e.name = std::move(name);
   e.signature = type_name<M>();
@@ -339,7 +383,7 @@ FunctionEntry make_method_entry(std::string name, M m, std::tuple<A...>*) {
   e.is_method = true;
   e.class_tag = type_tag<T>();
   if constexpr (!std::is_void_v<R>) (void)type_tag<std::decay_t<R>>();
-  ((void)type_tag<std::decay_t<A>>(), ...);
+  ((void)type_tag<arg_t<A>>(), ...);
   return e;
 }
 
@@ -354,6 +398,15 @@ void register_one(const std::string& name, F f) {
   }
 }
 
+/// Picks the overload of a function that takes exactly `A...` (see MANTA_FUNC).
+template <class... A>
+struct overload {
+  template <class R>
+  static constexpr auto of(R (*f)(A...)) noexcept {
+    return f;
+  }
+};
+
 template <class... F>
 bool register_functions(const char* names, F... fs) {
   std::vector<std::string> list = split_registered_names(names);
@@ -367,8 +420,16 @@ bool register_functions(const char* names, F... fs) {
 #define MANTA_DETAIL_CONCAT2(a, b) a##b
 #define MANTA_DETAIL_CONCAT(a, b) MANTA_DETAIL_CONCAT2(a, b)
 
+/// Registers the functions in `...` under the comma-separated names in the string `names`.
+#define MANTA_DETAIL_REGISTER(names, ...)                                                  \
+  [[maybe_unused]] static const bool MANTA_DETAIL_CONCAT(manta_registered_, __COUNTER__) = \
+      ::manta::detail::register_functions(names, __VA_ARGS__)
+
 /// Registers remote functions, actor factories and actor methods by name, once, at namespace
 /// scope:   MANTA_REMOTE(add, physics::step, Counter::create, &Counter::incr);
-#define MANTA_REMOTE(...)                                                                  \
-  [[maybe_unused]] static const bool MANTA_DETAIL_CONCAT(manta_registered_, __COUNTER__) = \
-      ::manta::detail::register_functions(#__VA_ARGS__, __VA_ARGS__)
+#define MANTA_REMOTE(...) MANTA_DETAIL_REGISTER(#__VA_ARGS__, __VA_ARGS__)
+
+/// One overload of an overloaded function, by its parameter types, wherever the function is
+/// named: MANTA_REMOTE(MANTA_FUNC(area, double), MANTA_FUNC(area, double, double)) and
+/// manta::task(MANTA_FUNC(area, double)).remote(2.0). Registered as "area(double)".
+#define MANTA_FUNC(f, ...) ::manta::detail::overload<__VA_ARGS__>::of(&f)
