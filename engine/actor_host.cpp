@@ -11,6 +11,7 @@
 #include "engine/function_table.h"
 #include "engine/gpu_grant.h"
 #include "engine/log.h"
+#include "engine/task_env.h"
 
 namespace manta::engine {
 
@@ -217,6 +218,7 @@ bool ActorHost::construct(Actor& a, std::unique_lock<std::mutex>& lock) {
     const RunningCallScope running(RunningCallScope::Kind::actor_creation, f->name,
                                    a.creation->name, a.creation->id, a.creation->actor);
     const GpuGrantScope gpus(a.settings.gpu_ids);
+    const EnvScope env(a.creation->env.get());
     if (const auto source = restore_source(*a.creation)) {
       instance = load_from_checkpoint(*f, *source);  // rebuilt from a checkpoint, not the factory
     } else {
@@ -338,6 +340,7 @@ void ActorHost::run_call(Actor& a, const TaskPtr& call, std::vector<detail::ArgV
     const RunningCallScope running(RunningCallScope::Kind::actor_call, f->name, call->name,
                                    call->id, call->actor);
     const GpuGrantScope gpus(a.settings.gpu_ids);  // fixed for the actor's life
+    const EnvScope env(a.creation->env.get());     // so are its variables
     try {
       f->invoke(f->key, method_self(*f, instance, actor_class), views.data(), views.size(), result);
     } catch (const ActorExit&) {

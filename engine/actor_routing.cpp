@@ -42,6 +42,10 @@ ActorId ActorRouting::create_actor(detail::Submission&& s, const ActorOptions& o
   t->kind = TaskKind::actor_creation;
   t->actor = ActorId{ctx_.rank, 0, ctx_.next_seq()};
   t->actor_name = options.name;
+  if (!options.name.empty()) {
+    t->actor_namespace = options.name_space.empty() ? ctx_.config.name_space : options.name_space;
+  }
+  if (!options.env.empty()) t->env = std::make_shared<const EnvVars>(options.env);
   t->max_restarts_actor = options.max_restarts;
   t->max_concurrency = options.max_concurrency;
   t->class_tag = class_tag;
@@ -62,7 +66,7 @@ ActorId ActorRouting::create_actor(detail::Submission&& s, const ActorOptions& o
           return routes_[id].known || routes_[id].accepted || ctx_.stopping;
         })) {
       throw std::runtime_error("manta::actor: no answer from rank 0 about actor '" + options.name +
-                               "'");
+                               "' in namespace '" + t->actor_namespace + "'");
     }
     if (auto death = routes_[id].death) throw std::invalid_argument(death->message);
   }
@@ -205,16 +209,19 @@ void ActorRouting::kill_actor(const ActorId& actor, bool no_restart) {
   });
 }
 
-std::optional<ActorId> ActorRouting::lookup_actor(const std::string& name, std::uint64_t class_tag,
+std::optional<ActorId> ActorRouting::lookup_actor(const std::string& name,
+                                                  const std::string& name_space,
+                                                  std::uint64_t class_tag,
                                                   const std::string& class_name) {
+  const std::string& ns = name_space.empty() ? ctx_.config.name_space : name_space;
   std::uint64_t request;
   {
     std::lock_guard lock(names_mutex_);
     request = next_name_request_++;
     name_answers_[request];
   }
-  ctx_.outbox.send(0,
-                   [&](WireWriter& w) { w.put(MessageType::name_lookup).put(request).str(name); });
+  ctx_.outbox.send(
+      0, [&](WireWriter& w) { w.put(MessageType::name_lookup).put(request).str(ns).str(name); });
   std::unique_lock lock(names_mutex_);
   if (!names_cv_.wait_for(lock, std::chrono::seconds(ctx_.config.shutdown_timeout_s),
                           [&] { return name_answers_[request].done || ctx_.stopping; })) {
@@ -224,7 +231,7 @@ std::optional<ActorId> ActorRouting::lookup_actor(const std::string& name, std::
   name_answers_.erase(request);
   if (!answer.found) return std::nullopt;
   if (answer.class_tag != class_tag) {
-    throw std::invalid_argument("manta::get_actor<" + class_name + ">(\"" + name +
+    throw std::invalid_argument("manta::get_actor<" + class_name + ">(\"" + name + "\", \"" + ns +
                                 "\"): that actor is a " +
                                 detail::type_name_of_tag(answer.class_tag));
   }

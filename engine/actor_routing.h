@@ -43,8 +43,9 @@ class ActorRouting {
   std::shared_ptr<detail::RefToken> submit_call(const ActorId& actor, detail::Submission&& s,
                                                 const std::string& name = {});
   void kill_actor(const ActorId& actor, bool no_restart);
-  std::optional<ActorId> lookup_actor(const std::string& name, std::uint64_t class_tag,
-                                      const std::string& class_name);
+  /// `name_space` empty: the job's (--manta-namespace).
+  std::optional<ActorId> lookup_actor(const std::string& name, const std::string& name_space,
+                                      std::uint64_t class_tag, const std::string& class_name);
 
   /// A call whose arguments are resolved: to its host, or waiting until the host is known.
   void route_call(const TaskPtr& call);

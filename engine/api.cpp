@@ -23,6 +23,7 @@
 #include "engine/log.h"
 #include "engine/option_checks.h"
 #include "engine/runtime.h"
+#include "engine/task_env.h"
 #include "transport/mpi_world.h"
 
 namespace manta {
@@ -130,6 +131,23 @@ spill::CheckpointManifest check_restore_or_exit(transport::MpiWorld& world,
   std::_Exit(2);
 }
 
+/// Collective: when init failed on some rank, rank 0 (and a rank with an error of its own) says
+/// why and every rank exits 2; with --manta-help rank 0 prints the settings and all exit 0.
+void exit_unless_ok(transport::MpiWorld& world, const engine::Config& config,
+                    const std::string& error, bool own_error) {
+  const bool ok = transport::all_true(world.comm, error.empty());
+  if (ok && !config.help) return;
+  if (!error.empty() && world.rank == 0)
+    std::fprintf(stderr, "manta: init failed: %s\n", error.c_str());
+  if (own_error)
+    std::fprintf(stderr, "manta: init failed on rank %d: %s\n", world.rank, error.c_str());
+  if (config.help && world.rank == 0) std::fputs(engine::settings_help().c_str(), stdout);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  transport::finish_mpi(world);
+  std::_Exit(ok ? 0 : 2);
+}
+
 }  // namespace
 
 void init(int& argc, char**& argv) {
@@ -168,18 +186,7 @@ void init(int& argc, char**& argv) {
     }
   }
   if (error.empty() && world.rank == 0) error = check_output_paths(config);
-  const bool ok = transport::all_true(world.comm, error.empty());
-  if (!ok || config.help) {
-    if (!error.empty() && world.rank == 0)
-      std::fprintf(stderr, "manta: init failed: %s\n", error.c_str());
-    if (own_error)
-      std::fprintf(stderr, "manta: init failed on rank %d: %s\n", world.rank, error.c_str());
-    if (config.help && world.rank == 0) std::fputs(engine::settings_help().c_str(), stdout);
-    std::fflush(stdout);
-    std::fflush(stderr);
-    transport::finish_mpi(world);
-    std::_Exit(ok ? 0 : 2);
-  }
+  exit_unless_ok(world, config, error, own_error);
   // A job started from a checkpoint checks it first, every rank together: a damaged one, or one
   // another program wrote, stops the job before anything runs.
   const spill::CheckpointManifest restore_from = check_restore_or_exit(world, config);
@@ -187,6 +194,8 @@ void init(int& argc, char**& argv) {
       world.rank, config.log_level,
       config.job_dir.empty() ? "" : engine::JobDirectory::log_path(config.job_dir, world.rank));
   install_checkpoint_signal(config.checkpoint_signal);
+  // Before the runtime's threads start (setenv is not thread-safe) and before user code runs.
+  engine::set_job_env(config.job_env);
   if (!config.job_dir.empty()) g_job_dir = new std::string(config.job_dir);
   // Leaked on purpose: it must outlive static destructors, which may still drop ObjectRefs.
   auto* runtime = new engine::Runtime(std::move(config), std::move(world));
@@ -222,6 +231,7 @@ bool is_initialized() noexcept { return open_runtime() != nullptr; }
 bool checkpoint_requested() noexcept { return g_checkpoint.load(); }
 int rank() noexcept { return g_rank; }
 int world_size() noexcept { return g_size; }
+std::string get_namespace() { return rt().config().name_space; }
 
 RankStats local_stats() {
   engine::Runtime& r = rt();
@@ -339,9 +349,9 @@ void kill_actor(const ActorId& actor, bool no_restart) {
   rt().parts().routing.kill_actor(actor, no_restart);
 }
 
-std::optional<ActorId> lookup_actor(const std::string& name, std::uint64_t class_tag,
-                                    const std::string& class_name) {
-  return rt().parts().routing.lookup_actor(name, class_tag, class_name);
+std::optional<ActorId> lookup_actor(const std::string& name, const std::string& name_space,
+                                    std::uint64_t class_tag, const std::string& class_name) {
+  return rt().parts().routing.lookup_actor(name, name_space, class_tag, class_name);
 }
 
 RefToken::~RefToken() {

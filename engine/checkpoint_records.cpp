@@ -19,7 +19,8 @@ constexpr std::uint64_t kRestoreTag = detail::fnv1a("manta: actor restored from 
 
 }  // namespace
 
-std::string actor_record_meta(const TaskSpec& creation, const detail::FunctionEntry& factory) {
+std::string actor_record_meta(const TaskSpec& creation, const detail::FunctionEntry& factory,
+                              const std::string& job_namespace) {
   // An actor in a placement group asks under its bundle's names, group-wide and per bundle
   // (bundle_resources.h). The group is not in the checkpoint: keep what those names stand for,
   // once, so that the restored actor is placed by what it asked for.
@@ -38,7 +39,19 @@ std::string actor_record_meta(const TaskSpec& creation, const detail::FunctionEn
                          {"max_restarts", creation.max_restarts_actor},
                          {"max_concurrency", creation.max_concurrency},
                          {"resources", resources}};
+  if (!creation.actor_namespace.empty() && creation.actor_namespace != job_namespace) {
+    meta["name"] = creation.actor_name;
+    meta["namespace"] = creation.actor_namespace;
+  }
+  if (creation.env) meta["env"] = *creation.env;
   return meta.dump();
+}
+
+std::string actor_record_name(const TaskSpec& creation, const std::string& job_namespace) {
+  if (creation.actor_namespace.empty() || creation.actor_namespace == job_namespace) {
+    return creation.actor_name;
+  }
+  return creation.actor_namespace + "/" + creation.actor_name;
 }
 
 ActorRecord parse_actor_record(const spill::CheckpointEntry& entry) {
@@ -47,12 +60,15 @@ ActorRecord parse_actor_record(const spill::CheckpointEntry& entry) {
     ActorRecord r;
     r.factory = meta.at("factory").get<std::string>();
     r.class_name = meta.at("class").get<std::string>();
-    r.options.name = entry.name;
+    r.options.name = meta.value("name", entry.name);
     r.options.max_restarts = meta.at("max_restarts").get<int>();
     r.options.max_concurrency = meta.at("max_concurrency").get<int>();
     for (const auto& [name, amount] : meta.at("resources").items()) {
       r.options.resources[name] = amount.get<double>();
     }
+    // Absent for actors of the writing job's namespace, and in older checkpoints.
+    r.options.name_space = meta.value("namespace", std::string());
+    if (meta.contains("env")) r.options.env = meta.at("env").get<EnvVars>();
     return r;
   } catch (const std::exception& e) {
     throw std::runtime_error(

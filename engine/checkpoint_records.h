@@ -27,11 +27,17 @@ struct RestoreSource {
 struct ActorRecord {
   std::string factory;     // registered name of its factory
   std::string class_name;  // demangled
-  ActorOptions options;    // name, resources, max_restarts, max_concurrency
+  ActorOptions options;    // name, namespace, env, resources, max_restarts, max_concurrency
 };
 
 /// The meta JSON of an actor's record.
-std::string actor_record_meta(const TaskSpec& creation, const detail::FunctionEntry& factory);
+/// An actor named in the job's namespace is restored into the restoring job's namespace; one
+/// named in another namespace keeps it (the meta says which).
+std::string actor_record_meta(const TaskSpec& creation, const detail::FunctionEntry& factory,
+                              const std::string& job_namespace = {});
+/// A record's name is unique in a checkpoint: the actor's name in the job's namespace, else
+/// "namespace/name" (the meta keeps the name and namespace apart).
+std::string actor_record_name(const TaskSpec& creation, const std::string& job_namespace);
 /// Reads an actor record's meta; throws std::runtime_error naming the record when it is wrong.
 ActorRecord parse_actor_record(const spill::CheckpointEntry& entry);
 

@@ -90,8 +90,8 @@ spill::CheckpointWritten Checkpoints::write_part(const std::string& dir,
           {"skipped", s.id.to_string(), nlohmann::json{{"reason", s.skipped}}.dump(), {}});
       continue;
     }
-    records.push_back(
-        {"actor", s.creation->actor_name, actor_record_meta(*s.creation, *f), s.state.span()});
+    records.push_back({"actor", actor_record_name(*s.creation, ctx_.config.name_space),
+                       actor_record_meta(*s.creation, *f, ctx_.config.name_space), s.state.span()});
   }
   for (const auto& o : extra) {
     records.push_back(

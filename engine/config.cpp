@@ -1,5 +1,6 @@
 #include "engine/config.h"
 
+#include "engine/task_env.h"
 #include "engine/text.h"
 
 #include <fmt/format.h>
@@ -372,6 +373,17 @@ const std::vector<Setting>& table() {
         "bytes of task specs each rank keeps to rebuild lost objects from their tasks; past it "
         "the oldest are dropped and their objects can no longer be rebuilt (0 keeps none)",
         [](Config& c, const std::string& v) { c.max_lineage_bytes = parse_size(v); });
+    add("namespace", "default",
+        "namespace of actor names: named actors of jobs with different namespaces do not see "
+        "each other's names (an actor may still name another namespace)",
+        [](Config& c, const std::string& v) {
+          if (v.empty()) throw std::invalid_argument("expected a namespace, e.g. default");
+          c.name_space = v;
+        });
+    add("env", "",
+        "NAME=VALUE: set this environment variable on every rank at init; give it once per "
+        "variable",
+        [](Config& c, const std::string& v) { c.job_env.push_back(parse_env_assignment(v)); });
     add("help", "", "print these settings and exit",
         [](Config& c, const std::string&) { c.help = true; });
     return s;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <manta/options.h>
@@ -65,6 +66,9 @@ struct Config {
   std::string program;                // argv[0], for the status file
   // Task specs an owner keeps to rebuild lost objects (docs/lineage.md); 0 keeps none.
   std::uint64_t max_lineage_bytes = std::uint64_t{1} << 30;
+  std::string name_space = "default";  // actor names without a namespace live here
+  // --manta-env NAME=VALUE, in the order given: set on every rank at init.
+  std::vector<std::pair<std::string, std::string>> job_env;
   bool help = false;
   /// Settings that were given, by flag: the text and where it came from.
   struct Given {

@@ -36,7 +36,8 @@ void ControlStore::register_handlers(Dispatcher& d) {
   });
   d.on(MessageType::name_lookup, [this](int source, WireReader& r, auto) {
     const auto request = r.get<std::uint64_t>();
-    on_name_lookup(source, request, r.str());
+    std::string name_space = r.str();
+    on_name_lookup(source, request, name_space, r.str());
   });
 }
 
@@ -55,10 +56,12 @@ bool ControlStore::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo
     rec.class_tag = t->class_tag;
     if (input_error) {
       rec.death = dead("it could not be created: " + input_error->message);
-    } else if (auto it = names_.find(t->actor_name);
+    } else if (auto it = names_.find({t->actor_namespace, t->actor_name});
                first_try && !t->actor_name.empty() && it != names_.end()) {
-      rec.death = dead("the actor name '" + t->actor_name + "' is taken by " +
-                       it->second.to_string() + "; pick another name or kill that actor first");
+      rec.death = dead(fmt::format(
+          "the actor name '{}' is taken in namespace '{}' by {}; pick another name or namespace, "
+          "or kill that actor first",
+          t->actor_name, t->actor_namespace, it->second.to_string()));
     } else if (PlacementGroups::ActorRoute route;
                t->placement_group.valid() && groups_.route &&
                ((route = groups_.route(t)).held || route.error)) {
@@ -93,11 +96,12 @@ bool ControlStore::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo
       } else {
         rec.host = *p.host;
         rec.name = t->actor_name;
+        rec.name_space = t->actor_namespace;
         if (!t->placement_group.valid() && groups_.started) {
           rec.held = t->resources;
           groups_.started(rec.host, *rec.held);
         }
-        if (!rec.name.empty()) names_[rec.name] = t->actor;
+        if (!rec.name.empty()) names_[{rec.name_space, rec.name}] = t->actor;
         host = p.host;
         kill = rec.kill_pending;
         if (!first_try) {
@@ -120,8 +124,9 @@ bool ControlStore::place_actor(const TaskPtr& t, std::shared_ptr<const ErrorInfo
 
 void ControlStore::keep_waiting(const TaskPtr& t, Record& rec, const std::string& waits_for,
                                 bool first_try) {
-  if (first_try && !t->actor_name.empty()) names_[t->actor_name] = t->actor;
+  if (first_try && !t->actor_name.empty()) names_[{t->actor_namespace, t->actor_name}] = t->actor;
   rec.name = t->actor_name;
+  rec.name_space = t->actor_namespace;
   waiting_.push_back(t);
   if (!first_try) return;
   // The first of a burst warns (visible on stderr); the rest go to the log.
@@ -247,9 +252,10 @@ void ControlStore::when_placed(
   placed(host, std::move(death));
 }
 
-void ControlStore::on_name_lookup(int source, std::uint64_t request, const std::string& name) {
+void ControlStore::on_name_lookup(int source, std::uint64_t request, const std::string& name_space,
+                                  const std::string& name) {
   std::lock_guard lock(mutex_);
-  auto it = names_.find(name);
+  auto it = names_.find({name_space, name});
   const bool found = it != names_.end();
   ctx_.outbox.send(source, [&](WireWriter& w) {
     w.put(MessageType::name_result).put(request).put<std::uint8_t>(found);
@@ -270,7 +276,7 @@ void ControlStore::reply_location(int dest, const ActorId& id) {
 }
 
 void ControlStore::free_name(const ActorId& id, const Record& rec) {
-  if (auto it = names_.find(rec.name);
+  if (auto it = names_.find({rec.name_space, rec.name});
       !rec.name.empty() && it != names_.end() && it->second == id) {
     names_.erase(it);
   }
@@ -282,9 +288,10 @@ void ControlStore::send_host_kill(int host, const ActorId& id, bool no_restart) 
   });
 }
 
-std::optional<ActorId> ControlStore::named(const std::string& name) const {
+std::optional<ActorId> ControlStore::named(const std::string& name,
+                                           const std::string& name_space) const {
   std::lock_guard lock(mutex_);
-  auto it = names_.find(name);
+  auto it = names_.find({name_space, name});
   if (it == names_.end()) return std::nullopt;
   return it->second;
 }

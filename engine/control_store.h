@@ -1,7 +1,8 @@
 // Rank 0's control store: the actor table (where each actor lives, or why it died) and the
 // actor names. Creations come here to be placed (through the global scheduler) and recorded;
 // callers ask here where an actor lives; kills and deaths come through here, so that a kill
-// that beats its creation still wins and a dead actor's name is free again. Creations that find
+// that beats its creation still wins and a dead actor's name is free again. A name is unique
+// within its namespace: the same name in two namespaces names two actors. Creations that find
 // every rank full of actors wait here, in order, for a free actor slot.
 //
 // Handles: create_actor, actor_lookup, actor_kill, actor_died, name_lookup.
@@ -9,11 +10,13 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <manta/ids.h>
@@ -54,8 +57,9 @@ class ControlStore {
   void when_placed(const ActorId& id,
                    std::function<void(int host, std::shared_ptr<const ErrorInfo> death)> placed);
 
-  /// The actor that holds `name`, if any (for tests and lookups).
-  [[nodiscard]] std::optional<ActorId> named(const std::string& name) const;
+  /// The actor that holds `name` in `name_space`, if any (for tests and lookups).
+  [[nodiscard]] std::optional<ActorId> named(const std::string& name,
+                                             const std::string& name_space) const;
   /// Creations waiting for an actor slot.
   [[nodiscard]] std::size_t waiting() const;
 
@@ -65,6 +69,7 @@ class ControlStore {
     bool placed = false;
     std::shared_ptr<const ErrorInfo> death;
     std::string name;
+    std::string name_space;
     std::uint64_t class_tag = 0;
     std::vector<int> waiting;                 // ranks that asked before it was placed
     std::optional<bool> kill_pending;         // kill asked before it was placed (no_restart)
@@ -83,7 +88,8 @@ class ControlStore {
   void on_lookup(int source, const ActorId& id);
   void on_kill(const ActorId& id, bool no_restart);
   void on_died(const ActorId& id, std::shared_ptr<const ErrorInfo> cause);
-  void on_name_lookup(int source, std::uint64_t request, const std::string& name);
+  void on_name_lookup(int source, std::uint64_t request, const std::string& name_space,
+                      const std::string& name);
   /// With mutex_ held.
   void reply_location(int dest, const ActorId& id);
   /// With mutex_ held: frees the actor's name if it still holds it.
@@ -97,7 +103,8 @@ class ControlStore {
 
   mutable std::mutex mutex_;
   std::unordered_map<ActorId, Record> table_;
-  std::unordered_map<std::string, ActorId> names_;
+  // By (namespace, name): a pair, so no separator has to be kept out of either.
+  std::map<std::pair<std::string, std::string>, ActorId> names_;
   std::deque<TaskPtr> waiting_;  // creations waiting for a free actor slot, oldest first
 };
 

@@ -14,6 +14,7 @@
 #include "engine/result_batches.h"
 #include "engine/scheduling_policy.h"
 #include "engine/spill_manager.h"
+#include "engine/task_env.h"
 #include "engine/task_manager.h"
 #include "engine/timeline.h"
 
@@ -257,6 +258,7 @@ std::shared_ptr<const ErrorInfo> Executor::invoke(const TaskPtr& t, detail::Call
   const std::int64_t start_us = timeline_ ? Timeline::now_us() : 0;
   const RunningCallScope running(RunningCallScope::Kind::task, f->name, t->name, t->id, t->actor);
   const GpuGrantScope gpus(t->gpu_ids);
+  const EnvScope env(t->env.get());
   try {
     f->invoke(f->key, nullptr, views, t->args.size(), result);
   } catch (const Error& e) {

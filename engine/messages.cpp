@@ -97,12 +97,34 @@ ResourceSet read_resources(WireReader& r) {
   return res;
 }
 
+void write_env(WireWriter& w, const EnvVars* env) {
+  // One count only for the usual task without variables.
+  w.put(static_cast<std::uint32_t>(env ? env->size() : 0));
+  if (env) {
+    for (const auto& [name, value] : *env) w.str(name).str(value);
+  }
+}
+
+std::shared_ptr<const EnvVars> read_env(WireReader& r) {
+  // Each variable: two strings (their lengths at least).
+  const std::size_t n = r.count<std::uint32_t>(2 * sizeof(std::uint64_t));
+  if (n == 0) return nullptr;
+  auto env = std::make_shared<EnvVars>();
+  for (std::size_t i = 0; i < n; ++i) {
+    std::string name = r.str();
+    (*env)[std::move(name)] = r.str();
+  }
+  return env;
+}
+
 void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, int self) {
   w.put(s.id).put(s.kind).put(s.actor).put(s.actor_seq).put(s.caller).put(s.function).str(s.name);
   write_resources(w, *s.resources);
   if (s.kind == TaskKind::actor_creation) {
-    w.str(s.actor_name).put(s.max_restarts_actor).put(s.max_concurrency).put(s.class_tag);
+    w.str(s.actor_name).str(s.actor_namespace);
+    w.put(s.max_restarts_actor).put(s.max_concurrency).put(s.class_tag);
   }
+  write_env(w, s.env.get());
   w.put(s.placement_group.creator).put(s.placement_group.seq).put(s.bundle_index);
   w.put(s.on_rank)
       .put(s.max_retries)
@@ -135,10 +157,12 @@ TaskPtr read_task(WireReader& r, const SharedBuffer& message) {
   s->resources = std::make_shared<const ResourceSet>(read_resources(r));
   if (s->kind == TaskKind::actor_creation) {
     s->actor_name = r.str();
+    s->actor_namespace = r.str();
     s->max_restarts_actor = r.get<std::int32_t>();
     s->max_concurrency = r.get<std::int32_t>();
     s->class_tag = r.get<std::uint64_t>();
   }
+  s->env = read_env(r);
   s->placement_group.creator = r.get<std::int32_t>();
   s->placement_group.seq = r.get<std::uint64_t>();
   s->bundle_index = r.get<std::int32_t>();

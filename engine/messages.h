@@ -35,7 +35,7 @@ enum class MessageType : std::uint8_t {
   actor_call,       // caller -> host: a method call
   actor_kill,       // anyone -> rank 0: kill this actor (rank 0 finds the host)
   actor_died,       // host -> rank 0: it is dead (the name is free again)
-  name_lookup,      // anyone -> rank 0: which actor has this name?
+  name_lookup,      // anyone -> rank 0: which actor has this name in this namespace?
   name_result,      // rank 0 -> asker
   add_borrower,     // borrower -> owner: this rank now holds references to the object
   borrow_ack,       // owner -> borrower: registered
@@ -112,6 +112,10 @@ ErrorInfo read_error(transport::WireReader& r);
 
 void write_resources(transport::WireWriter& w, const ResourceSet& r);
 ResourceSet read_resources(transport::WireReader& r);
+
+/// A task's or actor's variables (null: none, sent as a zero count).
+void write_env(transport::WireWriter& w, const EnvVars* env);
+std::shared_ptr<const EnvVars> read_env(transport::WireReader& r);
 
 /// Encodes a spec. Value arguments over `inline_limit` bytes that came from an object are sent
 /// as references to `self` instead, so large data moves only when the executor pulls it.

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "engine/gpu_pool.h"
+#include "engine/task_env.h"
 #include "engine/text.h"
 
 namespace manta::engine {
@@ -23,6 +24,14 @@ void check_on_rank(int on_rank, int world_size, const CallName& call) {
          fmt::format("expected a rank from 0 to {} (the job has {} rank{}), or -1 to let the "
                      "scheduler choose",
                      world_size - 1, world_size, world_size == 1 ? "" : "s"));
+}
+
+void check_env(const EnvVars& env, const CallName& call) {
+  for (const auto& [name, value] : env) {
+    if (std::string why = invalid_env_name(name); !why.empty()) {
+      refuse(call, fmt::format("env({{\"{}\", \"{}\"}})", name, value), why);
+    }
+  }
 }
 
 }  // namespace
@@ -60,6 +69,7 @@ void check_task_options(const TaskOptions& options, int world_size, const CallNa
     refuse(call, fmt::format("memory({})", options.memory),
            "expected bytes below 4 EiB (was a negative number passed?)");
   }
+  check_env(options.env, call);
 }
 
 void check_actor_options(const ActorOptions& options, int world_size, const CallName& call) {
@@ -74,6 +84,11 @@ void check_actor_options(const ActorOptions& options, int world_size, const Call
     refuse(call, fmt::format("max_restarts({})", options.max_restarts),
            "expected a number of restarts of at least 0 (there is no unlimited setting)");
   }
+  if (options.name.empty() && !options.name_space.empty()) {
+    refuse(call, fmt::format("name(\"\", \"{}\")", options.name_space),
+           "a namespace was given without a name; name the actor, or leave the namespace out");
+  }
+  check_env(options.env, call);
 }
 
 std::uint64_t node_memory_bytes() {

@@ -97,6 +97,7 @@ TaskPtr Submitter::make_spec(detail::Submission&& s, const TaskOptions& options)
   t->on_rank = options.on_rank;
   t->max_retries = options.max_retries;
   t->retry_exceptions = options.retry_exceptions;
+  if (!options.env.empty()) t->env = std::make_shared<const EnvVars>(options.env);
   SharedBuffer inline_bytes;
   if (!s.inline_bytes.empty())
     inline_bytes = std::make_shared<const Buffer>(std::move(s.inline_bytes));

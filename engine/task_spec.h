@@ -55,6 +55,7 @@ struct TaskSpec {
   std::int32_t caller = -1;     // calls: the calling rank
   // Creations only.
   std::string actor_name;
+  std::string actor_namespace;  // the name's namespace (the creator's job namespace if not given)
   std::int32_t max_restarts_actor = 0;
   std::int32_t max_concurrency = 1;
   std::uint64_t class_tag = 0;
@@ -66,6 +67,9 @@ struct TaskSpec {
   // bundle's names (bundle_resources.h). Rank 0 places it on the bundle's rank.
   PlacementGroupId placement_group;
   std::int32_t bundle_index = -1;  // -1: any bundle of the group with room
+  // Variables manta::getenv sees while it runs (an actor's creation: in every call); null when
+  // none were given, so a plain task neither allocates nor copies a map.
+  std::shared_ptr<const EnvVars> env;
   std::int32_t max_retries = 0;
   bool retry_exceptions = false;
   std::int32_t attempt = 0;

@@ -1,10 +1,13 @@
 // Actors: state that lives on one rank and changes through method calls.
 //   auto c = manta::actor(Counter::create).name("c").max_restarts(1).remote(0);
 //   auto r = c.task(&Counter::incr).remote(5);   // calls from one caller run in order
+// Names are unique within a namespace (as in Ray): by default the job's (--manta-namespace),
+// or one given with .name(name, ns) and get_actor<T>(name, ns).
 #pragma once
 
 #include <boost/serialization/access.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -23,11 +26,13 @@ namespace manta {
 /// Options of an actor, chained before .remote(...).
 struct ActorOptions {
   std::string name;              // registers the actor under this name (see get_actor)
+  std::string name_space;        // the name's namespace; empty: the job's (get_namespace())
   ResourceMap resources;         // held for the actor's whole life; default none
   int max_restarts = 0;          // times kill(false) rebuilds it from its factory
   int max_concurrency = 1;       // calls that may run at once
   int on_rank = -1;              // create it on this rank
   BundleTarget placement_group;  // hold this bundle's reserved resources, on its rank
+  EnvVars env;                   // seen by manta::getenv in its factory and every call (env.h)
 };
 
 namespace detail {
@@ -37,9 +42,27 @@ ActorId create_actor(Submission&& factory_call, const ActorOptions& options,
 std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call,
                                             const std::string& name);
 void kill_actor(const ActorId& actor, bool no_restart);
-std::optional<ActorId> lookup_actor(const std::string& name, std::uint64_t class_tag,
-                                    const std::string& class_name);
+/// `name_space` empty: the job's namespace.
+std::optional<ActorId> lookup_actor(const std::string& name, const std::string& name_space,
+                                    std::uint64_t class_tag, const std::string& class_name);
+
+/// An explicitly given namespace must be named, and only a named actor has one.
+inline void check_name_space(const std::string& name, const std::string& name_space,
+                             const char* call) {
+  if (name_space.empty()) {
+    throw std::invalid_argument(std::string(call) +
+                                ": the namespace is empty; give one, or leave it out to use the "
+                                "job's namespace (--manta-namespace)");
+  }
+  if (name.empty()) {
+    throw std::invalid_argument(std::string(call) + ": namespace '" + name_space +
+                                "' given with an empty actor name; a namespace only holds names");
+  }
+}
 }  // namespace detail
+
+/// The job's namespace for actor names: --manta-namespace, "default" unless set.
+std::string get_namespace();
 
 template <class T, class M>
 class ActorMethodCall {
@@ -149,6 +172,13 @@ class ActorBuilder {
     options_.name = std::move(n);
     return *this;
   }
+  /// Registers the actor under `n` in namespace `ns` (not the job's).
+  ActorBuilder& name(std::string n, std::string ns) {
+    detail::check_name_space(n, ns, "manta::actor(f).name(name, ns)");
+    options_.name = std::move(n);
+    options_.name_space = std::move(ns);
+    return *this;
+  }
   ActorBuilder& resources(ResourceMap r) {
     options_.resources = std::move(r);
     return *this;
@@ -163,6 +193,11 @@ class ActorBuilder {
   }
   ActorBuilder& on_rank(int rank) {
     options_.on_rank = rank;
+    return *this;
+  }
+  /// Variables manta::getenv sees in the factory and in every call of the actor (env.h).
+  ActorBuilder& env(EnvVars vars) {
+    options_.env = std::move(vars);
     return *this;
   }
   /// Creates the actor in bundle `bundle_index` of `pg` (-1: any bundle with room): it holds
@@ -205,10 +240,20 @@ auto actor(F factory) {
   return ActorBuilder<std::remove_cvref_t<decltype(+factory)>>(+factory);
 }
 
-/// The live actor registered under `name`, if any. Throws std::invalid_argument if it is not a T.
+/// The live actor registered under `name` in the job's namespace, if any. Throws
+/// std::invalid_argument if it is not a T.
 template <class T>
 std::optional<ActorHandle<T>> get_actor(const std::string& name) {
-  auto id = detail::lookup_actor(name, detail::type_tag<T>(), detail::type_name<T>());
+  auto id = detail::lookup_actor(name, {}, detail::type_tag<T>(), detail::type_name<T>());
+  if (!id) return std::nullopt;
+  return ActorHandle<T>(*id);
+}
+
+/// The live actor registered under `name` in namespace `ns`, if any.
+template <class T>
+std::optional<ActorHandle<T>> get_actor(const std::string& name, const std::string& ns) {
+  detail::check_name_space(name, ns, "manta::get_actor(name, ns)");
+  auto id = detail::lookup_actor(name, ns, detail::type_tag<T>(), detail::type_name<T>());
   if (!id) return std::nullopt;
   return ActorHandle<T>(*id);
 }

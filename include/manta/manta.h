@@ -6,6 +6,7 @@
 #include <manta/checkpoint.h>
 #include <manta/collective.h>
 #include <manta/detail/function_registry.h>
+#include <manta/env.h>
 #include <manta/errors.h>
 #include <manta/hardware.h>
 #include <manta/ids.h>

@@ -12,6 +12,9 @@ namespace manta {
 /// Resource amounts by name: "CPU", "GPU" and any custom resource a rank declares.
 using ResourceMap = std::map<std::string, double>;
 
+/// Environment variables of one task or actor, by name (see manta::getenv in env.h).
+using EnvVars = std::map<std::string, std::string>;
+
 /// Names one placement group: the rank that created it and a number unique on that rank.
 struct PlacementGroupId {
   std::int32_t creator = -1;
@@ -39,6 +42,7 @@ struct TaskOptions {
   bool retry_exceptions = false;  // also retry when the function throws
   int on_rank = -1;               // run on this rank (affinity); -1 lets the scheduler choose
   BundleTarget placement_group;   // run in this bundle's reserved resources, on its rank
+  EnvVars env;                    // seen by manta::getenv while it runs (env.h)
 };
 
 }  // namespace manta

@@ -95,6 +95,11 @@ class TaskBuilder {
     options_.on_rank = rank;
     return *this;
   }
+  /// Variables manta::getenv sees while the task runs (env.h); std::getenv does not.
+  TaskBuilder& env(EnvVars vars) {
+    options_.env = std::move(vars);
+    return *this;
+  }
   /// Runs the task in bundle `bundle_index` of `pg` (-1: any bundle with room): it takes its
   /// resources from the bundle's reservation, not the rank's free pool, on the bundle's rank.
   TaskBuilder& placement_group(const PlacementGroup& pg, int bundle_index = -1) {

@@ -52,5 +52,34 @@ TEST(CheckpointRecords, AnActorInAPlacementGroupKeepsWhatItAskedFor) {
   EXPECT_EQ(a.options.resources, (ResourceMap{{"CPU", 1}, {"GPU", 1}}));
 }
 
+// An actor named in another namespace than the job's keeps it, under a record name unique in the
+// checkpoint; one in the job's namespace is restored into the restoring job's. Its variables too.
+TEST(CheckpointRecords, NamespaceAndEnvComeBack) {
+  TaskSpec creation;
+  creation.resources = std::make_shared<const ResourceSet>();
+  creation.actor_name = "svc";
+  creation.actor_namespace = "ns_a";
+  creation.env = std::make_shared<const EnvVars>(EnvVars{{"K", "v"}});
+  detail::FunctionEntry factory;
+  factory.name = "Svc::create";
+  factory.class_name = "Svc";
+  spill::CheckpointEntry entry;
+  entry.kind = "actor";
+  entry.name = actor_record_name(creation, "default");
+  EXPECT_EQ(entry.name, "ns_a/svc");
+  entry.meta = actor_record_meta(creation, factory, "default");
+  const ActorRecord other = parse_actor_record(entry);
+  EXPECT_EQ(other.options.name, "svc");
+  EXPECT_EQ(other.options.name_space, "ns_a");
+  EXPECT_EQ(other.options.env, (EnvVars{{"K", "v"}}));
+
+  entry.name = actor_record_name(creation, "ns_a");
+  EXPECT_EQ(entry.name, "svc");
+  entry.meta = actor_record_meta(creation, factory, "ns_a");
+  const ActorRecord own = parse_actor_record(entry);
+  EXPECT_EQ(own.options.name, "svc");
+  EXPECT_EQ(own.options.name_space, "") << "the restoring job's namespace";
+}
+
 }  // namespace
 }  // namespace manta::engine

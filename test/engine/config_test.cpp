@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/config.h"
+#include "engine/task_env.h"
 
 namespace {
 
@@ -268,6 +269,62 @@ TEST_F(ConfigTest, EmptyEnvironmentValueIsIgnored) {
   setenv("MANTA_NUM_CPUS", "", 1);
   Args a{"prog"};
   EXPECT_EQ(parse_config(a.argc, a.argv).num_cpus, 0);
+}
+
+TEST_F(ConfigTest, NamespaceDefaultsAndIsSet) {
+  Args plain{"prog"};
+  EXPECT_EQ(parse_config(plain.argc, plain.argv).name_space, "default");
+  Args given{"prog", "--manta-namespace=team_a"};
+  EXPECT_EQ(parse_config(given.argc, given.argv).name_space, "team_a");
+  Args empty{"prog", "--manta-namespace="};
+  const std::string what = error_of(empty);
+  EXPECT_NE(what.find("--manta-namespace"), std::string::npos) << what;
+}
+
+// Each --manta-env adds a variable, in order, in both flag forms; the value may hold '='.
+TEST_F(ConfigTest, RepeatedEnvFlagsAddVariablesInOrder) {
+  Args a{"prog", "--manta-env=A=1", "--manta-env", "B=x=y", "--manta-env=EMPTY=", "rest"};
+  const Config c = parse_config(a.argc, a.argv);
+  using V = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(c.job_env, (V{{"A", "1"}, {"B", "x=y"}, {"EMPTY", ""}}));
+  EXPECT_EQ(a.remaining(), (std::vector<std::string>{"prog", "rest"}));
+  Args none{"prog"};
+  EXPECT_TRUE(parse_config(none.argc, none.argv).job_env.empty());
+}
+
+TEST_F(ConfigTest, BadEnvNamesTheArgumentAndTheForm) {
+  for (const std::string bad : {"NOEQUALS", "=value", "1ABC=x", "A-B=x", "A B=x"}) {
+    Args a{"prog", "--manta-env=" + bad};
+    const std::string what = error_of(a);
+    EXPECT_NE(what.find("--manta-env=" + bad), std::string::npos) << what;
+    EXPECT_NE(what.find("NAME=VALUE"), std::string::npos) << what;
+  }
+}
+
+TEST(ParseEnvAssignment, SplitsAtTheFirstEquals) {
+  using manta::engine::parse_env_assignment;
+  EXPECT_EQ(parse_env_assignment("OMP_NUM_THREADS=4"),
+            (std::pair<std::string, std::string>{"OMP_NUM_THREADS", "4"}));
+  EXPECT_EQ(parse_env_assignment("_x1=a=b=c"),
+            (std::pair<std::string, std::string>{"_x1", "a=b=c"}));
+  EXPECT_EQ(parse_env_assignment("EMPTY="), (std::pair<std::string, std::string>{"EMPTY", ""}));
+}
+
+TEST(ParseEnvAssignment, RefusesWhatCannotBeAVariable) {
+  using manta::engine::parse_env_assignment;
+  auto what = [](const std::string& text) -> std::string {
+    try {
+      (void)parse_env_assignment(text);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_NE(what("NOEQUALS").find("no '='"), std::string::npos) << what("NOEQUALS");
+  EXPECT_NE(what("=1").find("empty"), std::string::npos) << what("=1");
+  EXPECT_NE(what("9LIVES=1").find("'9LIVES' is not a variable name"), std::string::npos);
+  EXPECT_NE(what("A.B=1").find("'A.B'"), std::string::npos);
+  EXPECT_EQ(manta::engine::invalid_env_name("PATH"), "");
 }
 
 TEST(Settings, HelpListsEveryFlagAndVariable) {

@@ -46,14 +46,16 @@ struct Rank0 : FakeRank {
     control.register_handlers(dispatcher);
   }
 
-  /// Rank 1 creates actor {1, 0, seq}, named `name`.
-  ActorId create(std::uint64_t seq, const std::string& name = "") {
+  /// Rank 1 creates actor {1, 0, seq}, named `name` in `name_space`.
+  ActorId create(std::uint64_t seq, const std::string& name = "",
+                 const std::string& name_space = "default") {
     ResourceSet request;
     request.set("actor_slots", 1);
     TaskPtr t = make_task(1, seq, request, "Counter::make");
     t->kind = TaskKind::actor_creation;
     t->actor = ActorId{1, 0, seq};
     t->actor_name = name;
+    t->actor_namespace = name.empty() ? "" : name_space;
     t->class_tag = 5;
     deliver(1, [&](WireWriter& w) {
       w.put(MessageType::create_actor).put<std::uint8_t>(0);
@@ -108,7 +110,7 @@ TEST(ControlStore, ANameIsTakenOnce) {
   EXPECT_EQ(a_at.host, 1);
   ASSERT_EQ(rank.outbox.count(MessageType::host_actor), 1u);
   EXPECT_EQ(hosted_actor(rank.outbox.take(MessageType::host_actor)), a);
-  EXPECT_EQ(rank.control.named("counter"), a);
+  EXPECT_EQ(rank.control.named("counter", "default"), a);
 
   const ActorId b = rank.create(11, "counter");
   const auto lb = rank.outbox.pop(MessageType::actor_location);
@@ -121,7 +123,54 @@ TEST(ControlStore, ANameIsTakenOnce) {
   EXPECT_NE(b_at.death.message.find(a.to_string()), std::string::npos) << b_at.death.message;
   EXPECT_EQ(rank.outbox.count(MessageType::host_actor), 0u) << "it is not built anywhere";
   EXPECT_EQ(rank.global.actors_on(1), 1u);
-  EXPECT_EQ(rank.control.named("counter"), a);
+  EXPECT_EQ(rank.control.named("counter", "default"), a);
+}
+
+// The same name in two namespaces names two actors; a lookup finds the one of its namespace,
+// and a duplicate within a namespace is refused naming the namespace.
+TEST(ControlStore, NamesAreUniqueWithinANamespace) {
+  Rank0 rank(with_slots({0, 4}));
+  const ActorId a = rank.create(10, "counter", "team_a");
+  const ActorId b = rank.create(11, "counter", "team_b");
+  const auto placed = rank.outbox.sent(MessageType::actor_location);
+  ASSERT_EQ(placed.size(), 2u);
+  EXPECT_FALSE(read_location(placed[0]).dead);
+  EXPECT_FALSE(read_location(placed[1]).dead) << "another namespace: not taken";
+  EXPECT_EQ(rank.control.named("counter", "team_a"), a);
+  EXPECT_EQ(rank.control.named("counter", "team_b"), b);
+  EXPECT_EQ(rank.control.named("counter", "default"), std::nullopt);
+
+  auto lookup = [&](std::uint64_t request, const std::string& ns) -> std::optional<ActorId> {
+    rank.outbox.clear();
+    rank.deliver(2, [&](WireWriter& w) {
+      w.put(MessageType::name_lookup).put(request).str(ns).str("counter");
+    });
+    const SentMessage result = rank.outbox.take(MessageType::name_result);
+    auto r = result.reader();
+    EXPECT_EQ(r.get<std::uint64_t>(), request);
+    if (r.get<std::uint8_t>() == 0) return std::nullopt;
+    return r.get<ActorId>();
+  };
+  EXPECT_EQ(lookup(1, "team_a"), a);
+  EXPECT_EQ(lookup(2, "team_b"), b);
+  EXPECT_EQ(lookup(3, "default"), std::nullopt);
+
+  rank.outbox.clear();
+  const ActorId c = rank.create(12, "counter", "team_a");
+  const Location c_at = read_location(rank.outbox.take(MessageType::actor_location));
+  EXPECT_EQ(c_at.id, c);
+  ASSERT_TRUE(c_at.dead);
+  EXPECT_NE(c_at.death.message.find("'counter' is taken in namespace 'team_a'"), std::string::npos)
+      << c_at.death.message;
+  EXPECT_NE(c_at.death.message.find(a.to_string()), std::string::npos) << c_at.death.message;
+
+  // A death frees the name in its own namespace only.
+  rank.deliver(1, [&](WireWriter& w) {
+    w.put(MessageType::actor_died).put(a);
+    write_error(w, error_of(ErrorKind::actor_died, "killed", 1));
+  });
+  EXPECT_EQ(rank.control.named("counter", "team_a"), std::nullopt);
+  EXPECT_EQ(rank.control.named("counter", "team_b"), b);
 }
 
 TEST(ControlStore, AKillThatBeatsTheCreationReachesTheHostOncePlaced) {
@@ -161,12 +210,12 @@ TEST(ControlStore, ADeathFreesTheName) {
     w.put(MessageType::actor_died).put(a);
     write_error(w, error_of(ErrorKind::actor_died, "its method called exit", 1));
   });
-  EXPECT_EQ(rank.control.named("counter"), std::nullopt);
+  EXPECT_EQ(rank.control.named("counter", "default"), std::nullopt);
   EXPECT_EQ(rank.global.actors_on(1), 0u) << "its slot is free";
 
   rank.outbox.clear();
   rank.deliver(2, [](WireWriter& w) {
-    w.put(MessageType::name_lookup).put<std::uint64_t>(7).str("counter");
+    w.put(MessageType::name_lookup).put<std::uint64_t>(7).str("default").str("counter");
   });
   const auto result = rank.outbox.pop(MessageType::name_result);
   ASSERT_TRUE(result);
@@ -184,9 +233,9 @@ TEST(ControlStore, ADeathFreesTheName) {
   const ActorId b = rank.create(11, "counter");
   const Location b_at = read_location(rank.outbox.take(MessageType::actor_location));
   EXPECT_FALSE(b_at.dead);
-  EXPECT_EQ(rank.control.named("counter"), b);
+  EXPECT_EQ(rank.control.named("counter", "default"), b);
   rank.deliver(2, [](WireWriter& w) {
-    w.put(MessageType::name_lookup).put<std::uint64_t>(8).str("counter");
+    w.put(MessageType::name_lookup).put<std::uint64_t>(8).str("default").str("counter");
   });
   const auto again = rank.outbox.pop(MessageType::name_result);
   ASSERT_TRUE(again);
@@ -216,7 +265,7 @@ TEST(ControlStore, CreationsWaitInOrderForASlotAnEndedActorFrees) {
   const ActorId b = rank.create(11, "second");
   const ActorId c = rank.create(12);
   EXPECT_EQ(rank.control.waiting(), 2u);
-  EXPECT_EQ(rank.control.named("second"), b) << "a waiting creation holds its name";
+  EXPECT_EQ(rank.control.named("second", "default"), b) << "a waiting creation holds its name";
   const auto sent = rank.outbox.sent(MessageType::actor_location);
   ASSERT_EQ(sent.size(), 3u);
   for (std::size_t i = 1; i < 3; ++i) {

@@ -21,6 +21,7 @@
 
 namespace {
 
+using manta::ActorId;
 using manta::Buffer;
 using manta::ErrorInfo;
 using manta::ErrorKind;
@@ -29,6 +30,7 @@ using manta::SharedBuffer;
 using manta::TaskId;
 using manta::engine::ResourceSet;
 using manta::engine::TaskArg;
+using manta::engine::TaskKind;
 using manta::engine::TaskPtr;
 using manta::engine::TaskSpec;
 using manta::transport::WireReader;
@@ -146,6 +148,47 @@ TEST(TaskMessage, DefaultsRoundTrip) {
   EXPECT_FALSE(t->retry_exceptions);
   EXPECT_TRUE(t->args.empty());
   EXPECT_EQ(*t->resources, ResourceSet::cpus(1));
+  EXPECT_EQ(t->env, nullptr) << "no variables: nothing allocated on the reader either";
+}
+
+TEST(TaskMessage, EnvRoundTripsAndIsOneCountWhenEmpty) {
+  TaskPtr spec = sample_spec();
+  const SharedBuffer plain = encode_task(*spec, 1024, 3);
+  spec->env = std::make_shared<const manta::EnvVars>();
+  const SharedBuffer empty = encode_task(*spec, 1024, 3);
+  ASSERT_EQ(plain->size(), empty->size());
+  EXPECT_EQ(std::memcmp(plain->data(), empty->data(), plain->size()), 0);
+  EXPECT_EQ(decode_task(empty)->env, nullptr) << "an empty map reads back as none";
+
+  spec->env = std::make_shared<const manta::EnvVars>(
+      manta::EnvVars{{"OMP_NUM_THREADS", "4"}, {"EMPTY", ""}, {"WITH_EQ", "a=b"}});
+  const TaskPtr t = decode_task(encode_task(*spec, 1024, 3));
+  ASSERT_NE(t->env, nullptr);
+  EXPECT_EQ(*t->env, *spec->env);
+  EXPECT_EQ(t->args.size(), 3u) << "the fields after it still line up";
+  EXPECT_EQ(arg_value<std::string>(t->args[1]), "hello, wire");
+}
+
+TEST(TaskMessage, ActorCreationCarriesNameNamespaceAndEnv) {
+  TaskPtr spec = sample_spec();
+  spec->kind = TaskKind::actor_creation;
+  spec->actor = ActorId{3, 0, 7};
+  spec->actor_name = "counter";
+  spec->actor_namespace = "team_a";
+  spec->max_restarts_actor = 2;
+  spec->max_concurrency = 3;
+  spec->class_tag = 99;
+  spec->env = std::make_shared<const manta::EnvVars>(manta::EnvVars{{"ACTOR_VAR", "x"}});
+  const TaskPtr t = decode_task(encode_task(*spec, 1024, 3));
+  EXPECT_EQ(t->kind, TaskKind::actor_creation);
+  EXPECT_EQ(t->actor_name, "counter");
+  EXPECT_EQ(t->actor_namespace, "team_a");
+  EXPECT_EQ(t->max_restarts_actor, 2);
+  EXPECT_EQ(t->max_concurrency, 3);
+  EXPECT_EQ(t->class_tag, 99u);
+  ASSERT_NE(t->env, nullptr);
+  EXPECT_EQ(t->env->at("ACTOR_VAR"), "x");
+  EXPECT_EQ(t->args.size(), 3u);
 }
 
 TEST(TaskMessage, LargeValueFromAnObjectTravelsAsReferenceToSelf) {

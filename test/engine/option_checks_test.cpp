@@ -92,6 +92,25 @@ TEST(OptionChecks, ActorOptions) {
   EXPECT_NE(refusal([&] { check_actor_options(o, 2, "a"); }), "");
 }
 
+// A namespace set without a name (options filled in directly, not through .name(n, ns)), and
+// variables that cannot be names, are refused.
+TEST(OptionChecks, ActorNamespaceAndEnv) {
+  manta::ActorOptions o;
+  o.name_space = "ns_a";
+  EXPECT_NE(refusal([&] { check_actor_options(o, 2, "a"); }).find("without a name"),
+            std::string::npos);
+  o.name = "svc";
+  EXPECT_NO_THROW(check_actor_options(o, 2, "a"));
+  o.env = {{"GOOD_1", "x"}};
+  EXPECT_NO_THROW(check_actor_options(o, 2, "a"));
+  o.env = {{"", "x"}};
+  EXPECT_NE(refusal([&] { check_actor_options(o, 2, "a"); }).find("env("), std::string::npos);
+  manta::TaskOptions t;
+  t.env = {{"A=B", "x"}};
+  EXPECT_NE(refusal([&] { check_task_options(t, 2, "t"); }).find("'A=B' is not a variable name"),
+            std::string::npos);
+}
+
 TEST(OptionChecks, StoresMustFitTheNode) {
   const std::uint64_t gib = std::uint64_t{1} << 30;
   EXPECT_EQ(check_store_fits_node(4 * gib, "4G", 4, 23 * gib, "n1"), "");

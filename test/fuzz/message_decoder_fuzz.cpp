@@ -73,10 +73,12 @@ bool same(const TaskSpec& a, const TaskSpec& b) {
             a.caller == b.caller && a.function == b.function && a.name == b.name &&
             same(*a.resources, *b.resources) && a.on_rank == b.on_rank &&
             a.max_retries == b.max_retries && a.retry_exceptions == b.retry_exceptions &&
-            a.attempt == b.attempt && a.hand_ons == b.hand_ons && a.args.size() == b.args.size();
+            a.attempt == b.attempt && a.hand_ons == b.hand_ons && a.args.size() == b.args.size() &&
+            (a.env == b.env || (a.env && b.env && *a.env == *b.env));
   if (ok && a.kind == manta::engine::TaskKind::actor_creation) {
-    ok = a.actor_name == b.actor_name && a.max_restarts_actor == b.max_restarts_actor &&
-         a.max_concurrency == b.max_concurrency && a.class_tag == b.class_tag;
+    ok = a.actor_name == b.actor_name && a.actor_namespace == b.actor_namespace &&
+         a.max_restarts_actor == b.max_restarts_actor && a.max_concurrency == b.max_concurrency &&
+         a.class_tag == b.class_tag;
   }
   for (std::size_t i = 0; ok && i < a.args.size(); ++i) {
     const auto& x = a.args[i];

@@ -1,0 +1,192 @@
+// Environment variables and actor namespaces across ranks. The job runs with
+// --manta-env=MANTA_JOB_VAR=job value (test/mpi/CMakeLists.txt): every rank's process has it.
+// Per-task and per-actor variables are seen by manta::getenv only, while the task or call runs.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <manta/manta.h>
+
+namespace {
+
+constexpr auto kLimit = std::chrono::seconds(60);
+
+template <class T>
+T value(const manta::ObjectRef<T>& ref) {
+  return *manta::get(ref, kLimit);
+}
+
+std::string or_unset(const char* v) { return v ? std::string(v) : std::string("<unset>"); }
+
+// What a task sees: the rank it ran on, then std::getenv and manta::getenv of `name`.
+struct Seen {
+  int rank = -1;
+  std::string process;
+  std::string overlay;
+  template <class Archive>
+  void serialize(Archive& ar, unsigned) {
+    ar& rank& process& overlay;
+  }
+};
+
+Seen look(std::string name) {
+  return {manta::rank(), or_unset(std::getenv(name.c_str())),
+          or_unset(manta::getenv(name.c_str()))};
+}
+
+struct EnvActor {
+  static EnvActor* create() { return new EnvActor{or_unset(manta::getenv("ACTOR_VAR"))}; }
+  std::string in_factory() const { return factory_saw; }
+  std::string in_call() const { return or_unset(manta::getenv("ACTOR_VAR")); }
+  std::string process() const { return or_unset(std::getenv("ACTOR_VAR")); }
+  std::string factory_saw;
+};
+
+struct Tagged {
+  static Tagged* create(int tag) { return new Tagged{tag}; }
+  int get() const { return tag; }
+  int tag;
+};
+
+struct Other {
+  static Other* create() { return new Other{}; }
+  int get() const { return 0; }
+};
+
+// On another rank: the tag of the actor named `name` in `ns` (-1: none).
+int tag_of(std::string name, std::string ns) {
+  auto h = manta::get_actor<Tagged>(name, ns);
+  return h ? *manta::get(h->task(&Tagged::get).remote(), kLimit) : -1;
+}
+
+std::string namespace_here() { return manta::get_namespace(); }
+
+}  // namespace
+
+MANTA_REMOTE(look, tag_of, namespace_here, EnvActor::create, &EnvActor::in_factory,
+             &EnvActor::in_call, &EnvActor::process, Tagged::create, &Tagged::get, Other::create,
+             &Other::get);
+
+namespace {
+
+TEST(JobEnv, EveryRankHasTheJobVariable) {
+  EXPECT_EQ(or_unset(std::getenv("MANTA_JOB_VAR")), "job value") << "the driver's rank";
+  std::vector<manta::ObjectRef<Seen>> refs;
+  for (int r = 0; r < manta::world_size(); ++r) {
+    refs.push_back(manta::task(look).on_rank(r).remote(std::string("MANTA_JOB_VAR")));
+  }
+  for (int r = 0; r < manta::world_size(); ++r) {
+    const Seen s = value(refs[r]);
+    EXPECT_EQ(s.rank, r);
+    EXPECT_EQ(s.process, "job value") << "rank " << r;
+    EXPECT_EQ(s.overlay, "job value") << "manta::getenv falls back to the process, rank " << r;
+  }
+}
+
+TEST(TaskEnv, SeenByItsTaskOnlyAndNotLeakingIntoTheNext) {
+  for (int r = 0; r < manta::world_size(); ++r) {
+    // One CPU per rank (the test's settings): the tasks on a rank take turns on its worker.
+    for (int round = 0; round < 3; ++round) {
+      const Seen with = value(manta::task(look)
+                                  .on_rank(r)
+                                  .env({{"TASK_VAR", "v" + std::to_string(round)}})
+                                  .remote(std::string("TASK_VAR")));
+      EXPECT_EQ(with.rank, r);
+      EXPECT_EQ(with.overlay, "v" + std::to_string(round)) << "rank " << r;
+      EXPECT_EQ(with.process, "<unset>") << "not set in the process: other threads share it";
+      const Seen after = value(manta::task(look).on_rank(r).remote(std::string("TASK_VAR")));
+      EXPECT_EQ(after.overlay, "<unset>") << "leaked into the next task on rank " << r;
+    }
+  }
+  EXPECT_EQ(manta::getenv("TASK_VAR"), nullptr) << "the driver has no overlay";
+}
+
+TEST(TaskEnv, OverridesAJobVariableForTheTaskOnly) {
+  const int r = manta::world_size() - 1;
+  const Seen s = value(manta::task(look)
+                           .on_rank(r)
+                           .env({{"MANTA_JOB_VAR", "task value"}})
+                           .remote(std::string("MANTA_JOB_VAR")));
+  EXPECT_EQ(s.overlay, "task value");
+  EXPECT_EQ(s.process, "job value");
+}
+
+TEST(TaskEnv, ABadVariableNameIsRefusedAtSubmission) {
+  try {
+    (void)manta::task(look).env({{"NOT-A-NAME", "x"}}).remote(std::string("X"));
+    FAIL() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'NOT-A-NAME' is not a variable name"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ActorEnv, SeenInTheFactoryAndEveryCall) {
+  const int r = manta::world_size() - 1;
+  auto a = manta::actor(EnvActor::create).on_rank(r).env({{"ACTOR_VAR", "a1"}}).remote();
+  auto plain = manta::actor(EnvActor::create).on_rank(r).remote();
+  EXPECT_EQ(value(a.task(&EnvActor::in_factory).remote()), "a1");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(value(a.task(&EnvActor::in_call).remote()), "a1") << "call " << i;
+    EXPECT_EQ(value(plain.task(&EnvActor::in_call).remote()), "<unset>") << "call " << i;
+  }
+  EXPECT_EQ(value(a.task(&EnvActor::process).remote()), "<unset>");
+  EXPECT_EQ(value(plain.task(&EnvActor::in_factory).remote()), "<unset>");
+  a.kill();
+  plain.kill();
+}
+
+TEST(Namespaces, TheJobsNamespaceIsDefault) {
+  EXPECT_EQ(manta::get_namespace(), "default");
+  const int r = manta::world_size() - 1;
+  EXPECT_EQ(value(manta::task(namespace_here).on_rank(r).remote()), "default");
+}
+
+TEST(Namespaces, TheSameNameInTwoNamespacesIsTwoActors) {
+  const int r = manta::world_size() - 1;
+  auto a = manta::actor(Tagged::create).name("svc", "ns_a").on_rank(r).remote(1);
+  auto b = manta::actor(Tagged::create).name("svc", "ns_b").remote(2);
+  auto d = manta::actor(Tagged::create).name("svc").remote(3);
+  EXPECT_NE(a.id(), b.id());
+  EXPECT_EQ(value(manta::get_actor<Tagged>("svc", "ns_a")->task(&Tagged::get).remote()), 1);
+  EXPECT_EQ(value(manta::get_actor<Tagged>("svc", "ns_b")->task(&Tagged::get).remote()), 2);
+  EXPECT_EQ(value(manta::get_actor<Tagged>("svc")->task(&Tagged::get).remote()), 3);
+  EXPECT_EQ(value(manta::get_actor<Tagged>("svc", "default")->task(&Tagged::get).remote()), 3);
+  EXPECT_FALSE(manta::get_actor<Tagged>("svc", "ns_c").has_value());
+  // Looked up from every rank: the namespace travels with the lookup.
+  for (int rank = 0; rank < manta::world_size(); ++rank) {
+    EXPECT_EQ(
+        value(manta::task(tag_of).on_rank(rank).remote(std::string("svc"), std::string("ns_b"))), 2)
+        << "rank " << rank;
+  }
+  try {
+    (void)manta::actor(Tagged::create).name("svc", "ns_a").remote(4);
+    FAIL() << "a second 'svc' in ns_a";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("namespace 'ns_a'"), std::string::npos) << e.what();
+  }
+  try {
+    (void)manta::get_actor<Other>("svc", "ns_b");
+    FAIL() << "not an Other";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("ns_b"), std::string::npos) << e.what();
+  }
+  a.kill();
+  b.kill();
+  d.kill();
+}
+
+TEST(Namespaces, AnEmptyNamespaceOrANamespaceWithoutANameIsRefused) {
+  EXPECT_THROW((void)manta::actor(Tagged::create).name("svc", ""), std::invalid_argument);
+  EXPECT_THROW((void)manta::actor(Tagged::create).name("", "ns_a"), std::invalid_argument);
+  EXPECT_THROW((void)manta::get_actor<Tagged>("svc", ""), std::invalid_argument);
+  EXPECT_THROW((void)manta::get_actor<Tagged>("", "ns_a"), std::invalid_argument);
+}
+
+}  // namespace
