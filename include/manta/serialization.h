@@ -2,17 +2,11 @@
 // trivially copyable elements travel as raw memory; everything else goes through
 // Boost.Serialization (a type needs `template <class A> void serialize(A&, unsigned)`), with
 // Manta's archives (detail/archive.h): inside such a value too, vectors and arrays of trivially
-// copyable elements are one block of memory.
+// copyable elements are one block of memory. The standard vocabulary types (containers, tuple,
+// pair, variant, optional, shared_ptr and unique_ptr of a value...) need no include of their own:
+// detail/std_types.h.
 #pragma once
 
-#include <boost/serialization/array.hpp>
-#include <boost/serialization/map.hpp>
-#include <boost/serialization/optional.hpp>
-#include <boost/serialization/set.hpp>
-#include <boost/serialization/string.hpp>
-#include <boost/serialization/unordered_map.hpp>
-#include <boost/serialization/utility.hpp>
-#include <boost/serialization/vector.hpp>
 #include <concepts>
 #include <cstdint>
 #include <cstring>
@@ -25,6 +19,7 @@
 
 #include <manta/buffer.h>
 #include <manta/detail/archive.h>
+#include <manta/detail/std_types.h>
 #include <manta/errors.h>
 
 namespace manta {

@@ -15,14 +15,7 @@
 #include <vector>
 
 #include <manta/data/callable.h>
-
-namespace boost::serialization {
-// Tuples (groupby results with several aggregations) as their elements in order.
-template <class Archive, class... T>
-void serialize(Archive& ar, std::tuple<T...>& t, unsigned) {
-  std::apply([&](auto&... x) { ((ar & x), ...); }, t);
-}
-}  // namespace boost::serialization
+#include <manta/detail/std_types.h>  // tuples (groupby results with several aggregations)
 
 namespace manta::data {
 
