@@ -139,7 +139,9 @@ void write_task(WireWriter& w, const TaskSpec& s, std::uint64_t inline_limit, in
     if (send_as_ref) {
       w.put(a.ref).put(a.is_ref ? a.location : self).put(a.size);
     } else {
-      w.bytes({a.buffer->data() + a.offset, a.size});
+      // Arguments that all encode to nothing (empty strings) leave the task without a buffer.
+      w.bytes(a.buffer ? std::span<const std::byte>(a.buffer->data() + a.offset, a.size)
+                       : std::span<const std::byte>());
     }
   }
 }

@@ -138,12 +138,14 @@ class RuntimeEnv {
     if (name != "env_vars") unsupported(name);
     if constexpr (std::is_convertible_v<const T&, EnvVars>) {
       env_vars_ = value;
-    } else if constexpr (std::is_constructible_v<EnvVars, typename T::const_iterator,
-                                                 typename T::const_iterator>) {
-      env_vars_ = EnvVars(value.begin(), value.end());
+    } else if constexpr (requires { typename T::value_type; } &&
+                         std::is_convertible_v<typename T::value_type,
+                                               std::pair<const std::string, std::string>>) {
+      env_vars_ = EnvVars(value.begin(), value.end());  // an unordered_map, say
     } else {
-      static_assert(internal::always_false<T>, "RuntimeEnv::Set(\"env_vars\", m): m maps names "
-                                               "to values (std::map<std::string, std::string>)");
+      throw internal::RayRuntimeEnvException(
+          "RuntimeEnv::Set(\"env_vars\", m): m must map names to values, e.g. "
+          "std::map<std::string, std::string>");
     }
     has_env_vars_ = true;
   }

@@ -173,6 +173,16 @@ TEST(Objects, MemberGetAndTimeoutsInMilliseconds) {
   EXPECT_EQ(manta::wait(refs, 2, -1).ready.size(), 2u);
 }
 
+// Arguments that encode to no bytes at all (empty strings and vectors) used to crash the
+// submitting rank when the task went to another rank.
+TEST(Objects, EmptyArgumentsTravelToEveryRank) {
+  for (int r = 0; r < manta::world_size(); ++r) {
+    EXPECT_EQ(*manta::task(greet).on_rank(r).remote(std::string()).get(), "hello ") << "rank " << r;
+    EXPECT_DOUBLE_EQ(*manta::task(weigh).on_rank(r).remote("", std::vector<double>{}).get(), 0.0)
+        << "rank " << r;
+  }
+}
+
 TEST(Objects, StringViewAndSpanParametersReceiveOwningValues) {
   const std::string label = "four";
   const std::vector<double> xs{1.5, 2.5};
