@@ -57,7 +57,8 @@ int main() {
     return 1;
   }
   std::vector<ray::ObjectRef<int>> parts;
-  for (int b = 0; b < 4; ++b) parts.push_back(ray::Task(BundleWork).SetPlacementGroup(pg, b).Remote(b));
+  for (int b = 0; b < 4; ++b)
+    parts.push_back(ray::Task(BundleWork).SetPlacementGroup(pg, b).Remote(b));
   int bundles_total = 0;
   for (const auto& v : ray::Get(parts)) bundles_total += *v;
   ray::RemovePlacementGroup(pg.GetID());

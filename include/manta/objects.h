@@ -128,8 +128,7 @@ WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_return
 
 /// wait with a timeout in milliseconds (negative: none), as Ray's C++ API takes it.
 template <class T>
-WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns,
-                   int timeout_ms) {
+WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, std::size_t num_returns, int timeout_ms) {
   return wait(refs, num_returns, detail::timeout_of_ms(timeout_ms));
 }
 

@@ -203,8 +203,9 @@ inline void check_config(const RayConfig& c) {
   auto refuse = [](const std::string& field, const std::string& why) {
     throw RayException("RayConfig::" + field + " is not supported: " + why);
   };
-  const char* mpi = "the cluster is the set of ranks mpirun or srun starts; run the program "
-                    "with `mpirun -np N ./program` instead";
+  const char* mpi =
+      "the cluster is the set of ranks mpirun or srun starts; run the program "
+      "with `mpirun -np N ./program` instead";
   if (!c.address.empty()) refuse("address", mpi);
   if (!c.head_args.empty()) refuse("head_args", mpi);
   if (c.local_mode) refuse("local_mode", "run the program on one rank (mpirun -np 1) instead");
@@ -270,7 +271,9 @@ class ObjectRef : public manta::ObjectRef<T> {
   ObjectRef() = default;
   ObjectRef(manta::ObjectRef<T> ref) : manta::ObjectRef<T>(std::move(ref)) {}  // NOLINT
 
-  std::shared_ptr<T> Get() const { return copy(internal::guarded([&] { return manta::get(base()); })); }
+  std::shared_ptr<T> Get() const {
+    return copy(internal::guarded([&] { return manta::get(base()); }));
+  }
   /// Throws RayTimeoutException when `timeout_ms` passes first; negative waits forever.
   std::shared_ptr<T> Get(int timeout_ms) const {
     return copy(internal::guarded([&] { return manta::get(base(), timeout_ms); }));
@@ -342,25 +345,35 @@ struct WaitResult {
 /// Returns once `num_objects` of `objects` are finished or `timeout_ms` passed (negative: no
 /// limit); `ready` holds at most `num_objects`, in the order of `objects`.
 template <class T>
-WaitResult<T> Wait(const std::vector<ObjectRef<T>>& objects, int num_objects,
-                   int timeout_ms = -1) {
+WaitResult<T> Wait(const std::vector<ObjectRef<T>>& objects, int num_objects, int timeout_ms = -1) {
   if (num_objects < 0 || static_cast<std::size_t>(num_objects) > objects.size()) {
     throw RayException("ray::Wait: num_objects is " + std::to_string(num_objects) +
                        ", which must be between 0 and the number of objects (" +
                        std::to_string(objects.size()) + ")");
   }
   std::vector<manta::ObjectRef<T>> plain(objects.begin(), objects.end());
-  auto waited = internal::guarded([&] {
-    return manta::wait(plain, static_cast<std::size_t>(num_objects), timeout_ms);
-  });
+  auto waited = internal::guarded(
+      [&] { return manta::wait(plain, static_cast<std::size_t>(num_objects), timeout_ms); });
   return {std::vector<ObjectRef<T>>(waited.ready.begin(), waited.ready.end()),
           std::vector<ObjectRef<T>>(waited.unready.begin(), waited.unready.end())};
 }
 
 // ---- placement groups -----------------------------------------------------------------------
 
-enum PlacementStrategy { PACK = 0, SPREAD = 1, STRICT_PACK = 2, STRICT_SPREAD = 3, UNRECOGNIZED = 4 };
-enum class PlacementGroupState { PENDING = 0, CREATED = 1, REMOVED = 2, RESCHEDULING = 3, UNRECOGNIZED = 4 };
+enum PlacementStrategy {
+  PACK = 0,
+  SPREAD = 1,
+  STRICT_PACK = 2,
+  STRICT_SPREAD = 3,
+  UNRECOGNIZED = 4
+};
+enum class PlacementGroupState {
+  PENDING = 0,
+  CREATED = 1,
+  REMOVED = 2,
+  RESCHEDULING = 3,
+  UNRECOGNIZED = 4
+};
 
 struct PlacementGroupCreationOptions {
   std::string name;
@@ -443,19 +456,20 @@ inline PlacementGroupState state_of(const PlacementGroup& pg) {
 
 inline PlacementGroup CreatePlacementGroup(const PlacementGroupCreationOptions& options) {
   if (options.bundles.empty()) {
-    throw RayException("ray::CreatePlacementGroup: no bundles; give at least one, e.g. "
-                       "{{\"CPU\", 1}}");
+    throw RayException(
+        "ray::CreatePlacementGroup: no bundles; give at least one, e.g. "
+        "{{\"CPU\", 1}}");
   }
   if (options.strategy == UNRECOGNIZED) {
-    throw RayException("ray::CreatePlacementGroup: strategy UNRECOGNIZED; use PACK, SPREAD, "
-                       "STRICT_PACK or STRICT_SPREAD");
+    throw RayException(
+        "ray::CreatePlacementGroup: strategy UNRECOGNIZED; use PACK, SPREAD, "
+        "STRICT_PACK or STRICT_SPREAD");
   }
   std::vector<manta::ResourceMap> bundles;
   for (const auto& b : options.bundles) bundles.emplace_back(b.begin(), b.end());
   PlacementGroup pg(internal::guarded([&] {
-    return manta::placement_group(std::move(bundles),
-                                  static_cast<manta::PlacementStrategy>(options.strategy),
-                                  options.name);
+    return manta::placement_group(
+        std::move(bundles), static_cast<manta::PlacementStrategy>(options.strategy), options.name);
   }));
   auto& r = internal::PlacementGroupRegistry::instance();
   std::lock_guard lock(r.mutex);
@@ -555,7 +569,8 @@ class TaskCaller : public internal::CommonOptions<TaskCaller<F>, manta::TaskBuil
  public:
   using Value = typename manta::TaskBuilder<F>::Value;
 
-  explicit TaskCaller(F f) : builder_(internal::guarded([&] { return manta::TaskBuilder<F>(f); })) {}
+  explicit TaskCaller(F f)
+      : builder_(internal::guarded([&] { return manta::TaskBuilder<F>(f); })) {}
 
   TaskCaller& SetName(std::string name) {
     builder_.name(std::move(name));

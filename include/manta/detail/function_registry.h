@@ -42,13 +42,14 @@ struct arg_wire {
                 "another rank; take the value (or an ObjectRef<T> to share one object)");
 };
 template <class P>
-  requires std::is_same_v<std::decay_t<P>, std::string_view>
+requires std::is_same_v<std::decay_t<P>, std::string_view>
 struct arg_wire<P> {
   using type = std::string;
 };
 template <class P>
-  requires requires { typename std::decay_t<P>::element_type; } &&
-           std::is_same_v<std::decay_t<P>, std::span<typename std::decay_t<P>::element_type>>
+requires requires {
+  typename std::decay_t<P>::element_type;
+} && std::is_same_v<std::decay_t<P>, std::span<typename std::decay_t<P>::element_type>>
 struct arg_wire<P> {
   using E = typename std::decay_t<P>::element_type;
   static_assert(std::is_const_v<E>,
