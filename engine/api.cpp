@@ -151,7 +151,12 @@ void exit_unless_ok(transport::MpiWorld& world, const engine::Config& config,
 }  // namespace
 
 void init(int& argc, char**& argv) {
-  if (engine::Runtime::instance()) throw std::logic_error("manta::init called twice");
+  if (engine::Runtime* r = engine::Runtime::instance()) {
+    throw std::logic_error(r->is_open() ? "manta::init called twice: the runtime is already running"
+                                        : "manta::init after manta::shutdown: shutdown ended the "
+                                          "job's runtime on every rank; start it once per job "
+                                          "and shut it down at the end");
+  }
   transport::MpiWorld world = transport::start_mpi(argc, argv);
   g_rank = world.rank;
   g_size = world.size;
