@@ -9,8 +9,10 @@
 // docs/porting_from_ray.md lists every call, its Manta equivalent and what differs on purpose.
 #pragma once
 
+#include <algorithm>
 #include <boost/optional.hpp>
 #include <boost/serialization/base_object.hpp>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <fstream>
@@ -328,11 +330,19 @@ std::shared_ptr<T> Get(const ObjectRef<T>& ref, int timeout_ms) {
 /// The timeout bounds the whole call.
 template <class T>
 std::vector<std::shared_ptr<T>> Get(const std::vector<ObjectRef<T>>& refs, int timeout_ms = -1) {
-  std::vector<manta::ObjectRef<T>> plain(refs.begin(), refs.end());
-  auto values = internal::guarded([&] { return manta::get(plain, timeout_ms); });
+  const auto start = std::chrono::steady_clock::now();
   std::vector<std::shared_ptr<T>> out;
-  out.reserve(values.size());
-  for (const auto& v : values) out.push_back(std::make_shared<T>(*v));
+  out.reserve(refs.size());
+  for (const auto& ref : refs) {
+    int left = -1;
+    if (timeout_ms >= 0) {
+      const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - start)
+                             .count();
+      left = static_cast<int>(std::max<std::int64_t>(0, timeout_ms - spent));
+    }
+    out.push_back(ref.Get(left));
+  }
   return out;
 }
 
