@@ -524,7 +524,8 @@ inline std::vector<PlacementGroup> GetAllPlacementGroups() {
   return out;
 }
 
-/// Frees the group's bundles and kills the actors in it. Removing twice does nothing.
+/// Frees the group's bundles and kills the actors in it (their ranks learn of it by message, so a
+/// call made at once may still run). Removing twice does nothing.
 inline void RemovePlacementGroup(const std::string& placement_group_id) {
   PlacementGroup pg = GetPlacementGroupById(placement_group_id);
   internal::guarded([&] { manta::remove_placement_group(pg.group()); });
