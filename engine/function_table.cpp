@@ -172,7 +172,7 @@ std::string trimmed(std::string_view text) {
 /// name of its own, which errors and the registry's listing show.
 std::string overload_name(std::string name) {
   for (std::string_view macro : {"MANTA_FUNC(", "RAY_FUNC("}) {
-    if (name.rfind(macro, 0) != 0 || name.empty() || name.back() != ')') continue;
+    if (!name.starts_with(macro) || !name.ends_with(')')) continue;
     std::string_view inner(name);
     inner = inner.substr(macro.size(), inner.size() - macro.size() - 1);
     const std::size_t comma = inner.find(',');

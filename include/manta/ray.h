@@ -19,6 +19,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -437,7 +438,7 @@ namespace internal {
 struct PlacementGroupRegistry {
   std::mutex mutex;
   std::map<std::string, PlacementGroup> groups;
-  std::map<std::string, bool> removed;
+  std::set<std::string> removed;  // ids of the groups RemovePlacementGroup removed
 
   static PlacementGroupRegistry& instance() {
     static PlacementGroupRegistry registry;
@@ -449,7 +450,7 @@ inline PlacementGroupState state_of(const PlacementGroup& pg) {
   auto& r = PlacementGroupRegistry::instance();
   {
     std::lock_guard lock(r.mutex);
-    if (r.removed[pg.GetID()]) return PlacementGroupState::REMOVED;
+    if (r.removed.contains(pg.GetID())) return PlacementGroupState::REMOVED;
   }
   const manta::ObjectRef<bool> ready = pg.group().ready();
   if (!ready.valid()) return PlacementGroupState::UNRECOGNIZED;
@@ -506,7 +507,7 @@ inline PlacementGroup GetPlacementGroup(const std::string& name) {
   std::lock_guard lock(r.mutex);
   const PlacementGroup* found = nullptr;
   for (const auto& [id, pg] : r.groups) {
-    if (pg.GetName() == name && !r.removed[id]) found = &pg;
+    if (pg.GetName() == name && !r.removed.contains(id)) found = &pg;
   }
   if (!found) {
     throw RayException("ray::GetPlacementGroup: no placement group named '" + name +
@@ -531,7 +532,7 @@ inline void RemovePlacementGroup(const std::string& placement_group_id) {
   internal::guarded([&] { manta::remove_placement_group(pg.group()); });
   auto& r = internal::PlacementGroupRegistry::instance();
   std::lock_guard lock(r.mutex);
-  r.removed[placement_group_id] = true;
+  r.removed.insert(placement_group_id);
 }
 
 // ---- tasks ----------------------------------------------------------------------------------
