@@ -321,6 +321,35 @@ void ActorHost::restart_marker(Actor& a) {
                                     a.creation->actor.to_string(), a.settings.max_restarts)));
 }
 
+std::optional<std::vector<int>> ActorHost::take_call_resources(
+    Actor& a, const TaskSpec& call, std::shared_ptr<const ErrorInfo>& error) {
+  const ResourceSet& request = *call.resources;
+  auto fail = [&](ErrorKind kind, std::string why) {
+    error = std::make_shared<const ErrorInfo>(hooks_.make_error(kind, &call, std::move(why)));
+    return std::nullopt;
+  };
+  const std::string never =
+      hooks_.fit ? hooks_.fit(request, a.settings.resources) : "this rank takes no call resources";
+  if (!never.empty()) {
+    return fail(ErrorKind::unschedulable,
+                fmt::format("the call asks for {} on the rank of {}, which can never offer it "
+                            "({}); ask for less, or start ranks with more (--manta-num-cpus, "
+                            "--manta-resources)",
+                            request.to_string(), a.creation->actor.to_string(), never));
+  }
+  // The actor may be killed or rebuilt while its call waits: the call then gives up.
+  auto granted = hooks_.acquire(request, [&a] {
+    std::lock_guard lock(a.mutex);
+    return a.stop_requested || a.restart_requested || a.state == Actor::State::dead;
+  });
+  if (!granted) {
+    return fail(ErrorKind::actor_died,
+                fmt::format("{} was stopped while the call waited for {} on its rank",
+                            a.creation->actor.to_string(), request.to_string()));
+  }
+  return granted;
+}
+
 void ActorHost::run_call(Actor& a, const TaskPtr& call, std::vector<detail::ArgView>& views,
                          std::unique_lock<std::mutex>& lock) {
   ++a.running;
@@ -332,6 +361,11 @@ void ActorHost::run_call(Actor& a, const TaskPtr& call, std::vector<detail::ArgV
   detail::CallResult result;
   std::shared_ptr<const ErrorInfo> error = call->input_error();
   bool exited = false;
+  // Resources of this call alone, beside the actor's own: held while it runs.
+  std::optional<std::vector<int>> granted;
+  if (!error && call->resources && !call->resources->items().empty()) {
+    granted = take_call_resources(a, *call, error);
+  }
   if (!error) {
     const detail::FunctionEntry* f = FunctionTable::instance().at(call->function);
     views_of(*call, views);
@@ -339,8 +373,10 @@ void ActorHost::run_call(Actor& a, const TaskPtr& call, std::vector<detail::ArgV
     const auto start = std::chrono::system_clock::now();
     const RunningCallScope running(RunningCallScope::Kind::actor_call, f->name, call->name,
                                    call->id, call->actor);
-    const GpuGrantScope gpus(a.settings.gpu_ids);  // fixed for the actor's life
-    const EnvScope env(a.creation->env.get());     // so are its variables
+    std::vector<int> call_gpus = a.settings.gpu_ids;  // the actor's, fixed for its life
+    if (granted) call_gpus.insert(call_gpus.end(), granted->begin(), granted->end());
+    const GpuGrantScope gpus(call_gpus);
+    const EnvScope env(a.creation->env.get());  // so are its variables
     try {
       f->invoke(f->key, method_self(*f, instance, actor_class), views.data(), views.size(), result);
     } catch (const ActorExit&) {
@@ -366,6 +402,7 @@ void ActorHost::run_call(Actor& a, const TaskPtr& call, std::vector<detail::ArgV
       hooks_.ran(call, us(start), us(std::chrono::system_clock::now()));
     }
   }
+  if (granted) hooks_.give_back(*call->resources, *granted);
   hooks_.finish(call, std::move(result), error);
   lock.lock();
   --a.running;

@@ -52,6 +52,15 @@ class ActorHost {
     std::function<void(const ResourceSet&, const std::vector<int>& gpu_ids)> reserve;
     std::function<void(const ResourceSet&, const std::vector<int>& gpu_ids)> release;
     std::function<ErrorInfo(ErrorKind, const TaskSpec*, std::string)> make_error;
+    /// Resources of one call (ActorCallOptions::resources), beside what the actor holds:
+    /// `fit` says why the rank can never offer them (empty: it can), `acquire` waits for them
+    /// (nullopt: it gave up, as `cancelled` said), `give_back` returns them. Empty hooks: such
+    /// calls fail.
+    std::function<std::string(const ResourceSet& request, const ResourceSet& kept)> fit;
+    std::function<std::optional<std::vector<int>>(const ResourceSet& request,
+                                                  const std::function<bool()>& cancelled)>
+        acquire;
+    std::function<void(const ResourceSet& request, const std::vector<int>& gpu_ids)> give_back;
     /// An idle executor polls (this, or yields) for `idle_spin` before it sleeps, so a call that
     /// follows the last one closely is picked up without a wake-up.
     std::function<bool()> idle_poll;
@@ -114,6 +123,10 @@ class ActorHost {
   bool stop_or_restart(Actor& a, std::unique_lock<std::mutex>& lock);
   void spin_for_next_call(Actor& a, std::unique_lock<std::mutex>& lock);
   void restart_marker(Actor& a);
+  /// Waits for the resources of `call` (ActorCallOptions::resources) and returns the GPUs
+  /// granted; nullopt with `error` set when the rank can never offer them or the actor stopped.
+  std::optional<std::vector<int>> take_call_resources(Actor& a, const TaskSpec& call,
+                                                      std::shared_ptr<const ErrorInfo>& error);
   void run_call(Actor& a, const TaskPtr& call, std::vector<detail::ArgView>& views,
                 std::unique_lock<std::mutex>& lock);
   /// With a.mutex held: puts the actor on the pool as often as its work and max_concurrency ask.

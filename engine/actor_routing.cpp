@@ -1,5 +1,7 @@
 #include "engine/actor_routing.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
@@ -75,13 +77,27 @@ ActorId ActorRouting::create_actor(detail::Submission&& s, const ActorOptions& o
 
 std::shared_ptr<detail::RefToken> ActorRouting::submit_call(const ActorId& actor,
                                                             detail::Submission&& s,
-                                                            const std::string& name) {
+                                                            const ActorCallOptions& options) {
   if (!actor.valid()) throw std::invalid_argument("call on an empty ActorHandle");
+  if (!ctx_.this_session(actor.seq)) {
+    throw std::invalid_argument(fmt::format(
+        "call on {}, an actor of a runtime that manta::shutdown ended: actors do not outlive "
+        "their runtime; create it again after init",
+        actor.to_string()));
+  }
+  // The amounts are checked here, where the call is written, as a task's are; whether the
+  // actor's rank can ever offer them, its host says (ActorHost::take_call_resources). A call
+  // takes only what it names: no CPU unless asked, as the actor already holds its own.
+  ResourceSet request;
+  if (!options.resources.empty()) {
+    check_resources(options.resources, CallName{"handle.task(&C::m)", s.function->name});
+    for (const auto& [k, v] : options.resources) request.set(k, v);
+  }
   TaskOptions to;
   to.max_retries = 0;
-  to.name = name;
+  to.name = options.name;
   TaskPtr t = submitter_.make_spec(std::move(s), to);
-  t->resources = std::make_shared<const ResourceSet>();
+  t->resources = std::make_shared<const ResourceSet>(std::move(request));
   t->kind = TaskKind::actor_call;
   t->actor = actor;
   t->caller = ctx_.rank;
@@ -183,6 +199,11 @@ void ActorRouting::send_restart(const ActorId& actor) {
 
 void ActorRouting::kill_actor(const ActorId& actor, bool no_restart) {
   if (!actor.valid()) throw std::invalid_argument("kill of an empty ActorHandle");
+  if (!ctx_.this_session(actor.seq)) {
+    throw std::invalid_argument(fmt::format(
+        "kill of {}, an actor of a runtime that manta::shutdown ended: it ended with it",
+        actor.to_string()));
+  }
   if (!no_restart) {
     send_restart(actor);
     return;

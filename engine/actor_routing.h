@@ -39,9 +39,8 @@ class ActorRouting {
 
   ActorId create_actor(detail::Submission&& s, const ActorOptions& options,
                        std::uint64_t class_tag);
-  /// `name`: the call's name in errors and timelines; empty: the method's.
   std::shared_ptr<detail::RefToken> submit_call(const ActorId& actor, detail::Submission&& s,
-                                                const std::string& name = {});
+                                                const ActorCallOptions& options = {});
   void kill_actor(const ActorId& actor, bool no_restart);
   /// `name_space` empty: the job's (--manta-namespace).
   std::optional<ActorId> lookup_actor(const std::string& name, const std::string& name_space,

@@ -23,7 +23,9 @@
 #include "engine/log.h"
 #include "engine/option_checks.h"
 #include "engine/runtime.h"
+#include "engine/runtime_sessions.h"
 #include "engine/task_env.h"
+#include "engine/teardown_guard.h"
 #include "transport/mpi_world.h"
 
 namespace manta {
@@ -31,6 +33,13 @@ namespace {
 
 int g_rank = 0;
 int g_size = 1;
+// The job across its runtimes (init again after shutdown: runtime_sessions.h).
+struct Job {
+  MPI_Comm channel = MPI_COMM_NULL;  // rank 0's word to the waiting ranks
+  bool mpi_ours = false;             // Manta started MPI, so it finalizes it
+  int runtimes = 0;                  // started so far in this process
+};
+Job g_job;
 std::terminate_handler g_previous_terminate = nullptr;
 const std::string* g_job_dir = nullptr;  // leaked: read at process exit, after static destructors
 std::atomic<bool> g_checkpoint{false};
@@ -59,11 +68,52 @@ engine::Runtime& rt() {
     ErrorInfo info;
     info.kind = ErrorKind::shutdown;
     info.rank = g_rank;
-    info.message =
-        "Manta is not running: call manta::init(argc, argv) first (and not after shutdown)";
+    info.message = g_job.runtimes > 0
+                       ? "Manta is not running: manta::shutdown stopped it; call manta::init "
+                         "again to start a new runtime"
+                       : "Manta is not running: call manta::init(argc, argv) first";
     throw RuntimeStoppedError(std::move(info));
   }
   return *r;
+}
+
+/// An object of a runtime that an earlier shutdown ended: nothing holds it any more.
+void check_made_here(engine::Runtime& r, const ObjectId& id, const char* call) {
+  if (r.made_here(id.seq)) return;
+  ErrorInfo info;
+  info.kind = ErrorKind::object_lost;
+  info.rank = g_rank;
+  info.message = fmt::format(
+      "{} of {}, an object of a runtime that manta::shutdown ended: objects do not outlive "
+      "their runtime; make it again (put or a task) after init",
+      call, id.to_string());
+  throw ObjectLostError(std::move(info));
+}
+
+/// MPI_Finalize, bounded as the rest of the teardown (--manta-shutdown-timeout): a rank that
+/// hangs there ends with `exit_code` instead.
+void finalize_mpi(int exit_code) {
+  const engine::Runtime* r = engine::Runtime::instance();
+  engine::TeardownGuard guard(g_rank, std::chrono::seconds(r ? r->config().shutdown_timeout_s : 60),
+                              exit_code, [](int code) {
+                                if (g_job_dir)
+                                  engine::write_rank_exit(*g_job_dir, g_rank, g_size, code);
+                              });
+  guard.step("MPI_Finalize");
+  MPI_Finalize();
+}
+
+/// Rank 0: the driver's process ends (or its runtime failed): the ranks waiting for another
+/// runtime finalize MPI and exit, and so does this one, once, when Manta started MPI.
+void end_job() {
+  static std::atomic<bool> ended{false};
+  if (ended.exchange(true) || g_job.channel == MPI_COMM_NULL) return;
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) return;
+  engine::sessions::announce_end(g_job.channel, g_size);
+  MPI_Comm_free(&g_job.channel);
+  if (g_job.mpi_ours) finalize_mpi(0);
 }
 
 /// The driver ended by an uncaught exception: say why, stop every rank, exit non-zero.
@@ -84,6 +134,7 @@ engine::Runtime& rt() {
   if (engine::Runtime* r = engine::Runtime::instance(); r && g_rank == 0 && r->close()) {
     r->shutdown(/*failed=*/true, why);
   }
+  if (g_rank == 0) end_job();
   std::fflush(stdout);
   if (g_job_dir) engine::write_rank_exit(*g_job_dir, g_rank, g_size, 1);
   std::_Exit(1);
@@ -148,22 +199,36 @@ void exit_unless_ok(transport::MpiWorld& world, const engine::Config& config,
   std::_Exit(ok ? 0 : 2);
 }
 
-}  // namespace
-
-void init(int& argc, char**& argv) {
-  if (engine::Runtime* r = engine::Runtime::instance()) {
-    throw std::logic_error(r->is_open() ? "manta::init called twice: the runtime is already running"
-                                        : "manta::init after manta::shutdown: shutdown ended the "
-                                          "job's runtime on every rank; start it once per job "
-                                          "and shut it down at the end");
+/// Ranks other than 0, once their runtime stopped: the next runtime's arguments, or the end
+/// (MPI finalized, the process exits 0).
+engine::sessions::Argv wait_for_next_runtime() {
+  engine::sessions::Next next = engine::sessions::wait_for_driver(g_job.channel);
+  if (!next.again) {
+    MPI_Comm_free(&g_job.channel);
+    finalize_mpi(0);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    if (g_job_dir) engine::write_rank_exit(*g_job_dir, g_rank, g_size, 0);
+    std::_Exit(0);
   }
+  return engine::sessions::make_argv(std::move(next.args));
+}
+
+/// One runtime, from MPI's communicators to serving: returns on rank 0 (the driver); the other
+/// ranks serve it, then wait for the next runtime or the end.
+void start_runtime(int& argc, char**& argv) {
   transport::MpiWorld world = transport::start_mpi(argc, argv);
+  if (g_job.channel == MPI_COMM_NULL) {
+    g_job.mpi_ours = world.initialized_mpi;
+    g_job.channel = engine::sessions::open_channel();
+  }
   g_rank = world.rank;
   g_size = world.size;
   std::string error;
   engine::Config config;
   try {
     config = engine::parse_config(argc, argv);
+    config.session = g_job.runtimes;
     engine::FunctionTable::instance().seal();
     if (argc > 0 && argv[0]) config.program = argv[0];
   } catch (const std::exception& e) {
@@ -201,27 +266,65 @@ void init(int& argc, char**& argv) {
   install_checkpoint_signal(config.checkpoint_signal);
   // Before the runtime's threads start (setenv is not thread-safe) and before user code runs.
   engine::set_job_env(config.job_env);
-  if (!config.job_dir.empty()) g_job_dir = new std::string(config.job_dir);
+  if (!config.job_dir.empty() && !g_job_dir) g_job_dir = new std::string(config.job_dir);
+  // The runtime an earlier shutdown ended: its threads are gone, and refs it made, which
+  // may still be dropped, reach the new one (which ignores them, see Runtime::release_ref).
+  delete engine::Runtime::instance();
   // Leaked on purpose: it must outlive static destructors, which may still drop ObjectRefs.
   auto* runtime = new engine::Runtime(std::move(config), std::move(world));
+  ++g_job.runtimes;
   runtime->start();
   if (g_rank != 0) {
     const int code = runtime->serve();
     std::fflush(stdout);
     std::fflush(stderr);
-    if (g_job_dir) engine::write_rank_exit(*g_job_dir, g_rank, g_size, code);
-    std::_Exit(code);
+    if (code != 0) {
+      if (g_job_dir) engine::write_rank_exit(*g_job_dir, g_rank, g_size, code);
+      std::_Exit(code);
+    }
+    return;  // init waits for the driver's next runtime
   }
-  g_previous_terminate = std::set_terminate(on_terminate);
   if (!runtime->config().restore.empty()) {
     engine::set_restored(
         engine::restore(runtime->parts(), restore_from, runtime->config().restore));
   }
+}
+
+}  // namespace
+
+void init(int& argc, char**& argv) {
+  if (engine::Runtime* r = engine::Runtime::instance(); r && r->is_open()) {
+    throw std::logic_error("manta::init called twice: the runtime is already running");
+  }
+  const bool again = g_job.runtimes > 0;
+  if (again && g_job.channel == MPI_COMM_NULL) {
+    throw std::logic_error(
+        "manta::init after manta::shutdown: this program started MPI itself, so shutdown let "
+        "the other ranks finish (the program may finalize MPI next); to start Manta again "
+        "after shutdown, let manta::init start MPI");
+  }
+  if (again) {
+    // Only the driver gets here (the other ranks wait in their first init): it hands them
+    // its arguments, so that every rank starts the new runtime with the same settings.
+    std::vector<std::string> args(argv, argv + argc);
+    engine::sessions::announce_again(g_job.channel, g_size, args);
+  }
+  start_runtime(argc, argv);
+  if (g_rank != 0) {
+    // Serves runtime after runtime until the driver's process ends (then exits there).
+    for (;;) {
+      engine::sessions::Argv next = wait_for_next_runtime();
+      start_runtime(next.argc, next.argv);
+    }
+  }
+  if (again) return;
+  g_previous_terminate = std::set_terminate(on_terminate);
   // Registered first, so it runs last: the driver's exit code, once shutdown and main are done.
   if (g_job_dir) {
     ::on_exit([](int code, void*) { engine::write_rank_exit(*g_job_dir, 0, g_size, code); },
               nullptr);
   }
+  std::atexit(end_job);  // after the implied shutdown below: the waiting ranks exit
   std::atexit([] {
     if (open_runtime()) shutdown();  // the end of the driver's main implies shutdown
   });
@@ -229,7 +332,11 @@ void init(int& argc, char**& argv) {
 
 void shutdown() {
   engine::Runtime* r = engine::Runtime::instance();
-  if (r && r->close()) r->shutdown(false);
+  if (r && r->close()) {
+    r->shutdown(false);
+    // MPI is the program's, which may finalize it next: the other ranks must not wait.
+    if (g_rank == 0 && !g_job.mpi_ours) end_job();
+  }
 }
 
 bool is_initialized() noexcept { return open_runtime() != nullptr; }
@@ -325,7 +432,9 @@ StoredValue get_object(const ObjectId& id, Timeout timeout) {
     info.message = "get of an empty ObjectRef (default-constructed or moved from)";
     throw ObjectLostError(std::move(info));
   }
-  return rt().parts().objects.get(id, timeout);
+  engine::Runtime& r = rt();
+  check_made_here(r, id, "get");
+  return r.parts().objects.get(id, timeout);
 }
 
 void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const void> value,
@@ -337,7 +446,9 @@ void cache_decoded(const ObjectId& id, std::uint64_t tag, std::shared_ptr<const 
 
 std::vector<bool> wait_objects(const std::vector<ObjectId>& ids, std::size_t num_ready,
                                Timeout timeout) {
-  return rt().parts().objects.wait(ids, num_ready, timeout);
+  engine::Runtime& r = rt();
+  for (const ObjectId& id : ids) check_made_here(r, id, "wait");
+  return r.parts().objects.wait(ids, num_ready, timeout);
 }
 
 ActorId create_actor(Submission&& factory_call, const ActorOptions& options,
@@ -346,8 +457,8 @@ ActorId create_actor(Submission&& factory_call, const ActorOptions& options,
 }
 
 std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call,
-                                            const std::string& name) {
-  return rt().parts().routing.submit_call(actor, std::move(call), name);
+                                            const ActorCallOptions& options) {
+  return rt().parts().routing.submit_call(actor, std::move(call), options);
 }
 
 void kill_actor(const ActorId& actor, bool no_restart) {

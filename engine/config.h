@@ -15,6 +15,10 @@
 namespace manta::engine {
 
 struct Config {
+  // Not a setting: how many runtimes this process ran before this one (init after shutdown).
+  // The high bits of every sequence number (RankContext), so that what an earlier runtime made
+  // is told apart from what this one makes.
+  int session = 0;
   int num_cpus = 0;              // 0: this rank's share of the node's cores
   int max_workers = 0;           // 0: max(64, 16 x CPUs) threads per rank
   int max_actors = 10000;        // actors a rank hosts at most (the actor_slots resource)

@@ -170,6 +170,15 @@ ActorHost::Hooks EngineParts::actor_hooks(EngineParts& parts, RankContext& ctx,
   hooks.release = [&parts](const ResourceSet& r, const std::vector<int>& gpus) {
     parts.local.release(r, gpus);
   };
+  hooks.fit = [&parts](const ResourceSet& r, const ResourceSet& kept) {
+    return parts.local.could_fit(r, kept);
+  };
+  hooks.acquire = [&parts](const ResourceSet& r, const std::function<bool()>& cancelled) {
+    return parts.local.acquire(r, cancelled);
+  };
+  hooks.give_back = [&parts](const ResourceSet& r, const std::vector<int>& gpus) {
+    parts.local.give_back(r, gpus);
+  };
   hooks.make_error = [&ctx](ErrorKind k, const TaskSpec* t, std::string m) {
     return ctx.make_error(k, t, std::move(m));
   };

@@ -119,6 +119,7 @@ void LocalScheduler::stop() {
     std::lock_guard lock(mutex_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
+    waiters_cv_.notify_all();  // actor calls waiting in acquire give up
     queue_.clear();
     queued_by_id_.clear();
     threads.swap(threads_);
@@ -275,6 +276,8 @@ void LocalScheduler::add_offer(const ResourceSet& offer) {
   {
     std::lock_guard lock(mutex_);
     available_.add(offer);
+    offered_.add(offer);
+    if (!waiters_.empty()) serve_waiters();
     if (has_runnable()) kick = kick_locked();
   }
   kick();
@@ -293,6 +296,7 @@ std::vector<TaskPtr> LocalScheduler::retire_offer(const std::map<std::string, st
       retired_[name] = base;
     }
     available_.add(back);
+    if (!waiters_.empty()) serve_waiters();
     for (auto it = queue_.begin(); it != queue_.end();) {
       if (asks_retired(*(*it)->resources)) {
         queued_by_id_.erase((*it)->id);
@@ -329,6 +333,90 @@ void LocalScheduler::add_counted(const ResourceSet& r) {
   } else {
     available_.add(counted(r));
   }
+  if (!waiters_.empty()) serve_waiters();
+}
+
+const ResourceSet& LocalScheduler::room_for_tasks() const {
+  if (waiters_.empty()) return available_;
+  room_ = available_;
+  room_.subtract(counted(*waiters_.front()->request));
+  return room_;
+}
+
+void LocalScheduler::serve_waiters() {
+  bool granted = false;
+  while (!waiters_.empty()) {
+    Waiter& w = *waiters_.front();
+    const double gpus = GpuPool::amount(*w.request);
+    if (!counted(*w.request).fits_in(available_) ||
+        (!gpus_.empty() && gpus > 0 && !gpus_.can_grant(gpus))) {
+      break;
+    }
+    subtract_counted(*w.request);
+    w.granted = (gpus_.empty() || gpus == 0) ? std::vector<int>{} : gpus_.grant(gpus);
+    waiters_.pop_front();
+    granted = true;
+  }
+  if (granted) waiters_cv_.notify_all();
+}
+
+std::optional<std::vector<int>> LocalScheduler::acquire(const ResourceSet& r,
+                                                        const std::function<bool()>& cancelled) {
+  Waiter me{&r, std::nullopt};
+  std::unique_lock lock(mutex_);
+  if (stopping_) return std::nullopt;
+  waiters_.push_back(&me);
+  serve_waiters();
+  // Polled as well as woken: a cancellation (the actor killed) has no notification here.
+  while (!me.granted && !stopping_) {
+    waiters_cv_.wait_for(lock, std::chrono::milliseconds(20));
+    if (me.granted || stopping_) break;
+    lock.unlock();
+    const bool stop = cancelled && cancelled();
+    lock.lock();
+    if (stop) break;
+  }
+  if (me.granted) return std::move(me.granted);
+  std::erase(waiters_, &me);
+  // The next waiter may fit now, and queued tasks the room this one kept.
+  serve_waiters();
+  Kick kick;
+  if (has_runnable()) kick = kick_locked();
+  lock.unlock();
+  kick();
+  return std::nullopt;
+}
+
+void LocalScheduler::give_back(const ResourceSet& r, const std::vector<int>& gpu_ids) {
+  Kick kick;
+  {
+    std::lock_guard lock(mutex_);
+    add_counted(r);
+    if (!gpu_ids.empty()) gpus_.give_back(gpu_ids, GpuPool::amount(r));
+    if (!waiters_.empty()) serve_waiters();  // the GPUs may be what the first waiter lacked
+    if (has_runnable()) kick = kick_locked();
+  }
+  cv_.notify_all();
+  kick();
+}
+
+std::string LocalScheduler::could_fit(const ResourceSet& r, const ResourceSet& kept) const {
+  std::lock_guard lock(mutex_);
+  const ResourceSet asked = counted(r);
+  const ResourceSet held = counted(kept);
+  for (const auto& [name, amount] : asked.items()) {
+    // A base resource: the rank's total. A bundle's: what its group offers here. Either way
+    // less what the asking actor holds for its whole life.
+    const double offered = total_.get(name) > 0 ? total_.get(name) : offered_.get(name);
+    const double can = offered - held.get(name);
+    if (amount > can + 1e-9) {
+      return fmt::format("{} {} asked but this rank offers {}{}", amount, name, offered,
+                         can < offered
+                             ? fmt::format(" of which the actor itself holds {}", offered - can)
+                             : std::string());
+    }
+  }
+  return {};
 }
 
 void LocalScheduler::subtract_counted(const ResourceSet& r) {
@@ -372,7 +460,7 @@ TaskPtr LocalScheduler::pop_runnable(const ResourceSet& within, bool newest) {
 bool LocalScheduler::has_runnable() const {
   std::size_t scanned = 0;
   for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanLimit; ++it, ++scanned) {
-    if (fits(**it, available_)) return true;
+    if (fits(**it, room_for_tasks())) return true;
   }
   return false;
 }
@@ -382,7 +470,7 @@ void LocalScheduler::worker_loop(std::size_t index) {
   t_worker.scheduler = this;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    TaskPtr task = pop_runnable(available_);
+    TaskPtr task = pop_runnable(room_for_tasks());
     if (!task) {
       // Poll briefly first: the next task usually comes within microseconds of the last.
       const auto until = std::chrono::steady_clock::now() + idle_spin_;
@@ -462,7 +550,7 @@ bool LocalScheduler::help(const void* key) {
       if (has_runnable()) spawn_past_cap();
       return false;
     }
-    task = pop_runnable(available_, /*newest=*/true);
+    task = pop_runnable(room_for_tasks(), /*newest=*/true);
     if (!task) return false;
     claim(task);
     // Busy helping: not a candidate to be woken for more work until it returns.

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -77,6 +78,18 @@ class LocalScheduler {
   /// creation task was granted (the actor keeps those devices).
   void reserve(const ResourceSet& r, const std::vector<int>& gpu_ids = {});
   void release(const ResourceSet& r, const std::vector<int>& gpu_ids = {});
+  /// Resources of one actor method call (ActorCallOptions::resources), taken from the pool for
+  /// as long as the call runs. Callers wait in the order they asked; a queued task starts only
+  /// where it leaves the first waiter's request free, so a large request is not starved by small
+  /// tasks. Returns the GPUs granted, or nullopt once `cancelled` (polled while waiting) is true
+  /// or the scheduler stops. The request must be one the rank can ever meet (could_fit).
+  std::optional<std::vector<int>> acquire(const ResourceSet& r,
+                                          const std::function<bool()>& cancelled);
+  /// Gives back what acquire took.
+  void give_back(const ResourceSet& r, const std::vector<int>& gpu_ids);
+  /// Whether the rank could ever offer `r` beside `kept` (what the asking actor holds for its
+  /// whole life): empty when it could, else why not.
+  [[nodiscard]] std::string could_fit(const ResourceSet& r, const ResourceSet& kept) const;
   /// Fraction of each GPU in use, in ordinal order.
   [[nodiscard]] std::vector<double> gpus_used() const;
 
@@ -140,6 +153,12 @@ class LocalScheduler {
   void add_counted(const ResourceSet& r);                       // with mutex_ held
   void subtract_counted(const ResourceSet& r);                  // with mutex_ held
 
+  /// With mutex_ held: what queued tasks may take now (what the first waiter of acquire
+  /// needs stays free for it).
+  [[nodiscard]] const ResourceSet& room_for_tasks() const;
+  /// With mutex_ held: grants the first waiters of acquire whose requests fit now.
+  void serve_waiters();
+
   const ResourceSet total_;
   const double total_cpus_;  // total_'s CPUs, read with each submission past the threshold
   Runner run_;
@@ -173,6 +192,16 @@ class LocalScheduler {
   // Names of removed placement groups -> their base resource ("": dropped). Kept for the job's
   // life: a task or actor may hold them long after the removal.
   std::unordered_map<std::string, std::string> retired_;
+  // Placement-group bundles offered here, by name (kept when retired: their base names count).
+  ResourceSet offered_;
+  // Actor calls waiting in acquire, oldest first; each is granted in turn by serve_waiters.
+  struct Waiter {
+    const ResourceSet* request;
+    std::optional<std::vector<int>> granted;
+  };
+  std::deque<Waiter*> waiters_;
+  std::condition_variable waiters_cv_;
+  mutable ResourceSet room_;  // room_for_tasks' result while someone waits
 };
 
 }  // namespace manta::engine

@@ -22,6 +22,10 @@ void setup_logging(int rank, const std::string& level, const std::string& file) 
   l->set_pattern(tag);
   for (auto& sink : l->sinks()) sink->set_level(console_level);
   auto lowest = console_level;
+  // Set again by a later runtime of the same process (init after shutdown): one file sink.
+  std::erase_if(l->sinks(), [](const spdlog::sink_ptr& sink) {
+    return std::dynamic_pointer_cast<spdlog::sinks::basic_file_sink_mt>(sink) != nullptr;
+  });
   if (!file.empty()) {
     // Private, as the rest of the job directory: fopen would make it as the umask says.
     if (const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -22,7 +22,9 @@ class SpillManager;
 
 struct RankContext {
   RankContext(int rank_, int size_, const Config& config_, ObjectStore& store_, Outbox& outbox_)
-      : rank(rank_), size(size_), config(config_), store(store_), outbox(outbox_) {}
+      : rank(rank_), size(size_), config(config_), store(store_), outbox(outbox_) {
+    seq_.store(session_base(config_.session) + 1, std::memory_order_relaxed);
+  }
 
   int rank;
   int size;
@@ -43,6 +45,14 @@ struct RankContext {
 
   /// A sequence number no other task, object or actor of this rank uses.
   std::uint64_t next_seq() noexcept { return seq_.fetch_add(1, std::memory_order_relaxed); }
+  /// Sequence numbers of runtime `session` (Config::session) start here: 2^48 per runtime.
+  static constexpr std::uint64_t session_base(int session) noexcept {
+    return static_cast<std::uint64_t>(session) << 48;
+  }
+  /// Whether `seq` was drawn by this runtime (not by one that an earlier shutdown ended).
+  [[nodiscard]] bool this_session(std::uint64_t seq) const noexcept {
+    return (seq >> 48) == static_cast<std::uint64_t>(config.session);
+  }
 
   /// The task's name for errors and traces: its name option, else its function's name.
   [[nodiscard]] std::string function_name(const TaskSpec& t) const;

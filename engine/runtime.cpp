@@ -356,7 +356,7 @@ int Runtime::serve() {
   channel_->stop();
   parts_->collectives.release();
   if (spill_) spill_->stop();
-  close_transports(0, /*process_ends=*/true);
+  close_transports(0);
   return 0;
 }
 
@@ -395,10 +395,10 @@ void Runtime::shutdown(bool failed, const std::string& reason) {
   parts_->collectives.release();
   if (spill_) spill_->stop();
   write_timeline();
-  close_transports(failed ? 1 : 0, /*process_ends=*/false);
+  close_transports(failed ? 1 : 0);
 }
 
-void Runtime::close_transports(int exit_code, bool process_ends) {
+void Runtime::close_transports(int exit_code) {
   TeardownGuard guard(world_.rank, std::chrono::seconds(config_.shutdown_timeout_s), exit_code,
                       [this](int code) {
                         if (!config_.job_dir.empty())
@@ -409,8 +409,9 @@ void Runtime::close_transports(int exit_code, bool process_ends) {
     data_plane_.reset();
   }
   stop_shared_store();  // no segment name outlives a rank that exits cleanly
-  guard.step("MPI_Finalize");
-  transport::finish_mpi(world_, process_ends);
+  // MPI itself stays up: another runtime may follow in this job (api.cpp finalizes it).
+  guard.step("freeing the runtime's MPI communicators");
+  transport::free_communicators(world_);
 }
 
 void Runtime::write_timeline() {
@@ -453,12 +454,13 @@ const char* Runtime::transport_name() const noexcept {
 }
 
 std::shared_ptr<detail::RefToken> Runtime::acquire_ref(const ObjectId& id) {
-  if (!parts_) return std::make_shared<detail::RefToken>(id);
+  if (!parts_ || !ctx_.this_session(id.seq)) return std::make_shared<detail::RefToken>(id);
   return parts_->ownership.acquire(id);
 }
 
 void Runtime::release_ref(const ObjectId& id) {
-  if (parts_) parts_->ownership.release(id);
+  // A ref of a runtime an earlier shutdown ended: nothing here knows it.
+  if (parts_ && ctx_.this_session(id.seq)) parts_->ownership.release(id);
 }
 
 void Runtime::on_tick() {

@@ -56,8 +56,8 @@ class Runtime {
   void start();
   /// Ranks other than 0: serve until rank 0 says stop. Returns the exit code.
   int serve();
-  /// Rank 0: stop every rank and finalize MPI. `failed` marks a driver that ended by an error,
-  /// `reason` says which (for the job directory's summary).
+  /// Rank 0: stop every rank (MPI stays up: api.cpp ends it with the driver's process). `failed`
+  /// marks a driver that ended by an error, `reason` says which (for the job directory's summary).
   void shutdown(bool failed = false, const std::string& reason = {});
 
   /// The runtime of this process (null before init); see is_open for whether it takes calls.
@@ -78,6 +78,8 @@ class Runtime {
 
   /// The parts, for the public API's entry points (valid after start).
   [[nodiscard]] EngineParts& parts() noexcept { return *parts_; }
+  /// Whether `seq` (of an id) was drawn by this runtime, not one an earlier shutdown ended.
+  [[nodiscard]] bool made_here(std::uint64_t seq) const noexcept { return ctx_.this_session(seq); }
   /// Called by ObjectRef destructors, possibly after shutdown.
   void release_ref(const ObjectId& id);
   std::shared_ptr<detail::RefToken> acquire_ref(const ObjectId& id);
@@ -99,8 +101,9 @@ class Runtime {
   /// This rank's state for the job directory's status file.
   RankStatus rank_status() const;
   void write_timeline();
-  /// The data plane, then MPI, each bounded by --manta-shutdown-timeout (see TeardownGuard).
-  void close_transports(int exit_code, bool process_ends);
+  /// The data plane, then the runtime's communicators, each bounded by --manta-shutdown-timeout
+  /// (see TeardownGuard); MPI itself stays up for a later runtime (api.cpp ends it).
+  void close_transports(int exit_code);
   /// Stops this rank's own work (store waits, actors, workers).
   void stop_local_work();
 

@@ -82,6 +82,17 @@ TaskPtr Submitter::make_spec(detail::Submission&& s, const TaskOptions& options)
       e.task_name = s.function->name;
       throw ObjectLostError(std::move(e));
     }
+    if (s.args[i].kind == detail::ArgSlot::Kind::ref &&
+        !ctx_.this_session(s.args[i].ref->id().seq)) {
+      ErrorInfo e = ctx_.make_error(
+          ErrorKind::object_lost, nullptr,
+          "argument " + std::to_string(i + 1) + " of " + s.function->name + " is " +
+              s.args[i].ref->id().to_string() +
+              ", an object of a runtime that manta::shutdown ended: objects do not outlive their "
+              "runtime; make it again (put or a task) after init");
+      e.task_name = s.function->name;
+      throw ObjectLostError(std::move(e));
+    }
   }
   auto t = std::make_shared<TaskSpec>();
   t->id = {ctx_.rank, ctx_.next_seq()};

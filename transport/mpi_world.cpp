@@ -85,10 +85,14 @@ MpiWorld start_mpi(int& argc, char**& argv) {
   return w;
 }
 
-void finish_mpi(MpiWorld& world, bool process_ends) {
+void free_communicators(MpiWorld& world) {
   if (world.groups != MPI_COMM_NULL) MPI_Comm_free(&world.groups);
   if (world.checkpoints != MPI_COMM_NULL) MPI_Comm_free(&world.checkpoints);
   if (world.comm != MPI_COMM_NULL) MPI_Comm_free(&world.comm);
+}
+
+void finish_mpi(MpiWorld& world, bool process_ends) {
+  free_communicators(world);
   if (!process_ends && !world.initialized_mpi) return;
   int finalized = 0;
   MPI_Finalized(&finalized);

@@ -33,6 +33,8 @@ MpiWorld start_mpi(int& argc, char**& argv);
 /// Frees Manta's communicator and finalizes MPI, unless the application initialised MPI itself
 /// and goes on running (`process_ends` false): then finalizing is the application's to do.
 void finish_mpi(MpiWorld& world, bool process_ends = true);
+/// Frees Manta's communicators only: MPI stays up (for another runtime in the same job).
+void free_communicators(MpiWorld& world);
 
 /// Every rank's bytes, in rank order (MPI_Allgatherv). Init-time only.
 std::vector<Buffer> allgather_bytes(MPI_Comm comm, std::span<const std::byte> mine);

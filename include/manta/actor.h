@@ -35,12 +35,20 @@ struct ActorOptions {
   EnvVars env;                   // seen by manta::getenv in its factory and every call (env.h)
 };
 
+/// Options of one actor method call, chained before .remote(...).
+struct ActorCallOptions {
+  std::string name;  // shown in errors and timelines instead of the method's name
+  /// Taken from the actor's rank while this call runs, beyond what the actor holds (a GPU for
+  /// one step, say): the call waits its turn until they are free. A request the rank can never
+  /// meet fails the call at once with UnschedulableError.
+  ResourceMap resources;
+};
+
 namespace detail {
 ActorId create_actor(Submission&& factory_call, const ActorOptions& options,
                      std::uint64_t class_tag);
-/// `name`: shown in errors and timelines instead of the method's name (empty: the method's).
 std::shared_ptr<RefToken> submit_actor_call(const ActorId& actor, Submission&& call,
-                                            const std::string& name);
+                                            const ActorCallOptions& options);
 void kill_actor(const ActorId& actor, bool no_restart);
 /// `name_space` empty: the job's namespace.
 std::optional<ActorId> lookup_actor(const std::string& name, const std::string& name_space,
@@ -81,9 +89,15 @@ class ActorMethodCall {
 
   /// Names this call in errors and timelines (as Ray's .SetName on an actor task).
   ActorMethodCall& name(std::string n) {
-    name_ = std::move(n);
+    options_.name = std::move(n);
     return *this;
   }
+  /// Resources for this call only, e.g. {{"GPU", 1}}: see ActorCallOptions::resources.
+  ActorMethodCall& resources(ResourceMap r) {
+    options_.resources = std::move(r);
+    return *this;
+  }
+  [[nodiscard]] const ActorCallOptions& options() const noexcept { return options_; }
 
   template <class... A>
   ObjectRef<Value> remote(A&&... args) const {
@@ -94,7 +108,7 @@ class ActorMethodCall {
     s.args.reserve(sizeof...(A));
     detail::add_args<typename Traits::params>(s, std::index_sequence_for<A...>{},
                                               std::forward<A>(args)...);
-    return ObjectRef<Value>(detail::submit_actor_call(actor_, std::move(s), name_));
+    return ObjectRef<Value>(detail::submit_actor_call(actor_, std::move(s), options_));
   }
 
  private:
@@ -116,7 +130,7 @@ class ActorMethodCall {
   ActorId actor_;
   M method_;
   const detail::FunctionEntry* function_ = nullptr;
-  std::string name_;
+  ActorCallOptions options_;
 };
 
 /// A reference to an actor. Copyable and serializable: pass it to tasks and other actors.

@@ -4,12 +4,15 @@
 namespace manta {
 
 /// Every rank calls this first. Rank 0 returns and runs the rest of main as the driver; the other
-/// ranks serve tasks until the driver shuts down, then finalize MPI and exit 0. Removes the
-/// --manta-* flags it reads from argv. Fails with a clear message when ranks run different
-/// binaries (their registered functions differ) or a setting is invalid.
+/// ranks serve tasks until the driver shuts down, then wait: when the driver calls init again
+/// they serve its new runtime (with the driver's settings), and when it exits they finalize MPI
+/// and exit 0. Removes the --manta-* flags it reads from argv. Fails with a clear message when
+/// ranks run different binaries (their registered functions differ) or a setting is invalid.
 void init(int& argc, char**& argv);
 
-/// Stops every rank. Implied at the end of the driver's main.
+/// Stops every rank's runtime: what it held (objects, actors, placement groups) is gone, and
+/// refs to it fail with a message. init may start a new runtime on the same ranks afterwards.
+/// Implied at the end of the driver's main.
 void shutdown();
 
 /// True between init and shutdown.

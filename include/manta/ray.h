@@ -14,6 +14,7 @@
 #include <boost/serialization/base_object.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <fstream>
 #include <iterator>
@@ -226,15 +227,15 @@ inline void start(std::vector<std::string> args, const RayConfig& config) {
       args.push_back("--manta-env=" + name + "=" + value);
   }
   args.insert(args.end(), config.manta_args.begin(), config.manta_args.end());
-  // MPI and Manta may keep pointers into argv for the whole run.
-  static std::vector<std::string> storage;
-  static std::vector<char*> pointers;
-  storage = std::move(args);
-  pointers.clear();
-  for (auto& a : storage) pointers.push_back(a.data());
-  pointers.push_back(nullptr);
-  int argc = static_cast<int>(storage.size());
-  char** argv = pointers.data();
+  // MPI and Manta may keep pointers into argv for the whole process, past a later Init.
+  static std::deque<std::vector<std::string>> storage;
+  static std::deque<std::vector<char*>> pointers;
+  storage.push_back(std::move(args));
+  pointers.emplace_back();
+  for (auto& a : storage.back()) pointers.back().push_back(a.data());
+  pointers.back().push_back(nullptr);
+  int argc = static_cast<int>(storage.back().size());
+  char** argv = pointers.back().data();
   guarded([&] { manta::init(argc, argv); });
 }
 
@@ -242,8 +243,9 @@ inline void start(std::vector<std::string> args, const RayConfig& config) {
 
 /// Starts the runtime on every rank, as manta::init does: rank 0 returns and runs the program as
 /// the driver; the other ranks serve tasks until the driver calls Shutdown (or returns from
-/// main), then exit. Code before Init runs on every rank. A second call while running does
-/// nothing.
+/// main), then wait for its next Init, or its exit, when they exit too. Code before Init runs on
+/// every rank. A second call while running does nothing; one after Shutdown starts a new runtime
+/// on the same ranks, with this call's settings.
 inline void Init(RayConfig& config, int argc, char** argv) {
   internal::check_config(config);  // a setting that cannot apply is an error even when running
   if (manta::is_initialized()) return;
@@ -628,6 +630,18 @@ class ActorTaskCaller {
     call_.name(std::move(name));
     return *this;
   }
+  /// Resources this call takes on the actor's rank while it runs, beyond the actor's own: the
+  /// call waits until they are free, and fails at once if the rank can never offer them.
+  ActorTaskCaller& SetResources(const std::unordered_map<std::string, double>& resources) {
+    resources_ = manta::ResourceMap(resources.begin(), resources.end());
+    call_.resources(resources_);
+    return *this;
+  }
+  ActorTaskCaller& SetResource(const std::string& name, double value) {
+    resources_[name] = value;
+    call_.resources(resources_);
+    return *this;
+  }
 
   template <class... A>
   ObjectRef<Value> Remote(A&&... args) {
@@ -636,6 +650,7 @@ class ActorTaskCaller {
 
  private:
   manta::ActorMethodCall<T, M> call_;
+  manta::ResourceMap resources_;
 };
 
 /// Ray's handle to an actor; copyable and serializable, so it may be passed to tasks.

@@ -1,13 +1,17 @@
-// Environment variables and actor namespaces across ranks. The job runs with
-// --manta-env=MANTA_JOB_VAR=job value (test/mpi/CMakeLists.txt): every rank's process has it.
-// Per-task and per-actor variables are seen by manta::getenv only, while the task or call runs.
+// Environment variables, actor namespaces and resources of one actor call, across ranks. The job
+// runs with --manta-num-cpus=1 and --manta-env=MANTA_JOB_VAR=job value (test/mpi/CMakeLists.txt):
+// every rank's process has the variable. Per-task and per-actor variables are seen by
+// manta::getenv only, while the task or call runs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -59,6 +63,23 @@ struct Other {
   int get() const { return 0; }
 };
 
+// How many of its calls ran at once, at most: each call stays `ms` milliseconds.
+struct Overlap {
+  static Overlap* create() { return new Overlap{}; }
+  int step(int ms) {
+    const int now = ++running;
+    int seen = most.load();
+    while (now > seen && !most.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    --running;
+    return most.load();
+  }
+  int reset() { return most.exchange(0); }
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+};
+
 // On another rank: the tag of the actor named `name` in `ns` (-1: none).
 int tag_of(std::string name, std::string ns) {
   auto h = manta::get_actor<Tagged>(name, ns);
@@ -71,7 +92,7 @@ std::string namespace_here() { return manta::get_namespace(); }
 
 MANTA_REMOTE(look, tag_of, namespace_here, EnvActor::create, &EnvActor::in_factory,
              &EnvActor::in_call, &EnvActor::process, Tagged::create, &Tagged::get, Other::create,
-             &Other::get);
+             &Other::get, Overlap::create, &Overlap::step, &Overlap::reset);
 
 namespace {
 
@@ -187,6 +208,73 @@ TEST(Namespaces, AnEmptyNamespaceOrANamespaceWithoutANameIsRefused) {
   EXPECT_THROW((void)manta::actor(Tagged::create).name("", "ns_a"), std::invalid_argument);
   EXPECT_THROW((void)manta::get_actor<Tagged>("svc", ""), std::invalid_argument);
   EXPECT_THROW((void)manta::get_actor<Tagged>("", "ns_a"), std::invalid_argument);
+}
+
+}  // namespace
+
+namespace {
+
+manta::ActorHandle<Overlap> overlap_on_last_rank() {
+  return manta::actor(Overlap::create).max_concurrency(4).on_rank(manta::world_size() - 1).remote();
+}
+
+int most_at_once(const std::vector<manta::ObjectRef<int>>& calls) {
+  int most = 0;
+  for (const auto& c : calls) most = std::max(most, value(c));
+  return most;
+}
+
+TEST(ActorCallResources, CallsAskingForTheRanksOnlyCpuRunOneAtATime) {
+  auto a = overlap_on_last_rank();
+  // Without resources, the actor's four threads overlap its calls: the check below can fail.
+  std::vector<manta::ObjectRef<int>> free_calls;
+  for (int i = 0; i < 4; ++i) free_calls.push_back(a.task(&Overlap::step).remote(200));
+  EXPECT_GT(most_at_once(free_calls), 1);
+  value(a.task(&Overlap::reset).remote());
+  std::vector<manta::ObjectRef<int>> calls;
+  for (int i = 0; i < 4; ++i) {
+    calls.push_back(a.task(&Overlap::step).resources({{"CPU", 1}}).remote(100));
+  }
+  EXPECT_EQ(most_at_once(calls), 1) << "calls each holding the rank's one CPU overlapped";
+}
+
+TEST(ActorCallResources, ARequestTheRankNeverOffersFailsAtOnce) {
+  auto a = overlap_on_last_rank();
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    value(a.task(&Overlap::step).resources({{"CPU", 2}}).remote(0));
+    FAIL() << "a call asking for 2 CPUs of a 1-CPU rank ran";
+  } catch (const manta::UnschedulableError& e) {
+    EXPECT_NE(std::string(e.what()).find("can never offer it (2 CPU asked but this rank offers 1)"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    value(a.task(&Overlap::step).resources({{"GPU", 1}}).remote(0));
+    FAIL() << "a call asking for a GPU ran on a rank without one";
+  } catch (const manta::UnschedulableError& e) {
+    EXPECT_NE(std::string(e.what()).find("1 GPU asked but this rank offers 0"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+  // The actor lives on: calls that fit still run.
+  EXPECT_EQ(value(a.task(&Overlap::step).resources({{"CPU", 1}}).remote(0)), 1);
+}
+
+TEST(ActorCallResources, BadAmountsAreRefusedWhereTheCallIsWritten) {
+  auto a = overlap_on_last_rank();
+  EXPECT_THROW(a.task(&Overlap::step).resources({{"CPU", -1}}).remote(0), std::invalid_argument);
+  EXPECT_THROW(a.task(&Overlap::step).resources({{"", 1}}).remote(0), std::invalid_argument);
+  EXPECT_THROW(a.task(&Overlap::step).resources({{"GPU", 1.5}}).remote(0), std::invalid_argument);
+}
+
+TEST(ActorCallResources, ACallWaitingForResourcesFailsWhenItsActorIsKilled) {
+  auto a = overlap_on_last_rank();
+  auto holder = a.task(&Overlap::step).resources({{"CPU", 1}}).remote(1500);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the first call holds the CPU
+  auto waiter = a.task(&Overlap::step).resources({{"CPU", 1}}).remote(0);
+  a.kill();
+  EXPECT_THROW(value(waiter), manta::ActorDiedError);
 }
 
 }  // namespace

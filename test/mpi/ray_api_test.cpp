@@ -204,6 +204,18 @@ TEST(RayActors, CreateCallAndGetState) {
   EXPECT_FALSE(counter.ID().empty());
 }
 
+TEST(RayActors, ACallTakesItsOwnResources) {
+  ray::ActorHandle<Counter> counter = ray::Actor(Counter::FactoryCreate).Remote(0);
+  EXPECT_EQ(*counter.Task(&Counter::Add).SetResources({{"CPU", 1}}).Remote(2).Get(), 2);
+  EXPECT_EQ(*counter.Task(&Counter::Add).SetResource("CPU", 2).Remote(3).Get(), 5);
+  // The ranks have 2 CPUs each and no GPU: the call fails at once instead of waiting.
+  EXPECT_THROW(counter.Task(&Counter::Add).SetResource("GPU", 1).Remote(1).Get(),
+               ray::internal::RayException);
+  EXPECT_THROW(counter.Task(&Counter::Add).SetResource("CPU", 3).Remote(1).Get(),
+               ray::internal::RayException);
+  EXPECT_EQ(*counter.Task(&Counter::Get).Remote().Get(), 5);
+}
+
 TEST(RayActors, AHandlePassesToATask) {
   auto counter = ray::Actor(Counter::FactoryCreate).Remote(0);
   EXPECT_EQ(*ray::Task(AddThroughHandle).Remote(counter, 7).Get(), 7);
