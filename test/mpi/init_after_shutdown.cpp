@@ -1,7 +1,8 @@
 // manta::init again after manta::shutdown, in the same MPI job: every rank serves the new
 // runtime, with the settings of the driver's new init; what an earlier runtime made is refused
 // with a message (and dropping it frees nothing of the new one); a second init while running is
-// refused. Through <manta/ray.h>, ray::Init after ray::Shutdown starts a third runtime.
+// refused. Through <manta/ray.h>, ray::Init after ray::Shutdown starts a third runtime. A bad
+// setting in the second init ends the job with the message a bad first one gives.
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -57,9 +58,11 @@ int main(int argc, char** argv) {
   manta::shutdown();
   const bool still = manta::is_initialized();
 
-  // The second runtime takes the settings of this init, on every rank.
+  // The second runtime takes the settings of this init, on every rank. With the argument
+  // "bad-setting", one that every rank refuses: the job ends as a bad first init would.
   std::vector<std::string> args = command_line;
-  args.push_back("--manta-namespace=second");
+  const bool bad = args.size() > 1 && args[1] == "bad-setting";
+  args.push_back(bad ? "--manta-num-cpus=-3" : "--manta-namespace=second");
   std::vector<char*> pointers;
   for (auto& a : args) pointers.push_back(a.data());
   pointers.push_back(nullptr);
