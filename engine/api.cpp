@@ -266,7 +266,10 @@ void start_runtime(int& argc, char**& argv) {
   install_checkpoint_signal(config.checkpoint_signal);
   // Before the runtime's threads start (setenv is not thread-safe) and before user code runs.
   engine::set_job_env(config.job_env);
-  if (!config.job_dir.empty() && !g_job_dir) g_job_dir = new std::string(config.job_dir);
+  // Leaked (read at exit); a later runtime's directory, if another, takes the exit records.
+  if (!config.job_dir.empty() && (!g_job_dir || *g_job_dir != config.job_dir)) {
+    g_job_dir = new std::string(config.job_dir);
+  }
   // The runtime an earlier shutdown ended: its threads are gone, and refs it made, which
   // may still be dropped, reach the new one (which ignores them, see Runtime::release_ref).
   delete engine::Runtime::instance();
@@ -320,10 +323,11 @@ void init(int& argc, char**& argv) {
   if (again) return;
   g_previous_terminate = std::set_terminate(on_terminate);
   // Registered first, so it runs last: the driver's exit code, once shutdown and main are done.
-  if (g_job_dir) {
-    ::on_exit([](int code, void*) { engine::write_rank_exit(*g_job_dir, 0, g_size, code); },
-              nullptr);
-  }
+  ::on_exit(
+      [](int code, void*) {
+        if (g_job_dir) engine::write_rank_exit(*g_job_dir, 0, g_size, code);
+      },
+      nullptr);
   std::atexit(end_job);  // after the implied shutdown below: the waiting ranks exit
   std::atexit([] {
     if (open_runtime()) shutdown();  // the end of the driver's main implies shutdown

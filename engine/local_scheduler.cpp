@@ -459,8 +459,9 @@ TaskPtr LocalScheduler::pop_runnable(const ResourceSet& within, bool newest) {
 
 bool LocalScheduler::has_runnable() const {
   std::size_t scanned = 0;
+  const ResourceSet& room = room_for_tasks();
   for (auto it = queue_.begin(); it != queue_.end() && scanned < kScanLimit; ++it, ++scanned) {
-    if (fits(**it, room_for_tasks())) return true;
+    if (fits(**it, room)) return true;
   }
   return false;
 }
