@@ -88,16 +88,20 @@ std::shared_ptr<detail::RefToken> ActorRouting::submit_call(const ActorId& actor
   // The amounts are checked here, where the call is written, as a task's are; whether the
   // actor's rank can ever offer them, its host says (ActorHost::take_call_resources). A call
   // takes only what it names: no CPU unless asked, as the actor already holds its own.
-  ResourceSet request;
+  // Most calls ask for nothing: they share one empty set instead of allocating their own.
+  static const auto nothing = std::make_shared<const ResourceSet>();
+  std::shared_ptr<const ResourceSet> request = nothing;
   if (!options.resources.empty()) {
     check_resources(options.resources, CallName{"handle.task(&C::m)", s.function->name});
-    for (const auto& [k, v] : options.resources) request.set(k, v);
+    ResourceSet asked;
+    for (const auto& [k, v] : options.resources) asked.set(k, v);
+    request = std::make_shared<const ResourceSet>(std::move(asked));
   }
   TaskOptions to;
   to.max_retries = 0;
   to.name = options.name;
   TaskPtr t = submitter_.make_spec(std::move(s), to);
-  t->resources = std::make_shared<const ResourceSet>(std::move(request));
+  t->resources = std::move(request);
   t->kind = TaskKind::actor_call;
   t->actor = actor;
   t->caller = ctx_.rank;

@@ -391,9 +391,9 @@ void LocalScheduler::give_back(const ResourceSet& r, const std::vector<int>& gpu
   Kick kick;
   {
     std::lock_guard lock(mutex_);
-    add_counted(r);
+    // Devices first: add_counted serves the waiters, and the GPUs may be what the first lacked.
     if (!gpu_ids.empty()) gpus_.give_back(gpu_ids, GpuPool::amount(r));
-    if (!waiters_.empty()) serve_waiters();  // the GPUs may be what the first waiter lacked
+    add_counted(r);
     if (has_runnable()) kick = kick_locked();
   }
   cv_.notify_all();
