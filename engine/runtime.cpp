@@ -131,14 +131,15 @@ void Runtime::start() {
   channel_->add_extra_progress([this] { return parts_->collectives.progress(); });
   // Result batches that waited long enough leave from the progress loop (cheap when none).
   channel_->add_extra_progress([this] { return parts_->results.flush_due(); });
+  // After MPI and UCX, which install handlers of their own for these signals, and before the
+  // first message: a task that arrives then starts a worker thread at once (kick_locked).
+  install_crash_handler({world_.rank, world_.size, world_.hostname, config_.job_dir});
   // Open before the first message: a task from another rank may call the API at once.
   open_.store(true, std::memory_order_release);
   // Messages start only now: other ranks may already call actors here, and the progress thread
   // must find every part their handlers use built.
   channel_->start([this](int src, std::span<const std::byte> m) { dispatcher_.dispatch(src, m); },
                   [this] { on_tick(); });
-  // After MPI and UCX, which install handlers of their own for these signals; before any task.
-  install_crash_handler({world_.rank, world_.size, world_.hostname, config_.job_dir});
   parts_->local.start();
   log().info("{} ({}), {} workers, resources {}, threads {}", world_.hostname,
              hardware_.topology.summary, cpus, total.to_string(), hardware_.threads.summary);
