@@ -7,7 +7,7 @@
 // five times (two with --quick): a run lasts a tenth of a second, so one run is at the mercy of
 // the machine; the table gives the median and the slowest run, the counters their sum.
 // Prints a table and JSON (also written to --json FILE); bench/run_peers.sh runs it at 1-8 ranks.
-//   mpirun -n 4 ./manta_scaling_bench [--quick] [--json out.json]
+//   mpirun -n 4 ./manta_scaling_bench [--quick] [--json out.json] [--only SHAPE-TEXT]
 #include <mpi.h>
 
 #include <algorithm>
@@ -114,6 +114,11 @@ double delta(const std::vector<Counters>& before, const std::vector<Counters>& a
 int main(int argc, char** argv) {
   const auto [quick, json_path, world, scale] = manta::bench::start(argc, argv);
   const int n = 100000 / scale, batch = 10000 / scale, wave = 1000 / scale;
+  // --only TEXT: just the shapes whose names contain TEXT (to profile one).
+  std::string only;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  }
 
   // Raw MPI, same job, before Manta starts its threads.
   double mpi_rate = 0;
@@ -191,6 +196,7 @@ int main(int argc, char** argv) {
       {fmt::format("every rank, unplaced, {} in flight", wave), every_rank(wave, false)},
   };
   for (const auto& [shape, work] : shapes) {
+    if (!only.empty() && shape.find(only) == std::string::npos) continue;
     const Measured m = measure(work);
     const bool fan = shape == "driver fan-out";
     const double median = m.seconds[m.seconds.size() / 2];

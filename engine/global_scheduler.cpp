@@ -39,6 +39,7 @@ void GlobalScheduler::report(int rank, std::uint64_t queued, std::uint64_t recei
                              ResourceSet available) {
   std::lock_guard lock(mutex_);
   if (rank < 0 || static_cast<std::size_t>(rank) >= loads_.size()) return;
+  if (rank != 0) ++others_changed_;
   loads_[rank].queued = queued;
   loads_[rank].available = std::move(available);
   // Placements sent but not yet seen by that rank when it reported are still on their way.
@@ -54,6 +55,7 @@ std::optional<int> GlobalScheduler::place_task(const ResourceSet& request,
   if (target && *target != 0) {
     ++loads_[*target].assigned;
     ++sent_to_[*target];
+    ++others_changed_;
   }
   if (log().should_log(spdlog::level::debug)) {
     std::string view;
@@ -68,8 +70,14 @@ std::optional<int> GlobalScheduler::place_task(const ResourceSet& request,
 
 bool GlobalScheduler::free_elsewhere(const ResourceSet& request) {
   std::lock_guard lock(mutex_);
-  refresh_rank0();
-  return pick_free_rank(request, loads_, /*exclude=*/0).has_value();
+  // Rank 0's own load is left out, so its refresh is not needed here.
+  FreeElsewhere& c = free_elsewhere_;
+  if (c.version != others_changed_ || !(c.request == request)) {
+    c.free = pick_free_rank(request, loads_, /*exclude=*/0).has_value();
+    c.version = others_changed_;
+    c.request = request;
+  }
+  return c.free;
 }
 
 GlobalScheduler::Balance GlobalScheduler::balance(const ResourceSet& typical_request) {
@@ -152,6 +160,7 @@ GlobalScheduler::ActorPlacement GlobalScheduler::place_actor(const ResourceSet& 
     if (*out.host != 0) {
       ++loads_[*out.host].assigned;
       ++sent_to_[*out.host];
+      ++others_changed_;
     }
     ++actors_on_[*out.host];
   }

@@ -83,6 +83,14 @@ class GlobalScheduler {
   std::vector<std::uint64_t> actors_on_;        // live actors placed on each rank
   std::vector<std::uint64_t> spill_hint_sent_;  // last spill hint sent to each rank
   std::uint64_t hint_ = 0;                      // rotates ties between equal ranks
+  // free_elsewhere's last answer: rank 0 asks it for each task it would queue, and the other
+  // ranks' view changes only with a report or a placement (others_changed_), not per task.
+  std::uint64_t others_changed_ = 0;
+  struct FreeElsewhere {
+    std::uint64_t version = ~std::uint64_t{0};
+    ResourceSet request;
+    bool free = false;
+  } free_elsewhere_;
 };
 
 }  // namespace manta::engine

@@ -278,7 +278,7 @@ void Submitter::place(const TaskPtr& t) {
       // So does a task this rank could never run (it asks for what this rank lacks).
       if (heaviest_input_rank(inputs) >= 0 || !req.fits_in(local_.total())) {
         forward(t);
-      } else if (keeps_nested_wave(*t, here.queued + 1)) {
+      } else if (keeps_nested_wave(*t, here.queued + 1, spill.free_elsewhere)) {
         hooks_.run_here(t);
       } else if (!leasable(*t)) {
         forward(t);
@@ -289,7 +289,7 @@ void Submitter::place(const TaskPtr& t) {
       break;
     case LocalDecision::spill_back:
       // With leases, room elsewhere comes from rank 0 once, not with each task.
-      if (keeps_nested_wave(*t, here.queued + 1)) {
+      if (keeps_nested_wave(*t, here.queued + 1, spill.free_elsewhere)) {
         hooks_.run_here(t);
       } else if (!leasable(*t)) {
         hand_on(t);
@@ -308,12 +308,16 @@ bool Submitter::leasable(const TaskSpec& t) const {
          t.hand_ons < kMaxHandOns;
 }
 
-bool Submitter::keeps_nested_wave(const TaskSpec& t, std::uint64_t queued) const {
+bool Submitter::keeps_nested_wave(const TaskSpec& t, std::uint64_t queued,
+                                  bool free_elsewhere) const {
   // Rank 0 places the driver's work over the job (a pipeline's blocks must not pile up in one
-  // store). A task running on rank 0 that submits a wave of tiny tasks is treated as on any
-  // other rank: a queue that drains here soon stays here.
+  // store). A task running on rank 0 that submits a wave of tasks is treated as on any other
+  // rank: a queue that drains here soon stays here, and so does one no other rank could start
+  // sooner (none has a free slot: moving it only queues it there; the tick's balancing hands
+  // waiting work on once slots free up elsewhere).
   return global_ && t.nested && ctx_.config.leases && ctx_.size > 1 && t.kind == TaskKind::task &&
-         t.on_rank < 0 && !t.placement_group.valid() && t.hand_ons == 0 && !worth_a_lease(queued);
+         t.on_rank < 0 && !t.placement_group.valid() && t.hand_ons == 0 &&
+         (!worth_a_lease(queued) || !free_elsewhere);
 }
 
 bool Submitter::worth_a_lease(std::uint64_t queued) const {

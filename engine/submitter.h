@@ -107,8 +107,10 @@ class Submitter {
   /// Whether `queued` tasks here take long enough to run that some should go out on leases.
   [[nodiscard]] bool worth_a_lease(std::uint64_t queued) const;
   /// On rank 0: whether `t`, submitted by one of this rank's workers, stays here because a
-  /// queue of `queued` drains soon (other ranks keep such waves by the same rule).
-  [[nodiscard]] bool keeps_nested_wave(const TaskSpec& t, std::uint64_t queued) const;
+  /// queue of `queued` drains soon (other ranks keep such waves by the same rule) or because
+  /// no other rank has a free slot (`free_elsewhere` false).
+  [[nodiscard]] bool keeps_nested_wave(const TaskSpec& t, std::uint64_t queued,
+                                       bool free_elsewhere) const;
   /// Sends `t` on a free lease slot (true), or leaves it to the caller (false).
   bool send_on_lease(const TaskPtr& t);
   /// Tasks waiting here go out on the free lease slots.

@@ -93,6 +93,29 @@ TEST(GlobalScheduler, PlacementsCountUntilTheRankReportsThem) {
   EXPECT_EQ(s.global.loads()[1].assigned, 0u);
 }
 
+// Rank 0 asks for each task it would queue; the answer follows every report and placement.
+TEST(GlobalScheduler, FreeElsewhereFollowsReportsAndPlacements) {
+  Scheduler s(totals(3, 1));
+  s.rank0 = {5, ResourceSet::cpus(0)};
+  const ResourceSet one = ResourceSet::cpus(1);
+  EXPECT_TRUE(s.global.free_elsewhere(one)) << "no report yet: the ranks start idle";
+  s.report(1, 3, 0, ResourceSet::cpus(0));
+  s.report(2, 3, 0, ResourceSet::cpus(0));
+  EXPECT_FALSE(s.global.free_elsewhere(one));
+  EXPECT_FALSE(s.global.free_elsewhere(one));
+  s.report(2, 0, 0, ResourceSet::cpus(1));
+  EXPECT_TRUE(s.global.free_elsewhere(one));
+  // A request no rank's free part fits is answered for itself, not from the last answer.
+  EXPECT_FALSE(s.global.free_elsewhere(ResourceSet::cpus(2)));
+  EXPECT_TRUE(s.global.free_elsewhere(one));
+  // The placement takes rank 2's only slot before rank 2 reports again.
+  EXPECT_EQ(s.global.place_task(one, {}), 2);
+  EXPECT_FALSE(s.global.free_elsewhere(one));
+  // Rank 0's own load never counts: it asks about the others.
+  s.rank0 = {0, ResourceSet::cpus(1)};
+  EXPECT_FALSE(s.global.free_elsewhere(one));
+}
+
 TEST(GlobalScheduler, ATaskFollowsItsInputBytesUnlessThatRankIsFarBehind) {
   Scheduler s(totals(3, 4));
   const std::vector<std::uint64_t> on_rank2{0, 0, 8 * kMiB};

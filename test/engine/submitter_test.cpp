@@ -329,6 +329,39 @@ TEST(Submitter, RankZeroSpreadsANestedWaveThatWouldTakeLongHere) {
   EXPECT_NE(sent->dest, 0);
 }
 
+// Moving a long wave only queues it elsewhere when no other rank has a free slot: rank 0 keeps
+// its nested wave then, and hands it on once a load report shows room.
+TEST(Submitter, RankZeroKeepsALongNestedWaveWhileNoOtherRankHasRoom) {
+  Rank rank(0, three_cpus_on_rank_zero(), /*forward_threshold=*/2);
+  queue_behind_an_actor(rank, std::chrono::milliseconds(50));  // 150 ms, over 10 ms
+  auto report = [&](int from, std::uint64_t queued, const ResourceSet& free) {
+    rank.deliver(from, [&](WireWriter& w) {
+      w.put(MessageType::load_report).put(queued).put(std::uint64_t{0});
+      write_resources(w, free);
+    });
+  };
+  // Both other ranks run a task on each CPU with none waiting: less loaded than rank 0, but a
+  // task sent there would wait all the same.
+  report(1, 0, ResourceSet::cpus(0));
+  report(2, 0, ResourceSet::cpus(0));
+  TaskPtr kept = rank.task(ResourceSet::cpus(2));
+  kept->nested = true;
+  rank.submitter->place(kept);
+  ASSERT_EQ(rank.ran_here.size(), 1u);
+  EXPECT_EQ(rank.ran_here[0], kept);
+  EXPECT_EQ(rank.outbox.count(MessageType::submit_task), 0u);
+
+  report(2, 0, ResourceSet::cpus(2));
+  TaskPtr moved = rank.task(ResourceSet::cpus(2));
+  moved->nested = true;
+  rank.submitter->place(moved);
+  EXPECT_EQ(rank.ran_here.size(), 1u) << "rank 2 has room now";
+  const auto sent = rank.outbox.pop(MessageType::submit_task);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->dest, 2);
+  EXPECT_EQ(task_in(*sent)->id, moved->id);
+}
+
 // A task taking `input` (an object of any rank) as its only argument.
 TaskPtr dependent(Rank& rank, const ObjectId& input, std::shared_ptr<detail::RefToken> token) {
   TaskPtr t = rank.task();
