@@ -62,6 +62,8 @@ SCALING_FIELDS = [
     ("control messages per task, all ranks", "msgs_per_task"),
     ("MPI sends per task, all ranks", "mpi_sends_per_task"),
     ("tasks forwarded to the global scheduler", "forwarded_pct"),
+    ("tasks sent on leases", "leased_pct"),
+    ("results per result message", "results_per_message"),
 ]
 
 
@@ -303,24 +305,25 @@ def note_1000_ranks(scaling):
     if intake > 0:
         lines.append(
             f"The most control traffic rank 0 took in here was {human(intake, 'msgs/s')} "
-            f"messages/s ({where}), with every rank on the same {os.cpu_count()} cores; "
-            "a rank 0 with a core of its own takes in more, so the limits below are "
-            "lower bounds.")
+            f"messages/s ({where}), with every rank on the same {os.cpu_count()} cores.")
     m_fan = med(fan, "msgs_to_rank0_per_task")
     if m_fan is not None:
         rate = med(fan, "tasks_per_s")
         sends = med(fan, "mpi_sends_per_task")
+        per_msg = med(fan, "results_per_message")
         n = int(largest)
-        lines.append(
-            f"**Driver fan-out** sends {m_fan:.3f} messages per task to rank 0 at {n} ranks "
-            f"((N-1)/N = {(n - 1) / n:.3f}: the result of every task that ran on another rank "
-            "goes back to its owner, the driver), so at 1,000 ranks it is close to 1 and one "
-            "driver's fan-out is capped by what rank 0 takes in, near "
-            f"{human(intake / max(m_fan, 1e-9), 'tasks/s')} tasks/s by the intake above "
-            f"(measured: {human(rate, 'tasks/s')} tasks/s at {n} ranks), however many ranks "
-            "run the tasks. Batching absorbs most of the cost: "
-            + (f"{sends:.4f} MPI sends per task." if sends is not None else ""))
-    for shape in (pinned, few):
+        line = (f"**Driver fan-out** sends {m_fan:.3f} messages per task to rank 0 at {n} ranks "
+                f"(one message per result would be (N-1)/N = {(n - 1) / n:.3f}): the results of "
+                "the tasks that ran on other ranks come back to the driver in batches")
+        if per_msg:
+            at_1000 = 0.999 / per_msg
+            line += (f", {per_msg:.0f} to a message. At 1,000 ranks that is about "
+                     f"{at_1000:.3f} messages per task, so at the {human(rate, 'tasks/s')} "
+                     f"tasks/s measured here the driver would take in about "
+                     f"{human(rate * at_1000, 'msgs/s')} messages/s")
+        line += "." + (f" MPI sends per task, all ranks: {sends:.4f}." if sends is not None else "")
+        lines.append(line)
+    for shape in (pinned, few, many):
         if shape is None:
             continue
         m = med(shape, "msgs_to_rank0_per_task")
@@ -329,28 +332,22 @@ def note_1000_ranks(scaling):
         if m is None or per_s is None or rate is None:
             continue
         load = 999 * per_s
-        share = f", {100 * load / intake:.0f} % of the intake above" if intake > 0 else ""
+        why = ("its load reports, at most one per `--manta-report-interval-ms`, and the "
+               "submitter's result")
+        if shape == many:
+            fwd = med(shape, "forwarded_pct") or 0.0
+            leased = med(shape, "leased_pct") or 0.0
+            why += (f"; {fwd:.1f} % of the tasks went to rank 0's global scheduler and "
+                    f"{leased:.1f} % out on leases: past the forwarding threshold (4 tasks per "
+                    "CPU) a rank keeps a queue that drains within `--manta-lease-backlog-ms` and "
+                    "asks rank 0 for a lease, once per backlog, for a longer one")
         lines.append(
             f"**{shape[0].upper() + shape[1:]}** sends rank 0 {m:.5f} messages per task at "
             f"{largest} ranks ({human(rate, 'tasks/s')} tasks/s in all): what reaches rank 0 "
-            f"comes with time, not with tasks, {per_s:.0f} messages/s from each busy rank (its "
-            "load reports, at most one per `--manta-report-interval-ms`, and the submitter's "
-            "result). 999 busy ranks would send rank 0 about "
-            f"{human(load, 'msgs/s')} messages/s{share}, however many tasks they run; a longer "
-            "report interval divides that.")
-    if many is not None:
-        m = med(many, "msgs_to_rank0_per_task")
-        fwd = med(many, "forwarded_pct")
-        if m is not None and fwd is not None and m > 0:
-            cap = intake / m if intake > 0 else 0
-            lines.append(
-                f"**{many[0].upper() + many[1:]}**: {fwd:.1f} % of the tasks went to the global "
-                f"scheduler on rank 0 ({m:.2f} messages per task to rank 0), because each "
-                "rank's queue passed the forwarding threshold (4 tasks per CPU). At 1,000 "
-                "ranks every such task passes through rank 0, so the whole cluster would "
-                f"run about {human(cap, 'tasks/s')} tasks/s by the intake above, "
-                f"{human(cap / 1000, 'tasks/s')} per rank: submit in smaller waves, pin with "
-                "`on_rank`, or raise `--manta-forward-threshold` to keep such tasks local.")
+            f"comes with time, not with tasks, {per_s:.0f} messages/s from each busy rank "
+            f"({why}). 999 busy ranks would send rank 0 about {human(load, 'msgs/s')} "
+            "messages/s however many tasks they run; a longer report interval divides that, and "
+            "`bench/results/control_plane_sim.md` measures where rank 0 saturates.")
     return lines
 
 
@@ -538,14 +535,14 @@ def markdown(doc, peers_png, scaling_png):
         "",
         "| submission | ranks | tasks/s | per rank | relative throughput | per-rank efficiency "
         "| msgs to rank 0 / task | msgs to rank 0 / rank / s | all msgs / task | MPI sends / task "
-        "| forwarded | raw MPI fan-out |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| forwarded | on leases | results / result msg | raw MPI fan-out |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sc["shapes"]:
         for nr in sc["ranks"]:
             e = s["by_ranks"].get(str(nr))
             if not e:
-                out.append(f"| {s['name']} | {nr} |" + " |" * 10)
+                out.append(f"| {s['name']} | {nr} |" + " |" * 12)
                 continue
             tps = e["tasks_per_s"]
             mpi = sc["mpi_fan_out"].get(str(nr)) if s["name"] == "driver fan-out" else None
@@ -562,6 +559,8 @@ def markdown(doc, peers_png, scaling_png):
                 f"{f('msgs_to_rank0_per_rank_s', '{:,.0f}') if nr > 1 else ''} | "
                 f"{f('msgs_per_task', '{:.3f}')} | "
                 f"{f('mpi_sends_per_task', '{:.4f}')} | {f('forwarded_pct', '{:.1f} %')} | "
+                f"{f('leased_pct', '{:.1f} %')} | "
+                f"{f('results_per_message', '{:.1f}') if nr > 1 else ''} | "
                 f"{human(mpi['median'], 'tasks/s') if mpi else ''} |")
     wt = sc.get("worker_threads_per_rank", {})
     if wt:

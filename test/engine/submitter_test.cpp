@@ -285,6 +285,19 @@ void queue_behind_an_actor(Rank& rank, std::chrono::nanoseconds mean_run) {
     rank.local->enqueue(make_task(0, 1000 + i, ResourceSet::cpus(2)));
   rank.local->note_run_time(mean_run);
 }
+// Places a 2-CPU task submitted by a task running on `rank`.
+TaskPtr place_nested(Rank& rank) {
+  TaskPtr t = rank.task(ResourceSet::cpus(2));
+  t->nested = true;
+  rank.submitter->place(t);
+  return t;
+}
+// `t` was kept here, and nothing left this rank.
+void expect_only_ran_here(const Rank& rank, const TaskPtr& t) {
+  ASSERT_EQ(rank.ran_here.size(), 1u);
+  EXPECT_EQ(rank.ran_here[0], t);
+  EXPECT_EQ(rank.outbox.count(MessageType::submit_task), 0u);
+}
 
 // Rank 0 spreads the driver's work over the job, but a task running on rank 0 that submits a
 // wave of tiny tasks keeps it, as any other rank would: moving each costs more than running it.
@@ -292,12 +305,7 @@ TEST(Submitter, RankZeroKeepsAShortWaveItsOwnTasksSubmitButSpreadsTheDrivers) {
   Rank rank(0, three_cpus_on_rank_zero(), /*forward_threshold=*/2);
   queue_behind_an_actor(rank, std::chrono::microseconds(5));  // 15 us to drain
 
-  TaskPtr nested = rank.task(ResourceSet::cpus(2));
-  nested->nested = true;
-  rank.submitter->place(nested);
-  ASSERT_EQ(rank.ran_here.size(), 1u);
-  EXPECT_EQ(rank.ran_here[0], nested);
-  EXPECT_EQ(rank.outbox.count(MessageType::submit_task), 0u);
+  expect_only_ran_here(rank, place_nested(rank));
 
   TaskPtr driver = rank.task(ResourceSet::cpus(2));
   rank.submitter->place(driver);
@@ -320,9 +328,7 @@ TEST(Submitter, RankZeroKeepsAShortWaveItsOwnTasksSubmitButSpreadsTheDrivers) {
 TEST(Submitter, RankZeroSpreadsANestedWaveThatWouldTakeLongHere) {
   Rank rank(0, three_cpus_on_rank_zero(), /*forward_threshold=*/2);
   queue_behind_an_actor(rank, std::chrono::milliseconds(50));  // 150 ms, over 10 ms
-  TaskPtr nested = rank.task(ResourceSet::cpus(2));
-  nested->nested = true;
-  rank.submitter->place(nested);
+  place_nested(rank);
   EXPECT_TRUE(rank.ran_here.empty());
   const auto sent = rank.outbox.pop(MessageType::submit_task);
   ASSERT_TRUE(sent);
@@ -344,17 +350,10 @@ TEST(Submitter, RankZeroKeepsALongNestedWaveWhileNoOtherRankHasRoom) {
   // task sent there would wait all the same.
   report(1, 0, ResourceSet::cpus(0));
   report(2, 0, ResourceSet::cpus(0));
-  TaskPtr kept = rank.task(ResourceSet::cpus(2));
-  kept->nested = true;
-  rank.submitter->place(kept);
-  ASSERT_EQ(rank.ran_here.size(), 1u);
-  EXPECT_EQ(rank.ran_here[0], kept);
-  EXPECT_EQ(rank.outbox.count(MessageType::submit_task), 0u);
+  expect_only_ran_here(rank, place_nested(rank));
 
   report(2, 0, ResourceSet::cpus(2));
-  TaskPtr moved = rank.task(ResourceSet::cpus(2));
-  moved->nested = true;
-  rank.submitter->place(moved);
+  TaskPtr moved = place_nested(rank);
   EXPECT_EQ(rank.ran_here.size(), 1u) << "rank 2 has room now";
   const auto sent = rank.outbox.pop(MessageType::submit_task);
   ASSERT_TRUE(sent);
