@@ -183,7 +183,8 @@ std::string PhysicalPlan::to_string() const {
     if (!op.inputs.empty()) {
       out += " <- ";
       for (std::size_t j = 0; j < op.inputs.size(); ++j) {
-        out += (j ? "," : "") + std::to_string(op.inputs[j]);
+        if (j) out += ',';  // not "," + to_string: GCC 12 -O3 -Wrestrict false positive
+        out += std::to_string(op.inputs[j]);
       }
     }
     if (op.kind == Kind::read) out += " [" + std::to_string(op.source.parts.size()) + " parts]";

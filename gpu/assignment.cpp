@@ -189,8 +189,12 @@ std::string describe_assignment(const std::vector<LocalRankView>& ranks,
       std::string ordinals;
       std::string names;
       for (int o : a.ordinals) {
-        ordinals += (ordinals.empty() ? "" : ",") + std::to_string(o);
-        names += (names.empty() ? "" : ", ") + ranks[r].gpu_keys.at(static_cast<std::size_t>(o));
+        // Appended piece by piece: GCC 12 at -O3 takes `"," + std::to_string(o)` for an
+        // overlapping copy (-Wrestrict), which a Release build with MANTA_WERROR stops at.
+        if (!ordinals.empty()) ordinals += ',';
+        ordinals += std::to_string(o);
+        if (!names.empty()) names += ", ";
+        names += ranks[r].gpu_keys.at(static_cast<std::size_t>(o));
       }
       out += (a.ordinals.size() == 1 ? "GPU " : "GPUs ") + ordinals + " (" + names + ")";
       if (a.sharers > 1) out += ", shared by " + std::to_string(a.sharers) + " ranks";

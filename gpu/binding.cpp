@@ -24,7 +24,10 @@ std::string ranges(std::vector<int> values) {
     while (j + 1 < values.size() && values[j + 1] == values[j] + 1) ++j;
     if (!out.empty()) out += ",";
     out += std::to_string(values[i]);
-    if (j > i) out += "-" + std::to_string(values[j]);
+    if (j > i) {
+      out += '-';  // not "-" + to_string: GCC 12 -O3 -Wrestrict false positive
+      out += std::to_string(values[j]);
+    }
     i = j + 1;
   }
   return out;
