@@ -23,6 +23,7 @@
 
 #include <manta/manta.h>
 
+#include "cli_args.h"
 #include "mpi_baselines.h"
 #include "report.h"
 
@@ -116,8 +117,12 @@ int main(int argc, char** argv) {
   const int n = 100000 / scale, batch = 10000 / scale, wave = 1000 / scale;
   // --only TEXT: just the shapes whose names contain TEXT (to profile one).
   std::string only;
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--only") only = argv[i + 1];
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) != "--only") continue;
+    if (i + 1 >= argc || argv[i + 1][0] == '\0') {
+      manta::bench::bad_argument("--only: expected part of a shape's name, e.g. --only fan-out");
+    }
+    only = argv[++i];
   }
 
   // Raw MPI, same job, before Manta starts its threads.
@@ -195,8 +200,25 @@ int main(int argc, char** argv) {
       {fmt::format("every rank, unplaced, {} in flight", under), every_rank(under, false)},
       {fmt::format("every rank, unplaced, {} in flight", wave), every_rank(wave, false)},
   };
+  const auto picked = [&](const std::string& shape) {
+    return only.empty() || shape.find(only) != std::string::npos;
+  };
+  if (std::none_of(shapes.begin(), shapes.end(), [&](const auto& s) { return picked(s.first); })) {
+    std::string names;
+    for (const auto& s : shapes) {
+      if (!names.empty()) names += "; ";
+      names += s.first;
+    }
+    if (manta::rank() == 0) {
+      std::fprintf(stderr, "manta_scaling_bench: --only %s matches no shape; the shapes: %s\n",
+                   only.c_str(), names.c_str());
+    }
+    manta::shutdown();
+    MPI_Finalize();
+    return 2;
+  }
   for (const auto& [shape, work] : shapes) {
-    if (!only.empty() && shape.find(only) == std::string::npos) continue;
+    if (!picked(shape)) continue;
     const Measured m = measure(work);
     const bool fan = shape == "driver fan-out";
     const double median = m.seconds[m.seconds.size() / 2];

@@ -41,4 +41,26 @@ if "$py" "$check" "$work/no_row" >/dev/null; then
   echo "FAIL: the checker accepted a report without the sync round trip row"
   exit 1
 fi
-echo "PASS: report complete; the checker refuses a missing figure and a missing row"
+# The scaling benchmark's --only: one shape's rows and no other's; a name that matches no shape,
+# or no name at all, ends the job with status 2 and says why.
+scaling="$2/manta_scaling_bench"
+mpirun --oversubscribe -n 2 "$scaling" --quick --only "pinned" --json "$work/only.json" \
+  >"$work/only.log" 2>&1 || { echo "FAIL: --only pinned failed:"; cat "$work/only.log"; exit 1; }
+if ! "$py" -c '
+import json, sys
+names = {r["name"].split(": ")[0] for r in json.load(open(sys.argv[1]))["results"]}
+sys.exit(0 if names == {"every rank, pinned to itself", "worker threads per rank"} else 1)
+' "$work/only.json"; then
+  echo "FAIL: --only pinned ran other shapes (or none): $(cat "$work/only.log")"
+  exit 1
+fi
+# $bad unquoted: the empty one leaves --only with no value at all.
+for bad in "nonsense" ""; do
+  mpirun --oversubscribe -n 2 "$scaling" --quick --only $bad >"$work/bad.log" 2>&1
+  rc=$?
+  if [ "$rc" -ne 2 ] || ! grep -qE "matches no shape; the shapes: driver fan-out|expected part of a shape" "$work/bad.log"; then
+    echo "FAIL: --only '$bad' exited $rc without naming the problem: $(cat "$work/bad.log")"
+    exit 1
+  fi
+done
+echo "PASS: report complete; the checker refuses a missing figure and a missing row; --only picks one shape and refuses a name that matches none"
